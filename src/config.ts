@@ -6,6 +6,44 @@ import { VbmdError } from './util/errors.js';
  * names the variable; the rest of the code receives typed values. Sections are grouped by the part of the
  * system that uses them; add new settings here, never `process.env` elsewhere.
  */
+function httpUrl(name: string) {
+  return z
+    .string()
+    .refine((v) => /^https?:\/\/[^\s/]+/.test(v) && URL.canParse(v), `${name} must be an http(s) URL`)
+    .transform((v) => v.replace(/\/+$/, ''));
+}
+
+const boolFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const cdsClient = z.union([
+  z.object({ iss: z.string().min(1), jwks_url: z.string().url() }).strict(),
+  z.object({ iss: z.string().min(1), jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }) }).strict(),
+]);
+export type CdsClientConfig = z.infer<typeof cdsClient>;
+
+const cdsClientsJson = z.string().transform((text, ctx): CdsClientConfig[] => {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not valid JSON (expected an array of {"iss","jwks_url"} or {"iss","jwks"})' });
+    return z.NEVER;
+  }
+  const parsed = z.array(cdsClient).safeParse(value);
+  if (!parsed.success) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be a JSON array of {"iss": ..., "jwks_url": ...} or {"iss": ..., "jwks": {"keys": [...]}} (${parsed.error.issues
+        .map((i) => `${i.path.join('.') || 'value'}: ${i.message}`)
+        .join('; ')})`,
+    });
+    return z.NEVER;
+  }
+  return parsed.data;
+});
+
 const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -14,6 +52,58 @@ const envSchema = z.object({
   VBMD_DATA_DIR: z.string().default('.vbmd-data'),
   /** JSON calibration file (site phantom / asynchronous calibration), see src/bmd/calibration. */
   VBMD_CALIBRATION_FILE: z.string().optional(),
+
+  // --- Service (issue 8: CDS Hooks, pipeline, `vbmd start`). Nothing set = sandbox; see serviceMode(). ---
+  /** Public URL of this service as clients call it (behind a proxy); CDS JWT `aud` is checked against it. */
+  PUBLIC_BASE_URL: httpUrl('PUBLIC_BASE_URL').optional(),
+  /** The EHR's FHIR R4 base; unset = the in-process sandbox FHIR server at /fhir. */
+  FHIR_BASE_URL: httpUrl('FHIR_BASE_URL').optional(),
+  /** Static bearer token for FHIR writes (simplest deployment). */
+  FHIR_BEARER_TOKEN: z.string().min(1).optional(),
+  /** SMART Backend Services (client_credentials + private_key_jwt): client id, key file (JWK or PKCS#8 PEM). */
+  FHIR_CLIENT_ID: z.string().min(1).optional(),
+  FHIR_PRIVATE_KEY_FILE: z.string().min(1).optional(),
+  FHIR_KEY_ALG: z.enum(['RS384', 'ES384']).default('ES384'),
+  FHIR_KEY_ID: z.string().min(1).optional(),
+  /** Token endpoint; by default read from `${FHIR_BASE_URL}/.well-known/smart-configuration`. */
+  FHIR_TOKEN_URL: httpUrl('FHIR_TOKEN_URL').optional(),
+  FHIR_SCOPES: z
+    .string()
+    .default('system/Observation.cru system/RiskAssessment.cru system/Device.cru system/Provenance.c system/Patient.rs system/ServiceRequest.rs'),
+  /** The PACS's DICOMweb base (QIDO/WADO-RS); unset = the sandbox folder of generated demo studies. */
+  DICOMWEB_URL: httpUrl('DICOMWEB_URL').optional(),
+  DICOMWEB_BEARER_TOKEN: z.string().min(1).optional(),
+  DICOMWEB_USERNAME: z.string().min(1).optional(),
+  DICOMWEB_PASSWORD: z.string().min(1).optional(),
+  /** Folder of DICOM studies for the folder-backed source (sandbox default: `${VBMD_DATA_DIR}/dicom`). */
+  DICOM_FOLDER: z.string().optional(),
+  /** Plain http to non-loopback hosts is refused unless this is true (TLS is required by CDS Hooks 2.0). */
+  ALLOW_INSECURE_HTTP: boolFlag.default(false),
+  /** BullMQ on this Redis when set; the embedded SQLite queue otherwise. */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+    .optional(),
+  /** Trusted CDS clients: JSON array of {"iss": ..., "jwks_url": ...} or {"iss": ..., "jwks": {"keys": [...]}}. */
+  CDS_CLIENTS: cdsClientsJson.optional(),
+  /** Patient-view warning when vBMD falls faster than this, percent per year. */
+  CDS_DECLINE_PCT_PER_YEAR: z.coerce.number().positive().max(100).default(5),
+  /** JSON file of the CT procedure codes that trigger measurement (default: cds-hooks/ct-value-set.json). */
+  CDS_CT_VALUE_SET_FILE: z.string().optional(),
+  /** Longest client JWT lifetime accepted (exp - iat) and how long jti values are remembered, seconds. */
+  CDS_JWT_MAX_LIFETIME_S: z.coerce.number().int().positive().max(3600).default(3600),
+  /** Where cards link: the SMART app launch page; default `${PUBLIC_BASE_URL}/smart/launch.html`. */
+  SMART_LAUNCH_URL: httpUrl('SMART_LAUNCH_URL').optional(),
+  /** Comma-separated bearer tokens allowed to call POST /api/studies/{uid}/analyze (besides CDS client JWTs). */
+  ANALYZE_API_TOKENS: z.string().optional(),
+  /** How long an order's watch waits for its study, hours; QIDO poll interval, seconds. */
+  WATCH_TTL_HOURS: z.coerce.number().positive().default(24 * 14),
+  QIDO_POLL_INTERVAL_S: z.coerce.number().positive().default(60),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+  JOB_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
+  JOB_BACKOFF_MS: z.coerce.number().int().min(0).default(15_000),
+  /** Run the analysis worker in this process (`vbmd start`); false for a web-only node. */
+  RUN_WORKER: boolFlag.default(true),
 });
 
 export type EnvConfig = z.infer<typeof envSchema>;
@@ -33,4 +123,39 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
 export function config(): EnvConfig {
   cached ??= loadEnvConfig();
   return cached;
+}
+
+/**
+ * Sandbox (nothing configured: in-process FHIR, demo DICOM folder, embedded queue, sandbox CDS client) or
+ * production (the EHR's FHIR server, the PACS, trusted CDS clients). A half-configured production service is
+ * refused at start with every missing setting named, so it never runs against the wrong FHIR server.
+ */
+export function serviceMode(cfg: EnvConfig): 'sandbox' | 'production' {
+  const production = cfg.FHIR_BASE_URL !== undefined || cfg.DICOMWEB_URL !== undefined || cfg.CDS_CLIENTS !== undefined;
+  if (!production) return 'sandbox';
+  const problems: string[] = [];
+  if (!cfg.FHIR_BASE_URL) problems.push('FHIR_BASE_URL is not set (the EHR FHIR R4 base URL)');
+  if (!cfg.DICOMWEB_URL && !cfg.DICOM_FOLDER) problems.push('DICOMWEB_URL is not set (the PACS DICOMweb base URL)');
+  if (!cfg.CDS_CLIENTS || cfg.CDS_CLIENTS.length === 0) problems.push('CDS_CLIENTS is not set (the trusted CDS clients, JSON)');
+  if (cfg.FHIR_CLIENT_ID && !cfg.FHIR_PRIVATE_KEY_FILE) problems.push('FHIR_CLIENT_ID is set but FHIR_PRIVATE_KEY_FILE is not');
+  if (cfg.FHIR_PRIVATE_KEY_FILE && !cfg.FHIR_CLIENT_ID) problems.push('FHIR_PRIVATE_KEY_FILE is set but FHIR_CLIENT_ID is not');
+  if (!cfg.FHIR_BEARER_TOKEN && !cfg.FHIR_CLIENT_ID) {
+    problems.push('no FHIR credentials: set FHIR_BEARER_TOKEN, or FHIR_CLIENT_ID + FHIR_PRIVATE_KEY_FILE (SMART Backend Services)');
+  }
+  if ((cfg.DICOMWEB_USERNAME === undefined) !== (cfg.DICOMWEB_PASSWORD === undefined)) {
+    problems.push('DICOMWEB_USERNAME and DICOMWEB_PASSWORD must be set together');
+  }
+  if (!cfg.ALLOW_INSECURE_HTTP) {
+    for (const name of ['FHIR_BASE_URL', 'DICOMWEB_URL', 'PUBLIC_BASE_URL', 'FHIR_TOKEN_URL'] as const) {
+      const v = cfg[name];
+      if (v && v.startsWith('http://') && !isLoopbackUrl(v)) problems.push(`${name} uses plain http to a non-loopback host (use https, or ALLOW_INSECURE_HTTP=true)`);
+    }
+  }
+  if (problems.length > 0) throw new VbmdError('config', `Production configuration is incomplete: ${problems.join('; ')}.`);
+  return 'production';
+}
+
+export function isLoopbackUrl(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\./.test(host);
 }
