@@ -1,0 +1,178 @@
+import { VERTEBRA_LEVELS } from '../../src/bmd/report.js';
+import type { VbmdStudy } from './model.js';
+
+/**
+ * Data shaping for the trend view: pure functions over parsed studies (no DOM, no FHIR), unit-tested with
+ * known answers in test/smart-app/trend.test.ts.
+ */
+
+export const MS_PER_YEAR = 365.25 * 24 * 3600 * 1000;
+
+/** Same default as the CDS patient-view alert (config CDS_DECLINE_PCT_PER_YEAR = 5): a loss faster than
+ * this is flagged. Trabecular vertebral QCT loss in untreated early postmenopause is ~2-3 %/yr, and
+ * aromatase-inhibitor or androgen-deprivation therapy roughly doubles it; 5 %/yr is clearly beyond age. */
+export const FAST_DECLINE_PCT_PER_YEAR = 5;
+/** A rate from studies closer together than this is mostly measurement noise (CT vBMD precision is a few
+ * mg/cm3): no rate is computed. */
+export const MIN_RATE_SPAN_YEARS = 0.5;
+/** The rate uses the studies of the last this-many years before the latest one (recent slope, not
+ * lifetime average). */
+export const RATE_WINDOW_YEARS = 3;
+
+export interface TrendPoint {
+  tMs: number;
+  vbmdMgCm3: number;
+  observationId: string;
+}
+
+export interface Trend {
+  /** Summary vBMD per study with a value, oldest first. */
+  summary: TrendPoint[];
+  /** Per vertebral level (included levels with a value only), anatomical order. */
+  levels: { level: string; points: TrendPoint[] }[];
+  /** Studies without a summary value (shown in the table, not on the chart). */
+  withoutValue: number;
+}
+
+const levelIndex = (level: string): number => {
+  const i = (VERTEBRA_LEVELS as readonly string[]).indexOf(level);
+  return i < 0 ? VERTEBRA_LEVELS.length : i;
+};
+
+export function sortByDate(studies: readonly VbmdStudy[]): VbmdStudy[] {
+  return [...studies].sort((a, b) => a.effectiveMs - b.effectiveMs);
+}
+
+export function buildTrend(studies: readonly VbmdStudy[]): Trend {
+  const sorted = sortByDate(studies);
+  const summary: TrendPoint[] = [];
+  const byLevel = new Map<string, TrendPoint[]>();
+  let withoutValue = 0;
+  for (const s of sorted) {
+    if (s.vbmdMgCm3 === null) withoutValue++;
+    else summary.push({ tMs: s.effectiveMs, vbmdMgCm3: s.vbmdMgCm3, observationId: s.observationId });
+    for (const l of s.levels) {
+      if (!l.included || l.vbmdMgCm3 === null) continue;
+      const list = byLevel.get(l.level) ?? [];
+      list.push({ tMs: s.effectiveMs, vbmdMgCm3: l.vbmdMgCm3, observationId: s.observationId });
+      byLevel.set(l.level, list);
+    }
+  }
+  const levels = [...byLevel.entries()]
+    .sort(([a], [b]) => levelIndex(a) - levelIndex(b))
+    .map(([level, points]) => ({ level, points }));
+  return { summary, levels, withoutValue };
+}
+
+export interface LinearFit {
+  /** mg/cm3 per year */
+  slopePerYear: number;
+  /** Fitted value at tMs = t0Ms */
+  interceptAtT0: number;
+  t0Ms: number;
+}
+
+/** Ordinary least squares of value on time (years). Needs >= 2 distinct times. */
+export function linearFit(points: readonly { tMs: number; vbmdMgCm3: number }[]): LinearFit | null {
+  if (points.length < 2) return null;
+  const t0Ms = Math.min(...points.map((p) => p.tMs));
+  const n = points.length;
+  let sx = 0;
+  let sy = 0;
+  for (const p of points) {
+    sx += (p.tMs - t0Ms) / MS_PER_YEAR;
+    sy += p.vbmdMgCm3;
+  }
+  const mx = sx / n;
+  const my = sy / n;
+  let sxx = 0;
+  let sxy = 0;
+  for (const p of points) {
+    const dx = (p.tMs - t0Ms) / MS_PER_YEAR - mx;
+    sxx += dx * dx;
+    sxy += dx * (p.vbmdMgCm3 - my);
+  }
+  if (sxx === 0) return null;
+  const slopePerYear = sxy / sxx;
+  return { slopePerYear, interceptAtT0: my - slopePerYear * mx, t0Ms };
+}
+
+export interface RateOfChange {
+  /** mg/cm3 per year (negative = loss) */
+  mgCm3PerYear: number;
+  /** Percent per year of the fitted value at the first study of the window. */
+  percentPerYear: number;
+  studies: number;
+  fromMs: number;
+  toMs: number;
+  fastDecline: boolean;
+}
+
+/**
+ * Rate of change of summary vBMD by least squares over the studies in the RATE_WINDOW_YEARS before (and
+ * including) the latest one. Null with fewer than two studies or a span under MIN_RATE_SPAN_YEARS. The
+ * percentage is relative to the fitted value at the window's first study (a baseline less noisy than that
+ * single measurement).
+ */
+export function rateOfChange(
+  points: readonly TrendPoint[],
+  opts: { windowYears?: number; minSpanYears?: number; fastDeclinePctPerYear?: number } = {},
+): RateOfChange | null {
+  const windowYears = opts.windowYears ?? RATE_WINDOW_YEARS;
+  const minSpan = opts.minSpanYears ?? MIN_RATE_SPAN_YEARS;
+  const threshold = opts.fastDeclinePctPerYear ?? FAST_DECLINE_PCT_PER_YEAR;
+  if (points.length < 2) return null;
+  const latest = Math.max(...points.map((p) => p.tMs));
+  const inWindow = points.filter((p) => p.tMs >= latest - windowYears * MS_PER_YEAR);
+  if (inWindow.length < 2) return null;
+  const fromMs = Math.min(...inWindow.map((p) => p.tMs));
+  if ((latest - fromMs) / MS_PER_YEAR < minSpan) return null;
+  const fit = linearFit(inWindow);
+  if (!fit || fit.interceptAtT0 <= 0) return null;
+  const percentPerYear = (fit.slopePerYear / fit.interceptAtT0) * 100;
+  return {
+    mgCm3PerYear: fit.slopePerYear,
+    percentPerYear,
+    studies: inWindow.length,
+    fromMs,
+    toMs: latest,
+    fastDecline: percentPerYear <= -threshold,
+  };
+}
+
+export interface LatestLevel {
+  level: string;
+  vbmdMgCm3: number;
+  effectiveMs: number;
+  observationId: string;
+}
+
+/** For each vertebral level, its most recent included measurement (levels can come from different studies
+ * when a later scan covered less of the spine). Anatomical order. */
+export function latestByLevel(studies: readonly VbmdStudy[]): LatestLevel[] {
+  const best = new Map<string, LatestLevel>();
+  for (const s of studies) {
+    for (const l of s.levels) {
+      if (!l.included || l.vbmdMgCm3 === null) continue;
+      const prev = best.get(l.level);
+      if (!prev || s.effectiveMs > prev.effectiveMs) {
+        best.set(l.level, { level: l.level, vbmdMgCm3: l.vbmdMgCm3, effectiveMs: s.effectiveMs, observationId: s.observationId });
+      }
+    }
+  }
+  return [...best.values()].sort((a, b) => levelIndex(a.level) - levelIndex(b.level));
+}
+
+/** The newest study (with or without a value); null for none. */
+export function latestStudy(studies: readonly VbmdStudy[]): VbmdStudy | null {
+  let best: VbmdStudy | null = null;
+  for (const s of studies) if (!best || s.effectiveMs > best.effectiveMs) best = s;
+  return best;
+}
+
+/** The study a launch context points at (fhirContext ImagingStudy/ID), matched by the Observation's
+ * derivedFrom reference. */
+export function studyForContext(studies: readonly VbmdStudy[], imagingStudyRef: string | undefined): VbmdStudy | null {
+  if (!imagingStudyRef) return null;
+  return studies.find((s) => s.imagingStudy?.reference === imagingStudyRef) ?? null;
+}
