@@ -1,0 +1,207 @@
+import { isVbmdError } from '../../util/errors.js';
+import { parseDicomSliceAsync, peekTransferSyntax } from '../parse.js';
+import { transferSyntaxInfo } from '../codecs/index.js';
+import type { DicomSlice } from '../slice.js';
+import type { DicomSource, LoadOptions, SeriesCandidate, StudyRef } from '../source.js';
+import {
+  DicomWebClient,
+  EXPLICIT_VR_LITTLE_ENDIAN,
+  mapLimit,
+  type InstanceSummary,
+  type SeriesSummary,
+  type StudyQuery,
+  type StudySummary,
+} from './client.js';
+import { DicomWebError } from './errors.js';
+import { StopRequest, type DicomWebClientOptions } from './http.js';
+import type { MultipartPart } from './multipart.js';
+
+/**
+ * `DicomSource` over a DICOMweb server (the PACS in production).
+ *
+ * - `findSeries` resolves a StudyRef (study UID, accession number and/or patient ID) to studies with
+ *   QIDO-RS, then lists their series with the fields series choice needs, without moving pixels.
+ * - `loadSlices` retrieves one series with WADO-RS as a stream and parses each instance as it arrives.
+ *   It asks for the transfer syntax as stored (`*`: no transcoding work on the PACS, fewer bytes when
+ *   compressed) and, if an instance arrives in a syntax this service cannot decode, asks again for
+ *   Explicit VR Little Endian. It resolves with every instance or rejects: never a partial series.
+ */
+export interface DicomWebSourceOptions extends DicomWebClientOptions {
+  /** Series modality `findSeries` asks for (default "CT"; null lists every series). */
+  seriesModality?: string | null;
+  /** "series": one WADO-RS series request (default); "instances": one request per instance, in parallel. */
+  retrieve?: 'series' | 'instances';
+  /** Parallel instance requests in "instances" mode (default 4). */
+  instanceConcurrency?: number;
+  /** First transfer syntax to ask for: "*" (as stored, default) or a UID. */
+  transferSyntax?: string;
+  /** Slice parser (default `parseDicomSliceAsync` from src/dicom/parse.ts); replaceable for tests. */
+  parseSlice?: (bytes: Uint8Array, source: string) => Promise<DicomSlice>;
+}
+
+/** Stops a stream whose instances need a codec we lack, so the series can be asked for uncompressed. */
+class NeedUncompressed extends StopRequest {
+  constructor(readonly transferSyntaxUid: string) {
+    super(`transfer syntax ${transferSyntaxUid} cannot be decoded here`);
+  }
+}
+
+export class DicomWebSource implements DicomSource {
+  readonly description: string;
+  readonly client: DicomWebClient;
+  private readonly seriesModality: string | null;
+  private readonly retrieveMode: 'series' | 'instances';
+  private readonly instanceConcurrency: number;
+  private readonly transferSyntax: string;
+  private readonly parseSlice: (bytes: Uint8Array, source: string) => Promise<DicomSlice>;
+
+  constructor(options: DicomWebSourceOptions) {
+    this.client = new DicomWebClient(options);
+    this.description = `DICOMweb ${this.client.server}`;
+    this.seriesModality = options.seriesModality === undefined ? 'CT' : options.seriesModality;
+    this.retrieveMode = options.retrieve ?? 'series';
+    this.instanceConcurrency = options.instanceConcurrency ?? 4;
+    this.transferSyntax = options.transferSyntax ?? '*';
+    this.parseSlice = options.parseSlice ?? parseDicomSliceAsync;
+  }
+
+  /** Releases kept-alive connections (call when done with the source). */
+  close(): void {
+    this.client.close();
+  }
+
+  /** QIDO-RS study search (by accession number, patient ID, study UID, modality, date range). */
+  findStudies(query: StudyQuery, options: LoadOptions = {}): Promise<StudySummary[]> {
+    return this.client.findStudies(query, options);
+  }
+
+  async findSeries(ref: StudyRef, options: LoadOptions = {}): Promise<SeriesCandidate[]> {
+    const server = this.client.server;
+    if (!ref.studyInstanceUid && !ref.accessionNumber && !ref.patientId) {
+      throw new DicomWebError('bad-input', `Say which study to read from DICOMweb server ${server}: a study UID, an accession number or a patient ID.`, { server });
+    }
+    const query: StudyQuery = {
+      studyInstanceUid: ref.studyInstanceUid,
+      accessionNumber: ref.accessionNumber,
+      patientId: ref.patientId,
+    };
+    // Only for a patient-wide search: a named study is returned even if its modality list is odd.
+    if (!ref.studyInstanceUid && !ref.accessionNumber && this.seriesModality) query.modalitiesInStudy = this.seriesModality;
+    const studies = await this.client.findStudies(query, options);
+    if (studies.length === 0) {
+      throw new DicomWebError('not-found', `No study ${describeRef(ref)} was found on DICOMweb server ${server}; check the identifiers, or wait until the study has arrived.`, {
+        server,
+        studyInstanceUid: ref.studyInstanceUid,
+      });
+    }
+    const out: SeriesCandidate[] = [];
+    for (const study of studies) {
+      const series = await this.client.describeSeries(study.studyInstanceUid, this.seriesModality ? { modality: this.seriesModality } : {}, options);
+      for (const s of series) out.push(toCandidate(s, study));
+    }
+    return out;
+  }
+
+  async loadSlices(series: SeriesCandidate, options: LoadOptions = {}): Promise<DicomSlice[]> {
+    try {
+      return await this.loadWith(series, this.transferSyntax, options);
+    } catch (e) {
+      if (e instanceof NeedUncompressed && this.transferSyntax !== EXPLICIT_VR_LITTLE_ENDIAN) {
+        return this.loadWith(series, EXPLICIT_VR_LITTLE_ENDIAN, options);
+      }
+      throw e;
+    }
+  }
+
+  /** Several series with at most `concurrency` retrieves in flight; rejects if any one fails. */
+  loadManySeries(series: readonly SeriesCandidate[], options: LoadOptions & { concurrency?: number } = {}): Promise<DicomSlice[][]> {
+    return mapLimit(series, options.concurrency ?? 2, (s) => this.loadSlices(s, options));
+  }
+
+  private async loadWith(series: SeriesCandidate, transferSyntax: string, options: LoadOptions): Promise<DicomSlice[]> {
+    const slices = this.retrieveMode === 'instances'
+      ? await this.loadByInstance(series, transferSyntax, options)
+      : await this.loadBySeries(series, transferSyntax, options);
+    this.checkComplete(series, slices.length);
+    return slices;
+  }
+
+  private async loadBySeries(series: SeriesCandidate, transferSyntax: string, options: LoadOptions): Promise<DicomSlice[]> {
+    let slices: DicomSlice[] = [];
+    await this.client.retrieveSeries(series.studyInstanceUid, series.seriesInstanceUid, {
+      // A retried attempt starts over: nothing from a broken attempt survives.
+      onStart: () => {
+        slices = [];
+      },
+      onPart: async (part) => {
+        slices.push(await this.partToSlice(series, part, part.index, transferSyntax));
+      },
+    }, { transferSyntax, signal: options.signal });
+    return slices;
+  }
+
+  private async loadByInstance(series: SeriesCandidate, transferSyntax: string, options: LoadOptions): Promise<DicomSlice[]> {
+    const instances: InstanceSummary[] = await this.client.findInstances(series.studyInstanceUid, series.seriesInstanceUid, {}, options);
+    return mapLimit(instances, this.instanceConcurrency, async (inst, i) => {
+      const part = await this.client.retrieveInstance(series.studyInstanceUid, series.seriesInstanceUid, inst.sopInstanceUid, { transferSyntax, signal: options.signal });
+      return this.partToSlice(series, part, i, transferSyntax);
+    });
+  }
+
+  private async partToSlice(series: SeriesCandidate, part: MultipartPart, index: number, askedFor: string): Promise<DicomSlice> {
+    const server = this.client.server;
+    const where = { server, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid };
+    const source = `instance ${index + 1} of series ${series.seriesInstanceUid} from DICOMweb server ${server}`;
+    const type = part.contentType.mediaType;
+    if (type !== '' && type !== 'application/dicom' && type !== 'application/octet-stream') {
+      throw new DicomWebError('bad-input', `The ${source} is "${type}", not a DICOM instance; the server sent something other than images.`, where);
+    }
+    try {
+      const ts = peekTransferSyntax(part.body, source);
+      if (transferSyntaxInfo(ts).decoder === 'none' && askedFor !== EXPLICIT_VR_LITTLE_ENDIAN) throw new NeedUncompressed(ts);
+      const slice = await this.parseSlice(part.body, source);
+      if (slice.seriesInstanceUid !== series.seriesInstanceUid) {
+        throw new DicomWebError('remote', `The ${source} belongs to series ${slice.seriesInstanceUid}; the server mixed up series.`, where);
+      }
+      return slice;
+    } catch (e) {
+      if (e instanceof DicomWebError || e instanceof StopRequest || !isVbmdError(e)) throw e;
+      // parse.ts names the source already; keep its sentence, add which server/series for callers.
+      throw new DicomWebError(e.code, e.message, where, { cause: e });
+    }
+  }
+
+  private checkComplete(series: SeriesCandidate, received: number): void {
+    const server = this.client.server;
+    const where = { server, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid };
+    if (received === 0) {
+      throw new DicomWebError('not-found', `DICOMweb server ${server} returned no instances for series ${series.seriesInstanceUid}; the series may have been deleted.`, where);
+    }
+    if (series.instanceCount !== undefined && received < series.instanceCount) {
+      throw new DicomWebError('remote', `DICOMweb server ${server} returned ${received} of the ${series.instanceCount} instances of series ${series.seriesInstanceUid}; the series may still be arriving: try again later.`, where);
+    }
+  }
+}
+
+function toCandidate(s: SeriesSummary, study: StudySummary): SeriesCandidate {
+  return {
+    studyInstanceUid: s.studyInstanceUid,
+    seriesInstanceUid: s.seriesInstanceUid,
+    modality: s.modality,
+    seriesDescription: s.seriesDescription,
+    seriesNumber: s.seriesNumber,
+    imageType: s.imageType.length > 0 ? s.imageType : undefined,
+    sliceThicknessMm: s.sliceThicknessMm,
+    instanceCount: s.instanceCount,
+    patientId: s.patientId ?? study.patientId,
+    accessionNumber: s.accessionNumber ?? study.accessionNumber,
+  };
+}
+
+function describeRef(ref: StudyRef): string {
+  const parts: string[] = [];
+  if (ref.studyInstanceUid) parts.push(`with UID ${ref.studyInstanceUid}`);
+  if (ref.accessionNumber) parts.push(`with accession number ${ref.accessionNumber}`);
+  if (ref.patientId) parts.push(`for patient ID ${ref.patientId}`);
+  return parts.join(' and ');
+}
