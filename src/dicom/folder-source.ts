@@ -1,0 +1,246 @@
+import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
+import { VbmdError, isVbmdError } from '../util/errors.js';
+import type { DicomSlice } from './slice.js';
+import type { DicomSource, LoadOptions, StudyRef } from './source.js';
+import type { SeriesChoiceCandidate } from './series-choice.js';
+import { parseDicomHeader, parseDicomSliceAsync, type DicomSliceHeader } from './parse.js';
+
+/** Bytes read per file for the header scan; CT headers are 1-10 KB (longer ones are re-read whole). */
+const HEADER_PROBE_BYTES = 32 * 1024;
+/** Files read at once: enough to keep the disk and the parser busy on 2 cores without exhausting fds. */
+const READ_CONCURRENCY = 16;
+
+export interface FolderScan {
+  /** Regular files found under the root (any nesting). */
+  fileCount: number;
+  /** Files that are not DICOM images (no DICM marker, DICOMDIR, unreadable header): counted, then ignored. */
+  nonDicomCount: number;
+  /** A few of those, relative to the root, for messages. */
+  nonDicomExamples: string[];
+  /** Files with a DICOM marker whose header cannot be read (truncated, corrupt), with the reason. */
+  unreadable: { file: string; message: string }[];
+  series: FolderSeries[];
+}
+
+export interface FolderSeries extends SeriesChoiceCandidate {
+  files: string[];
+}
+
+/**
+ * A folder (any nesting, several studies and series) or a single file as a DicomSource. `findSeries`
+ * scans headers only (first 32 KB of each file, stopping at PixelData) and caches the result, so series
+ * choice is cheap; `loadSlices` reads, parses and decodes one series' files in parallel.
+ */
+export class FolderDicomSource implements DicomSource {
+  readonly description: string;
+  private scanned: Promise<FolderScan> | undefined;
+
+  constructor(readonly root: string) {
+    this.description = `folder ${root}`;
+  }
+
+  /** Header scan of every file (once; later calls reuse it). */
+  scan(options: LoadOptions = {}): Promise<FolderScan> {
+    this.scanned ??= this.doScan(options);
+    return this.scanned;
+  }
+
+  async findSeries(ref: StudyRef, options: LoadOptions = {}): Promise<FolderSeries[]> {
+    const scan = await this.scan(options);
+    return scan.series.filter(
+      (s) =>
+        (!ref.studyInstanceUid || s.studyInstanceUid === ref.studyInstanceUid) &&
+        (!ref.accessionNumber || s.accessionNumber === ref.accessionNumber) &&
+        (!ref.patientId || s.patientId === ref.patientId),
+    );
+  }
+
+  async loadSlices(series: SeriesChoiceCandidate, options: LoadOptions = {}): Promise<DicomSlice[]> {
+    const scan = await this.scan(options);
+    const found = scan.series.find((s) => s.seriesInstanceUid === series.seriesInstanceUid);
+    if (!found) throw new VbmdError('not-found', `Series ${series.seriesInstanceUid} is not in ${this.description}.`);
+    const slices = await mapLimit(found.files, READ_CONCURRENCY, async (file) => {
+      options.signal?.throwIfAborted();
+      const bytes = await readBytes(file);
+      try {
+        return await parseDicomSliceAsync(bytes, file);
+      } catch (e) {
+        if (isVbmdError(e)) throw e;
+        throw new VbmdError('bad-input', `${file} could not be decoded: ${(e as Error).message}.`, {}, { cause: e });
+      }
+    });
+    // The same instance copied twice into a folder is one slice, not a duplicate position.
+    const seen = new Set<string>();
+    return slices.filter((s) => (seen.has(s.sopInstanceUid) ? false : (seen.add(s.sopInstanceUid), true)));
+  }
+
+  private async doScan(options: LoadOptions): Promise<FolderScan> {
+    const files = await listFiles(this.root);
+    const headers: DicomSliceHeader[] = [];
+    const fileOf = new Map<DicomSliceHeader, string>();
+    const nonDicom: string[] = [];
+    const unreadable: { file: string; message: string }[] = [];
+    await mapLimit(files, READ_CONCURRENCY, async (file) => {
+      options.signal?.throwIfAborted();
+      const r = await readHeader(file);
+      if ('header' in r) {
+        headers.push(r.header);
+        fileOf.set(r.header, file);
+      } else if (r.dicom) unreadable.push({ file, message: r.message });
+      else nonDicom.push(file);
+    });
+    const groups = new Map<string, DicomSliceHeader[]>();
+    for (const h of headers) {
+      const g = groups.get(h.seriesInstanceUid);
+      if (g) g.push(h);
+      else groups.set(h.seriesInstanceUid, [h]);
+    }
+    const series: FolderSeries[] = [];
+    for (const [uid, hs] of groups) {
+      const f = hs[0];
+      const uniqueSop = new Set(hs.map((h) => h.sopInstanceUid));
+      series.push({
+        studyInstanceUid: f.studyInstanceUid,
+        seriesInstanceUid: uid,
+        modality: f.modality,
+        seriesDescription: f.seriesDescription,
+        seriesNumber: f.seriesNumber,
+        imageType: f.imageType,
+        sliceThicknessMm: f.sliceThicknessMm,
+        instanceCount: uniqueSop.size,
+        patientId: f.patientId,
+        accessionNumber: f.accessionNumber,
+        orientation: orientationOf(f),
+        extentMm: extentOf(hs),
+        files: hs.map((h) => fileOf.get(h)!).sort(),
+      });
+    }
+    series.sort((a, b) => (a.seriesNumber ?? 0) - (b.seriesNumber ?? 0) || a.seriesInstanceUid.localeCompare(b.seriesInstanceUid));
+    nonDicom.sort();
+    return {
+      fileCount: files.length,
+      nonDicomCount: nonDicom.length,
+      nonDicomExamples: nonDicom.slice(0, 3).map((f) => relative(this.root, f) || f),
+      unreadable: unreadable.sort((a, b) => a.file.localeCompare(b.file)),
+      series,
+    };
+  }
+}
+
+/** Every regular file under `root` (or `root` itself when it is a file), skipping dot-files. */
+export async function listFiles(root: string): Promise<string[]> {
+  let st;
+  try {
+    st = await stat(root);
+  } catch {
+    throw new VbmdError('not-found', `${root} does not exist.`);
+  }
+  if (st.isFile()) return [root];
+  const out: string[] = [];
+  let entries;
+  try {
+    entries = await readdir(root, { recursive: true, withFileTypes: true });
+  } catch (e) {
+    throw new VbmdError('bad-input', `Cannot read folder ${root}: ${(e as Error).message}.`);
+  }
+  for (const e of entries) {
+    if (!e.isFile() || e.name.startsWith('.')) continue;
+    // Node 20: parentPath (20.12+) or path; both are the entry's directory.
+    const dir = (e as { parentPath?: string }).parentPath ?? (e as { path?: string }).path ?? root;
+    out.push(join(dir, e.name));
+  }
+  return out.sort();
+}
+
+type HeaderResult = { header: DicomSliceHeader } | { dicom: boolean; message: string };
+
+/** Header of a DICOM image file; else whether it looked like DICOM (DICM marker) and why it failed. */
+async function readHeader(file: string): Promise<HeaderResult> {
+  let head: Uint8Array;
+  let size: number;
+  try {
+    const fh = await open(file, 'r');
+    try {
+      size = (await fh.stat()).size;
+      const buf = Buffer.allocUnsafe(Math.min(HEADER_PROBE_BYTES, size));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      head = buf.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    return { dicom: false, message: (e as Error).message };
+  }
+  // A DICOMDIR (PS3.10 media directory) is DICOM but not an image: ignore it like any non-image file.
+  if (/^dicomdir$/i.test(basename(file))) return { dicom: false, message: 'DICOMDIR' };
+  const looksDicom = head.length >= 132 && Buffer.from(head.subarray(128, 132)).toString('latin1') === 'DICM';
+  try {
+    return { header: parseDicomHeader(head, file, head.length < size) };
+  } catch (e) {
+    if (isVbmdError(e) && e.details.needMoreBytes === true) {
+      try {
+        return { header: parseDicomHeader(await readBytes(file), file, false) };
+      } catch (e2) {
+        return { dicom: looksDicom, message: (e2 as Error).message };
+      }
+    }
+    return { dicom: looksDicom, message: (e as Error).message };
+  }
+}
+
+async function readBytes(file: string): Promise<Uint8Array> {
+  try {
+    return await readFile(file);
+  } catch (e) {
+    throw new VbmdError('bad-input', `Cannot read ${file}: ${(e as Error).message}.`);
+  }
+}
+
+function orientationOf(h: DicomSliceHeader): SeriesChoiceCandidate['orientation'] {
+  const o = h.imageOrientation;
+  if (!o) return undefined;
+  const n = [o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3]].map(Math.abs);
+  const len = Math.hypot(n[0], n[1], n[2]) || 1;
+  // Within ~30 degrees of a main axis (cos 30 = 0.866) counts as that plane; tilted axial stacks stay axial.
+  if (n[2] / len > 0.866) return 'axial';
+  if (n[1] / len > 0.866) return 'coronal';
+  if (n[0] / len > 0.866) return 'sagittal';
+  return 'oblique';
+}
+
+function extentOf(hs: DicomSliceHeader[]): number | undefined {
+  const o = hs[0].imageOrientation;
+  if (!o || hs.some((h) => !h.imagePositionMm)) return undefined;
+  const n = [o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3]];
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const h of hs) {
+    const p = h.imagePositionMm!;
+    const z = p[0] * n[0] + p[1] * n[1] + p[2] * n[2];
+    lo = Math.min(lo, z);
+    hi = Math.max(hi, z);
+  }
+  return hi - lo + (hs[0].sliceThicknessMm ?? 0);
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results in input order; first rejection wins. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        out[i] = await fn(items[i]);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+

@@ -1,0 +1,36 @@
+import { assembleVolume, type AssembleOptions } from '../imaging/assemble-volume.js';
+import type { LoadedVolume } from '../imaging/volume.js';
+import { chooseSeries, type SeriesChoiceOptions } from './series-choice.js';
+import type { DicomSource, LoadOptions, StudyRef } from './source.js';
+
+export interface LoadStudyOptions extends LoadOptions, SeriesChoiceOptions {
+  missingSlices?: AssembleOptions['missingSlices'];
+  /** Volume kind for meta; default 'dicom' (a DICOMweb source passes 'dicomweb'). */
+  kind?: AssembleOptions['kind'];
+}
+
+/**
+ * One study from any DicomSource to a HU volume: find its series, choose one (DESIGN.md "Series choice"),
+ * load that series' slices and assemble them. Either a complete LoadedVolume or a VbmdError; nothing
+ * half-built is returned or kept.
+ */
+export async function loadStudyVolume(source: DicomSource, ref: StudyRef, opts: LoadStudyOptions = {}): Promise<LoadedVolume> {
+  const candidates = await source.findSeries(ref, opts);
+  const choice = chooseSeries(candidates, describe(source, ref), opts);
+  opts.signal?.throwIfAborted();
+  const slices = await source.loadSlices(choice.chosen, opts);
+  opts.signal?.throwIfAborted();
+  const loaded = assembleVolume(slices, source.description, {
+    missingSlices: opts.missingSlices,
+    kind: opts.kind,
+    skippedSeries: choice.skipped,
+  });
+  if (choice.warnings.length > 0) loaded.meta.warnings = [...choice.warnings, ...(loaded.meta.warnings ?? [])];
+  return loaded;
+}
+
+function describe(source: DicomSource, ref: StudyRef): string {
+  // Identifiers only (UIDs, accession), never patient names.
+  const what = ref.studyInstanceUid ? `study ${ref.studyInstanceUid}` : ref.accessionNumber ? `accession ${ref.accessionNumber}` : undefined;
+  return what ? `${what} in ${source.description}` : source.description;
+}

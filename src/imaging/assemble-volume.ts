@@ -1,0 +1,370 @@
+import { VbmdError } from '../util/errors.js';
+import type { DicomSlice } from '../dicom/slice.js';
+import { transferSyntaxInfo } from '../dicom/codecs/transfer-syntax.js';
+import { PADDING_HU, type LoadedVolume, type Vec3, type VolumeMeta } from './volume.js';
+
+export interface AssembleOptions {
+  /** What to do with single missing slices inside the stack: fill by linear interpolation (with a warning) or reject. */
+  missingSlices?: 'interpolate' | 'reject';
+  /** Volume kind recorded in meta; default 'dicom'. */
+  kind?: VolumeMeta['kind'];
+  /** Carried into meta.skippedSeries (series choice happens before assembly). */
+  skippedSeries?: VolumeMeta['skippedSeries'];
+}
+
+/** Direction cosines agree within this (about 0.06 degrees): scanners write 6-10 significant digits. */
+const COSINE_TOL = 1e-3;
+/** Relative slice-spacing deviation accepted silently (rounding of ImagePositionPatient). */
+const SPACING_SILENT_REL = 0.02;
+/** Relative deviation accepted with a warning; beyond it the stack is not a regular grid. */
+const SPACING_WARN_REL = 0.1;
+/** More missing slices than this fraction is not a gap to patch but a broken series. */
+const MAX_MISSING_FRACTION = 0.05;
+
+/**
+ * One series' slices -> a HU volume on a regular grid in LPS (DESIGN.md "Volume"). Slices are ordered by
+ * ImagePositionPatient projected on the slice normal (row x column cosine, PS3.3 C.7.6.2.1.1), and the
+ * slice spacing is measured from those positions, never taken from SliceThickness (which is the
+ * reconstructed thickness and may differ from the spacing, e.g. overlapping reconstructions).
+ * Rejects with a VbmdError that says what is wrong and where: mixed sizes, spacings or orientations,
+ * duplicate positions or interleaved series, gaps, irregular spacing, gantry tilt (sheared stacks).
+ */
+export function assembleVolume(slices: DicomSlice[], source: string, options: AssembleOptions = {}): LoadedVolume {
+  if (slices.length === 0) throw new VbmdError('no-series', `${source}: no image slices to assemble.`);
+  const warnings: string[] = [];
+  const first = slices[0];
+  const seriesLabel = `series ${first.seriesInstanceUid}${first.seriesDescription ? ` ("${first.seriesDescription}")` : ''} in ${source}`;
+  if (slices.length < 2) {
+    throw new VbmdError('bad-input', `${seriesLabel} has a single slice; a volume needs a stack of axial slices.`);
+  }
+
+  checkSameSize(slices, seriesLabel);
+  const pixelSpacing = checkSamePixelSpacing(slices, seriesLabel);
+  const { row, col, normal } = checkSameOrientation(slices, seriesLabel);
+
+  // Sort by position along the normal (one projection per slice, sort on numbers).
+  const order = slices.map((s, idx) => ({ s, idx, z: dot(s.imagePositionMm!, normal) }));
+  order.sort((a, b) => a.z - b.z);
+  checkDuplicates(order, seriesLabel);
+  checkInterleaved(order, seriesLabel);
+
+  // Spacing from positions: the median step is the grid; deviations are gaps, jitter or broken stacks.
+  const steps: number[] = [];
+  for (let k = 1; k < order.length; k++) steps.push(order[k].z - order[k - 1].z);
+  const spacing = median(steps);
+  if (!(spacing > 1e-3)) throw new VbmdError('bad-input', `${seriesLabel}: slice positions do not advance along the slice normal.`);
+
+  // Gantry tilt / shear: the stack must advance along the normal. A lateral drift over the whole stack of
+  // more than half a pixel means slices are sheared (tilted gantry without reformatting), which a
+  // regular grid cannot represent.
+  const p0 = order[0].s.imagePositionMm!;
+  const pN = order[order.length - 1].s.imagePositionMm!;
+  const along = order[order.length - 1].z - order[0].z;
+  const lateral = Math.hypot(
+    pN[0] - p0[0] - along * normal[0],
+    pN[1] - p0[1] - along * normal[1],
+    pN[2] - p0[2] - along * normal[2],
+  );
+  const tiltHeader = slices.find((s) => s.gantryTiltDeg !== undefined && Math.abs(s.gantryTiltDeg) > 0.01)?.gantryTiltDeg;
+  if (lateral > 0.5 * Math.min(pixelSpacing[0], pixelSpacing[1])) {
+    const measured = (Math.atan2(lateral, along) * 180) / Math.PI;
+    throw new VbmdError(
+      'unsupported',
+      `${seriesLabel} is acquired with gantry tilt (${tiltHeader !== undefined ? `${tiltHeader} degrees in the header, ` : ''}slices sheared by ${measured.toFixed(1)} degrees); vbmd needs untilted axial slices: send a series reconstructed without tilt.`,
+      { gantryTiltDeg: tiltHeader, shearDeg: measured },
+    );
+  }
+  if (tiltHeader !== undefined) {
+    warnings.push(`Gantry/detector tilt of ${tiltHeader} degrees is recorded, but the slices are stacked along their normal; the geometry was used as stored.`);
+  }
+
+  // Grid positions: each slice's index on a regular grid with the median spacing.
+  const gridIndex: number[] = [0];
+  const gaps: { after: number; missing: number }[] = [];
+  let maxDev = 0;
+  for (let k = 1; k < order.length; k++) {
+    const step = steps[k - 1];
+    const m = Math.round(step / spacing);
+    const dev = Math.abs(step - m * spacing);
+    if (m < 1 || dev > SPACING_WARN_REL * spacing) {
+      throw new VbmdError(
+        'bad-input',
+        `${seriesLabel} has irregular slice spacing: ${fmt(step)} mm between ${where(order[k - 1].s, order[k - 1].z)} and ${where(order[k].s, order[k].z)}, where the series spacing is ${fmt(spacing)} mm.`,
+      );
+    }
+    maxDev = Math.max(maxDev, dev / m);
+    if (m > 1) gaps.push({ after: k - 1, missing: m - 1 });
+    gridIndex.push(gridIndex[k - 1] + m);
+  }
+  if (maxDev > SPACING_SILENT_REL * spacing) {
+    warnings.push(`Slice spacing varies by up to ${fmt(maxDev)} mm around ${fmt(spacing)} mm; slices were placed on a regular ${fmt(spacing)} mm grid.`);
+  }
+  const totalMissing = gaps.reduce((a, g) => a + g.missing, 0);
+  if (gaps.length > 0) {
+    const list = gaps
+      .slice(0, 3)
+      .map((g) => `${g.missing} between ${where(order[g.after].s, order[g.after].z)} and ${where(order[g.after + 1].s, order[g.after + 1].z)}`)
+      .join('; ');
+    const what = `${seriesLabel} is missing ${totalMissing} slice${totalMissing > 1 ? 's' : ''} (${list}${gaps.length > 3 ? '; ...' : ''})`;
+    const tooMany = gaps.some((g) => g.missing > 1) || totalMissing > Math.max(1, MAX_MISSING_FRACTION * (order.length + totalMissing));
+    if (options.missingSlices === 'reject' || tooMany) {
+      throw new VbmdError('bad-input', `${what}; send the complete series.`, { missingSlices: totalMissing });
+    }
+    warnings.push(`${what}; each was filled by linear interpolation of its neighbours.`);
+  }
+
+  const cols = first.columns;
+  const rows = first.rows;
+  const plane = cols * rows;
+  const nSlices = gridIndex[gridIndex.length - 1] + 1;
+  const hu = new Float32Array(plane * nSlices);
+  for (let k = 0; k < order.length; k++) storedToHu(order[k].s, hu, gridIndex[k] * plane, plane);
+  for (const g of gaps) {
+    const a = gridIndex[g.after];
+    const b = gridIndex[g.after + 1];
+    for (let m = a + 1; m < b; m++) {
+      const t = (m - a) / (b - a);
+      const oa = a * plane;
+      const ob = b * plane;
+      const om = m * plane;
+      for (let n = 0; n < plane; n++) hu[om + n] = hu[oa + n] * (1 - t) + hu[ob + n] * t;
+    }
+  }
+
+  const lossy = [...new Set(slices.map((s) => s.transferSyntaxUid))].map(transferSyntaxInfo).filter((t) => t.lossy);
+  if (lossy.length > 0) {
+    warnings.push(`Pixel data were lossy-compressed (${lossy.map((t) => t.name).join(', ')}); HU values are approximate.`);
+  }
+
+  const meta: VolumeMeta = {
+    kind: options.kind ?? 'dicom',
+    source,
+    studyInstanceUid: first.studyInstanceUid,
+    seriesInstanceUid: first.seriesInstanceUid,
+    seriesDescription: first.seriesDescription,
+    patientId: first.patientId,
+    accessionNumber: first.accessionNumber,
+    acquisitionDateTime: acquisitionIso(slices),
+    manufacturer: first.manufacturer,
+    manufacturerModelName: first.manufacturerModelName,
+    kvp: first.kvp,
+    contrastAgent: contrastAgent(slices),
+    skippedSeries: options.skippedSeries,
+    warnings,
+  };
+  for (const k of Object.keys(meta) as (keyof VolumeMeta)[]) if (meta[k] === undefined) delete meta[k];
+
+  return {
+    volume: {
+      hu,
+      dims: [cols, rows, nSlices],
+      // PixelSpacing is [between rows, between columns]: i (along a row) steps by the column spacing.
+      spacingMm: [pixelSpacing[1], pixelSpacing[0], spacing],
+      originMm: [...order[0].s.imagePositionMm!] as Vec3,
+      direction: [row, col, normal],
+    },
+    meta,
+  };
+}
+
+/**
+ * Stored values -> HU into `out` at `offset`, honouring BitsStored (mask + sign extension, PS3.5 8.1.1),
+ * PixelRepresentation and Pixel Padding Value / Range Limit (PS3.3 C.7.5.1.1.2). One pass, no allocation.
+ */
+export function storedToHu(s: DicomSlice, out: Float32Array, offset: number, count: number): void {
+  const px = s.pixels;
+  const slope = s.rescaleSlope;
+  const inter = s.rescaleIntercept;
+  const signed = s.pixelRepresentation === 1;
+  const bits = s.bitsStored > 0 && s.bitsStored <= 16 ? s.bitsStored : 16;
+  let padLo = Infinity;
+  let padHi = -Infinity;
+  if (s.pixelPaddingValue !== undefined) {
+    const a = normalizeStored(s.pixelPaddingValue, bits, signed);
+    const b = s.pixelPaddingRangeLimit !== undefined ? normalizeStored(s.pixelPaddingRangeLimit, bits, signed) : a;
+    padLo = Math.min(a, b);
+    padHi = Math.max(a, b);
+  }
+  const hasPad = padLo <= padHi;
+  if (bits === 16 && ((signed && px instanceof Int16Array) || (!signed && px instanceof Uint16Array))) {
+    if (!hasPad) {
+      for (let n = 0; n < count; n++) out[offset + n] = px[n] * slope + inter;
+    } else {
+      for (let n = 0; n < count; n++) {
+        const v = px[n];
+        out[offset + n] = v >= padLo && v <= padHi ? PADDING_HU : v * slope + inter;
+      }
+    }
+    return;
+  }
+  const mask = bits === 32 ? 0xffffffff : (1 << bits) - 1;
+  const signBit = 1 << (bits - 1);
+  const full = 1 << bits;
+  for (let n = 0; n < count; n++) {
+    let v = px[n] & mask;
+    if (signed && v & signBit) v -= full;
+    out[offset + n] = hasPad && v >= padLo && v <= padHi ? PADDING_HU : v * slope + inter;
+  }
+}
+
+function normalizeStored(v: number, bits: number, signed: boolean): number {
+  let x = v & ((1 << bits) - 1);
+  if (signed && x & (1 << (bits - 1))) x -= 1 << bits;
+  return x;
+}
+
+function checkSameSize(slices: DicomSlice[], label: string): void {
+  const counts = new Map<string, number>();
+  for (const s of slices) {
+    const k = `${s.columns}x${s.rows}`;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+    if (s.pixels.length < s.rows * s.columns) {
+      throw new VbmdError('bad-input', `${s.source} has ${s.pixels.length} pixels, fewer than its ${s.columns}x${s.rows} size.`);
+    }
+  }
+  if (counts.size > 1) {
+    throw new VbmdError('bad-input', `${label} mixes image sizes (${describeCounts(counts)} slices); a volume needs one size: send one consistent series.`);
+  }
+}
+
+function checkSamePixelSpacing(slices: DicomSlice[], label: string): [number, number] {
+  const ref = slices[0].pixelSpacingMm;
+  const missing = slices.find((s) => !s.pixelSpacingMm);
+  if (!ref || missing) throw new VbmdError('bad-input', `${(missing ?? slices[0]).source} has no PixelSpacing (0028,0030); it cannot be measured in mm.`);
+  if (!(ref[0] > 0 && ref[1] > 0)) throw new VbmdError('bad-input', `${slices[0].source} has an invalid PixelSpacing ${ref.join('\\')}.`);
+  const counts = new Map<string, number>();
+  for (const s of slices) {
+    const p = s.pixelSpacingMm!;
+    if (Math.abs(p[0] - ref[0]) > 1e-3 * ref[0] || Math.abs(p[1] - ref[1]) > 1e-3 * ref[1]) {
+      for (const t of slices) {
+        const k = t.pixelSpacingMm!.map((x) => fmt(x)).join('x') + ' mm';
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+      }
+      throw new VbmdError('bad-input', `${label} mixes pixel spacings (${describeCounts(counts)} slices); send one consistent series.`);
+    }
+  }
+  return ref;
+}
+
+function checkSameOrientation(slices: DicomSlice[], label: string): { row: Vec3; col: Vec3; normal: Vec3 } {
+  const noGeom = slices.find((s) => !s.imageOrientation || !s.imagePositionMm);
+  if (noGeom) {
+    throw new VbmdError('bad-input', `${noGeom.source} lacks ImagePositionPatient/ImageOrientationPatient; slices cannot be placed in space.`);
+  }
+  const o = slices[0].imageOrientation!;
+  const row = unit([o[0], o[1], o[2]], slices[0].source);
+  const col = unit([o[3], o[4], o[5]], slices[0].source);
+  if (Math.abs(dot(row, col)) > 1e-2) {
+    throw new VbmdError('bad-input', `${slices[0].source} has non-orthogonal ImageOrientationPatient ${o.join('\\')}.`);
+  }
+  for (const s of slices) {
+    const q = s.imageOrientation!;
+    if (q.some((v, a) => Math.abs(v - o[a]) > COSINE_TOL)) {
+      throw new VbmdError(
+        'bad-input',
+        `${label} mixes slice orientations (${s.source} has ${q.map((v) => fmt(v)).join('\\')}, ${slices[0].source} has ${o.map((v) => fmt(v)).join('\\')}); send one consistent series.`,
+      );
+    }
+  }
+  const normal = unit(cross(row, col), slices[0].source);
+  return { row, col, normal };
+}
+
+interface Placed {
+  s: DicomSlice;
+  z: number;
+}
+
+function checkDuplicates(order: Placed[], label: string): void {
+  const dups: [Placed, Placed][] = [];
+  for (let k = 1; k < order.length; k++) if (Math.abs(order[k].z - order[k - 1].z) < 1e-3) dups.push([order[k - 1], order[k]]);
+  if (dups.length === 0) return;
+  const [a, b] = dups[0];
+  const what =
+    dups.length * 2 >= order.length
+      ? `two series interleaved under one SeriesInstanceUID (${dups.length} positions occur twice`
+      : `${dups.length} duplicate slice position${dups.length > 1 ? 's' : ''} (`;
+  throw new VbmdError(
+    'bad-input',
+    `${label} has ${what}, e.g. ${a.s.source} and ${b.s.source} both at ${fmt(a.z)} mm along the normal); send one series per acquisition.`,
+    { duplicatePositions: dups.length },
+  );
+}
+
+/** Instance numbers that zig-zag along the stack betray two acquisitions merged into one series. */
+function checkInterleaved(order: Placed[], label: string): void {
+  const inst = order.map((p) => p.s.instanceNumber);
+  if (inst.some((v) => v === undefined)) return;
+  let up = 0;
+  let down = 0;
+  let same = 0;
+  for (let k = 1; k < inst.length; k++) {
+    const d = inst[k]! - inst[k - 1]!;
+    if (d > 0) up++;
+    else if (d < 0) down++;
+    else same++;
+  }
+  const irregular = Math.min(up, down) + same;
+  if (irregular > 2 && irregular > 0.05 * inst.length) {
+    throw new VbmdError(
+      'bad-input',
+      `${label} looks like two series interleaved under one SeriesInstanceUID (instance numbers go back and forth along the stack, ${irregular} times); send one series per acquisition.`,
+    );
+  }
+}
+
+function acquisitionIso(slices: DicomSlice[]): string | undefined {
+  let best: string | undefined;
+  for (const s of slices) {
+    const date = s.acquisitionDate ?? s.studyDate;
+    if (!date || !/^\d{8}$/.test(date.trim())) continue;
+    const t = (s.acquisitionTime ?? '').trim().replace(/:/g, '');
+    const key = `${date.trim()}${t.padEnd(6, '0').slice(0, 6)}`;
+    if (!best || key < best) best = key;
+  }
+  if (!best) return undefined;
+  const withTime = slices.some((s) => s.acquisitionTime);
+  const d = `${best.slice(0, 4)}-${best.slice(4, 6)}-${best.slice(6, 8)}`;
+  return withTime ? `${d}T${best.slice(8, 10)}:${best.slice(10, 12)}:${best.slice(12, 14)}` : d;
+}
+
+/** (0018,0010) present and not a "none" spelling. */
+function contrastAgent(slices: DicomSlice[]): string | undefined {
+  for (const s of slices) {
+    const a = s.contrastAgent?.trim();
+    if (a && !/^(none|no|n|0|-)$/i.test(a)) return a;
+  }
+  return undefined;
+}
+
+function where(s: DicomSlice, z: number): string {
+  return `${fmt(z)} mm${s.instanceNumber !== undefined ? ` (instance ${s.instanceNumber})` : ''}`;
+}
+
+function describeCounts(counts: Map<string, number>): string {
+  return [...counts.entries()].map(([k, n]) => `${k}: ${n}`).join(', ');
+}
+
+function fmt(x: number): string {
+  return String(Math.round(x * 1000) / 1000);
+}
+
+function median(xs: number[]): number {
+  const a = [...xs].sort((p, q) => p - q);
+  const m = a.length >> 1;
+  return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
+}
+
+function dot(a: readonly number[], b: readonly number[]): number {
+  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+}
+
+function cross(a: Vec3, b: Vec3): Vec3 {
+  return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+}
+
+function unit(v: Vec3, source: string): Vec3 {
+  const n = Math.hypot(v[0], v[1], v[2]);
+  if (!(n > 0.5 && n < 1.5)) throw new VbmdError('bad-input', `${source} has an invalid ImageOrientationPatient (vector length ${fmt(n)}).`);
+  return [v[0] / n, v[1] / n, v[2] / n];
+}
