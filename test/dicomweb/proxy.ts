@@ -23,7 +23,7 @@ export async function startProxy(upstreamBase: string, handle: ProxyHandler): Pr
   const requests: TestProxy['requests'] = [];
   const agent = new http.Agent({ keepAlive: false });
   const server = http.createServer((req, res) => {
-    requests.push({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers });
+    requests.push({ method: req.method ?? 'GET', url: req.url ?? '/', headers: { ...req.headers } });
     const forward = (opts: { onResponse?: (up: IncomingMessage, res: ServerResponse) => void } = {}): void => {
       const headers = { ...req.headers, host: upstream.host };
       const up = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent }, (ur) => {

@@ -231,7 +231,7 @@ export class DicomWebHttp {
           const ra = parseRetryAfterMs(firstHeader(res.headers['retry-after']));
           if (ra !== undefined) {
             if (ra > this.opts.maxRetryAfterMs) {
-              throw new DicomWebError(failure.code, `${failure.message.replace(/\.$/, '')}, and asks to retry after ${Math.round(ra / 1000)} s, longer than this service waits; try again later.`, {
+              throw new DicomWebError(failure.code, `DICOMweb server ${this.server} answered HTTP ${res.status} to the ${spec.operation}${this.what(spec)} and asks to retry after ${formatMs(ra)}, longer than this service waits; try again later.`, {
                 server: this.server, status: res.status, operation: spec.operation, studyInstanceUid: spec.studyInstanceUid, seriesInstanceUid: spec.seriesInstanceUid, attempts: attempt + 1,
               });
             }
@@ -265,7 +265,7 @@ export class DicomWebHttp {
       let settled = false;
       const req = mod.request(url, { method: spec.method ?? 'GET', headers, agent: this.agent });
       const timeoutError = (what: string, ms: number): Error =>
-        Object.assign(new Error(`no ${what} within ${Math.round(ms / 1000)} s`), { code: 'VBMD_TIMEOUT' });
+        Object.assign(new Error(`no ${what} within ${formatMs(ms)}`), { code: 'VBMD_TIMEOUT' });
       const headerTimer = setTimeout(() => req.destroy(timeoutError('response', this.opts.timeoutMs)), this.opts.timeoutMs);
       // Idle timeout covers the body too: a stalled stream errors the response.
       req.setTimeout(this.opts.idleTimeoutMs, () => req.destroy(timeoutError('data', this.opts.idleTimeoutMs)));
@@ -325,6 +325,7 @@ export class DicomWebHttp {
     let why: string;
     if (code === 'ECONNREFUSED') why = 'the connection was refused; check the URL and that the server is running';
     else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') why = 'the host name could not be resolved; check the URL';
+    else if (code === 'ECONNRESET') why = 'the connection was reset; check the server and network';
     else if (code === 'VBMD_TIMEOUT') why = `it did not answer in time (${(e as Error).message}); check the server and network`;
     else if (code && /CERT|SSL|TLS|SELF_SIGNED/i.test(code)) why = `its TLS certificate was not accepted (${code}); install the PACS CA certificate or fix the server certificate`;
     else why = `the connection failed (${code ?? (e instanceof Error ? e.message : String(e))})`;
@@ -333,9 +334,16 @@ export class DicomWebHttp {
 
   private bodyError(spec: RequestSpec, e: unknown, attempts: number): DicomWebError {
     const tries = attempts > 1 ? ` (after ${attempts} attempts)` : '';
-    const why = e instanceof Error ? e.message : String(e);
+    const code = errnoCode(e);
+    let why = e instanceof Error ? e.message : String(e);
+    if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || why === 'aborted') why = 'the connection closed before the whole response arrived';
+    else if (code === 'VBMD_TIMEOUT') why = `the data stopped arriving (${why})`;
     return new DicomWebError('remote', `The response of DICOMweb server ${this.server} to the ${spec.operation}${this.what(spec)} was broken${tries}: ${why.replace(/\.$/, '')}.`, this.details(spec, attempts), { cause: e });
   }
+}
+
+function formatMs(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
 }
 
 function firstHeader(v: string | string[] | undefined): string | undefined {
