@@ -9,6 +9,8 @@ import { parseDicomSlice } from '../../src/dicom/parse.js';
 import { newDicomUid } from '../../src/dicom/write-series.js';
 import { chooseSeries } from '../../src/dicom/series-choice.js';
 import type { DicomSlice } from '../../src/dicom/slice.js';
+import { loadStudyVolume } from '../../src/dicom/load-study.js';
+import { FolderDicomSource } from '../../src/dicom/folder-source.js';
 import { patternVolume, readAll, scratchDir, writeSeries, type WrittenSeries } from './fixtures.js';
 
 /**
@@ -55,15 +57,15 @@ beforeAll(async () => {
   work = scratchDir('dicomweb');
   pacs = await startOrthanc();
   const common = { patientId: 'P-1', patientName: 'TEST^ONE', manufacturer: 'VBMD', kvp: 120 };
-  localizer = await writeSeries(work, 'loc', patternVolume([64, 64, 2], 1, 1), {
+  localizer = await writeSeries(work, 'study1/loc', patternVolume([64, 64, 2], 1, 1), {
     ...common, studyInstanceUid: study1, accessionNumber: 'ACC-1', acquisitionDateTime: '2024-01-10T09:00:00',
     seriesNumber: 1, seriesDescription: 'Topogram', imageType: ['ORIGINAL', 'PRIMARY', 'LOCALIZER'],
   });
-  thick = await writeSeries(work, 'thick', patternVolume([64, 64, 6], 5, 2), {
+  thick = await writeSeries(work, 'study1/thick', patternVolume([64, 64, 6], 5, 2), {
     ...common, studyInstanceUid: study1, accessionNumber: 'ACC-1', acquisitionDateTime: '2024-01-10T09:00:00',
     seriesNumber: 2, seriesDescription: 'Chest 5.0 B30f', sliceThicknessMm: 5,
   });
-  thin = await writeSeries(work, 'thin', patternVolume([64, 64, 20], 1, 3), {
+  thin = await writeSeries(work, 'study1/thin', patternVolume([64, 64, 20], 1, 3), {
     ...common, studyInstanceUid: study1, accessionNumber: 'ACC-1', acquisitionDateTime: '2024-01-10T09:00:00',
     seriesNumber: 3, seriesDescription: 'Chest 1.0 B60f', sliceThicknessMm: 1,
   });
@@ -222,5 +224,29 @@ describe('WADO-RS retrieve against Orthanc', () => {
     ac.abort();
     const err = await source.loadSlices(cand, { signal: ac.signal }).catch((e: unknown) => e);
     expect((err as DicomWebError).code).toBe('cancelled');
+  });
+});
+
+describe('DICOMweb study to volume', () => {
+  it('loadStudyVolume over DICOMweb by accession number gives the same volume as the folder of the same files', async () => {
+    const remote = await loadStudyVolume(source, { accessionNumber: 'ACC-1' }, { kind: 'dicomweb' });
+    const local = await loadStudyVolume(new FolderDicomSource(join(work, 'study1')), { accessionNumber: 'ACC-1' });
+    expect(remote.meta.seriesInstanceUid).toBe(thin.seriesInstanceUid);
+    expect(local.meta.seriesInstanceUid).toBe(thin.seriesInstanceUid);
+    expect(remote.meta.kind).toBe('dicomweb');
+    expect(remote.volume.dims).toEqual([64, 64, 20]);
+    expect(remote.volume.dims).toEqual(local.volume.dims);
+    expect(remote.volume.spacingMm).toEqual(local.volume.spacingMm);
+    expect(remote.volume.originMm).toEqual(local.volume.originMm);
+    expect(remote.volume.direction).toEqual(local.volume.direction);
+    // Voxel equality, bit for bit.
+    expect(Buffer.from(remote.volume.hu.buffer, remote.volume.hu.byteOffset, remote.volume.hu.byteLength).equals(
+      Buffer.from(local.volume.hu.buffer, local.volume.hu.byteOffset, local.volume.hu.byteLength),
+    )).toBe(true);
+    // And both equal the HU that were written.
+    expect(Array.from(remote.volume.hu.subarray(0, 4096))).toEqual(Array.from(thin.volume.hu.subarray(0, 4096)));
+    expect(remote.meta.skippedSeries?.map((s) => s.seriesInstanceUid).sort()).toEqual(
+      local.meta.skippedSeries?.map((s) => s.seriesInstanceUid).sort(),
+    );
   });
 });

@@ -122,8 +122,11 @@ export class DicomWebSource implements DicomSource {
     const slices = this.retrieveMode === 'instances'
       ? await this.loadByInstance(series, transferSyntax, options)
       : await this.loadBySeries(series, transferSyntax, options);
-    this.checkComplete(series, slices.length);
-    return slices;
+    // A server that repeats an instance gives one slice, not a duplicate position (as the folder source).
+    const seen = new Set<string>();
+    const unique = slices.filter((s) => (seen.has(s.sopInstanceUid) ? false : (seen.add(s.sopInstanceUid), true)));
+    this.checkComplete(series, unique.length);
+    return unique;
   }
 
   private async loadBySeries(series: SeriesCandidate, transferSyntax: string, options: LoadOptions): Promise<DicomSlice[]> {
