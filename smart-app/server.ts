@@ -1,0 +1,48 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import express from 'express';
+import type { Router } from 'express';
+import { VbmdError } from '../src/util/errors.js';
+import { SMART_APP_DIST } from './build.js';
+
+export interface SmartAppRouterOptions {
+  /** Built files (smart-app/dist by default; `npm run build:smart` makes them). */
+  distDir?: string;
+  /** Origins of FHIR servers the app may call besides its own (a production EHR's `iss`). */
+  fhirOrigins?: string[];
+  /** Who may frame the app (the EHR's origin); default only this origin. */
+  frameAncestors?: string[];
+}
+
+/**
+ * Serves the built SMART app (mount at `/smart`): `/smart/launch.html` is the launch_uri and
+ * `/smart/index.html` the redirect_uri. The Content-Security-Policy holds the app to its own origin and
+ * the FHIR server(s): no script, style, image or request can leave them.
+ */
+export function createSmartAppRouter(opts: SmartAppRouterOptions = {}): Router {
+  const dist = opts.distDir ?? SMART_APP_DIST;
+  if (!existsSync(join(dist, 'index.html'))) {
+    throw new VbmdError('config', `The SMART app is not built (${dist}/index.html missing): run  npm run build:smart`);
+  }
+  const connect = ["'self'", ...(opts.fhirOrigins ?? [])].join(' ');
+  const frame = (opts.frameAncestors ?? ["'self'"]).join(' ');
+  const csp = [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `connect-src ${connect}`,
+    "object-src 'none'",
+    "base-uri 'none'",
+    `frame-ancestors ${frame}`,
+  ].join('; ');
+  const router = express.Router();
+  router.use((_req, res, next) => {
+    res.setHeader('Content-Security-Policy', csp);
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
+  router.use(express.static(dist, { index: 'index.html', maxAge: 0, setHeaders: (res) => res.setHeader('Cache-Control', 'no-cache') }));
+  return router;
+}

@@ -1,0 +1,34 @@
+import type { BmdCategory } from '../../src/bmd/report.js';
+
+/** Display helpers. Every number the app shows goes through one of these, with its unit. */
+
+export function esc(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+}
+
+export const UNIT_MG_CM3 = 'mg/cm³';
+
+export function mgCm3(v: number | null): string {
+  return v === null ? 'no value' : `${v.toFixed(1)} ${UNIT_MG_CM3}`;
+}
+
+export function signed(v: number, digits = 1): string {
+  const s = v.toFixed(digits);
+  return v > 0 ? `+${s}` : s.replace('-', '−');
+}
+
+const DATE = new Intl.DateTimeFormat('en-GB', { year: 'numeric', month: 'short', day: 'numeric', timeZone: 'UTC' });
+
+export function date(ms: number): string {
+  return DATE.format(new Date(ms));
+}
+
+export const CATEGORY_LABEL: Record<BmdCategory, string> = {
+  normal: 'Normal',
+  osteopenia: 'Low bone density (osteopenia)',
+  osteoporosis: 'Osteoporosis range',
+  indeterminate: 'Indeterminate',
+};
+
+/** ACR QCT thresholds as shown in the chart and the details. */
+export const ACR_TEXT = '> 120 normal · 80–120 osteopenia · < 80 osteoporosis (mg/cm³, ACR QCT)';
