@@ -15,3 +15,4 @@ export { DicomWebError, isDicomWebError, type DicomWebErrorDetails } from './err
 export { type DicomWebAuth, type DicomWebClientOptions, parseRetryAfterMs } from './http.js';
 export { parseContentType, type MediaType } from './content-type.js';
 export { MultipartParser, MultipartError, parseMultipartStream, type MultipartPart } from './multipart.js';
+export { dicomWebOptionsFromConfig, dicomWebSourceFromConfig } from './from-config.js';
