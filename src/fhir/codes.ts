@@ -62,3 +62,57 @@ export const RISK_PROBABILITY_SYSTEM = 'http://terminology.hl7.org/CodeSystem/ri
 /** Identifier namespace of one analysis: value = `${studyUid}|${seriesUid}|${modelVersion}`-derived. */
 export const VBMD_ANALYSIS_IDENTIFIER_SYSTEM = 'https://vbmd.org/fhir/sid/analysis';
 export const DICOM_UID_SYSTEM = 'urn:dicom:uid';
+
+// ---- Added by the FHIR mapping (issue 4). ----
+
+/** `Observation.status`/`RiskAssessment.status`: 'preliminary' when the calibration is the nominal default
+ * (the number is not traceable to any calibration), 'final' otherwise. */
+export const VBMD_STATUS_UNCALIBRATED = 'preliminary';
+
+/** HL7 AI Transparency on FHIR: security label for content asserted by an AI/algorithm. */
+export const AI_ASSERTED_SECURITY = {
+  system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue',
+  code: 'AIAST',
+  display: 'Artificial Intelligence asserted',
+} as const;
+
+/** Tag on every resource the sandbox seeds, so demo data is never mistaken for a patient's result. */
+export const DEMO_DATA_TAG = { system: 'https://vbmd.org/fhir/CodeSystem/vbmd-tags', code: 'demo', display: 'Synthetic demo data' } as const;
+
+/** DICOM (DCM) codes for algorithm identification (PS3.16 TID 4019): name and version. */
+export const DCM_SYSTEM = 'http://dicom.nema.org/resources/ontology/DCM';
+export const ALGORITHM_VERSION_CODE = { system: DCM_SYSTEM, code: '111003', display: 'Algorithm Version' } as const;
+/** Project codes for the other Device.version entries. */
+export const MODEL_VERSION_CODE = { system: VBMD_CODE_SYSTEM, code: 'model-version', display: 'Model version' } as const;
+export const MODEL_SHA256_CODE = { system: VBMD_CODE_SYSTEM, code: 'model-sha256', display: 'Model file SHA-256' } as const;
+export const ALGORITHM_DEVICE_TYPE = {
+  system: VBMD_CODE_SYSTEM,
+  code: 'algorithm-vbmd-ct',
+  display: 'Software algorithm measuring vertebral vBMD from CT',
+} as const;
+
+/** `RiskAssessment.method`: how the osteoporosis risk was derived. */
+export const RISK_METHOD_CODES = {
+  'acr-thresholds': { system: VBMD_CODE_SYSTEM, code: 'risk-acr-qct-thresholds', display: 'ACR QCT vBMD thresholds (>120 normal, 80-120 low, <80 osteoporosis)' },
+  'model-probability': { system: VBMD_CODE_SYSTEM, code: 'risk-model-class-probability', display: 'Model osteoporosis-class probability with ACR QCT thresholds' },
+} as const;
+
+/** risk-probability codes by category; the mapping is the project's choice (osteoporosis range = high). */
+export const QUALITATIVE_RISK_BY_CATEGORY = {
+  normal: { system: RISK_PROBABILITY_SYSTEM, code: 'low', display: 'Low likelihood' },
+  osteopenia: { system: RISK_PROBABILITY_SYSTEM, code: 'moderate', display: 'Moderate likelihood' },
+  osteoporosis: { system: RISK_PROBABILITY_SYSTEM, code: 'high', display: 'High likelihood' },
+} as const;
+
+/** SNOMED regions for `Observation.bodySite` of the summary. */
+export const LUMBAR_SPINE_SNOMED = { system: SNOMED, code: '122496007', display: 'Lumbar spine structure' } as const;
+export const THORACIC_SPINE_SNOMED = { system: SNOMED, code: '122495006', display: 'Thoracic spine structure' } as const;
+
+export const DATA_ABSENT_REASON_SYSTEM = 'http://terminology.hl7.org/CodeSystem/data-absent-reason';
+/** Accession number identifier type (ServiceRequest by accession, as the DICOM SR IG does). */
+export const ACCESSION_IDENTIFIER_TYPE = {
+  system: 'http://terminology.hl7.org/CodeSystem/v2-0203',
+  code: 'ACSN',
+  display: 'Accession ID',
+} as const;
+export const PROVENANCE_AGENT_TYPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/provenance-participant-type';

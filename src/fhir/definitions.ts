@@ -1,6 +1,7 @@
 import type { Resource } from 'fhir/r4.js';
 import type { Bundle as MedplumBundle, Resource as MedplumResource, SearchParameter } from '@medplum/fhirtypes';
 import {
+  evalFhirPath,
   indexSearchParameterBundle,
   indexStructureDefinitionBundle,
   OperationOutcomeError,
@@ -42,11 +43,25 @@ export function fhirValidationIssues(resource: Resource): FhirValidationIssue[] 
     if (e instanceof OperationOutcomeError) issues = e.outcome.issue ?? [];
     else throw e;
   }
-  return issues.map((i) => ({
-    severity: i.severity ?? 'error',
-    expression: (i.expression ?? []).join(','),
-    message: i.details?.text ?? i.diagnostics ?? i.code ?? 'invalid',
-  }));
+  return issues
+    .map((i) => ({
+      severity: i.severity ?? 'error',
+      expression: (i.expression ?? []).join(','),
+      message: i.details?.text ?? i.diagnostics ?? i.code ?? 'invalid',
+    }))
+    .filter((i) => !isKnownFalsePositive(i, resource));
+}
+
+/**
+ * @medplum/core 4.5.2 evaluates the RiskAssessment invariant ras-2 (`probability is decimal implies
+ * (probability as decimal) <= 100`) to an empty collection when `probability[x]` is absent and reports that
+ * as a failure; FHIRPath invariants only fail on `false`, and R4 makes probability[x] optional (we leave it
+ * out when the model gives none). Only that exact case is dropped.
+ */
+function isKnownFalsePositive(i: FhirValidationIssue, resource: Resource): boolean {
+  if (!i.message.startsWith('Constraint ras-2 not met') || !/prediction\[\d+\]$/.test(i.expression)) return false;
+  const prediction = evalFhirPath(i.expression, resource)[0] as Record<string, unknown> | undefined;
+  return !!prediction && prediction.probabilityDecimal === undefined && prediction.probabilityRange === undefined;
 }
 
 /** Throws a VbmdError naming the resource and the first problems when the resource is not valid R4. */
