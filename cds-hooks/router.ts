@@ -1,0 +1,189 @@
+import express from 'express';
+import type { NextFunction, Request, Response, Router } from 'express';
+import type { z } from 'zod';
+import type { NewWatch } from '../src/jobs/watches.js';
+import { log } from '../src/util/log.js';
+import type { CdsResponse } from './card-types.js';
+import { calledUrl, requireClientJwt } from './client-auth.js';
+import type { ClientJwtVerifier, VerifiedClient } from './client-auth.js';
+import type { CtValueSet } from './ct-value-set.js';
+import { CDS_SERVICES, SERVICE_IDS, discoveryDocument } from './discovery.js';
+import type { FeedbackStore } from './feedback-store.js';
+import {
+  describeZodError,
+  feedbackRequest,
+  orderSelectRequest,
+  orderSignRequest,
+  patientViewRequest,
+  withFhirServerRule,
+} from './hook-request.js';
+import { matchCtOrders, orderCards } from './order-card.js';
+import { patientViewCards } from './patient-view-card.js';
+import { searchResources } from './prefetch.js';
+import { readOsteoporosisRisk, readVbmdResults } from './vbmd-results.js';
+
+/**
+ * The CDS Hooks 2.0 service as an express Router, mounted at the root (`/cds-services...`). Order of checks:
+ * CORS preflight (no credentials by definition), then the client JWT on every request (bare 401), then the
+ * body (400 with a zod message), then the service logic. The hook never waits for imaging or a queue: a
+ * watch is one local insert.
+ */
+export interface CdsHooksDeps {
+  verifier: ClientJwtVerifier;
+  /** The service's public base URL (JWT `aud` and card links); by default taken from each request. */
+  publicBaseUrl?: string;
+  valueSet: CtValueSet;
+  declinePctPerYear: number;
+  /** Default `${base}/smart/launch.html`. */
+  smartLaunchUrl?: string;
+  watches: { upsert(w: NewWatch): Promise<unknown> };
+  watchTtlMs: number;
+  feedback: FeedbackStore;
+  fetchImpl?: typeof fetch;
+  fhirTimeoutMs?: number;
+}
+
+const hookSchemas = {
+  [SERVICE_IDS.orderSelect]: withFhirServerRule(orderSelectRequest),
+  [SERVICE_IDS.orderSign]: withFhirServerRule(orderSignRequest),
+  [SERVICE_IDS.patientView]: withFhirServerRule(patientViewRequest),
+} as const;
+
+/** CORS for browser-based CDS clients (the reference services' headers; CDS Hooks defers to OWASP). */
+export function cdsCors(req: Request, res: Response, next: NextFunction): void {
+  res.setHeader('Access-Control-Allow-Origin', '*');
+  res.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
+  res.setHeader('Access-Control-Allow-Headers', 'Content-Type, Authorization');
+  res.setHeader('Access-Control-Max-Age', '600');
+  if (req.method === 'OPTIONS') {
+    res.status(204).end();
+    return;
+  }
+  next();
+}
+
+function badRequest(res: Response, message: string): void {
+  res.status(400).json({ error: 'bad-request', message });
+}
+
+export function createCdsHooksRouter(deps: CdsHooksDeps): Router {
+  const router = express.Router();
+  const auth = requireClientJwt(deps.verifier, deps.publicBaseUrl);
+  const json = express.json({ limit: '5mb', type: () => true });
+  const smartUrl = (req: Request): string =>
+    deps.smartLaunchUrl ?? `${calledUrl(req, deps.publicBaseUrl).replace(/\/cds-services(\/.*)?$/, '')}/smart/launch.html`;
+
+  router.use('/cds-services', cdsCors);
+  router.get('/cds-services', auth, (_req, res) => {
+    res.json(discoveryDocument());
+  });
+
+  router.post('/cds-services/:id/feedback', auth, json, (req, res, next) => {
+    const id = String(req.params.id);
+    if (!CDS_SERVICES.some((s) => s.id === id)) {
+      res.status(404).json({ error: 'not-found', message: `No CDS service with id ${id}.` });
+      return;
+    }
+    const parsed = feedbackRequest.safeParse(req.body);
+    if (!parsed.success) return badRequest(res, `Invalid feedback: ${describeZodError(parsed.error)}.`);
+    const client = res.locals.cdsClient as VerifiedClient;
+    deps.feedback.record(id, client.iss, parsed.data.feedback).then(
+      () => res.status(200).json({}),
+      (e: unknown) => next(e),
+    );
+  });
+
+  router.post('/cds-services/:id', auth, json, (req, res, next) => {
+    const id = String(req.params.id) as keyof typeof hookSchemas;
+    const schema = hookSchemas[id];
+    if (!schema) {
+      res.status(404).json({ error: 'not-found', message: `No CDS service with id ${String(id)}.` });
+      return;
+    }
+    const parsed = (schema as z.ZodType).safeParse(req.body);
+    if (!parsed.success) {
+      return badRequest(res, `Invalid CDS Hooks request for ${id}: ${describeZodError(parsed.error as z.ZodError)}.`);
+    }
+    handleHook(id, parsed.data as HookBody, req).then(
+      (out) => {
+        if (out === 'precondition-failed') {
+          res.status(412).json({
+            error: 'precondition-failed',
+            message: 'The vBMD Observations were neither prefetched nor reachable: send the "vbmdObservations" prefetch or fhirServer + fhirAuthorization.',
+          });
+          return;
+        }
+        res.json(out);
+      },
+      (e: unknown) => next(e),
+    );
+  });
+
+  type HookBody = {
+    hook: string;
+    hookInstance: string;
+    fhirServer?: string;
+    fhirAuthorization?: z.infer<typeof patientViewRequest>['fhirAuthorization'];
+    context: Record<string, unknown> & { patientId: string; draftOrders?: unknown; selections?: string[] };
+    prefetch?: Record<string, unknown>;
+  };
+
+  async function handleHook(id: keyof typeof hookSchemas, body: HookBody, req: Request): Promise<CdsResponse | 'precondition-failed'> {
+    const def = CDS_SERVICES.find((s) => s.id === id)!;
+    const fetchOpts = { ...(deps.fetchImpl ? { fetchImpl: deps.fetchImpl } : {}), ...(deps.fhirTimeoutMs ? { timeoutMs: deps.fhirTimeoutMs } : {}) };
+    if (id === SERVICE_IDS.patientView) {
+      const observations = await searchResources(body, 'vbmdObservations', def.prefetch.vbmdObservations!, fetchOpts);
+      if (observations === undefined) return 'precondition-failed';
+      const results = readVbmdResults(observations);
+      if (results.length === 0) return { cards: [] };
+      // The risk is extra detail: without it the card is still right, so a missing key is not a 412.
+      const risks = (await searchResources(body, 'riskAssessments', def.prefetch.riskAssessments!, fetchOpts)) ?? [];
+      const risk = readOsteoporosisRisk(risks, results[0]!.observationId);
+      return {
+        cards: patientViewCards(results, risk, {
+          patientId: body.context.patientId,
+          declinePctPerYear: deps.declinePctPerYear,
+          smartLaunchUrl: smartUrl(req),
+        }),
+      };
+    }
+    const selections = id === SERVICE_IDS.orderSelect ? body.context.selections : undefined;
+    const orders = matchCtOrders(body.context.draftOrders, deps.valueSet, selections);
+    if (orders.length === 0) return { cards: [] };
+    // The last result only enriches the card; when it cannot be had the card says so (no 412: the card's
+    // message, that the scan will be measured, does not depend on it).
+    const observations = await searchResources(body, 'vbmdObservations', def.prefetch.vbmdObservations!, fetchOpts);
+    const latest = observations === undefined ? undefined : (readVbmdResults(observations)[0] ?? null);
+    for (const o of orders) {
+      try {
+        await deps.watches.upsert({
+          patientId: body.context.patientId,
+          ...(o.serviceRequestId ? { serviceRequestId: o.serviceRequestId } : {}),
+          ...(o.accessionNumber ? { accessionNumber: o.accessionNumber } : {}),
+          ...(body.fhirServer ? { fhirServer: body.fhirServer } : {}),
+          hook: body.hook,
+          ttlMs: deps.watchTtlMs,
+        });
+      } catch (e) {
+        // The card is still right; the study can still arrive through the analyze API or a notification.
+        log.error({ err: (e as Error).message, hookInstance: body.hookInstance }, 'could not record the study watch');
+      }
+    }
+    return { cards: orderCards(orders, latest, { smartLaunchUrl: smartUrl(req) }) };
+  }
+
+  // Malformed JSON and other body errors: a JSON 400, never an HTML page or a stack.
+  router.use('/cds-services', (err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    const e = err as { type?: string; status?: number };
+    if (e?.type === 'entity.parse.failed') return badRequest(res, 'The request body is not valid JSON.');
+    if (e?.type === 'entity.too.large') {
+      res.status(413).json({ error: 'too-large', message: 'The request body is larger than 5 MB.' });
+      return;
+    }
+    log.error({ err: (err as Error)?.message }, 'CDS service failed');
+    if (res.headersSent) return next(err);
+    res.status(500).json({ error: 'internal', message: 'The CDS service failed; see the service log.' });
+  });
+
+  return router;
+}

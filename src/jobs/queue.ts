@@ -1,0 +1,81 @@
+import { isVbmdError } from '../util/errors.js';
+
+/**
+ * The job queue behind the pipeline: one interface, two adapters (DESIGN.md "The house"): embedded durable
+ * SQLite (`SqliteJobQueue`, the default: a restart loses no job) and BullMQ on Redis (`BullMqJobQueue`, when
+ * REDIS_URL is set, so workers scale out over machines). Both give at-least-once delivery (a job whose worker
+ * dies is handed out again once its lease/lock expires; FHIR writes are idempotent, so a repeat never
+ * duplicates), retries with exponential backoff, a visible `failed` state with the reason, bounded
+ * concurrency and graceful shutdown.
+ */
+export type JobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed';
+export const JOB_STATES: readonly JobState[] = ['waiting', 'delayed', 'active', 'completed', 'failed'];
+
+export interface JobInfo<T> {
+  id: string;
+  data: T;
+  state: JobState;
+  /** Attempts started so far. */
+  attempts: number;
+  /** Why the last attempt failed (the final reason when `failed`). */
+  failedReason?: string;
+  result?: unknown;
+  createdAt: string;
+  finishedAt?: string;
+}
+
+export interface JobContext {
+  id: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** Aborted when the worker is forced to stop; the job then runs again elsewhere. */
+  signal: AbortSignal;
+}
+
+export type JobHandler<T> = (data: T, ctx: JobContext) => Promise<unknown>;
+
+export interface AddOptions {
+  /** Deduplication key: adding an id that exists does nothing (a failed one is retried). */
+  jobId?: string;
+}
+
+export interface WorkerOptions {
+  concurrency: number;
+  /** How long close() waits for running jobs before aborting them (they are retried later). */
+  drainTimeoutMs?: number;
+}
+
+export interface JobWorker {
+  /** Stops taking jobs, waits for running ones (up to drainTimeoutMs), then returns. */
+  close(): Promise<void>;
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  /** First retry after this long, doubling each time (with +-20% jitter on the embedded queue). */
+  backoffMs: number;
+}
+
+export interface JobQueue<T> {
+  readonly kind: 'embedded' | 'bullmq';
+  add(data: T, options?: AddOptions): Promise<{ id: string; created: boolean }>;
+  get(id: string): Promise<JobInfo<T> | undefined>;
+  counts(): Promise<Record<JobState, number>>;
+  /** Resolves when the queue's store answers (readiness). */
+  ping(): Promise<void>;
+  process(handler: JobHandler<T>, options: WorkerOptions): JobWorker;
+  close(): Promise<void>;
+}
+
+/**
+ * Failures that will not go away by retrying (bad input, no CT series, no spine in view, unsupported
+ * format, configuration): fail the job at once with the reason. Remote/network errors are retried.
+ */
+export function isPermanentFailure(e: unknown): boolean {
+  return isVbmdError(e) && ['bad-input', 'unsupported', 'no-series', 'no-spine', 'config'].includes(e.code);
+}
+
+export function failureReason(e: unknown): string {
+  if (isVbmdError(e)) return e.message;
+  return `Internal error: ${e instanceof Error ? e.message : String(e)}`;
+}

@@ -1,0 +1,278 @@
+import { randomUUID } from 'node:crypto';
+import type { Database } from 'better-sqlite3';
+import type { Redis } from 'ioredis';
+
+/**
+ * A watch is the promise an order-sign hook made: "vBMD will be measured from this scan". It links the
+ * patient and ServiceRequest (known only from the EHR's hook) to the accession number the study will carry
+ * in the PACS, until the study arrives or the watch expires. Persisted like the queue: SQLite embedded,
+ * Redis when the service runs on Redis, so a restart loses none.
+ */
+export type WatchStatus = 'waiting' | 'found' | 'expired';
+
+export interface StudyWatch {
+  id: string;
+  patientId: string;
+  serviceRequestId?: string;
+  accessionNumber?: string;
+  fhirServer?: string;
+  hook: string;
+  createdAt: string;
+  expiresAt: string;
+  status: WatchStatus;
+  studyInstanceUid?: string;
+  lastPolledAt?: string;
+}
+
+export interface NewWatch {
+  patientId: string;
+  serviceRequestId?: string;
+  accessionNumber?: string;
+  fhirServer?: string;
+  hook: string;
+  ttlMs: number;
+}
+
+export interface WatchStore {
+  /** One watch per ServiceRequest (else per patient + accession): a re-signed order refreshes it. */
+  upsert(w: NewWatch): Promise<StudyWatch>;
+  get(id: string): Promise<StudyWatch | undefined>;
+  /** Waiting, unexpired watches with an accession number, least recently polled first. */
+  due(now: Date, limit: number): Promise<StudyWatch[]>;
+  /** The waiting (or found) watch for an accession, to link a study that arrived another way to its order. */
+  findByAccession(accessionNumber: string): Promise<StudyWatch | undefined>;
+  markPolled(id: string, at: Date): Promise<void>;
+  markFound(id: string, studyInstanceUid: string): Promise<void>;
+  /** Waiting watches past their expiry become `expired`; returns how many. */
+  expire(now: Date): Promise<number>;
+  close?(): Promise<void>;
+}
+
+function watchKey(w: Pick<NewWatch, 'patientId' | 'serviceRequestId' | 'accessionNumber'>): string {
+  if (w.serviceRequestId) return `sr:${w.serviceRequestId}`;
+  if (w.accessionNumber) return `acc:${w.patientId}:${w.accessionNumber}`;
+  return `patient:${w.patientId}:${randomUUID()}`;
+}
+
+interface WatchRow {
+  id: string;
+  key: string;
+  patient_id: string;
+  service_request_id: string | null;
+  accession_number: string | null;
+  fhir_server: string | null;
+  hook: string;
+  created_at: string;
+  expires_at: string;
+  status: WatchStatus;
+  study_instance_uid: string | null;
+  last_polled_at: string | null;
+}
+
+function fromRow(r: WatchRow): StudyWatch {
+  return {
+    id: r.id,
+    patientId: r.patient_id,
+    ...(r.service_request_id ? { serviceRequestId: r.service_request_id } : {}),
+    ...(r.accession_number ? { accessionNumber: r.accession_number } : {}),
+    ...(r.fhir_server ? { fhirServer: r.fhir_server } : {}),
+    hook: r.hook,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    status: r.status,
+    ...(r.study_instance_uid ? { studyInstanceUid: r.study_instance_uid } : {}),
+    ...(r.last_polled_at ? { lastPolledAt: r.last_polled_at } : {}),
+  };
+}
+
+export class SqliteWatchStore implements WatchStore {
+  constructor(private readonly db: Database) {
+    db.exec(`CREATE TABLE IF NOT EXISTS study_watches (
+      id TEXT PRIMARY KEY,
+      key TEXT NOT NULL UNIQUE,
+      patient_id TEXT NOT NULL,
+      service_request_id TEXT,
+      accession_number TEXT,
+      fhir_server TEXT,
+      hook TEXT NOT NULL,
+      created_at TEXT NOT NULL,
+      expires_at TEXT NOT NULL,
+      status TEXT NOT NULL,
+      study_instance_uid TEXT,
+      last_polled_at TEXT
+    );
+    CREATE INDEX IF NOT EXISTS study_watches_due ON study_watches (status, last_polled_at);
+    CREATE INDEX IF NOT EXISTS study_watches_accession ON study_watches (accession_number);`);
+  }
+
+  async upsert(w: NewWatch): Promise<StudyWatch> {
+    const now = new Date();
+    const key = watchKey(w);
+    const row = this.db
+      .prepare(
+        `INSERT INTO study_watches (id, key, patient_id, service_request_id, accession_number, fhir_server, hook, created_at, expires_at, status)
+         VALUES (@id, @key, @patient_id, @service_request_id, @accession_number, @fhir_server, @hook, @created_at, @expires_at, 'waiting')
+         ON CONFLICT(key) DO UPDATE SET
+           accession_number = COALESCE(excluded.accession_number, study_watches.accession_number),
+           fhir_server = COALESCE(excluded.fhir_server, study_watches.fhir_server),
+           hook = excluded.hook,
+           expires_at = MAX(excluded.expires_at, study_watches.expires_at),
+           status = CASE WHEN study_watches.status = 'found' THEN 'found' ELSE 'waiting' END
+         RETURNING *`,
+      )
+      .get({
+        id: randomUUID(),
+        key,
+        patient_id: w.patientId,
+        service_request_id: w.serviceRequestId ?? null,
+        accession_number: w.accessionNumber ?? null,
+        fhir_server: w.fhirServer ?? null,
+        hook: w.hook,
+        created_at: now.toISOString(),
+        expires_at: new Date(now.getTime() + w.ttlMs).toISOString(),
+      }) as WatchRow;
+    return fromRow(row);
+  }
+
+  async get(id: string): Promise<StudyWatch | undefined> {
+    const r = this.db.prepare('SELECT * FROM study_watches WHERE id = ?').get(id) as WatchRow | undefined;
+    return r ? fromRow(r) : undefined;
+  }
+
+  async due(now: Date, limit: number): Promise<StudyWatch[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM study_watches WHERE status = 'waiting' AND accession_number IS NOT NULL AND expires_at > ?
+         ORDER BY COALESCE(last_polled_at, '') ASC LIMIT ?`,
+      )
+      .all(now.toISOString(), limit) as WatchRow[];
+    return rows.map(fromRow);
+  }
+
+  async findByAccession(accessionNumber: string): Promise<StudyWatch | undefined> {
+    const r = this.db
+      .prepare(`SELECT * FROM study_watches WHERE accession_number = ? ORDER BY CASE status WHEN 'waiting' THEN 0 WHEN 'found' THEN 1 ELSE 2 END, created_at DESC LIMIT 1`)
+      .get(accessionNumber) as WatchRow | undefined;
+    return r ? fromRow(r) : undefined;
+  }
+
+  async markPolled(id: string, at: Date): Promise<void> {
+    this.db.prepare('UPDATE study_watches SET last_polled_at = ? WHERE id = ?').run(at.toISOString(), id);
+  }
+
+  async markFound(id: string, studyInstanceUid: string): Promise<void> {
+    this.db.prepare(`UPDATE study_watches SET status = 'found', study_instance_uid = ? WHERE id = ?`).run(studyInstanceUid, id);
+  }
+
+  async expire(now: Date): Promise<number> {
+    return this.db.prepare(`UPDATE study_watches SET status = 'expired' WHERE status = 'waiting' AND expires_at <= ?`).run(now.toISOString()).changes;
+  }
+}
+
+/**
+ * Redis layout: hash `${p}:w:{id}` per watch, `${p}:key:{key}` -> id, `${p}:acc:{accession}` -> id, and a
+ * sorted set `${p}:waiting` of waiting ids scored by last poll time (ms).
+ */
+export class RedisWatchStore implements WatchStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly p = 'vbmd:watch',
+  ) {}
+
+  private async read(id: string): Promise<StudyWatch | undefined> {
+    const h = await this.redis.hgetall(`${this.p}:w:${id}`);
+    if (!h.id) return undefined;
+    return JSON.parse(h.json!) as StudyWatch;
+  }
+
+  private async write(w: StudyWatch): Promise<void> {
+    await this.redis.hset(`${this.p}:w:${w.id}`, { id: w.id, json: JSON.stringify(w) });
+  }
+
+  async upsert(nw: NewWatch): Promise<StudyWatch> {
+    const key = watchKey(nw);
+    const now = new Date();
+    const expiresAt = new Date(now.getTime() + nw.ttlMs).toISOString();
+    const newId = randomUUID();
+    // SET NX decides atomically which instance creates the watch for this order.
+    const created = (await this.redis.set(`${this.p}:key:${key}`, newId, 'NX')) === 'OK';
+    const id = created ? newId : ((await this.redis.get(`${this.p}:key:${key}`)) ?? newId);
+    const prev = created ? undefined : await this.read(id);
+    const w: StudyWatch = prev
+      ? {
+          ...prev,
+          ...(nw.accessionNumber ? { accessionNumber: nw.accessionNumber } : {}),
+          ...(nw.fhirServer ? { fhirServer: nw.fhirServer } : {}),
+          hook: nw.hook,
+          expiresAt: expiresAt > prev.expiresAt ? expiresAt : prev.expiresAt,
+          status: prev.status === 'found' ? 'found' : 'waiting',
+        }
+      : {
+          id,
+          patientId: nw.patientId,
+          ...(nw.serviceRequestId ? { serviceRequestId: nw.serviceRequestId } : {}),
+          ...(nw.accessionNumber ? { accessionNumber: nw.accessionNumber } : {}),
+          ...(nw.fhirServer ? { fhirServer: nw.fhirServer } : {}),
+          hook: nw.hook,
+          createdAt: now.toISOString(),
+          expiresAt,
+          status: 'waiting',
+        };
+    await this.write(w);
+    if (w.accessionNumber) await this.redis.set(`${this.p}:acc:${w.accessionNumber}`, w.id);
+    if (w.status === 'waiting') await this.redis.zadd(`${this.p}:waiting`, 'NX', '0', w.id);
+    return w;
+  }
+
+  get(id: string): Promise<StudyWatch | undefined> {
+    return this.read(id);
+  }
+
+  async due(now: Date, limit: number): Promise<StudyWatch[]> {
+    const ids = await this.redis.zrange(`${this.p}:waiting`, '0', String(Math.max(0, limit * 4 - 1)));
+    const out: StudyWatch[] = [];
+    for (const id of ids) {
+      const w = await this.read(id);
+      if (w && w.status === 'waiting' && w.accessionNumber && w.expiresAt > now.toISOString()) out.push(w);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  async findByAccession(accessionNumber: string): Promise<StudyWatch | undefined> {
+    const id = await this.redis.get(`${this.p}:acc:${accessionNumber}`);
+    return id ? this.read(id) : undefined;
+  }
+
+  async markPolled(id: string, at: Date): Promise<void> {
+    const w = await this.read(id);
+    if (!w) return;
+    await this.write({ ...w, lastPolledAt: at.toISOString() });
+    if (w.status === 'waiting') await this.redis.zadd(`${this.p}:waiting`, String(at.getTime()), id);
+  }
+
+  async markFound(id: string, studyInstanceUid: string): Promise<void> {
+    const w = await this.read(id);
+    if (!w) return;
+    await this.write({ ...w, status: 'found', studyInstanceUid });
+    await this.redis.zrem(`${this.p}:waiting`, id);
+  }
+
+  async expire(now: Date): Promise<number> {
+    const ids = await this.redis.zrange(`${this.p}:waiting`, '0', '-1');
+    let n = 0;
+    for (const id of ids) {
+      const w = await this.read(id);
+      if (!w) {
+        await this.redis.zrem(`${this.p}:waiting`, id);
+        continue;
+      }
+      if (w.status === 'waiting' && w.expiresAt <= now.toISOString()) {
+        await this.write({ ...w, status: 'expired' });
+        await this.redis.zrem(`${this.p}:waiting`, id);
+        n++;
+      }
+    }
+    return n;
+  }
+}
