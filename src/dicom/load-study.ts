@@ -1,6 +1,6 @@
 import { assembleVolume, type AssembleOptions } from '../imaging/assemble-volume.js';
 import type { LoadedVolume } from '../imaging/volume.js';
-import { chooseSeries, type SeriesChoiceOptions } from './series-choice.js';
+import { chooseSeries, type SeriesChoiceCandidate, type SeriesChoiceOptions } from './series-choice.js';
 import type { DicomSource, LoadOptions, StudyRef } from './source.js';
 
 export interface LoadStudyOptions extends LoadOptions, SeriesChoiceOptions {
@@ -18,15 +18,26 @@ export async function loadStudyVolume(source: DicomSource, ref: StudyRef, opts: 
   const candidates = await source.findSeries(ref, opts);
   const choice = chooseSeries(candidates, describe(source, ref), opts);
   opts.signal?.throwIfAborted();
-  const slices = await source.loadSlices(choice.chosen, opts);
-  opts.signal?.throwIfAborted();
-  const loaded = assembleVolume(slices, source.description, {
-    missingSlices: opts.missingSlices,
-    kind: opts.kind,
-    skippedSeries: choice.skipped,
-  });
+  const assembleOpts: AssembleOptions = { missingSlices: opts.missingSlices, kind: opts.kind, skippedSeries: choice.skipped };
+  let loaded: LoadedVolume;
+  if (canStreamVolume(source)) {
+    loaded = await source.loadVolume(choice.chosen, { ...assembleOpts, signal: opts.signal });
+  } else {
+    const slices = await source.loadSlices(choice.chosen, opts);
+    opts.signal?.throwIfAborted();
+    loaded = assembleVolume(slices, source.description, assembleOpts);
+  }
   if (choice.warnings.length > 0) loaded.meta.warnings = [...choice.warnings, ...(loaded.meta.warnings ?? [])];
   return loaded;
+}
+
+/** A source that can decode a series straight into a volume (FolderDicomSource) instead of a slice list. */
+export interface VolumeStreamingSource extends DicomSource {
+  loadVolume(series: SeriesChoiceCandidate, options?: LoadOptions & AssembleOptions): Promise<LoadedVolume>;
+}
+
+function canStreamVolume(source: DicomSource): source is VolumeStreamingSource {
+  return typeof (source as Partial<VolumeStreamingSource>).loadVolume === 'function';
 }
 
 function describe(source: DicomSource, ref: StudyRef): string {

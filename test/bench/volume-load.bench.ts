@@ -1,0 +1,101 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { writeCtSeries } from '../../src/dicom/write-series.js';
+import { loadInputPath } from '../../src/imaging/load-input.js';
+import type { Vec3 } from '../../src/imaging/volume.js';
+
+/**
+ * Series-to-volume speed (issue 2: ours within 1.5x of dcm2niix). A 512x512x300, 1 mm synthetic CT series
+ * is written once and cached in the OS temp dir; then `loadInputPath` (scan, choose, read, decode,
+ * assemble) and Debian's dcm2niix (-z n, uncompressed NIfTI) load the same files, warm cache, best of 3.
+ */
+const DIMS: Vec3 = [512, 512, 300];
+const CACHE = join(tmpdir(), 'vbmd-bench-series-512x512x300-v1');
+
+async function ensureSeries(): Promise<void> {
+  if (existsSync(join(CACHE, 'complete'))) return;
+  await rm(CACHE, { recursive: true, force: true });
+  const [nx, ny, nz] = DIMS;
+  const hu = new Float32Array(nx * ny * nz);
+  // Air outside a body ellipse, soft tissue inside, a bony column: enough structure to be realistic in size.
+  for (let k = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++) {
+        const x = (i - 256) / 220;
+        const y = (j - 256) / 160;
+        const r = x * x + y * y;
+        const spine = (i - 256) ** 2 + (j - 330) ** 2 < 900;
+        hu[i + nx * (j + ny * k)] = r > 1 ? -1000 : spine ? 250 + ((i * 7 + j * 3 + k) % 60) : 40 + ((i + j + k) % 30) - 15;
+      }
+  const t = performance.now();
+  await writeCtSeries(join(CACHE, 'series'), { hu, dims: DIMS, spacingMm: [0.7, 0.7, 1], originMm: [-179, -179, -300], direction: [[1, 0, 0], [0, 1, 0], [0, 0, 1]] }, {
+    patientId: 'BENCH',
+    kvp: 120,
+    seriesDescription: 'bench 1mm',
+  });
+  console.log(`wrote the cached series in ${(performance.now() - t).toFixed(0)} ms (writeCtSeries, ${nz} files)`);
+  await writeFile(join(CACHE, 'complete'), '');
+}
+
+function rssMb(): number {
+  return process.memoryUsage().rss / 2 ** 20;
+}
+
+/** One load, its wall time and the process's peak RSS while it ran (sampled every 5 ms). */
+async function timedLoad(dir: string): Promise<{ ms: number; peakMb: number }> {
+  let peakMb = rssMb();
+  const timer = setInterval(() => (peakMb = Math.max(peakMb, rssMb())), 5);
+  const t = performance.now();
+  const loaded = await loadInputPath(dir);
+  const ms = performance.now() - t;
+  peakMb = Math.max(peakMb, rssMb());
+  clearInterval(timer);
+  if (loaded.volume.dims.join('x') !== DIMS.join('x')) throw new Error(`bad dims ${loaded.volume.dims.join('x')}`);
+  return { ms, peakMb };
+}
+
+async function main(): Promise<void> {
+  await ensureSeries();
+  const dir = join(CACHE, 'series');
+  const files = (await readdir(dir)).length;
+  // Warm the page cache for both readers equally.
+  spawnSync('cat', [dir], { stdio: 'ignore' });
+  for (const f of await readdir(dir)) spawnSync('true', [join(dir, f)]);
+
+  const ours: number[] = [];
+  const peaks: number[] = [];
+  const baseRss = rssMb();
+  for (let run = 0; run < 3; run++) {
+    (globalThis as { gc?: () => void }).gc?.();
+    const { ms, peakMb } = await timedLoad(dir);
+    ours.push(ms);
+    peaks.push(peakMb);
+  }
+
+  const theirs: number[] = [];
+  const out = await mkdtemp(join(tmpdir(), 'vbmd-bench-dcm2niix-'));
+  try {
+    for (let run = 0; run < 3; run++) {
+      await rm(out, { recursive: true, force: true });
+      await mkdir(out);
+      const t = performance.now();
+      const r = spawnSync('/usr/bin/dcm2niix', ['-z', 'n', '-o', out, dir], { encoding: 'utf8' });
+      theirs.push(performance.now() - t);
+      if (r.status !== 0) throw new Error(`dcm2niix failed: ${r.stderr || r.stdout}`);
+    }
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+  const best = (xs: number[]): number => Math.min(...xs);
+  const ratio = best(ours) / best(theirs);
+  console.log(`series: ${DIMS.join('x')} int16, ${files} files (${CACHE})`);
+  console.log(`loadInputPath (series -> HU volume): best ${best(ours).toFixed(0)} ms  (runs ${ours.map((x) => x.toFixed(0)).join(', ')})`);
+  console.log(`dcm2niix -z n (series -> NIfTI):      best ${best(theirs).toFixed(0)} ms  (runs ${theirs.map((x) => x.toFixed(0)).join(', ')})`);
+  console.log(`ratio ours/dcm2niix: ${ratio.toFixed(2)}  (target <= 1.5)  ${ratio <= 1.5 ? 'OK' : 'SLOWER THAN TARGET'}`);
+  console.log(`peak RSS per load: ${peaks.map((p) => p.toFixed(0)).join(', ')} MB (process before the first load ${baseRss.toFixed(0)} MB; the volume alone is ${((DIMS[0] * DIMS[1] * DIMS[2] * 4) / 2 ** 20).toFixed(0)} MB of float32)`);
+}
+
+await main();
