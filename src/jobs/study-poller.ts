@@ -1,0 +1,102 @@
+import type { DicomSource } from '../dicom/source.js';
+import { userMessage } from '../util/errors.js';
+import { log } from '../util/log.js';
+import { analysisJobId } from './analysis-job.js';
+import type { AnalysisJobData } from './analysis-job.js';
+import type { JobQueue } from './queue.js';
+import type { StudyWatch, WatchStore } from './watches.js';
+
+/**
+ * Study arrival by polling: for each waiting watch, ask the PACS (QIDO-RS, or the folder in the sandbox) for
+ * studies with the watched accession number until one appears or the watch expires. A study is queued only
+ * once its instance count stopped changing between two polls, because a PACS receives a study slice by
+ * slice and an analysis of half a series would be wrong. Several pollers (several service instances) are
+ * safe: the job id is the study, so a study is queued once.
+ */
+export interface StudyPollerOptions {
+  watches: WatchStore;
+  source: DicomSource;
+  queue: JobQueue<AnalysisJobData>;
+  intervalMs: number;
+  /** Watches looked at per round (least recently polled first). */
+  batch?: number;
+}
+
+export interface StudyPoller {
+  /** One round now (tests, and the timer). */
+  pollOnce(): Promise<{ polled: number; queued: number; expired: number }>;
+  stop(): Promise<void>;
+}
+
+export function startStudyPoller(options: StudyPollerOptions, autoStart = true): StudyPoller {
+  const lastCounts = new Map<string, string>();
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let running: Promise<unknown> | undefined;
+  const abort = new AbortController();
+
+  async function pollWatch(w: StudyWatch): Promise<boolean> {
+    const series = await options.source.findSeries({ accessionNumber: w.accessionNumber! }, { signal: abort.signal });
+    const studies = new Map<string, number>();
+    for (const s of series) studies.set(s.studyInstanceUid, (studies.get(s.studyInstanceUid) ?? 0) + (s.instanceCount ?? 0) + 1);
+    await options.watches.markPolled(w.id, new Date());
+    if (studies.size === 0) return false;
+    const signature = [...studies.entries()].sort().map(([uid, n]) => `${uid}:${n}`).join(',');
+    if (lastCounts.get(w.id) !== signature) {
+      lastCounts.set(w.id, signature);
+      return false; // seen for the first time or still growing: look again next round
+    }
+    lastCounts.delete(w.id);
+    for (const studyInstanceUid of studies.keys()) {
+      const data: AnalysisJobData = {
+        studyInstanceUid,
+        accessionNumber: w.accessionNumber!,
+        patient: `Patient/${w.patientId}`,
+        ...(w.serviceRequestId ? { serviceRequest: `ServiceRequest/${w.serviceRequestId}` } : {}),
+        watchId: w.id,
+        trigger: 'qido-poll',
+      };
+      const { id, created } = await options.queue.add(data, { jobId: analysisJobId(studyInstanceUid) });
+      log.info({ watch: w.id, jobId: id, created }, 'watched study arrived; analysis queued');
+      await options.watches.markFound(w.id, studyInstanceUid);
+    }
+    return true;
+  }
+
+  async function pollOnce(): Promise<{ polled: number; queued: number; expired: number }> {
+    const now = new Date();
+    const expired = await options.watches.expire(now);
+    const due = await options.watches.due(now, options.batch ?? 50);
+    let queued = 0;
+    for (const w of due) {
+      if (stopped) break;
+      try {
+        if (await pollWatch(w)) queued++;
+      } catch (e) {
+        log.warn({ watch: w.id, err: userMessage(e) }, 'study poll failed; will retry next round');
+      }
+    }
+    return { polled: due.length, queued, expired };
+  }
+
+  const loop = (): void => {
+    if (stopped) return;
+    running = pollOnce()
+      .catch((e: unknown) => log.error({ err: userMessage(e) }, 'study poller round failed'))
+      .finally(() => {
+        running = undefined;
+        if (!stopped) timer = setTimeout(loop, options.intervalMs);
+      });
+  };
+  if (autoStart) timer = setTimeout(loop, Math.min(1000, options.intervalMs));
+
+  return {
+    pollOnce,
+    stop: async () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      abort.abort();
+      await running;
+    },
+  };
+}

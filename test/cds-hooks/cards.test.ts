@@ -1,0 +1,218 @@
+import { describe, expect, it } from 'vitest';
+import type { Observation, RiskAssessment } from 'fhir/r4.js';
+import { VBMD_BASIS_CODES, VBMD_LEVEL_CODE, VBMD_SUMMARY_CODE } from '../../src/fhir/codes.js';
+import { loadCtValueSet, buildCtValueSet, parseCtValueSet } from '../../cds-hooks/ct-value-set.js';
+import { matchCtOrders, orderCards } from '../../cds-hooks/order-card.js';
+import { DXA_ORDER_CODE, patientViewCards } from '../../cds-hooks/patient-view-card.js';
+import { readOsteoporosisRisk, readVbmdResults } from '../../cds-hooks/vbmd-results.js';
+import { declineRate, MS_PER_YEAR } from '../../cds-hooks/decline-rate.js';
+import { fillTemplate } from '../../cds-hooks/prefetch.js';
+
+const CPT = 'http://www.ama-assn.org/go/cpt';
+
+function obs(id: string, date: string, value: number, opts: { basis?: keyof typeof VBMD_BASIS_CODES; status?: Observation['status']; unit?: string; study?: string; issued?: string } = {}): Observation {
+  return {
+    resourceType: 'Observation',
+    id,
+    status: opts.status ?? 'final',
+    code: { coding: [{ ...VBMD_SUMMARY_CODE }] },
+    subject: { reference: 'Patient/p1' },
+    effectiveDateTime: date,
+    issued: opts.issued ?? date,
+    valueQuantity: { value, unit: opts.unit ?? 'mg/cm3', system: 'http://unitsofmeasure.org', code: opts.unit ?? 'mg/cm3' },
+    method: { coding: [{ ...VBMD_BASIS_CODES[opts.basis ?? 'lumbar'] }] },
+    bodySite: { text: opts.basis === 'thoracic-extrapolated' ? 'T11-T12' : 'L1-L2' },
+    ...(opts.study ? { derivedFrom: [{ identifier: { system: 'urn:dicom:uid', value: `urn:oid:${opts.study}` } }] } : {}),
+    component: [
+      { code: { coding: [{ ...VBMD_LEVEL_CODE }], text: 'L1' }, valueQuantity: { value: value - 2, unit: 'mg/cm3', code: 'mg/cm3' } },
+      { code: { coding: [{ ...VBMD_LEVEL_CODE }], text: 'L2' }, valueQuantity: { value: value + 2, unit: 'mg/cm3', code: 'mg/cm3' } },
+      { code: { coding: [{ ...VBMD_LEVEL_CODE }], text: 'L3' }, dataAbsentReason: { text: 'Excluded: fracture (height loss 31%)' } },
+    ],
+  };
+}
+
+const opts = { patientId: 'p1', declinePctPerYear: 5, smartLaunchUrl: 'https://vbmd.example.org/smart/launch.html', newUuid: () => 'card-1' };
+
+describe('reading vBMD results', () => {
+  it('keeps only usable summary Observations in mg/cm3, newest first, one per scan', () => {
+    const resources = [
+      obs('a', '2024-01-10T10:00:00Z', 100),
+      obs('b', '2025-01-10T10:00:00Z', 90, { study: '1.2.3', issued: '2025-01-11T00:00:00Z' }),
+      obs('b2', '2025-01-10T10:00:00Z', 88, { study: '1.2.3', issued: '2025-06-01T00:00:00Z' }), // re-analysis, newer model
+      obs('c', '2025-03-01T10:00:00Z', 50, { status: 'entered-in-error' }),
+      obs('d', '2025-04-01T10:00:00Z', 0.5, { unit: 'g/cm2' }),
+      { resourceType: 'OperationOutcome' },
+    ];
+    const r = readVbmdResults(resources);
+    expect(r.map((x) => x.observationId)).toEqual(['b2', 'a']);
+    expect(r[0]!.category).toBe('osteopenia');
+    expect(r[0]!.levels).toEqual([
+      { level: 'L1', vbmdMgCm3: 86 },
+      { level: 'L2', vbmdMgCm3: 90 },
+      { level: 'L3', vbmdMgCm3: null, absentReason: 'Excluded: fracture (height loss 31%)' },
+    ]);
+  });
+
+  it('links the RiskAssessment by its basis Observation', () => {
+    const ra: RiskAssessment = {
+      resourceType: 'RiskAssessment',
+      status: 'final',
+      subject: { reference: 'Patient/p1' },
+      basis: [{ reference: 'Observation/x' }],
+      prediction: [
+        {
+          outcome: { coding: [{ system: 'http://snomed.info/sct', code: '64859006' }] },
+          probabilityDecimal: 0.91,
+          qualitativeRisk: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/risk-probability', code: 'high' }] },
+        },
+      ],
+    };
+    expect(readOsteoporosisRisk([ra], 'x')).toMatchObject({ qualitativeRisk: 'high', probability: 0.91 });
+    expect(readOsteoporosisRisk([ra], 'other')).toBeUndefined();
+  });
+});
+
+describe('decline rate', () => {
+  it('is the least-squares slope as % per year of the fitted baseline', () => {
+    const t0 = Date.parse('2023-01-01T00:00:00Z');
+    // 100 -> 90 -> 80 over two years: -10 mg/cm3/yr, -10 %/yr of 100.
+    const pts = [0, 1, 2].map((y) => ({ effectiveMs: t0 + y * MS_PER_YEAR, vbmdMgCm3: 100 - 10 * y }));
+    const r = declineRate(pts)!;
+    expect(r.mgCm3PerYear).toBeCloseTo(-10, 6);
+    expect(r.percentPerYear).toBeCloseTo(-10, 6);
+    expect(r.results).toBe(3);
+  });
+
+  it('gives no rate for results closer than six months or a single result', () => {
+    const t0 = Date.parse('2023-01-01T00:00:00Z');
+    expect(declineRate([{ effectiveMs: t0, vbmdMgCm3: 100 }])).toBeNull();
+    expect(declineRate([{ effectiveMs: t0, vbmdMgCm3: 100 }, { effectiveMs: t0 + 0.3 * MS_PER_YEAR, vbmdMgCm3: 80 }])).toBeNull();
+  });
+});
+
+describe('patient-view card', () => {
+  it('warns for the osteoporosis range with value, levels, date, a smart link, a DXA suggestion and override reasons', () => {
+    const cards = patientViewCards(readVbmdResults([obs('o1', '2026-03-01T09:00:00Z', 72.4)]), { qualitativeRisk: 'high', probability: 0.9 }, opts);
+    expect(cards).toHaveLength(1);
+    const c = cards[0]!;
+    expect(c.indicator).toBe('warning');
+    expect(c.uuid).toBe('card-1');
+    expect(c.summary).toBe('Bone density in osteoporosis range: vBMD 72.4 mg/cm3 on CT of 2026-03-01');
+    expect(c.summary.length).toBeLessThan(140);
+    expect(c.detail).toContain('**Vertebral trabecular vBMD 72.4 mg/cm3**');
+    expect(c.detail).toContain('levels used: L1-L2');
+    expect(c.detail).toContain('| L3 | Excluded: fracture \\(height loss 31%\\) |');
+    expect(c.detail).toContain('one result so far');
+    expect(c.detail).toContain('model probability 0.90');
+    expect(c.links).toEqual([
+      { label: expect.any(String), url: opts.smartLaunchUrl, type: 'smart', appContext: JSON.stringify({ observation: 'Observation/o1' }) },
+    ]);
+    const action = c.suggestions![0]!.actions![0]!;
+    expect(action.type).toBe('create');
+    expect(action.resource).toMatchObject({
+      resourceType: 'ServiceRequest',
+      status: 'draft',
+      code: { coding: [DXA_ORDER_CODE] },
+      subject: { reference: 'Patient/p1' },
+      reasonReference: [{ reference: 'Observation/o1' }],
+    });
+    expect(c.selectionBehavior).toBe('at-most-one');
+    expect(c.overrideReasons!.length).toBeGreaterThan(0);
+    for (const r of c.overrideReasons!) expect(r.display).toBeTruthy();
+  });
+
+  it('is info for osteopenia and says when the category is a thoracic extrapolation or preliminary', () => {
+    const [c] = patientViewCards(readVbmdResults([obs('o1', '2026-03-01T09:00:00Z', 95, { basis: 'thoracic-extrapolated', status: 'preliminary' })]), undefined, opts);
+    expect(c!.indicator).toBe('info');
+    expect(c!.summary).toContain('osteopenia range');
+    expect(c!.detail).toContain('extrapolation');
+    expect(c!.detail).toContain('Preliminary');
+  });
+
+  it('is silent for normal and stable, and for no data', () => {
+    expect(patientViewCards(readVbmdResults([obs('a', '2024-01-01T00:00:00Z', 150), obs('b', '2025-01-01T00:00:00Z', 148)]), undefined, opts)).toEqual([]);
+    expect(patientViewCards([], undefined, opts)).toEqual([]);
+  });
+
+  it('warns for a fast decline even while still normal, with the rate in summary and detail', () => {
+    const results = readVbmdResults([obs('a', '2023-03-01T00:00:00Z', 170), obs('b', '2024-03-01T00:00:00Z', 155), obs('c', '2025-03-01T00:00:00Z', 140)]);
+    const [c] = patientViewCards(results, undefined, opts);
+    expect(c!.indicator).toBe('warning');
+    expect(c!.summary).toMatch(/^Bone density falling fast: 8\.\d%\/yr, vBMD now 140\.0 mg\/cm3/);
+    expect(c!.detail).toContain('faster than the 5%/year alert threshold');
+    // A slower decline than the threshold stays silent.
+    expect(patientViewCards(results, undefined, { ...opts, declinePctPerYear: 10 })).toEqual([]);
+  });
+
+  it('makes osteopenia plus fast decline a warning', () => {
+    const results = readVbmdResults([obs('a', '2024-03-01T00:00:00Z', 110), obs('b', '2025-03-01T00:00:00Z', 95)]);
+    const [c] = patientViewCards(results, undefined, opts);
+    expect(c!.indicator).toBe('warning');
+    expect(c!.summary).toContain('falling 13.6%/yr');
+  });
+});
+
+describe('CT value set and order card', () => {
+  const vs = loadCtValueSet();
+  const sr = (id: string, system: string, code: string, extra: object = {}) => ({
+    resourceType: 'ServiceRequest',
+    id,
+    status: 'draft',
+    intent: 'order',
+    subject: { reference: 'Patient/p1' },
+    code: { coding: [{ system, code }] },
+    ...extra,
+  });
+
+  it('matches the shipped chest/abdomen CT codes and ranges, and nothing else', () => {
+    expect(vs.match([{ system: CPT, code: '71250' }])?.code).toBe('71250');
+    expect(vs.match([{ system: CPT, code: '74176' }])?.code).toBe('74176');
+    expect(vs.match([{ system: CPT, code: '74150' }])?.code).toBe('74150');
+    expect(vs.match([{ system: CPT, code: '74179' }])).toBeUndefined();
+    expect(vs.match([{ system: 'http://loinc.org', code: '24627-2' }])?.code).toBe('24627-2');
+    expect(vs.match([{ system: CPT, code: '70450' }])).toBeUndefined(); // CT head
+    expect(vs.match([{ system: 'http://loinc.org', code: '71250' }])).toBeUndefined(); // right code, wrong system
+  });
+
+  it('takes site extensions and rejects a malformed file with a clear message', () => {
+    const local = buildCtValueSet(parseCtValueSet({ include: [{ system: 'urn:local', concepts: [{ code: 'CTCAP' }] }] }, 'x.json').include);
+    expect(local.match([{ system: 'urn:local', code: 'CTCAP' }])).toBeTruthy();
+    expect(() => parseCtValueSet({ include: [{ system: CPT, ranges: [{ from: '74178', to: '74150' }] }] }, 'bad.json')).toThrow(/bad\.json is not valid/);
+  });
+
+  it('finds CT orders with their accession numbers; order-select only looks at selections', () => {
+    const bundle = {
+      resourceType: 'Bundle',
+      entry: [
+        {
+          resource: sr('sr1', CPT, '71260', {
+            identifier: [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'ACSN' }] }, value: 'ACC-1' }],
+          }),
+        },
+        { resource: sr('sr2', CPT, '70450') },
+        { resource: { resourceType: 'MedicationRequest', id: 'm1' } },
+      ],
+    };
+    expect(matchCtOrders(bundle, vs)).toEqual([{ serviceRequestId: 'sr1', code: expect.objectContaining({ code: '71260' }), accessionNumber: 'ACC-1' }]);
+    expect(matchCtOrders(bundle, vs, ['ServiceRequest/sr2'])).toEqual([]);
+  });
+
+  it('says vBMD will be measured, with the last result when there is one, and nothing for other orders', () => {
+    const orders = [{ serviceRequestId: 'sr1', code: { system: CPT, code: '71250', display: 'CT thorax, without contrast' } }];
+    const [latest] = readVbmdResults([obs('o1', '2025-02-01T00:00:00Z', 78.2)]);
+    const [c] = orderCards(orders, latest, { smartLaunchUrl: opts.smartLaunchUrl });
+    expect(c!.indicator).toBe('info');
+    expect(c!.summary).toBe('Bone density (vBMD) will be measured from this CT; last 78.2 mg/cm3 on 2025-02-01');
+    expect(c!.detail).toContain('osteoporosis range');
+    expect(orderCards(orders, null, { smartLaunchUrl: opts.smartLaunchUrl })[0]!.detail).toContain('No earlier vBMD result');
+    expect(orderCards(orders, undefined, { smartLaunchUrl: opts.smartLaunchUrl })[0]!.detail).toContain('could not be checked');
+    expect(orderCards([], latest, { smartLaunchUrl: opts.smartLaunchUrl })).toEqual([]);
+  });
+});
+
+describe('prefetch templates', () => {
+  it('fills first-level context tokens and refuses missing ones', () => {
+    expect(fillTemplate('Observation?patient={{context.patientId}}&_count=1', { patientId: 'a b' })).toBe('Observation?patient=a%20b&_count=1');
+    expect(fillTemplate('Observation?patient={{context.patientId}}', {})).toBeUndefined();
+  });
+});

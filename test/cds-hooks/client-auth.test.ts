@@ -1,0 +1,138 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import express from 'express';
+import type { Server } from 'node:http';
+import { SignJWT, exportJWK, generateKeyPair, base64url } from 'jose';
+import type { JWK } from 'jose';
+import { createClientJwtVerifier, requireClientJwt } from '../../cds-hooks/client-auth.js';
+import { MemoryReplayCache } from '../../cds-hooks/replay-cache.js';
+
+/**
+ * The CDS Hooks 2.0 client JWT checks over real HTTP: only a correctly signed, unexpired, unreplayed token
+ * from an allow-listed issuer for exactly this URL passes; every other case is a bare 401.
+ */
+const ISS = 'https://ehr.example.org';
+let server: Server;
+let baseUrl: string;
+let privateKey: CryptoKey;
+let publicJwk: JWK;
+const KID = 'ehr-key-1';
+
+async function token(opts: {
+  aud?: string;
+  iss?: string;
+  kid?: string;
+  expS?: number;
+  iatS?: number;
+  jti?: string;
+  key?: CryptoKey;
+} = {}): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ jti: opts.jti ?? randomUUID() })
+    .setProtectedHeader({ alg: 'ES384', typ: 'JWT', kid: opts.kid ?? KID })
+    .setIssuer(opts.iss ?? ISS)
+    .setAudience(opts.aud ?? `${baseUrl}/cds-services`)
+    .setIssuedAt(opts.iatS ?? now)
+    .setExpirationTime(opts.expS ?? now + 300)
+    .sign(opts.key ?? privateKey);
+}
+
+function unsigned(header: object, payload: object, sign?: (input: string) => string): string {
+  const h = base64url.encode(JSON.stringify(header));
+  const p = base64url.encode(JSON.stringify(payload));
+  return `${h}.${p}.${sign ? sign(`${h}.${p}`) : ''}`;
+}
+
+async function call(authorization?: string, path = '/cds-services'): Promise<number> {
+  const res = await fetch(`${baseUrl}${path}`, { headers: authorization ? { authorization } : {} });
+  const body = await res.text();
+  if (res.status === 401) expect(body).toBe(''); // bare 401: no hint for an attacker
+  return res.status;
+}
+
+beforeAll(async () => {
+  const kp = await generateKeyPair('ES384', { extractable: true });
+  privateKey = kp.privateKey;
+  publicJwk = { ...(await exportJWK(kp.publicKey)), kid: KID, alg: 'ES384', use: 'sig' };
+  const verifier = createClientJwtVerifier({
+    clients: [{ iss: ISS, jwks: { keys: [publicJwk as Record<string, unknown>] } }],
+    replayCache: new MemoryReplayCache(),
+    maxLifetimeS: 3600,
+  });
+  const app = express();
+  app.use(requireClientJwt(verifier, undefined));
+  app.get('/cds-services', (_req, res) => res.json({ services: [] }));
+  app.get('/cds-services/other', (_req, res) => res.json({}));
+  await new Promise<void>((resolve) => {
+    server = app.listen(0, '127.0.0.1', () => resolve());
+  });
+  baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+
+afterAll(async () => {
+  await new Promise<void>((r) => server.close(() => r()));
+});
+
+describe('CDS client JWT', () => {
+  it('accepts a valid ES384 token for this exact URL', async () => {
+    expect(await call(`Bearer ${await token()}`)).toBe(200);
+  });
+
+  it('rejects an expired token', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    expect(await call(`Bearer ${await token({ iatS: now - 600, expS: now - 120 })}`)).toBe(401);
+  });
+
+  it('rejects a token for another URL (aud)', async () => {
+    expect(await call(`Bearer ${await token({ aud: `${baseUrl}/cds-services/other` })}`)).toBe(401);
+    expect(await call(`Bearer ${await token({ aud: 'https://cds.example.org/cds-services' })}`)).toBe(401);
+  });
+
+  it('rejects an unknown issuer, even with a good signature', async () => {
+    expect(await call(`Bearer ${await token({ iss: 'https://evil.example.org' })}`)).toBe(401);
+  });
+
+  it('rejects an unknown kid', async () => {
+    expect(await call(`Bearer ${await token({ kid: 'not-a-key' })}`)).toBe(401);
+  });
+
+  it('rejects alg none', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const t = unsigned({ alg: 'none', typ: 'JWT', kid: KID }, { iss: ISS, aud: `${baseUrl}/cds-services`, iat: now, exp: now + 300, jti: randomUUID() });
+    expect(await call(`Bearer ${t}`)).toBe(401);
+  });
+
+  it('rejects HS256 signed with the public key as the secret (algorithm confusion)', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const secret = JSON.stringify(publicJwk);
+    const t = unsigned(
+      { alg: 'HS256', typ: 'JWT', kid: KID },
+      { iss: ISS, aud: `${baseUrl}/cds-services`, iat: now, exp: now + 300, jti: randomUUID() },
+      (input) => createHmac('sha256', secret).update(input).digest('base64url'),
+    );
+    expect(await call(`Bearer ${t}`)).toBe(401);
+  });
+
+  it('rejects a replayed jti', async () => {
+    const t = await token();
+    expect(await call(`Bearer ${t}`)).toBe(200);
+    expect(await call(`Bearer ${t}`)).toBe(401);
+    // Same jti in a freshly signed token is a replay too.
+    const jti = randomUUID();
+    expect(await call(`Bearer ${await token({ jti })}`)).toBe(200);
+    expect(await call(`Bearer ${await token({ jti })}`)).toBe(401);
+  });
+
+  it('rejects a missing or malformed Authorization header', async () => {
+    expect(await call(undefined)).toBe(401);
+    expect(await call('Basic dXNlcjpwYXNz')).toBe(401);
+    expect(await call('Bearer not-a-jwt')).toBe(401);
+  });
+
+  it('rejects a token whose lifetime is longer than allowed, or that is signed by another key with the right kid', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    expect(await call(`Bearer ${await token({ iatS: now, expS: now + 7200 })}`)).toBe(401);
+    const other = await generateKeyPair('ES384');
+    expect(await call(`Bearer ${await token({ key: other.privateKey })}`)).toBe(401);
+  });
+});

@@ -1,0 +1,190 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqliteJobQueue } from '../../src/jobs/sqlite-queue.js';
+import { BullMqJobQueue } from '../../src/jobs/bullmq-queue.js';
+import type { JobQueue, JobState } from '../../src/jobs/queue.js';
+import { VbmdError } from '../../src/util/errors.js';
+import { startRedis } from '../support/redis.js';
+import type { RedisHandle } from '../support/redis.js';
+
+/**
+ * The queue contract, run against both adapters with real storage: SQLite files in a temp dir, and BullMQ
+ * on a real redis-server started by the test. Includes a worker process killed with SIGKILL mid-job.
+ */
+interface Payload {
+  n: number;
+}
+
+let redis: RedisHandle;
+let dir: string;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  dir = mkdtempSync(join(tmpdir(), 'vbmd-queue-test-'));
+});
+
+afterAll(async () => {
+  await redis?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const retry = { attempts: 3, backoffMs: 50 };
+
+type Make = (name: string) => { queue: JobQueue<Payload>; crashArgs: string[] };
+const adapters: [string, Make][] = [
+  [
+    'embedded (SQLite)',
+    (name) => {
+      const file = join(dir, `${name}.sqlite`);
+      return { queue: new SqliteJobQueue<Payload>({ db: file, retry, leaseMs: 1500, pollMs: 50 }), crashArgs: ['embedded', file] };
+    },
+  ],
+  [
+    'BullMQ (Redis)',
+    (name) => {
+      const prefix = `t-${name}-${randomUUID().slice(0, 8)}`;
+      return { queue: new BullMqJobQueue<Payload>({ redisUrl: redis.url, retry, lockDurationMs: 1500, prefix }), crashArgs: ['bullmq', redis.url, prefix] };
+    },
+  ],
+];
+
+async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function waitState(q: JobQueue<Payload>, id: string, state: JobState) {
+  return waitFor(async () => {
+    const j = await q.get(id);
+    return j?.state === state ? j : undefined;
+  });
+}
+
+describe.each(adapters)('job queue: %s', (_label, make) => {
+  it('runs a job once, records the result, and ignores a duplicate id', async () => {
+    const { queue } = make('basic');
+    try {
+      const a = await queue.add({ n: 1 }, { jobId: 'study-1.2.3' });
+      const b = await queue.add({ n: 1 }, { jobId: 'study-1.2.3' });
+      expect(a).toEqual({ id: 'study-1.2.3', created: true });
+      expect(b.created).toBe(false);
+      let runs = 0;
+      const w = queue.process(async (d) => {
+        runs++;
+        return { doubled: d.n * 2 };
+      }, { concurrency: 1 });
+      const done = await waitState(queue, 'study-1.2.3', 'completed');
+      expect(done.result).toEqual({ doubled: 2 });
+      expect(done.attempts).toBe(1);
+      expect(runs).toBe(1);
+      await w.close();
+      expect((await queue.counts()).completed).toBe(1);
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it('retries with backoff and succeeds; exhausts attempts into a visible failed state; fails permanent errors at once', async () => {
+    const { queue } = make('retry');
+    try {
+      const calls = new Map<number, number[]>();
+      const w = queue.process(async (d) => {
+        const times = calls.get(d.n) ?? [];
+        times.push(Date.now());
+        calls.set(d.n, times);
+        if (d.n === 1 && times.length < 3) throw new VbmdError('remote', `PACS busy (try ${times.length})`);
+        if (d.n === 2) throw new VbmdError('remote', 'The PACS at http://pacs answered 503.');
+        if (d.n === 3) throw new VbmdError('no-spine', 'No spine in the field of view of study 1.2.3.');
+        return 'ok';
+      }, { concurrency: 2 });
+      await queue.add({ n: 1 }, { jobId: 'j1' });
+      await queue.add({ n: 2 }, { jobId: 'j2' });
+      await queue.add({ n: 3 }, { jobId: 'j3' });
+      const j1 = await waitState(queue, 'j1', 'completed');
+      expect(j1.attempts).toBe(3);
+      const t1 = calls.get(1)!;
+      expect(t1[1]! - t1[0]!).toBeGreaterThanOrEqual(35); // backoff ~50 ms (jitter -20%)
+      expect(t1[2]! - t1[1]!).toBeGreaterThanOrEqual(75); // doubled
+      const j2 = await waitState(queue, 'j2', 'failed');
+      expect(j2.attempts).toBe(3);
+      expect(j2.failedReason).toContain('answered 503');
+      const j3 = await waitState(queue, 'j3', 'failed');
+      expect(calls.get(3)).toHaveLength(1);
+      expect(j3.failedReason).toBe('No spine in the field of view of study 1.2.3.');
+      await w.close();
+      // Adding a failed job again gives it a fresh run.
+      await queue.add({ n: 3 }, { jobId: 'j3' });
+      const w2 = queue.process(async () => 'fixed', { concurrency: 1 });
+      expect((await waitState(queue, 'j3', 'completed')).result).toBe('fixed');
+      await w2.close();
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it('bounds concurrency and drains running jobs on close', async () => {
+    const { queue } = make('concurrency');
+    try {
+      let active = 0;
+      let maxActive = 0;
+      let finished = 0;
+      for (let i = 0; i < 6; i++) await queue.add({ n: i }, { jobId: `c${i}` });
+      const w = queue.process(async () => {
+        active++;
+        maxActive = Math.max(maxActive, active);
+        await new Promise((r) => setTimeout(r, 150));
+        active--;
+        finished++;
+      }, { concurrency: 2, drainTimeoutMs: 5000 });
+      await waitFor(async () => active > 0);
+      await w.close(); // graceful: the running ones finish, no new ones start
+      const afterClose = finished;
+      expect(active).toBe(0);
+      expect(afterClose).toBeGreaterThanOrEqual(1);
+      expect(maxActive).toBeLessThanOrEqual(2);
+      const counts = await queue.counts();
+      expect(counts.completed).toBe(afterClose);
+      expect(counts.waiting + counts.delayed).toBe(6 - afterClose);
+      const w2 = queue.process(async () => undefined, { concurrency: 3 });
+      await waitFor(async () => (await queue.counts()).completed === 6);
+      await w2.close();
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it('hands a job out again when its worker process is killed mid-job (at-least-once)', async () => {
+    const { queue, crashArgs } = make('crash');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures/hanging-worker.ts'), ...crashArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      await queue.add({ n: 7 }, { jobId: 'crash-1' });
+      await waitFor(async () => out.includes('started crash-1'), 30_000);
+      expect((await queue.get('crash-1'))?.state).toBe('active');
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      let runs = 0;
+      const w = queue.process(async (d) => {
+        runs++;
+        return d.n;
+      }, { concurrency: 1 });
+      const done = await waitState(queue, 'crash-1', 'completed');
+      expect(done.result).toBe(7);
+      expect(runs).toBe(1);
+      await w.close();
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await queue.close();
+    }
+  });
+});
