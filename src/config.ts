@@ -104,6 +104,13 @@ const envSchema = z.object({
   JOB_BACKOFF_MS: z.coerce.number().int().min(0).default(15_000),
   /** Run the analysis worker in this process (`vbmd start`); false for a web-only node. */
   RUN_WORKER: boolFlag.default(true),
+
+  // --- Population queries (issue 6: `vbmd cohort`, GET /api/cohort). ---
+  /** Bearer token for the cohort's FHIR search / Bulk Data source. FHIR_BEARER_TOKEN or Backend Services are
+   * used instead only when the source is on the FHIR_BASE_URL server (a token never goes to another host). */
+  COHORT_BEARER_TOKEN: z.string().min(1).optional(),
+  /** JSON value set of bone-targeted therapy for --untreated (default: src/population/bone-therapy-value-set.json). */
+  COHORT_THERAPY_VALUE_SET_FILE: z.string().optional(),
 });
 
 export type EnvConfig = z.infer<typeof envSchema>;

@@ -1,14 +1,123 @@
+import { createWriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { once } from 'node:events';
 import type { Command } from 'commander';
+import { Option } from 'commander';
+import { config } from '../config.js';
 import { VbmdError } from '../util/errors.js';
+import type { CohortFormat } from '../population/output/index.js';
+import { COHORT_FORMATS, cohortHistogramSvg, cohortOutput, summaryLines } from '../population/output/index.js';
+import type { CohortQuery } from '../population/query.js';
+import { runCohort } from '../population/query.js';
+import { cohortAuthFromConfig, cohortBackendServicesFromConfig } from '../population/source-auth.js';
+import { parseSourceSpec } from '../population/sources/parse-source.js';
+import { compileTherapyValueSet, defaultTherapyValueSet, loadTherapyValueSet } from '../population/therapy-value-set.js';
 
-/** Placeholder until issue 6 lands: the command exists so `vbmd --help` lists it, and says it is not built. */
+interface CohortFlags {
+  source: string;
+  format?: CohortFormat;
+  out?: string;
+  category?: CohortQuery['category'];
+  untreated?: boolean;
+  declining?: string;
+  since?: string;
+  until?: string;
+  asOf?: string;
+  histogram?: string;
+  valueSet?: string;
+  pageSize?: string;
+}
+
+async function writeChunks(out: Writable, chunks: Iterable<string>): Promise<void> {
+  for (const c of chunks) {
+    if (!out.write(c)) await once(out, 'drain');
+  }
+}
+
+function positiveNumber(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new VbmdError('bad-input', `${flag} needs a positive number (got "${v}").`);
+  return n;
+}
+
+/** `vbmd cohort`: population query over summary vBMD Observations and bone-therapy medications. */
 export function registerCohort(program: Command): void {
   program
     .command('cohort')
-    .description('(not built yet: issue 6)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      throw new VbmdError('unsupported', 'vbmd cohort is not built yet (issue 6).');
+    .description('Population query: latest vBMD per patient with ACR category, untreated, declining; counts by category and month.')
+    .requiredOption('--source <spec>', 'fhir:URL (FHIR search, paged) | bulk:URL (Bulk Data $export) | ndjson:DIR (folder of .ndjson)')
+    .addOption(new Option('--format <format>', 'output format (default: table on a terminal, csv otherwise)').choices([...COHORT_FORMATS]))
+    .option('--out <file>', 'write the rows here instead of stdout')
+    .addOption(new Option('--category <category>', 'latest vBMD category').choices(['osteoporosis', 'osteopenia', 'normal', 'indeterminate']))
+    .option('--untreated', 'only patients with no active bone-targeted therapy on record')
+    .option('--declining <pctPerYear>', 'only patients losing at least this many % per year (least squares, >= 2 scans over >= 6 months)')
+    .option('--since <date>', 'only scans on or after this date (YYYY-MM-DD or dateTime with zone)')
+    .option('--until <date>', 'only scans on or before this date (a date includes its whole day)')
+    .option('--as-of <date>', 'reference time for "active" therapy (default now)')
+    .option('--histogram <file.svg>', 'write a histogram of the latest vBMD of the matched patients as SVG')
+    .option('--value-set <file.json>', 'bone-targeted therapy value set (default: COHORT_THERAPY_VALUE_SET_FILE or the built-in one)')
+    .option('--page-size <n>', 'FHIR search page size (_count)', '500')
+    .action(async (flags: CohortFlags) => {
+      const cfg = config();
+      const declining = positiveNumber('--declining', flags.declining);
+      const pageSize = positiveNumber('--page-size', flags.pageSize);
+      const valueSetFile = flags.valueSet ?? cfg.COHORT_THERAPY_VALUE_SET_FILE;
+      const matcher = compileTherapyValueSet(valueSetFile ? await loadTherapyValueSet(valueSetFile) : defaultTherapyValueSet());
+      const url = flags.source.replace(/^(fhir|bulk):/, '');
+      const source = parseSourceSpec(flags.source, {
+        auth: /^(fhir|bulk):/.test(flags.source) ? cohortAuthFromConfig(cfg, url, cohortBackendServicesFromConfig(cfg)) : undefined,
+        search: { pageSize: pageSize ? Math.floor(pageSize) : undefined },
+      });
+      const tty = process.stderr.isTTY === true;
+      const progress = tty
+        ? (p: { resources: number; patients: number; stage: string }) => {
+            process.stderr.write(`\r\x1b[K${p.stage}: ${p.resources.toLocaleString('en')} resources, ${p.patients.toLocaleString('en')} patients`);
+          }
+        : undefined;
+      const controller = new AbortController();
+      const stop = () => controller.abort();
+      process.once('SIGINT', stop);
+      let result;
+      try {
+        result = await runCohort(
+          source,
+          { category: flags.category, untreated: flags.untreated === true, decliningPctPerYear: declining, since: flags.since, until: flags.until, asOf: flags.asOf },
+          { matcher, onProgress: progress, signal: controller.signal },
+        );
+      } catch (e) {
+        if (controller.signal.aborted) throw new VbmdError('cancelled', 'Cohort query interrupted; nothing was written.');
+        throw e;
+      } finally {
+        process.off('SIGINT', stop);
+        if (tty) process.stderr.write('\r\x1b[K');
+      }
+      const format: CohortFormat = flags.format ?? (flags.out || !process.stdout.isTTY ? 'csv' : 'table');
+      if (flags.out) {
+        const file = createWriteStream(flags.out);
+        const failed = new Promise<never>((_, reject) =>
+          file.once('error', (err) => reject(new VbmdError('bad-input', `Cannot write ${flags.out}: ${err.message}.`))),
+        );
+        await Promise.race([
+          (async () => {
+            await writeChunks(file, cohortOutput(result, format));
+            file.end();
+            await once(file, 'finish');
+          })(),
+          failed,
+        ]);
+      } else {
+        await writeChunks(process.stdout, cohortOutput(result, format));
+      }
+      if (flags.histogram) {
+        try {
+          await writeFile(flags.histogram, cohortHistogramSvg(result.rows, result.summary));
+        } catch (e) {
+          throw new VbmdError('bad-input', `Cannot write the histogram ${flags.histogram}: ${(e as Error).message}.`);
+        }
+      }
+      // The counts go to stderr whenever stdout carries machine-readable rows, so pipes stay clean.
+      if (format !== 'table' || flags.out) for (const line of summaryLines(result.summary)) process.stderr.write(line);
     });
 }

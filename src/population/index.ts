@@ -1,0 +1,29 @@
+/** Population queries over vBMD Observations (issue 6). See README.md in this folder. */
+export { runCohort, parseCohortQuery, cohortQuerySchema, rowMatches, exclusiveEndMs } from './query.js';
+export type { CohortQuery, ParsedCohortQuery, CohortResult, CohortSummary, RunCohortOptions } from './query.js';
+export { CohortAccumulator, CATEGORIES } from './aggregate.js';
+export type { CohortRow, MonthCounts, TherapyOnRecord } from './aggregate.js';
+export { extractResource, extractObservation, extractMedication, patientKey, fhirDateTimeToMs, COHORT_RESOURCE_TYPES } from './resources.js';
+export type { VbmdScan, TherapyRecord, SkipReason, CohortResourceType } from './resources.js';
+export { trendOf, newTrendState, addTrendPoint, MIN_TREND_SPAN_YEARS, MIN_TREND_SCANS, MS_PER_YEAR } from './trend.js';
+export type { Trend } from './trend.js';
+export {
+  compileTherapyValueSet,
+  defaultTherapyValueSet,
+  loadTherapyValueSet,
+  therapyValueSetSchema,
+  RXNORM_SYSTEM,
+  ATC_SYSTEM,
+} from './therapy-value-set.js';
+export type { TherapyValueSet, TherapyMatcher, TherapyMatch, TherapyClass } from './therapy-value-set.js';
+export type { ResourceSource, SourceReadOptions, AuthHeaderProvider } from './sources/types.js';
+export { staticBearer } from './sources/types.js';
+export { FhirSearchSource } from './sources/fhir-search.js';
+export { BulkExportSource, parseRetryAfter } from './sources/bulk-export.js';
+export { NdjsonDirectorySource } from './sources/ndjson-dir.js';
+export { parseSourceSpec } from './sources/parse-source.js';
+export { cohortAuthFromConfig, cohortBackendServicesFromConfig, authFromTokenProvider, COHORT_SCOPES } from './source-auth.js';
+export * from './output/index.js';
+export { createCohortRouter } from './http.js';
+export type { CohortRouterOptions } from './http.js';
+export { VIEW_DEFINITIONS, evaluateView } from './view-definitions.js';

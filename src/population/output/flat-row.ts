@@ -1,0 +1,45 @@
+import type { CohortRow } from '../aggregate.js';
+
+/** One flat record per patient: the column set of CSV, NDJSON and the table (snake_case like the
+ * ViewDefinition columns, so files from here and from SQL line up). */
+export const COHORT_COLUMNS = [
+  'patient_id',
+  'latest_date',
+  'vbmd_mg_cm3',
+  'category',
+  'basis',
+  'status',
+  'scans',
+  'measured_scans',
+  'latest_scan_indeterminate',
+  'trend_pct_per_year',
+  'trend_mg_cm3_per_year',
+  'trend_span_years',
+  'therapy',
+  'active_therapy',
+  'study_uid',
+] as const;
+export type CohortColumn = (typeof COHORT_COLUMNS)[number];
+export type FlatCohortRow = Record<CohortColumn, string | number | boolean | null>;
+
+const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
+
+export function flattenRow(r: CohortRow): FlatCohortRow {
+  return {
+    patient_id: r.patient,
+    latest_date: r.latestEffective,
+    vbmd_mg_cm3: r.latestVbmdMgCm3,
+    category: r.category,
+    basis: r.basis,
+    status: r.status,
+    scans: r.scans,
+    measured_scans: r.measuredScans,
+    latest_scan_indeterminate: r.latestScanIndeterminate,
+    trend_pct_per_year: r.trend ? round(r.trend.pctPerYear, 2) : null,
+    trend_mg_cm3_per_year: r.trend ? round(r.trend.mgCm3PerYear, 2) : null,
+    trend_span_years: r.trend ? round(r.trend.spanYears, 2) : null,
+    therapy: r.therapy,
+    active_therapy: r.activeTherapy,
+    study_uid: r.studyUid,
+  };
+}

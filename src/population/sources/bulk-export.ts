@@ -1,0 +1,129 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { log } from '../../util/log.js';
+import { VbmdError } from '../../util/errors.js';
+import type { CohortResourceType } from '../resources.js';
+import { fhirFetch, origin } from './http.js';
+import { ndjsonValues } from './ndjson-lines.js';
+import type { AuthHeaderProvider, ResourceSource, SourceReadOptions } from './types.js';
+
+/** FHIR Bulk Data Access 2.0 (https://hl7.org/fhir/uv/bulkdata/export.html) completion manifest. */
+const manifestSchema = z.object({
+  transactionTime: z.string(),
+  request: z.string(),
+  requiresAccessToken: z.boolean(),
+  output: z.array(z.object({ type: z.string(), url: z.string(), count: z.number().optional() })),
+  error: z.array(z.object({ type: z.string(), url: z.string() })).default([]),
+});
+export type BulkManifest = z.infer<typeof manifestSchema>;
+
+export interface BulkExportSourceOptions {
+  auth?: AuthHeaderProvider;
+  /** Floor and ceiling of the wait between status polls (Retry-After is honoured inside them). */
+  minPollMs?: number;
+  maxPollMs?: number;
+  /** Give up when the export is not complete after this long. */
+  timeoutMs?: number;
+}
+
+/**
+ * `bulk:URL`: a Bulk Data `$export`. URL is a FHIR base (system export), `.../Patient` or `.../Group/ID`
+ * (`/$export` is appended), or a full `$export` URL. Kick-off asks `_type` = the three resource types with
+ * `Prefer: respond-async`; the status URL (Content-Location) is polled while it answers 202, waiting
+ * Retry-After (seconds or an HTTP date) or backing off; the manifest's NDJSON files are then streamed line by
+ * line. The token is sent to file URLs only when the manifest says `requiresAccessToken` (signed storage URLs
+ * must not receive it). When done, or on failure, the job is deleted on the server (DELETE status URL).
+ */
+export class BulkExportSource implements ResourceSource {
+  readonly label: string;
+  private readonly exportUrl: string;
+  constructor(url: string, private readonly options: BulkExportSourceOptions = {}) {
+    const clean = url.replace(/\/+$/, '');
+    this.exportUrl = /\/\$export$/.test(clean) ? clean : `${clean}/$export`;
+    this.label = `bulk:${clean}`;
+  }
+
+  async kickOff(types: readonly CohortResourceType[], signal?: AbortSignal): Promise<string> {
+    const u = new URL(this.exportUrl);
+    u.searchParams.set('_type', types.join(','));
+    const res = await fhirFetch(
+      u.toString(),
+      { accept: 'application/fhir+json', headers: { prefer: 'respond-async' }, auth: this.options.auth, signal },
+      'the Bulk Data $export kick-off',
+      [202],
+    );
+    const location = res.headers.get('content-location');
+    await res.body?.cancel();
+    if (!location) throw new VbmdError('remote', `${origin(this.exportUrl)} accepted the $export but sent no Content-Location to poll.`);
+    return new URL(location, this.exportUrl).toString();
+  }
+
+  async waitForManifest(statusUrl: string, read: SourceReadOptions = {}): Promise<BulkManifest> {
+    const minPoll = this.options.minPollMs ?? 1000;
+    const maxPoll = this.options.maxPollMs ?? 120_000;
+    const deadline = Date.now() + (this.options.timeoutMs ?? 6 * 3600_000);
+    let backoff = minPoll;
+    for (;;) {
+      read.signal?.throwIfAborted();
+      const res = await fhirFetch(statusUrl, { accept: 'application/json', auth: this.options.auth, signal: read.signal }, 'the Bulk Data export status', [200, 202, 429]);
+      if (res.status === 200) {
+        let json: unknown;
+        try {
+          json = await res.json();
+        } catch {
+          throw new VbmdError('remote', `${origin(statusUrl)} sent an export manifest that is not JSON.`);
+        }
+        const m = manifestSchema.safeParse(json);
+        if (!m.success) throw new VbmdError('remote', `${origin(statusUrl)} sent an export manifest without the Bulk Data fields (transactionTime, request, requiresAccessToken, output).`);
+        return m.data;
+      }
+      const progress = res.headers.get('x-progress');
+      const retryAfter = parseRetryAfter(res.headers.get('retry-after'));
+      await res.body?.cancel();
+      if (progress) read.onProgress?.(`export ${progress.slice(0, 60)}`);
+      if (Date.now() > deadline) throw new VbmdError('remote', `The Bulk Data export at ${origin(statusUrl)} was not complete in time; try again later or export fewer types.`);
+      const wait = retryAfter ?? backoff;
+      backoff = Math.min(maxPoll, backoff * 2);
+      await sleep(Math.min(maxPoll, Math.max(minPoll, wait)), undefined, { signal: read.signal });
+    }
+  }
+
+  async *resources(types: readonly CohortResourceType[], read: SourceReadOptions = {}): AsyncGenerator<unknown> {
+    read.onProgress?.('export kick-off');
+    const statusUrl = await this.kickOff(types, read.signal);
+    try {
+      const manifest = await this.waitForManifest(statusUrl, read);
+      if (manifest.error.length > 0) {
+        log.warn({ errorFiles: manifest.error.length, server: origin(statusUrl) }, 'Bulk Data export reported errors (OperationOutcome files); the cohort counts only what was exported');
+      }
+      const files = manifest.output.filter((o) => (types as readonly string[]).includes(o.type));
+      for (const [i, file] of files.entries()) {
+        read.signal?.throwIfAborted();
+        read.onProgress?.(`download ${file.type} ${i + 1}/${files.length}`);
+        const res = await fhirFetch(
+          new URL(file.url, statusUrl).toString(),
+          { accept: 'application/fhir+ndjson', auth: manifest.requiresAccessToken ? this.options.auth : undefined, signal: read.signal },
+          `the exported ${file.type} file ${i + 1}`,
+        );
+        if (!res.body) continue;
+        yield* ndjsonValues(Readable.fromWeb(res.body as NodeWebReadableStream<Uint8Array>), `the exported ${file.type} file ${i + 1} from ${origin(statusUrl)}`);
+      }
+    } finally {
+      // Tell the server it can drop the files (or cancel the job): best effort, never masks the real outcome.
+      await fhirFetch(statusUrl, { method: 'DELETE', accept: 'application/fhir+json', auth: this.options.auth }, 'the export delete', [200, 202, 204, 404]).then(
+        (r) => r.body?.cancel(),
+        () => undefined,
+      );
+    }
+  }
+}
+
+/** Retry-After as milliseconds: delta-seconds or an HTTP-date (RFC 9110 10.2.3). */
+export function parseRetryAfter(value: string | null, nowMs = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isFinite(at) ? Math.max(0, at - nowMs) : undefined;
+}

@@ -1,0 +1,62 @@
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { VbmdError } from '../../util/errors.js';
+import type { CohortResourceType } from '../resources.js';
+import { ndjsonValues } from './ndjson-lines.js';
+import type { ResourceSource, SourceReadOptions } from './types.js';
+
+const NDJSON_FILE = /\.(ndjson|jsonl)(\.gz)?$/i;
+/** Bulk Data names files after their type (Observation.ndjson, Observation.000.ndjson, 1.Observation.ndjson);
+ * a file whose name says another resource type (Patient.ndjson) is not opened. Unnamed files are read. */
+const KNOWN_TYPE_IN_NAME = /(?:^|[._-])([A-Z][A-Za-z]+)(?=[._-])/;
+
+/** `ndjson:DIR`: every *.ndjson / *.jsonl (optionally .gz) file in DIR (or one file), streamed line by line. */
+export class NdjsonDirectorySource implements ResourceSource {
+  readonly label: string;
+  constructor(private readonly path: string) {
+    this.label = `ndjson:${path}`;
+  }
+
+  private async files(types: readonly CohortResourceType[]): Promise<string[]> {
+    let info;
+    try {
+      info = await stat(this.path);
+    } catch {
+      throw new VbmdError('not-found', `The NDJSON folder ${this.path} does not exist; give --source ndjson:DIR with a folder of .ndjson files.`);
+    }
+    if (info.isFile()) return [this.path];
+    const names = (await readdir(this.path)).filter((n) => NDJSON_FILE.test(n)).sort();
+    if (names.length === 0) throw new VbmdError('not-found', `The folder ${this.path} has no .ndjson files.`);
+    return names
+      .filter((n) => {
+        const typed = KNOWN_TYPE_IN_NAME.exec(basename(n));
+        return !typed || !isFhirTypeName(typed[1]) || (types as readonly string[]).includes(typed[1]);
+      })
+      .map((n) => join(this.path, n));
+  }
+
+  async *resources(types: readonly CohortResourceType[], options: SourceReadOptions = {}): AsyncGenerator<unknown> {
+    const files = await this.files(types);
+    for (const [i, file] of files.entries()) {
+      options.signal?.throwIfAborted();
+      options.onProgress?.(`file ${i + 1}/${files.length} ${basename(file)}`);
+      let stream: Readable = createReadStream(file, { highWaterMark: 1 << 20 });
+      if (/\.gz$/i.test(file)) stream = stream.pipe(createGunzip());
+      yield* ndjsonValues(stream, file);
+    }
+  }
+}
+
+/** Resource type names that appear as Bulk Data file names; only these make a file skippable by name. */
+const FHIR_TYPES_IN_EXPORTS = new Set([
+  'Patient', 'Observation', 'MedicationRequest', 'MedicationStatement', 'MedicationAdministration', 'MedicationDispense',
+  'Medication', 'Condition', 'Encounter', 'Procedure', 'DiagnosticReport', 'ImagingStudy', 'ServiceRequest', 'RiskAssessment',
+  'Device', 'Provenance', 'Practitioner', 'Organization', 'Location', 'AllergyIntolerance', 'Immunization', 'CarePlan',
+  'CareTeam', 'Claim', 'ExplanationOfBenefit', 'Coverage', 'DocumentReference', 'Goal', 'Group', 'PractitionerRole',
+]);
+function isFhirTypeName(name: string): boolean {
+  return FHIR_TYPES_IN_EXPORTS.has(name);
+}
