@@ -1,0 +1,227 @@
+import type { LoadedVolume, Vec3 } from '../imaging/volume.js';
+import type { Calibrate, SiteCalibrationFile } from './calibration/types.js';
+import { hounsfieldToVbmd } from './calibration/types.js';
+import { calibrateWithFallback } from './calibration-adapter.js';
+import type { CalibrationResult, LevelResult, VbmdReport } from './report.js';
+import { REPORT_SCHEMA } from './report.js';
+import { buildWorkingGrid, workingToPatientMm, type WorkingGrid } from './spine/working-grid.js';
+import { findSpineTrack, type SpineTrack } from './spine/find-spine.js';
+import { bodyCrossSectionProfile, chooseDiscs, discValleyScore, segmentsFromDiscs } from './spine/levels.js';
+import { labelSegments, type LabelledSegment } from './spine/labels.js';
+import { measureHeightsMm, type BodyHeightsMm } from './spine/heights.js';
+import { measureRoi, roiGeometry, type RoiGeometry, type RoiStats } from './roi/trabecular-roi.js';
+import { lesionFlags, levelExclusion } from './qc/level-qc.js';
+import { ENHANCED_BLOOD_HU, prevertebralVesselHu } from './qc/contrast.js';
+import { summarize } from './summary.js';
+
+export interface AnalyzeOptions {
+  /** Parsed site calibration file (`--calibration FILE`). */
+  site?: SiteCalibrationFile;
+  /** Calibration implementation (default: src/bmd/calibration's calibrate, nominal if it fails). */
+  calibrate?: Calibrate;
+  /** Stage timings are added here (ms). */
+  timingsMs?: Record<string, number>;
+  software?: { name: string; version: string };
+}
+
+/** One found vertebral body with its geometry: what the model (issue 7) and the report need. */
+export interface LocatedVertebra extends LabelledSegment {
+  centerMm: Vec3;
+  widthMm: number;
+  depthMm: number;
+  heightMm: number;
+  heightsMm: BodyHeightsMm | null;
+  partialCoverage: boolean;
+}
+
+export interface SpineLocation {
+  grid: WorkingGrid;
+  track: SpineTrack;
+  vertebrae: LocatedVertebra[];
+  warnings: string[];
+}
+
+const now = (): number => performance.now();
+
+function medianFinite(a: Float32Array, from: number, to: number): number {
+  const v: number[] = [];
+  for (let z = from; z <= to; z++) if (Number.isFinite(a[z])) v.push(a[z]);
+  v.sort((x, y) => x - y);
+  return v.length ? v[v.length >> 1] : NaN;
+}
+
+/** Spine finding, level separation and labelling, cranial level first. Pure; no levels when no spine. */
+export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, number> = {}): SpineLocation {
+  let t0 = now();
+  const grid = buildWorkingGrid(loaded.volume);
+  const track = findSpineTrack(grid);
+  const warnings: string[] = [];
+  if (track.zFirst < 0) {
+    timingsMs.spine = now() - t0;
+    warnings.push('No spine was found in the field of view (no vertebral column with a spinal canal); no levels are reported.');
+    return { grid, track, vertebrae: [], warnings };
+  }
+  const q = bodyCrossSectionProfile(grid, track);
+  const score = discValleyScore(q, grid.spacingMm[2]);
+  const discs = chooseDiscs(score, track.zFirst, track.zLast, grid.spacingMm[2]);
+  const segments = segmentsFromDiscs(discs, track.zFirst, track.zLast, grid.spacingMm[2]);
+  timingsMs.spine = now() - t0;
+  t0 = now();
+  if (segments.length === 0) {
+    warnings.push('A spinal column was found but no intervertebral discs could be separated; no levels are reported.');
+    timingsMs.labels = now() - t0;
+    return { grid, track, vertebrae: [], warnings };
+  }
+  const nz = grid.dims[2];
+  const trackEndsAboveFovMm = track.zFirst * grid.spacingMm[2];
+  const labels = labelSegments(grid, track, segments, trackEndsAboveFovMm);
+  warnings.push(...labels.warnings);
+  const complete = labels.levels.filter((s) => s.cranialDisc && s.caudalDisc).map((s) => s.zTo - s.zFrom + 1);
+  complete.sort((a, b) => a - b);
+  const typicalLen = complete.length ? complete[complete.length >> 1] : NaN;
+  const vertebrae: LocatedVertebra[] = labels.levels.map((s) => {
+    const h = measureHeightsMm(grid, track, s);
+    const zc = (s.zFrom + s.zTo) / 2;
+    const zr = Math.round(zc);
+    const centerMm = workingToPatientMm(grid, [track.bodyX[zr], track.bodyY[zr], zc]);
+    const widthMm = medianFinite(track.bodyWidthMm, s.zFrom, s.zTo);
+    const depthMm = medianFinite(track.bodyDepthMm, s.zFrom, s.zTo);
+    const len = s.zTo - s.zFrom + 1;
+    const heightMm = len * grid.spacingMm[2];
+    let edge = false;
+    for (let z = s.zFrom; z <= s.zTo; z++) if (track.touchesEdge[z]) edge = true;
+    const openCaudal = !s.caudalDisc && (s.zFrom <= 1 || len < 0.75 * typicalLen);
+    const openCranial = !s.cranialDisc && (s.zTo >= nz - 2 || len < 0.75 * typicalLen);
+    return {
+      ...s,
+      centerMm,
+      widthMm,
+      depthMm,
+      heightMm,
+      heightsMm: h ? h.heightsMm : null,
+      partialCoverage: edge || openCaudal || openCranial,
+    };
+  });
+  timingsMs.labels = now() - t0;
+  return { grid, track, vertebrae, warnings };
+}
+
+/** Full measurement of one loaded volume into a `vbmd.report/1`. Pure apart from timing. */
+export function analyzeVolume(loaded: LoadedVolume, options: AnalyzeOptions = {}): VbmdReport {
+  const timingsMs = options.timingsMs ?? {};
+  const { volume, meta } = loaded;
+  const loc = locateVertebrae(loaded, timingsMs);
+  const warnings = [...(meta.warnings ?? []), ...loc.warnings];
+
+  let t0 = now();
+  const rois: { geom: RoiGeometry; stats: RoiStats }[] = loc.vertebrae.map((v) => {
+    const geom = roiGeometry(v.centerMm, v.widthMm, v.depthMm, v.heightMm);
+    return { geom, stats: measureRoi(volume, geom) };
+  });
+  timingsMs.roi = now() - t0;
+
+  t0 = now();
+  const calibration: CalibrationResult = calibrateWithFallback(
+    { loaded, vertebralBodyCentersMm: loc.vertebrae.map((v) => v.centerMm), site: options.site },
+    options.calibrate,
+    warnings,
+  );
+  timingsMs.calibration = now() - t0;
+
+  t0 = now();
+  const voxelMm3 = volume.spacingMm[0] * volume.spacingMm[1] * volume.spacingMm[2];
+  const firstPass = loc.vertebrae.map((v, k) =>
+    levelExclusion({
+      level: v.level,
+      labelConfidence: v.labelConfidence,
+      partialCoverage: v.partialCoverage,
+      roiVoxels: rois[k].stats.voxels,
+      roiVolumeMm3: rois[k].stats.voxels * voxelMm3,
+      roiMedianHu: rois[k].stats.medianHu,
+      roiSdHu: rois[k].stats.sdHu,
+      heightsMm: v.heightsMm,
+      heightResolutionMm: loc.grid.spacingMm[2],
+    }),
+  );
+  const lesions = lesionFlags(
+    loc.vertebrae.map((v, k) => ({
+      level: v.level,
+      medianHu: rois[k].stats.medianHu,
+      sdHu: rois[k].stats.sdHu,
+      eligible: firstPass[k].reason === null || firstPass[k].reason === 'label-uncertain',
+    })),
+  );
+  const levels: LevelResult[] = loc.vertebrae.map((v, k) => {
+    const s = rois[k].stats;
+    let reason = firstPass[k].reason;
+    let detail = firstPass[k].detail;
+    if (reason === null && lesions[k]) {
+      reason = 'lesion';
+      detail = lesions[k];
+    }
+    const vbmd = s.medianHu === null ? null : round1(hounsfieldToVbmd(s.medianHu, calibration));
+    return {
+      level: v.level,
+      labelConfidence: v.labelConfidence,
+      centerMm: v.centerMm.map(round1) as Vec3,
+      roiHuMedian: s.medianHu,
+      roiHuMean: s.meanHu,
+      roiHuSd: s.sdHu,
+      roiVoxels: s.voxels,
+      vbmd,
+      included: reason === null && vbmd !== null,
+      exclusionReason: reason,
+      exclusionDetail: detail,
+      heightsMm: v.heightsMm,
+      roiSource: 'geometric',
+    };
+  });
+  for (const l of levels) if (l.exclusionReason && l.exclusionDetail) warnings.push(`Excluded ${l.exclusionDetail}`);
+  const vesselHu = prevertebralVesselHu(loc.grid, loc.track);
+  const contrastTag = meta.contrastAgent !== undefined && meta.contrastAgent.trim() !== '' && !/^none$/i.test(meta.contrastAgent.trim());
+  const contrastSeen = vesselHu !== null && vesselHu > ENHANCED_BLOOD_HU;
+  if (contrastTag || contrastSeen) {
+    warnings.push(
+      `Contrast-enhanced scan (${contrastTag ? `DICOM contrast agent "${meta.contrastAgent}"` : ''}${contrastTag && contrastSeen ? ', ' : ''}${contrastSeen ? `aorta ~${Math.round(vesselHu as number)} HU` : ''}): iodine raises trabecular HU, so vBMD reads high.`,
+    );
+  }
+  const summary = summarize(levels);
+  if (summary.basis === 'thoracic-extrapolated') {
+    warnings.push(`No two lumbar levels are measurable: the summary uses ${summary.levels.join(' and ')} (thoracic extrapolation; ACR thresholds are defined for lumbar vBMD).`);
+  } else if (summary.basis === 'single-level') {
+    warnings.push(`Only ${summary.levels[0]} is measurable: the summary rests on a single level.`);
+  } else if (summary.basis === 'none' && loc.vertebrae.length > 0) {
+    warnings.push('No level is measurable: the result is indeterminate.');
+  }
+  if (calibration.uncalibrated) warnings.push('Calibration is a nominal default (uncalibrated): vBMD values are approximate.');
+  timingsMs.qc = now() - t0;
+
+  return {
+    schema: REPORT_SCHEMA,
+    input: {
+      kind: meta.kind,
+      studyInstanceUid: meta.studyInstanceUid,
+      seriesInstanceUid: meta.seriesInstanceUid,
+      patientId: meta.patientId,
+      accessionNumber: meta.accessionNumber,
+      acquisitionDateTime: meta.acquisitionDateTime,
+      dims: [...volume.dims] as Vec3,
+      spacingMm: volume.spacingMm.map((s) => Math.round(s * 1000) / 1000) as Vec3,
+      kvp: meta.kvp,
+      manufacturer: meta.manufacturer,
+      manufacturerModelName: meta.manufacturerModelName,
+      contrast: contrastTag || contrastSeen,
+    },
+    levels,
+    summary,
+    calibration,
+    qc: { warnings },
+    model: null,
+    software: options.software,
+    timingsMs: Object.fromEntries(Object.entries(timingsMs).map(([k, v]) => [k, Math.round(v * 10) / 10])),
+  };
+}
+
+function round1(v: number): number {
+  return Math.round(v * 10) / 10;
+}

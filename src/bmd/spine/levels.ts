@@ -1,0 +1,148 @@
+import type { SpineTrack } from './find-spine.js';
+import type { WorkingGrid } from './working-grid.js';
+
+/**
+ * Splitting the body column into levels at the discs. In each slice the whole body cross-section (ellipse
+ * reaching the cortex) is averaged: a vertebral body slice holds its cortical ring and, near the ends, the
+ * endplates; a disc slice holds neither (~80-110 HU). A disc therefore shows as a valley between two bright
+ * endplate bands a few mm apart; the body interior is a much wider, shallower valley. Valleys are scored
+ * and one regular sequence is chosen (consecutive disc spacings change by at most ~30%, as vertebral
+ * heights do along the spine: Panjabi et al., Spine 1991/1992 morphometry).
+ */
+export interface LevelSegment {
+  /** Working-grid slice range of the body, inclusive, from disc to disc (or to the column end). */
+  zFrom: number;
+  zTo: number;
+  /** Whether the cranial / caudal boundary is a detected disc (false = the column or scan ends there). */
+  cranialDisc: boolean;
+  caudalDisc: boolean;
+}
+
+/** Cross-section mean HU (clamped) per slice over the body ellipse; NaN outside the track. */
+export function bodyCrossSectionProfile(g: WorkingGrid, t: SpineTrack, rInner = 0.6, rOuter = 1): Float32Array {
+  const [nx, ny, nz] = g.dims;
+  const q = new Float32Array(nz).fill(NaN);
+  for (let z = t.zFirst; z <= t.zLast && z >= 0; z++) {
+    const cx = t.bodyX[z];
+    const cy = t.bodyY[z];
+    const ax = Math.max(1, (0.5 * rOuter * t.bodyWidthMm[z]) / g.spacingMm[0]);
+    const ay = Math.max(1, (0.5 * rOuter * t.bodyDepthMm[z]) / g.spacingMm[1]);
+    const inner2 = (rInner / rOuter) ** 2;
+    let s = 0;
+    let c = 0;
+    for (let y = Math.max(0, Math.floor(cy - ay)); y <= Math.min(ny - 1, Math.ceil(cy + ay)); y++) {
+      for (let x = Math.max(0, Math.floor(cx - ax)); x <= Math.min(nx - 1, Math.ceil(cx + ax)); x++) {
+        const r2 = ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2;
+        if (r2 > 1 || r2 < inner2) continue;
+        // Clamp so one dense osteophyte or contrast-filled vessel edge cannot dominate the slice mean.
+        s += Math.max(-100, Math.min(600, g.hu[x + nx * (y + ny * z)]));
+        c++;
+      }
+    }
+    if (c > 0) q[z] = s / c;
+  }
+  return q;
+}
+
+/** Valley score: how much darker slice z is than the brighter band on BOTH sides (3-9 mm away). */
+export function discValleyScore(q: Float32Array, spacingZMm: number): Float32Array {
+  const out = new Float32Array(q.length).fill(0);
+  const near = Math.max(1, Math.round(3 / spacingZMm));
+  const far = Math.max(near, Math.round(9 / spacingZMm));
+  for (let z = 0; z < q.length; z++) {
+    if (!Number.isFinite(q[z])) continue;
+    let lo = -Infinity;
+    let hi = -Infinity;
+    for (let d = near; d <= far; d++) {
+      if (z - d >= 0 && Number.isFinite(q[z - d])) lo = Math.max(lo, q[z - d]);
+      if (z + d < q.length && Number.isFinite(q[z + d])) hi = Math.max(hi, q[z + d]);
+    }
+    if (lo === -Infinity || hi === -Infinity) continue;
+    out[z] = Math.max(0, Math.min(lo, hi) - q[z]);
+  }
+  return out;
+}
+
+/** Minimum valley depth (HU) for a disc candidate: noise-level dips are not discs. */
+const MIN_DISC_SCORE_HU = 15;
+/** Disc-to-disc spacing along z: C7/T1 ~17 mm up to L3/L4 ~40 mm (vertebral height + disc), with slack for tilt. */
+const MIN_SPACING_MM = 15;
+const MAX_SPACING_MM = 50;
+/** Consecutive spacings differ by at most this ratio. */
+const MAX_SPACING_RATIO = 1.35;
+
+export function chooseDiscs(score: Float32Array, zFirst: number, zLast: number, spacingZMm: number): number[] {
+  // Candidates: local maxima of the valley score.
+  const cand: number[] = [];
+  for (let z = zFirst; z <= zLast; z++) {
+    const s = score[z];
+    if (s < MIN_DISC_SCORE_HU) continue;
+    if (z > zFirst && score[z - 1] > s) continue;
+    if (z < zLast && score[z + 1] >= s) continue;
+    cand.push(z);
+  }
+  const n = cand.length;
+  if (n === 0) return [];
+  const minGap = MIN_SPACING_MM / spacingZMm;
+  const maxGap = MAX_SPACING_MM / spacingZMm;
+  // best[j][i]: best total ending with discs ... i, j (i < j, or i = -1 for j first); second-order for regularity.
+  const best: Float64Array[] = [];
+  const back: Int32Array[] = [];
+  for (let j = 0; j < n; j++) {
+    const b = new Float64Array(j + 1).fill(-Infinity);
+    const bk = new Int32Array(j + 1).fill(-2);
+    b[j] = score[cand[j]]; // index j stands for "no predecessor"
+    for (let i = 0; i < j; i++) {
+      const gap = cand[j] - cand[i];
+      if (gap < minGap || gap > maxGap) continue;
+      // Predecessor of i: k (k<i) or none (index i in best[i]).
+      let v = best[i][i];
+      let arg = i;
+      for (let k = 0; k < i; k++) {
+        const prev = best[i][k];
+        if (prev === -Infinity) continue;
+        const g0 = cand[i] - cand[k];
+        const ratio = gap > g0 ? gap / g0 : g0 / gap;
+        if (ratio > MAX_SPACING_RATIO) continue;
+        if (prev > v) {
+          v = prev;
+          arg = k;
+        }
+      }
+      b[i] = v + score[cand[j]];
+      bk[i] = arg;
+    }
+    best.push(b);
+    back.push(bk);
+  }
+  let bj = 0;
+  let bi = 0;
+  let bv = -Infinity;
+  for (let j = 0; j < n; j++) for (let i = 0; i <= j; i++) if (best[j][i] > bv) {
+    bv = best[j][i];
+    bj = j;
+    bi = i;
+  }
+  const seq: number[] = [cand[bj]];
+  let j = bj;
+  let i = bi;
+  while (i !== j) {
+    seq.push(cand[i]);
+    const k = back[j][i];
+    j = i;
+    i = k;
+  }
+  return seq.reverse();
+}
+
+/** Segments between consecutive discs, plus the partial ends from the column ends to the first/last disc. */
+export function segmentsFromDiscs(discs: number[], zFirst: number, zLast: number, spacingZMm: number): LevelSegment[] {
+  const out: LevelSegment[] = [];
+  const minEndMm = 9;
+  if (discs.length === 0) return out;
+  if ((discs[0] - zFirst) * spacingZMm >= minEndMm) out.push({ zFrom: zFirst, zTo: discs[0] - 1, cranialDisc: false, caudalDisc: true });
+  for (let d = 0; d + 1 < discs.length; d++) out.push({ zFrom: discs[d] + 1, zTo: discs[d + 1] - 1, cranialDisc: true, caudalDisc: true });
+  const last = discs[discs.length - 1];
+  if ((zLast - last) * spacingZMm >= minEndMm) out.push({ zFrom: last + 1, zTo: zLast, cranialDisc: true, caudalDisc: false });
+  return out;
+}

@@ -1,0 +1,111 @@
+import type { Vec3, Volume } from '../../imaging/volume.js';
+import { voxelToPatientMm } from '../../imaging/volume.js';
+import { VbmdError } from '../../util/errors.js';
+
+/**
+ * A coarse, patient-oriented copy of the volume for finding the spine. Axes run along LPS: x towards the
+ * patient's left, y towards posterior, z towards superior, whatever the source voxel order (DICOM axial
+ * top-down or bottom-up, NIfTI RAS flips). Voxels are block means of the source (partial volume kept), so
+ * a 0.7 x 0.7 x 1 mm study and a 3 mm study are searched at the same ~3 mm scale and the same thresholds
+ * apply to both. ROI statistics are taken later at full resolution, never on this grid.
+ */
+export interface WorkingGrid {
+  readonly hu: Float32Array;
+  readonly dims: Vec3;
+  readonly spacingMm: Vec3;
+  /** For each canonical axis a (x,y,z): the source voxel axis, its direction sign, the pooling factor. */
+  readonly sourceAxis: Vec3;
+  readonly sourceSign: Vec3;
+  readonly factor: Vec3;
+  readonly source: Volume;
+}
+
+/** Target spacing of the search grid: the real-CT development case is 3 mm; finer data are pooled to it. */
+export const WORKING_SPACING_MM = 3;
+
+/** Which source axis runs along each patient axis, and in which sense. Oblique volumes are refused. */
+export function canonicalAxes(volume: Pick<Volume, 'direction'>): { axis: Vec3; sign: Vec3 } {
+  const axis: Vec3 = [-1, -1, -1];
+  const sign: Vec3 = [1, 1, 1];
+  for (let s = 0; s < 3; s++) {
+    const d = volume.direction[s];
+    let best = 0;
+    for (let a = 1; a < 3; a++) if (Math.abs(d[a]) > Math.abs(d[best])) best = a;
+    // cos 10 deg: a gantry tilt or oblique reformat beyond this would mix levels across slices.
+    if (Math.abs(d[best]) < 0.985 || axis[best] !== -1) {
+      throw new VbmdError('unsupported', 'The volume is oblique (not aligned with the patient axes within 10 degrees); only axial CT can be measured.');
+    }
+    axis[best] = s;
+    sign[best] = d[best] > 0 ? 1 : -1;
+  }
+  return { axis, sign };
+}
+
+export function poolingFactor(spacingMm: number, targetMm = WORKING_SPACING_MM): number {
+  return Math.max(1, Math.round(targetMm / spacingMm));
+}
+
+export function buildWorkingGrid(volume: Volume, targetMm = WORKING_SPACING_MM): WorkingGrid {
+  const { axis, sign } = canonicalAxes(volume);
+  const factor: Vec3 = [0, 0, 0];
+  const dims: Vec3 = [0, 0, 0];
+  const spacingMm: Vec3 = [0, 0, 0];
+  for (let a = 0; a < 3; a++) {
+    const s = axis[a];
+    factor[a] = poolingFactor(volume.spacingMm[s], targetMm);
+    dims[a] = Math.floor(volume.dims[s] / factor[a]);
+    spacingMm[a] = volume.spacingMm[s] * factor[a];
+  }
+  if (dims[0] < 4 || dims[1] < 4 || dims[2] < 1) {
+    throw new VbmdError('bad-input', `The volume (${volume.dims.join('x')} voxels) is too small to hold a spine.`);
+  }
+  const [nx, ny, nz] = volume.dims;
+  const strides: Vec3 = [1, nx, nx * ny];
+  // Source index along source axis s for canonical coordinate c (pooled block start + t).
+  const src = (a: number, c: number, t: number): number => {
+    const n = volume.dims[axis[a]];
+    const i = c * factor[a] + t;
+    return sign[a] > 0 ? i : n - 1 - i;
+  };
+  const hu = new Float32Array(dims[0] * dims[1] * dims[2]);
+  const inv = 1 / (factor[0] * factor[1] * factor[2]);
+  const sx = strides[axis[0]], sy = strides[axis[1]], sz = strides[axis[2]];
+  let o = 0;
+  for (let z = 0; z < dims[2]; z++) {
+    for (let y = 0; y < dims[1]; y++) {
+      for (let x = 0; x < dims[0]; x++, o++) {
+        let sum = 0;
+        for (let tz = 0; tz < factor[2]; tz++) {
+          const bz = src(2, z, tz) * sz;
+          for (let ty = 0; ty < factor[1]; ty++) {
+            const by = bz + src(1, y, ty) * sy;
+            for (let tx = 0; tx < factor[0]; tx++) sum += volume.hu[by + src(0, x, tx) * sx];
+          }
+        }
+        hu[o] = sum * inv;
+      }
+    }
+  }
+  return { hu, dims, spacingMm, sourceAxis: axis, sourceSign: sign, factor, source: volume };
+}
+
+/** Fractional source voxel (i,j,k) of the centre of working voxel (x,y,z) (fractional allowed). */
+export function workingToSourceVoxel(g: WorkingGrid, p: Vec3): Vec3 {
+  const out: Vec3 = [0, 0, 0];
+  for (let a = 0; a < 3; a++) {
+    const s = g.sourceAxis[a];
+    const n = g.source.dims[s];
+    const i = p[a] * g.factor[a] + (g.factor[a] - 1) / 2;
+    out[s] = g.sourceSign[a] > 0 ? i : n - 1 - i;
+  }
+  return out;
+}
+
+export function workingToPatientMm(g: WorkingGrid, p: Vec3): Vec3 {
+  const v = workingToSourceVoxel(g, p);
+  return voxelToPatientMm(g.source, v[0], v[1], v[2]);
+}
+
+export function workingIndex(g: Pick<WorkingGrid, 'dims'>, x: number, y: number, z: number): number {
+  return x + g.dims[0] * (y + g.dims[1] * z);
+}
