@@ -28,7 +28,12 @@ const ASK_FOR_NATIVE = 'ask the PACS for Explicit VR Little Endian (1.2.840.1000
  * transfer syntax, corrupt compressed stream.
  */
 export function parseDicomSlice(bytes: Uint8Array, source: string): DicomSlice {
-  const ds = parseDataSet(bytes, source, false);
+  let ds: DataSet;
+  try {
+    ds = parseDataSet(bytes, source, false);
+  } catch (e) {
+    throw explainTruncatedPixels(bytes, source) ?? e;
+  }
   const header = readHeader(ds, source);
   return { ...header, pixels: readPixels(ds, header, source) };
 }
@@ -92,6 +97,22 @@ function parseDataSet(bytes: Uint8Array, source: string, headerOnly: boolean, pa
   } catch (e) {
     if (partial) throw needMore(source);
     throw notDicomOrTruncated(e, source);
+  }
+}
+
+/** When the header parses but the whole file does not, say how much of the pixel data is there. */
+function explainTruncatedPixels(bytes: Uint8Array, source: string): VbmdError | undefined {
+  try {
+    const ds = parseDataSet(bytes, source, true);
+    const el = ds.elements[PIXEL_DATA];
+    const h = readHeader(ds, source);
+    if (!el || el.length === 0xffffffff || !(h.rows > 0 && h.columns > 0 && h.bitsAllocated > 0)) return undefined;
+    const need = h.rows * h.columns * (h.bitsAllocated / 8);
+    const have = Math.max(0, bytes.length - el.dataOffset);
+    if (have >= need) return undefined;
+    return new VbmdError('bad-input', `${source} is truncated: pixel data has ${have} of ${need} bytes; copy the file again from the source.`);
+  } catch {
+    return undefined;
   }
 }
 

@@ -334,9 +334,10 @@ function checkDuplicates(order: Placed[], label: string): void {
     dups.length * 2 >= order.length
       ? `two series interleaved under one SeriesInstanceUID (${dups.length} positions occur twice`
       : `${dups.length} duplicate slice position${dups.length > 1 ? 's' : ''} (`;
+  const example = `${what.endsWith('(') ? '' : ', '}e.g. ${a.s.source} and ${b.s.source} both at ${fmt(a.z)} mm along the normal)`;
   throw new VbmdError(
     'bad-input',
-    `${label} has ${what}, e.g. ${a.s.source} and ${b.s.source} both at ${fmt(a.z)} mm along the normal); send one series per acquisition.`,
+    `${label} has ${what}${example}; send one series per acquisition.`,
     { duplicatePositions: dups.length },
   );
 }

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { chooseSeries, type SeriesChoiceCandidate } from '../../src/dicom/series-choice.js';
+import { isVbmdError } from '../../src/util/errors.js';
+
+function cand(uid: string, over: Partial<SeriesChoiceCandidate> = {}): SeriesChoiceCandidate {
+  return {
+    studyInstanceUid: '1.2.3',
+    seriesInstanceUid: uid,
+    modality: 'CT',
+    imageType: ['ORIGINAL', 'PRIMARY', 'AXIAL'],
+    sliceThicknessMm: 1,
+    instanceCount: 300,
+    ...over,
+  };
+}
+
+function rejection(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    expect(isVbmdError(e)).toBe(true);
+    return (e as Error).message;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('chooseSeries', () => {
+  it('prefers thin (<= 3 mm) slices over thick ones even when the thick series covers more', () => {
+    const c = chooseSeries([cand('thick', { sliceThicknessMm: 5, instanceCount: 100 }), cand('thin', { sliceThicknessMm: 1.25, instanceCount: 240 })], 'x');
+    expect(c.chosen.seriesInstanceUid).toBe('thin');
+    expect(c.skipped).toEqual([{ seriesInstanceUid: 'thick', reason: 'slices thicker (5 mm) than 3 mm' }]);
+    expect(c.warnings).toEqual([]);
+  });
+
+  it('among thin series prefers the best coverage, then the thinner', () => {
+    const chest = cand('chest', { sliceThicknessMm: 1, extentMm: 300 });
+    const abdomen = cand('abd', { sliceThicknessMm: 1, extentMm: 450 });
+    expect(chooseSeries([chest, abdomen], 'x').chosen.seriesInstanceUid).toBe('abd');
+    const c = chooseSeries([cand('a', { sliceThicknessMm: 2, extentMm: 400 }), cand('b', { sliceThicknessMm: 0.625, extentMm: 390 })], 'x');
+    expect(c.chosen.seriesInstanceUid).toBe('b');
+    expect(c.skipped[0].reason).toMatch(/thicker slices \(2 mm vs 0.625 mm\) with similar coverage/);
+  });
+
+  it('falls back to a thick series with a warning', () => {
+    const c = chooseSeries([cand('thick', { sliceThicknessMm: 5, instanceCount: 60 })], 'x');
+    expect(c.chosen.seriesInstanceUid).toBe('thick');
+    expect(c.warnings[0]).toMatch(/thicker than 3 mm .*5 mm/);
+  });
+
+  it('skips localizers (image type or description), derived, secondary, non-axial, other modalities and short series', () => {
+    const c = chooseSeries(
+      [
+        cand('ok'),
+        cand('scout', { imageType: ['ORIGINAL', 'PRIMARY', 'LOCALIZER'], instanceCount: 2 }),
+        cand('topo', { imageType: [], seriesDescription: 'Topogram 0.6 T20s' }),
+        cand('mpr', { imageType: ['DERIVED', 'SECONDARY', 'REFORMATTED'] }),
+        cand('cor', { orientation: 'coronal' }),
+        cand('pet', { modality: 'PT' }),
+        cand('sr', { modality: undefined }),
+        cand('short', { instanceCount: 4 }),
+      ],
+      'x',
+    );
+    expect(c.chosen.seriesInstanceUid).toBe('ok');
+    const why = Object.fromEntries(c.skipped.map((s) => [s.seriesInstanceUid, s.reason]));
+    expect(why.scout).toMatch(/^localizer/);
+    expect(why.topo).toMatch(/^localizer/);
+    expect(why.mpr).toMatch(/^derived\/secondary/);
+    expect(why.cor).toBe('coronal slices, not axial');
+    expect(why.pet).toBe('PT, not CT');
+    expect(why.sr).toMatch(/no modality/);
+    expect(why.short).toBe('too few slices (4, need at least 10)');
+  });
+
+  it('says what was found when nothing is usable', () => {
+    expect(rejection(() => chooseSeries([cand('s', { imageType: ['ORIGINAL', 'PRIMARY', 'LOCALIZER'] })], 'folder /x'))).toBe(
+      'No usable axial CT series in folder /x: only a localizer (scout/topogram) was found.',
+    );
+    expect(rejection(() => chooseSeries([cand('m', { modality: 'MR', seriesDescription: 'T1 sag', seriesNumber: 4 })], 'folder /x'))).toBe(
+      'No usable axial CT series in folder /x: found 1 series, none usable (series #4 "T1 sag": MR, not CT).',
+    );
+    expect(rejection(() => chooseSeries([], 'folder /x'))).toBe('No DICOM series found in folder /x.');
+  });
+});
