@@ -11,6 +11,7 @@ import { chooseSeries } from '../../src/dicom/series-choice.js';
 import type { DicomSlice } from '../../src/dicom/slice.js';
 import { loadStudyVolume } from '../../src/dicom/load-study.js';
 import { FolderDicomSource } from '../../src/dicom/folder-source.js';
+import { assembleVolume } from '../../src/imaging/assemble-volume.js';
 import { patternVolume, readAll, scratchDir, writeSeries, type WrittenSeries } from './fixtures.js';
 
 /**
@@ -190,6 +191,10 @@ describe('WADO-RS retrieve against Orthanc', () => {
       const slices = await source.loadSlices(cand);
       expect(new Set(slices.map((s) => s.transferSyntaxUid))).toEqual(new Set([ts]));
       expectSamePixels(slices, want);
+      // Streamed straight to a volume (codec loaded on the first part): same HU as assembling the files.
+      const vol = await source.loadSeriesVolume(cand);
+      const ref = assembleVolume(want, 'files');
+      expect(Buffer.from(vol.volume.hu.buffer).equals(Buffer.from(ref.volume.hu.buffer))).toBe(true);
     }
   });
 
@@ -248,5 +253,36 @@ describe('DICOMweb study to volume', () => {
     expect(remote.meta.skippedSeries?.map((s) => s.seriesInstanceUid).sort()).toEqual(
       local.meta.skippedSeries?.map((s) => s.seriesInstanceUid).sort(),
     );
+
+    // The streamed path (slabs converted on arrival, sorted in place) gives the identical volume.
+    const [cand] = (await source.findSeries({ accessionNumber: 'ACC-1' })).filter((c) => c.seriesInstanceUid === thin.seriesInstanceUid);
+    const streamed = await source.loadSeriesVolume(cand);
+    expect(streamed.volume.dims).toEqual(local.volume.dims);
+    expect(streamed.volume.originMm).toEqual(local.volume.originMm);
+    expect(streamed.volume.spacingMm).toEqual(local.volume.spacingMm);
+    expect(Buffer.from(streamed.volume.hu.buffer).equals(Buffer.from(local.volume.hu.buffer))).toBe(true);
+    expect(streamed.meta.kind).toBe('dicomweb');
+  });
+
+  it('the streamed volume path sorts instances that arrive out of order and fills a single missing slice like assembly', async () => {
+    // Upload in shuffled order, one slice left out: Orthanc answers in its own order.
+    const uid = newDicomUid();
+    const s = await writeSeries(work, 'shuffled', patternVolume([32, 32, 12], 2, 7), { patientId: 'P-3', studyInstanceUid: uid, accessionNumber: 'ACC-5' });
+    const kept = s.files.filter((_, i) => i !== 5);
+    const shuffled = [kept[7], kept[2], kept[9], kept[0], kept[4], kept[10], kept[1], kept[8], kept[3], kept[6], kept[5]];
+    await pacs.upload(shuffled);
+    const [cand] = await source.findSeries({ accessionNumber: 'ACC-5' });
+    const streamed = await source.loadSeriesVolume(cand);
+    // The folder still holds slice 5 (the complete series): the other slices must match it exactly.
+    const local = await loadStudyVolume(new FolderDicomSource(join(work, 'shuffled')), { accessionNumber: 'ACC-5' }, { minSlices: 2 });
+    expect(local.volume.dims).toEqual([32, 32, 12]);
+    expect(streamed.volume.dims).toEqual([32, 32, 12]);
+    expect(streamed.meta.warnings?.join(' ')).toMatch(/missing 1 slice/);
+    const plane = 32 * 32;
+    for (const k of [0, 4, 6, 11]) {
+      expect(Array.from(streamed.volume.hu.subarray(k * plane, (k + 1) * plane))).toEqual(Array.from(local.volume.hu.subarray(k * plane, (k + 1) * plane)));
+    }
+    // The missing slice is the mean of its neighbours.
+    expect(streamed.volume.hu[5 * plane + 100]).toBeCloseTo((streamed.volume.hu[4 * plane + 100] + streamed.volume.hu[6 * plane + 100]) / 2, 4);
   });
 });

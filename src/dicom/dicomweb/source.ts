@@ -1,7 +1,11 @@
 import { isVbmdError } from '../../util/errors.js';
-import { parseDicomSliceAsync, peekTransferSyntax } from '../parse.js';
+import { parseDicomSlice, peekTransferSyntax, prepareCodecFor } from '../parse.js';
 import { transferSyntaxInfo } from '../codecs/index.js';
 import type { DicomSlice } from '../slice.js';
+import type { DicomSliceHeader } from '../parse.js';
+import { finishVolume, planVolume, storedToHu, assembleVolume, type AssembleOptions } from '../../imaging/assemble-volume.js';
+import type { LoadedVolume } from '../../imaging/volume.js';
+import { permuteSlabsInPlace } from './slab-permute.js';
 import type { DicomSource, LoadOptions, SeriesCandidate, StudyRef } from '../source.js';
 import {
   DicomWebClient,
@@ -35,8 +39,11 @@ export interface DicomWebSourceOptions extends DicomWebClientOptions {
   instanceConcurrency?: number;
   /** First transfer syntax to ask for: "*" (as stored, default) or a UID. */
   transferSyntax?: string;
-  /** Slice parser (default `parseDicomSliceAsync` from src/dicom/parse.ts); replaceable for tests. */
-  parseSlice?: (bytes: Uint8Array, source: string) => Promise<DicomSlice>;
+  /**
+   * Slice parser, replaceable for tests. Default: `parseDicomSlice` from src/dicom/parse.ts, run
+   * synchronously once the transfer syntax's codec is loaded (`prepareCodecFor`, once per syntax).
+   */
+  parseSlice?: (bytes: Uint8Array, source: string) => DicomSlice | Promise<DicomSlice>;
 }
 
 /** Stops a stream whose instances need a codec we lack, so the series can be asked for uncompressed. */
@@ -53,7 +60,9 @@ export class DicomWebSource implements DicomSource {
   private readonly retrieveMode: 'series' | 'instances';
   private readonly instanceConcurrency: number;
   private readonly transferSyntax: string;
-  private readonly parseSlice: (bytes: Uint8Array, source: string) => Promise<DicomSlice>;
+  private readonly parseSlice: (bytes: Uint8Array, source: string) => DicomSlice | Promise<DicomSlice>;
+  /** Transfer syntaxes whose codec is loaded, so parts can be parsed without awaiting. */
+  private readonly ready = new Set<string>();
 
   constructor(options: DicomWebSourceOptions) {
     this.client = new DicomWebClient(options);
@@ -62,7 +71,7 @@ export class DicomWebSource implements DicomSource {
     this.retrieveMode = options.retrieve ?? 'series';
     this.instanceConcurrency = options.instanceConcurrency ?? 4;
     this.transferSyntax = options.transferSyntax ?? '*';
-    this.parseSlice = options.parseSlice ?? parseDicomSliceAsync;
+    this.parseSlice = options.parseSlice ?? parseDicomSlice;
   }
 
   /** Releases kept-alive connections (call when done with the source). */
@@ -113,6 +122,101 @@ export class DicomWebSource implements DicomSource {
     }
   }
 
+  /**
+   * One series straight to a HU volume, converting each instance into the volume as it arrives and
+   * dropping its bytes, so memory holds the Float32 volume plus a few instances instead of every decoded
+   * slice plus the volume (the `loadSlices` + `assembleVolume` path). Slabs are written in arrival order,
+   * then sorted in place once the headers give the geometry (same planVolume/storedToHu/finishVolume as
+   * `assembleVolume`, so the voxels are identical). Falls back to loadSlices + assembleVolume when the
+   * instance count is unknown or instances are fetched one by one.
+   */
+  async loadSeriesVolume(series: SeriesCandidate, options: LoadOptions & Pick<AssembleOptions, 'missingSlices' | 'skippedSeries'> = {}): Promise<LoadedVolume> {
+    const assemble = { missingSlices: options.missingSlices, skippedSeries: options.skippedSeries, kind: 'dicomweb' as const };
+    if (this.retrieveMode === 'instances' || series.instanceCount === undefined || series.instanceCount < 1) {
+      return assembleVolume(await this.loadSlices(series, options), this.description, assemble);
+    }
+    const run = (ts: string): Promise<LoadedVolume> => this.streamVolume(series, ts, options.signal, assemble);
+    try {
+      return await run(this.transferSyntax);
+    } catch (e) {
+      if (e instanceof NeedUncompressed && this.transferSyntax !== EXPLICIT_VR_LITTLE_ENDIAN) return run(EXPLICIT_VR_LITTLE_ENDIAN);
+      throw e;
+    }
+  }
+
+  private async streamVolume(series: SeriesCandidate, transferSyntax: string, signal: AbortSignal | undefined, assemble: AssembleOptions): Promise<LoadedVolume> {
+    const expected = series.instanceCount as number;
+    let hu: Float32Array | undefined;
+    let plane = 0;
+    let cols = 0;
+    let rows = 0;
+    let headers: DicomSliceHeader[] = [];
+    let seen = new Set<string>();
+    const arrival = new Map<DicomSliceHeader, number>();
+    let sizeMismatch = false;
+    const place = (slice: DicomSlice): void => {
+      if (seen.has(slice.sopInstanceUid)) return;
+      seen.add(slice.sopInstanceUid);
+      const { pixels, ...header } = slice;
+      const a = headers.length;
+      headers.push(header);
+      arrival.set(header, a);
+      if (!hu) {
+        cols = slice.columns;
+        rows = slice.rows;
+        plane = cols * rows;
+        hu = new Float32Array(plane * Math.max(expected, 1));
+      }
+      if (slice.columns !== cols || slice.rows !== rows || pixels.length < plane) {
+        sizeMismatch = true; // planVolume names the mixed sizes below
+        return;
+      }
+      if ((a + 1) * plane > hu.length) {
+        // More instances than QIDO announced (still arriving): grow, rarely.
+        const bigger = new Float32Array(Math.ceil((a + 1) * 1.25) * plane);
+        bigger.set(hu);
+        hu = bigger;
+      }
+      storedToHu(slice, hu, a * plane, plane);
+    };
+    await this.client.retrieveSeries(series.studyInstanceUid, series.seriesInstanceUid, {
+      onStart: () => {
+        headers = [];
+        seen = new Set();
+        arrival.clear();
+        sizeMismatch = false;
+      },
+      onPart: (part) => {
+        const s = this.partToSlice(series, part, part.index, transferSyntax);
+        if (s instanceof Promise) return s.then(place);
+        place(s);
+      },
+    }, { transferSyntax, signal });
+    this.checkComplete(series, headers.length);
+    const plan = planVolume(headers, this.description, assemble);
+    if (sizeMismatch || !hu) {
+      throw new DicomWebError('bad-input', `Series ${series.seriesInstanceUid} from DICOMweb server ${this.client.server} has instances of different sizes.`, {
+        server: this.client.server, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid,
+      });
+    }
+    const target = plan.order.map(() => 0);
+    plan.order.forEach((h, k) => {
+      target[arrival.get(h) as number] = plan.gridIndex[k];
+    });
+    const total = plan.dims[0] * plan.dims[1] * plan.dims[2];
+    let out: Float32Array;
+    if (plan.dims[2] === headers.length) {
+      permuteSlabsInPlace(hu, plane, target);
+      out = hu.length === total ? hu : hu.subarray(0, total);
+      if (out !== hu) out = out.slice(); // exact-size buffer (only after growing)
+    } else {
+      // Gaps to interpolate: the grid is longer than the instances; copy slabs to their grid places.
+      out = new Float32Array(total);
+      for (let a = 0; a < headers.length; a++) out.set(hu.subarray(a * plane, (a + 1) * plane), target[a] * plane);
+    }
+    return finishVolume(plan, out);
+  }
+
   /** Several series with at most `concurrency` retrieves in flight; rejects if any one fails. */
   loadManySeries(series: readonly SeriesCandidate[], options: LoadOptions & { concurrency?: number } = {}): Promise<DicomSlice[][]> {
     return mapLimit(series, options.concurrency ?? 2, (s) => this.loadSlices(s, options));
@@ -136,8 +240,10 @@ export class DicomWebSource implements DicomSource {
       onStart: () => {
         slices = [];
       },
-      onPart: async (part) => {
-        slices.push(await this.partToSlice(series, part, part.index, transferSyntax));
+      onPart: (part) => {
+        const s = this.partToSlice(series, part, part.index, transferSyntax);
+        if (s instanceof Promise) return s.then((x) => void slices.push(x));
+        slices.push(s);
       },
     }, { transferSyntax, signal: options.signal });
     return slices;
@@ -147,11 +253,12 @@ export class DicomWebSource implements DicomSource {
     const instances: InstanceSummary[] = await this.client.findInstances(series.studyInstanceUid, series.seriesInstanceUid, {}, options);
     return mapLimit(instances, this.instanceConcurrency, async (inst, i) => {
       const part = await this.client.retrieveInstance(series.studyInstanceUid, series.seriesInstanceUid, inst.sopInstanceUid, { transferSyntax, signal: options.signal });
-      return this.partToSlice(series, part, i, transferSyntax);
+      return await this.partToSlice(series, part, i, transferSyntax);
     });
   }
 
-  private async partToSlice(series: SeriesCandidate, part: MultipartPart, index: number, askedFor: string): Promise<DicomSlice> {
+  /** Parses one part into a slice; synchronous unless a codec must be loaded first. */
+  private partToSlice(series: SeriesCandidate, part: MultipartPart, index: number, askedFor: string): DicomSlice | Promise<DicomSlice> {
     const server = this.client.server;
     const where = { server, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid };
     const source = `instance ${index + 1} of series ${series.seriesInstanceUid} from DICOMweb server ${server}`;
@@ -159,19 +266,34 @@ export class DicomWebSource implements DicomSource {
     if (type !== '' && type !== 'application/dicom' && type !== 'application/octet-stream') {
       throw new DicomWebError('bad-input', `The ${source} is "${type}", not a DICOM instance; the server sent something other than images.`, where);
     }
-    try {
-      const ts = peekTransferSyntax(part.body, source);
-      if (transferSyntaxInfo(ts).decoder === 'none' && askedFor !== EXPLICIT_VR_LITTLE_ENDIAN) throw new NeedUncompressed(ts);
-      const slice = await this.parseSlice(part.body, source);
+    const wrap = (e: unknown): never => {
+      if (e instanceof DicomWebError || e instanceof StopRequest || !isVbmdError(e)) throw e;
+      // parse.ts names the source already; keep its sentence, add which server/series for callers.
+      throw new DicomWebError(e.code, e.message, where, { cause: e });
+    };
+    const check = (slice: DicomSlice): DicomSlice => {
       if (slice.seriesInstanceUid !== series.seriesInstanceUid) {
         throw new DicomWebError('remote', `The ${source} belongs to series ${slice.seriesInstanceUid}; the server mixed up series.`, where);
       }
       return slice;
+    };
+    let ts: string;
+    try {
+      ts = peekTransferSyntax(part.body, source);
+      if (transferSyntaxInfo(ts).decoder === 'none' && askedFor !== EXPLICIT_VR_LITTLE_ENDIAN) throw new NeedUncompressed(ts);
+      if (this.ready.has(ts)) {
+        const parsed = this.parseSlice(part.body, source);
+        return parsed instanceof Promise ? parsed.then(check, wrap) : check(parsed);
+      }
     } catch (e) {
-      if (e instanceof DicomWebError || e instanceof StopRequest || !isVbmdError(e)) throw e;
-      // parse.ts names the source already; keep its sentence, add which server/series for callers.
-      throw new DicomWebError(e.code, e.message, where, { cause: e });
+      return wrap(e);
     }
+    return prepareCodecFor(ts, source)
+      .then(() => {
+        this.ready.add(ts);
+        return this.parseSlice(part.body, source);
+      })
+      .then(check, wrap);
   }
 
   private checkComplete(series: SeriesCandidate, received: number): void {
