@@ -147,7 +147,7 @@ export function analyzeVolume(loaded: LoadedVolume, options: AnalyzeOptions = {}
     loc.vertebrae.map((v, k) => ({
       level: v.level,
       medianHu: rois[k].stats.medianHu,
-      sdHu: rois[k].stats.sdHu,
+      sdHu: rois[k].stats.robustSdHu,
       eligible: firstPass[k].reason === null || firstPass[k].reason === 'label-uncertain',
     })),
   );

@@ -1,14 +1,80 @@
+import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { runAnalysis } from '../analysis/run-analysis.js';
+import type { VbmdReport } from '../bmd/report.js';
+import { config } from '../config.js';
+import { dicomWebSourceFromConfig } from '../dicom/dicomweb/index.js';
 import { VbmdError } from '../util/errors.js';
 
-/** Placeholder until issue 2 lands: the command exists so `vbmd --help` lists it, and says it is not built. */
+interface AnalyzeFlags {
+  json?: boolean;
+  out?: string;
+  calibration?: string;
+  dicomweb?: string;
+  study?: string;
+  accession?: string;
+  patient?: string;
+}
+
+/** `vbmd analyze <input>`: DICOM folder/file or NIfTI, or a study on a DICOMweb server; prints the report. */
 export function registerAnalyze(program: Command): void {
   program
     .command('analyze')
-    .description('(not built yet: issue 2)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      throw new VbmdError('unsupported', 'vbmd analyze is not built yet (issue 2).');
+    .description('Measure vertebral trabecular vBMD (mg/cm3) in a CT: DICOM folder/file, NIfTI, or a DICOMweb study.')
+    .argument('[input]', 'DICOM folder (any nesting), DICOM file, or .nii/.nii.gz file')
+    .option('--json', 'print the vbmd.report/1 JSON on stdout')
+    .option('--out <file>', 'write the vbmd.report/1 JSON to this file')
+    .option('--calibration <file>', 'site calibration JSON (phantom/asynchronous slope and intercept per scanner)')
+    .option('--dicomweb <url>', 'DICOMweb base URL (QIDO-RS/WADO-RS) to fetch the study from')
+    .option('--study <uid>', 'StudyInstanceUID on the DICOMweb server')
+    .option('--accession <acc>', 'AccessionNumber on the DICOMweb server')
+    .option('--patient <id>', 'PatientID, to narrow an accession search')
+    .action(async (input: string | undefined, flags: AnalyzeFlags) => {
+      let report: VbmdReport;
+      if (flags.dicomweb) {
+        if (input) throw new VbmdError('bad-input', 'Give either an input path or --dicomweb URL, not both.');
+        if (!flags.study && !flags.accession) throw new VbmdError('bad-input', '--dicomweb needs --study UID or --accession ACC.');
+        const source = dicomWebSourceFromConfig(config(), { baseUrl: flags.dicomweb });
+        if (!source) throw new VbmdError('config', `No DICOMweb source could be configured for ${flags.dicomweb}.`);
+        report = await runAnalysis(
+          { source, ref: { studyInstanceUid: flags.study, accessionNumber: flags.accession, patientId: flags.patient } },
+          { calibrationFile: flags.calibration },
+        );
+      } else {
+        if (!input) throw new VbmdError('bad-input', 'vbmd analyze needs an input: a DICOM folder, a DICOM file or a .nii/.nii.gz file (or --dicomweb URL --study UID).');
+        report = await runAnalysis({ path: input }, { calibrationFile: flags.calibration });
+      }
+      const json = JSON.stringify(report, null, 2);
+      if (flags.out) {
+        try {
+          await writeFile(flags.out, json + '\n');
+        } catch (e) {
+          throw new VbmdError('bad-input', `Cannot write the report to ${flags.out}: ${(e as Error).message}.`);
+        }
+      }
+      process.stdout.write(flags.json ? json + '\n' : formatReport(report));
     });
+}
+
+/** Human-readable summary: the result first, then per level, calibration, warnings and timings. */
+export function formatReport(r: VbmdReport): string {
+  const lines: string[] = [];
+  const s = r.summary;
+  lines.push(
+    s.vbmd === null
+      ? `vBMD: indeterminate (${r.levels.length === 0 ? 'no vertebrae found' : 'no measurable level'})`
+      : `vBMD ${s.vbmd.toFixed(1)} mg/cm3 (${s.levels.join('-')}, ${s.basis}): ${s.category}`,
+  );
+  lines.push(`Calibration: ${r.calibration.method}${r.calibration.uncalibrated ? ' (uncalibrated)' : ''}, HU = ${r.calibration.intercept.toFixed(1)} + ${r.calibration.slope.toFixed(3)} x vBMD`);
+  if (r.levels.length > 0) {
+    lines.push('level  conf  ROI median HU  voxels  vBMD mg/cm3  status');
+    for (const l of r.levels) {
+      lines.push(
+        `${l.level.padEnd(5)}  ${l.labelConfidence.toFixed(2)}  ${(l.roiHuMedian ?? NaN).toFixed(1).padStart(13)}  ${String(l.roiVoxels).padStart(6)}  ${(l.vbmd ?? NaN).toFixed(1).padStart(11)}  ${l.included ? 'used' : `excluded: ${l.exclusionReason}`}`,
+      );
+    }
+  }
+  for (const w of r.qc.warnings) lines.push(`! ${w}`);
+  lines.push(`Timings (ms): ${Object.entries(r.timingsMs).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ')}`);
+  return lines.join('\n') + '\n';
 }

@@ -66,7 +66,7 @@ export function levelExclusion(q: LevelQcInput): LevelQcResult {
 /**
  * Lesion screen across levels: a level whose ROI median is far from the median of its neighbours (blastic
  * metastases read hundreds of HU higher, lytic ones lower), or whose ROI is much more heterogeneous.
- * Threshold: > max(45 HU, 35%) off the neighbours, or SD > 2x the neighbours' and > 50 HU. Adjacent normal
+ * Threshold: > max(45 HU, 35%) off the neighbours, or robust SD > 2x the neighbours' and > 50 HU. Adjacent normal
  * lumbar levels differ by ~5-10% in trabecular BMD (QCT reference data), so 35% is far outside that.
  */
 export function lesionFlags(

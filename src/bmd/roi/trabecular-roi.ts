@@ -25,6 +25,8 @@ export interface RoiStats {
   medianHu: number | null;
   meanHu: number | null;
   sdHu: number | null;
+  /** (P84 - P16) / 2: the SD of the ROI's bulk, insensitive to a rim of cortical or endplate voxels. */
+  robustSdHu: number | null;
   voxels: number;
 }
 
@@ -77,12 +79,13 @@ export function measureRoi(volume: Volume, roi: RoiGeometry): RoiStats {
     }
   }
   const n = values.length;
-  if (n === 0) return { medianHu: null, meanHu: null, sdHu: null, voxels: 0 };
+  if (n === 0) return { medianHu: null, meanHu: null, sdHu: null, robustSdHu: null, voxels: 0 };
   const f = Float32Array.from(values).sort();
   const median = n % 2 ? f[n >> 1] : (f[(n >> 1) - 1] + f[n >> 1]) / 2;
   const mean = sum / n;
   const sd = Math.sqrt(Math.max(0, sum2 / n - mean * mean));
-  return { medianHu: round1(median), meanHu: round1(mean), sdHu: round1(sd), voxels: n };
+  const robust = (f[Math.floor(0.84 * (n - 1))] - f[Math.floor(0.16 * (n - 1))]) / 2;
+  return { medianHu: round1(median), meanHu: round1(mean), sdHu: round1(sd), robustSdHu: round1(robust), voxels: n };
 }
 
 function round1(v: number): number {
