@@ -1,0 +1,419 @@
+import type { VertebraLevel } from '../bmd/report.js';
+import type { LoadedVolume, Vec3, Volume } from '../imaging/volume.js';
+import { VbmdError } from '../util/errors.js';
+import { MODELLED_LEVELS, buildPerson, type Person, type Vertebra } from './anatomy.js';
+import { Rng, mulberry32, standardNormalTable, subSeed } from './random.js';
+import { SliceRenderer, makePalette, toBody, type Placement, type SliceGrid } from './render.js';
+import { ENHANCEMENT_FRACTION, SCANNER_MODELS, drawScannerState, enhancementHu, type ScannerModel } from './scanner.js';
+import {
+  PHANTOM_GENERATOR_VERSION,
+  PHANTOM_TRUTH_SCHEMA,
+  type LesionKind,
+  type Phantom,
+  type PhantomLevelTruth,
+  type PhantomOptions,
+  type PhantomTruth,
+} from './types.js';
+
+/** CT numbers a scanner can store (12-bit range used by most vendors), HU. */
+const HU_MIN = -1024;
+const HU_MAX = 3071;
+
+/** Parses "T8-L3" (or a single level "L1") into the ordered list of levels, checked against what is modelled. */
+export function parseLevelRange(range: string): VertebraLevel[] {
+  const m = /^\s*([CTLS]\d{1,2})\s*(?:-\s*([CTLS]\d{1,2}))?\s*$/i.exec(range);
+  const from = m ? (m[1].toUpperCase() as VertebraLevel) : undefined;
+  const to = m ? ((m[2] ?? m[1]).toUpperCase() as VertebraLevel) : undefined;
+  const i0 = from ? MODELLED_LEVELS.indexOf(from) : -1;
+  const i1 = to ? MODELLED_LEVELS.indexOf(to) : -1;
+  if (i0 < 0 || i1 < 0 || i1 < i0) {
+    throw new VbmdError('bad-input', `Level range "${range}" is not valid: give cranial-caudal levels between C7 and S1, e.g. "T8-L3".`);
+  }
+  return MODELLED_LEVELS.slice(i0, i1 + 1);
+}
+
+interface Resolved {
+  seed: number;
+  levels: VertebraLevel[];
+  kvp: number;
+  noiseHu: number;
+  sliceThicknessMm: number;
+  sliceSpacingMm: number;
+  size: number;
+  pixelSpacingMm: number;
+  contrast: boolean;
+  lesions: { level: VertebraLevel; kind: LesionKind }[];
+  fractures: { level: VertebraLevel; heightLossFraction: number }[];
+  ribAnomalies: boolean;
+  scanner: ScannerModel;
+  vbmdMgCm3: Partial<Record<VertebraLevel, number>>;
+}
+
+function checkLevel(level: string, what: string): VertebraLevel {
+  const l = level.toUpperCase() as VertebraLevel;
+  if (!MODELLED_LEVELS.includes(l)) throw new VbmdError('bad-input', `${what} level "${level}" is not a modelled vertebra (C7-S1).`);
+  return l;
+}
+
+function positive(name: string, v: number | undefined, lo: number, hi: number): void {
+  if (v === undefined) return;
+  if (!Number.isFinite(v) || v < lo || v > hi) throw new VbmdError('bad-input', `Phantom option ${name}=${v} is out of range (${lo}-${hi}).`);
+}
+
+function resolve(o: PhantomOptions): Resolved {
+  const seed = o.seed ?? 1;
+  if (!Number.isInteger(seed)) throw new VbmdError('bad-input', `Phantom seed ${seed} must be an integer.`);
+  positive('kvp', o.kvp, 70, 150);
+  positive('noiseHu', o.noiseHu, 0, 200);
+  positive('sliceThicknessMm', o.sliceThicknessMm, 0.25, 10);
+  positive('sliceSpacingMm', o.sliceSpacingMm, 0.25, 10);
+  positive('size', o.size, 32, 1024);
+  positive('pixelSpacingMm', o.pixelSpacingMm, 0.2, 20);
+  const rng = new Rng(subSeed(seed, 'options'));
+  const levels = parseLevelRange(o.levels ?? 'T8-L3');
+  const kvpDraw = rng.uniform();
+  const kvp = o.kvp ?? (kvpDraw < 0.6 ? 120 : kvpDraw < 0.8 ? 100 : kvpDraw < 0.95 ? 140 : 80);
+  const noiseDraw = rng.range(12, 30);
+  const noiseHu = o.noiseHu ?? noiseDraw;
+  const sliceThicknessMm = o.sliceThicknessMm ?? 1.0;
+  const sliceSpacingMm = o.sliceSpacingMm ?? sliceThicknessMm;
+  const size = o.size ?? 512;
+  const fovMm = rng.range(360, 430);
+  const pixelSpacingMm = o.pixelSpacingMm ?? fovMm / size;
+  let scanner = rng.pick(SCANNER_MODELS);
+  if (o.manufacturer || o.manufacturerModelName) {
+    const hit = SCANNER_MODELS.find(
+      (s) => (!o.manufacturer || s.manufacturer === o.manufacturer) && (!o.manufacturerModelName || s.model === o.manufacturerModelName),
+    );
+    scanner = hit ?? { ...scanner, manufacturer: o.manufacturer ?? scanner.manufacturer, model: o.manufacturerModelName ?? scanner.model };
+  }
+  const lesions = (o.lesions ?? []).map((l) => ({
+    level: checkLevel(l.level, 'Lesion'),
+    kind: l.kind ?? (rng.chance(0.5) ? 'blastic' : 'lytic'),
+  })) as { level: VertebraLevel; kind: LesionKind }[];
+  const fractures = (o.fractures ?? []).map((f) => {
+    positive('fracture heightLossFraction', f.heightLossFraction, 0.05, 0.8);
+    return { level: checkLevel(f.level, 'Fracture'), heightLossFraction: f.heightLossFraction ?? rng.range(0.25, 0.4) };
+  });
+  const vbmdMgCm3: Partial<Record<VertebraLevel, number>> = {};
+  for (const [k, v] of Object.entries(o.vbmdMgCm3 ?? {})) {
+    const l = checkLevel(k, 'vBMD');
+    if (v === undefined || !Number.isFinite(v) || v < 0 || v > 400) throw new VbmdError('bad-input', `vBMD for ${k} must be 0-400 mg/cm3, got ${v}.`);
+    vbmdMgCm3[l] = v;
+  }
+  return {
+    seed,
+    levels,
+    kvp,
+    noiseHu,
+    sliceThicknessMm,
+    sliceSpacingMm,
+    size,
+    pixelSpacingMm,
+    contrast: o.contrast ?? false,
+    lesions,
+    fractures,
+    ribAnomalies: o.ribAnomalies ?? true,
+    scanner,
+    vbmdMgCm3,
+  };
+}
+
+/** Body-frame z-extent of a vertebral body (its 8 local corners). */
+function bodyBounds(v: Vertebra): { min: Vec3; max: Vec3 } {
+  const min: Vec3 = [Infinity, Infinity, Infinity];
+  const max: Vec3 = [-Infinity, -Infinity, -Infinity];
+  for (const su of [-1, 1]) {
+    for (const sv of [-1, 1]) {
+      for (const sw of [-1, 1]) {
+        const p = toBody(v, [su * v.halfWidth, sv * v.halfDepth, sw * (v.heightPost / 2)]);
+        for (let a = 0; a < 3; a++) {
+          min[a] = Math.min(min[a], p[a]);
+          max[a] = Math.max(max[a], p[a]);
+        }
+      }
+    }
+  }
+  return { min, max };
+}
+
+function deterministicUid(seed: number, salt: string): string {
+  let n = 0n;
+  for (let q = 0; q < 4; q++) n = (n << 32n) | BigInt(subSeed(seed, `${salt}/${q}`));
+  return `2.25.${n.toString()}`;
+}
+
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h >>> 0;
+}
+
+/** Normalised 1D Gaussian kernel; empty when sigma is too small to matter. */
+function gaussianKernel(sigmaVoxels: number): Float32Array {
+  if (sigmaVoxels < 0.3) return new Float32Array([1]);
+  const r = Math.max(1, Math.ceil(3 * sigmaVoxels));
+  const k = new Float32Array(2 * r + 1);
+  let s = 0;
+  for (let i = -r; i <= r; i++) {
+    k[i + r] = Math.exp(-(i * i) / (2 * sigmaVoxels * sigmaVoxels));
+    s += k[i + r];
+  }
+  for (let i = 0; i < k.length; i++) k[i] /= s;
+  return k;
+}
+
+/** Separable in-plane blur of `src` into `dst` (edges clamped), using `tmp`. */
+function blur2d(src: Float32Array, dst: Float32Array, tmp: Float32Array, cols: number, rows: number, k: Float32Array): void {
+  const r = (k.length - 1) / 2;
+  if (r === 0) {
+    dst.set(src);
+    return;
+  }
+  for (let j = 0; j < rows; j++) {
+    const row = j * cols;
+    for (let i = 0; i < cols; i++) {
+      let s = 0;
+      for (let q = -r; q <= r; q++) {
+        let ii = i + q;
+        ii = ii < 0 ? 0 : ii >= cols ? cols - 1 : ii;
+        s += k[q + r] * src[row + ii];
+      }
+      tmp[row + i] = s;
+    }
+  }
+  for (let j = 0; j < rows; j++) {
+    for (let i = 0; i < cols; i++) {
+      let s = 0;
+      for (let q = -r; q <= r; q++) {
+        let jj = j + q;
+        jj = jj < 0 ? 0 : jj >= rows ? rows - 1 : jj;
+        s += k[q + r] * tmp[jj * cols + i];
+      }
+      dst[j * cols + i] = s;
+    }
+  }
+}
+
+/**
+ * Generates a synthetic chest/abdomen CT with known truth, in memory. Deterministic in (seed, options).
+ * Speed: a 512x512x300 1 mm volume takes a few seconds; 128x128 test volumes well under one.
+ */
+export function generatePhantom(options: PhantomOptions = {}): Phantom {
+  const o = resolve(options);
+  const person: Person = buildPerson(new Rng(subSeed(o.seed, 'person')), {
+    vbmdOverrides: o.vbmdMgCm3,
+    lesions: o.lesions,
+    fractures: o.fractures,
+    ribAnomalies: o.ribAnomalies,
+  });
+  const scannerRng = new Rng(subSeed(o.seed, 'scanner'));
+  const state = drawScannerState(scannerRng, o.kvp, o.contrast, o.scanner);
+  const palette = makePalette(state, person.visceralFatFraction);
+  const placeRng = new Rng(subSeed(o.seed, 'placement'));
+  const place: Placement = {
+    rotationRad: (placeRng.range(-3, 3) * Math.PI) / 180,
+    tx: placeRng.range(-12, 12),
+    ty: placeRng.range(-10, 25),
+    tz: -placeRng.range(150, 700),
+  };
+
+  // Scan z-range (body frame): the requested levels fully, plus half the neighbouring discs and a margin.
+  const vIndex = (l: VertebraLevel): number => MODELLED_LEVELS.indexOf(l);
+  const first = person.vertebrae[vIndex(o.levels[0])];
+  const last = person.vertebrae[vIndex(o.levels[o.levels.length - 1])];
+  const fb = bodyBounds(first);
+  const lb = bodyBounds(last);
+  const zTop = fb.max[2] + 4;
+  const zBot = lb.min[2] - 4;
+  const sz = o.sliceSpacingMm;
+  const slices = Math.max(1, Math.ceil((zTop - zBot) / sz) + 1);
+  const cols = o.size;
+  const rows = o.size;
+  const px = o.pixelSpacingMm;
+  const grid: SliceGrid = { cols, rows, pixelMm: px, ox: (-(cols - 1) / 2) * px, oy: (-(rows - 1) / 2) * px };
+  const originMm: Vec3 = [grid.ox, grid.oy, zBot + place.tz];
+  const hu = new Float32Array(cols * rows * slices);
+
+  const renderer = new SliceRenderer(person, palette, grid, place);
+  const plane = cols * rows;
+  const acc = new Float32Array(plane);
+  const one = new Float32Array(plane);
+  const cup = new Float32Array(plane);
+  const tmp = new Float32Array(plane);
+  const out = new Float32Array(plane);
+  const nSub = Math.max(1, Math.ceil(o.sliceThicknessMm / 1.0 - 1e-9));
+  const kernel = gaussianKernel(state.scanner.psfSigmaMm / px);
+  let sumW2 = 0;
+  for (let i = 0; i < kernel.length; i++) sumW2 += kernel[i] * kernel[i];
+  // White noise blurred by the PSF ends up with SD*sum(w^2) (separable kernel); pre-scale so the image has noiseHu.
+  const noiseScale = o.noiseHu / sumW2;
+  const table = standardNormalTable();
+  const noise = mulberry32(subSeed(o.seed, 'noise'));
+  const fovR2 = ((Math.min(cols, rows) / 2) * px) ** 2;
+  const inFov = new Uint8Array(plane);
+  for (let j = 0; j < rows; j++) {
+    const y = grid.oy + j * px;
+    for (let i = 0; i < cols; i++) {
+      const x = grid.ox + i * px;
+      inFov[j * cols + i] = x * x + y * y <= fovR2 ? 1 : 0;
+    }
+  }
+
+  for (let k = 0; k < slices; k++) {
+    const zc = zBot + k * sz;
+    acc.fill(0);
+    for (let s = 0; s < nSub; s++) {
+      const z = zc + ((s + 0.5) / nSub - 0.5) * o.sliceThicknessMm;
+      renderer.render(z, one, cup);
+      for (let q = 0; q < plane; q++) acc[q] += one[q] + cup[q];
+    }
+    const inv = 1 / nSub;
+    for (let q = 0; q < plane; q++) acc[q] = acc[q] * inv + noiseScale * table[(noise() * 65536) | 0];
+    blur2d(acc, out, tmp, cols, rows, kernel);
+    const base = k * plane;
+    for (let q = 0; q < plane; q++) {
+      // Outside the reconstruction circle scanners write their lowest value.
+      const v = inFov[q] ? Math.round(out[q]) : HU_MIN;
+      hu[base + q] = v < HU_MIN ? HU_MIN : v > HU_MAX ? HU_MAX : v;
+    }
+  }
+
+  const volume: Volume = {
+    hu,
+    dims: [cols, rows, slices],
+    spacingMm: [px, px, sz],
+    originMm,
+    direction: [
+      [1, 0, 0],
+      [0, 1, 0],
+      [0, 0, 1],
+    ],
+  };
+
+  const cos = Math.cos(place.rotationRad);
+  const sin = Math.sin(place.rotationRad);
+  const toWorld = (p: Vec3): Vec3 => [cos * p[0] - sin * p[1] + place.tx, sin * p[0] + cos * p[1] + place.ty, p[2] + place.tz];
+  const trabDelta = enhancementHu(state, ENHANCEMENT_FRACTION.trabecular);
+  const levels: PhantomLevelTruth[] = [];
+  for (const v of person.vertebrae) {
+    const bb = bodyBounds(v);
+    if (bb.max[2] < zBot || bb.min[2] > zTop) continue;
+    const wmin = toWorld(bb.min);
+    const wmax = toWorld(bb.max);
+    const corners = [wmin, wmax, toWorld([bb.min[0], bb.max[1], bb.min[2]]), toWorld([bb.max[0], bb.min[1], bb.max[2]])];
+    const min: Vec3 = [Math.min(...corners.map((c) => c[0])), Math.min(...corners.map((c) => c[1])), wmin[2]];
+    const max: Vec3 = [Math.max(...corners.map((c) => c[0])), Math.max(...corners.map((c) => c[1])), wmax[2]];
+    const t = person.torsoAt(v.c[2]);
+    const bq = v.c[1] > 0 ? t.bPost : t.bAnt;
+    const r2 = (v.c[0] / t.a) ** 2 + (v.c[1] / bq) ** 2;
+    const cupAt = r2 < 1 ? -person.cuppingHu * (1 - r2) : 0;
+    const ao = person.aortaAt(v.c[2]);
+    levels.push({
+      level: v.level,
+      vbmdMgCm3: round3(v.vbmd),
+      trabecularHu: round3(palette.trabIntercept + palette.trabSlope * v.vbmd + cupAt),
+      centerMm: toWorld(v.c).map(round3) as Vec3,
+      heightsMm: { anterior: round3(v.heightAnt), middle: round3((v.heightAnt + v.heightPost) / 2), posterior: round3(v.heightPost) },
+      halfWidthMm: round3(v.halfWidth),
+      halfDepthMm: round3(v.halfDepth),
+      bboxMm: { min: min.map(round3) as Vec3, max: max.map(round3) as Vec3 },
+      tiltDeg: round3((v.tiltRad * 180) / Math.PI),
+      hasRibs: v.hasRibs,
+      fullyCovered: bb.min[2] >= zBot && bb.max[2] <= zTop,
+      lesion: v.lesion
+        ? {
+            kind: v.lesion.kind,
+            centerMm: toWorld(toBody(v, v.lesion.c)).map(round3) as Vec3,
+            radiusMm: round3(v.lesion.r),
+            hu: round3(v.lesion.softTissue ? palette.lyticHu : palette.trabIntercept + palette.trabSlope * v.lesion.vbmdEquivalent),
+          }
+        : null,
+      fracture: v.fractureLoss !== null ? { heightLossFraction: round3(v.fractureLoss) } : null,
+      aortaCenterMm: toWorld([ao.x, ao.y, v.c[2]]).map(round3) as Vec3,
+      aortaRadiusMm: round3(ao.r),
+    });
+  }
+  const spineCup = levels.length ? levels.reduce((s, l) => s + (l.trabecularHu - palette.trabIntercept - palette.trabSlope * l.vbmdMgCm3), 0) / levels.length : 0;
+
+  const resolvedOptions: Record<string, unknown> = {
+    levels: `${o.levels[0]}-${o.levels[o.levels.length - 1]}`,
+    kvp: o.kvp,
+    noiseHu: round3(o.noiseHu),
+    sliceThicknessMm: o.sliceThicknessMm,
+    sliceSpacingMm: o.sliceSpacingMm,
+    size: o.size,
+    pixelSpacingMm: round3(o.pixelSpacingMm),
+    contrast: o.contrast,
+    lesions: o.lesions,
+    fractures: o.fractures.map((f) => ({ level: f.level, heightLossFraction: round3(f.heightLossFraction) })),
+    ribAnomalies: o.ribAnomalies,
+    vbmdMgCm3: o.vbmdMgCm3,
+    manufacturer: o.scanner.manufacturer,
+    manufacturerModelName: o.scanner.model,
+  };
+  const tissueHu: Record<string, number> = {};
+  for (const [k, v] of Object.entries(state.tissue)) tissueHu[k] = round3(v);
+  const truth: PhantomTruth = {
+    schema: PHANTOM_TRUTH_SCHEMA,
+    generatorVersion: PHANTOM_GENERATOR_VERSION,
+    seed: o.seed,
+    options: resolvedOptions,
+    volume: { dims: volume.dims, spacingMm: volume.spacingMm, originMm: volume.originMm.map(round3) as Vec3, sliceThicknessMm: o.sliceThicknessMm },
+    scanner: {
+      manufacturer: o.scanner.manufacturer,
+      model: o.scanner.model,
+      kvp: o.kvp,
+      effectiveEnergyKev: round3(state.energyKev),
+      psfSigmaMm: o.scanner.psfSigmaMm,
+    },
+    calibration: {
+      slope: round6(state.slope),
+      intercept: round6(state.intercept),
+      kvp: o.kvp,
+      manufacturer: o.scanner.manufacturer,
+      model: o.scanner.model,
+    },
+    tissueHu,
+    contrast: {
+      enabled: o.contrast,
+      iodineMgMl: round3(state.contrast.iodineMgMl),
+      aortaHu: round3(palette.aorta),
+      trabecularDeltaHu: round3(trabDelta),
+    },
+    noise: { sdHu: round3(o.noiseHu), psfSigmaMm: o.scanner.psfSigmaMm },
+    cuppingAtSpineHu: round3(spineCup),
+    ribPairs: person.ribPairs,
+    levels,
+  };
+
+  const uidSeed = (o.seed ^ hashString(JSON.stringify(resolvedOptions))) >>> 0;
+  const dateRng = new Rng(subSeed(o.seed, 'date'));
+  const day = new Date(Date.UTC(2020, 0, 1) + Math.floor(dateRng.range(0, 6 * 365)) * 86400000 + Math.floor(dateRng.range(7, 19)) * 3600000);
+  const loaded: LoadedVolume = {
+    volume,
+    meta: {
+      kind: 'phantom',
+      source: `phantom:seed=${o.seed}`,
+      studyInstanceUid: deterministicUid(uidSeed, 'study'),
+      seriesInstanceUid: deterministicUid(uidSeed, 'series'),
+      seriesDescription: `vbmd phantom ${resolvedOptions.levels as string}${o.contrast ? ' contrast' : ''}`,
+      patientId: `PHANTOM-${o.seed}`,
+      accessionNumber: `PH${String(o.seed).padStart(8, '0')}`,
+      acquisitionDateTime: day.toISOString().slice(0, 19),
+      manufacturer: o.scanner.manufacturer,
+      manufacturerModelName: o.scanner.model,
+      kvp: o.kvp,
+      ...(o.contrast ? { contrastAgent: 'IOHEXOL 350 MG/ML' } : {}),
+    },
+  };
+  return { loaded, truth };
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+function round6(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
+

@@ -1,0 +1,554 @@
+import type { Vec3 } from '../imaging/volume.js';
+import { type Person, type Vertebra, isLumbar } from './anatomy.js';
+import { ENHANCEMENT_FRACTION, enhancementHu, type ScannerState } from './scanner.js';
+import { capsuleSdf, coverage, ellipseSdf } from './sdf.js';
+
+/** Where the body frame sits in the scanner: rotation about z (patient not square on the table) and offset. */
+export interface Placement {
+  rotationRad: number;
+  /** World (LPS) x, y of the body-frame origin. */
+  tx: number;
+  ty: number;
+  /** World z = body z + tz. */
+  tz: number;
+}
+
+export interface SliceGrid {
+  cols: number;
+  rows: number;
+  pixelMm: number;
+  /** World x, y of voxel (0,0). */
+  ox: number;
+  oy: number;
+}
+
+/** The HUs the renderer paints, precomputed once per phantom (tissue + contrast). */
+export interface Palette {
+  air: number;
+  skin: number;
+  fat: number;
+  muscle: number;
+  lung: number;
+  mediastinum: number;
+  abdomen: number;
+  liver: number;
+  spleen: number;
+  kidney: number;
+  heart: number;
+  aorta: number;
+  ivc: number;
+  csf: number;
+  disc: number;
+  cortical: number;
+  bowelWall: number;
+  gas: number;
+  fluid: number;
+  feces: number;
+  /** Trabecular HU per mg/cm3 (slope) and at 0 (intercept + marrow enhancement). */
+  trabSlope: number;
+  trabIntercept: number;
+  lyticHu: number;
+  veinHu: number;
+}
+
+export function makePalette(s: ScannerState, visceralFatFraction: number): Palette {
+  const t = s.tissue;
+  const e = (f: number): number => enhancementHu(s, f);
+  const soft = t.muscle - 8;
+  return {
+    air: t.air,
+    skin: t.skin + e(ENHANCEMENT_FRACTION.skin),
+    fat: t.fat + e(ENHANCEMENT_FRACTION.fat),
+    muscle: t.muscle + e(ENHANCEMENT_FRACTION.muscle),
+    lung: t.lung,
+    mediastinum: 0.7 * t.fat + 0.3 * t.muscle + e(0.03),
+    abdomen: visceralFatFraction * t.fat + (1 - visceralFatFraction) * soft + e(0.08),
+    liver: t.liver + e(ENHANCEMENT_FRACTION.liver),
+    spleen: t.liver - 8 + e(ENHANCEMENT_FRACTION.liver * 1.2),
+    kidney: t.kidney + e(ENHANCEMENT_FRACTION.kidney),
+    heart: 0.6 * t.blood + 0.4 * t.muscle + e(ENHANCEMENT_FRACTION.heart * 0.6),
+    aorta: t.blood + e(ENHANCEMENT_FRACTION.aorta),
+    ivc: t.blood + e(ENHANCEMENT_FRACTION.ivc),
+    csf: t.csf,
+    disc: t.disc + e(ENHANCEMENT_FRACTION.disc),
+    cortical: t.cortical,
+    bowelWall: soft + e(0.15),
+    gas: t.air + 80,
+    fluid: t.csf + 5,
+    feces: 0.5 * t.fat + 0.5 * soft - 150,
+    trabSlope: s.slope,
+    trabIntercept: s.intercept + e(ENHANCEMENT_FRACTION.trabecular),
+    lyticHu: soft + 5 + e(0.3),
+    veinHu: t.blood + e(ENHANCEMENT_FRACTION.ivc),
+  };
+}
+
+/**
+ * Paints one axial plane (body-frame z) into `buf` (cols*rows HU, overwritten) and the beam-hardening
+ * cupping into `cup`. Shapes are composited in anatomical order with a partial-volume coverage per voxel.
+ */
+export class SliceRenderer {
+  private readonly cos: number;
+  private readonly sin: number;
+  private readonly ribDist: Float32Array;
+  private readonly ribTouched: Int32Array;
+  private readonly posterior: { v: Vertebra; min: Vec3; max: Vec3 }[];
+
+  constructor(
+    private readonly person: Person,
+    private readonly pal: Palette,
+    private readonly grid: SliceGrid,
+    private readonly place: Placement,
+  ) {
+    this.cos = Math.cos(place.rotationRad);
+    this.sin = Math.sin(place.rotationRad);
+    this.ribDist = new Float32Array(grid.cols * grid.rows).fill(Infinity);
+    this.ribTouched = new Int32Array(grid.cols * grid.rows);
+    this.posterior = person.vertebrae.map((v) => {
+      const min: Vec3 = [Infinity, Infinity, Infinity];
+      const max: Vec3 = [-Infinity, -Infinity, -Infinity];
+      const add = (p: Vec3, r: number): void => {
+        const q = toBody(v, p);
+        for (let a = 0; a < 3; a++) {
+          min[a] = Math.min(min[a], q[a] - r);
+          max[a] = Math.max(max[a], q[a] + r);
+        }
+      };
+      for (const c of v.processes) {
+        add(c.a, c.r + 2);
+        add(c.b, c.r + 2);
+      }
+      const cw = v.canal.halfWidth + v.arch.thick + 2;
+      const cd = v.canal.halfDepth + v.arch.thick + 2;
+      const h = v.arch.height / 2 + 2;
+      for (const su of [-1, 1]) for (const sv of [-1, 1]) for (const sw of [-1, 1]) add([su * cw, v.canal.v + sv * cd, v.arch.w + sw * h], 0);
+      // the body too
+      for (const su of [-1, 1]) for (const sv of [-1, 1]) for (const sw of [-1, 1]) add([su * (v.halfWidth + 1), sv * (v.halfDepth + 1), sw * (v.heightPost / 2 + 1)], 0);
+      return { v, min, max };
+    });
+  }
+
+  /** Calls fn for every voxel whose centre maps into the body-frame box [x0,x1]x[y0,y1]. */
+  private forBox(x0: number, x1: number, y0: number, y1: number, fn: (idx: number, bx: number, by: number) => void): void {
+    const { cols, rows, pixelMm, ox, oy } = this.grid;
+    const { cos, sin } = this;
+    const { tx, ty } = this.place;
+    let wx0 = Infinity;
+    let wx1 = -Infinity;
+    let wy0 = Infinity;
+    let wy1 = -Infinity;
+    for (const bx of [x0, x1]) {
+      for (const by of [y0, y1]) {
+        const wx = cos * bx - sin * by + tx;
+        const wy = sin * bx + cos * by + ty;
+        wx0 = Math.min(wx0, wx);
+        wx1 = Math.max(wx1, wx);
+        wy0 = Math.min(wy0, wy);
+        wy1 = Math.max(wy1, wy);
+      }
+    }
+    const i0 = Math.max(0, Math.floor((wx0 - ox) / pixelMm));
+    const i1 = Math.min(cols - 1, Math.ceil((wx1 - ox) / pixelMm));
+    const j0 = Math.max(0, Math.floor((wy0 - oy) / pixelMm));
+    const j1 = Math.min(rows - 1, Math.ceil((wy1 - oy) / pixelMm));
+    for (let j = j0; j <= j1; j++) {
+      const dy = oy + j * pixelMm - ty;
+      for (let i = i0; i <= i1; i++) {
+        const dx = ox + i * pixelMm - tx;
+        fn(j * cols + i, cos * dx + sin * dy, -sin * dx + cos * dy);
+      }
+    }
+  }
+
+  render(z: number, buf: Float32Array, cup: Float32Array): void {
+    this.base(z, buf, cup);
+    this.organs(z, buf);
+    this.vessels(z, buf);
+    this.muscles(z, buf);
+    this.spine(z, buf);
+    this.ribs(z, buf);
+  }
+
+  /** Air, skin, subcutaneous fat, muscle wall, lungs/mediastinum or abdominal content, liver. Every voxel. */
+  private base(z: number, buf: Float32Array, cup: Float32Array): void {
+    const { cols, rows, pixelMm: px, ox, oy } = this.grid;
+    const { cos, sin } = this;
+    const { tx, ty } = this.place;
+    const p = this.pal;
+    const person = this.person;
+    const t = person.torsoAt(z);
+    const sp = person.spineAt(z);
+    const cupHu = person.cuppingHu;
+    const skinIn = t.skin;
+    const fatBase = t.fat;
+    const mw = t.muscleWall;
+    const dz0 = person.diaphragmZ;
+    const domeHalf = 0.5 * t.a;
+    const liverF = Math.min(1, Math.max(0.25, (z - person.liverBottomZ) / 60));
+    const liverCx = -0.4 * t.a;
+    const liverCy = -0.05 * t.bAnt;
+    const liverA = 0.5 * t.a * liverF;
+    const liverB = 0.7 * ((t.bAnt + t.bPost) / 2) * liverF;
+    const hasLiver = z > person.liverBottomZ - px;
+    const medX = sp.x + 8;
+    const medHalf = 34;
+    const medBack = sp.y - sp.halfDepth * 0.2;
+    for (let j = 0; j < rows; j++) {
+      const dy = oy + j * px - ty;
+      for (let i = 0; i < cols; i++) {
+        const dx = ox + i * px - tx;
+        const bx = cos * dx + sin * dy;
+        const by = -sin * dx + cos * dy;
+        const idx = j * cols + i;
+        const b = by > 0 ? t.bPost : t.bAnt;
+        const nx = bx / t.a;
+        const ny = by / b;
+        const r2 = nx * nx + ny * ny;
+        const r = Math.sqrt(r2);
+        const g = Math.sqrt((nx * nx) / (t.a * t.a) + (ny * ny) / (b * b));
+        const depth = g > 1e-9 ? ((1 - r) * r) / g : 1e3; // mm inside the skin surface
+        if (depth < -px) {
+          buf[idx] = p.air;
+          cup[idx] = 0;
+          continue;
+        }
+        cup[idx] = r < 1 ? -cupHu * (1 - r2) : 0;
+        // Subcutaneous fat is thickest anteriorly and thinnest over the back.
+        const rr = r > 1e-6 ? 1 / r : 0;
+        const fat = fatBase * (0.85 + 0.15 * Math.max(0, -ny * rr) - 0.3 * Math.max(0, ny * rr));
+        const c0 = coverage(-depth, px);
+        const c1 = coverage(skinIn - depth, px);
+        const c2 = coverage(skinIn + fat - depth, px);
+        const c3 = coverage(skinIn + fat + mw - depth, px);
+        let v = p.air + c0 * (p.skin - p.air) + c1 * (p.fat - p.skin) + c2 * (p.muscle - p.fat);
+        if (c3 > 0) {
+          // Inside the muscle wall: chest above the diaphragm, abdomen below.
+          const ax = Math.abs(bx) - 0.45 * t.a;
+          const dome = 1 - (ax * ax) / (domeHalf * domeHalf);
+          const zDia = dz0 + 30 * (dome > 0 ? dome : 0) - 25 * (by > 0 ? by / t.bPost : 0);
+          const chest = coverage(zDia - z, px);
+          let inner = p.abdomen + chest * (p.mediastinum - p.abdomen);
+          if (chest > 0) {
+            const cavity = coverage(skinIn + fat + mw + 4 - depth, px);
+            const mx = Math.abs(bx - medX) - medHalf;
+            const mediast = coverage(-Math.max(mx, by - medBack), px);
+            const lung = chest * cavity * (1 - mediast);
+            inner += lung * (p.lung - inner);
+          }
+          if (hasLiver && bx < 0) {
+            const dl = ellipseSdf(bx - liverCx, by - liverCy, liverA, liverB);
+            const cl = coverage(dl, px) * (1 - chest) * coverage(person.liverBottomZ - z, px * 4);
+            inner += cl * (p.liver - inner);
+          }
+          v += c3 * (inner - p.muscle);
+        }
+        buf[idx] = v;
+      }
+    }
+  }
+
+  private paintEllipse(z: number, buf: Float32Array, cx: number, cy: number, a: number, b: number, hu: number): void {
+    const px = this.grid.pixelMm;
+    if (a <= 0 || b <= 0) return;
+    this.forBox(cx - a - px, cx + a + px, cy - b - px, cy + b + px, (idx, bx, by) => {
+      const c = coverage(ellipseSdf(bx - cx, by - cy, a, b), px);
+      if (c > 0) buf[idx] += c * (hu - buf[idx]);
+    });
+    void z;
+  }
+
+  /** An ellipsoid cut at z: paints its cross-section ellipse. */
+  private paintEllipsoid(z: number, buf: Float32Array, c: Vec3, r: Vec3, hu: number): void {
+    const f = 1 - ((z - c[2]) / r[2]) ** 2;
+    if (f <= 0) return;
+    const s = Math.sqrt(f);
+    this.paintEllipse(z, buf, c[0], c[1], r[0] * s, r[1] * s, hu);
+  }
+
+  private organs(z: number, buf: Float32Array): void {
+    const p = this.pal;
+    const person = this.person;
+    const t = person.torsoAt(z);
+    if (person.heart && z > person.diaphragmZ) this.paintEllipsoid(z, buf, person.heart.c, person.heart.r, p.heart);
+    if (z < person.diaphragmZ + 10) this.paintEllipsoid(z, buf, person.spleen.c, person.spleen.r, p.spleen);
+    for (const k of person.kidneys) {
+      this.paintEllipsoid(z, buf, k.c, [k.r[0] + 3, k.r[1] + 3, k.r[2] + 3], p.fat);
+      this.paintEllipsoid(z, buf, k.c, k.r, p.kidney);
+    }
+    for (const b of person.bowel) {
+      const dzr = (z - b.c0[2]) / b.dir[2];
+      if (dzr < 0 || dzr > b.length) continue;
+      const cx = b.c0[0] + b.dir[0] * dzr;
+      const cy = b.c0[1] + b.dir[1] * dzr;
+      // keep bowel inside the abdominal wall
+      const lim = t.a - t.fat - t.muscleWall - b.r - 5;
+      if (Math.abs(cx) > lim || cy < -(t.bAnt - t.fat - t.muscleWall - b.r - 5)) continue;
+      const lumen = b.lumen === 'gas' ? p.gas : b.lumen === 'fluid' ? p.fluid : p.feces;
+      this.paintEllipse(z, buf, cx, cy, b.r, b.r * 0.85, p.bowelWall);
+      this.paintEllipse(z, buf, cx, cy, b.r - 2.5, b.r * 0.85 - 2.5, lumen);
+    }
+  }
+
+  private vessels(z: number, buf: Float32Array): void {
+    const p = this.pal;
+    const person = this.person;
+    const sp = person.spineAt(z);
+    const ao = person.aortaAt(z);
+    if (!ao.iliac) {
+      // Periaortic fat (posterior mediastinum / retroperitoneum), then the aorta.
+      this.paintEllipse(z, buf, ao.x, ao.y, ao.r + 5, ao.r + 5, p.fat);
+      this.paintEllipse(z, buf, ao.x, ao.y, ao.r, ao.r, p.aorta);
+    } else {
+      const mid = sp.x + 2;
+      const off = ao.x - sp.x - 2;
+      for (const s of [-1, 1]) {
+        this.paintEllipse(z, buf, mid + s * off, ao.y, ao.r + 4, ao.r + 4, p.fat);
+        this.paintEllipse(z, buf, mid + s * off, ao.y, ao.r, ao.r, p.aorta);
+      }
+    }
+    if (z < person.diaphragmZ - 5 && !ao.iliac) {
+      this.paintEllipse(z, buf, sp.x - 22, sp.y - sp.halfDepth - 11, 12, 9, p.ivc);
+    }
+  }
+
+  private muscles(z: number, buf: Float32Array): void {
+    const p = this.pal;
+    const person = this.person;
+    const sp = person.spineAt(z);
+    const t = person.torsoAt(z);
+    const v = person.vertebrae;
+    const lvl = Math.min(v.length - 1, Math.round(sp.level));
+    const lumbarish = Math.min(1, Math.max(0, (sp.level - 10) / 4));
+    // Erector spinae: fills the gutter between the spinous processes and the ribs' angles.
+    const back = sp.y + sp.halfDepth + 2 * sp.canalHalfDepth + 3;
+    const esDepth = t.bPost - t.skin - t.fat * 0.6 - back;
+    const hx = 17 + 8 * lumbarish;
+    for (const s of [-1, 1]) {
+      this.paintEllipse(z, buf, sp.x + s * (7 + hx), back + esDepth / 2 - 3, hx, esDepth / 2 + 4, p.muscle);
+    }
+    // Psoas from T12 down, growing caudally; quadratus lumborum lateral to the transverse processes.
+    const zT12 = v[v.findIndex((q) => q.level === 'T12')].c[2];
+    const zL4 = v[v.findIndex((q) => q.level === 'L4')].c[2];
+    if (z < zT12) {
+      const f = Math.min(1, (zT12 - z) / (zT12 - zL4));
+      const r = 4 + 15 * f;
+      const ant = z < zL4 ? Math.min(18, (zL4 - z) * 0.4) : 0;
+      for (const s of [-1, 1]) {
+        this.paintEllipse(z, buf, sp.x + s * (sp.halfWidth + r * 0.75), sp.y - 2 - ant, r, r * 0.9, p.muscle);
+        if (isLumbar(v[lvl].level) && lvl < v.length - 2) {
+          this.paintEllipse(z, buf, sp.x + s * (sp.halfWidth + 52), sp.y + 22, 15, 9, p.muscle);
+        }
+      }
+    }
+  }
+
+  private spine(z: number, buf: Float32Array): void {
+    const p = this.pal;
+    const px = this.grid.pixelMm;
+    const verts = this.person.vertebrae;
+    // Spinal canal (CSF and cord) as a continuous tube, then discs, bodies, posterior elements.
+    for (let i = 0; i < verts.length; i++) {
+      const v = verts[i];
+      const reach = v.heightPost / 2 + 8;
+      if (Math.abs(z - v.c[2]) > reach + 15) continue;
+      const cv = v.canal.v;
+      const cw = v.canal.halfWidth;
+      const cd = v.canal.halfDepth;
+      this.forBox(v.c[0] - cw - 2, v.c[0] + cw + 2, v.c[1] - 30, v.c[1] + cv + cd + 30, (idx, bx, by) => {
+        const l = toLocalInto(v, bx, by, z, L);
+        if (Math.abs(l[2]) > reach) return;
+        const c = coverage(ellipseSdf(l[0], l[1] - cv, cw, cd), px);
+        if (c > 0) buf[idx] += c * (p.csf - buf[idx]);
+      });
+    }
+    for (let i = 0; i + 1 < verts.length; i++) this.disc(z, buf, verts[i], verts[i + 1]);
+    for (const v of verts) this.body(z, buf, v);
+    for (const e of this.posterior) {
+      if (z < e.min[2] || z > e.max[2]) continue;
+      this.posteriorElements(z, buf, e.v, e.min, e.max);
+    }
+  }
+
+  private disc(z: number, buf: Float32Array, up: Vertebra, lo: Vertebra): void {
+    const px = this.grid.pixelMm;
+    const c: Vec3 = [(up.c[0] + lo.c[0]) / 2, (up.c[1] + lo.c[1]) / 2, (up.c[2] + lo.c[2]) / 2];
+    const half = (up.c[2] - lo.c[2]) / 2;
+    const margin = Math.max(up.halfDepth, lo.halfDepth) * 0.6;
+    if (Math.abs(z - c[2]) > half + margin) return;
+    const tilt = (up.tiltRad + lo.tiltRad) / 2;
+    const ct = Math.cos(tilt);
+    const st = Math.sin(tilt);
+    const hw = (up.halfWidth + lo.halfWidth) / 2;
+    const hd = (up.halfDepth + lo.halfDepth) / 2;
+    const rn = (up.notchRadius + lo.notchRadius) / 2;
+    const hu = this.pal.disc;
+    this.forBox(c[0] - hw - 2, c[0] + hw + 2, c[1] - hd - half - 4, c[1] + hd + half + 4, (idx, bx, by) => {
+      const u = bx - c[0];
+      const dy = by - c[1];
+      const dz = z - c[2];
+      const v = dy * ct - dz * st;
+      const w = dy * st + dz * ct;
+      const dxy = Math.max(ellipseSdf(u, v, hw, hd), rn - Math.hypot(u, v - (hd + 0.55 * rn)));
+      const d = Math.max(dxy, Math.abs(w) - half * 0.8);
+      const cv = coverage(d, px);
+      if (cv > 0) buf[idx] += cv * (hu - buf[idx]);
+    });
+  }
+
+  private body(z: number, buf: Float32Array, v: Vertebra): void {
+    const px = this.grid.pixelMm;
+    const p = this.pal;
+    const reach = v.halfDepth + v.heightPost / 2 + 2;
+    if (Math.abs(z - v.c[2]) > reach) return;
+    const hw = v.halfWidth;
+    const hd = v.halfDepth;
+    const rn = v.notchRadius;
+    const bot = -v.heightPost / 2;
+    const trab = p.trabIntercept + p.trabSlope * v.vbmd;
+    const condense = p.trabSlope * v.vbmd * 0.25;
+    const les = v.lesion;
+    const lesHu = les ? (les.softTissue ? p.lyticHu : p.trabIntercept + p.trabSlope * les.vbmdEquivalent) : 0;
+    const vein = v.vein;
+    const tex = v.texture;
+    const cortical = p.cortical;
+    this.forBox(v.c[0] - hw - 2, v.c[0] + hw + 2, v.c[1] - reach - 2, v.c[1] + reach + 2, (idx, bx, by) => {
+      const l = toLocalInto(v, bx, by, z, L);
+      const u = l[0];
+      const vv = l[1];
+      const w = l[2];
+      const dxy = Math.max(ellipseSdf(u, vv, hw, hd), rn - Math.hypot(u, vv - (hd + 0.55 * rn)));
+      if (dxy > px) return;
+      const fAP = Math.min(1, Math.max(0, (vv + hd) / (2 * hd)));
+      const top = bot + v.heightAnt + (v.heightPost - v.heightAnt) * fAP;
+      const dzt = Math.max(w - top, bot - w);
+      const d = Math.max(dxy, dzt);
+      const c = coverage(d, px);
+      if (c <= 0) return;
+      const tin = coverage(Math.max(dxy + v.cortexMm, dzt + v.endplateMm), px);
+      let val = cortical;
+      if (tin > 0) {
+        let tr = trab;
+        // Subchondral condensation near the endplates (why ROIs avoid them).
+        if (dzt > -3) tr += condense * (1 + dzt / 3);
+        for (let q = 0; q < tex.length; q++) {
+          const k = tex[q].k;
+          tr += tex[q].amp * Math.sin(k[0] * u + k[1] * vv + k[2] * w + tex[q].phase);
+        }
+        // Basivertebral vein: a venous channel entering the posterior wall at mid-height.
+        if (vv > vein.v0 - px) {
+          const dv = Math.max(Math.abs(u) - vein.halfU, vein.v0 - vv, Math.abs(w) - vein.halfW);
+          const cvn = coverage(dv, px);
+          if (cvn > 0) tr += cvn * (p.veinHu - tr);
+        }
+        if (les) {
+          const dl = Math.hypot(u - les.c[0], vv - les.c[1], w - les.c[2]) - les.r;
+          const cl = coverage(dl, Math.max(px, 1.5));
+          if (cl > 0) tr += cl * (lesHu - tr);
+        }
+        val = cortical + tin * (tr - cortical);
+      }
+      buf[idx] += c * (val - buf[idx]);
+    });
+  }
+
+  private posteriorElements(z: number, buf: Float32Array, v: Vertebra, min: Vec3, max: Vec3): void {
+    const px = this.grid.pixelMm;
+    const p = this.pal;
+    const marrow = p.trabIntercept + p.trabSlope * v.vbmd;
+    const cortical = p.cortical;
+    const caps = v.processes;
+    const cw = v.canal.halfWidth;
+    const cd = v.canal.halfDepth;
+    const cv = v.canal.v;
+    const ta = v.arch.thick;
+    const ah = v.arch.height / 2;
+    const aw = v.arch.w;
+    const shell = 1.0;
+    this.forBox(min[0], max[0], min[1], max[1], (idx, bx, by) => {
+      const l = toLocalInto(v, bx, by, z, L);
+      const u = l[0];
+      const vv = l[1];
+      const w = l[2];
+      const ring = Math.max(ellipseSdf(u, vv - cv, cw + ta, cd + ta), -ellipseSdf(u, vv - cv, cw, cd), Math.abs(w - aw) - ah);
+      let d = ring;
+      for (let q = 0; q < caps.length; q++) {
+        const e = capsuleSdf(u, vv, w, caps[q].a, caps[q].b, caps[q].r);
+        if (e < d) d = e;
+      }
+      const c = coverage(d, px);
+      if (c <= 0) return;
+      const tin = coverage(d + shell, px);
+      const val = cortical + tin * (marrow - cortical);
+      buf[idx] += c * (val - buf[idx]);
+    });
+  }
+
+  /** All ribs at once: the union of capsules along each rib's centreline, cortical shell over marrow. */
+  private ribs(z: number, buf: Float32Array): void {
+    const px = this.grid.pixelMm;
+    const dist = this.ribDist;
+    const touched = this.ribTouched;
+    let nTouched = 0;
+    let marrowSum = 0;
+    let marrowN = 0;
+    for (const rib of this.person.ribs) {
+      const pts = rib.points;
+      const r = rib.radius;
+      for (let s = 0; s + 1 < pts.length; s++) {
+        const a = pts[s];
+        const b = pts[s + 1];
+        if (z < Math.min(a[2], b[2]) - r - px || z > Math.max(a[2], b[2]) + r + px) continue;
+        this.forBox(Math.min(a[0], b[0]) - r - px, Math.max(a[0], b[0]) + r + px, Math.min(a[1], b[1]) - r - px, Math.max(a[1], b[1]) + r + px, (idx, bx, by) => {
+          const d = capsuleSdf(bx, by, z, a, b, r);
+          if (d < dist[idx]) {
+            if (dist[idx] === Infinity) touched[nTouched++] = idx;
+            dist[idx] = d;
+          }
+        });
+      }
+    }
+    if (nTouched === 0) return;
+    for (const v of this.person.vertebrae) {
+      if (v.hasRibs) {
+        marrowSum += v.vbmd;
+        marrowN++;
+      }
+    }
+    const p = this.pal;
+    const marrow = p.trabIntercept + p.trabSlope * (marrowSum / Math.max(1, marrowN)) * 0.9;
+    const cortical = p.cortical * 0.85;
+    for (let q = 0; q < nTouched; q++) {
+      const idx = touched[q];
+      const d = dist[idx];
+      dist[idx] = Infinity;
+      const c = coverage(d, px);
+      if (c <= 0) continue;
+      const tin = coverage(d + 1.0, px);
+      const val = cortical + tin * (marrow - cortical);
+      buf[idx] += c * (val - buf[idx]);
+    }
+  }
+}
+
+/** Scratch for per-voxel local coordinates (no allocation in the voxel loops). */
+const L = new Float64Array(3);
+
+/** Body-frame point -> vertebra-local (u lateral, v posterior, w along the spine), written into `out`. */
+export function toLocalInto(v: Vertebra, bx: number, by: number, bz: number, out: Float64Array): Float64Array {
+  const dx = bx - v.c[0];
+  const dy = by - v.c[1];
+  const dz = bz - v.c[2];
+  out[0] = dx * v.eu[0] + dy * v.eu[1] + dz * v.eu[2];
+  out[1] = dx * v.ev[0] + dy * v.ev[1] + dz * v.ev[2];
+  out[2] = dx * v.ew[0] + dy * v.ew[1] + dz * v.ew[2];
+  return out;
+}
+
+/** Vertebra-local -> body frame. */
+export function toBody(v: Vertebra, p: Vec3): Vec3 {
+  return [
+    v.c[0] + p[0] * v.eu[0] + p[1] * v.ev[0] + p[2] * v.ew[0],
+    v.c[1] + p[0] * v.eu[1] + p[1] * v.ev[1] + p[2] * v.ew[1],
+    v.c[2] + p[0] * v.eu[2] + p[1] * v.ev[2] + p[2] * v.ew[2],
+  ];
+}
