@@ -1,0 +1,225 @@
+import { describe, expect, it } from 'vitest';
+import type { CohortRow } from '../../src/population/aggregate.js';
+import { csvField, cohortCsv } from '../../src/population/output/csv.js';
+import { cohortGroupJson } from '../../src/population/output/group.js';
+import { cohortHistogramSvg, histogramOf } from '../../src/population/output/histogram-svg.js';
+import type { CohortSummary } from '../../src/population/query.js';
+import { exclusiveEndMs, parseCohortQuery } from '../../src/population/query.js';
+import { extractMedication, extractObservation, fhirDateTimeToMs, patientKey } from '../../src/population/resources.js';
+import { compileTherapyValueSet, defaultTherapyValueSet, therapyValueSetSchema } from '../../src/population/therapy-value-set.js';
+import { addTrendPoint, newTrendState, trendOf } from '../../src/population/trend.js';
+import { vbmdObservation } from './fixtures.js';
+
+const matcher = compileTherapyValueSet(defaultTherapyValueSet());
+const asOf = Date.UTC(2025, 5, 1);
+
+describe('resource extraction', () => {
+  it('reads a summary Observation: value, category from the ACR thresholds, basis, study UID', () => {
+    const x = extractObservation(vbmdObservation('p1', '2024-05-06T10:00:00+02:00', 80));
+    expect(x.kind).toBe('scan');
+    if (x.kind !== 'scan') return;
+    expect(x.scan).toMatchObject({ patient: 'p1', vbmdMgCm3: 80, category: 'osteopenia', basis: 'lumbar', status: 'final' });
+    expect(x.scan.effectiveMs).toBe(Date.UTC(2024, 4, 6, 8));
+    expect(x.scan.studyUid).toMatch(/^1\.2\.826\./);
+  });
+
+  it('categorises at the ACR edges: 120 osteopenia, 120.1 normal, 79.9 osteoporosis', () => {
+    const cat = (v: number) => {
+      const x = extractObservation(vbmdObservation('p', '2024-01-01', v));
+      return x.kind === 'scan' ? x.scan.category : x.kind;
+    };
+    expect([cat(120), cat(120.1), cat(80), cat(79.9)]).toEqual(['osteopenia', 'normal', 'osteopenia', 'osteoporosis']);
+  });
+
+  it('counts what it cannot use instead of guessing', () => {
+    const o = vbmdObservation('p', '2024-01-01', 90);
+    expect(extractObservation({ ...o, valueQuantity: { value: 0.09, unit: 'g/cm3', code: 'g/cm3' } })).toEqual({ kind: 'skip', reason: 'unit' });
+    const { effectiveDateTime: _e, ...noDate } = o;
+    expect(extractObservation(noDate)).toEqual({ kind: 'skip', reason: 'no-effective-time' });
+    expect(extractObservation({ ...o, effectiveDateTime: '2024-01-01T10:00:00' })).toEqual({ kind: 'skip', reason: 'no-effective-time' });
+    expect(extractObservation({ ...o, subject: undefined })).toEqual({ kind: 'skip', reason: 'no-subject' });
+    expect(extractObservation({ ...o, status: 'registered' })).toEqual({ kind: 'skip', reason: 'not-a-result' });
+    expect(extractObservation({ ...o, code: 42 })).toEqual({ kind: 'skip', reason: 'invalid' });
+  });
+
+  it('keys patients by id whatever the reference form, and keeps other references whole', () => {
+    expect(patientKey({ reference: 'Patient/abc' })).toBe('abc');
+    expect(patientKey({ reference: 'https://ehr.example/fhir/Patient/abc/_history/3' })).toBe('abc');
+    expect(patientKey({ reference: 'urn:uuid:1234' })).toBe('urn:uuid:1234');
+    expect(patientKey({ identifier: { system: 'urn:mrn', value: '7' } })).toBe('identifier:urn:mrn|7');
+    expect(patientKey(undefined)).toBeNull();
+  });
+
+  it('parses FHIR dates and refuses zone-less times', () => {
+    expect(fhirDateTimeToMs('2024')).toBe(Date.UTC(2024, 0, 1));
+    expect(fhirDateTimeToMs('2024-02')).toBe(Date.UTC(2024, 1, 1));
+    expect(fhirDateTimeToMs('2024-02-03T04:05:06.789Z')).toBe(Date.UTC(2024, 1, 3, 4, 5, 6, 789));
+    expect(fhirDateTimeToMs('2024-02-03T04:05')).toBeNull();
+    expect(exclusiveEndMs('2024-02')).toBe(Date.UTC(2024, 2, 1));
+    expect(exclusiveEndMs('2024-12-31')).toBe(Date.UTC(2025, 0, 1));
+    expect(exclusiveEndMs('2024')).toBe(Date.UTC(2025, 0, 1));
+  });
+});
+
+describe('bone-targeted therapy', () => {
+  const req = (status: string, medicationCodeableConcept: unknown, extra: Record<string, unknown> = {}) => ({
+    resourceType: 'MedicationRequest',
+    status,
+    intent: 'order',
+    subject: { reference: 'Patient/p' },
+    medicationCodeableConcept,
+    ...extra,
+  });
+
+  it('matches RxNorm ingredient codes, ATC codes and product names; not other drugs', () => {
+    const m = (c: unknown) => matcher.match(c)?.ingredient ?? null;
+    expect(m({ coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '77655' }] })).toBe('zoledronic acid');
+    expect(m({ coding: [{ system: 'http://www.whocc.no/atc', code: 'M05BX04' }] })).toBe('denosumab');
+    expect(m({ coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '904419', display: 'alendronate sodium 70 MG Oral Tablet' }] })).toBe('alendronate');
+    expect(m({ text: 'XGEVA 120 mg/1.7 mL' })).toBe('denosumab');
+    expect(m({ text: 'Evenity' })).toBe('romosozumab');
+    expect(m({ coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '6809', display: 'metformin' }] })).toBeNull();
+    // A code in the wrong system is not a match.
+    expect(m({ coding: [{ system: 'http://example.org', code: '77655' }] })).toBeNull();
+  });
+
+  it('active MedicationRequest = status active and validity not ended; contained Medication is resolved', () => {
+    const zol = { coding: [{ system: 'http://www.whocc.no/atc', code: 'M05BA08' }] };
+    const active = (r: unknown) => {
+      const x = extractMedication(r, matcher, asOf);
+      return x.kind === 'therapy' ? x.therapy.active : 'reason' in x ? x.reason : x.kind;
+    };
+    expect(active(req('active', zol))).toBe(true);
+    expect(active(req('active', zol, { dispenseRequest: { validityPeriod: { end: '2025-06-01' } } }))).toBe(true);
+    expect(active(req('active', zol, { dispenseRequest: { validityPeriod: { end: '2025-05-31' } } }))).toBe(false);
+    expect(active(req('on-hold', zol))).toBe(false);
+    expect(active(req('entered-in-error', zol))).toBe('entered-in-error');
+    expect(
+      active(req('active', undefined, { medicationReference: { reference: '#m' }, contained: [{ resourceType: 'Medication', id: 'm', code: { text: 'Fosamax (alendronate)' } }] })),
+    ).toBe(true);
+    expect(active(req('active', undefined, { medicationReference: { reference: 'Medication/9' } }))).toBe('unresolved-medication-reference');
+  });
+
+  it('MedicationStatement: not-taken is never treatment', () => {
+    const x = extractMedication(
+      { resourceType: 'MedicationStatement', status: 'not-taken', subject: { reference: 'Patient/p' }, medicationCodeableConcept: { text: 'denosumab' } },
+      matcher,
+      asOf,
+    );
+    expect(x).toEqual({ kind: 'skip', reason: 'not-bone-therapy' });
+  });
+
+  it('validates a site value set', () => {
+    expect(therapyValueSetSchema.safeParse({ name: 'x', ingredients: [{ name: 'a', class: 'antiresorptive', atc: ['M05'] }] }).success).toBe(false);
+    expect(therapyValueSetSchema.safeParse({ name: 'x', ingredients: [] }).success).toBe(false);
+  });
+});
+
+describe('trend', () => {
+  const day = 86_400_000;
+  it('needs two scans over at least half a year', () => {
+    const s = newTrendState();
+    addTrendPoint(s, 0, 100);
+    expect(trendOf(s)).toBeNull();
+    addTrendPoint(s, 182 * day, 95);
+    expect(trendOf(s)).toBeNull(); // 182 days < 182.625
+    addTrendPoint(s, 183 * day, 95);
+    expect(trendOf(s)).not.toBeNull();
+  });
+
+  it('fits least squares and gives %/year of the fitted first value', () => {
+    // 100, 92, 90, 80 at 0, 1, 2, 3 years: slope -31/5 = -6.2, intercept 90.5 + 6.2 * 1.5 = 99.8 (normal equations by hand).
+    const s = newTrendState();
+    [100, 92, 90, 80].forEach((v, i) => addTrendPoint(s, Date.UTC(2020, 0, 1) + i * 365.25 * day, v));
+    const t = trendOf(s)!;
+    expect(t.mgCm3PerYear).toBeCloseTo(-6.2, 9);
+    expect(t.pctPerYear).toBeCloseTo((-6.2 / 99.8) * 100, 9);
+    expect(t.spanYears).toBeCloseTo(3, 9);
+  });
+
+  it('queries: declining must be positive', () => {
+    expect(() => parseCohortQuery({ decliningPctPerYear: -3 })).toThrow(/decliningPctPerYear/);
+    expect(() => parseCohortQuery({ category: 'low' })).toThrow(/category/);
+    expect(() => parseCohortQuery({ extra: 1 })).toThrow();
+  });
+});
+
+function row(patient: string, vbmd: number | null): CohortRow {
+  return {
+    patient,
+    latestEffective: '2024-01-01',
+    latestVbmdMgCm3: vbmd,
+    category: vbmd === null ? 'indeterminate' : vbmd > 120 ? 'normal' : vbmd >= 80 ? 'osteopenia' : 'osteoporosis',
+    basis: 'lumbar',
+    status: 'final',
+    studyUid: null,
+    observationId: null,
+    scans: 1,
+    measuredScans: vbmd === null ? 0 : 1,
+    latestScanIndeterminate: false,
+    trend: null,
+    therapy: 'none',
+    therapyClasses: [],
+    activeTherapy: null,
+  };
+}
+const summary = (n: number): CohortSummary => ({
+  source: 'ndjson:/tmp/x<y>',
+  valueSet: 'vs',
+  query: { untreated: true, category: 'osteoporosis' },
+  asOf: '2025-06-01T00:00:00.000Z',
+  patients: n,
+  matched: n,
+  byCategory: { osteoporosis: n, osteopenia: 0, normal: 0, indeterminate: 0 },
+  matchedByCategory: { osteoporosis: n, osteopenia: 0, normal: 0, indeterminate: 0 },
+  byMonth: [],
+  resourcesRead: 0,
+  scansRead: 0,
+  therapyRecordsRead: 0,
+  skipped: {} as CohortSummary['skipped'],
+  elapsedMs: 0,
+});
+
+describe('outputs', () => {
+  it('CSV quotes and defuses formulas', () => {
+    expect(csvField('a,b')).toBe('"a,b"');
+    expect(csvField('=HYPERLINK("x")')).toBe(`"'=HYPERLINK(""x"")"`);
+    expect(csvField(null)).toBe('');
+    const lines = [...cohortCsv([row('p1', 70.5)])].join('').split('\r\n');
+    expect(lines[0]).toBe('patient_id,latest_date,vbmd_mg_cm3,category,basis,status,scans,measured_scans,latest_scan_indeterminate,trend_pct_per_year,trend_mg_cm3_per_year,trend_span_years,therapy,active_therapy,study_uid');
+    expect(lines[1]).toBe('p1,2024-01-01,70.5,osteoporosis,lumbar,final,1,1,false,,,,none,,');
+  });
+
+  it('Group is valid JSON with one member per row, references by id or identifier', () => {
+    const g = JSON.parse([...cohortGroupJson([row('p1', 70), row('identifier:urn:mrn|9', 60)], summary(2))].join('')) as {
+      resourceType: string;
+      type: string;
+      actual: boolean;
+      quantity: number;
+      name: string;
+      member: Array<{ entity: { reference?: string; identifier?: { system: string; value: string } } }>;
+    };
+    expect(g).toMatchObject({ resourceType: 'Group', type: 'person', actual: true, quantity: 2 });
+    expect(g.name).toContain('latest vBMD category osteoporosis; no active bone-targeted therapy');
+    expect(g.member[0].entity.reference).toBe('Patient/p1');
+    expect(g.member[1].entity.identifier).toEqual({ system: 'urn:mrn', value: '9' });
+    const empty = JSON.parse([...cohortGroupJson([], summary(0))].join('')) as { member: unknown[] };
+    expect(empty.member).toEqual([]);
+  });
+
+  it('histogram bins by 10 mg/cm3 with end bins for outliers; SVG escapes text', () => {
+    const h = histogramOf([-5, 0, 79.9, 80, 119, 120, 400]);
+    expect(h.counts[0]).toBe(2);
+    expect(h.counts[7]).toBe(1);
+    expect(h.counts[8]).toBe(1);
+    expect(h.counts[11]).toBe(1);
+    expect(h.counts[12]).toBe(1);
+    expect(h.counts[24]).toBe(1);
+    expect(h.counts.reduce((a, b) => a + b, 0)).toBe(7);
+    const svg = cohortHistogramSvg([row('a', 70), row('b', 75), row('c', null)], summary(3));
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    expect(svg).toContain('(n=2)');
+    expect(svg).toContain('x&lt;y&gt;');
+    expect(svg).not.toContain('x<y>');
+  });
+});
