@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import type { SearchRequest, WithId } from '@medplum/core';
-import { evalFhirPath, getSearchParameter } from '@medplum/core';
+import { evalFhirPath, getSearchParameter, matchesSearchRequest, Operator } from '@medplum/core';
 import { MemoryRepository } from '@medplum/fhir-router';
 import type { CreateResourceOptions, UpdateResourceOptions } from '@medplum/fhir-router';
 
@@ -19,14 +19,19 @@ type Undo = () => Promise<void>;
  * Nested `withTransaction` calls (fhir-router's conditional create inside a transaction Bundle) join the
  * outer transaction.
  *
- * Search: the stock sort evaluates FHIRPath inside the comparator and compares JSON strings (slow over
- * hundreds of resources, and wrong for dates with different time-zone offsets). `search` here computes each
- * sort key once and compares dates as instants. Still not supported, by design of MemoryRepository:
+ * Search: the stock search scans every resource of the type with FHIRPath for every query, and every
+ * conditional create runs such a search twice, so seeding N analyses costs O(N^2). Here searches that name an
+ * exact identifier, `_tag`, or patient/subject use an in-memory index to pick candidates, then apply the same
+ * matcher (@medplum/core matchesSearchRequest) to them. The stock sort evaluates FHIRPath inside the
+ * comparator and compares JSON strings (slow over hundreds of resources, and wrong for dates with different
+ * time-zone offsets); `search` here computes each sort key once and compares dates as instants.
+ * Still not supported, by design of MemoryRepository:
  * quantity search (`value-quantity=lt80`) is not implemented reliably, nor `_include`/`_revinclude`, nor
  * chained parameters. Nothing in vbmd relies on them (EHR servers often lack them too).
  */
 export class TransactionalMemoryRepository extends MemoryRepository {
   private readonly journal = new AsyncLocalStorage<Undo[]>();
+  private readonly index = new SearchIndex();
   private queue: Promise<unknown> = Promise.resolve();
 
   override async withTransaction<TResult>(callback: (client: undefined) => Promise<TResult>): Promise<TResult> {
@@ -49,7 +54,8 @@ export class TransactionalMemoryRepository extends MemoryRepository {
 
   override async createResource<T extends Resource>(resource: T, _options?: CreateResourceOptions): Promise<WithId<T>> {
     const created = await super.createResource(resource);
-    this.journal.getStore()?.push(() => super.deleteResource(created.resourceType, created.id));
+    this.index.add(created);
+    this.journal.getStore()?.push(() => this.rawDelete(created.resourceType, created.id));
     return created;
   }
 
@@ -57,10 +63,11 @@ export class TransactionalMemoryRepository extends MemoryRepository {
     const undo = this.journal.getStore();
     const previous = undo && resource.id ? await this.readIfExists(resource.resourceType, resource.id) : undefined;
     const updated = await super.updateResource(resource, options);
+    this.index.add(updated);
     if (undo) {
       undo.push(async () => {
-        if (previous) await super.updateResource(previous);
-        else await super.deleteResource(updated.resourceType, updated.id);
+        if (previous) await this.rawRestore(previous);
+        else await this.rawDelete(updated.resourceType, updated.id);
       });
     }
     return updated;
@@ -69,20 +76,51 @@ export class TransactionalMemoryRepository extends MemoryRepository {
   override async deleteResource(resourceType: string, id: string): Promise<void> {
     const undo = this.journal.getStore();
     const previous = undo ? await this.readIfExists(resourceType, id) : undefined;
+    await this.rawDelete(resourceType, id);
+    if (undo && previous) undo.push(() => this.rawRestore(previous));
+  }
+
+  override clear(): void {
+    super.clear();
+    this.index.clear();
+  }
+
+  private async rawDelete(resourceType: string, id: string): Promise<void> {
     await super.deleteResource(resourceType, id);
-    if (undo && previous) undo.push(async () => void (await super.updateResource(previous)));
+    this.index.remove(resourceType, id);
+  }
+
+  private async rawRestore(resource: Resource): Promise<void> {
+    this.index.add(await super.updateResource(resource));
   }
 
   override async search<T extends Resource>(searchRequest: SearchRequest<T>): Promise<Bundle<WithId<T>>> {
     const sortRules = searchRequest.sortRules;
-    if (!sortRules?.length) return super.search(searchRequest);
-    const all = await super.search({ ...searchRequest, sortRules: undefined, offset: undefined, count: undefined });
+    const candidates = this.index.candidates(searchRequest);
+    if (!candidates && !sortRules?.length) return super.search(searchRequest);
+    let all: Bundle<WithId<T>>;
+    if (candidates) {
+      const matched: WithId<T>[] = [];
+      for (const id of candidates) {
+        const r = (await this.readIfExists(searchRequest.resourceType, id)) as WithId<T> | undefined;
+        if (r && matchesSearchRequest(r, searchRequest as SearchRequest)) matched.push(r);
+      }
+      all = { resourceType: 'Bundle', type: 'searchset', entry: matched.map((resource) => ({ resource })), total: matched.length };
+      if (!sortRules?.length) {
+        const offset = searchRequest.offset ?? 0;
+        const page = (all.entry ?? []).slice(offset, searchRequest.count === undefined ? undefined : offset + searchRequest.count);
+        return { ...all, entry: page.length ? page : undefined };
+      }
+    } else {
+      all = await super.search({ ...searchRequest, sortRules: undefined, offset: undefined, count: undefined });
+    }
+    const rules = sortRules ?? [];
     const entries = (all.entry ?? []).map((entry) => ({
       entry,
-      keys: sortRules.map((rule) => sortKey(entry, searchRequest.resourceType, rule.code)),
+      keys: rules.map((rule) => sortKey(entry, searchRequest.resourceType, rule.code)),
     }));
     entries.sort((a, b) => {
-      for (let i = 0; i < sortRules.length; i++) {
+      for (let i = 0; i < rules.length; i++) {
         const ka = a.keys[i];
         const kb = b.keys[i];
         // Resources without a value go last in either direction (the newest-first view stays useful).
@@ -91,7 +129,7 @@ export class TransactionalMemoryRepository extends MemoryRepository {
           continue;
         }
         const c = compareKeys(ka, kb);
-        if (c !== 0) return sortRules[i].descending ? -c : c;
+        if (c !== 0) return rules[i].descending ? -c : c;
       }
       return 0;
     });
@@ -148,4 +186,87 @@ function compareKeys(a: SortKey, b: SortKey): number {
   if (b === undefined) return -1;
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   return String(a).localeCompare(String(b));
+}
+
+/**
+ * Exact-match index: `identifier` (system|value), `_tag` (system|code), and the subject/patient reference.
+ * It only narrows the candidates; every candidate is still checked by matchesSearchRequest, so a stale or
+ * missing entry can cost speed but never change a result... except a missing one, which is why every write
+ * path (including transaction undo) goes through add/remove.
+ */
+class SearchIndex {
+  private readonly byKey = new Map<string, Set<string>>();
+  private readonly keysOf = new Map<string, string[]>();
+
+  add(r: Resource): void {
+    if (!r.id) return;
+    this.remove(r.resourceType, r.id);
+    const keys: string[] = [];
+    const o = r as Resource & {
+      identifier?: { system?: string; value?: string }[];
+      subject?: { reference?: string };
+      patient?: { reference?: string };
+    };
+    for (const id of Array.isArray(o.identifier) ? o.identifier : []) {
+      if (id.value) keys.push(`identifier:${id.system ?? ''}|${id.value}`);
+    }
+    for (const t of r.meta?.tag ?? []) if (t.code) keys.push(`_tag:${t.system ?? ''}|${t.code}`);
+    for (const ref of [o.subject?.reference, o.patient?.reference]) {
+      // Relative or absolute: index by the trailing Type/id (a search for Patient/x matches both).
+      const m = ref ? /(?:^|\/)([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})$/.exec(ref) : null;
+      if (m) keys.push(`ref:${m[1]}`);
+    }
+    const docKey = `${r.resourceType}/${r.id}`;
+    this.keysOf.set(docKey, keys);
+    for (const k of keys) {
+      const full = `${r.resourceType}:${k}`;
+      let set = this.byKey.get(full);
+      if (!set) this.byKey.set(full, (set = new Set()));
+      set.add(r.id);
+    }
+  }
+
+  remove(resourceType: string, id: string): void {
+    const docKey = `${resourceType}/${id}`;
+    for (const k of this.keysOf.get(docKey) ?? []) this.byKey.get(`${resourceType}:${k}`)?.delete(id);
+    this.keysOf.delete(docKey);
+  }
+
+  clear(): void {
+    this.byKey.clear();
+    this.keysOf.clear();
+  }
+
+  /** Ids that may match, from the most selective indexed filter; undefined when no filter is indexable. */
+  candidates(req: SearchRequest): Set<string> | undefined {
+    let best: Set<string> | undefined;
+    for (const f of req.filters ?? []) {
+      if (f.operator !== Operator.EQUALS || f.value.includes(',')) continue;
+      let key: string | undefined;
+      if (f.code === '_tag' && f.value.includes('|')) key = `_tag:${f.value}`;
+      else if (f.code === 'identifier' && f.value.includes('|') && !f.value.startsWith('|') && indexedPath(req.resourceType, f.code) === 'identifier') {
+        key = `identifier:${f.value}`;
+      } else if ((f.code === 'patient' || f.code === 'subject') && ['subject', 'patient'].includes(indexedPath(req.resourceType, f.code) ?? '')) {
+        if ((f.code === 'subject' && !f.value.includes('/')) || f.value.includes('://')) continue;
+        key = `ref:${f.value.includes('/') ? f.value : `Patient/${f.value}`}`;
+      }
+      if (!key) continue;
+      const set = this.byKey.get(`${req.resourceType}:${key}`) ?? new Set<string>();
+      if (!best || set.size < best.size) best = set;
+    }
+    return best ? new Set(best) : undefined;
+  }
+}
+
+/** The element a search parameter reads on this type when it is a plain path we index (`identifier`,
+ * `subject`, `patient`, possibly restricted to Patient targets); undefined otherwise (e.g. Provenance's
+ * `patient` reads `target`, so it is never answered from the index). */
+function indexedPath(resourceType: string, code: string): string | undefined {
+  const expr = getSearchParameter(resourceType, code)?.expression;
+  if (!expr) return undefined;
+  for (const part of expr.split('|').map((x) => x.trim())) {
+    const m = new RegExp(`^${resourceType}\\.(identifier|subject|patient)(\\.where\\(resolve\\(\\) is Patient\\))?$`).exec(part);
+    if (m) return m[1];
+  }
+  return undefined;
 }
