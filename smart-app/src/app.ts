@@ -36,6 +36,11 @@ interface Loaded {
 
 interface Timing {
   tokenArrivedMs?: number;
+  /** token response -> first FHIR request (fhirclient's ready() bookkeeping) */
+  readyToLoadMs?: number;
+  /** FHIR searches (Observation, RiskAssessment, Patient in parallel) */
+  loadMs?: number;
+  renderMs?: number;
   trendPaintedMs?: number;
   tokenToTrendMs?: number;
 }
@@ -81,9 +86,13 @@ function showError(e: unknown, client: Client | null, retry: () => void): void {
 async function load(client: Client, patientId: string, needBanner: boolean): Promise<Loaded> {
   const opts = { pageLimit: 0, flat: true } as const;
   const pid = encodeURIComponent(patientId);
+  // `subject=Patient/<id>`: a type-qualified reference search (FHIR R4 search 3.1.1.4.9) that every server
+  // understands; the bare-id form is not (the Medplum-based sandbox server among them), and there `patient=`
+  // (subject.where(resolve() is Patient)) is 3-4x slower than `subject=`.
+  const patientParam = `subject=${encodeURIComponent(`Patient/${patientId}`)}`;
   const [obs, risks, patient] = await Promise.all([
-    client.request<unknown[]>(`Observation?patient=${pid}&code=${encodeURIComponent(VBMD_SUMMARY_CODE_TOKEN)}&_count=200`, opts),
-    client.request<unknown[]>(`RiskAssessment?patient=${pid}&_count=100`, opts),
+    client.request<unknown[]>(`Observation?${patientParam}&code=${encodeURIComponent(VBMD_SUMMARY_CODE_TOKEN)}&_count=200`, opts),
+    client.request<unknown[]>(`RiskAssessment?${patientParam}&_count=100`, opts),
     needBanner ? client.request<unknown>(`Patient/${pid}`) : Promise.resolve(null),
   ]);
   const parsed = parseVbmdObservations(obs);
@@ -175,8 +184,11 @@ async function run(): Promise<void> {
   const arrived = tokenArrivedMs();
   const attempt = async (): Promise<void> => {
     try {
+      const t0 = performance.now();
       const data = await load(c, patientId, needBanner);
+      const t1 = performance.now();
       render(data, c, needBanner);
+      const t2 = performance.now();
       // Two frames later the chart has been laid out and painted.
       requestAnimationFrame(() =>
         requestAnimationFrame(() => {
@@ -184,6 +196,9 @@ async function run(): Promise<void> {
           window.__vbmd = {
             ...(window.__vbmd ?? {}),
             tokenArrivedMs: arrived,
+            readyToLoadMs: arrived !== undefined ? t0 - arrived : undefined,
+            loadMs: t1 - t0,
+            renderMs: t2 - t1,
             trendPaintedMs: painted,
             ...(arrived !== undefined ? { tokenToTrendMs: painted - arrived } : {}),
           };

@@ -41,8 +41,9 @@ export interface SandboxSmartOptions {
   appLaunchUrl?: string;
   /** Redirect URIs the app may use; default `<issuer origin>/smart/index.html`. */
   appRedirectUris?: string[];
-  /** Access-token lifetime (s). Short by design: the app asks again by relaunching. Default 300. */
-  accessTokenTtlS?: number;
+  /** Access-token lifetime (s), or a function read at each issue (tests). Short by design: the app asks
+   * again by relaunching. Default 300. */
+  accessTokenTtlS?: number | (() => number);
   /** Patients offered by the standalone-launch picker (a free-text id field when absent or empty). */
   listPatients?: () => Promise<{ id: string; label: string }[]>;
   /** Reads a stored resource so `GET Type/id` with a patient/ scope can be checked against the compartment.
@@ -88,7 +89,8 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
   const redirectUris = options.appRedirectUris ?? [`${origin}/smart/index.html`];
   const issuerPath = pathOf(issuer);
   if (!issuerPath) throw new VbmdError('config', `The sandbox SMART issuer ${issuer} needs a path (e.g. /auth) so it does not shadow the app.`);
-  const accessTokenTtlS = options.accessTokenTtlS ?? 300;
+  const ttlOption = options.accessTokenTtlS ?? 300;
+  const accessTokenTtlS = (): number => (typeof ttlOption === 'function' ? ttlOption() : ttlOption);
 
   const launches = new LaunchStore();
   /** grantId -> launch context of that authorization. */
