@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { VbmdError, isVbmdError } from '../util/errors.js';
 import type { DicomSlice } from './slice.js';
@@ -8,11 +8,14 @@ import type { SeriesChoiceCandidate } from './series-choice.js';
 import { parseDicomHeader, parseDicomSlice, parseDicomSliceAsync, prepareCodecFor, type DicomSliceHeader } from './parse.js';
 import { finishVolume, placeSlice, planVolume, type AssembleOptions } from '../imaging/assemble-volume.js';
 import type { LoadedVolume } from '../imaging/volume.js';
+import { PagePrefaulter } from '../imaging/page-prefault.js';
 
 /** Bytes read per file for the header scan; CT headers are 1-10 KB (longer ones are re-read whole). */
 const HEADER_PROBE_BYTES = 16 * 1024;
 /** Files scanned between yields to the event loop. */
 const SCAN_BATCH = 64;
+/** Files read and decoded between yields to the event loop (~1-2 ms each at 512x512). */
+const LOAD_BATCH = 8;
 /** Files read at once: enough to keep the disk and the parser busy on 2 cores without exhausting fds. */
 const READ_CONCURRENCY = 16;
 
@@ -98,12 +101,22 @@ export class FolderDicomSource implements DicomSource {
       await prepareCodecFor(ts, headers.find((h) => h.transferSyntaxUid === ts)!.source);
     }
     const hu = new Float32Array(plan.dims[0] * plan.dims[1] * plan.dims[2]);
-    // One reusable read buffer per reader: no per-file allocation, page faults or garbage (the parsed
-    // slice's pixels are views into it, consumed by placeSlice before the buffer is reused).
-    const buffers = new Map<number, Buffer>();
-    await mapLimit(plan.order, READ_CONCURRENCY, async (h, k, worker) => {
-      options.signal?.throwIfAborted();
-      const bytes = await readInto(h.source, buffers, worker);
+    // One reusable read buffer (no per-file allocation, page faults or garbage: the parsed slice's pixels
+    // are views into it, consumed by placeSlice before the next read). Reads are synchronous, like the
+    // header scan: from the page cache that is a memcpy, and measured 3x less CPU than async reads
+    // (300 CT files: ~18 ms vs ~50 ms); the event loop gets a turn every few files.
+    let buffer: Buffer = Buffer.allocUnsafeSlow(0);
+    const plane = plan.dims[0] * plan.dims[1];
+    const prefault = new PagePrefaulter(new Uint8Array(hu.buffer, hu.byteOffset, hu.byteLength));
+    try {
+    for (let k = 0; k < plan.order.length; k++) {
+      if (k % LOAD_BATCH === LOAD_BATCH - 1) {
+        await new Promise((r) => setImmediate(r));
+        options.signal?.throwIfAborted();
+      }
+      const h = plan.order[k];
+      let bytes: Uint8Array;
+      ({ bytes, buffer } = readIntoSync(h.source, buffer));
       let slice: DicomSlice;
       try {
         slice = parseDicomSlice(bytes, h.source);
@@ -111,8 +124,14 @@ export class FolderDicomSource implements DicomSource {
         if (isVbmdError(e)) throw e;
         throw new VbmdError('bad-input', `${h.source} could not be decoded: ${(e as Error).message}.`, {}, { cause: e });
       }
+      const at = plan.gridIndex[k] * plane * 4;
+      const wait = prefault.claim(at, at + plane * 4);
+      if (wait) await wait;
       placeSlice(plan, slice, k, hu);
-    });
+    }
+    } finally {
+      await prefault.stop();
+    }
     return finishVolume(plan, hu);
   }
 
@@ -240,26 +259,23 @@ function readHeaderSync(file: string, probe: Buffer): HeaderResult {
   }
 }
 
-/** Reads a whole file into the reader's reusable buffer (grown when needed); returns a view of it. */
-async function readInto(file: string, buffers: Map<number, Buffer>, worker: number): Promise<Uint8Array> {
+/** Reads a whole file into `buffer` (replaced by a larger one when needed); returns a view and the buffer. */
+function readIntoSync(file: string, buffer: Buffer): { bytes: Uint8Array; buffer: Buffer } {
   try {
-    const fh = await open(file, 'r');
+    const fd = openSync(file, 'r');
     try {
-      const size = (await fh.stat()).size;
-      let buf = buffers.get(worker);
-      if (!buf || buf.length < size) {
-        buf = Buffer.allocUnsafeSlow(Math.max(size, 1));
-        buffers.set(worker, buf);
-      }
+      const size = fstatSync(fd).size;
+      // Grow with headroom so a series of similar files reallocates once.
+      const buf = buffer.length >= size ? buffer : Buffer.allocUnsafeSlow(Math.ceil(size * 1.25));
       let off = 0;
       while (off < size) {
-        const { bytesRead } = await fh.read(buf, off, size - off, off);
-        if (bytesRead === 0) break;
-        off += bytesRead;
+        const n = readSync(fd, buf, off, size - off, off);
+        if (n === 0) break;
+        off += n;
       }
-      return buf.subarray(0, off);
+      return { bytes: buf.subarray(0, off), buffer: buf };
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   } catch (e) {
     throw new VbmdError('bad-input', `Cannot read ${file}: ${(e as Error).message}.`);

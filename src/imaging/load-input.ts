@@ -36,6 +36,10 @@ export async function loadInputPath(path: string, opts: LoadStudyOptions = {}): 
   }
   const loaded = await loadStudyVolume(source, {}, opts);
   const notes: string[] = [];
+  const studies = new Set(scan.series.map((s) => s.studyInstanceUid));
+  if (studies.size > 1) {
+    notes.push(`${path} holds ${studies.size} studies; only study ${loaded.meta.studyInstanceUid} was analysed (give a folder per study to choose).`);
+  }
   if (scan.nonDicomCount > 0) notes.push(`${scan.nonDicomCount} non-DICOM file(s) in ${path} were ignored (e.g. ${scan.nonDicomExamples.join(', ')}).`);
   if (scan.unreadable.length > 0) {
     notes.push(`${scan.unreadable.length} DICOM file(s) could not be read and were ignored (e.g. ${scan.unreadable[0].message}).`);
