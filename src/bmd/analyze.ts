@@ -74,7 +74,8 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
   }
   const nz = grid.dims[2];
   const trackEndsAboveFovMm = track.zFirst * grid.spacingMm[2];
-  const labels = labelSegments(grid, track, segments, trackEndsAboveFovMm);
+  const vesselHu = prevertebralVesselHu(grid, track);
+  const labels = labelSegments(grid, track, segments, trackEndsAboveFovMm, contrastTagged(loaded) || (vesselHu !== null && vesselHu > ENHANCED_BLOOD_HU));
   warnings.push(...labels.warnings);
   const complete = labels.levels.filter((s) => s.cranialDisc && s.caudalDisc).map((s) => s.zTo - s.zFrom + 1);
   complete.sort((a, b) => a - b);
@@ -178,7 +179,7 @@ export function analyzeVolume(loaded: LoadedVolume, options: AnalyzeOptions = {}
   });
   for (const l of levels) if (l.exclusionReason && l.exclusionDetail) warnings.push(`Excluded ${l.exclusionDetail}`);
   const vesselHu = prevertebralVesselHu(loc.grid, loc.track);
-  const contrastTag = meta.contrastAgent !== undefined && meta.contrastAgent.trim() !== '' && !/^none$/i.test(meta.contrastAgent.trim());
+  const contrastTag = contrastTagged(loaded);
   const contrastSeen = vesselHu !== null && vesselHu > ENHANCED_BLOOD_HU;
   if (contrastTag || contrastSeen) {
     warnings.push(
@@ -220,6 +221,11 @@ export function analyzeVolume(loaded: LoadedVolume, options: AnalyzeOptions = {}
     software: options.software,
     timingsMs: Object.fromEntries(Object.entries(timingsMs).map(([k, v]) => [k, Math.round(v * 10) / 10])),
   };
+}
+
+function contrastTagged(loaded: LoadedVolume): boolean {
+  const a = loaded.meta.contrastAgent?.trim();
+  return a !== undefined && a !== '' && !/^(none|no)$/i.test(a);
 }
 
 function round1(v: number): number {

@@ -14,5 +14,20 @@ export function calibrateWithFallback(input: CalibrationInput, calibrate: Calibr
       warnings.push(`Calibration failed (${(e as Error).message}); the nominal default is used.`);
     }
   }
+  const site = input.site;
+  if (site) {
+    // Same matching rule as the site file contract (issue 2): first entry whose given fields all match wins.
+    const m = input.loaded.meta;
+    const hit = site.scanners.find(
+      (e) =>
+        (e.manufacturer === undefined || e.manufacturer.toLowerCase() === (m.manufacturer ?? '').toLowerCase()) &&
+        (e.model === undefined || e.model.toLowerCase() === (m.manufacturerModelName ?? '').toLowerCase()) &&
+        (e.kvp === undefined || e.kvp === m.kvp),
+    );
+    const use = hit ?? site.default;
+    if (use) {
+      return { method: use.method ?? 'asynchronous', slope: use.slope, intercept: use.intercept, references: { siteEntry: hit ?? 'default' } };
+    }
+  }
   return { method: 'nominal', slope: 1.2, intercept: 0, uncalibrated: true, references: { kvp: input.loaded.meta.kvp ?? null } };
 }

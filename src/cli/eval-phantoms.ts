@@ -1,14 +1,40 @@
 import type { Command } from 'commander';
+import { evaluatePhantoms } from '../analysis/eval-phantoms.js';
 import { VbmdError } from '../util/errors.js';
 
-/** Placeholder until issue 2 lands: the command exists so `vbmd --help` lists it, and says it is not built. */
+/** `vbmd eval-phantoms --count 50 --seed 1000`: engine accuracy on generated phantoms, printed as a table. */
 export function registerEvalPhantoms(program: Command): void {
   program
     .command('eval-phantoms')
-    .description('(not built yet: issue 2)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      throw new VbmdError('unsupported', 'vbmd eval-phantoms is not built yet (issue 2).');
+    .description('Generate N synthetic CTs, analyze them and compare with their truth (labels, vBMD MAE, Spearman, category).')
+    .option('--count <n>', 'number of phantoms', '50')
+    .option('--seed <n>', 'first seed (tests use other seeds)', '1000')
+    .option('--size <n>', 'rows/columns per phantom', '192')
+    .option('--quiet', 'no per-case lines')
+    .action(async (flags: { count: string; seed: string; size: string; quiet?: boolean }) => {
+      const count = Number(flags.count);
+      const seed = Number(flags.seed);
+      const size = Number(flags.size);
+      if (!Number.isInteger(count) || count < 1 || !Number.isInteger(seed) || !Number.isInteger(size) || size < 64) {
+        throw new VbmdError('bad-input', '--count and --seed must be integers (count >= 1) and --size an integer >= 64.');
+      }
+      const s = evaluatePhantoms({ count, seed, size, onCase: flags.quiet ? undefined : (l) => process.stderr.write(l + '\n') });
+      const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
+      const rows: [string, string, string, string][] = [
+        ['metric', 'value', 'target', 'holds'],
+        ['labels correct (of levels found)', `${pct(s.labelAccuracy)} (${s.levelsFound} found, ${s.levelsTruth} in truth)`, '>= 95%', yes(s.labelAccuracy >= 0.95)],
+        ['vBMD MAE, known calibration', `${s.knownCal.maeMgCm3.toFixed(2)} mg/cm3 (n=${s.knownCal.n})`, '<= 3', yes(s.knownCal.maeMgCm3 <= 3)],
+        [`vBMD MAE, default (${s.defaultCal.method})`, `${s.defaultCal.maeMgCm3.toFixed(2)} mg/cm3 (n=${s.defaultCal.n})`, '<= 8', yes(s.defaultCal.maeMgCm3 <= 8)],
+        [`Spearman, default (${s.defaultCal.method})`, s.defaultCal.spearman.toFixed(3), '>= 0.97', yes(s.defaultCal.spearman >= 0.97)],
+        ['Spearman, known calibration', s.knownCal.spearman.toFixed(3), '', ''],
+        ['category agreement (summary)', pct(s.categoryAgreement), '>= 90%', yes(s.categoryAgreement >= 0.9)],
+        ['mean analyze time / case', `${s.meanAnalyzeMs.toFixed(0)} ms`, '', ''],
+      ];
+      const w = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c].length)));
+      for (const r of rows) process.stdout.write(`| ${r.map((x, c) => x.padEnd(w[c])).join(' | ')} |\n`);
     });
+}
+
+function yes(b: boolean): string {
+  return b ? 'yes' : 'NO';
 }

@@ -32,14 +32,18 @@ export interface LabelResult {
   warnings: string[];
 }
 
-/** Lateral bone threshold at ~3 mm voxels (rib cortex partial-volumed reads > 200 HU). */
-const RIB_HU = 200;
+/**
+ * Lateral bone threshold at ~3 mm voxels: rib cortex partial-volumed reads > 200 HU; with iodinated
+ * contrast the kidneys and vessels beside L1-L2 enhance to 150-250 HU, so the threshold rises above them.
+ */
+export const RIB_HU = 200;
+export const RIB_HU_CONTRAST = 300;
 /** Rib evidence threshold: ~50 mm^2 of rib bone per slice on both sides together (~ two rib cross-sections). */
 const RIB_AREA_MIN_MM2 = 50;
 /** Sacral ala: bone spanning >= 90 mm left-right at the body's depth (a lumbar body is 40-55 mm wide). */
 const SACRAL_WIDTH_MIN_MM = 90;
 
-export function ribAreaMm2(g: WorkingGrid, t: SpineTrack, seg: LevelSegment): number {
+export function ribAreaMm2(g: WorkingGrid, t: SpineTrack, seg: LevelSegment, ribHu = RIB_HU): number {
   const [nx, ny] = g.dims;
   const zMid = Math.floor((seg.zFrom + seg.zTo) / 2);
   let area = 0;
@@ -56,7 +60,7 @@ export function ribAreaMm2(g: WorkingGrid, t: SpineTrack, seg: LevelSegment): nu
       for (let x = 0; x < nx; x++) {
         const dMm = Math.abs(x - cx) * g.spacingMm[0];
         if (dMm < 45 || dMm > 100) continue;
-        if (g.hu[row + x] > RIB_HU) n++;
+        if (g.hu[row + x] > ribHu) n++;
       }
     }
     area += n * voxelArea;
@@ -119,18 +123,19 @@ export function labelSegments(
   t: SpineTrack,
   segmentsIn: LevelSegment[],
   trackEndsAboveFovMm: number,
+  contrast = false,
 ): LabelResult {
   const warnings: string[] = [];
   // Cranial first.
   const segs = [...segmentsIn].sort((a, b) => b.zFrom - a.zFrom);
   let sacrum: LevelSegment | null = null;
   const caudal = segs[segs.length - 1];
-  if (caudal && !caudal.caudalDisc && trackEndsAboveFovMm >= 15 && segs.length >= 2) {
+  if (caudal && !caudal.caudalDisc && trackEndsAboveFovMm >= 30 && segs.length >= 2) {
     const span = lateralBoneSpanMm(g, t, caudal);
     if (span >= SACRAL_WIDTH_MIN_MM) sacrum = caudal;
   }
   const body = sacrum ? segs.slice(0, -1) : segs;
-  const rib = body.map((s) => ribAreaMm2(g, t, s));
+  const rib = body.map((s) => ribAreaMm2(g, t, s, contrast ? RIB_HU_CONTRAST : RIB_HU));
   const ribBearing = rib.map((a) => a >= RIB_AREA_MIN_MM2);
   // T12: last level of the top contiguous rib-bearing run, when a rib-less level follows (not at the
   // caudal end where the pelvis begins: the pelvis is beside L4-S1, and is beyond the sacrum anyway).
@@ -143,9 +148,10 @@ export function labelSegments(
     if (k + 1 < body.length && !ribBearing[k + 1]) t12 = k;
   }
   // T1: first rib-bearing level after at least one rib-less (cervical) level at the top.
+  // The rib-less level above must be a whole cervical body (disc on both sides): a cut-off T1 at the top
+  // edge of the scan shows too little rib to be called rib-less.
   let t1: number | null = null;
-  if (firstRib > 0 && t12 !== null && t12 >= firstRib) t1 = firstRib;
-  if (firstRib > 0 && t12 === null) t1 = firstRib;
+  if (firstRib > 0 && body[firstRib - 1].cranialDisc && body[firstRib - 1].caudalDisc) t1 = firstRib;
   const l5: number | null = sacrum ? body.length - 1 : null;
 
   // Index into VERTEBRA_LEVELS for body[0] according to each anchor.
