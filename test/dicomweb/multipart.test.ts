@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { MultipartError, MultipartParser, parseMultipartStream, type MultipartPart } from '../../src/dicom/dicomweb/multipart.js';
+import { ArenaAllocator, MultipartError, MultipartParser, parseMultipartStream, type MultipartPart } from '../../src/dicom/dicomweb/multipart.js';
 import { parseContentType } from '../../src/dicom/dicomweb/content-type.js';
 
 /** Builds a multipart/related body the way PACS do (optionally without Content-Length, with preamble). */
@@ -106,6 +106,25 @@ describe('multipart/related streaming parser', () => {
     const body = build([Buffer.from('0123456789')], boundary).toString('latin1').replace('Content-Length: 10', 'Content-Length: 8');
     const err = await collect([Buffer.from(body, 'latin1')], boundary).catch((e: unknown) => e);
     expect((err as MultipartError).reason).toBe('malformed');
+  });
+});
+
+describe('ArenaAllocator', () => {
+  it('hands out disjoint, 8-byte aligned slices of shared blocks, and big bodies on their own', () => {
+    const arena = new ArenaAllocator(1024);
+    const a = arena.alloc(13);
+    const b = arena.alloc(100);
+    const c = arena.alloc(900); // > block/4: own allocation
+    expect(a.buffer).toBe(b.buffer);
+    expect(b.byteOffset % 8).toBe(0);
+    expect(b.byteOffset).toBeGreaterThanOrEqual(a.byteOffset + 13);
+    expect(c.buffer).not.toBe(a.buffer);
+    a.fill(1);
+    b.fill(2);
+    expect(a.every((x) => x === 1)).toBe(true);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 20; i++) parts.push(arena.alloc(200).fill(i));
+    parts.forEach((p, i) => expect(p.every((x) => x === i)).toBe(true));
   });
 });
 

@@ -33,7 +33,33 @@ export class MultipartError extends Error {
   }
 }
 
+/**
+ * Hands out part bodies carved from large blocks instead of one allocation per part. Hundreds of
+ * ~0.5 MB external allocations make V8 run full GCs over and over (measured: GC and first-touch copies
+ * were most of the CPU of a 150 MB series retrieve); a few 16 MiB blocks do not. Offsets are 8-byte
+ * aligned so typed-array views of pixel data stay aligned. A block lives as long as any part cut from it.
+ */
+export class ArenaAllocator {
+  private block: Buffer | undefined;
+  private used = 0;
+  constructor(private readonly blockBytes = 16 * 1024 * 1024) {}
+
+  alloc(byteLength: number): Buffer {
+    if (byteLength > this.blockBytes / 4) return Buffer.allocUnsafeSlow(byteLength);
+    const start = (this.used + 7) & ~7;
+    if (!this.block || start + byteLength > this.block.length) {
+      this.block = Buffer.allocUnsafeSlow(this.blockBytes);
+      this.used = byteLength;
+      return this.block.subarray(0, byteLength);
+    }
+    this.used = start + byteLength;
+    return this.block.subarray(start, start + byteLength);
+  }
+}
+
 export interface MultipartOptions {
+  /** Where part bodies with a Content-Length are allocated (default: a fresh ArenaAllocator per parser). */
+  allocate?: (byteLength: number) => Buffer;
   /** Largest header block of one part (default 64 KiB). */
   maxHeaderBytes?: number;
   /** Largest part body (default 2 GiB); protects memory from a broken or hostile server. */
@@ -50,6 +76,7 @@ export class MultipartParser {
   private readonly delimiter: Buffer;
   private readonly maxHeaderBytes: number;
   private readonly maxPartBytes: number;
+  private readonly allocate: (byteLength: number) => Buffer;
   private state: State = 'preamble';
   /** Small accumulator for the delimiter line, header block and delimiter check. */
   private small: Buffer = Buffer.alloc(0);
@@ -67,6 +94,11 @@ export class MultipartParser {
     this.delimiter = Buffer.from(`\r\n--${boundary}`, 'latin1');
     this.maxHeaderBytes = options.maxHeaderBytes ?? 64 * 1024;
     this.maxPartBytes = options.maxPartBytes ?? 2 * 1024 * 1024 * 1024;
+    if (options.allocate) this.allocate = options.allocate;
+    else {
+      const arena = new ArenaAllocator();
+      this.allocate = (n) => arena.alloc(n);
+    }
     // RFC 2046 lets the first delimiter start the body without a preceding CRLF: pretend there was one.
     this.bodyChunks = [CRLF];
     this.bodyLength = CRLF.length;
@@ -246,11 +278,12 @@ export class MultipartParser {
   private readHeaders(data: Buffer, off: number): number {
     const start = this.small.length;
     const take = data.subarray(off, off + Math.max(1, this.maxHeaderBytes + 4 - start));
-    const combined = Buffer.concat([this.small, take]);
+    // Usually the whole header block is in this chunk: search it in place, copy only a leftover.
+    const combined = start === 0 ? take : Buffer.concat([this.small, take]);
     const end = combined.indexOf(CRLFCRLF);
     if (end < 0) {
       if (combined.length >= this.maxHeaderBytes) this.fail('malformed', `Part ${this.index + 1} of the multipart response has an over-long header block.`);
-      this.small = combined;
+      this.small = Buffer.from(combined);
       return off + take.length;
     }
     this.headers = parseHeaderBlock(combined.subarray(2, end).toString('latin1'));
@@ -261,7 +294,7 @@ export class MultipartParser {
     this.small = Buffer.alloc(0);
     if (len !== undefined) {
       if (len > this.maxPartBytes) this.fail('too-large', `Part ${this.index + 1} of the multipart response is larger than ${this.maxPartBytes} bytes.`);
-      this.fixedBody = Buffer.allocUnsafe(len);
+      this.fixedBody = this.allocate(len);
       this.filled = 0;
       this.state = len === 0 ? 'check-delimiter' : 'body-length';
     } else {

@@ -1,0 +1,189 @@
+import { existsSync } from 'node:fs';
+import { readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { writeCtSeries } from '../../src/dicom/write-series.js';
+import { DicomWebSource } from '../../src/dicom/dicomweb/source.js';
+import { wadoAccept } from '../../src/dicom/dicomweb/client.js';
+import { assembleVolume } from '../../src/imaging/assemble-volume.js';
+import { loadStudyVolume } from '../../src/dicom/load-study.js';
+import type { Vec3 } from '../../src/imaging/volume.js';
+import { startOrthanc } from '../support/orthanc.js';
+
+/**
+ * DICOMweb retrieve speed and memory (issue 3): a 512x512x300 synthetic CT series (cached in the OS temp
+ * dir) is stored in a real Orthanc on loopback. In the same run, best and median of 3:
+ * - curl: the same WADO-RS series request (same Accept) to /dev/null: the transport floor;
+ * - ours: DicomWebSource.loadSlices (stream, multipart, parse) + assembleVolume, i.e. first request to
+ *   Float32 HU volume in memory; and loadStudyVolume by accession (QIDO + choice + WADO + assembly).
+ * Each of ours runs in a fresh child process so its peak RSS (getrusage maxrss) is its own.
+ * Targets: time <= 2x curl; peak RSS <= 2x the series size.
+ */
+const DIMS: Vec3 = [512, 512, 300];
+const CACHE = join(tmpdir(), 'vbmd-bench-dicomweb-512x512x300-v1');
+const ACCESSION = 'BENCH-DW-1';
+const RUNS = 3;
+
+async function ensureSeries(): Promise<string> {
+  const dir = join(CACHE, 'series');
+  if (existsSync(join(CACHE, 'complete'))) return dir;
+  await rm(CACHE, { recursive: true, force: true });
+  const [nx, ny, nz] = DIMS;
+  const hu = new Float32Array(nx * ny * nz);
+  for (let k = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++) {
+        const x = (i - 256) / 220;
+        const y = (j - 256) / 160;
+        const spine = (i - 256) ** 2 + (j - 330) ** 2 < 900;
+        hu[i + nx * (j + ny * k)] = x * x + y * y > 1 ? -1000 : spine ? 250 + ((i * 7 + j * 3 + k) % 60) : 40 + ((i + j + k) % 30) - 15;
+      }
+  await writeCtSeries(dir, { hu, dims: DIMS, spacingMm: [0.7, 0.7, 1], originMm: [-179, -179, -300], direction: [[1, 0, 0], [0, 1, 0], [0, 0, 1]] }, {
+    patientId: 'BENCH',
+    accessionNumber: ACCESSION,
+    kvp: 120,
+    seriesDescription: 'bench 1mm',
+    sliceThicknessMm: 1,
+  });
+  await writeFile(join(CACHE, 'complete'), '');
+  return dir;
+}
+
+const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+type Mode = 'slices' | 'volume' | 'streamed' | 'study';
+const MODES: Mode[] = ['slices', 'volume', 'streamed', 'study'];
+
+interface ChildResult {
+  ms: number;
+  cpuMs: number;
+  baseRssBytes: number;
+  peakRssBytes: number;
+  voxels: number;
+}
+
+/** Child mode: one load in a fresh process; prints its result as JSON on the last line. */
+async function child(mode: Mode, baseUrl: string, study: string, series: string, count: number): Promise<void> {
+  (globalThis as { gc?: () => void }).gc?.();
+  const baseRssBytes = process.memoryUsage().rss;
+  const src = new DicomWebSource({ baseUrl });
+  const t = performance.now();
+  const c0 = process.cpuUsage();
+  let voxels = 0;
+  if (mode === 'streamed') {
+    const loaded = await src.loadSeriesVolume({ studyInstanceUid: study, seriesInstanceUid: series, instanceCount: count });
+    voxels = loaded.volume.hu.length;
+  } else if (mode === 'study') {
+    const loaded = await loadStudyVolume(src, { accessionNumber: ACCESSION }, { kind: 'dicomweb' });
+    voxels = loaded.volume.hu.length;
+  } else {
+    const slices = await src.loadSlices({ studyInstanceUid: study, seriesInstanceUid: series, instanceCount: count });
+    if (mode === 'volume') voxels = assembleVolume(slices, src.description, { kind: 'dicomweb' }).volume.hu.length;
+    else voxels = slices.reduce((n, s) => n + s.pixels.length, 0);
+  }
+  const ms = performance.now() - t;
+  const c1 = process.cpuUsage(c0);
+  src.close();
+  const r: ChildResult = { ms, cpuMs: (c1.user + c1.system) / 1000, baseRssBytes, peakRssBytes: process.resourceUsage().maxRSS * 1024, voxels };
+  console.log(JSON.stringify(r));
+}
+
+function runChild(mode: string, args: string[]): ChildResult {
+  const self = fileURLToPath(import.meta.url);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', self, '--child', mode, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`bench child (${mode}) failed: ${r.stderr}`);
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  return JSON.parse(last) as ChildResult;
+}
+
+/** curl to /dev/null; wall time from curl itself, CPU time (user+sys) from the shell's `times`. */
+function curl(url: string, accept: string): { ms: number; cpuMs: number; bytes: number } {
+  const q = (x: string): string => `'${x.replace(/'/g, `'\\''`)}'`;
+  const cmd = `curl -s -o /dev/null -H ${q(`Accept: ${accept}`)} -w '%{time_total} %{size_download} %{http_code}\\n' ${q(url)}; times`;
+  const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8' });
+  const lines = r.stdout.trim().split('\n');
+  const [secs, bytes, code] = lines[0].split(' ');
+  if (r.status !== 0 || code !== '200') throw new Error(`curl failed (${r.status}, HTTP ${code}): ${r.stderr}`);
+  const toMs = (t: string): number => {
+    const m = /(\d+)m([\d.]+)s/.exec(t);
+    return m ? (Number(m[1]) * 60 + Number(m[2])) * 1000 : NaN;
+  };
+  const [cu, cs] = (lines[2] ?? '').split(' ');
+  return { ms: Number(secs) * 1000, cpuMs: toMs(cu) + toMs(cs), bytes: Number(bytes) };
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const dir = await ensureSeries();
+  const files = (await readdir(dir)).map((f) => join(dir, f));
+  let seriesBytes = 0;
+  for (const f of files) seriesBytes += (await stat(f)).size;
+  console.log(`series: ${DIMS.join('x')}, ${files.length} files, ${mb(seriesBytes)} MiB (ready in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+
+  const pacs = await startOrthanc();
+  try {
+    const tu = performance.now();
+    const up = await pacs.upload(files);
+    console.log(`uploaded to Orthanc ${pacs.baseUrl} in ${((performance.now() - tu) / 1000).toFixed(1)} s (POST /instances)`);
+    const seriesInfo = await pacs.rest<{ MainDicomTags: { SeriesInstanceUID: string } }>('GET', `/series/${up[0].ParentSeries}`);
+    const studyInfo = await pacs.rest<{ MainDicomTags: { StudyInstanceUID: string } }>('GET', `/studies/${up[0].ParentStudy}`);
+    const study = studyInfo.MainDicomTags.StudyInstanceUID;
+    const series = seriesInfo.MainDicomTags.SeriesInstanceUID;
+    const url = `${pacs.dicomWebUrl}/studies/${study}/series/${series}`;
+    const accept = wadoAccept('*');
+    const args = [pacs.dicomWebUrl, study, series, String(files.length)];
+
+    curl(url, accept); // warm Orthanc and the page cache for everyone
+    console.log(`load average before: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (2 shared cores: wall times are noisy, CPU times less so)`);
+    const curls: { ms: number; cpuMs: number }[] = [];
+    const res: Record<Mode, ChildResult[]> = { slices: [], volume: [], streamed: [], study: [] };
+    let wadoBytes = 0;
+    for (let run = 0; run < RUNS; run++) {
+      for (const mode of MODES) {
+        // curl right before each of ours, so both see the same machine load.
+        const c = curl(url, accept);
+        curls.push(c);
+        wadoBytes = c.bytes;
+        res[mode].push(runChild(mode, args));
+      }
+    }
+    const curlMs = median(curls.map((c) => c.ms));
+    const curlBest = Math.min(...curls.map((c) => c.ms));
+    const curlCpu = median(curls.map((c) => c.cpuMs));
+    console.log(`load average after: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    console.log(`WADO-RS response: ${mb(wadoBytes)} MiB`);
+    console.log(`curl to /dev/null:                    median ${curlMs.toFixed(0)} ms, best ${curlBest.toFixed(0)} ms, CPU ${curlCpu.toFixed(0)} ms (${curls.length} runs)`);
+    const label: Record<Mode, string> = {
+      slices: 'loadSlices (slices in memory):',
+      volume: 'loadSlices + assembleVolume (HU):',
+      streamed: 'loadSeriesVolume (streamed HU):',
+      study: 'loadStudyVolume by accession:',
+    };
+    for (const mode of MODES) {
+      const rs = res[mode];
+      const ms = median(rs.map((r) => r.ms));
+      const best = Math.min(...rs.map((r) => r.ms));
+      const cpu = median(rs.map((r) => r.cpuMs));
+      const peak = Math.max(...rs.map((r) => r.peakRssBytes));
+      const base = Math.min(...rs.map((r) => r.baseRssBytes));
+      console.log(
+        `${label[mode].padEnd(38)} median ${ms.toFixed(0)} ms = ${(ms / curlMs).toFixed(2)}x curl, best ${best.toFixed(0)} ms = ${(best / curlBest).toFixed(2)}x best curl (target <= 2x), CPU ${cpu.toFixed(0)} ms` +
+          ` | peak RSS ${mb(peak)} MiB = ${(peak / seriesBytes).toFixed(2)}x series (target <= 2x);` +
+          ` baseline ${mb(base)} MiB, above it ${mb(peak - base)} MiB = ${((peak - base) / seriesBytes).toFixed(2)}x`,
+      );
+    }
+    console.log(`(a Float32 HU volume of ${DIMS.join('x')} is itself ${mb(DIMS[0] * DIMS[1] * DIMS[2] * 4)} MiB = ${((DIMS[0] * DIMS[1] * DIMS[2] * 4) / seriesBytes).toFixed(2)}x the int16 series)`);
+  } finally {
+    await pacs.stop();
+  }
+}
+
+if (process.argv[2] === '--child') {
+  const [, , , mode, baseUrl, study, series, count] = process.argv;
+  await child(mode as Mode, baseUrl, study, series, Number(count));
+} else {
+  await main();
+}
