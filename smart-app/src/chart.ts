@@ -134,7 +134,20 @@ export function renderTrendChart(trend: Trend, opts: ChartOptions): string {
   }
   parts.push(`<text class="axis-title" x="${f(m.left + plotW / 2)}" y="${height - 6}" text-anchor="middle">CT study date</text>`);
 
-  // Per-level series (dashed), under the summary.
+  // Summary series: one point per study.
+  if (trend.summary.length > 1) {
+    parts.push(
+      `<polyline class="summary-line" fill="none" points="${trend.summary.map((p) => `${f(x(p.tMs))},${f(y(p.vbmdMgCm3))}`).join(' ')}"/>`,
+    );
+  }
+  for (const p of trend.summary) {
+    const cat = categoryForVbmd(p.vbmdMgCm3);
+    const hi = p.observationId === opts.highlight;
+    parts.push(
+      `<circle class="point point-${cat}${hi ? ' point-highlight' : ''}" data-testid="trend-point" data-observation="${esc(p.observationId)}" data-value="${p.vbmdMgCm3}" cx="${f(x(p.tMs))}" cy="${f(y(p.vbmdMgCm3))}" r="${hi ? 7 : 5}"><title>${esc(`${date(p.tMs)}: ${p.vbmdMgCm3.toFixed(1)} ${UNIT_MG_CM3}, ${CATEGORY_LABEL[cat]}`)}</title></circle>`,
+    );
+  }
+  // Per-level series (dashed), drawn over the summary so they stay visible where they coincide.
   shownLevels.forEach((l) => {
     const i = trend.levels.indexOf(l);
     const color = levelColor(i);
@@ -151,19 +164,6 @@ export function renderTrendChart(trend: Trend, opts: ChartOptions): string {
     }
   });
 
-  // Summary series: one point per study.
-  if (trend.summary.length > 1) {
-    parts.push(
-      `<polyline class="summary-line" fill="none" points="${trend.summary.map((p) => `${f(x(p.tMs))},${f(y(p.vbmdMgCm3))}`).join(' ')}"/>`,
-    );
-  }
-  for (const p of trend.summary) {
-    const cat = categoryForVbmd(p.vbmdMgCm3);
-    const hi = p.observationId === opts.highlight;
-    parts.push(
-      `<circle class="point point-${cat}${hi ? ' point-highlight' : ''}" data-testid="trend-point" data-observation="${esc(p.observationId)}" data-value="${p.vbmdMgCm3}" cx="${f(x(p.tMs))}" cy="${f(y(p.vbmdMgCm3))}" r="${hi ? 7 : 5}"><title>${esc(`${date(p.tMs)}: ${p.vbmdMgCm3.toFixed(1)} ${UNIT_MG_CM3}, ${CATEGORY_LABEL[cat]}`)}</title></circle>`,
-    );
-  }
   parts.push('</svg>');
   return parts.join('');
 }

@@ -29,6 +29,7 @@ const observation = z.object({
   valueQuantity: quantity.optional(),
   interpretation: z.array(concept).optional(),
   method: concept.optional(),
+  bodySite: concept.optional(),
   note: z.array(z.object({ text: z.string() })).optional(),
   device: reference.optional(),
   derivedFrom: z.array(reference).optional(),
@@ -64,6 +65,25 @@ function parseLevel(comp: NonNullable<z.infer<typeof observation>['component']>[
   return { level, vbmdMgCm3: null, included: false, exclusionReason: why.replace(/^Excluded:\s*/, '') };
 }
 
+/** The summary's levels, from the note written by src/fhir/observation-notes.ts levelsUsedText ("... = mean of
+ * L1 72.0 mg/cm3 and L2 68.0 mg/cm3 (basis: lumbar)." or "... = single level T12 ..."), else from bodySite
+ * text ("L1-L2" for two levels). Empty when neither says. */
+export function summaryLevelsOf(notes: readonly string[], bodySiteText: string | undefined): string[] {
+  for (const n of notes) {
+    const mean = /= mean of ([CTLS]\d{1,2}) .*? and ([CTLS]\d{1,2}) /.exec(n);
+    if (mean) return [mean[1], mean[2]];
+    const single = /= single level ([CTLS]\d{1,2})\b/.exec(n);
+    if (single) return [single[1]];
+  }
+  const m = bodySiteText ? /^([CTLS]\d{1,2})(?:-([CTLS]\d{1,2}))?$/.exec(bodySiteText) : null;
+  return m ? [m[1], ...(m[2] ? [m[2]] : [])] : [];
+}
+
+/** "(sha256 <64 hex>)" shortened to its first 12 digits for display. */
+export function shortenSha(text: string): string {
+  return text.replace(/\b(sha256 )([0-9a-f]{12})[0-9a-f]{52}\b/g, '$1$2…');
+}
+
 export interface ParseResult<T> {
   items: T[];
   /** Resources that were not usable, with why (shown to the user as a count, details in the console). */
@@ -93,7 +113,8 @@ export function parseVbmdObservation(raw: unknown): VbmdStudy | { skip: string }
   const study = o.derivedFrom?.[0] ?? o.partOf?.[0];
   const notes = (o.note ?? []).map((n) => n.text);
   const calibration = notes.find((n) => n.startsWith('Calibration:'))?.replace(/^Calibration:\s*/, '');
-  const device = notes.find((n) => n.startsWith('Computed by')) ?? o.device?.display;
+  const computedBy = notes.find((n) => n.startsWith('Computed by'));
+  const device = computedBy ? shortenSha(computedBy) : o.device?.display;
   const uid = study?.identifier?.value?.replace(/^urn:oid:/, '');
 
   return {
@@ -106,6 +127,7 @@ export function parseVbmdObservation(raw: unknown): VbmdStudy | { skip: string }
     basis,
     basisText: o.method?.text ?? o.method?.coding?.[0]?.display ?? 'Basis not stated',
     levels: (o.component ?? []).map(parseLevel).filter((l): l is LevelValue => l !== null),
+    summaryLevels: summaryLevelsOf(notes, o.bodySite?.text),
     ...(study ? { imagingStudy: { reference: study.reference, studyUid: uid, display: study.display } } : {}),
     ...(device ? { device } : {}),
     notes,

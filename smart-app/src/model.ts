@@ -14,6 +14,8 @@ export interface VbmdStudy {
   basis: 'lumbar' | 'thoracic-extrapolated' | 'single-level' | 'none' | 'unknown';
   basisText: string;
   levels: LevelValue[];
+  /** The levels the summary value is the mean of (e.g. ["L1", "L2"]), when the result says so. */
+  summaryLevels: string[];
   /** The ImagingStudy this came from: literal reference and/or StudyInstanceUID. */
   imagingStudy?: { reference?: string; studyUid?: string; display?: string };
   /** Algorithm Device as referenced (display carries name and version). */

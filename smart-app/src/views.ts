@@ -58,7 +58,7 @@ export function valuesTable(studies: readonly VbmdStudy[]): string {
     .sort((a, b) => b.effectiveMs - a.effectiveMs)
     .map(
       (s) =>
-        `<tr><td>${date(s.effectiveMs)}</td><td class="num">${mgCm3(s.vbmdMgCm3)}</td><td>${esc(CATEGORY_LABEL[s.category])}</td><td>${esc(s.levels.filter((l) => l.included).map((l) => l.level).join(', ') || '–')}</td></tr>`,
+        `<tr><td>${date(s.effectiveMs)}</td><td class="num">${mgCm3(s.vbmdMgCm3)}</td><td>${esc(CATEGORY_LABEL[s.category])}</td><td>${esc((s.summaryLevels.length ? s.summaryLevels : s.levels.filter((l) => l.included).map((l) => l.level)).join(', ') || '–')}</td></tr>`,
     )
     .join('');
   return `<details class="table-toggle"><summary>Show all ${studies.length} results as a table</summary><table data-testid="values-table"><caption class="visually-hidden">vBMD results by CT study, newest first</caption><thead><tr><th scope="col">Study date</th><th scope="col">vBMD (${UNIT_MG_CM3})</th><th scope="col">Category</th><th scope="col">Levels used</th></tr></thead><tbody>${rows}</tbody></table></details>`;
@@ -68,12 +68,14 @@ export function studyDetails(s: VbmdStudy, fromContext: boolean): string {
   const levels = s.levels
     .map(
       (l) =>
-        `<tr class="${l.included ? 'used' : 'excluded'}"><th scope="row">${esc(l.level)}</th><td class="num">${l.included ? mgCm3(l.vbmdMgCm3) : '–'}</td><td>${l.included ? 'Used' : `Excluded: ${esc(l.exclusionReason ?? 'not measured')}`}</td></tr>`,
+        `<tr class="${l.included ? 'used' : 'excluded'}"><th scope="row">${esc(l.level)}</th><td class="num">${l.included ? mgCm3(l.vbmdMgCm3) : '–'}</td><td>${
+          !l.included ? `Excluded: ${esc(l.exclusionReason ?? 'not measured')}` : s.summaryLevels.includes(l.level) ? 'In the summary' : 'Measured, not in the summary'
+        }</td></tr>`,
     )
     .join('');
   const caveat =
     s.basis === 'thoracic-extrapolated' || s.basis === 'single-level'
-      ? `<p class="caveat" data-testid="extrapolation-caveat"><strong>Thoracic extrapolation.</strong> The ACR thresholds are defined on two lumbar vertebrae; this chest CT result uses ${esc(s.levels.filter((l) => l.included).map((l) => l.level).join(' and ') || 'other levels')}, so its category is extrapolated.</p>`
+      ? `<p class="caveat" data-testid="extrapolation-caveat"><strong>Thoracic extrapolation.</strong> The ACR thresholds are defined on two lumbar vertebrae; this chest CT result uses ${esc((s.summaryLevels.length ? s.summaryLevels : s.levels.filter((l) => l.included).map((l) => l.level)).join(' and ') || 'other levels')}, so its category is extrapolated.</p>`
       : '';
   const otherNotes = s.notes.filter((n) => !n.startsWith('Calibration:') && !n.startsWith('Computed by'));
   return `<section class="card" aria-labelledby="details-h" data-testid="study-details" data-observation="${esc(s.observationId)}">
@@ -87,7 +89,7 @@ ${caveat}
 <dt>Model / device</dt><dd data-testid="model">${esc(s.device ?? 'Not stated in the result')}</dd>
 <dt>CT study</dt><dd>${esc(s.imagingStudy?.display ?? s.imagingStudy?.reference ?? 'Not linked')}</dd>
 </dl>
-${levels ? `<table class="levels-table" data-testid="levels-table"><caption>Vertebral levels</caption><thead><tr><th scope="col">Level</th><th scope="col">vBMD (${UNIT_MG_CM3})</th><th scope="col">Used in summary</th></tr></thead><tbody>${levels}</tbody></table>` : ''}
+${levels ? `<table class="levels-table" data-testid="levels-table"><caption>Vertebral levels</caption><thead><tr><th scope="col">Level</th><th scope="col">vBMD (${UNIT_MG_CM3})</th><th scope="col">Status</th></tr></thead><tbody>${levels}</tbody></table>` : ''}
 ${otherNotes.length ? `<details><summary>All notes (${otherNotes.length})</summary><ul>${otherNotes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul></details>` : ''}
 </section>`;
 }

@@ -16,6 +16,7 @@ function study(id: string, tMs: number, vbmd: number | null, levels: [string, nu
     basis: 'lumbar',
     basisText: '',
     levels: levels.map(([level, v, included]) => ({ level, vbmdMgCm3: v, included })),
+    summaryLevels: [],
     notes: [],
     status: 'final',
   };
