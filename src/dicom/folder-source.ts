@@ -178,6 +178,7 @@ export class FolderDicomSource implements DicomSource {
         patientId: f.patientId,
         accessionNumber: f.accessionNumber,
         orientation: orientationOf(f),
+        sopClassUid: f.sopClassUid,
         extentMm: extentOf(hs),
         files: hs.map((h) => fileOf.get(h)!).sort(),
       });

@@ -259,6 +259,10 @@ function readPixels(ds: DataSet, h: DicomSliceHeader, source: string): StoredPix
       `${source} is a multi-frame image (${h.numberOfFrames} frames, e.g. Enhanced CT); vbmd reads single-frame CT Image Storage series: export the series as single-frame images.`,
     );
   }
+  // A Modality LUT Sequence instead of Rescale Slope/Intercept (PS3.3 C.11.1) would need a table lookup.
+  if (ds.elements.x00283000 && !ds.elements.x00281052) {
+    throw new VbmdError('unsupported', `${source} maps stored values to HU with a Modality LUT Sequence, not Rescale Slope/Intercept; vbmd cannot read it: export the series with rescale values.`);
+  }
   if (h.rows <= 0 || h.columns <= 0) throw new VbmdError('bad-input', `${source} has no image size (Rows/Columns missing).`);
   const samples = us(ds, 'x00280002') ?? 1;
   if (samples !== 1) throw new VbmdError('unsupported', `${source} is a colour image (${samples} samples per pixel), not a CT slice.`);

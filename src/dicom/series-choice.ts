@@ -7,6 +7,8 @@ export interface SeriesChoiceCandidate extends SeriesCandidate {
   orientation?: 'axial' | 'coronal' | 'sagittal' | 'oblique';
   /** Extent of the stack along the slice normal (mm), when known from positions. */
   extentMm?: number;
+  /** SOP Class UID of the images, when known. */
+  sopClassUid?: string;
 }
 
 export interface SeriesChoiceOptions {
@@ -29,6 +31,9 @@ export interface SeriesChoice<C extends SeriesChoiceCandidate = SeriesChoiceCand
 
 /** Series descriptions scanners give their scout images (GE "Scout", Siemens "Topogram", Philips "Surview"). */
 const LOCALIZER_DESCRIPTION = /\b(scout|topogram|localizer|localiser|surview|scanogram|pilot)\b/i;
+/** CT Image Storage and Legacy Converted Enhanced CT (single-frame readers reject multi-frame later, by name). */
+const CT_IMAGE_CLASSES = new Set(['1.2.840.10008.5.1.4.1.1.2', '1.2.840.10008.5.1.4.1.1.2.1', '1.2.840.10008.5.1.4.1.1.2.2']);
+const SECONDARY_CAPTURE = '1.2.840.10008.5.1.4.1.1.7';
 /** Coverage within this fraction counts as equal, so a thinner series wins. */
 const COVERAGE_TIE = 0.1;
 
@@ -89,6 +94,9 @@ function unusableReason(c: SeriesChoiceCandidate, minSlices: number): string | u
   const modality = c.modality?.toUpperCase();
   if (!modality) return 'no modality recorded, not known to be CT';
   if (modality !== 'CT') return `${modality}, not CT`;
+  if (c.sopClassUid && !CT_IMAGE_CLASSES.has(c.sopClassUid)) {
+    return c.sopClassUid === SECONDARY_CAPTURE ? 'secondary capture (screenshots), not CT images' : `not a CT image object (SOP class ${c.sopClassUid})`;
+  }
   const it = (c.imageType ?? []).map((s) => s.toUpperCase());
   if (it.includes('LOCALIZER') || it.includes('SCOUT') || (c.seriesDescription && LOCALIZER_DESCRIPTION.test(c.seriesDescription))) {
     return 'localizer (scout/topogram), not a cross-sectional series';

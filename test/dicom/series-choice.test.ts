@@ -58,6 +58,7 @@ describe('chooseSeries', () => {
         cand('pet', { modality: 'PT' }),
         cand('sr', { modality: undefined }),
         cand('short', { instanceCount: 4 }),
+        cand('sc', { sopClassUid: '1.2.840.10008.5.1.4.1.1.7' }),
       ],
       'x',
     );
@@ -70,6 +71,7 @@ describe('chooseSeries', () => {
     expect(why.pet).toBe('PT, not CT');
     expect(why.sr).toMatch(/no modality/);
     expect(why.short).toBe('too few slices (4, need at least 10)');
+    expect(why.sc).toBe('secondary capture (screenshots), not CT images');
   });
 
   it('says what was found when nothing is usable', () => {
