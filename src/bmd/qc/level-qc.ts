@@ -75,7 +75,8 @@ export function lesionFlags(
   return levels.map((lv, k) => {
     if (!lv.eligible || lv.medianHu === null) return null;
     const neigh: { m: number; s: number }[] = [];
-    for (let d = -2; d <= 2; d++) {
+    // +-3 levels: at the end of the column a single lesioned neighbour cannot then set the reference.
+    for (let d = -3; d <= 3; d++) {
       if (d === 0) continue;
       const o = levels[k + d];
       if (o && o.eligible && o.medianHu !== null) neigh.push({ m: o.medianHu, s: o.sdHu ?? 0 });
