@@ -12,11 +12,13 @@ export const SERVICE_IDS = {
 } as const;
 export type ServiceId = (typeof SERVICE_IDS)[keyof typeof SERVICE_IDS];
 
-/** Newest results first; 20 covers several years of oncology CTs for the trend (3-year rate window). */
-export const OBSERVATIONS_PREFETCH = `Observation?patient={{context.patientId}}&code=${VBMD_SUMMARY_CODE_TOKEN}&_sort=-date&_count=20`;
-export const RISK_PREFETCH = 'RiskAssessment?patient={{context.patientId}}&_sort=-date&_count=5';
+/** Newest results first; 20 covers several years of oncology CTs for the trend (3-year rate window).
+ * `patient=Patient/{id}` rather than a bare id: both are valid FHIR reference searches, but some servers
+ * (the in-process fhir-router MemoryRepository among them) match only the typed form. */
+export const OBSERVATIONS_PREFETCH = `Observation?patient=Patient/{{context.patientId}}&code=${VBMD_SUMMARY_CODE_TOKEN}&_sort=-date&_count=20`;
+export const RISK_PREFETCH = 'RiskAssessment?patient=Patient/{{context.patientId}}&_sort=-date&_count=5';
 /** Order hooks only show the last result. */
-export const LAST_OBSERVATION_PREFETCH = `Observation?patient={{context.patientId}}&code=${VBMD_SUMMARY_CODE_TOKEN}&_sort=-date&_count=3`;
+export const LAST_OBSERVATION_PREFETCH = `Observation?patient=Patient/{{context.patientId}}&code=${VBMD_SUMMARY_CODE_TOKEN}&_sort=-date&_count=3`;
 
 export interface CdsServiceDefinition {
   hook: 'order-select' | 'order-sign' | 'patient-view';

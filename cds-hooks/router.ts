@@ -41,6 +41,8 @@ export interface CdsHooksDeps {
   feedback: FeedbackStore;
   fetchImpl?: typeof fetch;
   fhirTimeoutMs?: number;
+  /** Who may read `GET /api/cds/feedback-counts` (operators); the route is absent without it. */
+  opsAuthorize?: (req: Request) => Promise<boolean>;
 }
 
 const hookSchemas = {
@@ -72,6 +74,18 @@ export function createCdsHooksRouter(deps: CdsHooksDeps): Router {
   const json = express.json({ limit: '5mb', type: () => true });
   const smartUrl = (req: Request): string =>
     deps.smartLaunchUrl ?? `${calledUrl(req, deps.publicBaseUrl).replace(/\/cds-services(\/.*)?$/, '')}/smart/launch.html`;
+
+  if (deps.opsAuthorize) {
+    const ops = deps.opsAuthorize;
+    router.get('/api/cds/feedback-counts', (req, res, next) => {
+      ops(req)
+        .then(async (ok) => {
+          if (!ok) return void res.status(401).end();
+          res.json(await deps.feedback.counts());
+        })
+        .catch(next);
+    });
+  }
 
   router.use('/cds-services', cdsCors);
   router.get('/cds-services', auth, (_req, res) => {

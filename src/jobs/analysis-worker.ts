@@ -20,7 +20,8 @@ import type { WatchStore } from './watches.js';
 export type AnalyzeStudy = (source: DicomSource, ref: StudyRef, options: { signal: AbortSignal }) => Promise<VbmdReport>;
 
 export interface AnalysisWorkerDeps {
-  source: DicomSource;
+  /** A source, or a factory called per job (a folder that gains studies is rescanned each time). */
+  source: DicomSource | (() => DicomSource);
   analyze: AnalyzeStudy;
   fhir: FhirClient;
   watches: WatchStore;
@@ -48,7 +49,8 @@ async function resolvePatient(deps: AnalysisWorkerDeps, dicomPatientId: string |
 export function createAnalysisHandler(deps: AnalysisWorkerDeps): JobHandler<AnalysisJobData> {
   return async (job: AnalysisJobData, ctx: JobContext): Promise<AnalysisJobResult> => {
     const t0 = Date.now();
-    const report = await deps.analyze(deps.source, { studyInstanceUid: job.studyInstanceUid }, { signal: ctx.signal });
+    const source = typeof deps.source === 'function' ? deps.source() : deps.source;
+    const report = await deps.analyze(source, { studyInstanceUid: job.studyInstanceUid }, { signal: ctx.signal });
     const accession = job.accessionNumber ?? report.input.accessionNumber;
     const watch = job.watchId ? await deps.watches.get(job.watchId) : accession ? await deps.watches.findByAccession(accession) : undefined;
     const patient = job.patient ?? (watch ? `Patient/${watch.patientId}` : await resolvePatient(deps, report.input.patientId, job.studyInstanceUid, ctx.signal));

@@ -1,5 +1,5 @@
 import type { DicomSource } from '../dicom/source.js';
-import { userMessage } from '../util/errors.js';
+import { isVbmdError, userMessage } from '../util/errors.js';
 import { log } from '../util/log.js';
 import { analysisJobId } from './analysis-job.js';
 import type { AnalysisJobData } from './analysis-job.js';
@@ -15,7 +15,8 @@ import type { StudyWatch, WatchStore } from './watches.js';
  */
 export interface StudyPollerOptions {
   watches: WatchStore;
-  source: DicomSource;
+  /** A source, or a factory called per round (a folder that gains studies is rescanned each time). */
+  source: DicomSource | (() => DicomSource);
   queue: JobQueue<AnalysisJobData>;
   intervalMs: number;
   /** Watches looked at per round (least recently polled first). */
@@ -35,8 +36,15 @@ export function startStudyPoller(options: StudyPollerOptions, autoStart = true):
   let running: Promise<unknown> | undefined;
   const abort = new AbortController();
 
-  async function pollWatch(w: StudyWatch): Promise<boolean> {
-    const series = await options.source.findSeries({ accessionNumber: w.accessionNumber! }, { signal: abort.signal });
+  async function pollWatch(w: StudyWatch, source: DicomSource): Promise<boolean> {
+    let series: Awaited<ReturnType<DicomSource['findSeries']>>;
+    try {
+      series = await source.findSeries({ accessionNumber: w.accessionNumber! }, { signal: abort.signal });
+    } catch (e) {
+      // DICOMweb answers "no such study" as not-found: for a watch that only means "not yet".
+      if (!(isVbmdError(e) && e.code === 'not-found')) throw e;
+      series = [];
+    }
     const studies = new Map<string, number>();
     for (const s of series) studies.set(s.studyInstanceUid, (studies.get(s.studyInstanceUid) ?? 0) + (s.instanceCount ?? 0) + 1);
     await options.watches.markPolled(w.id, new Date());
@@ -68,10 +76,11 @@ export function startStudyPoller(options: StudyPollerOptions, autoStart = true):
     const expired = await options.watches.expire(now);
     const due = await options.watches.due(now, options.batch ?? 50);
     let queued = 0;
+    const source = due.length > 0 ? (typeof options.source === 'function' ? options.source() : options.source) : undefined;
     for (const w of due) {
       if (stopped) break;
       try {
-        if (await pollWatch(w)) queued++;
+        if (await pollWatch(w, source!)) queued++;
       } catch (e) {
         log.warn({ watch: w.id, err: userMessage(e) }, 'study poll failed; will retry next round');
       }

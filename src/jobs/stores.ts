@@ -1,0 +1,71 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Database } from 'better-sqlite3';
+import type { Redis } from 'ioredis';
+import { BullMqJobQueue, redisConnection } from './bullmq-queue.js';
+import { SqliteJobQueue, openSqlite } from './sqlite-queue.js';
+import type { AnalysisJobData } from './analysis-job.js';
+import type { JobQueue, RetryPolicy } from './queue.js';
+import { RedisWatchStore, SqliteWatchStore } from './watches.js';
+import type { WatchStore } from './watches.js';
+import { log } from '../util/log.js';
+
+/**
+ * Where the service keeps its state: embedded (one SQLite file in the data dir: jobs, watches, and the
+ * CDS feedback table) or Redis (BullMQ jobs, watches, feedback, the jti replay set) when REDIS_URL is set.
+ * The caller gets the raw handle too (`sqlite` or `redis`) to put its own tables/keys next to these.
+ */
+export interface ServiceStores {
+  kind: 'embedded' | 'redis';
+  queue: JobQueue<AnalysisJobData>;
+  watches: WatchStore;
+  sqlite?: Database;
+  redis?: Redis;
+  close(): Promise<void>;
+}
+
+export interface OpenStoresOptions {
+  dataDir: string;
+  redisUrl?: string;
+  retry: RetryPolicy;
+  /** Embedded lease / BullMQ lock: how soon a dead worker's job is taken again (default 30 s). */
+  leaseMs?: number;
+  /** Key prefix / queue name suffix (tests). */
+  prefix?: string;
+}
+
+export function openStores(o: OpenStoresOptions): ServiceStores {
+  if (o.redisUrl) {
+    const redis = redisConnection(o.redisUrl);
+    redis.on('error', (e: Error) => log.warn({ err: e.message }, 'Redis connection error (stores)'));
+    const queue = new BullMqJobQueue<AnalysisJobData>({
+      redisUrl: o.redisUrl,
+      retry: o.retry,
+      ...(o.leaseMs ? { lockDurationMs: o.leaseMs } : {}),
+      ...(o.prefix ? { prefix: o.prefix } : {}),
+    });
+    return {
+      kind: 'redis',
+      queue,
+      watches: new RedisWatchStore(redis, `${o.prefix ?? 'vbmd'}:watch`),
+      redis,
+      close: async () => {
+        await queue.close();
+        await redis.quit().catch(() => undefined);
+      },
+    };
+  }
+  mkdirSync(o.dataDir, { recursive: true });
+  const db = openSqlite(join(o.dataDir, 'vbmd.sqlite'));
+  const queue = new SqliteJobQueue<AnalysisJobData>({ db, retry: o.retry, ...(o.leaseMs ? { leaseMs: o.leaseMs } : {}) });
+  return {
+    kind: 'embedded',
+    queue,
+    watches: new SqliteWatchStore(db),
+    sqlite: db,
+    close: async () => {
+      await queue.close();
+      db.close();
+    },
+  };
+}

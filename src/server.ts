@@ -1,0 +1,122 @@
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type { Express, NextFunction, Request, Response, Router } from 'express';
+import { createCdsHooksRouter } from '../cds-hooks/router.js';
+import type { CdsHooksDeps } from '../cds-hooks/router.js';
+import { createStudyApiRouter } from './jobs/http-api.js';
+import type { ApiAuthorizer } from './jobs/http-api.js';
+import type { AnalysisJobData } from './jobs/analysis-job.js';
+import type { JobQueue } from './jobs/queue.js';
+import { userMessage } from './util/errors.js';
+import { log } from './util/log.js';
+
+/**
+ * The HTTP service: CDS Hooks at /cds-services, the study API at /api/studies and /api/jobs, and whatever
+ * other parts the caller mounts (the FHIR server at /fhir and the sandbox SMART authorization server in the
+ * sandbox, the SMART app at /smart, the cohort API at /api/cohort), plus /healthz (the process runs) and
+ * /readyz (FHIR, DICOM source and queue answer). Building the parts is `vbmd start`'s job (src/cli/start.ts);
+ * this file only puts them together.
+ */
+export interface ReadinessCheck {
+  name: string;
+  check: () => Promise<void>;
+}
+
+export interface ServiceAppParts {
+  cds: CdsHooksDeps;
+  queue: JobQueue<AnalysisJobData>;
+  apiAuthorize: ApiAuthorizer;
+  publicBaseUrl?: string;
+  /** Mounted before everything else, at their own paths (the sandbox SMART server serves several). */
+  rootRouters?: Router[];
+  /** Mounted at a path: `/fhir`, `/smart`, `/api/cohort`. */
+  mounts?: { path: string; handler: Router | Express }[];
+  readiness: ReadinessCheck[];
+}
+
+async function withTimeout(p: Promise<void>, ms: number): Promise<void> {
+  let t: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([p, new Promise<never>((_r, reject) => (t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+export function createServiceApp(parts: ServiceAppParts): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  // Behind a proxy, PUBLIC_BASE_URL says what clients called; req.protocol is not trusted for it.
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    void Promise.all(
+      parts.readiness.map(async (r) => {
+        try {
+          await withTimeout(r.check(), 3000);
+          return [r.name, { ok: true }] as const;
+        } catch (e) {
+          return [r.name, { ok: false, error: userMessage(e) }] as const;
+        }
+      }),
+    ).then((results) => {
+      const ready = results.every(([, v]) => v.ok);
+      res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not-ready', checks: Object.fromEntries(results) });
+    });
+  });
+  for (const r of parts.rootRouters ?? []) app.use(r);
+  app.use(createCdsHooksRouter(parts.cds));
+  app.use(createStudyApiRouter({ queue: parts.queue, authorize: parts.apiAuthorize, ...(parts.publicBaseUrl ? { publicBaseUrl: parts.publicBaseUrl } : {}) }));
+  for (const m of parts.mounts ?? []) app.use(m.path, m.handler);
+  app.use((req: Request, res: Response) => {
+    res.status(404).json({ error: 'not-found', message: `Nothing at ${req.method} ${req.path}.` });
+  });
+  app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    log.error({ err: userMessage(err) }, 'request failed');
+    if (res.headersSent) return next(err);
+    res.status(500).json({ error: 'internal', message: 'The service failed; see its log.' });
+  });
+  return app;
+}
+
+export interface ListeningServer {
+  server: Server;
+  port: number;
+  /** `http://host:port` as bound (PUBLIC_BASE_URL is what clients see behind a proxy). */
+  url: string;
+  /** Serves this app from now on (the port is bound first so PORT=0 gives a known URL to build it with). */
+  use(app: Express): void;
+  close(): Promise<void>;
+}
+
+export async function listen(port: number, host: string): Promise<ListeningServer> {
+  let current: Express | undefined;
+  const server = createServer((req, res) => {
+    if (current) return current(req, res);
+    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '2' }).end('{"error":"starting"}');
+  });
+  // EHRs reuse keep-alive connections (cheaper than a TLS handshake per hook call).
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const actual = (server.address() as AddressInfo).port;
+  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return {
+    server,
+    port: actual,
+    url: `http://${shownHost}:${actual}`,
+    use: (app) => {
+      current = app;
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeIdleConnections();
+      }),
+  };
+}
