@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { startOrthanc, freeLoopbackPort, type OrthancHandle } from '../support/orthanc.js';
 import { DicomWebSource, type DicomWebSourceOptions } from '../../src/dicom/dicomweb/source.js';
@@ -309,5 +311,34 @@ describe('TLS policy and configuration', () => {
   it('rejects a URL that is not http(s)', () => {
     expect(() => new DicomWebSource({ baseUrl: 'ftp://pacs/dicom-web' })).toThrow(/must start with https:\/\//);
     expect(() => new DicomWebSource({ baseUrl: 'not a url' })).toThrow(/is not a valid URL/);
+  });
+});
+
+describe('HTTPS with a private CA', () => {
+  /** A throwaway CA and a server certificate for 127.0.0.1, made with openssl (EC P-256: fast). */
+  function makeCerts(): { caPem: string; key: string; cert: string } {
+    const d = join(work, 'tls');
+    execFileSync('mkdir', ['-p', d]);
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+    execFileSync('openssl', ['req', '-x509', ...ec, '-keyout', join(d, 'ca.key'), '-out', join(d, 'ca.pem'), '-days', '1', '-subj', '/CN=vbmd test CA'], { stdio: 'ignore' });
+    execFileSync('openssl', ['req', ...ec, '-keyout', join(d, 'srv.key'), '-out', join(d, 'srv.csr'), '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+    writeFileSync(join(d, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+    execFileSync('openssl', ['x509', '-req', '-in', join(d, 'srv.csr'), '-CA', join(d, 'ca.pem'), '-CAkey', join(d, 'ca.key'), '-CAcreateserial', '-out', join(d, 'srv.pem'), '-days', '1', '-extfile', join(d, 'ext.cnf')], { stdio: 'ignore' });
+    return { caPem: readFileSync(join(d, 'ca.pem'), 'utf8'), key: readFileSync(join(d, 'srv.key'), 'utf8'), cert: readFileSync(join(d, 'srv.pem'), 'utf8') };
+  }
+
+  it('an untrusted certificate is refused with advice (no retries); the PACS CA makes it work', async () => {
+    const certs = makeCerts();
+    const proxy = await startProxy(pacs.baseUrl, (req, res, forward) => forward(), { key: certs.key, cert: certs.cert });
+    proxies.push(proxy);
+    const untrusted = new DicomWebSource({ baseUrl: `${proxy.url}/dicom-web`, ...fast });
+    const err = await failure(untrusted.findSeries({ accessionNumber: 'ACC-9' }));
+    expect(err.message).toMatch(new RegExp(`^Cannot reach DICOMweb server ${proxy.url}/dicom-web for the QIDO-RS study search: its TLS certificate was not accepted \\([A-Z_]+\\); install the PACS CA certificate or fix the server certificate\\.$`));
+    expect(proxy.requests).toHaveLength(0);
+    untrusted.close();
+    const trusted = new DicomWebSource({ baseUrl: `${proxy.url}/dicom-web`, caPem: certs.caPem });
+    const [found] = await trusted.findSeries({ accessionNumber: 'ACC-9' });
+    expect((await trusted.loadSlices(found)).length).toBe(20);
+    trusted.close();
   });
 });

@@ -1,4 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -18,11 +19,11 @@ export type ProxyHandler = (
   n: number,
 ) => void;
 
-export async function startProxy(upstreamBase: string, handle: ProxyHandler): Promise<TestProxy> {
+export async function startProxy(upstreamBase: string, handle: ProxyHandler, tls?: { key: string; cert: string }): Promise<TestProxy> {
   const upstream = new URL(upstreamBase);
   const requests: TestProxy['requests'] = [];
   const agent = new http.Agent({ keepAlive: false });
-  const server = http.createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     requests.push({ method: req.method ?? 'GET', url: req.url ?? '/', headers: { ...req.headers } });
     const forward = (opts: { onResponse?: (up: IncomingMessage, res: ServerResponse) => void } = {}): void => {
       const headers = { ...req.headers, host: upstream.host };
@@ -35,11 +36,12 @@ export async function startProxy(upstreamBase: string, handle: ProxyHandler): Pr
       req.pipe(up);
     };
     handle(req, res, forward, requests.length);
-  });
+  };
+  const server = tls ? https.createServer({ key: tls.key, cert: tls.cert }, onRequest) : http.createServer(onRequest);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     requests,
     close: () =>
       new Promise<void>((r) => {

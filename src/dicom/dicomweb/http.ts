@@ -327,7 +327,7 @@ export class DicomWebHttp {
     else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') why = 'the host name could not be resolved; check the URL';
     else if (code === 'ECONNRESET') why = 'the connection was reset; check the server and network';
     else if (code === 'VBMD_TIMEOUT') why = `it did not answer in time (${(e as Error).message}); check the server and network`;
-    else if (code && /CERT|SSL|TLS|SELF_SIGNED/i.test(code)) why = `its TLS certificate was not accepted (${code}); install the PACS CA certificate or fix the server certificate`;
+    else if (code && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_(VERIFY|GET)|ISSUER|SIGNATURE/i.test(code)) why = `its TLS certificate was not accepted (${code}); install the PACS CA certificate or fix the server certificate`;
     else why = `the connection failed (${code ?? (e instanceof Error ? e.message : String(e))})`;
     return new DicomWebError('remote', `Cannot reach DICOMweb server ${this.server} for the ${spec.operation}${this.what(spec)}${tries}: ${why}.`, this.details(spec, attempts), { cause: e });
   }
