@@ -1,11 +1,5 @@
 import { Command } from 'commander';
 import { userMessage } from './util/errors.js';
-import { registerAnalyze } from './cli/analyze.js';
-import { registerPhantom } from './cli/phantom.js';
-import { registerEvalPhantoms } from './cli/eval-phantoms.js';
-import { registerStart } from './cli/start.js';
-import { registerHook } from './cli/hook.js';
-import { registerCohort } from './cli/cohort.js';
 
 /**
  * The `vbmd` command. Each subcommand lives in src/cli/<name>.ts and only parses flags and prints; the work
@@ -16,11 +10,25 @@ const program = new Command('vbmd')
   .showHelpAfterError()
   .exitOverride();
 
-for (const register of [registerAnalyze, registerPhantom, registerEvalPhantoms, registerStart, registerHook, registerCohort]) {
-  register(program);
-}
+type Register = (program: Command) => void;
+
+/**
+ * Commands load lazily: `vbmd analyze` should not pay for the web server, the SMART authorization server and
+ * the FHIR router at start-up (several seconds on a 2-core machine). Help lists every command.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  analyze: async () => (await import('./cli/analyze.js')).registerAnalyze,
+  phantom: async () => (await import('./cli/phantom.js')).registerPhantom,
+  'eval-phantoms': async () => (await import('./cli/eval-phantoms.js')).registerEvalPhantoms,
+  start: async () => (await import('./cli/start.js')).registerStart,
+  hook: async () => (await import('./cli/hook.js')).registerHook,
+  cohort: async () => (await import('./cli/cohort.js')).registerCohort,
+};
 
 try {
+  const asked = process.argv[2];
+  const loaders = asked !== undefined && asked in COMMANDS ? [COMMANDS[asked]] : Object.values(COMMANDS);
+  for (const load of loaders) (await load())(program);
   await program.parseAsync(process.argv);
 } catch (e) {
   const code = (e as { code?: string }).code;
