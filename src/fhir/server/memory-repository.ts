@@ -1,7 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
-import type { SearchRequest, WithId } from '@medplum/core';
-import { evalFhirPath, getSearchParameter, matchesSearchRequest, Operator } from '@medplum/core';
+import type { FhirPathAtom, SearchRequest, WithId } from '@medplum/core';
+import { evalFhirPath, getSearchParameter, Operator, parseFhirPath } from '@medplum/core';
+import { fastMatches } from './fast-match.js';
 import { MemoryRepository } from '@medplum/fhir-router';
 import type { CreateResourceOptions, UpdateResourceOptions } from '@medplum/fhir-router';
 
@@ -95,26 +96,22 @@ export class TransactionalMemoryRepository extends MemoryRepository {
   }
 
   override async search<T extends Resource>(searchRequest: SearchRequest<T>): Promise<Bundle<WithId<T>>> {
+    // System-wide searches (`_type=...`) keep the stock implementation.
+    if ((searchRequest.resourceType as string) === 'MultipleTypes') return super.search(searchRequest);
     const sortRules = searchRequest.sortRules;
-    const candidates = this.index.candidates(searchRequest);
-    if (!candidates && !sortRules?.length) return super.search(searchRequest);
-    let all: Bundle<WithId<T>>;
-    if (candidates) {
-      const matched: WithId<T>[] = [];
-      for (const id of candidates) {
-        const r = (await this.readIfExists(searchRequest.resourceType, id)) as WithId<T> | undefined;
-        if (r && matchesSearchRequest(r, searchRequest as SearchRequest)) matched.push(r);
-      }
-      all = { resourceType: 'Bundle', type: 'searchset', entry: matched.map((resource) => ({ resource })), total: matched.length };
-      if (!sortRules?.length) {
-        const offset = searchRequest.offset ?? 0;
-        const page = (all.entry ?? []).slice(offset, searchRequest.count === undefined ? undefined : offset + searchRequest.count);
-        return { ...all, entry: page.length ? page : undefined };
-      }
-    } else {
-      all = await super.search({ ...searchRequest, sortRules: undefined, offset: undefined, count: undefined });
+    const candidates = this.index.candidates(searchRequest) ?? this.index.idsOfType(searchRequest.resourceType);
+    const matched: WithId<T>[] = [];
+    for (const id of candidates) {
+      const r = (await this.readIfExists(searchRequest.resourceType, id)) as WithId<T> | undefined;
+      if (r && fastMatches(r, searchRequest as SearchRequest)) matched.push(r);
     }
-    const rules = sortRules ?? [];
+    const all: Bundle<WithId<T>> = { resourceType: 'Bundle', type: 'searchset', entry: matched.map((resource) => ({ resource })), total: matched.length };
+    if (!sortRules?.length) {
+      const offset = searchRequest.offset ?? 0;
+      const page = (all.entry ?? []).slice(offset, searchRequest.count === undefined ? undefined : offset + searchRequest.count);
+      return { ...all, entry: page.length ? page : undefined };
+    }
+    const rules = sortRules;
     const entries = (all.entry ?? []).map((entry) => ({
       entry,
       keys: rules.map((rule) => sortKey(entry, searchRequest.resourceType, rule.code)),
@@ -158,7 +155,7 @@ function sortKey(entry: BundleEntry, resourceType: string, code: string): SortKe
   if (code === '_id') return resource.id;
   const param = getSearchParameter(resourceType, code);
   if (!param?.expression) return undefined;
-  const values = evalFhirPath(param.expression, resource);
+  const values = evalFhirPath(sortAtom(resourceType, code, param.expression), resource);
   const keys: SortKey[] = values.map((v) => {
     if (typeof v === 'number') return v;
     if (typeof v === 'string') return param.type === 'date' ? dateKey(v) : v;
@@ -172,6 +169,22 @@ function sortKey(entry: BundleEntry, resourceType: string, code: string): SortKe
     return undefined;
   });
   return keys.filter((k) => k !== undefined).sort(compareKeys)[0];
+}
+
+/** Shared parameters (`date`) have one expression for dozens of types; parse only this type's part, once. */
+const sortAtoms = new Map<string, FhirPathAtom>();
+function sortAtom(resourceType: string, code: string, expression: string): FhirPathAtom {
+  const key = `${resourceType}.${code}`;
+  let atom = sortAtoms.get(key);
+  if (!atom) {
+    const mine = expression
+      .split('|')
+      .map((x) => x.trim())
+      .filter((x) => x.startsWith(`${resourceType}.`) || x.startsWith('Resource.'));
+    atom = parseFhirPath(mine.length ? mine.join(' | ') : expression);
+    sortAtoms.set(key, atom);
+  }
+  return atom;
 }
 
 function dateKey(s: string | undefined): number | undefined {
@@ -197,10 +210,16 @@ function compareKeys(a: SortKey, b: SortKey): number {
 class SearchIndex {
   private readonly byKey = new Map<string, Set<string>>();
   private readonly keysOf = new Map<string, string[]>();
+  private readonly byType = new Map<string, Set<string>>();
+
+  /** Every stored id of the type, in insertion order (the stock repository's order). */
+  idsOfType(resourceType: string): Set<string> {
+    return new Set(this.byType.get(resourceType) ?? []);
+  }
 
   add(r: Resource): void {
     if (!r.id) return;
-    this.remove(r.resourceType, r.id);
+    this.unkey(r.resourceType, r.id);
     const keys: string[] = [];
     const o = r as Resource & {
       identifier?: { system?: string; value?: string }[];
@@ -212,12 +231,14 @@ class SearchIndex {
     }
     for (const t of r.meta?.tag ?? []) if (t.code) keys.push(`_tag:${t.system ?? ''}|${t.code}`);
     for (const ref of [o.subject?.reference, o.patient?.reference]) {
-      // Relative or absolute: index by the trailing Type/id (a search for Patient/x matches both).
-      const m = ref ? /(?:^|\/)([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})$/.exec(ref) : null;
-      if (m) keys.push(`ref:${m[1]}`);
+      // Relative references only: an absolute one points at another server's patient.
+      if (ref && /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(ref)) keys.push(`ref:${ref}`);
     }
     const docKey = `${r.resourceType}/${r.id}`;
     this.keysOf.set(docKey, keys);
+    let ofType = this.byType.get(r.resourceType);
+    if (!ofType) this.byType.set(r.resourceType, (ofType = new Set()));
+    ofType.add(r.id);
     for (const k of keys) {
       const full = `${r.resourceType}:${k}`;
       let set = this.byKey.get(full);
@@ -227,6 +248,11 @@ class SearchIndex {
   }
 
   remove(resourceType: string, id: string): void {
+    this.unkey(resourceType, id);
+    this.byType.get(resourceType)?.delete(id);
+  }
+
+  private unkey(resourceType: string, id: string): void {
     const docKey = `${resourceType}/${id}`;
     for (const k of this.keysOf.get(docKey) ?? []) this.byKey.get(`${resourceType}:${k}`)?.delete(id);
     this.keysOf.delete(docKey);
@@ -235,6 +261,7 @@ class SearchIndex {
   clear(): void {
     this.byKey.clear();
     this.keysOf.clear();
+    this.byType.clear();
   }
 
   /** Ids that may match, from the most selective indexed filter; undefined when no filter is indexable. */
