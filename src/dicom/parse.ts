@@ -13,6 +13,7 @@ import {
   type StoredPixels,
   type TransferSyntaxInfo,
 } from './codecs/index.js';
+import { sharedDecodePool } from './codecs/decode-pool.js';
 
 /** Everything of a DicomSlice except the pixels: what a header-only scan yields. */
 export type DicomSliceHeader = Omit<DicomSlice, 'pixels'>;
@@ -28,12 +29,7 @@ const ASK_FOR_NATIVE = 'ask the PACS for Explicit VR Little Endian (1.2.840.1000
  * transfer syntax, corrupt compressed stream.
  */
 export function parseDicomSlice(bytes: Uint8Array, source: string): DicomSlice {
-  let ds: DataSet;
-  try {
-    ds = parseDataSet(bytes, source, false);
-  } catch (e) {
-    throw explainTruncatedPixels(bytes, source) ?? e;
-  }
+  const ds = parseDataSetOrExplain(bytes, source);
   const header = readHeader(ds, source);
   return { ...header, pixels: readPixels(ds, header, source) };
 }
@@ -97,6 +93,14 @@ function parseDataSet(bytes: Uint8Array, source: string, headerOnly: boolean, pa
   } catch (e) {
     if (partial) throw needMore(source);
     throw notDicomOrTruncated(e, source);
+  }
+}
+
+function parseDataSetOrExplain(bytes: Uint8Array, source: string): DataSet {
+  try {
+    return parseDataSet(bytes, source, false);
+  } catch (e) {
+    throw explainTruncatedPixels(bytes, source) ?? e;
   }
 }
 
@@ -248,7 +252,47 @@ function assertSupported(ts: TransferSyntaxInfo, source: string): void {
   }
 }
 
+/** Native pixels, or the encoded frame still to decode. */
+type Frame = { pixels: StoredPixels } | { ts: TransferSyntaxInfo; encoded: Uint8Array; info: FrameInfo };
+
 function readPixels(ds: DataSet, h: DicomSliceHeader, source: string): StoredPixels {
+  const f = readFrame(ds, h, source);
+  return 'pixels' in f ? f.pixels : decodeFrame(f, source);
+}
+
+function decodeFrame(f: { ts: TransferSyntaxInfo; encoded: Uint8Array; info: FrameInfo }, source: string): StoredPixels {
+  try {
+    return decodeEncapsulatedFrame(f.ts, f.encoded, f.info);
+  } catch (e) {
+    throw decodeError(e, f.ts, source);
+  }
+}
+
+function decodeError(e: unknown, ts: TransferSyntaxInfo, source: string): Error {
+  const m = (e as Error).message;
+  if (/before it was loaded/.test(m)) return e as Error;
+  return new VbmdError('bad-input', `${source}: the ${ts.name} pixel data could not be decoded (${m}); the file is corrupt.`);
+}
+
+/**
+ * As parseDicomSliceAsync, but compressed frames (JPEG 2000, JPEG-LS, JPEG) are decoded on the shared
+ * worker-thread pool, so many slices decode in parallel: run several of these concurrently.
+ */
+export async function parseDicomSliceParallel(bytes: Uint8Array, source: string): Promise<DicomSlice> {
+  const ds = parseDataSetOrExplain(bytes, source);
+  const header = readHeader(ds, source);
+  const f = readFrame(ds, header, source);
+  if ('pixels' in f) return { ...header, pixels: f.pixels };
+  // Tiny frames decode faster here than the round trip to a worker costs.
+  if (f.info.rows * f.info.columns < 64 * 64) return { ...header, pixels: decodeFrame(f, source) };
+  try {
+    return { ...header, pixels: await sharedDecodePool().decode(f.ts, f.encoded, f.info) };
+  } catch (e) {
+    throw decodeError(e, f.ts, source);
+  }
+}
+
+function readFrame(ds: DataSet, h: DicomSliceHeader, source: string): Frame {
   const el: Element | undefined = ds.elements[PIXEL_DATA];
   if (!el) {
     throw new VbmdError('bad-input', `${source} has no pixel data (7FE0,0010); it is not an image (e.g. a structured report or presentation state).`);
@@ -290,7 +334,7 @@ function readPixels(ds: DataSet, h: DicomSliceHeader, source: string): StoredPix
       const have = Math.max(0, Math.min(el.length, bytes.length - el.dataOffset));
       throw new VbmdError('bad-input', `${source} is truncated: pixel data has ${have} of ${need} bytes; copy the file again from the source.`);
     }
-    return nativePixels(bytes, el.dataOffset, info, ts.decoder === 'native-be');
+    return { pixels: nativePixels(bytes, el.dataOffset, info, ts.decoder === 'native-be') };
   }
 
   if (!el.encapsulatedPixelData || !el.fragments || el.fragments.length === 0) {
@@ -306,13 +350,7 @@ function readPixels(ds: DataSet, h: DicomSliceHeader, source: string): StoredPix
   } catch (e) {
     throw new VbmdError('bad-input', `${source}: its compressed pixel fragments cannot be read (${parserMessage(e)}); the file is truncated or corrupt.`);
   }
-  try {
-    return decodeEncapsulatedFrame(ts, encoded, info);
-  } catch (e) {
-    const m = (e as Error).message;
-    if (/before it was loaded/.test(m)) throw e;
-    throw new VbmdError('bad-input', `${source}: the ${ts.name} pixel data could not be decoded (${m}); the file is corrupt.`);
-  }
+  return { ts, encoded, info };
 }
 
 /** Native pixel data: a zero-copy view when aligned and little endian, else one copy (swapping if needed). */

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDicomSlice, parseDicomSliceAsync, peekTransferSyntax } from '../../src/dicom/parse.js';
+import { parseDicomSlice, parseDicomSliceAsync, parseDicomSliceParallel, peekTransferSyntax } from '../../src/dicom/parse.js';
+import { sharedDecodePool } from '../../src/dicom/codecs/decode-pool.js';
 import { writeCtSeries } from '../../src/dicom/write-series.js';
 import { decodeRle } from '../../src/dicom/codecs/rle.js';
 import dcmjs from 'dcmjs';
@@ -65,6 +66,41 @@ describe('compressed transfer syntaxes decode losslessly', () => {
       expect(Math.min(...s.pixels)).toBeLessThan(0);
     });
   }
+});
+
+describe('worker-thread decode pool', () => {
+  afterAll(async () => {
+    await sharedDecodePool().close();
+  });
+  it('decodes 128x96 frames of every lossless codec in worker threads, bit-exact, concurrently', async () => {
+    const dims: Volume['dims'] = [128, 96, 1];
+    const hu = new Float32Array(128 * 96);
+    for (let n = 0; n < hu.length; n++) hu[n] = ((n * 53) % 3100) - 1150;
+    const [big] = await writeCtSeries(join(dir, 'big'), { hu, dims, spacingMm: [0.7, 0.7, 1], originMm: [0, 0, 0], direction: [[1, 0, 0], [0, 1, 0], [0, 0, 1]] }, { patientId: 'P' });
+    const ref = parseDicomSlice(await readFile(big), big);
+    const results = await Promise.all(
+      ['--j2k', '--jpegls', '--jpeg', '--rle', '--j2k', '--jpegls'].map(async (flag, i) => {
+        const out = join(dir, `big${i}.dcm`);
+        expect(spawnSync('/usr/bin/gdcmconv', [flag, big, out]).status).toBe(0);
+        return parseDicomSliceParallel(await readFile(out), out);
+      }),
+    );
+    for (const s of results) {
+      expect(s.pixels).toBeInstanceOf(Int16Array);
+      expect(Buffer.compare(Buffer.from(s.pixels.buffer, s.pixels.byteOffset, s.pixels.byteLength), Buffer.from(ref.pixels.buffer, ref.pixels.byteOffset, ref.pixels.byteLength))).toBe(0);
+    }
+  });
+
+  it('reports a corrupt compressed frame as a VbmdError naming the file', async () => {
+    const out = join(dir, 'corrupt.dcm');
+    const dims: Volume['dims'] = [128, 96, 1];
+    const [big] = await writeCtSeries(join(dir, 'big2'), { hu: new Float32Array(128 * 96).fill(40), dims, spacingMm: [1, 1, 1], originMm: [0, 0, 0], direction: [[1, 0, 0], [0, 1, 0], [0, 0, 1]] }, { patientId: 'P' });
+    expect(spawnSync('/usr/bin/gdcmconv', ['--jpegls', big, out]).status).toBe(0);
+    const bytes = new Uint8Array(await readFile(out));
+    // Overwrite the middle of the JPEG-LS stream (the end of the file holds the pixel fragments).
+    for (let n = bytes.length - 60; n < bytes.length - 20; n++) bytes[n] = 0xff;
+    await expect(parseDicomSliceParallel(bytes, out)).rejects.toThrow(/corrupt\.dcm: the JPEG-LS Lossless pixel data could not be decoded/);
+  });
 });
 
 describe('JPEG baseline (8-bit, lossy)', () => {

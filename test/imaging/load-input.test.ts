@@ -115,11 +115,12 @@ describe('loadInputPath: good series', () => {
     expect(reasons).toMatch(/thicker \(5 mm\)/);
   });
 
-  it('decodes a JPEG 2000 series (recompressed by gdcmconv) to the same HU as the original', async () => {
+  it('decodes a JPEG 2000 series (recompressed by gdcmconv, decoded in worker threads) to the same HU as the original', async () => {
     const dir = join(root, 'j2k-src');
     const out = join(root, 'j2k');
     await mkdir(out, { recursive: true });
-    const files = await writeSeries(dir, {}, syntheticVolume([32, 32, 12]));
+    // 96x80 slices: large enough to go through the worker-thread decode pool.
+    const files = await writeSeries(dir, {}, syntheticVolume([96, 80, 12]));
     for (const f of files) {
       const r = spawnSync('/usr/bin/gdcmconv', ['--j2k', f, join(out, f.split('/').pop()!)]);
       expect(r.status).toBe(0);
