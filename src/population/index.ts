@@ -17,7 +17,7 @@ export {
 } from './therapy-value-set.js';
 export type { TherapyValueSet, TherapyMatcher, TherapyMatch, TherapyClass } from './therapy-value-set.js';
 export type { ResourceSource, SourceReadOptions, AuthHeaderProvider } from './sources/types.js';
-export { staticBearer } from './sources/types.js';
+export { staticBearer, resourcesOf } from './sources/types.js';
 export { FhirSearchSource } from './sources/fhir-search.js';
 export { BulkExportSource, parseRetryAfter } from './sources/bulk-export.js';
 export { NdjsonDirectorySource } from './sources/ndjson-dir.js';

@@ -143,7 +143,7 @@ export async function runCohort(source: ResourceSource, query: CohortQuery, opti
     lastProgress = now;
     options.onProgress({ resources: acc.resourcesRead, patients: acc.patientCount, stage });
   };
-  const iterable = source.resources(COHORT_RESOURCE_TYPES, {
+  const iterable = source.batches(COHORT_RESOURCE_TYPES, {
     signal: options.signal,
     sinceIso: q.since,
     untilIso: q.until ? new Date(exclusiveEndMs(q.until)).toISOString() : undefined,
@@ -152,13 +152,10 @@ export async function runCohort(source: ResourceSource, query: CohortQuery, opti
       report(true);
     },
   });
-  let n = 0;
-  for await (const raw of iterable) {
-    acc.add(extractResource(raw, matcher, asOfMs));
-    if ((++n & 0x3ff) === 0) {
-      options.signal?.throwIfAborted();
-      report();
-    }
+  for await (const batch of iterable) {
+    for (const raw of batch) acc.add(extractResource(raw, matcher, asOfMs));
+    options.signal?.throwIfAborted();
+    report();
   }
   stage = 'done';
   report(true);

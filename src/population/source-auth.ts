@@ -11,10 +11,13 @@ export const COHORT_SCOPES = 'system/Observation.rs system/MedicationRequest.rs 
  * BackendServicesAuth (SMART Backend Services, cached and refreshed by the provider). */
 export interface TokenProviderLike {
   token(signal?: AbortSignal): Promise<string>;
+  invalidate?(): void;
 }
 
 export function authFromTokenProvider(p: TokenProviderLike): AuthHeaderProvider {
-  return async () => `Bearer ${await p.token()}`;
+  const auth: AuthHeaderProvider = async () => `Bearer ${await p.token()}`;
+  if (p.invalidate) auth.invalidate = () => p.invalidate?.();
+  return auth;
 }
 
 function sameServer(sourceUrl: string, fhirBase: string | undefined): boolean {

@@ -8,6 +8,7 @@ import { exclusiveEndMs, parseCohortQuery } from '../../src/population/query.js'
 import { extractMedication, extractObservation, fhirDateTimeToMs, patientKey } from '../../src/population/resources.js';
 import { compileTherapyValueSet, defaultTherapyValueSet, therapyValueSetSchema } from '../../src/population/therapy-value-set.js';
 import { addTrendPoint, newTrendState, trendOf } from '../../src/population/trend.js';
+import { cohortAuthFromConfig } from '../../src/population/source-auth.js';
 import { vbmdObservation } from './fixtures.js';
 
 const matcher = compileTherapyValueSet(defaultTherapyValueSet());
@@ -221,5 +222,21 @@ describe('outputs', () => {
     expect(svg).toContain('(n=2)');
     expect(svg).toContain('x&lt;y&gt;');
     expect(svg).not.toContain('x<y>');
+  });
+});
+
+describe('cohort credentials', () => {
+  it('never sends the EHR token to another server; COHORT_BEARER_TOKEN wins', async () => {
+    const cfg = { FHIR_BASE_URL: 'https://ehr.example/fhir', FHIR_BEARER_TOKEN: 'ehr-token', COHORT_BEARER_TOKEN: undefined };
+    expect(await cohortAuthFromConfig(cfg, 'https://ehr.example/fhir/Group/1')!()).toBe('Bearer ehr-token');
+    expect(cohortAuthFromConfig(cfg, 'https://other.example/fhir')).toBeUndefined();
+    expect(cohortAuthFromConfig(cfg, 'https://ehr.example/other-fhir')).toBeUndefined();
+    expect(await cohortAuthFromConfig({ ...cfg, COHORT_BEARER_TOKEN: 'c' }, 'https://other.example/fhir')!()).toBe('Bearer c');
+    let invalidated = 0;
+    const bs = { token: async () => 'bs-token', invalidate: () => void invalidated++ };
+    const auth = cohortAuthFromConfig(cfg, 'https://ehr.example/fhir', bs)!;
+    expect(await auth()).toBe('Bearer bs-token');
+    auth.invalidate?.();
+    expect(invalidated).toBe(1);
   });
 });

@@ -6,7 +6,7 @@ import { log } from '../../util/log.js';
 import { VbmdError } from '../../util/errors.js';
 import type { CohortResourceType } from '../resources.js';
 import { fhirFetch, origin } from './http.js';
-import { ndjsonValues } from './ndjson-lines.js';
+import { ndjsonBatches } from './ndjson-lines.js';
 import type { AuthHeaderProvider, ResourceSource, SourceReadOptions } from './types.js';
 
 /** FHIR Bulk Data Access 2.0 (https://hl7.org/fhir/uv/bulkdata/export.html) completion manifest. */
@@ -90,7 +90,7 @@ export class BulkExportSource implements ResourceSource {
     }
   }
 
-  async *resources(types: readonly CohortResourceType[], read: SourceReadOptions = {}): AsyncGenerator<unknown> {
+  async *batches(types: readonly CohortResourceType[], read: SourceReadOptions = {}): AsyncGenerator<unknown[]> {
     read.onProgress?.('export kick-off');
     const statusUrl = await this.kickOff(types, read.signal);
     try {
@@ -108,7 +108,7 @@ export class BulkExportSource implements ResourceSource {
           `the exported ${file.type} file ${i + 1}`,
         );
         if (!res.body) continue;
-        yield* ndjsonValues(Readable.fromWeb(res.body as NodeWebReadableStream<Uint8Array>), `the exported ${file.type} file ${i + 1} from ${origin(statusUrl)}`);
+        yield* ndjsonBatches(Readable.fromWeb(res.body as NodeWebReadableStream<Uint8Array>), `the exported ${file.type} file ${i + 1} from ${origin(statusUrl)}`);
       }
     } finally {
       // Tell the server it can drop the files (or cancel the job): best effort, never masks the real outcome.

@@ -44,7 +44,7 @@ export class FhirSearchSource implements ResourceSource {
     return `${this.base}/${type}?${p.toString()}`;
   }
 
-  async *resources(types: readonly CohortResourceType[], read: SourceReadOptions = {}): AsyncGenerator<unknown> {
+  async *batches(types: readonly CohortResourceType[], read: SourceReadOptions = {}): AsyncGenerator<unknown[]> {
     const baseOrigin = new URL(this.base).origin;
     const maxPages = this.options.maxPages ?? 1_000_000;
     for (const type of types) {
@@ -69,11 +69,13 @@ export class FhirSearchSource implements ResourceSource {
         }
         const bundle = searchBundle.safeParse(json);
         if (!bundle.success) throw new VbmdError('remote', `${this.base} returned a ${type} search page that is not a FHIR Bundle.`);
+        const batch: unknown[] = [];
         for (const e of bundle.data.entry ?? []) {
           // `include` and `outcome` entries are not results.
           if (e.search?.mode && e.search.mode !== 'match') continue;
-          if (e.resource !== undefined) yield e.resource;
+          if (e.resource !== undefined) batch.push(e.resource);
         }
+        if (batch.length > 0) yield batch;
         const next = bundle.data.link?.find((l) => l.relation === 'next')?.url;
         if (next) {
           const resolved = new URL(next, `${this.base}/`);

@@ -25,15 +25,24 @@ export async function fhirFetch(
   what: string,
   okStatuses: readonly number[] = [200],
 ): Promise<Response> {
-  const headers: Record<string, string> = { accept: init.accept, ...init.headers };
-  const authorization = init.auth ? await init.auth() : undefined;
-  if (authorization) headers.authorization = authorization;
-  let res: Response;
-  try {
-    res = await fetch(url, { method: init.method ?? 'GET', headers, signal: init.signal, redirect: 'follow' });
-  } catch (e) {
-    if (init.signal?.aborted) throw new VbmdError('cancelled', `Stopped while fetching ${what} from ${origin(url)}.`);
-    throw new VbmdError('remote', `Cannot reach ${origin(url)} for ${what} (${(e as Error).message}); check the URL and that the server is up.`);
+  const attempt = async (): Promise<Response> => {
+    const headers: Record<string, string> = { accept: init.accept, ...init.headers };
+    const authorization = init.auth ? await init.auth() : undefined;
+    if (authorization) headers.authorization = authorization;
+    try {
+      // Node's fetch drops Authorization on a cross-origin redirect (Fetch standard), so following is safe.
+      return await fetch(url, { method: init.method ?? 'GET', headers, signal: init.signal, redirect: 'follow' });
+    } catch (e) {
+      if (init.signal?.aborted) throw new VbmdError('cancelled', `Stopped while fetching ${what} from ${origin(url)}.`);
+      throw new VbmdError('remote', `Cannot reach ${origin(url)} for ${what} (${(e as Error).message}); check the URL and that the server is up.`);
+    }
+  };
+  let res = await attempt();
+  if (res.status === 401 && init.auth?.invalidate) {
+    // An expired Backend Services token: one retry with a fresh one.
+    await res.body?.cancel();
+    init.auth.invalidate();
+    res = await attempt();
   }
   if (okStatuses.includes(res.status)) return res;
   const detail = await outcomeText(res);

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { VbmdError } from '../../util/errors.js';
 import type { CohortResourceType } from '../resources.js';
-import { ndjsonValues } from './ndjson-lines.js';
+import { ndjsonBatches } from './ndjson-lines.js';
 import type { ResourceSource, SourceReadOptions } from './types.js';
 
 const NDJSON_FILE = /\.(ndjson|jsonl)(\.gz)?$/i;
@@ -38,14 +38,14 @@ export class NdjsonDirectorySource implements ResourceSource {
       .map((n) => join(this.path, n));
   }
 
-  async *resources(types: readonly CohortResourceType[], options: SourceReadOptions = {}): AsyncGenerator<unknown> {
+  async *batches(types: readonly CohortResourceType[], options: SourceReadOptions = {}): AsyncGenerator<unknown[]> {
     const files = await this.files(types);
     for (const [i, file] of files.entries()) {
       options.signal?.throwIfAborted();
       options.onProgress?.(`file ${i + 1}/${files.length} ${basename(file)}`);
-      let stream: Readable = createReadStream(file, { highWaterMark: 1 << 20 });
+      let stream: Readable = createReadStream(file);
       if (/\.gz$/i.test(file)) stream = stream.pipe(createGunzip());
-      yield* ndjsonValues(stream, file);
+      yield* ndjsonBatches(stream, file);
     }
   }
 }

@@ -8,8 +8,18 @@ import type { CohortResourceType } from '../resources.js';
 export interface ResourceSource {
   /** For messages: kind and URL or folder, never a token. */
   readonly label: string;
-  /** Resources of the given types (a source may yield others; the cohort skips them). */
-  resources(types: readonly CohortResourceType[], options?: SourceReadOptions): AsyncIterable<unknown>;
+  /** Resources of the given types, in batches (a search page, an NDJSON chunk). A source may yield other
+   * types; the cohort skips them. Batches keep the per-resource cost synchronous (see ndjson-lines.ts). */
+  batches(types: readonly CohortResourceType[], options?: SourceReadOptions): AsyncIterable<readonly unknown[]>;
+}
+
+/** One resource at a time, for consumers that want that. */
+export async function* resourcesOf(
+  source: ResourceSource,
+  types: readonly CohortResourceType[],
+  options?: SourceReadOptions,
+): AsyncGenerator<unknown> {
+  for await (const batch of source.batches(types, options)) yield* batch;
 }
 
 export interface SourceReadOptions {
@@ -23,7 +33,10 @@ export interface SourceReadOptions {
 
 /** How a source authenticates to a FHIR server: a static bearer token or a token provider (SMART Backend
  * Services). Called before each request so expiring tokens are refreshed by the provider. */
-export type AuthHeaderProvider = () => Promise<string | undefined>;
+export type AuthHeaderProvider = (() => Promise<string | undefined>) & {
+  /** Drop a cached token after a 401 so the next call fetches a fresh one (Backend Services). */
+  invalidate?: () => void;
+};
 
 export function staticBearer(token: string | undefined): AuthHeaderProvider {
   return async () => (token ? `Bearer ${token}` : undefined);
