@@ -380,8 +380,12 @@ export function buildPerson(rng: Rng, req: PersonRequest): Person {
     const tA = zOf('L1');
     const f = z >= tT ? 0 : z <= tA ? 1 : (tT - z) / (tT - tA);
     const r = aortaRadius * lerp(1.1, 0.85, f);
-    const xT = sp.x + sp.halfWidth + r * 0.55;
-    const yT = sp.y - sp.halfDepth * 0.25 - r * 0.5;
+    // Thoracic: ~55 degrees left of straight anterior, clear of the body by a fat rim.
+    const ux = 0.82;
+    const uy = -0.57;
+    const bodyR = 1 / Math.sqrt((ux / sp.halfWidth) ** 2 + (uy / sp.halfDepth) ** 2);
+    const xT = sp.x + ux * (bodyR + r + 5);
+    const yT = sp.y + uy * (bodyR + r + 5);
     const xA = sp.x + 10;
     const yA = sp.y - sp.halfDepth - r - 4;
     if (z < zBif) {

@@ -208,7 +208,10 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
     ribAnomalies: o.ribAnomalies,
   });
   const scannerRng = new Rng(subSeed(o.seed, 'scanner'));
-  const state = drawScannerState(scannerRng, o.kvp, o.contrast, o.scanner);
+  // Water-equivalent diameter at L1 (AAPM Report 220 style, from the torso outline): drives residual beam hardening.
+  const l1t = person.torsoAt(person.vertebrae[MODELLED_LEVELS.indexOf('L1')].c[2]);
+  const waterEquivalentDiameterMm = 2 * Math.sqrt(l1t.a * ((l1t.bAnt + l1t.bPost) / 2)) * 0.95;
+  const state = drawScannerState(scannerRng, o.kvp, o.contrast, o.scanner, waterEquivalentDiameterMm);
   const palette = makePalette(state, person.visceralFatFraction);
   const placeRng = new Rng(subSeed(o.seed, 'placement'));
   const place: Placement = {
@@ -365,6 +368,8 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
       model: o.scanner.model,
       kvp: o.kvp,
       effectiveEnergyKev: round3(state.energyKev),
+      boneEffectiveEnergyKev: round3(state.boneEnergyKev),
+      waterEquivalentDiameterMm: round3(waterEquivalentDiameterMm),
       psfSigmaMm: o.scanner.psfSigmaMm,
     },
     calibration: {

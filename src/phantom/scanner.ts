@@ -51,17 +51,23 @@ export interface ScannerModel {
   filtrationShiftKev: number;
   /** Offset of the calibration phantom's 0 mg/cm3 base material for this make, HU (not seen in tissue). */
   phantomBaseOffsetHu: number;
+  /**
+   * Beam hardening left after the scanner's water correction, keV of effective energy per mm of patient
+   * water-equivalent diameter above 265 mm (a mid-sized adult abdomen): water-like tissues are corrected, bone (high Z) is not, so
+   * bone reads lower in large patients and higher in small ones (a few % of slope).
+   */
+  bhUnderCorrectionKevPerMm: number;
   psfSigmaMm: number;
 }
 
 /** A few scanner makes with fixed spectral quirks; the seed picks one. Names are as DICOM writes them. */
 export const SCANNER_MODELS: readonly ScannerModel[] = [
-  { manufacturer: 'GE MEDICAL SYSTEMS', model: 'Revolution CT', filtrationShiftKev: 0.8, phantomBaseOffsetHu: 1.5, psfSigmaMm: 0.55 },
-  { manufacturer: 'GE MEDICAL SYSTEMS', model: 'LightSpeed VCT', filtrationShiftKev: -0.6, phantomBaseOffsetHu: -2, psfSigmaMm: 0.65 },
-  { manufacturer: 'SIEMENS', model: 'SOMATOM Definition AS+', filtrationShiftKev: 1.5, phantomBaseOffsetHu: 3, psfSigmaMm: 0.5 },
-  { manufacturer: 'SIEMENS', model: 'SOMATOM Force', filtrationShiftKev: 2.2, phantomBaseOffsetHu: 0.5, psfSigmaMm: 0.45 },
-  { manufacturer: 'Philips', model: 'iCT 256', filtrationShiftKev: -1.2, phantomBaseOffsetHu: 4, psfSigmaMm: 0.6 },
-  { manufacturer: 'TOSHIBA', model: 'Aquilion ONE', filtrationShiftKev: 0.2, phantomBaseOffsetHu: -3.5, psfSigmaMm: 0.6 },
+  { manufacturer: 'GE MEDICAL SYSTEMS', model: 'Revolution CT', filtrationShiftKev: 0.8, phantomBaseOffsetHu: 2, bhUnderCorrectionKevPerMm: 0.03, psfSigmaMm: 0.55 },
+  { manufacturer: 'GE MEDICAL SYSTEMS', model: 'LightSpeed VCT', filtrationShiftKev: -0.6, phantomBaseOffsetHu: -3, bhUnderCorrectionKevPerMm: 0.05, psfSigmaMm: 0.65 },
+  { manufacturer: 'SIEMENS', model: 'SOMATOM Definition AS+', filtrationShiftKev: 1.5, phantomBaseOffsetHu: 5, bhUnderCorrectionKevPerMm: 0.04, psfSigmaMm: 0.5 },
+  { manufacturer: 'SIEMENS', model: 'SOMATOM Force', filtrationShiftKev: 2.2, phantomBaseOffsetHu: 0, bhUnderCorrectionKevPerMm: 0.025, psfSigmaMm: 0.45 },
+  { manufacturer: 'Philips', model: 'iCT 256', filtrationShiftKev: -1.2, phantomBaseOffsetHu: 6, bhUnderCorrectionKevPerMm: 0.045, psfSigmaMm: 0.6 },
+  { manufacturer: 'TOSHIBA', model: 'Aquilion ONE', filtrationShiftKev: 0.2, phantomBaseOffsetHu: -6, bhUnderCorrectionKevPerMm: 0.035, psfSigmaMm: 0.6 },
 ];
 
 /** One person's tissue composition (electron density rel. water, effective Z), drawn per phantom. */
@@ -137,7 +143,10 @@ export const ENHANCEMENT_FRACTION = {
 export interface ScannerState {
   scanner: ScannerModel;
   kvp: number;
+  /** Effective energy for water-like tissues (after the scanner's water beam-hardening correction). */
   energyKev: number;
+  /** Effective energy the bone mineral sees in this patient (residual beam hardening). */
+  boneEnergyKev: number;
   /** Global water-calibration drift, HU: shifts every material but air. */
   waterOffsetHu: number;
   airOffsetHu: number;
@@ -148,15 +157,17 @@ export interface ScannerState {
   contrast: ContrastState;
 }
 
-export function drawScannerState(rng: Rng, kvp: number, contrast: boolean, scanner: ScannerModel): ScannerState {
+export function drawScannerState(rng: Rng, kvp: number, contrast: boolean, scanner: ScannerModel, waterEquivalentDiameterMm: number): ScannerState {
   const energyKev = effectiveEnergyKev(kvp, scanner.filtrationShiftKev + rng.normal(0, 0.5));
+  const boneEnergyKev = energyKev + scanner.bhUnderCorrectionKevPerMm * (waterEquivalentDiameterMm - 265);
   const comp = drawComposition(rng);
-  const waterOffsetHu = rng.clampedNormal(0, 2, -5, 5);
+  // CT number of water drifts within the +-4-5 HU that acceptance testing allows.
+  const waterOffsetHu = rng.clampedNormal(0, 3.5, -8, 8);
   const airOffsetHu = rng.clampedNormal(0, 3, -8, 8);
   const hu = (m: { rhoE: number; z: number }): number => materialHu(m.rhoE, m.z, energyKev) + waterOffsetHu;
-  const slope = k2hpo4SlopeHuPerMg(energyKev);
+  const slope = k2hpo4SlopeHuPerMg(boneEnergyKev);
   // Base material of a K2HPO4 phantom reads a few HU above water, more at low kVp; makes differ.
-  const pw = zDependentShare(energyKev);
+  const pw = zDependentShare(boneEnergyKev);
   const intercept = 2 + 60 * (pw - 0.06) + scanner.phantomBaseOffsetHu + waterOffsetHu;
   const tissue: TissueHu = {
     air: -1000 + airOffsetHu,
@@ -177,6 +188,7 @@ export function drawScannerState(rng: Rng, kvp: number, contrast: boolean, scann
     scanner,
     kvp,
     energyKev,
+    boneEnergyKev,
     waterOffsetHu,
     airOffsetHu,
     slope,

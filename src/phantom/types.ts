@@ -91,6 +91,8 @@ export const phantomTruth = z.object({
     model: z.string(),
     kvp: z.number(),
     effectiveEnergyKev: z.number(),
+    boneEffectiveEnergyKev: z.number(),
+    waterEquivalentDiameterMm: z.number(),
     psfSigmaMm: z.number(),
   }),
   /** The bone calibration line at the spine: trabecular HU = intercept + slope * vBMD (before cupping/contrast). */

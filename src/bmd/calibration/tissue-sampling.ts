@@ -1,0 +1,374 @@
+import type { Vec3, Volume } from '../../imaging/volume.js';
+import { PADDING_HU, patientMmToVoxel } from '../../imaging/volume.js';
+
+/**
+ * Robust HU of the scan's own reference tissues near the vertebral bodies, for internal calibration:
+ * air just outside the body, subcutaneous fat (the outermost fat layer, grown from under the skin),
+ * paraspinal (erector spinae) muscle, and aortic blood (a round, fat-surrounded blob left-anterior of the
+ * spine). Each is the median of voxels whose 3x3-smoothed value lies in the tissue's window (this keeps
+ * partial-volume edges out), pooled per slice and then the median over slices.
+ */
+export interface TissueSample {
+  medianHu: number;
+  slices: number;
+}
+
+export interface TissueSamples {
+  air?: TissueSample;
+  fat?: TissueSample;
+  muscle?: TissueSample;
+  /** Unenhanced blood in the aorta. */
+  blood?: TissueSample;
+  /** Aorta found brighter than blood can be: iodinated contrast. */
+  enhancedAorta?: TissueSample;
+  notes: string[];
+}
+
+const WINDOW = {
+  air: [-1200, -900],
+  fat: [-190, -40],
+  fatCore: [-170, -50],
+  muscle: [0, 110],
+  blood: [15, 95],
+  enhanced: [130, 700],
+} as const;
+
+/** Up to `max` centres spread over the list (cranial to caudal). */
+function spread(centers: Vec3[], max: number): Vec3[] {
+  if (centers.length <= max) return centers;
+  const out: Vec3[] = [];
+  for (let q = 0; q < max; q++) out.push(centers[Math.round((q * (centers.length - 1)) / (max - 1))]);
+  return out;
+}
+
+function median(xs: Float32Array | number[], n = xs.length): number {
+  const a = Float32Array.from(xs.slice(0, n) as ArrayLike<number>).sort();
+  const m = n >> 1;
+  return n % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
+}
+
+interface SliceView {
+  cols: number;
+  rows: number;
+  /** raw HU of the slice */
+  raw: Float32Array;
+  /** 3x3 mean */
+  smooth: Float32Array;
+  /** LPS x,y offsets per unit i and j (mm) */
+  di: [number, number];
+  dj: [number, number];
+  pxMm: number;
+}
+
+function sliceView(v: Volume, k: number): SliceView {
+  const [cols, rows] = v.dims;
+  const plane = cols * rows;
+  const raw = v.hu.subarray(k * plane, (k + 1) * plane);
+  const smooth = new Float32Array(plane);
+  for (let j = 0; j < rows; j++) {
+    for (let i = 0; i < cols; i++) {
+      let s = 0;
+      let n = 0;
+      for (let b = -1; b <= 1; b++) {
+        const jj = j + b;
+        if (jj < 0 || jj >= rows) continue;
+        for (let a = -1; a <= 1; a++) {
+          const ii = i + a;
+          if (ii < 0 || ii >= cols) continue;
+          s += raw[jj * cols + ii];
+          n++;
+        }
+      }
+      smooth[j * cols + i] = s / n;
+    }
+  }
+  const [sx, sy] = v.spacingMm;
+  const [d0, d1] = v.direction;
+  return { cols, rows, raw, smooth, di: [d0[0] * sx, d0[1] * sx], dj: [d1[0] * sy, d1[1] * sy], pxMm: Math.sqrt(sx * sy) };
+}
+
+/** Outside-the-body mask: flood fill from the image border through smoothed HU < -400. */
+function outsideMask(s: SliceView): Uint8Array {
+  const { cols, rows, smooth } = s;
+  const out = new Uint8Array(cols * rows);
+  const stack = new Int32Array(cols * rows);
+  let sp = 0;
+  const push = (idx: number): void => {
+    if (out[idx] === 0 && smooth[idx] < -400) {
+      out[idx] = 1;
+      stack[sp++] = idx;
+    }
+  };
+  for (let i = 0; i < cols; i++) {
+    push(i);
+    push((rows - 1) * cols + i);
+  }
+  for (let j = 0; j < rows; j++) {
+    push(j * cols);
+    push(j * cols + cols - 1);
+  }
+  while (sp > 0) {
+    const idx = stack[--sp];
+    const i = idx % cols;
+    const j = (idx - i) / cols;
+    if (i > 0) push(idx - 1);
+    if (i < cols - 1) push(idx + 1);
+    if (j > 0) push(idx - cols);
+    if (j < rows - 1) push(idx + cols);
+  }
+  return out;
+}
+
+/** Chamfer (3-4) distance in mm from every voxel to the nearest voxel where `mask` is 0. */
+function distanceToZero(mask: Uint8Array, cols: number, rows: number, pxMm: number): Float32Array {
+  const INF = 1e9;
+  const d = new Float32Array(cols * rows);
+  for (let q = 0; q < d.length; q++) d[q] = mask[q] ? INF : 0;
+  const a = pxMm;
+  const b = pxMm * Math.SQRT2;
+  for (let j = 0; j < rows; j++) {
+    for (let i = 0; i < cols; i++) {
+      const idx = j * cols + i;
+      let v = d[idx];
+      if (v === 0) continue;
+      if (i > 0) v = Math.min(v, d[idx - 1] + a);
+      if (j > 0) {
+        v = Math.min(v, d[idx - cols] + a);
+        if (i > 0) v = Math.min(v, d[idx - cols - 1] + b);
+        if (i < cols - 1) v = Math.min(v, d[idx - cols + 1] + b);
+      }
+      d[idx] = v;
+    }
+  }
+  for (let j = rows - 1; j >= 0; j--) {
+    for (let i = cols - 1; i >= 0; i--) {
+      const idx = j * cols + i;
+      let v = d[idx];
+      if (v === 0) continue;
+      if (i < cols - 1) v = Math.min(v, d[idx + 1] + a);
+      if (j < rows - 1) {
+        v = Math.min(v, d[idx + cols] + a);
+        if (i < cols - 1) v = Math.min(v, d[idx + cols + 1] + b);
+        if (i > 0) v = Math.min(v, d[idx + cols - 1] + b);
+      }
+      d[idx] = v;
+    }
+  }
+  return d;
+}
+
+function inWin(x: number, w: readonly [number, number]): boolean {
+  return x >= w[0] && x <= w[1];
+}
+
+interface PerSlice {
+  air: number[];
+  fat: number[];
+  muscle: number[];
+  blood: number[];
+  enhanced: number[];
+}
+
+/** Samples one axial slice through a vertebral body centre. */
+function sampleSlice(v: Volume, center: Vec3, acc: PerSlice): void {
+  const [ci, cj, ck] = patientMmToVoxel(v, center);
+  const k = Math.round(ck);
+  if (k < 0 || k >= v.dims[2]) return;
+  const s = sliceView(v, k);
+  const { cols, rows, raw, smooth } = s;
+  const outside = outsideMask(s);
+  let bodyVoxels = 0;
+  for (let q = 0; q < outside.length; q++) bodyVoxels += outside[q] ? 0 : 1;
+  if (bodyVoxels < 50) return;
+  const inside = new Uint8Array(outside.length);
+  for (let q = 0; q < inside.length; q++) inside[q] = outside[q] ? 0 : 1;
+  const depth = distanceToZero(inside, cols, rows, s.pxMm); // inside: mm to the skin
+  const gap = distanceToZero(outside, cols, rows, s.pxMm); // outside: mm to the body
+
+  // Air: 5-40 mm outside the skin (inside the reconstruction circle in practice), padding excluded.
+  const air: number[] = [];
+  for (let q = 0; q < outside.length; q++) {
+    if (outside[q] && gap[q] >= 5 && gap[q] <= 40 && raw[q] > PADDING_HU && inWin(smooth[q], WINDOW.air)) air.push(raw[q]);
+  }
+  if (air.length >= 30) acc.air.push(median(air));
+
+  // Subcutaneous fat: grow fat-window voxels from 2-6 mm under the skin, never deeper than 60 mm.
+  const fatMask = new Uint8Array(outside.length);
+  const stack = new Int32Array(outside.length);
+  let sp = 0;
+  for (let q = 0; q < outside.length; q++) {
+    if (!outside[q] && depth[q] >= 2 && depth[q] <= 6 && inWin(smooth[q], WINDOW.fat)) {
+      fatMask[q] = 1;
+      stack[sp++] = q;
+    }
+  }
+  while (sp > 0) {
+    const idx = stack[--sp];
+    const i = idx % cols;
+    for (const n of [i > 0 ? idx - 1 : -1, i < cols - 1 ? idx + 1 : -1, idx - cols, idx + cols]) {
+      if (n < 0 || n >= fatMask.length || fatMask[n] || outside[n] || depth[n] > 60) continue;
+      if (!inWin(smooth[n], WINDOW.fat)) continue;
+      fatMask[n] = 1;
+      stack[sp++] = n;
+    }
+  }
+  const fat: number[] = [];
+  for (let q = 0; q < fatMask.length; q++) if (fatMask[q] && depth[q] >= 3 && inWin(smooth[q], WINDOW.fatCore)) fat.push(raw[q]);
+  if (fat.length >= 30) acc.fat.push(median(fat));
+
+  // Region offsets in LPS mm from the centre for voxel (i, j).
+  const [dix, diy] = s.di;
+  const [djx, djy] = s.dj;
+  const offset = (i: number, j: number): [number, number] => [(i - ci) * dix + (j - cj) * djx, (i - ci) * diy + (j - cj) * djy];
+  const reach = Math.ceil(95 / s.pxMm);
+  const i0 = Math.max(0, Math.floor(ci) - reach);
+  const i1 = Math.min(cols - 1, Math.ceil(ci) + reach);
+  const j0 = Math.max(0, Math.floor(cj) - reach);
+  const j1 = Math.min(rows - 1, Math.ceil(cj) + reach);
+
+  // Paraspinal muscle: erector spinae, 12-45 mm either side of the midline, 30-90 mm behind the body centre.
+  const muscle: number[] = [];
+  for (let j = j0; j <= j1; j++) {
+    for (let i = i0; i <= i1; i++) {
+      const [dx, dy] = offset(i, j);
+      const ax = Math.abs(dx);
+      if (ax < 12 || ax > 45 || dy < 30 || dy > 90) continue;
+      const q = j * cols + i;
+      if (!outside[q] && depth[q] > 6 && inWin(smooth[q], WINDOW.muscle)) muscle.push(raw[q]);
+    }
+  }
+  if (muscle.length >= 30) acc.muscle.push(median(muscle));
+
+  // Aorta: a round blob of blood (or enhanced blood) left-anterior of the spine, ringed by fat or lung.
+  for (const [win, sink] of [
+    [WINDOW.enhanced, acc.enhanced],
+    [WINDOW.blood, acc.blood],
+  ] as const) {
+    const hu = findAorta(s, outside, offset, i0, i1, j0, j1, win);
+    if (hu !== undefined) sink.push(hu);
+  }
+}
+
+/** Connected components of `win` in the search box; returns the median HU of the best round, fat-ringed one. */
+function findAorta(
+  s: SliceView,
+  outside: Uint8Array,
+  offset: (i: number, j: number) => [number, number],
+  i0: number,
+  i1: number,
+  j0: number,
+  j1: number,
+  win: readonly [number, number],
+): number | undefined {
+  const { cols, raw, smooth } = s;
+  const label = new Int32Array((i1 - i0 + 1) * (j1 - j0 + 1)).fill(0);
+  const w = i1 - i0 + 1;
+  const inBox = (i: number, j: number): boolean => {
+    const [dx, dy] = offset(i, j);
+    return dx >= -20 && dx <= 65 && dy >= -80 && dy <= 12;
+  };
+  const px2 = s.pxMm * s.pxMm;
+  let best: { score: number; hu: number } | undefined;
+  let next = 0;
+  const stack: number[] = [];
+  for (let j = j0; j <= j1; j++) {
+    for (let i = i0; i <= i1; i++) {
+      const li = (j - j0) * w + (i - i0);
+      if (label[li] || !inBox(i, j) || !inWin(smooth[j * cols + i], win) || outside[j * cols + i]) continue;
+      next++;
+      const members: number[] = [];
+      label[li] = next;
+      stack.push(li);
+      while (stack.length) {
+        const m = stack.pop()!;
+        members.push(m);
+        const mi = (m % w) + i0;
+        const mj = Math.floor(m / w) + j0;
+        for (const [ni, nj] of [
+          [mi - 1, mj],
+          [mi + 1, mj],
+          [mi, mj - 1],
+          [mi, mj + 1],
+        ]) {
+          if (ni < i0 || ni > i1 || nj < j0 || nj > j1) continue;
+          const nl = (nj - j0) * w + (ni - i0);
+          if (label[nl] || !inWin(smooth[nj * cols + ni], win) || !inBox(ni, nj)) continue;
+          label[nl] = next;
+          stack.push(nl);
+        }
+        if (members.length > 5000) break;
+      }
+      const areaMm2 = members.length * px2;
+      // Aorta 14-36 mm across (iliac arteries are smaller and lower than the levels sampled).
+      if (areaMm2 < Math.PI * 7 * 7 || areaMm2 > Math.PI * 18 * 18) continue;
+      let sx = 0;
+      let sy = 0;
+      for (const m of members) {
+        sx += (m % w) + i0;
+        sy += Math.floor(m / w) + j0;
+      }
+      const cx = sx / members.length;
+      const cy = sy / members.length;
+      let rmax2 = 0;
+      for (const m of members) {
+        const di = (m % w) + i0 - cx;
+        const dj = Math.floor(m / w) + j0 - cy;
+        rmax2 = Math.max(rmax2, di * di + dj * dj);
+      }
+      const rEq = Math.sqrt(members.length / Math.PI); // voxels
+      const roundness = (rEq * rEq) / Math.max(1, rmax2);
+      if (roundness < 0.55) continue;
+      // Ring 2-5 mm outside the blob: mostly fat or lung around a real aorta.
+      let ringLow = 0;
+      let ringN = 0;
+      const r1 = rEq + 2 / s.pxMm;
+      const r2 = rEq + 5 / s.pxMm;
+      for (let b = Math.floor(cy - r2); b <= Math.ceil(cy + r2); b++) {
+        for (let a = Math.floor(cx - r2); a <= Math.ceil(cx + r2); a++) {
+          const d2 = (a - cx) ** 2 + (b - cy) ** 2;
+          if (d2 < r1 * r1 || d2 > r2 * r2 || a < 0 || b < 0 || a >= s.cols || b >= s.rows) continue;
+          ringN++;
+          if (raw[b * cols + a] < -30) ringLow++;
+        }
+      }
+      if (ringN === 0 || ringLow / ringN < 0.45) continue;
+      // Core: within 60 % of the equivalent radius.
+      const core: number[] = [];
+      for (const m of members) {
+        const mi = (m % w) + i0;
+        const mj = Math.floor(m / w) + j0;
+        if ((mi - cx) ** 2 + (mj - cy) ** 2 <= (0.6 * rEq) ** 2) core.push(raw[mj * cols + mi]);
+      }
+      if (core.length < 5) continue;
+      const score = roundness + ringLow / ringN;
+      if (!best || score > best.score) best = { score, hu: median(core) };
+    }
+  }
+  return best?.hu;
+}
+
+/**
+ * Samples the reference tissues in the axial slices through (up to 6 of) the given vertebral body centres.
+ * A tissue is reported when found in at least one slice; its value is the median over slices.
+ */
+export function sampleReferenceTissues(v: Volume, centersMm: Vec3[]): TissueSamples {
+  const acc: PerSlice = { air: [], fat: [], muscle: [], blood: [], enhanced: [] };
+  const used = spread(centersMm, 6);
+  for (const c of used) sampleSlice(v, c, acc);
+  const out: TissueSamples = { notes: [] };
+  const summarize = (xs: number[]): TissueSample | undefined => (xs.length ? { medianHu: round1(median(xs)), slices: xs.length } : undefined);
+  out.air = summarize(acc.air);
+  out.fat = summarize(acc.fat);
+  out.muscle = summarize(acc.muscle);
+  out.blood = summarize(acc.blood);
+  // An enhanced aorta needs to be seen at half the sampled levels or more (one bright blob can be bowel).
+  out.enhancedAorta = acc.enhanced.length >= Math.max(1, Math.ceil(used.length / 2)) ? summarize(acc.enhanced) : undefined;
+  if (!out.air) out.notes.push('no air outside the body near the sampled slices (body fills the field of view?)');
+  if (!out.fat) out.notes.push('no subcutaneous fat layer found');
+  if (!out.muscle) out.notes.push('no paraspinal muscle found behind the vertebral bodies');
+  return out;
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}
