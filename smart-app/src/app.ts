@@ -3,7 +3,7 @@ import { VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
 import { renderTrendChart } from './chart.js';
 import { latestRisk, parsePatient, parseVbmdObservations } from './fhir-parse.js';
 import type { PatientSummary, RiskSummary, VbmdStudy } from './model.js';
-import { buildTrend, latestByLevel, latestStudy, rateOfChange, studyForContext } from './trend.js';
+import { buildTrend, contextReferences, latestByLevel, latestStudy, rateOfChange, studyForContext } from './trend.js';
 import type { Trend } from './trend.js';
 import type { ErrorKind } from './views.js';
 import {
@@ -100,10 +100,6 @@ async function load(client: Client, patientId: string, needBanner: boolean): Pro
   return { studies: parsed.items, skipped: parsed.skipped.length, risk: latestRisk(risks), patient: patient ? parsePatient(patient) : null };
 }
 
-function contextStudyRef(client: Client): string | undefined {
-  const ctx = (client.state.tokenResponse as { fhirContext?: { reference?: string }[] } | undefined)?.fhirContext;
-  return ctx?.map((c) => c.reference).find((r): r is string => typeof r === 'string' && r.startsWith('ImagingStudy/'));
-}
 
 function render(data: Loaded, client: Client, needBanner: boolean): void {
   const banner = needBanner && data.patient ? patientBanner(data.patient) : '';
@@ -115,14 +111,15 @@ function render(data: Loaded, client: Client, needBanner: boolean): void {
   const trend = buildTrend(data.studies);
   const rate = rateOfChange(trend.summary);
   const latest = latestStudy(data.studies);
-  const contextRef = contextStudyRef(client);
-  const contextStudy = studyForContext(data.studies, contextRef);
+  const contextRefs = contextReferences(client.state.tokenResponse);
+  const contextStudy = studyForContext(data.studies, contextRefs);
+  const contextRef = contextRefs[0];
   const focus = contextStudy ?? latest;
   const shown = new Set<string>();
 
   root().innerHTML = `${banner}
 <header class="app-head"><h1>Bone density from CT (vBMD)</h1><button type="button" id="reload" class="secondary">Reload data</button>${
-    contextRef && !contextStudy ? `<p class="muted small" data-testid="context-missing">No result yet for ${contextRef.replace('ImagingStudy/', 'study ')}; showing the latest.</p>` : ''
+    contextRef && !contextStudy ? `<p class="muted small" data-testid="context-missing">No result yet for ${contextRef.replace(/^ImagingStudy\//, 'study ').replace(/^Observation\//, 'result ')}; showing the latest.</p>` : ''
   }${data.skipped ? `<p class="muted small">${data.skipped} record(s) could not be read and are not shown.</p>` : ''}</header>
 ${alertsView(latest, rate)}
 <div class="grid">

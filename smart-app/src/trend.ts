@@ -170,9 +170,40 @@ export function latestStudy(studies: readonly VbmdStudy[]): VbmdStudy | null {
   return best;
 }
 
-/** The study a launch context points at (fhirContext ImagingStudy/ID), matched by the Observation's
- * derivedFrom reference. */
-export function studyForContext(studies: readonly VbmdStudy[], imagingStudyRef: string | undefined): VbmdStudy | null {
-  if (!imagingStudyRef) return null;
-  return studies.find((s) => s.imagingStudy?.reference === imagingStudyRef) ?? null;
+/** The study a launch context points at: `ImagingStudy/ID` (matched by the Observation's derivedFrom) or
+ * `Observation/ID` (the result itself, as a CDS card's appContext names it). First reference that matches. */
+export function studyForContext(studies: readonly VbmdStudy[], refs: string | readonly string[] | undefined): VbmdStudy | null {
+  const list = typeof refs === 'string' ? [refs] : (refs ?? []);
+  for (const ref of list) {
+    const hit = ref.startsWith('Observation/')
+      ? studies.find((s) => `Observation/${s.observationId}` === ref)
+      : studies.find((s) => s.imagingStudy?.reference === ref);
+    if (hit) return hit;
+  }
+  return null;
+}
+
+/** References the launch put in context: fhirContext entries and a CDS card's appContext
+ * (`{"observation":"Observation/ID"}`, or any JSON with `observation`/`imagingStudy` strings). */
+export function contextReferences(tokenResponse: unknown): string[] {
+  const t = (tokenResponse ?? {}) as { fhirContext?: unknown; appContext?: unknown };
+  const refs: string[] = [];
+  if (Array.isArray(t.fhirContext)) {
+    for (const c of t.fhirContext) {
+      const r = (c as { reference?: unknown })?.reference;
+      if (typeof r === 'string' && /^(ImagingStudy|Observation)\/[A-Za-z0-9\-.]{1,64}$/.test(r)) refs.push(r);
+    }
+  }
+  if (typeof t.appContext === 'string') {
+    try {
+      const a = JSON.parse(t.appContext) as Record<string, unknown>;
+      for (const k of ['observation', 'imagingStudy']) {
+        const r = a?.[k];
+        if (typeof r === 'string' && /^(ImagingStudy|Observation)\/[A-Za-z0-9\-.]{1,64}$/.test(r)) refs.push(r);
+      }
+    } catch {
+      // appContext is opaque to the EHR; a value we cannot read just means no study in context.
+    }
+  }
+  return refs;
 }

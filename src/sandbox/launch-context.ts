@@ -8,6 +8,9 @@ export interface LaunchContext {
   fhirContext?: { reference: string }[];
   /** True when the EHR frame shows no patient banner of its own, so the app must. */
   needPatientBanner: boolean;
+  /** A CDS card link's `appContext`, handed to the app unchanged in the token response (CDS Hooks 2.0,
+   * Link.appContext). vbmd's cards send `{"observation":"Observation/<id>"}`. */
+  appContext?: string;
 }
 
 /**

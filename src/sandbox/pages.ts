@@ -35,6 +35,19 @@ export function ehrFramePage(opts: { patient: string; fhirContext?: string; appU
   );
 }
 
+/** The sandbox EHR's patient list: each entry opens the chart with the app launched (EHR launch). */
+export function patientIndexPage(patients: { id: string; label: string }[]): string {
+  const items = patients
+    .map((p) => `<li><a href="/sandbox/launch?patient=${encodeURIComponent(p.id)}">${escapeHtml(p.label)}</a></li>`)
+    .join('');
+  return page(
+    'vbmd sandbox EHR',
+    `<header><h1>Sandbox EHR</h1></header><main><h2>Open a chart</h2>
+<p>Each link opens the patient's chart with the bone-density app launched the way an EHR does (SMART EHR launch).</p>
+${items ? `<ul>${items}</ul>` : '<p>No patients in the sandbox. Add <code>?patient=ID</code> to this address.</p>'}</main>`,
+  );
+}
+
 export function patientPickerPage(opts: {
   action: string;
   patients: { id: string; label: string }[];

@@ -1,3 +1,4 @@
+import * as nodeCrypto from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import express from 'express';
 import type { Request, Response, Router } from 'express';
@@ -8,8 +9,9 @@ import { z } from 'zod';
 import { VbmdError } from '../util/errors.js';
 import { log } from '../util/log.js';
 import { LaunchStore } from './launch-context.js';
+import { sandboxMemoryAdapter } from './memory-adapter.js';
 import type { LaunchContext } from './launch-context.js';
-import { ehrFramePage, errorPage, patientPickerPage } from './pages.js';
+import { ehrFramePage, errorPage, patientIndexPage, patientPickerPage } from './pages.js';
 import { decideAccess, inPatientCompartment, parseScopes } from './scopes.js';
 
 /** The client id of the vbmd SMART app (a public client: PKCE, no secret). */
@@ -67,6 +69,8 @@ export interface SandboxSmart {
 const launchQuery = z.object({
   patient: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/, 'patient must be a FHIR id'),
   imagingStudy: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/).optional(),
+  observation: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/).optional(),
+  appContext: z.string().max(2000).optional(),
   banner: z.enum(['0', '1']).optional(),
   open: z.enum(['frame', 'redirect']).optional(),
 });
@@ -82,6 +86,11 @@ function pathOf(url: string): string {
  * `plain`, and we require PKCE for every client), short-lived opaque access tokens checked in process.
  */
 export async function createSandboxSmart(options: SandboxSmartOptions): Promise<SandboxSmart> {
+  // oidc-provider 9 targets Node 22 LTS (it prints "Unsupported runtime" on 20) and checks PKCE with
+  // crypto.hash, which Node 20 has from 20.12 on: fail at start with a clear line rather than at a token.
+  if (typeof (nodeCrypto as { hash?: unknown }).hash !== 'function') {
+    throw new VbmdError('config', `The sandbox SMART server needs Node.js >= 20.12 (this is ${process.version}); upgrade Node.`);
+  }
   const issuer = options.issuerUrl.replace(/\/+$/, '');
   const fhirBase = options.fhirBaseUrl.replace(/\/+$/, '');
   const origin = new URL(issuer).origin;
@@ -100,6 +109,9 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
   const jwk = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
 
   const configuration: Configuration = {
+    adapter: sandboxMemoryAdapter(),
+    // The app is served from the FHIR server's origin, so the token endpoint needs no cross-origin access.
+    clientBasedCORS: () => false,
     clients: [
       {
         client_id: SMART_APP_CLIENT_ID,
@@ -159,6 +171,7 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
     body.patient = context.patient;
     if (context.fhirContext?.length) body.fhirContext = context.fhirContext;
     body.need_patient_banner = context.needPatientBanner;
+    if (context.appContext !== undefined) body.appContext = context.appContext;
     ctx.set('Cache-Control', 'no-store');
   });
 
@@ -252,14 +265,29 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
     return { launch, url: url.href };
   };
 
-  router.get('/sandbox/launch', (req, res) => {
+  router.get('/sandbox/launch', (req, res, next) => {
+    if (req.query.patient === undefined) {
+      (options.listPatients ? options.listPatients() : Promise.resolve([]))
+        .then((patients) => res.type('html').send(patientIndexPage(patients)))
+        .catch(next);
+      return;
+    }
     const q = launchQuery.safeParse(req.query);
     if (!q.success) {
       res.status(400).type('html').send(errorPage('Cannot launch', `Give a patient id: /sandbox/launch?patient=ID (${q.error.issues[0]?.message ?? 'bad query'}).`));
       return;
     }
-    const fhirContext = q.data.imagingStudy ? [{ reference: `ImagingStudy/${q.data.imagingStudy}` }] : undefined;
-    const { url } = createLaunch({ patient: q.data.patient, fhirContext, needPatientBanner: q.data.banner !== '0' });
+    const refs = [
+      ...(q.data.imagingStudy ? [{ reference: `ImagingStudy/${q.data.imagingStudy}` }] : []),
+      ...(q.data.observation ? [{ reference: `Observation/${q.data.observation}` }] : []),
+    ];
+    const fhirContext = refs.length ? refs : undefined;
+    const { url } = createLaunch({
+      patient: q.data.patient,
+      fhirContext,
+      needPatientBanner: q.data.banner !== '0',
+      ...(q.data.appContext ? { appContext: q.data.appContext } : {}),
+    });
     if (q.data.open === 'redirect') {
       res.redirect(302, url);
       return;

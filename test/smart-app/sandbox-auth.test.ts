@@ -99,7 +99,7 @@ describe('sandbox SMART authorization server', () => {
   });
 
   it('completes an EHR launch with PKCE S256 and returns the launch context with the token', async () => {
-    const { launch } = smart.createLaunch({ patient: 'p1', fhirContext: [{ reference: 'ImagingStudy/s9' }], needPatientBanner: true });
+    const { launch } = smart.createLaunch({ patient: 'p1', fhirContext: [{ reference: 'ImagingStudy/s9' }], needPatientBanner: true, appContext: '{"observation":"Observation/o1"}' });
     const { verifier, challenge } = pkce();
     const b = new Browser();
     const { url } = await b.follow(authorizeUrl({ scope: SMART_EHR_LAUNCH_SCOPE, launch, code_challenge: challenge, code_challenge_method: 'S256' }), `${base}/smart/`);
@@ -112,6 +112,7 @@ describe('sandbox SMART authorization server', () => {
     expect(body.patient).toBe('p1');
     expect(body.fhirContext).toEqual([{ reference: 'ImagingStudy/s9' }]);
     expect(body.need_patient_banner).toBe(true);
+    expect(body.appContext).toBe('{"observation":"Observation/o1"}');
     expect(body.token_type).toBe('Bearer');
     expect(body.expires_in).toBe(2);
     expect(String(body.scope).split(' ')).toEqual(expect.arrayContaining(['launch', 'patient/Observation.rs', 'openid', 'fhirUser']));
@@ -211,5 +212,7 @@ describe('sandbox SMART authorization server', () => {
     const redirect = await fetch(`${base}/sandbox/launch?patient=p1&open=redirect`, { redirect: 'manual' });
     expect(redirect.status).toBe(302);
     expect((await fetch(`${base}/sandbox/launch?patient=<x>`)).status).toBe(400);
+    const index = await (await fetch(`${base}/sandbox/launch`)).text();
+    expect(index).toContain('Open a chart');
   });
 });

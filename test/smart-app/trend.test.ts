@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { VbmdStudy } from '../../smart-app/src/model.js';
-import { buildTrend, latestByLevel, latestStudy, linearFit, MS_PER_YEAR, rateOfChange, studyForContext } from '../../smart-app/src/trend.js';
+import { buildTrend, contextReferences, latestByLevel, latestStudy, linearFit, MS_PER_YEAR, rateOfChange, studyForContext } from '../../smart-app/src/trend.js';
 
 const T0 = Date.UTC(2020, 0, 1);
 const year = (y: number): number => T0 + y * MS_PER_YEAR;
@@ -109,6 +109,18 @@ describe('buildTrend / latestByLevel / latestStudy', () => {
     expect(studyForContext(withRef, 'ImagingStudy/s1')?.observationId).toBe('b');
     expect(studyForContext(withRef, 'ImagingStudy/zz')).toBeNull();
     expect(studyForContext(withRef, undefined)).toBeNull();
+    expect(studyForContext(withRef, ['Observation/nope', 'Observation/a'])?.observationId).toBe('a');
+  });
+
+  it('reads context references from fhirContext and a CDS appContext, ignoring junk', () => {
+    expect(
+      contextReferences({
+        fhirContext: [{ reference: 'ImagingStudy/s1' }, { reference: 'Encounter/e1' }, { reference: 42 }, 'x'],
+        appContext: JSON.stringify({ observation: 'Observation/o9', other: 'Observation/zz' }),
+      }),
+    ).toEqual(['ImagingStudy/s1', 'Observation/o9']);
+    expect(contextReferences({ appContext: '{not json' })).toEqual([]);
+    expect(contextReferences(undefined)).toEqual([]);
   });
 
   it('handles 0 studies and 10 years of 40 studies', () => {
