@@ -24,8 +24,10 @@ export interface EvalSummary {
   levelsFound: number;
   levelsTruth: number;
   labelAccuracy: number;
+  /** Non-contrast cases (contrast raises trabecular HU by design; those are flagged and counted apart). */
   knownCal: { n: number; maeMgCm3: number; spearman: number };
   defaultCal: { n: number; maeMgCm3: number; spearman: number; method: string };
+  contrastCases: { cases: number; knownCalMaeMgCm3: number; defaultCalMaeMgCm3: number; flagged: number };
   categoryAgreement: number;
   noSpineFalsePositives: number;
   meanAnalyzeMs: number;
@@ -97,6 +99,11 @@ export function evaluatePhantoms(o: EvalOptions): EvalSummary {
   let correct = 0;
   const known: { t: number; m: number }[] = [];
   const dflt: { t: number; m: number }[] = [];
+  const knownC: { t: number; m: number }[] = [];
+  const dfltC: { t: number; m: number }[] = [];
+  let contrastCases = 0;
+  let contrastFlagged = 0;
+  const methods = new Map<string, number>();
   let catAgree = 0;
   let catN = 0;
   let ms = 0;
@@ -109,9 +116,16 @@ export function evaluatePhantoms(o: EvalOptions): EvalSummary {
     const site = { scanners: [], default: { slope: truth.calibration.slope, intercept: truth.calibration.intercept, method: 'phantom' as const } };
     const t0 = performance.now();
     const rKnown: VbmdReport = analyzeVolume(p.loaded, { site, calibrate: o.calibrate });
+    void method;
     ms += performance.now() - t0;
     const rDefault: VbmdReport = analyzeVolume(p.loaded, { calibrate: o.calibrate });
     method = rDefault.calibration.method;
+    methods.set(method, (methods.get(method) ?? 0) + 1);
+    const contrast = truth.contrast.enabled;
+    if (contrast) {
+      contrastCases++;
+      if (rDefault.input.contrast) contrastFlagged++;
+    }
     truthLevels += truth.levels.filter((l) => l.fullyCovered && l.level !== 'S1').length;
     let caseCorrect = 0;
     for (const l of rKnown.levels) {
@@ -122,12 +136,12 @@ export function evaluatePhantoms(o: EvalOptions): EvalSummary {
         caseCorrect++;
       }
       if (!t || !l.included || l.vbmd === null) continue;
-      known.push({ t: t.vbmdMgCm3, m: l.vbmd });
+      (contrast ? knownC : known).push({ t: t.vbmdMgCm3, m: l.vbmd });
       const d = rDefault.levels.find((x) => x.level === l.level);
-      if (d && d.vbmd !== null && d.included) dflt.push({ t: t.vbmdMgCm3, m: d.vbmd });
+      if (d && d.vbmd !== null && d.included) (contrast ? dfltC : dflt).push({ t: t.vbmdMgCm3, m: d.vbmd });
     }
     const tv = truthSummary(truth, rDefault.summary.levels);
-    if (tv !== null) {
+    if (tv !== null && !contrast) {
       catN++;
       const truthCat: BmdCategory = categoryForVbmd(tv);
       if (truthCat === rDefault.summary.category) catAgree++;
@@ -143,7 +157,13 @@ export function evaluatePhantoms(o: EvalOptions): EvalSummary {
     levelsTruth: truthLevels,
     labelAccuracy: found ? correct / found : 0,
     knownCal: { n: known.length, maeMgCm3: mae(known), spearman: spearman(known.map((x) => x.t), known.map((x) => x.m)) },
-    defaultCal: { n: dflt.length, maeMgCm3: mae(dflt), spearman: spearman(dflt.map((x) => x.t), dflt.map((x) => x.m)), method },
+    defaultCal: {
+      n: dflt.length,
+      maeMgCm3: mae(dflt),
+      spearman: spearman(dflt.map((x) => x.t), dflt.map((x) => x.m)),
+      method: [...methods].map(([m, n]) => `${m} x${n}`).join(', '),
+    },
+    contrastCases: { cases: contrastCases, knownCalMaeMgCm3: mae(knownC), defaultCalMaeMgCm3: mae(dfltC), flagged: contrastFlagged },
     categoryAgreement: catN ? catAgree / catN : 0,
     noSpineFalsePositives: 0,
     meanAnalyzeMs: ms / Math.max(1, o.count),

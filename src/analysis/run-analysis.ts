@@ -53,7 +53,7 @@ export async function runAnalysis(input: AnalysisInput, options: RunAnalysisOpti
 // TEMPORARY: a non-literal specifier so this compiles before h2's module exists; becomes a static import.
 const CALIBRATION_MODULE = '../bmd/calibration/index.js';
 
-async function defaultCalibrate(): Promise<Calibrate | undefined> {
+export async function defaultCalibrate(): Promise<Calibrate | undefined> {
   try {
     const mod = (await import(CALIBRATION_MODULE)) as { calibrate?: Calibrate };
     return mod.calibrate;

@@ -68,10 +68,18 @@ const MIN_DISC_SCORE_HU = 15;
 /** Disc-to-disc spacing along z: C7/T1 ~17 mm up to L3/L4 ~40 mm (vertebral height + disc), with slack for tilt. */
 const MIN_SPACING_MM = 15;
 const MAX_SPACING_MM = 50;
+/**
+ * Vertebral height scales with body size: disc-to-disc spacing is ~0.8-1.1x the body's AP depth from T4 to
+ * L5 (Panjabi morphometry), so spacings under 0.6x the depth are body-interior valleys, not discs.
+ */
+export function minDiscSpacingMm(medianBodyDepthMm: number): number {
+  return Number.isFinite(medianBodyDepthMm) ? Math.max(MIN_SPACING_MM, 0.6 * medianBodyDepthMm) : MIN_SPACING_MM;
+}
+
 /** Consecutive spacings differ by at most this ratio. */
 const MAX_SPACING_RATIO = 1.35;
 
-export function chooseDiscs(score: Float32Array, zFirst: number, zLast: number, spacingZMm: number): number[] {
+export function chooseDiscs(score: Float32Array, zFirst: number, zLast: number, spacingZMm: number, minSpacingMm = MIN_SPACING_MM): number[] {
   // Candidates: local maxima of the valley score.
   const cand: number[] = [];
   for (let z = zFirst; z <= zLast; z++) {
@@ -83,7 +91,7 @@ export function chooseDiscs(score: Float32Array, zFirst: number, zLast: number, 
   }
   const n = cand.length;
   if (n === 0) return [];
-  const minGap = MIN_SPACING_MM / spacingZMm;
+  const minGap = Math.max(MIN_SPACING_MM, minSpacingMm) / spacingZMm;
   const maxGap = MAX_SPACING_MM / spacingZMm;
   // best[j][i]: best total ending with discs ... i, j (i < j, or i = -1 for j first); second-order for regularity.
   const best: Float64Array[] = [];
