@@ -19,7 +19,7 @@ import { NdjsonDirectorySource } from '../../src/population/sources/ndjson-dir.j
 
 /**
  * Cohort over 1,000,000 summary vBMD Observations in NDJSON (100k patients x 10 scans, with per-level
- * components like the real ones) plus 30k MedicationRequests. Generated once into os.tmpdir() (streamed to
+ * components like the real ones) plus 0.3 MedicationRequests per patient (30k). Generated once into os.tmpdir() (streamed to
  * disk, deterministic), reused by later runs. Prints the time of the query and the peak RSS of this process
  * (target <= 300 MB).
  */
@@ -99,7 +99,7 @@ function* medications(): Generator<string> {
     { system: 'http://www.whocc.no/atc', code: 'M05BX04', display: 'denosumab' },
     { system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '6809', display: 'metformin' },
   ];
-  for (let i = 0; i < 30_000; i++) {
+  for (let i = 0; i < Math.round(PATIENTS * 0.3); i++) {
     const p = Math.floor(rand() * PATIENTS);
     yield `${JSON.stringify({
       resourceType: 'MedicationRequest',

@@ -39,6 +39,13 @@ describe('cohort over NDJSON files', () => {
     }
   });
 
+  it('reports progress (stage, resources, patients) for the terminal line', async () => {
+    const seen: Array<{ resources: number; patients: number; stage: string }> = [];
+    await runCohort(new NdjsonDirectorySource(dir), { asOf: AS_OF }, { onProgress: (p) => seen.push(p), progressEveryMs: 0 });
+    expect(seen.some((p) => /^file 1\/3 MedicationRequest\.ndjson$/.test(p.stage))).toBe(true);
+    expect(seen.at(-1)).toEqual({ stage: 'done', resources: 32, patients: 15 });
+  });
+
   it('stops with the file and line of a line that is not JSON', async () => {
     const bad = join(dir, 'broken.ndjson');
     await writeFile(bad, '{"resourceType":"Observation"}\n{oops\n');

@@ -7,7 +7,7 @@ const fmt = (v: number | null, digits = 1) => (v === null ? '-' : v.toFixed(digi
 /** The terminal table: the columns an analyst scans first, then the counts. */
 export function* cohortTable(rows: Iterable<CohortRow>, summary: CohortSummary, maxRows = Infinity): Generator<string> {
   const header = ['patient', 'latest', 'vBMD', 'category', 'basis', 'scans', '%/yr', 'therapy'];
-  const widths = [20, 10, 6, 13, 22, 5, 7, 22];
+  const widths = [20, 10, 6, 14, 22, 5, 7, 22];
   const line = (cells: string[]) =>
     `${cells.map((c, i) => (i === 2 || i === 5 || i === 6 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd()}\n`;
   yield line(header);
@@ -21,7 +21,7 @@ export function* cohortTable(rows: Iterable<CohortRow>, summary: CohortSummary, 
       patient,
       (r.latestEffective ?? '-').slice(0, 10),
       fmt(r.latestVbmdMgCm3),
-      r.category + (r.latestScanIndeterminate ? '*' : ''),
+      r.category + (r.latestScanIndeterminate && r.latestVbmdMgCm3 !== null ? '*' : ''),
       r.basis ?? '-',
       String(r.scans),
       r.trend ? fmt(r.trend.pctPerYear) : '-',
