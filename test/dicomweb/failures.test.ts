@@ -87,6 +87,17 @@ describe('DICOMweb failures', () => {
     );
   });
 
+  it('ping: resolves against a live server, fails fast without retries against a dead one', async () => {
+    const live = new DicomWebSource({ baseUrl: pacs.dicomWebUrl });
+    await expect(live.ping()).resolves.toBeUndefined();
+    live.close();
+    const { src, proxy } = await viaProxy((req, res) => answer(res, 503, {}, ''), { retries: 5 });
+    const err = await failure(src.ping());
+    expect(err.status).toBe(503);
+    expect(err.message).toMatch(/answered HTTP 503 to the QIDO-RS readiness check;/);
+    expect(proxy.requests).toHaveLength(1);
+  });
+
   it('no answer in time: a timeout error, not a hang', async () => {
     const { src } = await viaProxy(() => {
       /* never answers */

@@ -13,6 +13,7 @@ import { loadStudyVolume } from '../../src/dicom/load-study.js';
 import { FolderDicomSource } from '../../src/dicom/folder-source.js';
 import { assembleVolume } from '../../src/imaging/assemble-volume.js';
 import { patternVolume, readAll, scratchDir, writeSeries, type WrittenSeries } from './fixtures.js';
+import { startProxy } from './proxy.js';
 
 /**
  * DICOMweb client and DicomWebSource against a real Orthanc + DICOMweb plugin on loopback.
@@ -212,6 +213,34 @@ describe('WADO-RS retrieve against Orthanc', () => {
     const slices = await source.loadSlices(cand);
     expect(new Set(slices.map((s) => s.transferSyntaxUid))).toEqual(new Set(['1.2.840.10008.1.2.4.90']));
     expectSamePixels(slices, fromFiles(j2k));
+  });
+
+  it('asks again for Explicit VR Little Endian when instances are stored in a syntax we cannot decode (JPEG extended)', async () => {
+    // 12-bit data so Orthanc (DCMTK) can make lossy JPEG Extended 1.2.840.10008.1.2.4.51, which we do not decode.
+    const s = await writeSeries(work, 'jpeg51', patternVolume([64, 64, 4], 1, 8), {
+      patientId: 'P-2', studyInstanceUid: newDicomUid(), accessionNumber: 'ACC-51', extraAttributes: { BitsStored: 12, HighBit: 11, PixelRepresentation: 0 },
+    });
+    const up = await pacs.upload(s.files);
+    await pacs.rest('POST', `/studies/${up[0].ParentStudy}/modify`, { Transcode: '1.2.840.10008.1.2.4.51', Force: true, Keep: ['StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID'] });
+    const instances = await pacs.rest<{ ID: string }[]>('GET', `/studies/${up[0].ParentStudy}/instances`);
+    const stored = await pacs.restBytes('GET', `/instances/${instances[0].ID}/metadata/TransferSyntax`);
+    expect(stored.toString()).toBe('1.2.840.10008.1.2.4.51');
+    const proxy = await startProxy(pacs.baseUrl, (req, res, forward) => forward());
+    const viaProxy = new DicomWebSource({ baseUrl: `${proxy.url}/dicom-web` });
+    try {
+      const [cand] = await viaProxy.findSeries({ accessionNumber: 'ACC-51' });
+      const slices = await viaProxy.loadSlices(cand);
+      expect(slices).toHaveLength(4);
+      expect(new Set(slices.map((x) => x.transferSyntaxUid))).toEqual(new Set(['1.2.840.10008.1.2.1']));
+      const accepts = proxy.requests.filter((r) => /\/series\/[0-9.]+$/.test(r.url)).map((r) => r.headers.accept);
+      expect(accepts).toEqual([
+        'multipart/related; type="application/dicom"; transfer-syntax=*',
+        'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1',
+      ]);
+    } finally {
+      viaProxy.close();
+      await proxy.close();
+    }
   });
 
   it('a series UID the server does not have is a not-found error for that series', async () => {

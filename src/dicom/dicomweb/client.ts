@@ -110,6 +110,26 @@ export class DicomWebClient {
     this.http.close();
   }
 
+  /**
+   * Readiness probe: one QIDO-RS study search that matches nothing, no retries, short timeout. Resolves if
+   * the server answers 2xx (credentials accepted); rejects with the DicomWebError a person needs otherwise.
+   */
+  async ping(options: CallOptions & { timeoutMs?: number } = {}): Promise<void> {
+    const spec: RequestSpec = {
+      path: '/studies',
+      // 2.25.0 is a valid UID no PACS holds: the search is cheap and returns [].
+      query: { StudyInstanceUID: '2.25.0', limit: 1 },
+      accept: ACCEPT_DICOM_JSON,
+      operation: 'QIDO-RS readiness check',
+      signal: options.signal,
+      retries: 0,
+      timeoutMs: options.timeoutMs ?? 5000,
+    };
+    await this.http.request(spec, async (res) => {
+      await readBody(res.body, MAX_JSON_BYTES);
+    });
+  }
+
   // ---------------------------------------------------------------- QIDO-RS
 
   async findStudies(query: StudyQuery, options: CallOptions = {}): Promise<StudySummary[]> {

@@ -55,6 +55,9 @@ export interface RequestSpec {
   operation: string;
   studyInstanceUid?: string;
   seriesInstanceUid?: string;
+  /** Per-request overrides of the client's retries and response timeout (e.g. a readiness probe). */
+  retries?: number;
+  timeoutMs?: number;
 }
 
 export interface OpenResponse {
@@ -196,7 +199,7 @@ export class DicomWebHttp {
    * statuses and `RetriableBodyError`s from `consume`. Rejects with a DicomWebError that names the server.
    */
   async request<T>(spec: RequestSpec, consume: (res: OpenResponse) => Promise<T>): Promise<T> {
-    const { retries } = this.opts;
+    const retries = spec.retries ?? this.opts.retries;
     let lastFailure: DicomWebError | undefined;
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (spec.signal?.aborted) throw cancelledError(this.server, spec, spec.signal.reason);
@@ -266,7 +269,8 @@ export class DicomWebHttp {
       const req = mod.request(url, { method: spec.method ?? 'GET', headers, agent: this.agent });
       const timeoutError = (what: string, ms: number): Error =>
         Object.assign(new Error(`no ${what} within ${formatMs(ms)}`), { code: 'VBMD_TIMEOUT' });
-      const headerTimer = setTimeout(() => req.destroy(timeoutError('response', this.opts.timeoutMs)), this.opts.timeoutMs);
+      const timeoutMs = spec.timeoutMs ?? this.opts.timeoutMs;
+      const headerTimer = setTimeout(() => req.destroy(timeoutError('response', timeoutMs)), timeoutMs);
       // Idle timeout covers the body too: a stalled stream errors the response.
       req.setTimeout(this.opts.idleTimeoutMs, () => req.destroy(timeoutError('data', this.opts.idleTimeoutMs)));
       const onAbort = (): void => {

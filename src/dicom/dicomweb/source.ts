@@ -79,6 +79,11 @@ export class DicomWebSource implements DicomSource {
     this.client.close();
   }
 
+  /** Readiness probe (no retries, 5 s timeout by default): resolves when the server answers and accepts our credentials. */
+  ping(options: LoadOptions & { timeoutMs?: number } = {}): Promise<void> {
+    return this.client.ping(options);
+  }
+
   /** QIDO-RS study search (by accession number, patient ID, study UID, modality, date range). */
   findStudies(query: StudyQuery, options: LoadOptions = {}): Promise<StudySummary[]> {
     return this.client.findStudies(query, options);
