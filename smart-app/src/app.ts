@@ -69,8 +69,11 @@ function classify(e: unknown, client: Client | null): { kind: ErrorKind; detail:
     return { kind: 'unauthorized', detail: 'HTTP 401 from the FHIR server', retry: false };
   }
   if (status === 403) return { kind: 'forbidden', detail: 'HTTP 403 from the FHIR server', retry: false };
-  if (status !== undefined && status >= 500) return { kind: 'server', detail: `HTTP ${status} from ${client?.state.serverUrl ?? 'the FHIR server'}`, retry: true };
-  if (status !== undefined) return { kind: 'server', detail: `HTTP ${status} from ${client?.state.serverUrl ?? 'the FHIR server'}`, retry: true };
+  // Without a client the failing request was the token exchange, at the authorization server.
+  const where = client ? (client.state.serverUrl ?? 'the FHIR server') : 'the authorization server (token request)';
+  if (status !== undefined && status >= 500) return { kind: 'server', detail: `HTTP ${status} from ${where}`, retry: true };
+  if (status !== undefined && !client) return { kind: 'launch-failed', detail: `HTTP ${status} from ${where}`, retry: false };
+  if (status !== undefined) return { kind: 'server', detail: `HTTP ${status} from ${where}`, retry: true };
   if (/No 'state' parameter|No state found|No server url/i.test(message)) return { kind: 'no-context', detail: '', retry: false };
   if (/Failed to fetch|NetworkError|network/i.test(message)) return { kind: 'network', detail: message, retry: true };
   return { kind: 'launch-failed', detail: message.split('\n')[0], retry: false };

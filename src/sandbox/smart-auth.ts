@@ -110,8 +110,9 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
 
   const configuration: Configuration = {
     adapter: sandboxMemoryAdapter(),
-    // The app is served from the FHIR server's origin, so the token endpoint needs no cross-origin access.
-    clientBasedCORS: () => false,
+    // Browsers send Origin with the app's token POST: only the origins of the registered redirect URIs may call
+    // (SMART App Launch "CORS": token endpoint open to registered origins).
+    clientBasedCORS: (_ctx, origin) => redirectUris.some((u) => new URL(u).origin === origin),
     clients: [
       {
         client_id: SMART_APP_CLIENT_ID,

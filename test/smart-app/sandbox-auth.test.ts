@@ -79,10 +79,10 @@ function authorizeUrl(params: Record<string, string>): string {
   return u.href;
 }
 
-async function token(code: string, verifier: string): Promise<Response> {
+async function token(code: string, verifier: string, origin?: string): Promise<Response> {
   return fetch(`${base}/auth/token`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(origin ? { origin } : {}) },
     body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: `${base}/smart/index.html`, code_verifier: verifier, client_id: SMART_APP_CLIENT_ID }),
   });
 }
@@ -140,6 +140,23 @@ describe('sandbox SMART authorization server', () => {
     // Short-lived: after expires_in the same token is refused.
     await new Promise((r) => setTimeout(r, 2200));
     expect(await call('/Observation?patient=p1&code=x')).toBe(401);
+  });
+
+  it('answers token requests from the app origin only (CORS for registered origins)', async () => {
+    const codeFor = async () => {
+      const { launch } = smart.createLaunch({ patient: 'p1', needPatientBanner: false });
+      const p = pkce();
+      const { url } = await new Browser().follow(authorizeUrl({ scope: SMART_EHR_LAUNCH_SCOPE, launch, code_challenge: p.challenge, code_challenge_method: 'S256' }), `${base}/smart/`);
+      return { code: new URL(url).searchParams.get('code') as string, verifier: p.verifier };
+    };
+    const a = await codeFor();
+    const evil = await token(a.code, a.verifier, 'http://evil.example');
+    expect(evil.status).not.toBe(200);
+    expect(evil.headers.get('access-control-allow-origin')).toBeNull();
+    const b = await codeFor();
+    const own = await token(b.code, b.verifier, base);
+    expect(own.status).toBe(200);
+    expect(own.headers.get('access-control-allow-origin')).toBe(base);
   });
 
   it('refuses a token request whose code_verifier does not match', async () => {
