@@ -5,7 +5,7 @@ import { VbmdError, isVbmdError } from '../util/errors.js';
 import type { DicomSlice } from './slice.js';
 import type { DicomSource, LoadOptions, StudyRef } from './source.js';
 import type { SeriesChoiceCandidate } from './series-choice.js';
-import { parseDicomHeader, parseDicomSlice, parseDicomSliceAsync, parseDicomSliceParallel, prepareCodecFor, type DicomSliceHeader } from './parse.js';
+import { parseDicomHeader, parseDicomSlice, parseDicomSliceParallel, prepareCodecFor, type DicomSliceHeader } from './parse.js';
 import { isEncapsulated, transferSyntaxInfo } from './codecs/transfer-syntax.js';
 import { availableParallelism } from 'node:os';
 import { finishVolume, placeSlice, planVolume, type AssembleOptions } from '../imaging/assemble-volume.js';
@@ -76,7 +76,7 @@ export class FolderDicomSource implements DicomSource {
       options.signal?.throwIfAborted();
       const bytes = await readBytes(file);
       try {
-        return await parseDicomSliceAsync(bytes, file);
+        return await parseDicomSliceParallel(bytes, file);
       } catch (e) {
         if (isVbmdError(e)) throw e;
         throw new VbmdError('bad-input', `${file} could not be decoded: ${(e as Error).message}.`, {}, { cause: e });

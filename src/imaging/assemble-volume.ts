@@ -342,24 +342,32 @@ function checkDuplicates(order: Placed[], label: string): void {
   );
 }
 
-/** Instance numbers that zig-zag along the stack betray two acquisitions merged into one series. */
+/**
+ * Two acquisitions merged under one SeriesInstanceUID, their slices alternating along the stack, show in
+ * the instance numbers: taken in position order they are not monotonic, yet every other one is (each
+ * acquisition numbered on its own). Arbitrary or constant numbering does not match this pattern, so it
+ * is never mistaken for interleaving.
+ */
 function checkInterleaved(order: Placed[], label: string): void {
   const inst = order.map((p) => p.s.instanceNumber);
-  if (inst.some((v) => v === undefined)) return;
-  let up = 0;
-  let down = 0;
-  let same = 0;
-  for (let k = 1; k < inst.length; k++) {
-    const d = inst[k]! - inst[k - 1]!;
-    if (d > 0) up++;
-    else if (d < 0) down++;
-    else same++;
-  }
-  const irregular = Math.min(up, down) + same;
-  if (irregular > 2 && irregular > 0.05 * inst.length) {
+  if (inst.length < 6 || inst.some((v) => v === undefined)) return;
+  const nums = inst as number[];
+  const direction = (xs: number[]): number => {
+    let dir = 0;
+    for (let k = 1; k < xs.length; k++) {
+      const d = Math.sign(xs[k] - xs[k - 1]);
+      if (d === 0 || (dir !== 0 && d !== dir)) return 0;
+      dir = d;
+    }
+    return dir;
+  };
+  if (direction(nums) !== 0) return;
+  const even = direction(nums.filter((_, k) => k % 2 === 0));
+  const odd = direction(nums.filter((_, k) => k % 2 === 1));
+  if (even !== 0 && even === odd) {
     throw new VbmdError(
       'bad-input',
-      `${label} looks like two series interleaved under one SeriesInstanceUID (instance numbers go back and forth along the stack, ${irregular} times); send one series per acquisition.`,
+      `${label} looks like two series interleaved under one SeriesInstanceUID (along the stack, instance numbers alternate between two sequences: ${nums.slice(0, 6).join(', ')}, ...); send one series per acquisition.`,
     );
   }
 }

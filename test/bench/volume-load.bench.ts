@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { writeCtSeries } from '../../src/dicom/write-series.js';
@@ -60,6 +60,40 @@ async function timedLoad(dir: string): Promise<{ ms: number; cpuMs: number; peak
   return { ms, cpuMs, peakMb };
 }
 
+/**
+ * Compressed series as a PACS may send them: the first 60 slices recompressed by gdcmconv (cached), loaded
+ * by loadInputPath (decoded on the worker-thread pool), reported per slice.
+ */
+async function compressedSeries(nativeDir: string): Promise<void> {
+  const names = (await readdir(nativeDir)).sort().slice(0, 60);
+  for (const [flag, label] of [
+    ['--j2k', 'JPEG 2000 lossless'],
+    ['--jpegls', 'JPEG-LS lossless'],
+    ['--rle', 'RLE lossless'],
+  ] as const) {
+    const dir = join(CACHE, `first60${flag.replace(/-/g, '_')}`);
+    if (!existsSync(join(dir, 'complete'))) {
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      for (const n of names) {
+        const r = spawnSync('/usr/bin/gdcmconv', [flag, join(nativeDir, n), join(dir, n)]);
+        if (r.status !== 0) throw new Error(`gdcmconv ${flag} failed on ${n}`);
+      }
+      await writeFile(join(dir, 'complete'), '');
+    }
+    await rm(join(dir, 'complete'));
+    try {
+      const t = performance.now();
+      const v = await loadInputPath(dir);
+      const ms = performance.now() - t;
+      if (v.volume.dims[2] !== names.length) throw new Error('wrong slice count');
+      console.log(`${label.padEnd(20)} 60 x 512x512: ${ms.toFixed(0)} ms (${(ms / names.length).toFixed(1)} ms/slice, ${availableParallelism()} decode workers)`);
+    } finally {
+      await writeFile(join(dir, 'complete'), '');
+    }
+  }
+}
+
 async function main(): Promise<void> {
   await ensureSeries();
   const dir = join(CACHE, 'series');
@@ -110,6 +144,7 @@ async function main(): Promise<void> {
     console.log(`CPU time best of 3: ours ${best(oursCpu).toFixed(0)} ms, dcm2niix ${best(theirsCpu).toFixed(0)} ms, ratio ${cpuRatio.toFixed(2)}`);
   }
   console.log(`machine load average: ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${cpus().length} cores`);
+  await compressedSeries(dir);
   console.log(`peak RSS per load: ${peaks.map((p) => p.toFixed(0)).join(', ')} MB (process before the first load ${baseRss.toFixed(0)} MB; the volume alone is ${((DIMS[0] * DIMS[1] * DIMS[2] * 4) / 2 ** 20).toFixed(0)} MB of float32)`);
 }
 

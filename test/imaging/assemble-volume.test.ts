@@ -76,6 +76,18 @@ describe('assembleVolume', () => {
     expect(rejection(() => assembleVolume([...s, dup], 't'))).toMatch(/1 duplicate slice position \(e.g. f5.dcm and copy.dcm both at -45 mm/);
   });
 
+  it('spots interleaving from instance numbers, but not constant or arbitrary numbering', () => {
+    const interleaved = stack(12).map((s, k) => ({ ...s, instanceNumber: k % 2 === 0 ? k / 2 + 1 : 100 + (k - 1) / 2 }));
+    expect(rejection(() => assembleVolume(interleaved, 't'))).toMatch(/two series interleaved .*1, 100, 2, 101, 3, 102/);
+    const constant = stack(12).map((s) => ({ ...s, instanceNumber: 1 }));
+    expect(assembleVolume(constant, 't').volume.dims[2]).toBe(12);
+    const shuffled = [7, 3, 11, 1, 9, 2, 12, 5, 4, 10, 6, 8];
+    const arbitrary = stack(12).map((s, k) => ({ ...s, instanceNumber: shuffled[k] }));
+    expect(assembleVolume(arbitrary, 't').volume.dims[2]).toBe(12);
+    const twoStacks = stack(12).map((s, k) => ({ ...s, instanceNumber: (k % 6) + 1 }));
+    expect(assembleVolume(twoStacks, 't').volume.dims[2]).toBe(12);
+  });
+
   it('rejects slices without geometry and slices with mixed pixel spacing', () => {
     const s = stack(5);
     s[2] = { ...s[2], imagePositionMm: undefined };
