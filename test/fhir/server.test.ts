@@ -116,4 +116,25 @@ describe('in-process FHIR server', () => {
       await guarded.close();
     }
   });
+
+  it.each([
+    ['GET', 'Nope', undefined, 'application/fhir+json', 404],
+    ['POST', 'Observation', '{"resourceType":"Patient"}', 'application/fhir+json', 400],
+    ['POST', 'Observation', '{"resourceType":"Observation","status":"final","code":{"text":"x"}}', 'text/plain', 415],
+    ['POST', '', '{"resourceType":"Bundle","type":"transaction","entry":[{}]}', 'application/fhir+json', 400],
+    ['POST', '', '{"resourceType":"Bundle","type":"collection","entry":[]}', 'application/fhir+json', 400],
+    ['PUT', 'Patient/x', '{"resourceType":"Patient","id":"y"}', 'application/fhir+json', 400],
+    ['GET', 'Observation?date=notadate', undefined, 'application/fhir+json', 400],
+    ['GET', 'Observation/../../etc/passwd', undefined, 'application/fhir+json', 404],
+  ] as const)('%s /%s -> %i... answers bad requests with an OperationOutcome', async (method, path, body, ct, status) => {
+    const res = await fetch(`${server.baseUrl}/${path}`, { method, headers: { 'content-type': ct }, ...(body ? { body } : {}) });
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+  });
+
+  it('its CapabilityStatement is valid R4', async () => {
+    const { fhirValidationIssues } = await import('../../src/fhir/definitions.js');
+    const cs = await (await fetch(`${server.baseUrl}/metadata`)).json();
+    expect(fhirValidationIssues(cs as never).filter((i) => i.severity === 'error')).toEqual([]);
+  });
 });

@@ -7,6 +7,7 @@ import {
   DEFAULT_SEARCH_COUNT,
   getStatus,
   isOk,
+  isResourceType,
   normalizeOperationOutcome,
 } from '@medplum/core';
 import type { FhirRepository, FhirRequest, HttpMethod } from '@medplum/fhir-router';
@@ -61,7 +62,7 @@ export function createFhirApp(options: FhirAppOptions = {}): FhirApp {
   app.use(
     express.json({
       limit: '20mb',
-      type: (req) => /^application\/(fhir\+)?json\b/i.test(String(req.headers['content-type'] ?? '')),
+      type: (req) => /^application\/(fhir\+|json-patch\+)?json\b/i.test(String(req.headers['content-type'] ?? '')),
     }),
   );
 
@@ -106,6 +107,30 @@ export function createFhirApp(options: FhirAppOptions = {}): FhirApp {
       path = path.slice(0, -'/_search'.length);
     }
     const isSearch = method === 'GET' && (path === '' || /^[A-Z][A-Za-z]+$/.test(path));
+    const type = path.split('/')[0];
+    if (type && !type.startsWith('$') && !isResourceType(type)) {
+      sendJson(res, 404, outcome('error', 'not-found', `Unknown resource type: ${type.slice(0, 64)}`));
+      return;
+    }
+    const hasBody = method === 'POST' || method === 'PUT' || method === 'PATCH';
+    if (hasBody && (req.body === undefined || req.body === null || typeof req.body !== 'object')) {
+      const ct = String(req.headers['content-type'] ?? '');
+      if (ct && !/json/i.test(ct)) {
+        sendJson(res, 415, outcome('error', 'not-supported', `Unsupported content type ${ct.slice(0, 64)}: send application/fhir+json`));
+      } else {
+        sendJson(res, 400, outcome('error', 'invalid', 'A FHIR JSON resource body is required'));
+      }
+      return;
+    }
+    // fhir-router answers a transaction whose entry lacks request.method/url with 200 and an error entry;
+    // a transaction must be all or nothing, so refuse it whole.
+    if (method === 'POST' && path === '' && isTransaction(req.body)) {
+      const bad = (req.body.entry ?? []).findIndex((e) => !e?.request?.method || !e?.request?.url);
+      if (bad >= 0) {
+        sendJson(res, 400, outcome('error', 'invalid', `Bundle.entry[${bad}].request needs method and url`));
+        return;
+      }
+    }
     let summaryCount = false;
     if (isSearch) {
       summaryCount = params.get('_summary') === 'count';
@@ -194,7 +219,16 @@ function linkUrl(base: string, path: string, params: URLSearchParams, offset: nu
   return `${base}/${path}${q ? `?${q}` : ''}`;
 }
 
-function outcome(severity: 'error' | 'information', code: 'login' | 'forbidden' | 'too-costly', text: string): OperationOutcome {
+function isTransaction(body: unknown): body is { entry?: ({ request?: { method?: string; url?: string } } | null)[] } {
+  const b = body as { resourceType?: unknown; type?: unknown; entry?: unknown };
+  return b?.resourceType === 'Bundle' && (b.type === 'transaction' || b.type === 'batch') && (b.entry === undefined || Array.isArray(b.entry));
+}
+
+function outcome(
+  severity: 'error' | 'information',
+  code: 'login' | 'forbidden' | 'too-costly' | 'not-found' | 'not-supported' | 'invalid',
+  text: string,
+): OperationOutcome {
   return { resourceType: 'OperationOutcome', issue: [{ severity, code, details: { text } }] };
 }
 

@@ -30,6 +30,11 @@ export async function startFhirServer(options: StartFhirServerOptions = {}): Pro
   const outer = express();
   outer.disable('x-powered-by');
   outer.use(mount, fhir);
+  outer.use((req, res) => {
+    res.status(404).type('application/fhir+json').send(
+      JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found', details: { text: `Not found: ${req.path.slice(0, 100)} (the FHIR base is ${mount})` } }] }),
+    );
+  });
   const server = createServer(outer);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
