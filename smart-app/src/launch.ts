@@ -24,6 +24,8 @@ async function main(): Promise<void> {
       iss,
       ...(launch ? { launch } : {}),
       pkceMode: 'required',
+      // EHRs embed the app in an iframe: finish the authorization in that same frame, not in the EHR window.
+      completeInTarget: true,
     });
   } catch (e) {
     root.innerHTML = errorView('launch-failed', e instanceof Error ? e.message : String(e), false);

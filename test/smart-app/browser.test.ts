@@ -263,6 +263,19 @@ describe('SMART app in Chromium', () => {
     await page.context().close();
   });
 
+  it('EHR launch inside the sandbox EHR frame (1280x800 iframe) completes in the frame', async () => {
+    const { page, foreign } = await openPage();
+    await page.setViewportSize({ width: 1320, height: 900 });
+    await page.goto(`${base}/sandbox/launch?patient=p-stable`);
+    const frame = page.frameLocator('iframe[title="vbmd bone density app"]');
+    await frame.locator('body[data-state="ready"]').waitFor({ timeout: 15_000 });
+    expect(await frame.locator('[data-testid="trend-point"]').count()).toBe(5);
+    expect(page.url()).toBe(`${base}/sandbox/launch?patient=p-stable`);
+    await page.screenshot({ path: join(ARTIFACTS, 'ehr-frame.png') });
+    expect(foreign).toEqual([]);
+    await page.context().close();
+  });
+
   it('standalone launch: patient picker at the authorization server, then the app with a banner', async () => {
     const { page, foreign } = await openPage();
     await page.goto(`${base}/smart/launch.html`);
