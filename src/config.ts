@@ -102,6 +102,8 @@ const envSchema = z.object({
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   JOB_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
   JOB_BACKOFF_MS: z.coerce.number().int().min(0).default(15_000),
+  /** A running job's lease (embedded) / lock (BullMQ): a dead worker's job is taken again after about this. */
+  JOB_LEASE_S: z.coerce.number().positive().max(3600).default(30),
   /** Run the analysis worker in this process (`vbmd start`); false for a web-only node. */
   RUN_WORKER: boolFlag.default(true),
 

@@ -98,7 +98,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
     dataDir,
     ...(cfg.REDIS_URL ? { redisUrl: cfg.REDIS_URL } : {}),
     retry: { attempts: cfg.JOB_ATTEMPTS, backoffMs: cfg.JOB_BACKOFF_MS },
-    ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
+    leaseMs: options.leaseMs ?? cfg.JOB_LEASE_S * 1000,
     ...(options.storePrefix ? { prefix: options.storePrefix } : {}),
   });
   const closers: (() => Promise<void>)[] = [];
