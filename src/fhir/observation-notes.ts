@@ -54,7 +54,8 @@ export function exclusionsText(report: VbmdReport): string | undefined {
   const lines = excluded.map((l) => {
     const reason = l.exclusionReason ? EXCLUSION_NAMES[l.exclusionReason] : 'not used';
     const measured = l.vbmd !== null ? `; measured ${formatMgCm3(l.vbmd)}, not used` : '';
-    return `${l.level}: ${reason}${l.exclusionDetail ? ` (${l.exclusionDetail})` : ''}${measured}`;
+    const detail = cleanDetail(l.level, l.exclusionDetail);
+    return `${l.level}: ${reason}${detail ? ` (${detail})` : ''}${measured}`;
   });
   return `Excluded levels - ${lines.join('; ')}.`;
 }
@@ -65,9 +66,15 @@ export function labelConfidenceText(report: VbmdReport): string | undefined {
   return `Level labelling uncertain for ${weak.map((l) => `${l.level} (confidence ${l.labelConfidence.toFixed(2)})`).join(', ')}: the measured vertebrae may be one level off.`;
 }
 
+/** The engine's detail without a repeated "T12: " prefix or final period (it sits inside parentheses). */
+export function cleanDetail(level: string, detail: string | null | undefined): string {
+  if (!detail) return '';
+  return detail.trim().replace(new RegExp(`^(Excluded )?${level}:\\s*`), '').replace(/\.$/, '');
+}
+
 export function calibrationText(c: CalibrationResult): string {
-  const refs = compactJson(c.references, 300);
-  const base = `Calibration: ${CALIBRATION_NAMES[c.method]}; trabecular HU = ${c.intercept.toFixed(2)} + ${c.slope.toFixed(4)} x vBMD (mg/cm3)${refs ? `; references ${refs}` : ''}.`;
+  const refs = referencesSummary(c.references);
+  const base = `Calibration: ${CALIBRATION_NAMES[c.method]}; trabecular HU = ${c.intercept.toFixed(2)} + ${c.slope.toFixed(4)} x vBMD (mg/cm3)${refs ? `; ${refs}` : ''}.`;
   if (c.uncalibrated || c.method === 'nominal') {
     return `${base} The value is not traceable to any calibration (typical error 12-16 mg/cm3 on phantoms); use it as a rough screen only.`;
   }
@@ -122,8 +129,32 @@ export function observationNotes(report: VbmdReport, extra: string[] = []): Anno
     .map((text) => ({ text }));
 }
 
-function compactJson(v: Record<string, unknown>, max: number): string {
-  if (Object.keys(v).length === 0) return '';
-  const s = JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' ? roundTenth(x * 10) / 10 : x));
-  return s.length > max ? `${s.slice(0, max - 3)}...` : s;
+/**
+ * The calibration references in a sentence: measured reference tissues (phantomless), tissues skipped and
+ * why, fit quality, and short top-level values (scanner, kVp). Long prose fields of the engine are left out;
+ * the full object stays in the report.
+ */
+export function referencesSummary(refs: Record<string, unknown>): string {
+  const parts: string[] = [];
+  const tissues = refs.tissues;
+  if (tissues && typeof tissues === 'object') {
+    const t = Object.entries(tissues as Record<string, unknown>).map(([name, v]) => {
+      const hu = (v as { measuredHu?: unknown } | null)?.measuredHu;
+      return typeof hu === 'number' ? `${name} ${roundTenth(hu)} HU` : name;
+    });
+    if (t.length) parts.push(`reference tissues ${t.join(', ')}`);
+  }
+  const skipped = refs.skipped;
+  if (skipped && typeof skipped === 'object') {
+    const k = Object.entries(skipped as Record<string, unknown>).map(([name, why]) => (typeof why === 'string' && why.length <= 100 ? `${name} (${why})` : name));
+    if (k.length) parts.push(`not used: ${k.join(', ')}`);
+  }
+  for (const [key, v] of Object.entries(refs)) {
+    if (key === 'tissues' || key === 'skipped') continue;
+    if (typeof v === 'number' && Number.isFinite(v)) parts.push(`${key} ${Math.round(v * 10000) / 10000}`);
+    else if (typeof v === 'string' && v.length <= 40) parts.push(`${key} ${v}`);
+    else if (typeof v === 'boolean') parts.push(`${key} ${v ? 'yes' : 'no'}`);
+  }
+  const text = parts.join('; ');
+  return text.length > 400 ? `${text.slice(0, 397)}...` : text;
 }

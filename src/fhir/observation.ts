@@ -19,7 +19,7 @@ import {
 import type { AnalysisContext } from './context.js';
 import { toFhirDateTime } from './datetime.js';
 import { analysisIdentifier } from './identifiers.js';
-import { observationNotes, roundTenth } from './observation-notes.js';
+import { cleanDetail, observationNotes, roundTenth } from './observation-notes.js';
 import { imagingStudyReference, patientReference, serviceRequestReference } from './references.js';
 
 export const VBMD_SUMMARY_TEXT = 'Vertebral trabecular vBMD (QCT from CT)';
@@ -70,9 +70,8 @@ export function levelComponent(l: LevelResult): ObservationComponent {
       ...(cat !== 'indeterminate' ? { interpretation: [{ coding: [{ ...INTERPRETATION_BY_CATEGORY[cat] }] }] } : {}),
     };
   }
-  const why = l.exclusionReason
-    ? `Excluded: ${l.exclusionReason}${l.exclusionDetail ? ` (${l.exclusionDetail})` : ''}`
-    : 'Not measured';
+  const detail = cleanDetail(l.level, l.exclusionDetail);
+  const why = l.exclusionReason ? `Excluded: ${l.exclusionReason}${detail ? ` (${detail})` : ''}` : 'Not measured';
   return {
     code,
     dataAbsentReason: { coding: [{ system: DATA_ABSENT_REASON_SYSTEM, code: 'unknown', display: 'Unknown' }], text: why },

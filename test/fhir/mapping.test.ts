@@ -94,6 +94,7 @@ describe('buildAnalysisBundle', () => {
     expect(notes).toMatch(/T10: suspected blastic or lytic lesion/);
     expect(notes).toMatch(/labelling uncertain for T11 \(confidence 0.70\)/);
     expect(notes).toContain('phantomless internal calibration');
+    expect(notes).toContain('airHu -998.1; fatHu -101.2; muscleHu 52.3; bloodHu 160.4');
     expect(notes).toContain('14:30:05 scanner local time');
     expect(obs.effectiveDateTime).toBe('2023-06-11');
     expect(obs.interpretation?.[0].coding?.[0].code).toBe('L');
