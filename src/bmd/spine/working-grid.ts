@@ -59,31 +59,39 @@ export function buildWorkingGrid(volume: Volume, targetMm = WORKING_SPACING_MM):
   if (dims[0] < 4 || dims[1] < 4 || dims[2] < 1) {
     throw new VbmdError('bad-input', `The volume (${volume.dims.join('x')} voxels) is too small to hold a spine.`);
   }
-  const [nx, ny, nz] = volume.dims;
+  const [nx, ny] = volume.dims;
   const strides: Vec3 = [1, nx, nx * ny];
-  // Source index along source axis s for canonical coordinate c (pooled block start + t).
-  const src = (a: number, c: number, t: number): number => {
+  // Per canonical axis: the source memory offset of each fine position c*f+t (flips folded in), so the
+  // pooling loop is table look-ups and adds only.
+  const offsets = [0, 1, 2].map((a) => {
     const n = volume.dims[axis[a]];
-    const i = c * factor[a] + t;
-    return sign[a] > 0 ? i : n - 1 - i;
-  };
+    const t = new Int32Array(dims[a] * factor[a]);
+    for (let i = 0; i < t.length; i++) t[i] = (sign[a] > 0 ? i : n - 1 - i) * strides[axis[a]];
+    return t;
+  });
+  const [offX, offY, offZ] = offsets;
+  const [fx, fy, fz] = factor;
   const hu = new Float32Array(dims[0] * dims[1] * dims[2]);
-  const inv = 1 / (factor[0] * factor[1] * factor[2]);
-  const sx = strides[axis[0]], sy = strides[axis[1]], sz = strides[axis[2]];
+  const inv = 1 / (fx * fy * fz);
+  const src = volume.hu;
+  const rowSum = new Float64Array(dims[0]);
   let o = 0;
   for (let z = 0; z < dims[2]; z++) {
     for (let y = 0; y < dims[1]; y++) {
-      for (let x = 0; x < dims[0]; x++, o++) {
-        let sum = 0;
-        for (let tz = 0; tz < factor[2]; tz++) {
-          const bz = src(2, z, tz) * sz;
-          for (let ty = 0; ty < factor[1]; ty++) {
-            const by = bz + src(1, y, ty) * sy;
-            for (let tx = 0; tx < factor[0]; tx++) sum += volume.hu[by + src(0, x, tx) * sx];
+      rowSum.fill(0);
+      for (let tz = 0; tz < fz; tz++) {
+        const bz = offZ[z * fz + tz];
+        for (let ty = 0; ty < fy; ty++) {
+          const by = bz + offY[y * fy + ty];
+          let xi = 0;
+          for (let x = 0; x < dims[0]; x++) {
+            let acc = 0;
+            for (let tx = 0; tx < fx; tx++, xi++) acc += src[by + offX[xi]];
+            rowSum[x] += acc;
           }
         }
-        hu[o] = sum * inv;
       }
+      for (let x = 0; x < dims[0]; x++, o++) hu[o] = rowSum[x] * inv;
     }
   }
   return { hu, dims, spacingMm, sourceAxis: axis, sourceSign: sign, factor, source: volume };
