@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import dcmjs from 'dcmjs';
+import dcmjs, { type DenaturalizedDataset } from 'dcmjs';
 import { VbmdError } from '../util/errors.js';
 import type { Vec3, Volume } from '../imaging/volume.js';
 
@@ -160,6 +160,7 @@ export async function writeCtSeries(dir: string, volume: Volume, meta: CtSeriesM
   ];
   for (const [k, v] of optional) if (v !== undefined) shared[k] = v;
   Object.assign(shared, meta.extraAttributes ?? {});
+  const sharedDicom = DicomMetaDictionary.denaturalizeDataset(shared);
 
   const prefix = meta.fileNamePrefix ?? 'CT';
   const first = meta.firstInstanceNumber ?? 1;
@@ -168,24 +169,32 @@ export async function writeCtSeries(dir: string, volume: Volume, meta: CtSeriesM
   const pending: Promise<void>[] = [];
   // Bounded parallel writes: the encoder runs while earlier files are being flushed.
   const MAX_IN_FLIGHT = 8;
+  const ring: Buffer[] = new Array<Buffer>(MAX_IN_FLIGHT + 1);
   for (let k = 0; k < slices; k++) {
     const instance = first + k;
     const sopUid = newDicomUid();
     const pos: Vec3 = [0, 0, 0];
     for (let a = 0; a < 3; a++) pos[a] = volume.originMm[a] + k * sz * dk[a];
-    const ds1: Record<string, unknown> = {
-      ...shared,
+    const perSlice: Record<string, unknown> = {
       SOPInstanceUID: sopUid,
       InstanceNumber: String(instance),
       ImagePositionPatient: pos.map(ds),
       SliceLocation: ds(pos[0] * dk[0] + pos[1] * dk[1] + pos[2] * dk[2]),
       ...(meta.sliceAttributes?.(k) ?? {}),
     };
-    const header = encodeHeader(ds1, String(ds1.SOPClassUID), String(ds1.SOPInstanceUID));
-    const pixels = encodePixels(volume.hu, k * plane, plane, slope, intercept);
+    // dcmjs writes tags in sorted order whatever the key order, so the shared part is converted once.
+    const dataset = { ...sharedDicom, ...DicomMetaDictionary.denaturalizeDataset(perSlice) };
+    const header = encodeHeader(dataset, String(perSlice.SOPClassUID ?? sopClassUid), String(perSlice.SOPInstanceUID));
+    // One buffer per file in flight, reused round-robin: no per-file allocation, page faults or concat.
+    const total = header.length + 12 + plane * 2;
+    let out = ring[k % ring.length];
+    if (!out || out.length < total) out = ring[k % ring.length] = Buffer.allocUnsafeSlow(total);
+    header.copy(out, 0);
+    writePixelDataElementHeader(out, header.length, plane * 2);
+    encodePixels(volume.hu, k * plane, plane, slope, intercept, out, header.length + 12);
     const path = join(dir, `${prefix}${String(instance).padStart(4, '0')}.dcm`);
     paths.push(path);
-    pending.push(writeFile(path, Buffer.concat([header, pixelDataElementHeader(pixels.byteLength), pixels])));
+    pending.push(writeFile(path, out.subarray(0, total)));
     if (pending.length >= MAX_IN_FLIGHT) await pending.shift();
   }
   await Promise.all(pending);
@@ -193,7 +202,7 @@ export async function writeCtSeries(dir: string, volume: Volume, meta: CtSeriesM
 }
 
 /** Part-10 preamble + file meta + dataset (without PixelData), serialized by dcmjs. */
-function encodeHeader(dataset: Record<string, unknown>, sopClassUid: string, sopInstanceUid: string): Buffer {
+function encodeHeader(dataset: DenaturalizedDataset, sopClassUid: string, sopInstanceUid: string): Buffer {
   const meta = {
     FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
     MediaStorageSOPClassUID: sopClassUid,
@@ -203,30 +212,31 @@ function encodeHeader(dataset: Record<string, unknown>, sopClassUid: string, sop
     ImplementationVersionName: 'VBMD_0_1',
   };
   const dict = new DicomDict(DicomMetaDictionary.denaturalizeDataset(meta));
-  dict.dict = DicomMetaDictionary.denaturalizeDataset(dataset);
+  dict.dict = dataset;
   return Buffer.from(dict.write());
 }
 
 /** (7FE0,0010) OW, explicit VR little endian: tag, VR, 2 reserved bytes, 32-bit length (PS3.5 7.1.2). */
-function pixelDataElementHeader(byteLength: number): Buffer {
-  const b = Buffer.alloc(12);
-  b.writeUInt16LE(0x7fe0, 0);
-  b.writeUInt16LE(0x0010, 2);
-  b.write('OW', 4, 'latin1');
-  b.writeUInt32LE(byteLength, 8);
-  return b;
+function writePixelDataElementHeader(b: Buffer, at: number, byteLength: number): void {
+  b.writeUInt16LE(0x7fe0, at);
+  b.writeUInt16LE(0x0010, at + 2);
+  b.write('OW', at + 4, 'latin1');
+  b.writeUInt16LE(0, at + 6);
+  b.writeUInt32LE(byteLength, at + 8);
 }
 
-function encodePixels(hu: Float32Array, start: number, count: number, slope: number, intercept: number): Buffer {
-  const out = Buffer.allocUnsafe(count * 2);
-  const view = new Int16Array(out.buffer, out.byteOffset, count);
+/** stored = round((HU - intercept) / slope), clamped to int16, little endian, into `out` at byte `at`. */
+function encodePixels(hu: Float32Array, start: number, count: number, slope: number, intercept: number, out: Buffer, at: number): void {
   const inv = 1 / slope;
+  // Int16Array needs 2-byte alignment; the header length is even (DICOM elements have even lengths).
+  const aligned = (out.byteOffset + at) % 2 === 0;
+  const view = aligned ? new Int16Array(out.buffer, out.byteOffset + at, count) : new Int16Array(count);
   for (let n = 0; n < count; n++) {
     const v = Math.round((hu[start + n] - intercept) * inv);
     view[n] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
   }
   // Int16Array uses the platform's byte order; every platform Node runs on is little endian.
-  return out;
+  if (!aligned) out.set(new Uint8Array(view.buffer), at);
 }
 
 /** A DICOM Decimal String (<= 16 characters, PS3.5 6.2). */
