@@ -1,6 +1,5 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
 import type { Request } from 'express';
 import { createClientJwtVerifier } from '../../cds-hooks/client-auth.js';
 import { loadOrCreateClientKeyFile } from '../../cds-hooks/client-jwt.js';
@@ -45,7 +44,7 @@ import { loadOrCreateSandboxTokens, sandboxPaths } from './sandbox-files.js';
 import type { DemoStudy } from './demo-studies.js';
 
 /**
- * `vbmd start`: the whole service. Nothing configured = the sandbox (in-process FHIR server with demo
+ * The whole service, as `vbmd start` runs it. Nothing configured = the sandbox (in-process FHIR server with demo
  * patients at /fhir behind the sandbox SMART authorization server, a folder of generated demo CT studies,
  * the embedded queue, a sandbox CDS client key pair); FHIR_BASE_URL + DICOMWEB_URL + CDS_CLIENTS (+ REDIS_URL)
  * = production. `--worker-only` runs the analysis worker and study poller without HTTP (scale-out, or to
@@ -306,30 +305,4 @@ function printBanner(s: RunningService, cfg: EnvConfig, options: StartOptions): 
     lines.push(`vbmd service on ${s.url} (public ${s.publicBaseUrl}), ${s.stores.kind} queue. GET /readyz checks FHIR, DICOM and the queue.`);
   }
   process.stderr.write(`${lines.join('\n')}\n`);
-}
-
-export function registerStart(program: Command): void {
-  program
-    .command('start')
-    .description('Run the service: CDS Hooks, SMART app, study API and analysis worker (sandbox when nothing is configured)')
-    .option('--worker-only', 'run only the analysis worker and study poller (no HTTP)')
-    .action(async (opts: { workerOnly?: boolean }) => {
-      const running = await startService(config(), { workerOnly: opts.workerOnly === true });
-      let stopping = false;
-      const stop = (signal: string): void => {
-        if (stopping) return;
-        stopping = true;
-        log.info({ signal }, 'stopping: finishing running jobs');
-        running.close().then(
-          () => process.exit(0),
-          (e: unknown) => {
-            log.error({ err: userMessage(e) }, 'unclean stop');
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGINT', () => stop('SIGINT'));
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      await new Promise<never>(() => undefined);
-    });
 }

@@ -1,0 +1,36 @@
+import type { Command } from 'commander';
+import { config } from '../config.js';
+import { userMessage } from '../util/errors.js';
+import { log } from '../util/log.js';
+
+/**
+ * `vbmd start`: the service (src/cli/service.ts), loaded only when this command runs so other commands do
+ * not pay for the HTTP stack and the sandbox authorization server. SIGINT/SIGTERM stop it gracefully: the
+ * poller stops, running jobs finish (or are handed back), then the HTTP server and stores close.
+ */
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description('Run the service: CDS Hooks, SMART app, study API and analysis worker (sandbox when nothing is configured)')
+    .option('--worker-only', 'run only the analysis worker and study poller (no HTTP)')
+    .action(async (opts: { workerOnly?: boolean }) => {
+      const { startService } = await import('./service.js');
+      const running = await startService(config(), { workerOnly: opts.workerOnly === true });
+      let stopping = false;
+      const stop = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ signal }, 'stopping: finishing running jobs');
+        running.close().then(
+          () => process.exit(0),
+          (e: unknown) => {
+            log.error({ err: userMessage(e) }, 'unclean stop');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      await new Promise<never>(() => undefined);
+    });
+}
