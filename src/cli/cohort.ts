@@ -27,6 +27,7 @@ interface CohortFlags {
   histogram?: string;
   valueSet?: string;
   pageSize?: string;
+  typeFilter?: boolean;
 }
 
 async function writeChunks(out: Writable, chunks: Iterable<string>): Promise<void> {
@@ -59,6 +60,7 @@ export function registerCohort(program: Command): void {
     .option('--histogram <file.svg>', 'write a histogram of the latest vBMD of the matched patients as SVG')
     .option('--value-set <file.json>', 'bone-targeted therapy value set (default: COHORT_THERAPY_VALUE_SET_FILE or the built-in one)')
     .option('--page-size <n>', 'FHIR search page size (_count)', '500')
+    .option('--type-filter', 'bulk: ask the server to export only vBMD Observations (_typeFilter; optional server feature)')
     .action(async (flags: CohortFlags) => {
       const cfg = config();
       const declining = positiveNumber('--declining', flags.declining);
@@ -69,6 +71,7 @@ export function registerCohort(program: Command): void {
       const source = parseSourceSpec(flags.source, {
         auth: /^(fhir|bulk):/.test(flags.source) ? cohortAuthFromConfig(cfg, url, cohortBackendServicesFromConfig(cfg)) : undefined,
         search: { pageSize: pageSize ? Math.floor(pageSize) : undefined },
+        bulk: { typeFilter: flags.typeFilter === true },
       });
       const tty = process.stderr.isTTY === true;
       const progress = tty

@@ -9,7 +9,7 @@ import { BulkExportSource, parseRetryAfter } from '../../src/population/sources/
 import { NdjsonDirectorySource } from '../../src/population/sources/ndjson-dir.js';
 import { staticBearer } from '../../src/population/sources/types.js';
 import { isVbmdError } from '../../src/util/errors.js';
-import { AS_OF, cohortFixture } from './fixtures.js';
+import { AS_OF, cohortFixture, EXPECTED } from './fixtures.js';
 import { checkKnownAnswers, comparable } from './known-answers.js';
 import { toNdjson, writeFixtureNdjson } from './write-ndjson.js';
 
@@ -26,6 +26,7 @@ interface Job {
 }
 const jobs = new Map<string, Job>();
 const log: string[] = [];
+const typeFilters: string[] = [];
 let server: Server;
 let base: string;
 let dir: string;
@@ -54,6 +55,7 @@ beforeAll(async () => {
       return;
     }
     const id = String(jobs.size + 1);
+    typeFilters.push(String(req.query._typeFilter ?? ''));
     jobs.set(id, { types: String(req.query._type ?? '').split(','), polls: 0, deleted: false, fail: mode === 'fail' });
     if (mode !== 'no-location') res.setHeader('Content-Location', `/status/${id}`);
     res.status(202).end();
@@ -157,6 +159,16 @@ describe('cohort over a Bulk Data $export', () => {
     mode = 'ok';
     const err = await runCohort(new BulkExportSource(`${base}/fhir`, { minPollMs: 5 }), {}).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/refused the Bulk Data \$export kick-off with HTTP 401: token required/);
+  });
+
+  it('asks for vBMD Observations only with _typeFilter when told to', async () => {
+    mode = 'ok';
+    typeFilters.length = 0;
+    const filtered = new BulkExportSource(`${base}/fhir`, { auth: staticBearer('bulk-token'), minPollMs: 5, typeFilter: true });
+    const r = await runCohort(filtered, { category: 'osteoporosis', untreated: true, asOf: AS_OF });
+    expect(r.rows.map((x) => x.patient)).toEqual(EXPECTED.osteoporosisUntreated);
+    await runCohort(source(), { asOf: AS_OF });
+    expect(typeFilters).toEqual(['Observation?code=https://vbmd.org/fhir/CodeSystem/vbmd|vbmd-trabecular-qct', '']);
   });
 
   it('reads Retry-After as seconds or an HTTP date', () => {

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { VBMD_SUMMARY_CODE_TOKEN } from '../../fhir/codes.js';
 import { log } from '../../util/log.js';
 import { VbmdError } from '../../util/errors.js';
 import type { CohortResourceType } from '../resources.js';
@@ -26,6 +27,10 @@ export interface BulkExportSourceOptions {
   maxPollMs?: number;
   /** Give up when the export is not complete after this long. */
   timeoutMs?: number;
+  /** Send `_typeFilter=Observation?code=<vBMD summary code>` so the server exports only vBMD Observations,
+   * not every lab and vital sign. Optional in Bulk Data 2.0: a server without it may ignore it (the cohort
+   * filters again) or refuse the kick-off (then run without it). */
+  typeFilter?: boolean;
 }
 
 /**
@@ -48,6 +53,9 @@ export class BulkExportSource implements ResourceSource {
   async kickOff(types: readonly CohortResourceType[], signal?: AbortSignal): Promise<string> {
     const u = new URL(this.exportUrl);
     u.searchParams.set('_type', types.join(','));
+    if (this.options.typeFilter && types.includes('Observation')) {
+      u.searchParams.set('_typeFilter', `Observation?code=${VBMD_SUMMARY_CODE_TOKEN}`);
+    }
     const res = await fhirFetch(
       u.toString(),
       { accept: 'application/fhir+json', headers: { prefer: 'respond-async' }, auth: this.options.auth, signal },
