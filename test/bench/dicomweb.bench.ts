@@ -3,6 +3,7 @@ import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { writeCtSeries } from '../../src/dicom/write-series.js';
 import { DicomWebSource } from '../../src/dicom/dicomweb/source.js';
@@ -54,8 +55,8 @@ async function ensureSeries(): Promise<string> {
 const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-type Mode = 'slices' | 'volume' | 'streamed' | 'study';
-const MODES: Mode[] = ['slices', 'volume', 'streamed', 'study'];
+type Mode = 'node-raw' | 'slices' | 'volume' | 'streamed' | 'study';
+const MODES: Mode[] = ['node-raw', 'slices', 'volume', 'streamed', 'study'];
 
 interface ChildResult {
   ms: number;
@@ -73,7 +74,18 @@ async function child(mode: Mode, baseUrl: string, study: string, series: string,
   const t = performance.now();
   const c0 = process.cpuUsage();
   let voxels = 0;
-  if (mode === 'streamed') {
+  if (mode === 'node-raw') {
+    // The floor for any Node client: node:http draining the same response, no parsing, nothing kept.
+    const url = `${baseUrl}/studies/${study}/series/${series}`;
+    voxels = await new Promise<number>((resolve, reject) => {
+      http.get(url, { headers: { accept: wadoAccept('*') } }, (res) => {
+        let n = 0;
+        res.on('data', (c: Buffer) => (n += c.length));
+        res.on('end', () => resolve(n / 2));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+  } else if (mode === 'streamed') {
     const loaded = await src.loadSeriesVolume({ studyInstanceUid: study, seriesInstanceUid: series, instanceCount: count });
     voxels = loaded.volume.hu.length;
   } else if (mode === 'study') {
@@ -139,7 +151,7 @@ async function main(): Promise<void> {
     curl(url, accept); // warm Orthanc and the page cache for everyone
     console.log(`load average before: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (2 shared cores: wall times are noisy, CPU times less so)`);
     const curls: { ms: number; cpuMs: number }[] = [];
-    const res: Record<Mode, ChildResult[]> = { slices: [], volume: [], streamed: [], study: [] };
+    const res: Record<Mode, ChildResult[]> = { 'node-raw': [], slices: [], volume: [], streamed: [], study: [] };
     let wadoBytes = 0;
     for (let run = 0; run < RUNS; run++) {
       for (const mode of MODES) {
@@ -157,6 +169,7 @@ async function main(): Promise<void> {
     console.log(`WADO-RS response: ${mb(wadoBytes)} MiB`);
     console.log(`curl to /dev/null:                    median ${curlMs.toFixed(0)} ms, best ${curlBest.toFixed(0)} ms, CPU ${curlCpu.toFixed(0)} ms (${curls.length} runs)`);
     const label: Record<Mode, string> = {
+      'node-raw': 'node:http drain only (floor):',
       slices: 'loadSlices (slices in memory):',
       volume: 'loadSlices + assembleVolume (HU):',
       streamed: 'loadSeriesVolume (streamed HU):',

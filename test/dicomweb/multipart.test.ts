@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { ArenaAllocator, MultipartError, MultipartParser, parseMultipartStream, type MultipartPart } from '../../src/dicom/dicomweb/multipart.js';
+import { ArenaAllocator, BufferPool, MultipartError, MultipartParser, parseMultipartStream, type MultipartPart } from '../../src/dicom/dicomweb/multipart.js';
 import { parseContentType } from '../../src/dicom/dicomweb/content-type.js';
 
 /** Builds a multipart/related body the way PACS do (optionally without Content-Length, with preamble). */
@@ -125,6 +125,22 @@ describe('ArenaAllocator', () => {
     const parts: Buffer[] = [];
     for (let i = 0; i < 20; i++) parts.push(arena.alloc(200).fill(i));
     parts.forEach((p, i) => expect(p.every((x) => x === i)).toBe(true));
+  });
+});
+
+describe('BufferPool', () => {
+  it('reuses released bodies, never hands out one that is still in use, ignores foreign buffers', () => {
+    const pool = new BufferPool(2);
+    const a = pool.alloc(1000);
+    const b = pool.alloc(1000);
+    expect(a.buffer).not.toBe(b.buffer);
+    pool.release(a);
+    const c = pool.alloc(900);
+    expect(c.buffer).toBe(a.buffer);
+    expect(c.length).toBe(900);
+    expect(pool.alloc(1000).buffer).not.toBe(b.buffer); // b was never released
+    pool.release(Buffer.alloc(10)); // not ours: ignored
+    expect(pool.alloc(10).buffer).not.toBe(c.buffer);
   });
 });
 

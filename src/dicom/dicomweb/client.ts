@@ -79,6 +79,8 @@ export interface CallOptions {
 export interface RetrieveOptions extends CallOptions {
   /** `*` (as stored, default) or a transfer syntax UID the server should transcode to. */
   transferSyntax?: string;
+  /** Allocator for part bodies (default: arena blocks, see multipart.ts). */
+  allocate?: (byteLength: number) => Buffer;
 }
 
 export const ACCEPT_DICOM_JSON = 'application/dicom+json, application/json;q=0.9';
@@ -325,7 +327,7 @@ export class DicomWebClient {
         });
       }
       handlers.onStart?.();
-      return consumeMultipart(res.body, boundary, handlers.onPart);
+      return consumeMultipart(res.body, new MultipartParser(boundary, { allocate: options.allocate }), handlers.onPart);
     });
   }
 
@@ -427,9 +429,8 @@ export class DicomWebClient {
  * costs measurable time at hundreds of MB/s); an async handler pauses the socket until it settles, so a
  * slow consumer applies backpressure instead of buffering the response.
  */
-function consumeMultipart(body: IncomingMessage, boundary: string, onPart: (part: MultipartPart) => void | Promise<void>): Promise<number> {
+function consumeMultipart(body: IncomingMessage, parser: MultipartParser, onPart: (part: MultipartPart) => void | Promise<void>): Promise<number> {
   return new Promise<number>((resolve, reject) => {
-    const parser = new MultipartParser(boundary);
     let n = 0;
     let done = false;
     const queue: MultipartPart[] = [];

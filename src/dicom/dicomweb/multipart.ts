@@ -57,6 +57,37 @@ export class ArenaAllocator {
   }
 }
 
+/**
+ * Reusable part buffers for consumers that are done with a part as soon as they have handled it (the
+ * streamed volume path): `release` returns a body to the pool, so a whole series needs a handful of
+ * buffers instead of fresh memory per instance (no page faults, no GC pressure).
+ */
+export class BufferPool {
+  private readonly free: ArrayBuffer[] = [];
+  private readonly mine = new WeakSet<ArrayBuffer>();
+  constructor(private readonly maxFree = 8) {}
+
+  alloc(byteLength: number): Buffer {
+    for (let i = this.free.length - 1; i >= 0; i--) {
+      if (this.free[i].byteLength >= byteLength) {
+        const [ab] = this.free.splice(i, 1);
+        return Buffer.from(ab, 0, byteLength);
+      }
+    }
+    // Round up so slightly different part sizes reuse the same buffers.
+    const ab = new ArrayBuffer(Math.ceil(byteLength / 65536) * 65536);
+    this.mine.add(ab);
+    return Buffer.from(ab, 0, byteLength);
+  }
+
+  /** Gives a body from `alloc` back; the caller must hold no view of it any more. */
+  release(body: Uint8Array): void {
+    const ab = body.buffer as ArrayBuffer;
+    if (!this.mine.has(ab) || this.free.includes(ab) || this.free.length >= this.maxFree) return;
+    this.free.push(ab);
+  }
+}
+
 export interface MultipartOptions {
   /** Where part bodies with a Content-Length are allocated (default: a fresh ArenaAllocator per parser). */
   allocate?: (byteLength: number) => Buffer;

@@ -18,7 +18,7 @@ import {
 } from './client.js';
 import { DicomWebError } from './errors.js';
 import { StopRequest, type DicomWebClientOptions } from './http.js';
-import type { MultipartPart } from './multipart.js';
+import { BufferPool, type MultipartPart } from './multipart.js';
 
 /**
  * `DicomSource` over a DICOMweb server (the PACS in production).
@@ -159,7 +159,16 @@ export class DicomWebSource implements DicomSource {
     let seen = new Set<string>();
     const arrival = new Map<DicomSliceHeader, number>();
     let sizeMismatch = false;
-    const place = (slice: DicomSlice): void => {
+    // Each instance's bytes are dead once converted: recycle them for the next part.
+    const pool = new BufferPool();
+    const place = (slice: DicomSlice, body: Buffer): void => {
+      try {
+        placeSlice(slice);
+      } finally {
+        pool.release(body);
+      }
+    };
+    const placeSlice = (slice: DicomSlice): void => {
       if (seen.has(slice.sopInstanceUid)) return;
       seen.add(slice.sopInstanceUid);
       const { pixels, ...header } = slice;
@@ -193,10 +202,10 @@ export class DicomWebSource implements DicomSource {
       },
       onPart: (part) => {
         const s = this.partToSlice(series, part, part.index, transferSyntax);
-        if (s instanceof Promise) return s.then(place);
-        place(s);
+        if (s instanceof Promise) return s.then((x) => place(x, part.body));
+        place(s, part.body);
       },
-    }, { transferSyntax, signal });
+    }, { transferSyntax, signal, allocate: (n) => pool.alloc(n) });
     this.checkComplete(series, headers.length);
     const plan = planVolume(headers, this.description, assemble);
     if (sizeMismatch || !hu) {
