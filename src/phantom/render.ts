@@ -193,6 +193,11 @@ export class SliceRenderer {
     const medX = sp.x + 8;
     const medHalf = 34;
     const medBack = sp.y - sp.halfDepth * 0.2;
+    const invA = 1 / t.a;
+    const lungPost = sp.y + sp.halfDepth + 2 * sp.canalHalfDepth + 6;
+    // Beyond this normalised radius a voxel is surely outside the skin (2 voxels of margin).
+    const airR = 1 + (2 * px) / Math.min(t.a, t.bAnt, t.bPost);
+    const airR2 = airR * airR;
     for (let j = 0; j < rows; j++) {
       const dy = oy + j * px - ty;
       for (let i = 0; i < cols; i++) {
@@ -201,9 +206,14 @@ export class SliceRenderer {
         const by = -sin * dx + cos * dy;
         const idx = j * cols + i;
         const b = by > 0 ? t.bPost : t.bAnt;
-        const nx = bx / t.a;
+        const nx = bx * invA;
         const ny = by / b;
         const r2 = nx * nx + ny * ny;
+        if (r2 > airR2) {
+          buf[idx] = p.air;
+          cup[idx] = 0;
+          continue;
+        }
         const r = Math.sqrt(r2);
         const g = Math.sqrt((nx * nx) / (t.a * t.a) + (ny * ny) / (b * b));
         const depth = g > 1e-9 ? ((1 - r) * r) / g : 1e3; // mm inside the skin surface
@@ -231,8 +241,10 @@ export class SliceRenderer {
           if (chest > 0) {
             const cavity = coverage(skinIn + fat + mw + 4 - depth, px);
             const mx = Math.abs(bx - medX) - medHalf;
-            const mediast = coverage(-Math.max(mx, by - medBack), px);
-            const lung = chest * cavity * (1 - mediast);
+            const mediast = coverage(Math.max(mx, by - medBack), px);
+            // Posteriorly the lungs end at the rib angles, level with the back of the spinal canal.
+            const lungBack = coverage(by - lungPost, px);
+            const lung = chest * cavity * lungBack * (1 - mediast);
             inner += lung * (p.lung - inner);
           }
           if (hasLiver && bx < 0) {
@@ -388,7 +400,7 @@ export class SliceRenderer {
       const dz = z - c[2];
       const v = dy * ct - dz * st;
       const w = dy * st + dz * ct;
-      const dxy = Math.max(ellipseSdf(u, v, hw, hd), rn - Math.hypot(u, v - (hd + 0.55 * rn)));
+      const dxy = Math.max(ellipseSdf(u, v, hw, hd), rn - Math.sqrt(u * u + (v - (hd + 0.55 * rn)) ** 2));
       const d = Math.max(dxy, Math.abs(w) - half * 0.8);
       const cv = coverage(d, px);
       if (cv > 0) buf[idx] += cv * (hu - buf[idx]);
@@ -416,7 +428,7 @@ export class SliceRenderer {
       const u = l[0];
       const vv = l[1];
       const w = l[2];
-      const dxy = Math.max(ellipseSdf(u, vv, hw, hd), rn - Math.hypot(u, vv - (hd + 0.55 * rn)));
+      const dxy = Math.max(ellipseSdf(u, vv, hw, hd), rn - Math.sqrt(u * u + (vv - (hd + 0.55 * rn)) ** 2));
       if (dxy > px) return;
       const fAP = Math.min(1, Math.max(0, (vv + hd) / (2 * hd)));
       const top = bot + v.heightAnt + (v.heightPost - v.heightAnt) * fAP;
@@ -441,7 +453,7 @@ export class SliceRenderer {
           if (cvn > 0) tr += cvn * (p.veinHu - tr);
         }
         if (les) {
-          const dl = Math.hypot(u - les.c[0], vv - les.c[1], w - les.c[2]) - les.r;
+          const dl = Math.sqrt((u - les.c[0]) ** 2 + (vv - les.c[1]) ** 2 + (w - les.c[2]) ** 2) - les.r;
           const cl = coverage(dl, Math.max(px, 1.5));
           if (cl > 0) tr += cl * (lesHu - tr);
         }
