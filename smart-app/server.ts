@@ -10,7 +10,8 @@ export interface SmartAppRouterOptions {
   distDir?: string;
   /** Origins of FHIR servers the app may call besides its own (a production EHR's `iss`). */
   fhirOrigins?: string[];
-  /** Who may frame the app (the EHR's origin); default only this origin. */
+  /** Who may frame the app (the EHR's web origin); default this origin and the FHIR origins. `vbmd start`
+   * can take it from SMART_FRAME_ANCESTORS (see frameAncestorsFromConfig). */
   frameAncestors?: string[];
 }
 
@@ -19,13 +20,20 @@ export interface SmartAppRouterOptions {
  * `/smart/index.html` the redirect_uri. The Content-Security-Policy holds the app to its own origin and
  * the FHIR server(s): no script, style, image or request can leave them.
  */
+/** SMART_FRAME_ANCESTORS as a list for `frameAncestors` (undefined when unset). */
+export function frameAncestorsFromConfig(value: string | undefined): string[] | undefined {
+  if (!value) return undefined;
+  return ["'self'", ...value.split(/[\s,]+/).filter(Boolean)];
+}
+
 export function createSmartAppRouter(opts: SmartAppRouterOptions = {}): Router {
   const dist = opts.distDir ?? SMART_APP_DIST;
   if (!existsSync(join(dist, 'index.html'))) {
     throw new VbmdError('config', `The SMART app is not built (${dist}/index.html missing): run  npm run build:smart`);
   }
   const connect = ["'self'", ...(opts.fhirOrigins ?? [])].join(' ');
-  const frame = (opts.frameAncestors ?? ["'self'"]).join(' ');
+  // An EHR embeds the app in an iframe; a CSP that forbade its origin would show a blank frame.
+  const frame = (opts.frameAncestors ?? ["'self'", ...(opts.fhirOrigins ?? [])]).join(' ');
   const csp = [
     "default-src 'self'",
     "script-src 'self'",

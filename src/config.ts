@@ -94,6 +94,12 @@ const envSchema = z.object({
   CDS_JWT_MAX_LIFETIME_S: z.coerce.number().int().positive().max(3600).default(3600),
   /** Where cards link: the SMART app launch page; default `${PUBLIC_BASE_URL}/smart/launch.html`. */
   SMART_LAUNCH_URL: httpUrl('SMART_LAUNCH_URL').optional(),
+  /** Origins allowed to frame the SMART app (the EHR's web origin), comma- or space-separated; default: the
+   * service's own origin and the FHIR server's (CSP frame-ancestors). */
+  SMART_FRAME_ANCESTORS: z
+    .string()
+    .regex(/^(https?:\/\/[^\s,/]+)([\s,]+https?:\/\/[^\s,/]+)*$/, 'must be origins like https://ehr.example.org, comma-separated')
+    .optional(),
   /** Comma-separated bearer tokens allowed to call POST /api/studies/{uid}/analyze (besides CDS client JWTs). */
   ANALYZE_API_TOKENS: z.string().optional(),
   /** How long an order's watch waits for its study, hours; QIDO poll interval, seconds. */
