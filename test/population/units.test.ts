@@ -222,6 +222,10 @@ describe('outputs', () => {
     expect(svg).toContain('(n=2)');
     expect(svg).toContain('x&lt;y&gt;');
     expect(svg).not.toContain('x<y>');
+    // 120 is osteopenia although it opens the [120, 130) bin: that bar is drawn in the osteopenia colour.
+    const edge = cohortHistogramSvg([row('e', 120)], summary(1));
+    expect(edge).toContain('120-130 mg/cm3: 1 osteopenia');
+    expect(edge).not.toContain('normal</title>');
   });
 });
 

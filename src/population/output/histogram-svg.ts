@@ -49,13 +49,25 @@ export function cohortHistogramSvg(rows: Iterable<CohortRow>, summary: CohortSum
   parts.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
   parts.push(`<text x="${left}" y="24" font-size="16" font-weight="bold">Latest vBMD per patient, mg/cm3 (n=${values.length})</text>`);
   parts.push(`<text x="${left}" y="40" fill="#444">${esc(describeQuery(summary.query))}</text>`);
+  // Each bar is stacked by the values' own ACR category: 120 mg/cm3 is osteopenia although it opens the
+  // [120, 130) bin, so colouring whole bins by their edges would mislabel it.
+  const byCat = h.counts.map(() => ({ osteoporosis: 0, osteopenia: 0, normal: 0 }));
+  for (const v of values) {
+    const i = Math.min(h.counts.length - 1, Math.max(0, Math.floor(v / HISTOGRAM_BIN_MG_CM3)));
+    byCat[i][v > 120 ? 'normal' : v >= 80 ? 'osteopenia' : 'osteoporosis']++;
+  }
   h.counts.forEach((n, i) => {
+    if (n === 0) return;
     const lo = h.edges[i];
-    const cat = lo + HISTOGRAM_BIN_MG_CM3 <= 80 ? 'osteoporosis' : lo >= 120 ? 'normal' : 'osteopenia';
     const bx = x(lo) + 1;
     const bw = x(h.edges[i + 1]) - x(lo) - 2;
-    if (n > 0) {
-      parts.push(`<rect x="${bx.toFixed(1)}" y="${y(n).toFixed(1)}" width="${bw.toFixed(1)}" height="${(top + plotH - y(n)).toFixed(1)}" fill="${COLORS[cat]}"><title>${lo}-${lo + HISTOGRAM_BIN_MG_CM3} mg/cm3: ${n}</title></rect>`);
+    let below = 0;
+    for (const cat of ['osteoporosis', 'osteopenia', 'normal'] as const) {
+      const k = byCat[i][cat];
+      if (k === 0) continue;
+      const yTop = y(below + k);
+      parts.push(`<rect x="${bx.toFixed(1)}" y="${yTop.toFixed(1)}" width="${bw.toFixed(1)}" height="${(y(below) - yTop).toFixed(1)}" fill="${COLORS[cat]}"><title>${lo}-${lo + HISTOGRAM_BIN_MG_CM3} mg/cm3: ${k} ${cat}</title></rect>`);
+      below += k;
     }
   });
   // Axes and ticks.
