@@ -187,7 +187,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
       worker = stores.queue.process(
         createAnalysisHandler({
           source: source.get,
-          analyze: options.analyze ?? engineAnalyzeStudy({ kind: source.dicomWeb ? 'dicomweb' : 'dicom' }),
+          analyze: options.analyze ?? engineAnalyzeStudy(cfg.VBMD_CALIBRATION_FILE ? { calibrationFile: cfg.VBMD_CALIBRATION_FILE } : {}),
           fhir,
           watches: stores.watches,
           ...(mode === 'sandbox' ? { tags: [{ ...DEMO_DATA_TAG }] } : {}),
