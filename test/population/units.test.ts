@@ -187,8 +187,8 @@ describe('outputs', () => {
     expect(csvField('=HYPERLINK("x")')).toBe(`"'=HYPERLINK(""x"")"`);
     expect(csvField(null)).toBe('');
     const lines = [...cohortCsv([row('p1', 70.5)])].join('').split('\r\n');
-    expect(lines[0]).toBe('patient_id,latest_date,vbmd_mg_cm3,category,basis,status,scans,measured_scans,latest_scan_indeterminate,trend_pct_per_year,trend_mg_cm3_per_year,trend_span_years,therapy,active_therapy,study_uid');
-    expect(lines[1]).toBe('p1,2024-01-01,70.5,osteoporosis,lumbar,final,1,1,false,,,,none,,');
+    expect(lines[0]).toBe('patient_id,latest_date,vbmd_mg_cm3,category,basis,status,scans,measured_scans,latest_scan_indeterminate,trend_pct_per_year,trend_mg_cm3_per_year,trend_span_years,therapy,therapy_classes,active_therapy,study_uid');
+    expect(lines[1]).toBe('p1,2024-01-01,70.5,osteoporosis,lumbar,final,1,1,false,,,,none,,,');
   });
 
   it('Group is valid JSON with one member per row, references by id or identifier', () => {

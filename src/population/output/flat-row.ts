@@ -16,6 +16,7 @@ export const COHORT_COLUMNS = [
   'trend_mg_cm3_per_year',
   'trend_span_years',
   'therapy',
+  'therapy_classes',
   'active_therapy',
   'study_uid',
 ] as const;
@@ -39,6 +40,7 @@ export function flattenRow(r: CohortRow): FlatCohortRow {
     trend_mg_cm3_per_year: r.trend ? round(r.trend.mgCm3PerYear, 2) : null,
     trend_span_years: r.trend ? round(r.trend.spanYears, 2) : null,
     therapy: r.therapy,
+    therapy_classes: r.therapyClasses.length ? r.therapyClasses.join(';') : null,
     active_therapy: r.activeTherapy,
     study_uid: r.studyUid,
   };
