@@ -13,6 +13,7 @@ import {
 import type { FhirRepository, FhirRequest, HttpMethod } from '@medplum/fhir-router';
 import { FhirRouter } from '@medplum/fhir-router';
 import { ensureFhirDefinitions } from '../definitions.js';
+import { bulkExportHandler } from './bulk-export.js';
 import { capabilityStatement } from './capability.js';
 import { TransactionalMemoryRepository } from './memory-repository.js';
 
@@ -27,8 +28,8 @@ import { TransactionalMemoryRepository } from './memory-repository.js';
  * `Location`/`ETag`; a CapabilityStatement at /metadata; and a hook for the SMART authorization server.
  *
  * Limits (do not build product features on them; EHR servers often lack them too): no quantity search
- * (`value-quantity`), no `_include`/`_revinclude`, no chained search, no `_elements`, no subscriptions, no
- * Bulk Data `$export` (page through searches instead). fhir-router refuses transactions with more than 8
+ * (`value-quantity`), no `_include`/`_revinclude`, no chained search, no `_elements`, no subscriptions; Bulk
+ * Data `$export` at system level only (bulk-export.ts). fhir-router refuses transactions with more than 8
  * entries when any entry is conditional ("requires strict isolation"): vbmd writes one small Bundle per
  * analysis (4 entries). Data lives only as long as the process.
  */
@@ -87,6 +88,11 @@ export function createFhirApp(options: FhirAppOptions = {}): FhirApp {
       );
     });
   }
+
+  const bulk = bulkExportHandler(repository, baseOf, !!options.verifyAccess);
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    bulk(req, res, next).catch(next);
+  });
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     handle(req, res).catch(next);
