@@ -27,10 +27,15 @@ import {
 
 type Client = Awaited<ReturnType<typeof FHIR.oauth2.ready>>;
 
+interface Unavailable {
+  unavailable: number;
+}
+const isUnavailable = (v: unknown): v is Unavailable => typeof v === 'object' && v !== null && 'unavailable' in v;
+
 interface Loaded {
   studies: VbmdStudy[];
   skipped: number;
-  risk: RiskSummary | null;
+  risk: RiskSummary | null | 'unavailable';
   patient: PatientSummary | null;
 }
 
@@ -93,14 +98,27 @@ async function load(client: Client, patientId: string, needBanner: boolean): Pro
   // understands; the bare-id form is not (the Medplum-based sandbox server among them), and there `patient=`
   // (subject.where(resolve() is Patient)) is 3-4x slower than `subject=`.
   const patientParam = `subject=${encodeURIComponent(`Patient/${patientId}`)}`;
+  // The vBMD results are the app; the RiskAssessment and the Patient are extras: an EHR that grants only
+  // Observation access (403) or lacks the resource (404) still gets the trend, with that part marked missing.
+  const optional = <T,>(p: Promise<T>): Promise<T | Unavailable> =>
+    p.catch((e: unknown) => {
+      const status = (e as { status?: number })?.status;
+      if (status === 403 || status === 404) return { unavailable: status };
+      throw e;
+    });
   const [obs, risks, patient] = await Promise.all([
     client.request<unknown[]>(`Observation?${patientParam}&code=${encodeURIComponent(VBMD_SUMMARY_CODE_TOKEN)}&_count=200`, opts),
-    client.request<unknown[]>(`RiskAssessment?${patientParam}&_count=100`, opts),
-    needBanner ? client.request<unknown>(`Patient/${pid}`) : Promise.resolve(null),
+    optional(client.request<unknown[]>(`RiskAssessment?${patientParam}&_count=100`, opts)),
+    needBanner ? optional(client.request<unknown>(`Patient/${pid}`)) : Promise.resolve(null),
   ]);
   const parsed = parseVbmdObservations(obs);
   if (parsed.skipped.length) console.warn('vbmd: skipped resources', parsed.skipped);
-  return { studies: parsed.items, skipped: parsed.skipped.length, risk: latestRisk(risks), patient: patient ? parsePatient(patient) : null };
+  return {
+    studies: parsed.items,
+    skipped: parsed.skipped.length,
+    risk: isUnavailable(risks) ? 'unavailable' : latestRisk(risks),
+    patient: patient === null ? null : isUnavailable(patient) ? { id: patientId, name: `Patient ${patientId} (details not available)` } : parsePatient(patient),
+  };
 }
 
 

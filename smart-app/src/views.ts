@@ -100,7 +100,8 @@ export function latestLevelsView(levels: readonly LatestLevel[]): string {
   return `<section class="card" aria-labelledby="bylevel-h"><h2 id="bylevel-h">Latest value per level</h2><table data-testid="latest-by-level"><thead><tr><th scope="col">Level</th><th scope="col">vBMD (${UNIT_MG_CM3})</th><th scope="col">Study date</th></tr></thead><tbody>${rows}</tbody></table></section>`;
 }
 
-export function riskView(r: RiskSummary | null): string {
+export function riskView(r: RiskSummary | null | 'unavailable'): string {
+  if (r === 'unavailable') return `<section class="card" aria-labelledby="risk-h"><h2 id="risk-h">Risk assessment</h2><p class="muted" data-testid="risk">Not available: the EHR did not let the app read risk assessments.</p></section>`;
   if (!r) return `<section class="card" aria-labelledby="risk-h"><h2 id="risk-h">Risk assessment</h2><p class="muted" data-testid="risk">No risk assessment on record.</p></section>`;
   const prob = r.probability !== undefined ? `${(r.probability * 100).toFixed(0)} %` : 'not given';
   return `<section class="card" aria-labelledby="risk-h"><h2 id="risk-h">Risk assessment</h2><p data-testid="risk">${esc(r.outcome)}: <strong>${esc(r.qualitativeRisk ?? 'risk not graded')}</strong>, probability ${prob}${r.occurrence ? ` (${date(Date.parse(r.occurrence))})` : ''}.</p></section>`;

@@ -36,6 +36,8 @@ let distDir = '';
 let tokenTtlS = 300;
 /** Fault injected in front of the FHIR server: status for every non-metadata request. */
 let fault: number | null = null;
+/** Limits the fault to requests whose path matches (all when null). */
+let faultPath: RegExp | null = null;
 const fhirRequests: string[] = [];
 const seedSearchMs: number[] = [];
 /** Server-side time of each FHIR request (printed with the first-paint measurement). */
@@ -118,7 +120,7 @@ beforeAll(async () => {
     fhirRequests.push(`${req.method} ${req.url}`);
     const t0 = performance.now();
     res.on('finish', () => fhirTimings.push(`${req.method} ${decodeURIComponent(req.url)} -> ${res.statusCode} in ${(performance.now() - t0).toFixed(0)} ms`));
-    if (fault !== null && !req.path.startsWith('/metadata') && !req.path.startsWith('/.well-known')) {
+    if (fault !== null && !req.path.startsWith('/metadata') && !req.path.startsWith('/.well-known') && (!faultPath || faultPath.test(req.path))) {
       res.status(fault).type('application/fhir+json').send(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception' }] }));
       return;
     }
@@ -358,6 +360,45 @@ describe('SMART app in Chromium', () => {
       fault = null;
       await page.context().close();
     }
+  });
+
+  it('degrades when only the RiskAssessment is refused (403): trend shown, risk marked not available', async () => {
+    const { page } = await openPage();
+    fault = 403;
+    faultPath = /^\/RiskAssessment/;
+    try {
+      await ehrLaunch(page, 'patient=p-stable');
+      await waitState(page, /^ready$/);
+      expect(await page.locator('[data-testid="trend-point"]').count()).toBe(5);
+      expect(await page.getByTestId('risk').textContent()).toMatch(/^Not available/);
+    } finally {
+      fault = null;
+      faultPath = null;
+      await page.context().close();
+    }
+  });
+
+  it('keyboard only: Tab reaches Reload, the level boxes and the values table, which opens with Enter', async () => {
+    const { page } = await openPage();
+    await ehrLaunch(page, 'patient=p-decline');
+    await waitState(page, /^ready$/);
+    const focused = async () => page.evaluate(() => {
+      const a = document.activeElement as HTMLElement | null;
+      return a ? `${a.tagName.toLowerCase()}${a.id ? `#${a.id}` : ''}${(a as HTMLInputElement).value ? `=${(a as HTMLInputElement).value}` : ''}` : '';
+    });
+    const seen: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      await page.keyboard.press('Tab');
+      seen.push(await focused());
+      if (seen[seen.length - 1] === 'summary') break;
+    }
+    expect(seen[0]).toBe('button#reload');
+    expect(seen).toEqual(expect.arrayContaining(['input=T12', 'input=L1', 'input=L2', 'summary']));
+    await page.keyboard.press('Enter');
+    expect(await page.getByTestId('values-table').locator('tbody tr').count()).toBe(40);
+    expect(await page.getByRole('img', { name: /Summary vBMD over time/ }).count()).toBe(1);
+    await page.screenshot({ path: join(ARTIFACTS, 'values-table.png') });
+    await page.context().close();
   });
 
   it('token expired: a reload after the short-lived token ran out says so', async () => {
