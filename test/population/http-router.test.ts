@@ -6,6 +6,8 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCohortRouter } from '../../src/population/http.js';
 import { NdjsonDirectorySource } from '../../src/population/sources/ndjson-dir.js';
+import type { ResourceSource } from '../../src/population/sources/types.js';
+import { VbmdError } from '../../src/util/errors.js';
 import { AS_OF, EXPECTED } from './fixtures.js';
 import { writeFixtureNdjson } from './write-ndjson.js';
 
@@ -54,6 +56,45 @@ describe('GET /api/cohort', () => {
     const svg = await get('format=svg');
     expect(svg.headers.get('content-type')).toMatch(/image\/svg\+xml/);
     expect(await svg.text()).toContain('<svg');
+  });
+
+  it('runs one query at a time (503 + Retry-After for the next) and reports source failures as 502', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow: ResourceSource = {
+      label: 'slow',
+      async *batches() {
+        await gate;
+        yield [];
+      },
+    };
+    const failing: ResourceSource = {
+      label: 'failing',
+      async *batches() {
+        throw new VbmdError('remote', 'https://ehr.example/fhir answered the Observation search page 1 with HTTP 500.');
+      },
+    };
+    const app = express();
+    app.use('/slow', createCohortRouter({ source: slow, authorize: () => true }));
+    app.use('/failing', createCohortRouter({ source: failing, authorize: () => true }));
+    const srv = createServer(app);
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+    try {
+      const first = fetch(`${url}/slow`);
+      await new Promise((r) => setTimeout(r, 100));
+      const second = await fetch(`${url}/slow`);
+      expect(second.status).toBe(503);
+      expect(second.headers.get('retry-after')).toBe('10');
+      release();
+      expect((await first).status).toBe(200);
+      const failed = await fetch(`${url}/failing`);
+      expect(failed.status).toBe(502);
+      expect(((await failed.json()) as { error: string }).error).toContain('https://ehr.example/fhir');
+    } finally {
+      srv.closeAllConnections();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
   });
 
   it('refuses bad parameters with one sentence, and callers without access', async () => {
