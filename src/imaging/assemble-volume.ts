@@ -2,6 +2,7 @@ import { VbmdError } from '../util/errors.js';
 import type { DicomSlice } from '../dicom/slice.js';
 import type { DicomSliceHeader } from '../dicom/parse.js';
 import { transferSyntaxInfo } from '../dicom/codecs/transfer-syntax.js';
+import { storedToFloatSimd } from './hu-simd.js';
 import { PADDING_HU, type LoadedVolume, type Vec3, type VolumeMeta } from './volume.js';
 
 export interface AssembleOptions {
@@ -237,6 +238,7 @@ export function storedToHu(s: DicomSlice, out: Float32Array, offset: number, cou
   const hasPad = padLo <= padHi;
   if (bits === 16 && ((signed && px instanceof Int16Array) || (!signed && px instanceof Uint16Array))) {
     if (!hasPad) {
+      if (storedToFloatSimd(px, out, offset, count, slope, inter)) return;
       // Typed-array set converts integer -> float in native code; the affine pass then runs on floats
       // in place (measured ~25% faster than one JS pass over mixed integer/float arrays).
       const dst = out.subarray(offset, offset + count);
