@@ -17,7 +17,8 @@ export function signed(v: number, digits = 1): string {
   return v > 0 ? `+${s}` : s.replace('-', '−');
 }
 
-const DATE = new Intl.DateTimeFormat('en-GB', { year: 'numeric', month: 'short', day: 'numeric', timeZone: 'UTC' });
+// The reader's own time zone: a CT at 23:30 local time is that day's study, not the next UTC day's.
+const DATE = new Intl.DateTimeFormat('en-GB', { year: 'numeric', month: 'short', day: 'numeric' });
 
 export function date(ms: number): string {
   return DATE.format(new Date(ms));

@@ -251,6 +251,7 @@ describe('SMART app in Chromium', () => {
     expect(await details.locator('h2').textContent()).toMatch(/^Study from the alert/);
     expect(await details.getByTestId('latest-value').textContent()).toBe(`${(declining[20].summary.vbmd as number).toFixed(1)} mg/cm³`);
     // need_patient_banner false: the EHR shows its own banner.
+    expect(await page.getByTestId('context-missing').count()).toBe(0);
     expect(await page.getByTestId('patient-banner').count()).toBe(0);
 
     expect(await page.locator('svg [data-level="L1"]').count()).toBe(0);
@@ -275,6 +276,15 @@ describe('SMART app in Chromium', () => {
     expect(page.url()).toBe(`${base}/sandbox/launch?patient=p-stable`);
     await page.screenshot({ path: join(ARTIFACTS, 'ehr-frame.png') });
     expect(foreign).toEqual([]);
+    await page.context().close();
+  });
+
+  it('says so when the study in context has no result yet, and shows the latest', async () => {
+    const { page } = await openPage();
+    await ehrLaunch(page, 'patient=p-stable&imagingStudy=not-analysed-yet');
+    await waitState(page, /^ready$/);
+    expect(await page.getByTestId('context-missing').textContent()).toContain('No result yet for study not-analysed-yet');
+    expect(await page.getByTestId('study-details').locator('h2').textContent()).toMatch(/^Latest study/);
     await page.context().close();
   });
 
