@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { DicomSource, StudyRef } from '../dicom/source.js';
 import { loadStudyVolume } from '../dicom/load-study.js';
 import { loadInputPath } from '../imaging/load-input.js';
@@ -6,8 +5,7 @@ import type { LoadedVolume } from '../imaging/volume.js';
 import { analyzeVolume, type AnalyzeOptions } from '../bmd/analyze.js';
 import type { Calibrate, SiteCalibrationFile } from '../bmd/calibration/types.js';
 import type { VbmdReport } from '../bmd/report.js';
-import { VbmdError } from '../util/errors.js';
-import { z } from 'zod';
+import { calibrate, readSiteCalibrationFile } from '../bmd/calibration/index.js';
 
 export type AnalysisInput = { path: string } | { source: DicomSource; ref: StudyRef } | { loaded: LoadedVolume };
 
@@ -39,7 +37,7 @@ export async function runAnalysis(input: AnalysisInput, options: RunAnalysisOpti
   options.signal?.throwIfAborted();
   const analyzeOptions: AnalyzeOptions = {
     site,
-    calibrate: options.calibrate ?? (await defaultCalibrate()),
+    calibrate: options.calibrate ?? calibrate,
     timingsMs,
     software: options.software ?? SOFTWARE,
   };
@@ -49,56 +47,12 @@ export async function runAnalysis(input: AnalysisInput, options: RunAnalysisOpti
   return report;
 }
 
-/** src/bmd/calibration's calibrate(), when that module is present (h2's issue); else undefined -> nominal. */
-// TEMPORARY: a non-literal specifier so this compiles before h2's module exists; becomes a static import.
-const CALIBRATION_MODULE = '../bmd/calibration/index.js';
-
-export async function defaultCalibrate(): Promise<Calibrate | undefined> {
-  try {
-    const mod = (await import(CALIBRATION_MODULE)) as { calibrate?: Calibrate };
-    return mod.calibrate;
-  } catch {
-    return undefined;
-  }
+/** The calibration chain the service uses (site file, phantomless internal, nominal): src/bmd/calibration. */
+export async function defaultCalibrate(): Promise<Calibrate> {
+  return calibrate;
 }
 
-const siteEntry = z.object({
-  manufacturer: z.string().optional(),
-  model: z.string().optional(),
-  kvp: z.number().positive().optional(),
-  slope: z.number().positive(),
-  intercept: z.number(),
-  method: z.enum(['phantom', 'asynchronous']).optional(),
-});
-const siteFile = z.object({
-  scanners: z.array(siteEntry),
-  default: z.object({ slope: z.number().positive(), intercept: z.number(), method: z.enum(['phantom', 'asynchronous']).optional() }).optional(),
-});
-
-/** Reads and validates a site calibration file; prefers the calibration module's reader when present. */
+/** Reads and validates a site calibration file (`--calibration FILE`). */
 export async function readSiteCalibration(path: string): Promise<SiteCalibrationFile> {
-  try {
-    const mod = (await import(CALIBRATION_MODULE)) as { readSiteCalibrationFile?: (p: string) => Promise<SiteCalibrationFile> };
-    if (mod.readSiteCalibrationFile) return await mod.readSiteCalibrationFile(path);
-  } catch (e) {
-    if (e instanceof VbmdError) throw e;
-  }
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new VbmdError('bad-input', `Cannot read calibration file ${path}: ${(e as Error).message}.`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new VbmdError('bad-input', `Calibration file ${path} is not valid JSON.`);
-  }
-  const parsed = siteFile.safeParse(json);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new VbmdError('bad-input', `Calibration file ${path} is invalid at ${i.path.join('.') || 'top level'}: ${i.message}.`);
-  }
-  return parsed.data;
+  return readSiteCalibrationFile(path);
 }
