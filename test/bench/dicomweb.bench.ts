@@ -173,7 +173,7 @@ async function main(): Promise<void> {
       slices: 'loadSlices (slices in memory):',
       volume: 'loadSlices + assembleVolume (HU):',
       streamed: 'loadSeriesVolume (streamed HU):',
-      study: 'loadStudyVolume by accession:',
+      study: 'loadStudyVolume by accession (streams):',
     };
     for (const mode of MODES) {
       const rs = res[mode];

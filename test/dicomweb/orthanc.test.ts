@@ -262,7 +262,7 @@ describe('WADO-RS retrieve against Orthanc', () => {
 });
 
 describe('DICOMweb study to volume', () => {
-  it('loadStudyVolume over DICOMweb by accession number gives the same volume as the folder of the same files', async () => {
+  it('loadStudyVolume over DICOMweb by accession number (streamed path) gives the same volume as the folder of the same files', async () => {
     const remote = await loadStudyVolume(source, { accessionNumber: 'ACC-1' }, { kind: 'dicomweb' });
     const local = await loadStudyVolume(new FolderDicomSource(join(work, 'study1')), { accessionNumber: 'ACC-1' });
     expect(remote.meta.seriesInstanceUid).toBe(thin.seriesInstanceUid);
@@ -282,6 +282,11 @@ describe('DICOMweb study to volume', () => {
     expect(remote.meta.skippedSeries?.map((s) => s.seriesInstanceUid).sort()).toEqual(
       local.meta.skippedSeries?.map((s) => s.seriesInstanceUid).sort(),
     );
+
+    // The slice-list path (loadSlices + assembleVolume) gives the identical volume too.
+    const [thinCand] = (await source.findSeries({ accessionNumber: 'ACC-1' })).filter((c) => c.seriesInstanceUid === thin.seriesInstanceUid);
+    const viaSlices = assembleVolume(await source.loadSlices(thinCand), source.description);
+    expect(Buffer.from(viaSlices.volume.hu.buffer).equals(Buffer.from(local.volume.hu.buffer))).toBe(true);
 
     // The streamed path (slabs converted on arrival, sorted in place) gives the identical volume.
     const [cand] = (await source.findSeries({ accessionNumber: 'ACC-1' })).filter((c) => c.seriesInstanceUid === thin.seriesInstanceUid);

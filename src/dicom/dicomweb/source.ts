@@ -7,6 +7,7 @@ import { finishVolume, planVolume, storedToHu, assembleVolume, type AssembleOpti
 import type { LoadedVolume } from '../../imaging/volume.js';
 import { permuteSlabsInPlace } from './slab-permute.js';
 import type { DicomSource, LoadOptions, SeriesCandidate, StudyRef } from '../source.js';
+import type { VolumeStreamingSource } from '../load-study.js';
 import {
   DicomWebClient,
   EXPLICIT_VR_LITTLE_ENDIAN,
@@ -53,7 +54,7 @@ class NeedUncompressed extends StopRequest {
   }
 }
 
-export class DicomWebSource implements DicomSource {
+export class DicomWebSource implements DicomSource, VolumeStreamingSource {
   readonly description: string;
   readonly client: DicomWebClient;
   private readonly seriesModality: string | null;
@@ -135,8 +136,8 @@ export class DicomWebSource implements DicomSource {
    * `assembleVolume`, so the voxels are identical). Falls back to loadSlices + assembleVolume when the
    * instance count is unknown or instances are fetched one by one.
    */
-  async loadSeriesVolume(series: SeriesCandidate, options: LoadOptions & Pick<AssembleOptions, 'missingSlices' | 'skippedSeries'> = {}): Promise<LoadedVolume> {
-    const assemble = { missingSlices: options.missingSlices, skippedSeries: options.skippedSeries, kind: 'dicomweb' as const };
+  async loadSeriesVolume(series: SeriesCandidate, options: LoadOptions & AssembleOptions = {}): Promise<LoadedVolume> {
+    const assemble: AssembleOptions = { missingSlices: options.missingSlices, skippedSeries: options.skippedSeries, kind: options.kind ?? 'dicomweb' };
     if (this.retrieveMode === 'instances' || series.instanceCount === undefined || series.instanceCount < 1) {
       return assembleVolume(await this.loadSlices(series, options), this.description, assemble);
     }
@@ -229,6 +230,11 @@ export class DicomWebSource implements DicomSource {
       for (let a = 0; a < headers.length; a++) out.set(hu.subarray(a * plane, (a + 1) * plane), target[a] * plane);
     }
     return finishVolume(plan, out);
+  }
+
+  /** `VolumeStreamingSource` (src/dicom/load-study.ts): `loadStudyVolume` takes the streamed path through this. */
+  loadVolume(series: SeriesCandidate, options: LoadOptions & AssembleOptions = {}): Promise<LoadedVolume> {
+    return this.loadSeriesVolume(series, options);
   }
 
   /** Several series with at most `concurrency` retrieves in flight; rejects if any one fails. */
