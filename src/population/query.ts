@@ -102,13 +102,14 @@ function emptyCounts(): Record<BmdCategory, number> {
 }
 
 /** Lowest vBMD first (the most urgent), then fastest decline, then patient id: a stable order whatever the
- * source. */
-function compareRows(a: CohortRow, b: CohortRow): number {
+ * source. With --declining the question is "who loses bone fastest", so the fastest decline comes first. */
+function compareRows(a: CohortRow, b: CohortRow, byDecline: boolean): number {
   const va = a.latestVbmdMgCm3 ?? Infinity;
   const vb = b.latestVbmdMgCm3 ?? Infinity;
-  if (va !== vb) return va - vb;
   const sa = a.trend?.pctPerYear ?? Infinity;
   const sb = b.trend?.pctPerYear ?? Infinity;
+  if (byDecline && sa !== sb) return sa - sb;
+  if (va !== vb) return va - vb;
   if (sa !== sb) return sa - sb;
   return a.patient < b.patient ? -1 : a.patient > b.patient ? 1 : 0;
 }
@@ -171,7 +172,8 @@ export async function runCohort(source: ResourceSource, query: CohortQuery, opti
     matchedByCategory[row.category]++;
     rows.push(row);
   }
-  rows.sort(compareRows);
+  const byDecline = q.decliningPctPerYear !== undefined;
+  rows.sort((a, b) => compareRows(a, b, byDecline));
   return {
     rows,
     summary: {

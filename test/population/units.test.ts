@@ -4,7 +4,8 @@ import { csvField, cohortCsv } from '../../src/population/output/csv.js';
 import { cohortGroupJson } from '../../src/population/output/group.js';
 import { cohortHistogramSvg, histogramOf } from '../../src/population/output/histogram-svg.js';
 import type { CohortSummary } from '../../src/population/query.js';
-import { exclusiveEndMs, parseCohortQuery } from '../../src/population/query.js';
+import { exclusiveEndMs, parseCohortQuery, runCohort } from '../../src/population/query.js';
+import type { ResourceSource } from '../../src/population/sources/types.js';
 import { extractMedication, extractObservation, fhirDateTimeToMs, patientKey } from '../../src/population/resources.js';
 import { compileTherapyValueSet, defaultTherapyValueSet, therapyValueSetSchema } from '../../src/population/therapy-value-set.js';
 import { addTrendPoint, newTrendState, trendOf } from '../../src/population/trend.js';
@@ -242,5 +243,24 @@ describe('cohort credentials', () => {
     expect(await auth()).toBe('Bearer bs-token');
     auth.invalidate?.();
     expect(invalidated).toBe(1);
+  });
+});
+
+describe('ordering', () => {
+  const arraySource = (resources: unknown[]): ResourceSource => ({
+    label: 'memory',
+    async *batches() {
+      yield resources;
+    },
+  });
+  it('lists the lowest vBMD first, but the fastest decline first with --declining', async () => {
+    const src = arraySource([
+      vbmdObservation('fast', '2022-01-01', 150),
+      vbmdObservation('fast', '2024-01-01', 120),
+      vbmdObservation('slow', '2023-01-01', 80),
+      vbmdObservation('slow', '2024-01-01', 76),
+    ]);
+    expect((await runCohort(src, {})).rows.map((r) => r.patient)).toEqual(['slow', 'fast']);
+    expect((await runCohort(src, { decliningPctPerYear: 3 })).rows.map((r) => r.patient)).toEqual(['fast', 'slow']);
   });
 });
