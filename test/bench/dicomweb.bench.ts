@@ -17,9 +17,13 @@ import { startOrthanc } from '../support/orthanc.js';
  * DICOMweb retrieve speed and memory (issue 3): a 512x512x300 synthetic CT series (cached in the OS temp
  * dir) is stored in a real Orthanc on loopback. In the same run, best and median of 3:
  * - curl: the same WADO-RS series request (same Accept) to /dev/null: the transport floor;
- * - ours: DicomWebSource.loadSlices (stream, multipart, parse) + assembleVolume, i.e. first request to
- *   Float32 HU volume in memory; and loadStudyVolume by accession (QIDO + choice + WADO + assembly).
- * Each of ours runs in a fresh child process so its peak RSS (getrusage maxrss) is its own.
+ * - node:http draining the same response (the floor for any Node client);
+ * - DicomWebSource.loadSlices (stream, multipart, parse: slices in memory);
+ * - loadSlices + assembleVolume (first request to Float32 HU volume, slice-list path);
+ * - loadSeriesVolume (instances converted into the volume as they arrive);
+ * - loadStudyVolume by accession (QIDO + series choice + the streamed path), what the pipeline runs.
+ * Each runs in a fresh child process so its peak RSS (getrusage maxrss) is its own; curl runs right before
+ * each, so both see the same machine load.
  * Targets: time <= 2x curl; peak RSS <= 2x the series size.
  */
 const DIMS: Vec3 = [512, 512, 300];
