@@ -103,6 +103,30 @@ describe('writeAnalysis over HTTP', () => {
     expect(await countFor(patient)).toEqual({ Observation: 1, RiskAssessment: 1, Provenance: 1 });
   });
 
+  it('five concurrent writes of the same analysis (duplicate job deliveries) make exactly one set', async () => {
+    const client = new FhirClient({ baseUrl: server.baseUrl });
+    const report = forStudy(lumbarOsteoporosisReport(), 'concurrent');
+    const results = await Promise.all(Array.from({ length: 5 }, () => writeAnalysis(client, report, { patient: 'Patient/rt-conc' })));
+    expect(results.filter((r) => r.observation.created)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.observation.id)).size).toBe(1);
+    expect(await countFor('Patient/rt-conc')).toEqual({ Observation: 1, RiskAssessment: 1, Provenance: 1 });
+  });
+
+  it('concurrent writes of different studies sharing a new Device leave no dangling Device reference', async () => {
+    const client = new FhirClient({ baseUrl: server.baseUrl });
+    const base = lumbarOsteoporosisReport();
+    const reports = Array.from({ length: 6 }, (_, i) =>
+      forStudy({ ...base, model: { name: 'race-model', version: '9.9.9', sha256: 'c'.repeat(64) } }, `race-${i}`),
+    );
+    const written = await Promise.all(reports.map((r, i) => writeAnalysis(client, r, { patient: `Patient/rt-race-${i}` })));
+    expect(new Set(written.map((w) => w.device.id)).size).toBe(1);
+    for (const w of written) {
+      const obs = await direct.read<Observation>('Observation', w.observation.id);
+      const device = await direct.read<Device>('Device', obs.device!.reference!.split('/')[1]);
+      expect(device.id).toBe(w.device.id);
+    }
+  });
+
   it('gives up after the retries with a FhirError naming the server, status and diagnostics', async () => {
     const client = new FhirClient({ baseUrl: proxy.url, retry: { ...fastRetry, retries: 2 } });
     proxy.failNext('before', 3);

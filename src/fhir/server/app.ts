@@ -10,7 +10,7 @@ import {
   isResourceType,
   normalizeOperationOutcome,
 } from '@medplum/core';
-import type { FhirRepository, FhirRequest, HttpMethod } from '@medplum/fhir-router';
+import type { FhirRepository, FhirRequest, FhirResponse, HttpMethod } from '@medplum/fhir-router';
 import { FhirRouter } from '@medplum/fhir-router';
 import { ensureFhirDefinitions } from '../definitions.js';
 import { bulkExportHandler } from './bulk-export.js';
@@ -98,6 +98,29 @@ export function createFhirApp(options: FhirAppOptions = {}): FhirApp {
     handle(req, res).catch(next);
   });
 
+  /**
+   * fhir-router resolves a transaction's conditional creates (If-None-Exist -> which id each fullUrl becomes)
+   * before it enters repo.withTransaction, so two concurrent transactions could both decide to create the
+   * same Device and one would point its Observation at an id that is never written. Running the whole
+   * transaction inside our repository's lock closes that window; a failed outcome is thrown inside the lock
+   * so the journal rolls back, then answered as usual.
+   */
+  async function runExclusive(fhirReq: FhirRequest): Promise<FhirResponse> {
+    if (!(repository instanceof TransactionalMemoryRepository) || !isTransaction(fhirReq.body) || fhirReq.method !== 'POST') {
+      return router.handleRequest(fhirReq, repository);
+    }
+    try {
+      return await repository.withTransaction(async () => {
+        const response = await router.handleRequest(fhirReq, repository);
+        if (!isOk(response[0])) throw new TransactionFailed(response);
+        return response;
+      });
+    } catch (e) {
+      if (e instanceof TransactionFailed) return e.response;
+      throw e;
+    }
+  }
+
   async function handle(req: Request, res: Response): Promise<void> {
     let method = req.method.toUpperCase() as HttpMethod;
     const full = new URL(req.url, 'http://local');
@@ -157,7 +180,7 @@ export function createFhirApp(options: FhirAppOptions = {}): FhirApp {
       // Without this flag fhir-router runs a transaction Bundle entry by entry, like a batch.
       config: { transactions: true },
     };
-    const [oo, resource] = await router.handleRequest(fhirReq, repository);
+    const [oo, resource] = await runExclusive(fhirReq);
     const status = getStatus(oo);
     if (!isOk(oo)) {
       sendJson(res, status, oo);
@@ -223,6 +246,12 @@ function linkUrl(base: string, path: string, params: URLSearchParams, offset: nu
   else p.set('_offset', String(offset));
   const q = p.toString();
   return `${base}/${path}${q ? `?${q}` : ''}`;
+}
+
+class TransactionFailed extends Error {
+  constructor(readonly response: FhirResponse) {
+    super('transaction failed');
+  }
 }
 
 function isTransaction(body: unknown): body is { entry?: ({ request?: { method?: string; url?: string } } | null)[] } {

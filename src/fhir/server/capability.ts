@@ -46,6 +46,7 @@ export function capabilityStatement(baseUrl: string, oauth?: { token: string; au
             }
           : {}),
         interaction: [{ code: 'transaction' }, { code: 'batch' }],
+        operation: [{ name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export' }],
         resource: ADVERTISED_TYPES.map((type) => ({
           type,
           interaction: interactions.map((code) => ({ code })),
