@@ -39,6 +39,24 @@ describe('cohort over NDJSON files', () => {
     }
   });
 
+  it('reads gzipped NDJSON (.ndjson.gz) the same', async () => {
+    const { readFile, mkdtemp, readdir } = await import('node:fs/promises');
+    const { gzipSync } = await import('node:zlib');
+    const { tmpdir } = await import('node:os');
+    const gzDir = await mkdtemp(join(tmpdir(), 'vbmd-cohort-gz-'));
+    try {
+      for (const name of (await readdir(dir)).filter((n) => n !== 'Patient.ndjson')) {
+        await writeFile(join(gzDir, `${name}.gz`), gzipSync(await readFile(join(dir, name))));
+      }
+      const plain = await runCohort(new NdjsonDirectorySource(dir), { asOf: AS_OF });
+      const gz = await runCohort(new NdjsonDirectorySource(gzDir), { asOf: AS_OF });
+      expect(gz.rows.map(flattenRow)).toEqual(plain.rows.map(flattenRow));
+      expect(gz.summary.patients).toBe(14);
+    } finally {
+      await rm(gzDir, { recursive: true, force: true });
+    }
+  });
+
   it('reports progress (stage, resources, patients) for the terminal line', async () => {
     const seen: Array<{ resources: number; patients: number; stage: string }> = [];
     await runCohort(new NdjsonDirectorySource(dir), { asOf: AS_OF }, { onProgress: (p) => seen.push(p), progressEveryMs: 0 });
