@@ -44,9 +44,50 @@ export async function parseDicomSliceAsync(bytes: Uint8Array, source: string): P
  * Header only, stopping at PixelData. `bytes` may be just the start of the file; if the header does not
  * fit, this throws a VbmdError with details.needMoreBytes = true so the caller can retry with the whole file.
  */
-export function parseDicomHeader(bytes: Uint8Array, source: string, partial = false): DicomSliceHeader {
+export function parseDicomHeader(bytes: Uint8Array, source: string, partial = false, found?: { pixelData?: PixelDataLocation }): DicomSliceHeader {
   const ds = parseDataSet(bytes, source, true, partial);
-  return readHeader(ds, source);
+  const header = readHeader(ds, source);
+  const el = ds.elements[PIXEL_DATA];
+  if (found && el) {
+    found.pixelData = {
+      offset: el.dataOffset,
+      length: el.length,
+      encapsulated: el.length === 0xffffffff || el.hadUndefinedLength === true,
+      samplesPerPixel: us(ds, 'x00280002') ?? 1,
+      modalityLut: ds.elements.x00283000 !== undefined && ds.elements.x00281052 === undefined,
+    };
+  }
+  return header;
+}
+
+/** Where a file's PixelData value starts, from a header-only parse, and what decides how to read it. */
+export interface PixelDataLocation {
+  offset: number;
+  length: number;
+  encapsulated: boolean;
+  samplesPerPixel: number;
+  modalityLut: boolean;
+}
+
+/**
+ * Fast path for a file whose header was just scanned: native little-endian pixels at the known offset
+ * become a DicomSlice without parsing the dataset again. Returns undefined whenever anything does not
+ * match (the file changed, another syntax, odd pixel format); the caller then uses parseDicomSlice,
+ * which also produces the proper error for bad files.
+ */
+export function sliceFromScannedHeader(header: DicomSliceHeader, bytes: Uint8Array, at: PixelDataLocation): DicomSlice | undefined {
+  const uid = header.transferSyntaxUid;
+  const explicit = uid === '1.2.840.10008.1.2.1';
+  if ((!explicit && uid !== '1.2.840.10008.1.2') || at.encapsulated || at.modalityLut || at.samplesPerPixel !== 1) return undefined;
+  if (header.bitsAllocated !== 16 || header.numberOfFrames > 1 || !(header.rows > 0 && header.columns > 0)) return undefined;
+  const need = header.rows * header.columns * 2;
+  if (at.length < need || at.offset + need > bytes.length) return undefined;
+  // The PixelData tag must sit right before its value: explicit VR (tag, VR, 2 reserved, 32-bit length)
+  // or implicit VR (tag, 32-bit length), PS3.5 7.1.
+  const tagAt = at.offset - (explicit ? 12 : 8);
+  if (tagAt < 0 || bytes[tagAt] !== 0xe0 || bytes[tagAt + 1] !== 0x7f || bytes[tagAt + 2] !== 0x10 || bytes[tagAt + 3] !== 0x00) return undefined;
+  const info: FrameInfo = { rows: header.rows, columns: header.columns, bitsAllocated: 16, pixelRepresentation: header.pixelRepresentation, samplesPerPixel: 1 };
+  return { ...header, pixels: nativePixels(bytes, at.offset, info, false) };
 }
 
 /** Loads the codec a transfer syntax needs; rejects unsupported syntaxes with their UID and name. */

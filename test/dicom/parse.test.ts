@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import dicomParser from 'dicom-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDicomHeader, parseDicomSlice, parseDicomSliceAsync } from '../../src/dicom/parse.js';
+import { parseDicomHeader, parseDicomSlice, parseDicomSliceAsync, sliceFromScannedHeader, type PixelDataLocation } from '../../src/dicom/parse.js';
+import { spawnSync } from 'node:child_process';
 import { isVbmdError } from '../../src/util/errors.js';
 import { syntheticVolume, tempDir, writeSeries } from './synthetic-series.js';
 
@@ -110,6 +111,31 @@ describe('parseDicomSlice', () => {
     expect('pixels' in h).toBe(false);
     const m = rejection(() => parseDicomHeader(bytes.subarray(0, 600), files[0], true));
     expect(m).toMatch(/header longer than the bytes read/);
+  });
+
+  it('re-reads pixels at the scanned offset only when the file is what the scan saw', async () => {
+    const bytes = await readFile(files[1]);
+    const found: { pixelData?: PixelDataLocation } = {};
+    const h = parseDicomHeader(bytes.subarray(0, 4096), files[1], true, found);
+    const quick = sliceFromScannedHeader(h, bytes, found.pixelData!);
+    expect(Array.from(quick!.pixels)).toEqual(Array.from(parseDicomSlice(bytes, files[1]).pixels));
+    // Implicit VR (gdcmconv), same answer.
+    const implicit = join(dir, 'implicit.dcm');
+    expect(spawnSync('/usr/bin/gdcmconv', ['--implicit', files[1], implicit]).status).toBe(0);
+    const ib = await readFile(implicit);
+    const f2: { pixelData?: PixelDataLocation } = {};
+    const ih = parseDicomHeader(ib, implicit, false, f2);
+    expect(Array.from(sliceFromScannedHeader(ih, ib, f2.pixelData!)!.pixels)).toEqual(Array.from(quick!.pixels));
+    // A different file at that path (pixel data moved) or a short file: no fast path.
+    expect(sliceFromScannedHeader(h, bytes.subarray(0, bytes.length - 2), found.pixelData!)).toBeUndefined();
+    expect(sliceFromScannedHeader(h, Buffer.concat([Buffer.alloc(2), bytes]), found.pixelData!)).toBeUndefined();
+    // Compressed: never.
+    const j2k = join(dir, 'j2k.dcm');
+    expect(spawnSync('/usr/bin/gdcmconv', ['--j2k', files[1], j2k]).status).toBe(0);
+    const jb = await readFile(j2k);
+    const f3: { pixelData?: PixelDataLocation } = {};
+    const jh = parseDicomHeader(jb, j2k, false, f3);
+    expect(sliceFromScannedHeader(jh, jb, f3.pixelData!)).toBeUndefined();
   });
 
   it('reads explicit VR big endian (retired) files', async () => {
