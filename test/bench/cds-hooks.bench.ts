@@ -14,7 +14,7 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import express from 'express';
 import Database from 'better-sqlite3';
 import { createClientJwtVerifier } from '../../cds-hooks/client-auth.js';
@@ -60,6 +60,13 @@ if (process.argv.includes('--serve')) {
     process.stdout.write(`PORT ${(server.address() as { port: number }).port}\n`);
   });
   server.keepAliveTimeout = 65_000;
+  // "cpu" on stdin -> this process's CPU time so far, so the parent can report CPU per request.
+  process.stdin.on('data', (d: Buffer) => {
+    if (d.toString().includes('cpu')) {
+      const u = process.cpuUsage();
+      process.stdout.write(`CPU ${u.user + u.system}\n`);
+    }
+  });
 } else {
   await main();
 }
@@ -147,7 +154,7 @@ function line(label: string, offered: number, r: AutocannonResult): string {
 async function main(): Promise<void> {
   const key = await generateClientKey('https://ehr.bench');
   const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--serve', JSON.stringify(key.publicJwk), key.iss], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, LOG_LEVEL: 'warn' },
   });
   try {
@@ -177,25 +184,52 @@ async function main(): Promise<void> {
     console.log(`pre-signed ${tokens200.length} ES384 client JWTs in ${Date.now() - t0} ms (${((Date.now() - t0) / tokens200.length).toFixed(2)} ms each)`);
     await run(base, path, 100, 3, await signTokens(key, aud, 400), body); // warm-up (JIT, keep-alive)
 
+    let cpuWaiter: ((us: number) => void) | undefined;
+    child.stdout!.on('data', (d: Buffer) => {
+      const m = /CPU (\d+)/.exec(d.toString());
+      if (m && cpuWaiter) cpuWaiter(Number(m[1]));
+    });
+    const serverCpuUs = (): Promise<number> =>
+      new Promise((resolve) => {
+        cpuWaiter = resolve;
+        child.stdin!.write('cpu\n');
+      });
+    const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
+    console.log(`load average before: ${load()} (on ${cpus().length} CPUs; other work on this machine inflates every latency below)`);
+
+    let c0 = await serverCpuUs();
     const main200 = await run(base, path, 200, 30, tokens200, body);
+    let c1 = await serverCpuUs();
+    const cpuMain = (c1 - c0) / 1000 / main200.requests.total;
+    c0 = await serverCpuUs();
     const floor = await run(base, '/bare', 200, 30, tokens200, body);
-    console.log('\n' + line('patient-view + JWT, 30 s', 200, main200));
-    console.log(line('bare express route (floor), 30 s', 200, floor));
+    c1 = await serverCpuUs();
+    const cpuFloor = (c1 - c0) / 1000 / floor.requests.total;
+    console.log('\n' + line('patient-view + JWT, 30 s', 200, main200) + `  server CPU ${cpuMain.toFixed(2)} ms/req`);
+    console.log(line('bare express route (floor), 30 s', 200, floor) + `  server CPU ${cpuFloor.toFixed(2)} ms/req`);
+    console.log(`load average after: ${load()}`);
     const pass200 = main200.latency.p99 <= 20 && main200.errors + main200.timeouts + main200.non2xx === 0;
     console.log(`target at 200 req/s: p99 <= 20 ms and no errors: ${pass200 ? 'MET' : 'NOT MET'}`);
 
     console.log('\nstep test, 10 s per rate:');
-    let best = 0;
-    for (const rate of [400, 600, 800, 1000, 1200, 1500, 1800, 2200]) {
+    const sustained = (r: AutocannonResult, rate: number) => r.latency.p99 <= 100 && r.errors + r.timeouts + r.non2xx === 0 && r.requests.average >= rate * 0.95;
+    let best = sustained(main200, 200) ? 200 : 0;
+    const rates = best === 200 ? [400, 600, 800, 1000, 1200, 1500, 1800, 2200] : [100, 50, 25];
+    for (const rate of rates) {
       t0 = Date.now();
       const tokens = await signTokens(key, aud, Math.ceil(rate * 10 * 1.2));
       const r = await run(base, path, rate, 10, tokens, body);
       console.log(line(`patient-view + JWT`, rate, r) + `  (signing ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-      const ok = r.latency.p99 <= 100 && r.errors + r.timeouts + r.non2xx === 0 && r.requests.average >= rate * 0.95;
-      if (!ok) break;
-      best = rate;
+      const ok = sustained(r, rate);
+      if (best >= 200) {
+        if (!ok) break;
+        best = rate;
+      } else if (ok) {
+        best = rate; // stepping down: the first rate that holds
+        break;
+      }
     }
-    console.log(`\nhighest sustained offered rate with p99 <= 100 ms and no errors: ${best > 0 ? `${best} req/s` : 'below 400 req/s'}`);
+    console.log(`\nhighest sustained offered rate (of those tried) with p99 <= 100 ms and no errors: ${best > 0 ? `${best} req/s` : 'none of them'}`);
   } finally {
     child.kill('SIGTERM');
   }
