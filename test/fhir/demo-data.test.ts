@@ -3,7 +3,7 @@ import type { Observation, Patient, RiskAssessment } from 'fhir/r4.js';
 import { FhirClient } from '../../src/fhir/client.js';
 import { DEMO_DATA_TAG, VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
 import { fhirValidationIssues } from '../../src/fhir/definitions.js';
-import { DEMO_PATIENT_IDS, seedDemoData } from '../../src/fhir/sandbox/demo-data.js';
+import { DEMO_PATIENT_IDS, demoPatientList, seedDemoData } from '../../src/fhir/sandbox/demo-data.js';
 import { startFhirServer } from '../../src/fhir/server/start.js';
 import type { StartedFhirServer } from '../../src/fhir/server/start.js';
 
@@ -35,6 +35,12 @@ describe('seedDemoData', () => {
       expect(o.meta?.tag).toContainEqual(expect.objectContaining({ code: 'demo' }));
       expect(fhirValidationIssues(o)).toEqual([]);
     }
+  });
+
+  it('lists the demo patients for pickers, clearly synthetic', () => {
+    const list = demoPatientList();
+    expect(list.map((p) => p.id).sort()).toEqual(Object.values(DEMO_PATIENT_IDS).sort());
+    for (const p of list) expect(p.name).toMatch(/Demo-.*\(synthetic\)$/);
   });
 
   it('the declining patient goes from normal to osteoporosis over about four years', async () => {

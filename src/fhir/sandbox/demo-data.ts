@@ -26,6 +26,17 @@ export const DEMO_PATIENT_IDS = {
   thoracic: 'vbmd-demo-thoracic',
 } as const;
 
+/** For pickers (sandbox launch page): id, synthetic display name, and what the demo shows. */
+export function demoPatientList(): { id: string; name: string; story: string }[] {
+  const stories: Record<string, string> = {
+    [DEMO_PATIENT_IDS.stableNormal]: 'normal, stable over four years',
+    [DEMO_PATIENT_IDS.osteopenic]: 'osteopenia, on alendronate',
+    [DEMO_PATIENT_IDS.declining]: 'normal to osteoporosis in four years, untreated',
+    [DEMO_PATIENT_IDS.thoracic]: 'chest CT only: thoracic extrapolation, latest with contrast',
+  };
+  return PATIENTS.map((p) => ({ id: p.id, name: `${p.given} ${p.family} (synthetic)`, story: stories[p.id] ?? '' }));
+}
+
 interface DemoScan {
   monthsAgo: number;
   vbmd: number;
