@@ -279,6 +279,33 @@ describe('DICOMweb failures', () => {
     expect(err.message).toMatch(/answered the WADO-RS series retrieve with "text\/html" instead of multipart\/related DICOM/);
   });
 
+  it('series search without ImageType/SliceThickness: filled from one instance (QIDO, then WADO-RS metadata)', async () => {
+    // A PACS that ignores includefield for instance-level attributes (the proxy strips them from QIDO answers).
+    const { src, proxy } = await viaProxy((req, res, forward) => {
+      const isQido = /\/(series|instances)(\?|$)/.test(req.url ?? '');
+      if (!isQido) return forward();
+      forward({
+        onResponse: (up, r) => {
+          const chunks: Buffer[] = [];
+          up.on('data', (c: Buffer) => chunks.push(c));
+          up.on('end', () => {
+            const rows = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>[];
+            for (const row of rows) {
+              delete row['00080008'];
+              delete row['00180050'];
+            }
+            answer(r, up.statusCode ?? 200, { 'content-type': 'application/dicom+json' }, JSON.stringify(rows));
+          });
+        },
+      });
+    });
+    const [found] = await src.findSeries({ accessionNumber: 'ACC-9' });
+    expect(found.imageType).toEqual(['ORIGINAL', 'PRIMARY', 'AXIAL']);
+    expect(found.sliceThicknessMm).toBe(1);
+    expect(proxy.requests.some((r) => /\/instances\?.*limit=1/.test(r.url))).toBe(true);
+    expect(proxy.requests.some((r) => /\/instances\/[0-9.]+\/metadata$/.test(r.url))).toBe(true);
+  });
+
   it('QIDO answers that are not DICOM JSON are rejected at the edge', async () => {
     const { src } = await viaProxy((req, res) => answer(res, 200, { 'content-type': 'application/dicom+json' }, JSON.stringify([{ foo: 1 }])));
     const err = await failure(src.findStudies({ accessionNumber: 'ACC-9' }));
