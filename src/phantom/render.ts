@@ -167,6 +167,30 @@ export class SliceRenderer {
     this.muscles(z, buf);
     this.spine(z, buf);
     this.ribs(z, buf);
+    this.sternum(z, buf);
+  }
+
+  /** Sternum: a flat bone in the anterior chest wall from the T3 to the T9 level (manubrium to xiphoid). */
+  private sternum(z: number, buf: Float32Array): void {
+    const v = this.person.vertebrae;
+    const top = v[v.findIndex((q) => q.level === 'T3')].c[2];
+    const bot = v[v.findIndex((q) => q.level === 'T9')].c[2];
+    if (z > top || z < bot) return;
+    const px = this.grid.pixelMm;
+    const p = this.pal;
+    const t = this.person.torsoAt(z);
+    const cy = -(t.bAnt - t.skin - t.fat - t.muscleWall * 0.5) + 7;
+    const hw = z > top - 40 ? 22 : 13;
+    const hd = 6;
+    const marrow = p.trabIntercept + p.trabSlope * 160;
+    this.forBox(-hw - 2, hw + 2, cy - hd - 2, cy + hd + 2, (idx, bx, by) => {
+      const d = ellipseSdf(bx, by - cy, hw, hd);
+      const c = coverage(d, px);
+      if (c <= 0) return;
+      const tin = coverage(d + 1.0, px);
+      const val = p.cortical * 0.85 + tin * (marrow - p.cortical * 0.85);
+      buf[idx] += c * (val - buf[idx]);
+    });
   }
 
   /** Air, skin, subcutaneous fat, muscle wall, lungs/mediastinum or abdominal content, liver. Every voxel. */

@@ -1,21 +1,26 @@
 import type { CalibrationResult } from '../report.js';
-import { DEFAULT_KVP, FIT_BOUNDS, equivalentDensityMgCm3, referenceForKvp, type KvpReference, type ReferenceTissue } from './references.js';
+import { DEFAULT_KVP, FIT_BOUNDS, TISSUE_SD_HU, equivalentDensityMgCm3, referenceForKvp, type KvpReference, type ReferenceTissue } from './references.js';
 import { matchSiteCalibration } from './site-file.js';
 import { sampleReferenceTissues, type TissueSamples } from './tissue-sampling.js';
 import type { CalibrationInput } from './types.js';
 
-/** Ordinary least squares y = intercept + slope * x, with R^2. */
-export function fitLine(xs: number[], ys: number[]): { slope: number; intercept: number; r2: number } {
+/** Weighted least squares y = intercept + slope * x (weights default 1), with the weighted R^2. */
+export function fitLine(xs: number[], ys: number[], ws: number[] = xs.map(() => 1)): { slope: number; intercept: number; r2: number } {
   const n = xs.length;
-  const mx = xs.reduce((a, b) => a + b, 0) / n;
-  const my = ys.reduce((a, b) => a + b, 0) / n;
+  const sw = ws.reduce((a, b) => a + b, 0);
+  let mx = 0;
+  let my = 0;
+  for (let i = 0; i < n; i++) {
+    mx += (ws[i] * xs[i]) / sw;
+    my += (ws[i] * ys[i]) / sw;
+  }
   let sxx = 0;
   let sxy = 0;
   let syy = 0;
   for (let i = 0; i < n; i++) {
-    sxx += (xs[i] - mx) ** 2;
-    sxy += (xs[i] - mx) * (ys[i] - my);
-    syy += (ys[i] - my) ** 2;
+    sxx += ws[i] * (xs[i] - mx) ** 2;
+    sxy += ws[i] * (xs[i] - mx) * (ys[i] - my);
+    syy += ws[i] * (ys[i] - my) ** 2;
   }
   const slope = sxy / sxx;
   const intercept = my - slope * mx;
@@ -129,12 +134,13 @@ export function internalCalibration(samples: TissueSamples, ref: KvpReference, k
   let r2: number | null;
   let fit: string;
   if (used.length >= 2 && used.some((u) => u.tissue === 'air')) {
-    ({ slope, intercept, r2 } = fitLine(xs, ys));
-    fit = 'least squares of measured HU on equivalent density';
+    ({ slope, intercept, r2 } = fitLine(xs, ys, used.map((u) => 1 / TISSUE_SD_HU[u.tissue] ** 2)));
+    fit = 'weighted least squares of measured HU on equivalent density (weights 1/SD^2 of each tissue across people)';
   } else {
     // Without air the soft tissues span too little density to fix a slope: keep the nominal slope, fit the offset.
     slope = ref.nominalSlope;
-    intercept = ys.reduce((a, y, i) => a + (y - slope * xs[i]), 0) / ys.length;
+    const ws = used.map((u) => 1 / TISSUE_SD_HU[u.tissue] ** 2);
+    intercept = ys.reduce((a, y, i) => a + ws[i] * (y - slope * xs[i]), 0) / ws.reduce((a, w) => a + w, 0);
     r2 = null;
     fit = 'offset only (nominal slope): no air reference';
   }

@@ -70,5 +70,13 @@ export function equivalentDensityMgCm3(ref: KvpReference, tissue: ReferenceTissu
   return (hu - ref.nominalIntercept) / ref.nominalSlope;
 }
 
+/**
+ * Person-to-person spread (SD, HU) of each reference tissue around its typical value: the fit weights each
+ * point by 1/SD^2, so the tightest references count most. Air is fixed by the scanner's calibration (a few
+ * HU); blood follows haematocrit (~30-50 HU); subcutaneous fat spans ~-120..-80 HU; paraspinal muscle
+ * ~35-60 HU, wider in older patients with fatty infiltration.
+ */
+export const TISSUE_SD_HU: Readonly<Record<ReferenceTissue, number>> = { air: 4, fat: 10, muscle: 8, blood: 5 };
+
 /** Plausible fitted lines; outside them the internal calibration is rejected and the nominal one used. */
 export const FIT_BOUNDS = { slopeRelMin: 0.8, slopeRelMax: 1.25, interceptMinHu: -40, interceptMaxHu: 40, minR2: 0.99 } as const;

@@ -185,10 +185,11 @@ function sampleSlice(v: Volume, center: Vec3, acc: PerSlice): void {
   const depth = distanceToZero(inside, cols, rows, s.pxMm); // inside: mm to the skin
   const gap = distanceToZero(outside, cols, rows, s.pxMm); // outside: mm to the body
 
-  // Air: 5-40 mm outside the skin (inside the reconstruction circle in practice), padding excluded.
+  // Air: 5-40 mm outside the skin. Padding (a whole 3x3 neighbourhood at the padding value) is excluded;
+  // single voxels clipped at the lowest CT number are noisy air and stay, or the median would be biased up.
   const air: number[] = [];
   for (let q = 0; q < outside.length; q++) {
-    if (outside[q] && gap[q] >= 5 && gap[q] <= 40 && raw[q] > PADDING_HU && inWin(smooth[q], WINDOW.air)) air.push(raw[q]);
+    if (outside[q] && gap[q] >= 5 && gap[q] <= 40 && smooth[q] > PADDING_HU + 0.5 && inWin(smooth[q], WINDOW.air)) air.push(raw[q]);
   }
   if (air.length >= 30) acc.air.push(median(air));
 
