@@ -147,6 +147,7 @@ ${alertsView(latest, rate)}
 <main class="col-main">
 <section class="card" aria-labelledby="trend-h"><h2 id="trend-h">Trend</h2>
 <div id="chart" data-testid="chart-container"></div>
+${trend.summary.some((p) => p.uncalibrated) ? '<p class="small muted" data-testid="uncalibrated-legend">Hollow points: uncalibrated results (nominal calibration, typical error 12–16 mg/cm³).</p>' : ''}
 ${rateView(rate, trend.summary.length)}
 <div id="toggles">${levelToggles(trend, shown)}</div>
 ${valuesTable(data.studies)}

@@ -144,7 +144,7 @@ export function renderTrendChart(trend: Trend, opts: ChartOptions): string {
     const cat = categoryForVbmd(p.vbmdMgCm3);
     const hi = p.observationId === opts.highlight;
     parts.push(
-      `<circle class="point point-${cat}${hi ? ' point-highlight' : ''}" data-testid="trend-point" data-observation="${esc(p.observationId)}" data-value="${p.vbmdMgCm3}" cx="${f(x(p.tMs))}" cy="${f(y(p.vbmdMgCm3))}" r="${hi ? 7 : 5}"><title>${esc(`${date(p.tMs)}: ${p.vbmdMgCm3.toFixed(1)} ${UNIT_MG_CM3}, ${CATEGORY_LABEL[cat]}`)}</title></circle>`,
+      `<circle class="point point-${cat}${hi ? ' point-highlight' : ''}${p.uncalibrated ? ' point-uncalibrated' : ''}" data-testid="trend-point" data-observation="${esc(p.observationId)}" data-value="${p.vbmdMgCm3}" cx="${f(x(p.tMs))}" cy="${f(y(p.vbmdMgCm3))}" r="${hi ? 7 : 5}"><title>${esc(`${date(p.tMs)}: ${p.vbmdMgCm3.toFixed(1)} ${UNIT_MG_CM3}, ${CATEGORY_LABEL[cat]}${p.uncalibrated ? ' (uncalibrated)' : ''}`)}</title></circle>`,
     );
   }
   // Per-level series (dashed), drawn over the summary so they stay visible where they coincide.

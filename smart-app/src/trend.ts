@@ -23,6 +23,8 @@ export interface TrendPoint {
   tMs: number;
   vbmdMgCm3: number;
   observationId: string;
+  /** Result with a nominal (uncalibrated) calibration: drawn hollow. */
+  uncalibrated?: boolean;
 }
 
 export interface Trend {
@@ -50,7 +52,14 @@ export function buildTrend(studies: readonly VbmdStudy[]): Trend {
   let withoutValue = 0;
   for (const s of sorted) {
     if (s.vbmdMgCm3 === null) withoutValue++;
-    else summary.push({ tMs: s.effectiveMs, vbmdMgCm3: s.vbmdMgCm3, observationId: s.observationId });
+    else {
+      summary.push({
+        tMs: s.effectiveMs,
+        vbmdMgCm3: s.vbmdMgCm3,
+        observationId: s.observationId,
+        ...(s.status === 'preliminary' ? { uncalibrated: true } : {}),
+      });
+    }
     for (const l of s.levels) {
       if (!l.included || l.vbmdMgCm3 === null) continue;
       const list = byLevel.get(l.level) ?? [];

@@ -77,12 +77,14 @@ export function studyDetails(s: VbmdStudy, fromContext: boolean): string {
     s.basis === 'thoracic-extrapolated' || s.basis === 'single-level'
       ? `<p class="caveat" data-testid="extrapolation-caveat"><strong>Thoracic extrapolation.</strong> The ACR thresholds are defined on two lumbar vertebrae; this chest CT result uses ${esc((s.summaryLevels.length ? s.summaryLevels : s.levels.filter((l) => l.included).map((l) => l.level)).join(' and ') || 'other levels')}, so its category is extrapolated.</p>`
       : '';
+  const contrast = s.notes.find((n) => n.startsWith('Contrast-enhanced'));
+  const contrastBox = contrast ? `<p class="caveat" data-testid="contrast-caveat"><strong>Contrast-enhanced scan.</strong> ${esc(contrast.replace(/^Contrast-enhanced CT:\s*/, '').replace(/^./, (c) => c.toUpperCase()))}</p>` : '';
   const otherNotes = s.notes.filter((n) => !n.startsWith('Calibration:') && !n.startsWith('Computed by'));
   return `<section class="card" aria-labelledby="details-h" data-testid="study-details" data-observation="${esc(s.observationId)}">
 <h2 id="details-h">${fromContext ? 'Study from the alert' : 'Latest study'}: ${date(s.effectiveMs)}</h2>
 <p class="big"><span data-testid="latest-value">${mgCm3(s.vbmdMgCm3)}</span> <span class="cat cat-${s.category}" data-testid="latest-category">${esc(CATEGORY_LABEL[s.category])}</span>${s.status === 'preliminary' ? ' <span class="badge">Preliminary</span>' : ''}</p>
 <p class="muted small">${esc(ACR_TEXT)}</p>
-${caveat}
+${caveat}${contrastBox}
 <dl class="facts">
 <dt>Basis</dt><dd>${esc(s.basisText)}</dd>
 <dt>Calibration</dt><dd data-testid="calibration">${esc(s.calibration ?? 'Not stated in the result')}</dd>

@@ -96,6 +96,7 @@ beforeAll(async () => {
       ],
       basis: 'thoracic-extrapolated',
       calibration: 'nominal',
+      contrast: true,
     }),
   ]);
 
@@ -316,6 +317,8 @@ describe('SMART app in Chromium', () => {
     const rows = await page.getByTestId('levels-table').locator('tbody tr').allTextContents();
     expect(rows.find((r) => r.startsWith('T10'))).toMatch(/Excluded: lesion/);
     expect(await page.getByTestId('alert-uncalibrated').count()).toBe(1);
+    expect(await page.getByTestId('contrast-caveat').textContent()).toMatch(/reads higher/);
+    expect(await page.locator('circle.point-uncalibrated').count()).toBe(1);
     expect(await page.locator('[data-testid="trend-point"]').count()).toBe(1);
     await page.screenshot({ path: join(ARTIFACTS, 'details-thoracic.png') });
     expect(await axeSerious(page)).toEqual([]);
