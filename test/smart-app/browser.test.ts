@@ -294,6 +294,7 @@ describe('SMART app in Chromium', () => {
     await page.goto(`${base}/smart/launch.html`);
     await page.waitForURL(/\/auth\/interaction\//);
     await page.screenshot({ path: join(ARTIFACTS, 'standalone-picker.png') });
+    expect(await axeSerious(page)).toEqual([]);
     await page.getByLabel('Patient').selectOption('p-stable');
     await page.getByRole('button', { name: 'Allow and open' }).click();
     await waitState(page, /^ready$/);
