@@ -138,13 +138,19 @@ async function main(): Promise<void> {
   const result = await runCohort(new NdjsonDirectorySource(dir), { category: 'osteoporosis', untreated: true });
   const seconds = (performance.now() - t0) / 1000;
   clearInterval(sampler);
+  // Peak of the process so far: one query, as one `vbmd cohort` run would have.
+  const firstMaxRssMb = process.resourceUsage().maxRSS / 1024;
+  // The runner gives --expose-gc: collect the first run's leftovers so the second query is measured alone.
+  (globalThis as { gc?: () => void }).gc?.();
+  const t1 = performance.now();
   const declining = await runCohort(new NdjsonDirectorySource(dir), { decliningPctPerYear: 3 });
+  const secondSeconds = (performance.now() - t1) / 1000;
   const maxRssMb = process.resourceUsage().maxRSS / 1024;
   const s = result.summary;
   console.log(`scans read: ${s.scansRead}; patients: ${s.patients}; by category: ${JSON.stringify(s.byCategory)}`);
   console.log(`osteoporosis + untreated: ${s.matched} patients; declining >= 3 %/year: ${declining.summary.matched}`);
-  console.log(`cohort query: ${seconds.toFixed(1)} s (${Math.round(s.resourcesRead / seconds).toLocaleString('en')} resources/s)`);
-  console.log(`peak RSS: ${maxRssMb.toFixed(0)} MB (sampled during the first query: ${peakSampledMb.toFixed(0)} MB); target <= 300 MB: ${maxRssMb <= 300 ? 'met' : 'NOT MET'}`);
+  console.log(`cohort query: ${seconds.toFixed(1)} s (${Math.round(s.resourcesRead / seconds).toLocaleString('en')} resources/s); --declining query: ${secondSeconds.toFixed(1)} s`);
+  console.log(`peak RSS after the first query: ${firstMaxRssMb.toFixed(0)} MB (sampled: ${peakSampledMb.toFixed(0)} MB); after both: ${maxRssMb.toFixed(0)} MB; target <= 300 MB: ${maxRssMb <= 300 ? 'met' : 'NOT MET'}`);
   if (s.scansRead + s.skipped['not-a-result'] < PATIENTS * SCANS * 0.99) throw new Error('the bench read fewer scans than it generated');
   if (maxRssMb > 300) process.exitCode = 1;
 }
