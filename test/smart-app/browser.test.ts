@@ -417,14 +417,15 @@ describe('SMART app in Chromium', () => {
 
   it('token expired: a reload after the short-lived token ran out says so', async () => {
     const { page } = await openPage();
-    tokenTtlS = 2;
+    // Long enough for the first load on a busy CI machine, short enough to wait out.
+    tokenTtlS = 4;
     try {
       await ehrLaunch(page, 'patient=p-stable');
       await waitState(page, /^ready$/);
     } finally {
       tokenTtlS = 300;
     }
-    await page.waitForTimeout(2500);
+    await page.waitForTimeout(4500);
     await page.getByRole('button', { name: 'Reload data' }).click();
     await waitState(page, /^error:expired$/);
     expect(await page.getByTestId('state-error').locator('h2').textContent()).toBe('Your session has expired');
