@@ -21,7 +21,7 @@ beforeAll(async () => {
   smart = await createSandboxSmart({
     issuerUrl: `${base}/auth`,
     fhirBaseUrl: `${base}/fhir`,
-    accessTokenTtlS: 2,
+    accessTokenTtlS: 4,
     readResource: async (type, id) => (type === 'Observation' ? { resourceType: 'Observation', id, subject: { reference: id === 'mine' ? 'Patient/p1' : 'Patient/p2' } } : undefined),
   });
   app.use(smart.router);
@@ -114,7 +114,7 @@ describe('sandbox SMART authorization server', () => {
     expect(body.need_patient_banner).toBe(true);
     expect(body.appContext).toBe('{"observation":"Observation/o1"}');
     expect(body.token_type).toBe('Bearer');
-    expect(body.expires_in).toBe(2);
+    expect(body.expires_in).toBe(4);
     expect(String(body.scope).split(' ')).toEqual(expect.arrayContaining(['launch', 'patient/Observation.rs', 'openid', 'fhirUser']));
     expect(typeof body.id_token).toBe('string');
     const claims = JSON.parse(Buffer.from(String(body.id_token).split('.')[1], 'base64url').toString()) as Record<string, unknown>;
@@ -138,7 +138,7 @@ describe('sandbox SMART authorization server', () => {
     // The code is single-use.
     expect((await token(code as string, verifier)).status).toBe(400);
     // Short-lived: after expires_in the same token is refused.
-    await new Promise((r) => setTimeout(r, 2200));
+    await new Promise((r) => setTimeout(r, 4200));
     expect(await call('/Observation?patient=p1&code=x')).toBe(401);
   });
 
