@@ -99,6 +99,11 @@ interface CanalCandidate {
   /** Body anterior edge estimate (y index). */
   bodyFront: number;
   score: number;
+  /**
+   * Another canal-like gap lies up to 70 mm further posterior in the same profile: this one is then more
+   * likely the fat plane between a contrast-filled aorta and the vertebral body than the canal itself.
+   */
+  shadowed?: boolean;
 }
 
 /**
@@ -143,8 +148,10 @@ export function canalCandidates(f: Float32Array, yMin: number, yMax: number, mmP
       if (f[t] <= FAT_HU) break;
       if (f[t] >= ANTERIOR_CORTEX_HU && start - t >= Math.round(12 / mmPerVoxel)) front = t;
     }
-    out.push({ x: 0, y: (start + end) / 2, front: start, bodyFront: front, score: Math.min(bodyLen, Math.round(40 / mmPerVoxel)) });
+    out.push({ x: 0, shadowed: false, y: (start + end) / 2, front: start, bodyFront: front, score: Math.min(bodyLen, Math.round(40 / mmPerVoxel)) });
   }
+  const shadowReach = 70 / mmPerVoxel;
+  for (const c of out) c.shadowed = out.some((o) => o.y > c.y && o.y - c.y <= shadowReach);
   return out;
 }
 
@@ -162,7 +169,7 @@ function chooseCanalPath(cands: CanalCandidate[][], mmPerVoxelY: number, mmPerVo
     const b = new Float64Array(m + 1);
     const bk = new Int32Array(m + 1).fill(-1);
     for (let s = 0; s <= m; s++) {
-      const self = s < m ? -1 : 0;
+      const self = s < m ? (cands[z][s].shadowed ? -0.3 : -1) : 0;
       if (z === 0) {
         b[s] = self;
         continue;

@@ -137,17 +137,22 @@ export function labelSegments(
   const body = sacrum ? segs.slice(0, -1) : segs;
   const rib = body.map((s) => ribAreaMm2(g, t, s, contrast ? RIB_HU_CONTRAST : RIB_HU));
   const ribBearing = rib.map((a) => a >= RIB_AREA_MIN_MM2);
-  // T12: last level of the top contiguous rib-bearing run, when a rib-less level follows (not at the
-  // caudal end where the pelvis begins: the pelvis is beside L4-S1, and is beyond the sacrum anyway).
+  // T12: the rib-bearing level followed by a rib-less one where the pattern is clearest: up to 3 levels
+  // above it bearing ribs and up to 2 below without. Scoring the neighbourhood, not the first switch, keeps
+  // one level with a faint rib (or a spurious short segment) from moving the anchor; a score >= 3 is needed.
   let t12: number | null = null;
-  let firstRib = ribBearing.indexOf(true);
-  if (firstRib >= 0) {
-    let k = firstRib;
-    while (k + 1 < body.length && ribBearing[k + 1]) k++;
-    // The next level must be rib-less and not itself the start of pelvis-level lateral bone next to L5.
-    if (k + 1 < body.length && !ribBearing[k + 1]) t12 = k;
+  let bestScore = 2;
+  for (let k = 0; k + 1 < body.length; k++) {
+    if (!ribBearing[k] || ribBearing[k + 1]) continue;
+    let sc = 0;
+    for (let i = Math.max(0, k - 2); i <= k; i++) if (ribBearing[i]) sc++;
+    for (let i = k + 1; i <= Math.min(body.length - 1, k + 2); i++) if (!ribBearing[i]) sc++;
+    if (sc > bestScore) {
+      bestScore = sc;
+      t12 = k;
+    }
   }
-  // T1: first rib-bearing level after at least one rib-less (cervical) level at the top.
+  const firstRib = ribBearing.indexOf(true);
   // The rib-less level above must be a whole cervical body (disc on both sides): a cut-off T1 at the top
   // edge of the scan shows too little rib to be called rib-less.
   let t1: number | null = null;
