@@ -100,16 +100,19 @@ export class TransactionalMemoryRepository extends MemoryRepository {
     if ((searchRequest.resourceType as string) === 'MultipleTypes') return super.search(searchRequest);
     const sortRules = searchRequest.sortRules;
     const candidates = this.index.candidates(searchRequest) ?? this.index.idsOfType(searchRequest.resourceType);
+    // Match on the stored objects and copy only what is returned (readResource deep-clones every resource,
+    // which dominated paging through thousands of Observations).
+    const store = this.storeOf(searchRequest.resourceType);
     const matched: WithId<T>[] = [];
     for (const id of candidates) {
-      const r = (await this.readIfExists(searchRequest.resourceType, id)) as WithId<T> | undefined;
+      const r = (store ? store.get(id) : await this.readIfExists(searchRequest.resourceType, id)) as WithId<T> | undefined;
       if (r && fastMatches(r, searchRequest as SearchRequest)) matched.push(r);
     }
     const all: Bundle<WithId<T>> = { resourceType: 'Bundle', type: 'searchset', entry: matched.map((resource) => ({ resource })), total: matched.length };
     if (!sortRules?.length) {
       const offset = searchRequest.offset ?? 0;
       const page = (all.entry ?? []).slice(offset, searchRequest.count === undefined ? undefined : offset + searchRequest.count);
-      return { ...all, entry: page.length ? page : undefined };
+      return { ...all, entry: page.length ? page.map((e) => ({ resource: copy(e.resource) })) : undefined };
     }
     const rules = sortRules;
     const entries = (all.entry ?? []).map((entry) => ({
@@ -132,7 +135,16 @@ export class TransactionalMemoryRepository extends MemoryRepository {
     });
     const offset = searchRequest.offset ?? 0;
     const page = entries.slice(offset, searchRequest.count === undefined ? undefined : offset + searchRequest.count);
-    return { ...all, entry: page.length ? page.map((e) => e.entry) : undefined };
+    return { ...all, entry: page.length ? page.map((e) => ({ resource: copy(e.entry.resource) })) : undefined };
+  }
+
+  /** MemoryRepository 4.5.2 keeps resources in a private `resources: Map<type, Map<id, resource>>`; read it
+   * without cloning when it is there (version pinned in package.json), else fall back to readResource. */
+  private storeOf(resourceType: string): Map<string, Resource> | undefined {
+    const all = (this as unknown as { resources?: unknown }).resources;
+    if (!(all instanceof Map)) return undefined;
+    const m = all.get(resourceType) as unknown;
+    return m instanceof Map ? (m as Map<string, Resource>) : new Map();
   }
 
   private async readIfExists(resourceType: string, id: string): Promise<Resource | undefined> {
@@ -296,4 +308,8 @@ function indexedPath(resourceType: string, code: string): string | undefined {
     if (m) return m[1];
   }
   return undefined;
+}
+
+function copy<T>(r: T): T {
+  return r === undefined ? r : (JSON.parse(JSON.stringify(r)) as T);
 }
