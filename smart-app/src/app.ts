@@ -67,6 +67,8 @@ function classify(e: unknown, client: Client | null): { kind: ErrorKind; detail:
   const err = e as { status?: number; message?: string };
   const message = err?.message ?? String(e);
   const status = typeof err?.status === 'number' ? err.status : undefined;
+  // Without a client the failing request was the token exchange, at the authorization server.
+  if (status !== undefined && !client) return { kind: 'launch-failed', detail: `HTTP ${status} from the authorization server (token request)`, retry: false };
   if (status === 401) {
     const expiresAt = Number(client?.state.expiresAt ?? 0);
     // fhirclient stores expiresAt in seconds; a 401 after it means the short-lived token ran out.
@@ -74,10 +76,7 @@ function classify(e: unknown, client: Client | null): { kind: ErrorKind; detail:
     return { kind: 'unauthorized', detail: 'HTTP 401 from the FHIR server', retry: false };
   }
   if (status === 403) return { kind: 'forbidden', detail: 'HTTP 403 from the FHIR server', retry: false };
-  // Without a client the failing request was the token exchange, at the authorization server.
-  const where = client ? (client.state.serverUrl ?? 'the FHIR server') : 'the authorization server (token request)';
-  if (status !== undefined && status >= 500) return { kind: 'server', detail: `HTTP ${status} from ${where}`, retry: true };
-  if (status !== undefined && !client) return { kind: 'launch-failed', detail: `HTTP ${status} from ${where}`, retry: false };
+  const where = client?.state.serverUrl ?? 'the FHIR server';
   if (status !== undefined) return { kind: 'server', detail: `HTTP ${status} from ${where}`, retry: true };
   if (/No 'state' parameter|No state found|No server url/i.test(message)) return { kind: 'no-context', detail: '', retry: false };
   if (/Failed to fetch|NetworkError|network/i.test(message)) return { kind: 'network', detail: message, retry: true };
@@ -208,7 +207,8 @@ async function run(): Promise<void> {
       const t1 = performance.now();
       render(data, c, needBanner);
       const t2 = performance.now();
-      // Two frames later the chart has been laid out and painted.
+      // Two frames later the chart has been laid out and painted (first paint only, not reloads).
+      if (window.__vbmd?.trendPaintedMs !== undefined) return;
       requestAnimationFrame(() =>
         requestAnimationFrame(() => {
           const painted = performance.now();
