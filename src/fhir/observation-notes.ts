@@ -112,6 +112,20 @@ export function qcText(report: VbmdReport): string | undefined {
   return w.length ? `Quality control: ${w.join(' ')}` : undefined;
 }
 
+/** What was measured: scanner, kVp, geometry and series, so a reader can judge comparability over time. */
+export function acquisitionText(report: VbmdReport): string {
+  const i = report.input;
+  const scanner = [i.manufacturer, i.manufacturerModelName].filter(Boolean).join(' ');
+  const voxel = i.spacingMm.map((v) => (Math.round(v * 100) / 100).toString()).join(' x ');
+  const parts = [
+    scanner ? `scanner ${scanner}` : undefined,
+    i.kvp ? `${i.kvp} kVp` : undefined,
+    `${i.dims.join(' x ')} voxels of ${voxel} mm`,
+    i.seriesInstanceUid ? `series ${i.seriesInstanceUid}` : undefined,
+  ].filter(Boolean);
+  return `CT: ${parts.join('; ')}.`;
+}
+
 /** All notes in reading order; topics that do not apply are left out. */
 export function observationNotes(report: VbmdReport, extra: string[] = []): Annotation[] {
   return [
@@ -123,6 +137,7 @@ export function observationNotes(report: VbmdReport, extra: string[] = []): Anno
     contrastText(report),
     qcText(report),
     modelText(report),
+    acquisitionText(report),
     ...extra,
   ]
     .filter((t): t is string => typeof t === 'string')

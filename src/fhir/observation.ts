@@ -106,7 +106,11 @@ export function buildVbmdObservation(report: VbmdReport, ctx: AnalysisContext, r
   const meta = resultMeta(report, ctx);
   const device: Reference = { reference: refs.device, type: 'Device' };
   const hasValue = s.category !== 'indeterminate' && s.vbmd !== null;
-  const extraNotes = effective.remark ? [`Acquisition time: ${effective.remark}.`] : [];
+  const extraNotes = effective.remark
+    ? [`Acquisition time: ${effective.remark}.`]
+    : effective.value
+      ? []
+      : ['Acquisition time: not recorded in the images; this result has no effective date and cannot be placed on a trend.'];
 
   return {
     resourceType: 'Observation',

@@ -83,6 +83,7 @@ describe('buildAnalysisBundle', () => {
     expect(notes).toContain('-3.20 + 1.0800 x vBMD');
     expect(notes).toContain('model vbmd-resunet3d 0.3.0');
     expect(notes).not.toMatch(/extrapolat|Contrast/);
+    expect(notes).toContain('CT: 120 kVp; 512 x 512 x 300 voxels of 0.7 x 0.7 x 1.25 mm; series 1.2.826.0.1.3680043.8.498.1001.2.');
   });
 
   it('thoracic extrapolation, contrast, uncertain labels, zoneless DICOM time are all said', () => {
@@ -177,6 +178,13 @@ describe('buildAnalysisBundle', () => {
     expect(notes).toContain('No summary value');
     expect(notes).toContain('not traceable to any calibration');
     expect(notes).toContain('Slices 5 mm thick');
+  });
+
+  it('says when the acquisition time is unknown (no effectiveDateTime)', () => {
+    const r = lumbarOsteoporosisReport();
+    const { obs } = build({ ...r, input: { ...r.input, acquisitionDateTime: undefined } });
+    expect(obs.effectiveDateTime).toBeUndefined();
+    expect(obs.note?.some((n) => n.text.includes('no effective date'))).toBe(true);
   });
 
   it('rejects a malformed report or context with a clear VbmdError', () => {
