@@ -1,13 +1,21 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { VbmdError, isVbmdError } from '../util/errors.js';
 import type { DicomSlice } from './slice.js';
 import type { DicomSource, LoadOptions, StudyRef } from './source.js';
 import type { SeriesChoiceCandidate } from './series-choice.js';
-import { parseDicomHeader, parseDicomSlice, parseDicomSliceParallel, sliceFromScannedHeader, type PixelDataLocation, prepareCodecFor, type DicomSliceHeader } from './parse.js';
+import {
+  parseDicomHeader,
+  parseDicomSlice,
+  parseDicomSliceParallel,
+  prepareCodecFor,
+  sliceFromScannedHeader,
+  type DicomSliceHeader,
+  type PixelDataLocation,
+} from './parse.js';
 import { isEncapsulated, transferSyntaxInfo } from './codecs/transfer-syntax.js';
-import { availableParallelism } from 'node:os';
 import { finishVolume, placeSlice, planVolume, type AssembleOptions } from '../imaging/assemble-volume.js';
 import type { LoadedVolume } from '../imaging/volume.js';
 import { PagePrefaulter } from '../imaging/page-prefault.js';
@@ -39,8 +47,9 @@ export interface FolderSeries extends SeriesChoiceCandidate {
 
 /**
  * A folder (any nesting, several studies and series) or a single file as a DicomSource. `findSeries`
- * scans headers only (first 32 KB of each file, stopping at PixelData) and caches the result, so series
- * choice is cheap; `loadSlices` reads, parses and decodes one series' files in parallel.
+ * scans headers only (first 16 KB of each file, stopping at PixelData) and caches the result, so series
+ * choice is cheap; `loadVolume` streams one series into a volume (what loadStudyVolume uses);
+ * `loadSlices` returns the decoded slices of one series for callers that want them.
  */
 export class FolderDicomSource implements DicomSource {
   readonly description: string;
