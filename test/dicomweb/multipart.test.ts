@@ -56,11 +56,13 @@ describe('multipart/related streaming parser', () => {
   for (const contentLength of [true, false]) {
     for (const maxChunk of [1, 7, 64, 100_000]) {
       it(`returns every part byte-exact (Content-Length ${contentLength}, chunks <= ${maxChunk} B)`, async () => {
-        const body = build(bodies, boundary, { contentLength, preamble: 'ignored preamble', epilogue: '\r\nignored epilogue' });
+        // Tiny chunks on the 70 kB body only slow the suite down; the seams are the same.
+        const use = maxChunk < 64 ? bodies.slice(0, 4) : bodies;
+        const body = build(use, boundary, { contentLength, preamble: 'ignored preamble', epilogue: '\r\nignored epilogue' });
         const parts = await collect(chop(body, maxChunk * 31 + 1, maxChunk), boundary);
-        expect(parts.map((p) => p.index)).toEqual([0, 1, 2, 3, 4]);
+        expect(parts.map((p) => p.index)).toEqual(use.map((_, i) => i));
         parts.forEach((p, i) => {
-          expect(p.body.equals(bodies[i])).toBe(true);
+          expect(p.body.equals(use[i])).toBe(true);
           expect(p.headers['content-type']).toBe('application/dicom');
           expect(p.contentType.mediaType).toBe('application/dicom');
         });
