@@ -2,6 +2,7 @@ import { assembleVolume, type AssembleOptions } from '../imaging/assemble-volume
 import type { LoadedVolume } from '../imaging/volume.js';
 import { chooseSeries, type SeriesChoiceCandidate, type SeriesChoiceOptions } from './series-choice.js';
 import type { DicomSource, LoadOptions, StudyRef } from './source.js';
+import { VbmdError, isVbmdError } from '../util/errors.js';
 
 export interface LoadStudyOptions extends LoadOptions, SeriesChoiceOptions {
   missingSlices?: AssembleOptions['missingSlices'];
@@ -15,6 +16,18 @@ export interface LoadStudyOptions extends LoadOptions, SeriesChoiceOptions {
  * half-built is returned or kept.
  */
 export async function loadStudyVolume(source: DicomSource, ref: StudyRef, opts: LoadStudyOptions = {}): Promise<LoadedVolume> {
+  try {
+    return await loadChosen(source, ref, opts);
+  } catch (e) {
+    // An abort surfaces as the signal's reason (a DOMException): give the caller a typed, plain sentence.
+    if (opts.signal?.aborted && !isVbmdError(e)) {
+      throw new VbmdError('cancelled', `Loading ${describe(source, ref)} was cancelled.`, {}, { cause: e });
+    }
+    throw e;
+  }
+}
+
+async function loadChosen(source: DicomSource, ref: StudyRef, opts: LoadStudyOptions): Promise<LoadedVolume> {
   const candidates = await source.findSeries(ref, opts);
   const choice = chooseSeries(candidates, describe(source, ref), opts);
   opts.signal?.throwIfAborted();

@@ -55,6 +55,16 @@ describe('FolderDicomSource', () => {
     expect(v.volume.dims).toEqual([24, 20, 14]);
   });
 
+  it('an aborted load rejects with a cancelled VbmdError', async () => {
+    const ctl = new AbortController();
+    ctl.abort();
+    await expect(loadStudyVolume(new FolderDicomSource(root), { accessionNumber: 'A1' }, { signal: ctl.signal })).rejects.toMatchObject({
+      name: 'VbmdError',
+      code: 'cancelled',
+      message: expect.stringMatching(/^Loading accession A1 in folder .* was cancelled\.$/),
+    });
+  });
+
   it('loadInputPath on a folder with two studies analyses one and says so', async () => {
     const v = await loadInputPath(root);
     expect(v.meta.seriesInstanceUid).toBe(seriesB); // more coverage (30 mm vs 28 mm is a tie; thinner wins)
