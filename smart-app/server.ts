@@ -8,7 +8,8 @@ import { SMART_APP_DIST } from './build.js';
 export interface SmartAppRouterOptions {
   /** Built files (smart-app/dist by default; `npm run build:smart` makes them). */
   distDir?: string;
-  /** Origins of FHIR servers the app may call besides its own (a production EHR's `iss`). */
+  /** Origins the app may call besides its own: the production EHR's FHIR server (`iss`) and, when on another
+   * host, its authorization server (fhirclient POSTs the token request from the browser). */
   fhirOrigins?: string[];
   /** Who may frame the app (the EHR's web origin); default this origin and the FHIR origins. `vbmd start`
    * can take it from SMART_FRAME_ANCESTORS (see frameAncestorsFromConfig). */
@@ -24,6 +25,12 @@ export interface SmartAppRouterOptions {
 export function frameAncestorsFromConfig(value: string | undefined): string[] | undefined {
   if (!value) return undefined;
   return ["'self'", ...value.split(/[\s,]+/).filter(Boolean)];
+}
+
+/** `fhirOrigins` for production: FHIR_BASE_URL's origin plus SMART_CONNECT_ORIGINS. */
+export function connectOriginsFromConfig(fhirBaseUrl: string | undefined, extra: string | undefined): string[] {
+  const list = [...(fhirBaseUrl ? [new URL(fhirBaseUrl).origin] : []), ...(extra ?? '').split(/[\s,]+/).filter(Boolean)];
+  return [...new Set(list)];
 }
 
 export function createSmartAppRouter(opts: SmartAppRouterOptions = {}): Router {

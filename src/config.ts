@@ -100,6 +100,12 @@ const envSchema = z.object({
     .string()
     .regex(/^(https?:\/\/[^\s,/]+)([\s,]+https?:\/\/[^\s,/]+)*$/, 'must be origins like https://ehr.example.org, comma-separated')
     .optional(),
+  /** Origins the SMART app may call besides FHIR_BASE_URL's (the EHR's authorization server when its token
+   * endpoint is on another host), comma- or space-separated (CSP connect-src). */
+  SMART_CONNECT_ORIGINS: z
+    .string()
+    .regex(/^(https?:\/\/[^\s,/]+)([\s,]+https?:\/\/[^\s,/]+)*$/, 'must be origins like https://auth.ehr.example.org, comma-separated')
+    .optional(),
   /** Comma-separated bearer tokens allowed to call POST /api/studies/{uid}/analyze (besides CDS client JWTs). */
   ANALYZE_API_TOKENS: z.string().optional(),
   /** How long an order's watch waits for its study, hours; QIDO poll interval, seconds. */

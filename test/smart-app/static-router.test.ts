@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { createSmartAppRouter, frameAncestorsFromConfig } from '../../smart-app/server.js';
+import { connectOriginsFromConfig, createSmartAppRouter, frameAncestorsFromConfig } from '../../smart-app/server.js';
 import { loadEnvConfig } from '../../src/config.js';
 
 describe('createSmartAppRouter', () => {
@@ -34,5 +34,7 @@ describe('createSmartAppRouter', () => {
     expect(frameAncestorsFromConfig(cfg.SMART_FRAME_ANCESTORS)).toEqual(["'self'", 'https://ehr.example.org', 'https://ehr2.example.org']);
     expect(() => loadEnvConfig({ SMART_FRAME_ANCESTORS: 'ehr.example.org' })).toThrow(/SMART_FRAME_ANCESTORS/);
     expect(frameAncestorsFromConfig(undefined)).toBeUndefined();
+    const c2 = loadEnvConfig({ FHIR_BASE_URL: 'https://fhir.example.org/r4', SMART_CONNECT_ORIGINS: 'https://auth.example.org' });
+    expect(connectOriginsFromConfig(c2.FHIR_BASE_URL, c2.SMART_CONNECT_ORIGINS)).toEqual(['https://fhir.example.org', 'https://auth.example.org']);
   });
 });
