@@ -9,7 +9,7 @@ import { createStudyApiRouter } from './jobs/http-api.js';
 import type { ApiAuthorizer } from './jobs/http-api.js';
 import type { AnalysisJobData } from './jobs/analysis-job.js';
 import type { JobQueue } from './jobs/queue.js';
-import { userMessage } from './util/errors.js';
+import { VbmdError, userMessage } from './util/errors.js';
 import { log } from './util/log.js';
 
 /**
@@ -101,7 +101,11 @@ export async function listen(port: number, host: string): Promise<ListeningServe
   // EHRs reuse keep-alive connections (cheaper than a TLS handshake per hook call).
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EADDRINUSE') reject(new VbmdError('config', `Port ${port} on ${host} is already in use: stop the other process or set PORT.`));
+      else if (e.code === 'EACCES') reject(new VbmdError('config', `Not allowed to listen on ${host}:${port}: choose a PORT above 1023 or run with the right permissions.`));
+      else reject(e);
+    });
     server.listen(port, host, () => resolve());
   });
   const actual = (server.address() as AddressInfo).port;

@@ -34,7 +34,6 @@ import { startStudyPoller } from '../jobs/study-poller.js';
 import type { StudyPoller } from '../jobs/study-poller.js';
 import { createCohortRouter } from '../population/http.js';
 import { FhirSearchSource } from '../population/sources/fhir-search.js';
-import { createSandboxSmart } from '../sandbox/index.js';
 import { createServiceApp, listen } from '../server.js';
 import type { ListeningServer, ReadinessCheck, ServiceAppParts } from '../server.js';
 import { VbmdError, userMessage } from '../util/errors.js';
@@ -150,6 +149,8 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
       if (listener) {
         const repository = new TransactionalMemoryRepository();
         await seedDemoData(repository);
+        // Loaded only here: production never starts the sandbox authorization server.
+        const { createSandboxSmart } = await import('../sandbox/index.js');
         const smart = await createSandboxSmart({
           issuerUrl: `${publicBaseUrl}/auth`,
           fhirBaseUrl,

@@ -60,9 +60,11 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
   }
 
   async get(id: string): Promise<JobInfo<T> | undefined> {
+    // State first, then the job hash: read the other way round, a job finishing in between shows as
+    // completed without its result.
+    const raw = await this.queue.getJobState(id);
     const job = (await this.queue.getJob(id)) as Job<T> | undefined;
     if (!job) return undefined;
-    const raw = await job.getState();
     const state: JobState = raw === 'completed' || raw === 'failed' || raw === 'active' || raw === 'delayed' ? raw : 'waiting';
     return {
       id,
