@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { parseSearchRequest } from '@medplum/core';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import type { Browser, Page } from 'playwright-core';
@@ -277,6 +278,21 @@ describe('SMART app in Chromium', () => {
     expect(page.url()).toBe(`${base}/sandbox/launch?patient=p-stable`);
     await page.screenshot({ path: join(ARTIFACTS, 'ehr-frame.png') });
     expect(foreign).toEqual([]);
+    await page.context().close();
+  });
+
+  it('a CDS card link (appContext {"observation": ...}) opens on that result', async () => {
+    const all = await repository.searchResources(parseSearchRequest('Observation?subject=Patient/p-decline&_count=1000'));
+    const target = all.find((o) => (o as { effectiveDateTime?: string }).effectiveDateTime === declining[10].input.acquisitionDateTime);
+    expect(target?.id).toBeTruthy();
+    const { page } = await openPage();
+    const appContext = encodeURIComponent(JSON.stringify({ observation: `Observation/${target?.id}` }));
+    await ehrLaunch(page, `patient=p-decline&appContext=${appContext}`);
+    await waitState(page, /^ready$/);
+    const details = page.getByTestId('study-details');
+    expect(await details.getAttribute('data-observation')).toBe(target?.id);
+    expect(await details.locator('h2').textContent()).toMatch(/^Study from the alert/);
+    expect(await details.getByTestId('latest-value').textContent()).toBe(`${(declining[10].summary.vbmd as number).toFixed(1)} mg/cm³`);
     await page.context().close();
   });
 
