@@ -50,8 +50,9 @@ export function hintForStatus(status: number | undefined): string {
     case 404:
       return 'check the FHIR base URL';
     case 409:
-    case 412:
       return 'a concurrent change conflicted; retry later';
+    case 412:
+      return 'several resources already match a conditional request (duplicates on the server); remove the duplicates';
     case 429:
       return 'the server is rate-limiting; retry later';
     default:

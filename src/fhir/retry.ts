@@ -28,8 +28,10 @@ export function retryAfterMs(header: string | null, now: number = Date.now()): n
   return Number.isNaN(t) ? undefined : Math.max(0, t - now);
 }
 
+/** 409: servers such as HAPI answer a lost race between two conditional creates with a version conflict;
+ * repeating the (idempotent) request then finds the winner's resource. */
 export function isRetryableStatus(status: number): boolean {
-  return status === 429 || status === 502 || status === 503 || status === 504 || status === 500 || status === 408;
+  return status === 429 || status === 502 || status === 503 || status === 504 || status === 500 || status === 408 || status === 409;
 }
 
 /** Waits, or rejects as soon as the signal aborts. */

@@ -32,6 +32,13 @@ describe('FhirClient retries', () => {
     expect(s.calls).toHaveLength(4);
   });
 
+  it('retries a 409 from a lost conditional-create race (idempotent transaction)', async () => {
+    const s = scripted([json(409, oo('HAPI-0550: version conflict')), json(200, { resourceType: 'Bundle', type: 'transaction-response', entry: [] })]);
+    const c = new FhirClient({ baseUrl: 'http://fhir.test', fetch: s.fetch, retry: fast });
+    await c.transaction({ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'POST', url: 'Device', ifNoneExist: 'identifier=a|b' }, resource: { resourceType: 'Device' } }] });
+    expect(s.calls).toHaveLength(2);
+  });
+
   it('never retries a plain (non-conditional) POST create', async () => {
     const s = scripted([json(503, oo('down'))]);
     const c = new FhirClient({ baseUrl: 'http://fhir.test/r4', fetch: s.fetch, retry: fast });
