@@ -6,7 +6,7 @@ import type { CalibrationResult, LevelResult, VbmdReport } from './report.js';
 import { REPORT_SCHEMA } from './report.js';
 import { buildWorkingGrid, workingToPatientMm, type WorkingGrid } from './spine/working-grid.js';
 import { findSpineTrack, type SpineTrack } from './spine/find-spine.js';
-import { bodyCrossSectionProfile, chooseDiscs, discValleyScore, minDiscSpacingMm, segmentsFromDiscs } from './spine/levels.js';
+import { bodyCrossSectionProfile, chooseDiscs, discValleyScore, localMinDiscSpacingMm, segmentsFromDiscs } from './spine/levels.js';
 import { labelSegments, type LabelledSegment } from './spine/labels.js';
 import { measureHeightsMm, type BodyHeightsMm } from './spine/heights.js';
 import { measureRoi, roiGeometry, type RoiGeometry, type RoiStats } from './roi/trabecular-roi.js';
@@ -63,8 +63,7 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
   }
   const q = bodyCrossSectionProfile(grid, track);
   const score = discValleyScore(q, grid.spacingMm[2]);
-  const depthMedianMm = medianFinite(track.bodyDepthMm, track.zFirst, track.zLast);
-  const discs = chooseDiscs(score, track.zFirst, track.zLast, grid.spacingMm[2], minDiscSpacingMm(depthMedianMm));
+  const discs = chooseDiscs(score, track.zFirst, track.zLast, grid.spacingMm[2], localMinDiscSpacingMm(track.bodyDepthMm, grid.spacingMm[2]));
   const segments = segmentsFromDiscs(discs, track.zFirst, track.zLast, grid.spacingMm[2]);
   timingsMs.spine = now() - t0;
   t0 = now();

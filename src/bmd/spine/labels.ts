@@ -155,8 +155,16 @@ export function labelSegments(
   const firstRib = ribBearing.indexOf(true);
   // The rib-less level above must be a whole cervical body (disc on both sides): a cut-off T1 at the top
   // edge of the scan shows too little rib to be called rib-less.
+  // Upper thoracic ribs run steeply and can look faint in this window, so the T1 anchor needs two whole,
+  // clearly rib-free levels above a clearly rib-bearing one.
   let t1: number | null = null;
-  if (firstRib > 0 && body[firstRib - 1].cranialDisc && body[firstRib - 1].caudalDisc) t1 = firstRib;
+  if (
+    firstRib >= 2 &&
+    rib[firstRib] >= 2 * RIB_AREA_MIN_MM2 &&
+    [firstRib - 1, firstRib - 2].every((i) => rib[i] < 15 && body[i].cranialDisc && body[i].caudalDisc)
+  ) {
+    t1 = firstRib;
+  }
   const l5: number | null = sacrum ? body.length - 1 : null;
 
   // Index into VERTEBRA_LEVELS for body[0] according to each anchor.

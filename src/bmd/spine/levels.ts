@@ -76,10 +76,30 @@ export function minDiscSpacingMm(medianBodyDepthMm: number): number {
   return Number.isFinite(medianBodyDepthMm) ? Math.max(MIN_SPACING_MM, 0.6 * medianBodyDepthMm) : MIN_SPACING_MM;
 }
 
+/** Per-slice floor: 0.7x the body depth measured within +-30 mm (depth grows ~50% from T4 to L3). */
+export function localMinDiscSpacingMm(depthMm: Float32Array, spacingZMm: number): Float32Array {
+  const half = Math.max(1, Math.round(30 / spacingZMm));
+  const out = new Float32Array(depthMm.length).fill(NaN);
+  for (let z = 0; z < depthMm.length; z++) {
+    const w: number[] = [];
+    for (let t = Math.max(0, z - half); t <= Math.min(depthMm.length - 1, z + half); t++) if (Number.isFinite(depthMm[t])) w.push(depthMm[t]);
+    if (w.length === 0) continue;
+    w.sort((a, b) => a - b);
+    out[z] = Math.max(MIN_SPACING_MM, 0.7 * w[w.length >> 1]);
+  }
+  return out;
+}
+
 /** Consecutive spacings differ by at most this ratio. */
 const MAX_SPACING_RATIO = 1.35;
 
-export function chooseDiscs(score: Float32Array, zFirst: number, zLast: number, spacingZMm: number, minSpacingMm = MIN_SPACING_MM): number[] {
+export function chooseDiscs(
+  score: Float32Array,
+  zFirst: number,
+  zLast: number,
+  spacingZMm: number,
+  minSpacingMm: number | Float32Array = MIN_SPACING_MM,
+): number[] {
   // Candidates: local maxima of the valley score.
   const cand: number[] = [];
   for (let z = zFirst; z <= zLast; z++) {
@@ -91,7 +111,10 @@ export function chooseDiscs(score: Float32Array, zFirst: number, zLast: number, 
   }
   const n = cand.length;
   if (n === 0) return [];
-  const minGap = Math.max(MIN_SPACING_MM, minSpacingMm) / spacingZMm;
+  const floorAt = (z: number): number => {
+    const v = typeof minSpacingMm === 'number' ? minSpacingMm : minSpacingMm[z];
+    return Math.max(MIN_SPACING_MM, Number.isFinite(v) ? v : MIN_SPACING_MM) / spacingZMm;
+  };
   const maxGap = MAX_SPACING_MM / spacingZMm;
   // best[j][i]: best total ending with discs ... i, j (i < j, or i = -1 for j first); second-order for regularity.
   const best: Float64Array[] = [];
@@ -102,7 +125,7 @@ export function chooseDiscs(score: Float32Array, zFirst: number, zLast: number, 
     b[j] = score[cand[j]]; // index j stands for "no predecessor"
     for (let i = 0; i < j; i++) {
       const gap = cand[j] - cand[i];
-      if (gap < minGap || gap > maxGap) continue;
+      if (gap < (floorAt(cand[i]) + floorAt(cand[j])) / 2 || gap > maxGap) continue;
       // Predecessor of i: k (k<i) or none (index i in best[i]).
       let v = best[i][i];
       let arg = i;
