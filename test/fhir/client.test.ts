@@ -127,3 +127,29 @@ describe('retry policy', () => {
     expect(outcomeText({ resourceType: 'Patient' })).toBeUndefined();
   });
 });
+
+describe('readTransactionResponse', () => {
+  it('reads HAPI-style statuses ("201 Created") and absolute locations with _history', async () => {
+    const { readTransactionResponse } = await import('../../src/fhir/write-analysis.js');
+    const { buildAnalysisBundle } = await import('../../src/fhir/bundle.js');
+    const { lumbarOsteoporosisReport } = await import('./reports.js');
+    const req = buildAnalysisBundle(lumbarOsteoporosisReport(), { patient: 'Patient/1' });
+    const res = {
+      resourceType: 'Bundle' as const,
+      type: 'transaction-response' as const,
+      entry: [
+        { response: { status: '200 OK', location: 'https://ehr.example.org/fhir/Device/d1/_history/3' } },
+        { response: { status: '201 Created', location: 'Observation/o1/_history/1' } },
+        { response: { status: '201', location: 'RiskAssessment/r1' } },
+        { response: { status: '201 Created', location: 'Provenance/p1/_history/1' } },
+      ],
+    };
+    expect(readTransactionResponse('https://ehr.example.org/fhir', req, res)).toEqual({
+      device: { resourceType: 'Device', id: 'd1', created: false },
+      observation: { resourceType: 'Observation', id: 'o1', created: true },
+      riskAssessment: { resourceType: 'RiskAssessment', id: 'r1', created: true },
+      provenance: { resourceType: 'Provenance', id: 'p1', created: true },
+    });
+    expect(() => readTransactionResponse('https://ehr.example.org/fhir', req, { ...res, entry: res.entry.slice(1) })).toThrow(/3 entries for 4 requests/);
+  });
+});
