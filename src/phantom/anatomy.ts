@@ -230,6 +230,8 @@ export function buildPerson(rng: Rng, req: PersonRequest): Person {
       const tpLen = thoracic ? (tn <= 10 ? 24 : tn === 11 ? 16 : 10) : lumbar ? [20, 25, 30, 27, 24][Number(level.slice(1)) - 1] : 18;
       const tpR = level === 'L5' ? 5 : thoracic ? 4 : 3.5;
       for (const s of [-1, 1]) {
+        // Pedicle: from the arch's side to the body's posterolateral corner.
+        processes.push({ a: [s * (canalHalfWidth + archThick / 2), canalV, archW + 1], b: [s * (canalHalfWidth + archThick / 2) * 0.95, halfDepth * 0.55, archW + 1], r: archThick / 2 + 0.5 });
         const root: Vec3 = [s * (canalHalfWidth + archThick - 1), canalV - 1, archW + 2];
         const tip: Vec3 = thoracic ? [s * (canalHalfWidth + tpLen), canalV + 10, archW + 2] : [s * (canalHalfWidth + tpLen), canalV - 3, archW + 1];
         processes.push({ a: root, b: tip, r: tpR });
@@ -433,7 +435,8 @@ export function buildPerson(rng: Rng, req: PersonRequest): Person {
     kidneys,
     spleen,
     bowel,
-    cuppingHu: rng.range(0, 3),
+    // Residual cupping after the scanner's water beam-hardening correction: a few HU at most in the body centre.
+    cuppingHu: rng.range(0, 2),
     zMin: s1.c[2] - s1.heightPost,
     zMax: top.c[2] + top.heightPost / 2,
   };

@@ -505,7 +505,8 @@ export class SliceRenderer {
       const u = l[0];
       const vv = l[1];
       const w = l[2];
-      const ring = Math.max(ellipseSdf(u, vv - cv, cw + ta, cd + ta), -ellipseSdf(u, vv - cv, cw, cd), Math.abs(w - aw) - ah);
+      // Neural arch: the ring around the canal without its anterior part (the pedicles, below, join the body).
+      const ring = Math.max(ellipseSdf(u, vv - cv, cw + ta, cd + ta), -ellipseSdf(u, vv - cv, cw, cd), Math.abs(w - aw) - ah, cv - 0.2 * cd - vv);
       let d = ring;
       for (let q = 0; q < caps.length; q++) {
         const e = capsuleSdf(u, vv, w, caps[q].a, caps[q].b, caps[q].r);

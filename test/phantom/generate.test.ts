@@ -140,10 +140,11 @@ describe('generatePhantom', () => {
     // Measure bone extent along z on an anterior and a posterior column through the body.
     const v = p.loaded.volume;
     const tilt = (l1.tiltDeg * Math.PI) / 180;
+    // Columns 40 % of the half-width off the midline, clear of the basivertebral vein.
     const extent = (dyMm: number): number => {
       let n = 0;
       for (let dz = -20; dz <= 20; dz += 1) {
-        const hu = nearestHu(v, [l1.centerMm[0], l1.centerMm[1] + dyMm * Math.cos(tilt) + dz * Math.sin(tilt), l1.centerMm[2] - dyMm * Math.sin(tilt) + dz * Math.cos(tilt)]);
+        const hu = nearestHu(v, [l1.centerMm[0] + 0.4 * l1.halfWidthMm, l1.centerMm[1] + dyMm * Math.cos(tilt) + dz * Math.sin(tilt), l1.centerMm[2] - dyMm * Math.sin(tilt) + dz * Math.cos(tilt)]);
         if (hu > 170) n++;
       }
       return n;
