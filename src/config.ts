@@ -70,6 +70,8 @@ const envSchema = z.object({
   FHIR_SCOPES: z
     .string()
     .default('system/Observation.cru system/RiskAssessment.cru system/Device.cru system/Provenance.c system/Patient.rs system/ServiceRequest.rs'),
+  /** `transaction` (atomic, default) or `sequential` conditional creates for FHIR servers without transactions. */
+  FHIR_WRITE_MODE: z.enum(['transaction', 'sequential']).default('transaction'),
   /** The PACS's DICOMweb base (QIDO/WADO-RS); unset = the sandbox folder of generated demo studies. */
   DICOMWEB_URL: httpUrl('DICOMWEB_URL').optional(),
   DICOMWEB_BEARER_TOKEN: z.string().min(1).optional(),

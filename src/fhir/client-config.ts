@@ -17,6 +17,7 @@ export interface FhirClientSettings {
   keyId?: string;
   tokenUrl?: string;
   scope?: string;
+  writeMode?: 'transaction' | 'sequential';
 }
 
 /** The credentials for a FHIR server: none, a static bearer, or SMART Backend Services. */
@@ -45,7 +46,7 @@ export function tokenProviderFor(s: FhirClientSettings): AccessTokenProvider | u
 
 export function createFhirClient(s: FhirClientSettings): FhirClient {
   const auth = tokenProviderFor(s);
-  return new FhirClient({ baseUrl: s.baseUrl, ...(auth ? { auth } : {}) });
+  return new FhirClient({ baseUrl: s.baseUrl, ...(auth ? { auth } : {}), ...(s.writeMode ? { writeMode: s.writeMode } : {}) });
 }
 
 /** The FHIR client the service writes with, from FHIR_* settings; `baseUrl` overrides FHIR_BASE_URL (the
@@ -62,5 +63,6 @@ export function fhirClientFromConfig(cfg: EnvConfig = config(), baseUrl?: string
     ...(cfg.FHIR_KEY_ID ? { keyId: cfg.FHIR_KEY_ID } : {}),
     ...(cfg.FHIR_TOKEN_URL ? { tokenUrl: cfg.FHIR_TOKEN_URL } : {}),
     scope: cfg.FHIR_SCOPES,
+    writeMode: cfg.FHIR_WRITE_MODE,
   });
 }

@@ -16,6 +16,12 @@ export interface FhirClientOptions {
   /** Per attempt; default 30 s. */
   timeoutMs?: number;
   retry?: Partial<RetryPolicy>;
+  /**
+   * How writeAnalysis writes: one transaction Bundle (default; atomic), or `sequential` conditional creates
+   * in dependency order for EHR servers without transaction support (still idempotent: a re-run completes
+   * a set a crash interrupted, but a reader may briefly see an Observation before its Provenance).
+   */
+  writeMode?: 'transaction' | 'sequential';
 }
 
 export interface RequestOptions {
@@ -52,12 +58,14 @@ const FHIR_JSON = 'application/fhir+json';
  */
 export class FhirClient {
   readonly baseUrl: string;
+  readonly writeMode: 'transaction' | 'sequential';
   private readonly origin: string;
   private readonly fetchFn: FetchFn;
   private readonly retry: RetryPolicy;
 
   constructor(private readonly o: FhirClientOptions) {
     this.baseUrl = o.baseUrl.replace(/\/+$/, '');
+    this.writeMode = o.writeMode ?? 'transaction';
     this.origin = new URL(this.baseUrl).origin;
     this.fetchFn = o.fetch ?? fetch;
     this.retry = { ...DEFAULT_RETRY, ...o.retry };

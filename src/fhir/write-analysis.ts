@@ -33,7 +33,7 @@ export async function writeAnalysis(
   signal?: AbortSignal,
 ): Promise<WrittenAnalysis> {
   const bundle = buildAnalysisBundle(report, ctx);
-  const response = await client.transaction(bundle, signal);
+  const response = client.writeMode === 'sequential' ? await writeSequentially(client, bundle, signal) : await client.transaction(bundle, signal);
   const written = readTransactionResponse(client.baseUrl, bundle, response);
   if (!written.observation.created) await checkSamePatient(client, written, ctx, report, signal);
   log.info(
@@ -68,6 +68,38 @@ async function checkSamePatient(
       `The FHIR server ${new URL(client.baseUrl).origin} already holds vBMD results of study ${report.input.studyInstanceUid ?? '(no UID)'} for another patient (${subject}, not ${ctx.patient}); nothing was written: resolve the patient mismatch first.`,
     );
   }
+}
+
+/**
+ * The transaction's entries as separate conditional creates, in Bundle order (Device, Observation,
+ * RiskAssessment, Provenance: everything is written after what it references), with `urn:uuid` references
+ * rewritten to the ids the server returned. Answers a transaction-response-shaped Bundle.
+ */
+export async function writeSequentially(client: FhirClient, bundle: Bundle, signal?: AbortSignal): Promise<Bundle> {
+  const resolved = new Map<string, string>();
+  const out: BundleEntry[] = [];
+  for (const e of bundle.entry ?? []) {
+    if (!e.resource || !e.request) continue;
+    let text = JSON.stringify(e.resource);
+    for (const [placeholder, ref] of resolved) text = text.replaceAll(placeholder, ref);
+    const type = e.resource.resourceType;
+    const res = await client.request<{ id?: string } | undefined>('POST', e.request.url, {
+      body: JSON.parse(text) as unknown,
+      headers: { ...(e.request.ifNoneExist ? { 'if-none-exist': e.request.ifNoneExist } : {}), prefer: 'return=representation' },
+      idempotent: !!e.request.ifNoneExist,
+      ...(signal ? { signal } : {}),
+    });
+    const loc = res.headers.get('location') ?? res.headers.get('content-location') ?? '';
+    const fromLoc = new RegExp(`(?:^|/)${type}/([A-Za-z0-9\\-.]{1,64})(?:/_history/[^/]+)?$`).exec(loc)?.[1];
+    const id = res.body?.id ?? fromLoc;
+    if (!id) {
+      throw new FhirError(new URL(client.baseUrl).origin, res.status, `POST ${type}`, undefined,
+        `The FHIR server ${new URL(client.baseUrl).origin} did not say which ${type} it created or found (no id, no Location).`);
+    }
+    if (e.fullUrl) resolved.set(e.fullUrl, `${type}/${id}`);
+    out.push({ response: { status: String(res.status), location: `${type}/${id}` } });
+  }
+  return { resourceType: 'Bundle', type: 'transaction-response', entry: out };
 }
 
 /** Pairs the request entries with the transaction-response entries (same order, FHIR R4 3.1.0.11.4). */

@@ -127,6 +127,25 @@ describe('writeAnalysis over HTTP', () => {
     }
   });
 
+  it('sequential mode (servers without transactions): a crash mid-way is completed by the re-run, one set', async () => {
+    const noRetry = new FhirClient({ baseUrl: proxy.url, writeMode: 'sequential', retry: { retries: 0 } });
+    const report = forStudy(lumbarOsteoporosisReport(), 'seq');
+    const patient = 'Patient/rt-seq';
+    proxy.failNext('pass'); // Device
+    proxy.failNext('after'); // Observation committed, answer lost: the writer gives up here
+    await expect(writeAnalysis(noRetry, report, { patient })).rejects.toBeInstanceOf(FhirError);
+    expect(await countFor(patient)).toEqual({ Observation: 1, RiskAssessment: 0, Provenance: 0 });
+    const written = await writeAnalysis(new FhirClient({ baseUrl: proxy.url, writeMode: 'sequential', retry: fastRetry }), report, { patient });
+    expect(written.observation.created).toBe(false);
+    expect(written.riskAssessment?.created).toBe(true);
+    expect(await countFor(patient)).toEqual({ Observation: 1, RiskAssessment: 1, Provenance: 1 });
+    const risk = await direct.read<RiskAssessment>('RiskAssessment', written.riskAssessment!.id);
+    expect(risk.basis?.[0].reference).toBe(`Observation/${written.observation.id}`);
+    expect(risk.performer?.reference).toBe(`Device/${written.device.id}`);
+    const prov = await direct.read<Provenance>('Provenance', written.provenance.id);
+    expect(fhirValidationIssues(prov)).toEqual([]);
+  });
+
   it('gives up after the retries with a FhirError naming the server, status and diagnostics', async () => {
     const client = new FhirClient({ baseUrl: proxy.url, retry: { ...fastRetry, retries: 2 } });
     proxy.failNext('before', 3);

@@ -10,13 +10,14 @@ import type { AddressInfo } from 'node:net';
 export interface FaultyProxy {
   url: string;
   requests: { method: string; path: string; status: number }[];
-  failNext(mode: 'before' | 'after', times?: number, retryAfterS?: number): void;
+  /** Queue faults for the next POSTs; 'pass' lets one through untouched. */
+  failNext(mode: 'before' | 'after' | 'pass', times?: number, retryAfterS?: number): void;
   close(): Promise<void>;
 }
 
 export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
   const t = new URL(target);
-  const queue: { mode: 'before' | 'after'; retryAfterS?: number }[] = [];
+  const queue: { mode: 'before' | 'after' | 'pass'; retryAfterS?: number }[] = [];
   const requests: FaultyProxy['requests'] = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
