@@ -6,7 +6,7 @@ import type { CalibrationResult, LevelResult, VbmdReport } from './report.js';
 import { REPORT_SCHEMA } from './report.js';
 import { buildWorkingGrid, workingToPatientMm, type WorkingGrid } from './spine/working-grid.js';
 import { findSpineTrack, type SpineTrack } from './spine/find-spine.js';
-import { bodyCrossSectionProfile, chooseDiscs, discValleyScore, localMinDiscSpacingMm, segmentsFromDiscs } from './spine/levels.js';
+import { type LevelSegment, bodyCrossSectionProfile, chooseDiscs, discValleyScore, localMinDiscSpacingMm, segmentsFromDiscs } from './spine/levels.js';
 import { labelSegments, type LabelledSegment } from './spine/labels.js';
 import { measureHeightsMm, type BodyHeightsMm } from './spine/heights.js';
 import { measureRoi, roiGeometry, type RoiGeometry, type RoiStats } from './roi/trabecular-roi.js';
@@ -43,6 +43,44 @@ export interface SpineLocation {
 
 const now = (): number => performance.now();
 
+/**
+ * Neighbouring vertebral bodies sit within ~10 mm of each other in-plane (even in scoliosis, level to level);
+ * a body 20 mm off the median of its neighbours is not on the column.
+ */
+const MAX_OFF_COLUMN_MM = 20;
+
+/** Segments off the column, removed worst first until every remaining one is within MAX_OFF_COLUMN_MM. */
+function offColumnSegments(grid: WorkingGrid, track: SpineTrack, segments: LevelSegment[]): Set<LevelSegment> {
+  const sorted = [...segments].sort((a, b) => a.zFrom - b.zFrom);
+  const centre = sorted.map((sg) => {
+    const z = Math.round((sg.zFrom + sg.zTo) / 2);
+    return workingToPatientMm(grid, [track.bodyX[z], track.bodyY[z], z]);
+  });
+  const out = new Set<LevelSegment>();
+  for (;;) {
+    const alive = sorted.map((_, i) => i).filter((i) => !out.has(sorted[i]));
+    if (alive.length < 4) return out;
+    let worst = -1;
+    let worstD = MAX_OFF_COLUMN_MM;
+    alive.forEach((i, k) => {
+      // Interior: midway between the two neighbours (follows kyphosis/lordosis); ends: the one neighbour,
+      // with more slack since the curve cannot be interpolated there.
+      const prev = k > 0 ? centre[alive[k - 1]] : null;
+      const next = k + 1 < alive.length ? centre[alive[k + 1]] : null;
+      const px = prev && next ? (prev[0] + next[0]) / 2 : (prev ?? next)![0];
+      const py = prev && next ? (prev[1] + next[1]) / 2 : (prev ?? next)![1];
+      const limit = prev && next ? MAX_OFF_COLUMN_MM : 1.5 * MAX_OFF_COLUMN_MM;
+      const d = Math.hypot(centre[i][0] - px, centre[i][1] - py) - limit + MAX_OFF_COLUMN_MM;
+      if (d > worstD) {
+        worstD = d;
+        worst = i;
+      }
+    });
+    if (worst < 0) return out;
+    out.add(sorted[worst]);
+  }
+}
+
 function medianFinite(a: Float32Array, from: number, to: number): number {
   const v: number[] = [];
   for (let z = from; z <= to; z++) if (Number.isFinite(a[z])) v.push(a[z]);
@@ -72,11 +110,31 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
     timingsMs.labels = now() - t0;
     return { grid, track, vertebrae: [], warnings };
   }
+  const outliers = offColumnSegments(grid, track, segments);
+  let interiorOutlier = false;
+  if (outliers.size > 0) {
+    const sorted = [...segments].sort((a, b) => a.zFrom - b.zFrom);
+    sorted.forEach((sg, i) => {
+      if (!outliers.has(sg)) return;
+      const below = sorted.slice(0, i).some((o) => !outliers.has(o));
+      const above = sorted.slice(i + 1).some((o) => !outliers.has(o));
+      if (below && above) interiorOutlier = true;
+    });
+    warnings.push(
+      `${outliers.size} segment(s) lay more than ${MAX_OFF_COLUMN_MM} mm off the line of the other vertebral bodies and were discarded (a contrast-filled vessel or an implant can mimic a body).`,
+    );
+    for (let i = segments.length - 1; i >= 0; i--) if (outliers.has(segments[i])) segments.splice(i, 1);
+  }
   const nz = grid.dims[2];
   const trackEndsAboveFovMm = track.zFirst * grid.spacingMm[2];
   const vesselHu = prevertebralVesselHu(grid, track);
   const labels = labelSegments(grid, track, segments, trackEndsAboveFovMm, contrastTagged(loaded) || (vesselHu !== null && vesselHu > ENHANCED_BLOOD_HU));
   warnings.push(...labels.warnings);
+  if (interiorOutlier) {
+    // A discarded segment inside the column may have been a real level: counting across it is unsafe.
+    for (const l of labels.levels) l.labelConfidence = Math.min(l.labelConfidence, 0.45);
+    warnings.push('A segment inside the column was discarded, so counting from the anchors is unreliable: labels are uncertain.');
+  }
   const complete = labels.levels.filter((s) => s.cranialDisc && s.caudalDisc).map((s) => s.zTo - s.zFrom + 1);
   complete.sort((a, b) => a - b);
   const typicalLen = complete.length ? complete[complete.length >> 1] : NaN;
