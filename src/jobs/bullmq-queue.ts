@@ -89,6 +89,16 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
     return out;
   }
 
+  async list(state: JobState, limit: number): Promise<JobInfo<T>[]> {
+    const jobs = (await this.queue.getJobs([state === 'waiting' ? 'wait' : state], 0, Math.max(0, limit - 1), false)) as Job<T>[];
+    const out: JobInfo<T>[] = [];
+    for (const j of jobs) {
+      const info = j?.id ? await this.get(j.id) : undefined;
+      if (info) out.push(info);
+    }
+    return out;
+  }
+
   async ping(): Promise<void> {
     const pong = await this.connection.ping();
     if (pong !== 'PONG') throw new Error(`Redis answered ${pong} to PING`);

@@ -13,7 +13,8 @@ import type { JobQueue } from './queue.js';
  * Study arrival over HTTP, for a PACS, a DICOM router or an EHR to call:
  * - `POST /api/studies/{StudyInstanceUID}/analyze` (body optional: patient, serviceRequest, accessionNumber)
  * - `POST /api/notifications/imaging-study` with a FHIR ImagingStudy (or a notification Bundle holding one)
- * - `GET /api/jobs/{id}`: the job's state, attempts and failure reason.
+ * - `GET /api/jobs/{id}`: the job's state, attempts and failure reason; `GET /api/jobs?state=failed`: counts
+ *   per state and the jobs in one state (default: failed), so operators see what failed and why.
  * Every call is authenticated (`authorize`); failures are a bare 401.
  */
 export type ApiAuthorizer = (req: Request) => Promise<boolean>;
@@ -114,6 +115,22 @@ export function createStudyApiRouter(opts: { queue: JobQueue<AnalysisJobData>; a
       return;
     }
     enqueue(req, res, data.data).catch(next);
+  });
+
+  const listQuery = z.object({
+    state: z.enum(['waiting', 'delayed', 'active', 'completed', 'failed']).default('failed'),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+  });
+  router.get('/api/jobs', auth, (req, res, next) => {
+    const q = listQuery.safeParse(req.query);
+    if (!q.success) {
+      res.status(400).json({ error: 'bad-request', message: `Invalid job listing: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}.` });
+      return;
+    }
+    Promise.all([opts.queue.counts(), opts.queue.list(q.data.state, q.data.limit)]).then(
+      ([counts, jobs]) => res.json({ counts, state: q.data.state, jobs }),
+      next,
+    );
   });
 
   router.get('/api/jobs/:id', auth, (req, res, next) => {

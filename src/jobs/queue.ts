@@ -61,6 +61,8 @@ export interface JobQueue<T> {
   add(data: T, options?: AddOptions): Promise<{ id: string; created: boolean }>;
   get(id: string): Promise<JobInfo<T> | undefined>;
   counts(): Promise<Record<JobState, number>>;
+  /** Jobs in one state, newest first (operators: what failed and why). */
+  list(state: JobState, limit: number): Promise<JobInfo<T>[]>;
   /** Resolves when the queue's store answers (readiness). */
   ping(): Promise<void>;
   process(handler: JobHandler<T>, options: WorkerOptions): JobWorker;

@@ -127,6 +127,13 @@ export class SqliteJobQueue<T> implements JobQueue<T> {
     return out;
   }
 
+  async list(state: JobState, limit: number): Promise<JobInfo<T>[]> {
+    const rows = this.db
+      .prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY COALESCE(finished_at, created_at) DESC LIMIT ?')
+      .all(this.name, state, limit) as JobRow[];
+    return rows.map((r) => this.info(r));
+  }
+
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
   }

@@ -121,6 +121,10 @@ describe.each(adapters)('job queue: %s', (_label, make) => {
       expect(calls.get(3)).toHaveLength(1);
       expect(j3.failedReason).toBe('No spine in the field of view of study 1.2.3.');
       await w.close();
+      const failed = await queue.list('failed', 10);
+      expect(failed.map((j) => j.id).sort()).toEqual(['j2', 'j3']);
+      expect(failed.find((j) => j.id === 'j3')?.failedReason).toContain('No spine');
+      expect((await queue.counts()).failed).toBe(2);
       // Adding a failed job again gives it a fresh run.
       await queue.add({ n: 3 }, { jobId: 'j3' });
       const w2 = queue.process(async () => 'fixed', { concurrency: 1 });

@@ -58,6 +58,9 @@ describe('study API', () => {
     expect(again.created).toBe(false);
     const job = await fetch(body.status, { headers: { authorization: 'Bearer s3cret' } });
     expect(await job.json()).toMatchObject({ id: 'study-1.2.3.4', state: 'waiting', data: { studyInstanceUid: '1.2.3.4', patient: 'Patient/p1', trigger: 'api' } });
+    const listing = await fetch(`${base}/api/jobs?state=waiting`, { headers: { authorization: 'Bearer s3cret' } });
+    expect(await listing.json()).toMatchObject({ state: 'waiting', counts: { waiting: 1, failed: 0 }, jobs: [{ id: 'study-1.2.3.4' }] });
+    expect((await fetch(`${base}/api/jobs?state=bogus`, { headers: { authorization: 'Bearer s3cret' } })).status).toBe(400);
   });
 
   it('rejects a bad UID or body with a clear 400', async () => {
