@@ -209,10 +209,13 @@ export async function listFiles(root: string): Promise<string[]> {
     throw new VbmdError('bad-input', `Cannot read folder ${root}: ${(e as Error).message}.`);
   }
   for (const e of entries) {
-    if (!e.isFile() || e.name.startsWith('.')) continue;
+    if (e.name.startsWith('.') || !(e.isFile() || e.isSymbolicLink())) continue;
     // Node 20: parentPath (20.12+) or path; both are the entry's directory.
     const dir = (e as { parentPath?: string }).parentPath ?? (e as { path?: string }).path ?? root;
-    out.push(join(dir, e.name));
+    const file = join(dir, e.name);
+    // Exported datasets often link files into place: follow links to regular files, skip the rest.
+    if (e.isSymbolicLink() && !(await stat(file).then((s) => s.isFile(), () => false))) continue;
+    out.push(file);
   }
   return out.sort();
 }

@@ -1,3 +1,4 @@
+import { mkdir, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FolderDicomSource } from '../../src/dicom/folder-source.js';
@@ -53,6 +54,21 @@ describe('FolderDicomSource', () => {
     const v = await loadStudyVolume(new FolderDicomSource(root), { accessionNumber: 'A1' });
     expect(v.meta.seriesInstanceUid).toBe(seriesA);
     expect(v.volume.dims).toEqual([24, 20, 14]);
+  });
+
+  it('follows symbolic links to files (linked exports) and ignores dangling ones', async () => {
+    const linked = join(root, '..', `${root.split('/').pop()}-links`);
+    await mkdir(linked, { recursive: true });
+    try {
+      const src = new FolderDicomSource(join(root, 'p1', 'visit1'));
+      const [series] = await src.findSeries({});
+      for (const f of series.files) await symlink(f, join(linked, f.split('/').pop()!));
+      await symlink(join(root, 'nowhere.dcm'), join(linked, 'dangling.dcm'));
+      const v = await loadInputPath(linked);
+      expect(v.volume.dims).toEqual([24, 20, 14]);
+    } finally {
+      await rm(linked, { recursive: true, force: true });
+    }
   });
 
   it('an aborted load rejects with a cancelled VbmdError', async () => {
