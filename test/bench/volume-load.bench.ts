@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { writeCtSeries } from '../../src/dicom/write-series.js';
 import { loadInputPath } from '../../src/imaging/load-input.js';
+import { FolderDicomSource } from '../../src/dicom/folder-source.js';
+import { chooseSeries } from '../../src/dicom/series-choice.js';
 import type { Vec3 } from '../../src/imaging/volume.js';
 
 /**
@@ -60,6 +62,23 @@ async function timedLoad(dir: string): Promise<{ ms: number; cpuMs: number; peak
   clearInterval(timer);
   if (loaded.volume.dims.join('x') !== DIMS.join('x')) throw new Error(`bad dims ${loaded.volume.dims.join('x')}`);
   return { ms, cpuMs, peakMb };
+}
+
+/** Where the time goes: header scan + series choice, then streaming decode into the volume (best of 3). */
+async function stageBreakdown(dir: string): Promise<void> {
+  const scans: number[] = [];
+  const loads: number[] = [];
+  for (let run = 0; run < 3; run++) {
+    (globalThis as { gc?: () => void }).gc?.();
+    const t0 = performance.now();
+    const src = new FolderDicomSource(dir);
+    const { chosen } = chooseSeries(await src.findSeries({}), dir);
+    const t1 = performance.now();
+    await src.loadVolume(chosen);
+    scans.push(t1 - t0);
+    loads.push(performance.now() - t1);
+  }
+  console.log(`stages (best of 3): header scan + choice ${Math.min(...scans).toFixed(0)} ms, read + decode + HU into volume ${Math.min(...loads).toFixed(0)} ms`);
 }
 
 /**
@@ -148,6 +167,7 @@ async function main(): Promise<void> {
     console.log(`CPU time best of ${ROUNDS}: ours ${best(oursCpu).toFixed(0)} ms, dcm2niix ${best(theirsCpu).toFixed(0)} ms, ratio ${cpuRatio.toFixed(2)}`);
   }
   console.log(`machine load average: ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${cpus().length} cores`);
+  await stageBreakdown(dir);
   await compressedSeries(dir);
   console.log(`peak RSS per load: ${peaks.map((p) => p.toFixed(0)).join(', ')} MB (process before the first load ${baseRss.toFixed(0)} MB; the volume alone is ${((DIMS[0] * DIMS[1] * DIMS[2] * 4) / 2 ** 20).toFixed(0)} MB of float32)`);
 }
