@@ -1,3 +1,4 @@
+import { isLoopbackUrl } from '../src/config.js';
 import { log } from '../src/util/log.js';
 import { bundleResources } from './vbmd-results.js';
 import type { FhirAuthorization } from './hook-request.js';
@@ -29,6 +30,9 @@ export function fillTemplate(template: string, context: Record<string, unknown>)
 export interface FetchDataOptions {
   fetchImpl?: typeof fetch;
   timeoutMs?: number;
+  /** Send the client's token over plain http to a non-loopback fhirServer (never in production: CDS Hooks
+   * requires TLS, and the token would cross the network in clear). */
+  allowInsecureHttp?: boolean;
 }
 
 /**
@@ -48,6 +52,10 @@ export async function searchResources(
   const query = fillTemplate(template, req.context);
   if (!query) return undefined;
   const url = `${req.fhirServer.replace(/\/+$/, '')}/${query}`;
+  if (url.startsWith('http://') && !options.allowInsecureHttp && !isLoopbackUrl(url)) {
+    log.warn({ key, server: new URL(url).origin }, 'not sending the client FHIR token over plain http');
+    return undefined;
+  }
   const fetchImpl = options.fetchImpl ?? fetch;
   try {
     const res = await fetchImpl(url, {

@@ -41,6 +41,8 @@ export interface CdsHooksDeps {
   feedback: FeedbackStore;
   fetchImpl?: typeof fetch;
   fhirTimeoutMs?: number;
+  /** Allow fetching from an http (non-TLS, non-loopback) fhirServer with the client's token. */
+  allowInsecureHttp?: boolean;
   /** Who may read `GET /api/cds/feedback-counts` (operators); the route is absent without it. */
   opsAuthorize?: (req: Request) => Promise<boolean>;
 }
@@ -144,7 +146,11 @@ export function createCdsHooksRouter(deps: CdsHooksDeps): Router {
 
   async function handleHook(id: keyof typeof hookSchemas, body: HookBody, req: Request): Promise<CdsResponse | 'precondition-failed'> {
     const def = CDS_SERVICES.find((s) => s.id === id)!;
-    const fetchOpts = { ...(deps.fetchImpl ? { fetchImpl: deps.fetchImpl } : {}), ...(deps.fhirTimeoutMs ? { timeoutMs: deps.fhirTimeoutMs } : {}) };
+    const fetchOpts = {
+      ...(deps.fetchImpl ? { fetchImpl: deps.fetchImpl } : {}),
+      ...(deps.fhirTimeoutMs ? { timeoutMs: deps.fhirTimeoutMs } : {}),
+      allowInsecureHttp: deps.allowInsecureHttp === true,
+    };
     if (id === SERVICE_IDS.patientView) {
       const observations = await searchResources(body, 'vbmdObservations', def.prefetch.vbmdObservations!, fetchOpts);
       if (observations === undefined) return 'precondition-failed';

@@ -224,6 +224,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
         watchTtlMs: cfg.WATCH_TTL_HOURS * 3600_000,
         feedback,
         opsAuthorize: (req) => staticTokenAuthorizer(apiTokens)(req),
+        allowInsecureHttp: cfg.ALLOW_INSECURE_HTTP,
       };
       const clientJwt = async (req: Request): Promise<boolean> => {
         const url = `${(cfg.PUBLIC_BASE_URL ?? publicBaseUrl).replace(/\/+$/, '')}${req.originalUrl.split('?')[0]}`;

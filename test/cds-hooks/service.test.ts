@@ -180,6 +180,15 @@ describe('CDS Hooks service', () => {
     expect((r.body!.cards as { summary: string }[])[0]!.summary).toContain('61.5 mg/cm3');
     expect(fhirCalls[0]!.auth).toBe('Bearer tok-123');
     expect(decodeURIComponent(fhirCalls[0]!.url)).toContain('patient=Patient/p1');
+    // The client's token is never sent over plain http to a non-loopback host: treated as unreachable.
+    const before = fhirCalls.length;
+    const insecure = await post('/cds-services/vbmd-patient-view', {
+      ...req,
+      fhirServer: 'http://ehr.example.org/fhir',
+      fhirAuthorization: { access_token: 'tok-456', token_type: 'Bearer', expires_in: 300, scope: 'patient/Observation.rs', subject: 'vbmd' },
+    });
+    expect(insecure.status).toBe(412);
+    expect(fhirCalls.length).toBe(before);
   });
 
   it('400 with a clear message for a malformed body, wrong hook or bad JSON; 404 for an unknown service', async () => {
