@@ -17,6 +17,10 @@ let baseUrl: string;
 let privateKey: CryptoKey;
 let publicJwk: JWK;
 const KID = 'ehr-key-1';
+const REMOTE_ISS = 'https://other-ehr.example.org';
+let remotePrivate: CryptoKey;
+let jwksServer: Server;
+let jwksFetches = 0;
 
 async function token(opts: {
   aud?: string;
@@ -54,8 +58,24 @@ beforeAll(async () => {
   const kp = await generateKeyPair('ES384', { extractable: true });
   privateKey = kp.privateKey;
   publicJwk = { ...(await exportJWK(kp.publicKey)), kid: KID, alg: 'ES384', use: 'sig' };
+  // A second client publishes its keys at a JWKS URL (CDS_CLIENTS {"iss", "jwks_url"}); served by a
+  // separate loopback server started first.
+  const remote = await generateKeyPair('RS384', { extractable: true });
+  remotePrivate = remote.privateKey;
+  const jwksApp = express();
+  jwksApp.get('/jwks.json', (_req, res) => {
+    jwksFetches++;
+    void exportJWK(remote.publicKey).then((jwk) => res.json({ keys: [{ ...jwk, kid: 'remote-1', alg: 'RS384', use: 'sig' }] }));
+  });
+  await new Promise<void>((resolve) => {
+    jwksServer = jwksApp.listen(0, '127.0.0.1', () => resolve());
+  });
+  const jwksUrl = `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/jwks.json`;
   const verifier = createClientJwtVerifier({
-    clients: [{ iss: ISS, jwks: { keys: [publicJwk as Record<string, unknown>] } }],
+    clients: [
+      { iss: ISS, jwks: { keys: [publicJwk as Record<string, unknown>] } },
+      { iss: REMOTE_ISS, jwks_url: jwksUrl },
+    ],
     replayCache: new MemoryReplayCache(),
     maxLifetimeS: 3600,
   });
@@ -71,11 +91,36 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise<void>((r) => server.close(() => r()));
+  await new Promise<void>((r) => jwksServer.close(() => r()));
 });
 
 describe('CDS client JWT', () => {
   it('accepts a valid ES384 token for this exact URL', async () => {
     expect(await call(`Bearer ${await token()}`)).toBe(200);
+  });
+
+  it('accepts an RS384 token from a client whose keys are at a JWKS URL (fetched once, cached)', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const remoteToken = () =>
+      new SignJWT({ jti: randomUUID() })
+        .setProtectedHeader({ alg: 'RS384', typ: 'JWT', kid: 'remote-1' })
+        .setIssuer(REMOTE_ISS)
+        .setAudience(`${baseUrl}/cds-services`)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 300)
+        .sign(remotePrivate);
+    expect(await call(`Bearer ${await remoteToken()}`)).toBe(200);
+    expect(await call(`Bearer ${await remoteToken()}`)).toBe(200);
+    expect(jwksFetches).toBe(1);
+    // The remote client's key does not vouch for the first client's iss.
+    const forged = await new SignJWT({ jti: randomUUID() })
+      .setProtectedHeader({ alg: 'RS384', typ: 'JWT', kid: 'remote-1' })
+      .setIssuer(ISS)
+      .setAudience(`${baseUrl}/cds-services`)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 300)
+      .sign(remotePrivate);
+    expect(await call(`Bearer ${forged}`)).toBe(401);
   });
 
   it('rejects an expired token', async () => {
