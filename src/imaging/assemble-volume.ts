@@ -245,6 +245,7 @@ export function storedToHu(s: DicomSlice, out: Float32Array, offset: number, cou
       dst.set(px.subarray(0, count));
       if (slope !== 1 || inter !== 0) for (let n = 0; n < count; n++) dst[n] = dst[n] * slope + inter;
     } else {
+      if (storedToFloatSimd(px, out, offset, count, slope, inter, { lo: padLo, hi: padHi, hu: PADDING_HU })) return;
       for (let n = 0; n < count; n++) {
         const v = px[n];
         out[offset + n] = v >= padLo && v <= padHi ? PADDING_HU : v * slope + inter;

@@ -10,10 +10,12 @@
  */
 
 type ConvFn = (src: number, dst: number, count: number, slope: number, intercept: number) => void;
+type ConvPadFn = (src: number, dst: number, count: number, slope: number, intercept: number, padLo: number, padHi: number, padHu: number) => void;
 
 interface SimdModule {
   memory: WebAssembly.Memory;
   conv: ConvFn;
+  convpad: ConvPadFn;
 }
 
 function leb(n: number): number[] {
@@ -33,51 +35,71 @@ function section(id: number, body: number[]): number[] {
 
 const str = (s: string): number[] => [s.length, ...[...s].map((c) => c.charCodeAt(0))];
 
-/** (func (param src dst count i32) (param slope intercept f32)) converting `count` (multiple of 8) values. */
+/**
+ * Two functions over one memory:
+ *   conv(src, dst, count i32, slope, intercept f32)
+ *   convpad(src, dst, count i32, slope, intercept f32, padLo, padHi i32, padHu f32): values in
+ *     [padLo, padHi] (Pixel Padding Value / Range Limit) become padHu.
+ * `count` is a multiple of 8.
+ */
 function moduleBytes(signed: boolean): Uint8Array<ArrayBuffer> {
   const extLow = signed ? [0xfd, 0xa7, 0x01] : [0xfd, 0xa9, 0x01]; // i32x4.extend_low_i16x8_{s,u}
   const extHigh = signed ? [0xfd, 0xa8, 0x01] : [0xfd, 0xaa, 0x01]; // i32x4.extend_high_i16x8_{s,u}
+  const maskLow = [0xfd, 0xa7, 0x01]; // masks (0 / -1) always sign-extend
+  const maskHigh = [0xfd, 0xa8, 0x01];
+  const ge = signed ? [0xfd, 0x35] : [0xfd, 0x36]; // i16x8.ge_{s,u}
+  const le = signed ? [0xfd, 0x33] : [0xfd, 0x34]; // i16x8.le_{s,u}
   const toF32 = [0xfd, 0xfa, 0x01]; // f32x4.convert_i32x4_s (exact for |x| < 2^24)
   const mul = [0xfd, 0xe6, 0x01]; // f32x4.mul
   const add = [0xfd, 0xe4, 0x01]; // f32x4.add
   const get = (i: number): number[] => [0x20, i];
   const set = (i: number): number[] => [0x21, i];
-  const half = (ext: number[], offset: number): number[] => [
-    ...get(1),
-    ...get(7),
-    ...ext,
-    ...toF32,
-    ...get(5),
-    ...mul,
-    ...get(6),
-    ...add,
-    0xfd, 0x0b, 0x04, ...leb(offset), // v128.store align=16 offset
-  ];
-  const body = [
-    0x01, 0x03, 0x7b, // 3 locals of v128: slope splat (5), intercept splat (6), loaded (7)
-    ...get(3), 0xfd, 0x13, ...set(5), // f32x4.splat
-    ...get(4), 0xfd, 0x13, ...set(6),
-    0x02, 0x40, // block
-    0x03, 0x40, // loop
+  const store = (offset: number): number[] => [0xfd, 0x0b, 0x04, ...leb(offset)]; // v128.store align=16
+  // Locals (both functions): v128 slope splat, intercept splat, loaded, mask, pad splat, lo splat, hi splat.
+  const P = 8; // first local index of convpad (8 params)
+  const C = 5; // first local index of conv (5 params)
+  const converted = (base: number, ext: number[]): number[] => [...get(base + 2), ...ext, ...toF32, ...get(base), ...mul, ...get(base + 1), ...add];
+  const loopHead = (base: number): number[] => [
+    0x02, 0x40, 0x03, 0x40, // block, loop
     ...get(2), 0x45, 0x0d, 0x01, // count == 0 -> break
-    ...get(0), 0xfd, 0x00, 0x04, 0x00, ...set(7), // v128.load align=16
-    ...half(extLow, 0),
-    ...half(extHigh, 16),
+    ...get(0), 0xfd, 0x00, 0x04, 0x00, ...set(base + 2), // v128.load align=16
+  ];
+  const loopTail = [
     ...get(0), 0x41, 0x10, 0x6a, ...set(0), // src += 16
     ...get(1), 0x41, 0x20, 0x6a, ...set(1), // dst += 32
     ...get(2), 0x41, 0x08, 0x6b, ...set(2), // count -= 8
-    0x0c, 0x00, // br loop
-    0x0b, // end loop
-    0x0b, // end block
-    0x0b, // end func
+    0x0c, 0x00, 0x0b, 0x0b, 0x0b, // br loop, end loop, end block, end func
+  ];
+  const conv = [
+    0x01, 0x07, 0x7b,
+    ...get(3), 0xfd, 0x13, ...set(C), // f32x4.splat
+    ...get(4), 0xfd, 0x13, ...set(C + 1),
+    ...loopHead(C),
+    ...get(1), ...converted(C, extLow), ...store(0),
+    ...get(1), ...converted(C, extHigh), ...store(16),
+    ...loopTail,
+  ];
+  const bitselect = [0xfd, 0x52];
+  const convpad = [
+    0x01, 0x07, 0x7b,
+    ...get(3), 0xfd, 0x13, ...set(P),
+    ...get(4), 0xfd, 0x13, ...set(P + 1),
+    ...get(7), 0xfd, 0x13, ...set(P + 4),
+    ...get(5), 0xfd, 0x10, ...set(P + 5), // i16x8.splat
+    ...get(6), 0xfd, 0x10, ...set(P + 6),
+    ...loopHead(P),
+    ...get(P + 2), ...get(P + 5), ...ge, ...get(P + 2), ...get(P + 6), ...le, 0xfd, 0x4e, ...set(P + 3), // mask = lo <= x <= hi
+    ...get(1), ...get(P + 4), ...converted(P, extLow), ...get(P + 3), ...maskLow, ...bitselect, ...store(0),
+    ...get(1), ...get(P + 4), ...converted(P, extHigh), ...get(P + 3), ...maskHigh, ...bitselect, ...store(16),
+    ...loopTail,
   ];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [0x01, 0x60, 0x05, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x00]),
-    ...section(3, [0x01, 0x00]),
+    ...section(1, [0x02, 0x60, 0x05, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x00, 0x60, 0x08, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x7f, 0x7f, 0x7d, 0x00]),
+    ...section(3, [0x02, 0x00, 0x01]),
     ...section(5, [0x01, 0x00, 0x01]), // one memory, min 1 page (grown on demand)
-    ...section(7, [0x02, ...str('mem'), 0x02, 0x00, ...str('conv'), 0x00, 0x00]),
-    ...section(10, [0x01, ...leb(body.length), ...body]),
+    ...section(7, [0x03, ...str('mem'), 0x02, 0x00, ...str('conv'), 0x00, 0x00, ...str('convpad'), 0x00, 0x01]),
+    ...section(10, [0x02, ...leb(conv.length), ...conv, ...leb(convpad.length), ...convpad]),
   ]);
 }
 
@@ -88,7 +110,7 @@ function load(signed: boolean): SimdModule | null {
   let m: SimdModule | null = null;
   try {
     const inst = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(signed)));
-    m = { memory: inst.exports.mem as WebAssembly.Memory, conv: inst.exports.conv as ConvFn };
+    m = { memory: inst.exports.mem as WebAssembly.Memory, conv: inst.exports.conv as ConvFn, convpad: inst.exports.convpad as ConvPadFn };
   } catch {
     m = null; // no WebAssembly SIMD here: callers fall back to the JS loop
   }
@@ -97,8 +119,9 @@ function load(signed: boolean): SimdModule | null {
 }
 
 /**
- * out[offset + n] = px[n] * slope + intercept for n < count, using SIMD when available.
- * Returns false (having done nothing) when SIMD is unavailable, so the caller runs its JS loop.
+ * out[offset + n] = px[n] * slope + intercept for n < count, using SIMD when available; with `pad`,
+ * stored values in [pad.lo, pad.hi] become pad.hu instead. Returns false (having done nothing) when SIMD
+ * is unavailable, so the caller runs its JS loop.
  */
 export function storedToFloatSimd(
   px: Int16Array | Uint16Array,
@@ -107,6 +130,7 @@ export function storedToFloatSimd(
   count: number,
   slope: number,
   intercept: number,
+  pad?: { lo: number; hi: number; hu: number },
 ): boolean {
   const m = load(px instanceof Int16Array);
   if (!m) return false;
@@ -118,8 +142,12 @@ export function storedToFloatSimd(
   if (need > have) m.memory.grow(Math.ceil((need - have) / 65536));
   const buf = m.memory.buffer;
   new Uint8Array(buf, 0, inBytes).set(new Uint8Array(px.buffer, px.byteOffset, inBytes));
-  m.conv(0, outAt, main, slope, intercept);
+  if (pad) m.convpad(0, outAt, main, slope, intercept, pad.lo, pad.hi, pad.hu);
+  else m.conv(0, outAt, main, slope, intercept);
   out.set(new Float32Array(buf, outAt, main), offset);
-  for (let n = main; n < count; n++) out[offset + n] = px[n] * slope + intercept;
+  for (let n = main; n < count; n++) {
+    const v = px[n];
+    out[offset + n] = pad && v >= pad.lo && v <= pad.hi ? pad.hu : v * slope + intercept;
+  }
   return true;
 }

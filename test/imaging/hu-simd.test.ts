@@ -21,6 +21,28 @@ describe('storedToFloatSimd', () => {
     }
   });
 
+  it('maps the padding range to the padding HU, signed and unsigned', () => {
+    const n = 1003;
+    const s = new Int16Array(n);
+    for (let i = 0; i < n; i++) s[i] = ((i * 7919) % 65536) - 32768;
+    const u = new Uint16Array(s.buffer);
+    for (const [px, pad] of [
+      [s, { lo: -2000, hi: -1500, hu: -1024 }],
+      [s, { lo: -32768, hi: -32768, hu: -1024 }],
+      [u, { lo: 60000, hi: 65535, hu: -3 }],
+    ] as const) {
+      const got = new Float32Array(n);
+      expect(storedToFloatSimd(px, got, 0, n, 1, -1024, pad)).toBe(true);
+      let padded = 0;
+      for (let i = 0; i < n; i++) {
+        const inPad = px[i] >= pad.lo && px[i] <= pad.hi;
+        if (inPad) padded++;
+        expect(got[i]).toBe(inPad ? pad.hu : px[i] - 1024);
+      }
+      expect(padded).toBeGreaterThan(0);
+    }
+  });
+
   it('grows its memory for large slices and handles views with an offset', () => {
     const big = new Int16Array(1024 * 1024 + 16);
     for (let i = 0; i < big.length; i++) big[i] = (i % 4000) - 2000;
