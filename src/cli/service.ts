@@ -31,6 +31,7 @@ import type { JobWorker } from '../jobs/queue.js';
 import { openStores } from '../jobs/stores.js';
 import type { ServiceStores } from '../jobs/stores.js';
 import { startStudyPoller } from '../jobs/study-poller.js';
+import { superviseWorkerProcess } from '../jobs/worker-process.js';
 import type { StudyPoller } from '../jobs/study-poller.js';
 import { createCohortRouter } from '../population/http.js';
 import { FhirSearchSource } from '../population/sources/fhir-search.js';
@@ -68,6 +69,9 @@ export interface StartOptions {
   quiet?: boolean;
   /** Sandbox: skip generating demo CT studies (tests bring their own). */
   skipDemoStudies?: boolean;
+  /** Run the worker on this process's event loop instead of a supervised child (debugging; hooks then
+   * wait while a study is analysed). */
+  inProcessWorker?: boolean;
 }
 
 export interface RunningService {
@@ -184,7 +188,14 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
     // The pipeline: worker + study poller.
     let worker: JobWorker | undefined;
     let poller: StudyPoller | undefined;
-    if (cfg.RUN_WORKER || options.workerOnly) {
+    const inProcess = options.workerOnly || (cfg.RUN_WORKER && (options.inProcessWorker || options.analyze !== undefined));
+    if (!inProcess && cfg.RUN_WORKER) {
+      // The engine's seconds of CPU per study must not stall the hooks: the worker and poller run in a
+      // supervised child process with the same settings.
+      const supervised = superviseWorkerProcess(cfg, { PUBLIC_BASE_URL: publicBaseUrl });
+      closers.push(() => supervised.stop());
+    }
+    if (inProcess) {
       worker = stores.queue.process(
         createAnalysisHandler({
           source: source.get,

@@ -31,6 +31,8 @@ export function registerStart(program: Command): void {
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
+      // A worker started by a web process (src/jobs/worker-process.ts) stops when its parent goes away.
+      if (process.send) process.on('disconnect', () => stop('parent-exit'));
       await new Promise<never>(() => undefined);
     });
 }

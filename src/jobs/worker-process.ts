@@ -1,0 +1,71 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { EnvConfig } from '../config.js';
+import { log } from '../util/log.js';
+
+/**
+ * The analysis worker as a supervised child process (`vbmd start --worker-only`) of the web process. The
+ * engine is seconds of synchronous CPU per study; in the web process it would stall every hook for that
+ * long (CDS Hooks answers must take tens of milliseconds). The child gets the parent's resolved settings as
+ * environment variables, is restarted with backoff if it dies (its job is taken again after the lease), and
+ * is stopped gracefully (SIGTERM: running jobs finish) with the service. An IPC channel ties it to the
+ * parent: if the web process dies, the child sees `disconnect` and stops too.
+ */
+export interface SupervisedWorker {
+  readonly pid: number | undefined;
+  stop(): Promise<void>;
+}
+
+const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
+
+/** Settings back to environment form (the inverse of config.ts's parsing). */
+export function configToEnv(cfg: EnvConfig): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(cfg)) {
+    if (v === undefined) continue;
+    env[k] = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  }
+  return env;
+}
+
+export function superviseWorkerProcess(cfg: EnvConfig, overrides: Record<string, string> = {}): SupervisedWorker {
+  let child: ChildProcess | undefined;
+  let stopping = false;
+  let restarts = 0;
+  let restartTimer: NodeJS.Timeout | undefined;
+  const env = { ...process.env, ...configToEnv(cfg), ...overrides };
+
+  const start = (): void => {
+    const startedAt = Date.now();
+    const c = spawn(process.execPath, ['--import', 'tsx', CLI, 'start', '--worker-only'], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    child = c;
+    log.info({ pid: c.pid }, 'analysis worker process started');
+    c.once('exit', (code, signal) => {
+      if (stopping) return;
+      // A worker that ran a while before dying starts again at once; one that keeps dying backs off.
+      restarts = Date.now() - startedAt > 60_000 ? 0 : restarts + 1;
+      const delay = Math.min(30_000, 500 * 2 ** Math.min(restarts, 6));
+      log.error({ code, signal, restartInMs: delay }, 'analysis worker process exited; restarting');
+      restartTimer = setTimeout(start, delay);
+    });
+  };
+  start();
+
+  return {
+    get pid() {
+      return child?.pid;
+    },
+    stop: async () => {
+      stopping = true;
+      if (restartTimer) clearTimeout(restartTimer);
+      const c = child;
+      if (!c || c.exitCode !== null || c.signalCode !== null) return;
+      const exited = new Promise<void>((r) => c.once('exit', () => r()));
+      c.kill('SIGTERM');
+      const killer = setTimeout(() => c.kill('SIGKILL'), 75_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+}
