@@ -159,6 +159,8 @@ export async function writeCtSeries(dir: string, volume: Volume, meta: CtSeriesM
     ['PixelPaddingValue', meta.pixelPaddingValue],
   ];
   for (const [k, v] of optional) if (v !== undefined) shared[k] = v;
+  // Pixel Padding Value is US or SS by Pixel Representation (PS3.3 C.7.5.1.1.2); our pixels are signed.
+  if (meta.pixelPaddingValue !== undefined) shared._vrMap = { PixelPaddingValue: 'SS' };
   Object.assign(shared, meta.extraAttributes ?? {});
   const sharedDicom = DicomMetaDictionary.denaturalizeDataset(shared);
 

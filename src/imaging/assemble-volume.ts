@@ -253,6 +253,7 @@ export function storedToHu(s: DicomSlice, out: Float32Array, offset: number, cou
     }
     return;
   }
+  if (storedToFloatSimd(px, out, offset, count, slope, inter, hasPad ? { lo: padLo, hi: padHi, hu: PADDING_HU } : undefined, signed, bits)) return;
   const mask = bits === 32 ? 0xffffffff : (1 << bits) - 1;
   const signBit = 1 << (bits - 1);
   const full = 1 << bits;

@@ -9,8 +9,8 @@
  * result rounded to float32 except, for non-integer slopes, in the last bit.
  */
 
-type ConvFn = (src: number, dst: number, count: number, slope: number, intercept: number) => void;
-type ConvPadFn = (src: number, dst: number, count: number, slope: number, intercept: number, padLo: number, padHi: number, padHu: number) => void;
+type ConvFn = (src: number, dst: number, count: number, slope: number, intercept: number, shift: number) => void;
+type ConvPadFn = (src: number, dst: number, count: number, slope: number, intercept: number, padLo: number, padHi: number, padHu: number, shift: number) => void;
 
 interface SimdModule {
   memory: WebAssembly.Memory;
@@ -37,9 +37,11 @@ const str = (s: string): number[] => [s.length, ...[...s].map((c) => c.charCodeA
 
 /**
  * Two functions over one memory:
- *   conv(src, dst, count i32, slope, intercept f32)
- *   convpad(src, dst, count i32, slope, intercept f32, padLo, padHi i32, padHu f32): values in
+ *   conv(src, dst, count i32, slope, intercept f32, shift i32)
+ *   convpad(src, dst, count i32, slope, intercept f32, padLo, padHi i32, padHu f32, shift i32): values in
  *     [padLo, padHi] (Pixel Padding Value / Range Limit) become padHu.
+ * shift = 16 - BitsStored: each value is shifted left then right (arithmetic when signed), which keeps
+ * BitsStored bits and extends the sign (PS3.5 8.1.1).
  * `count` is a multiple of 8.
  */
 function moduleBytes(signed: boolean): Uint8Array<ArrayBuffer> {
@@ -56,13 +58,18 @@ function moduleBytes(signed: boolean): Uint8Array<ArrayBuffer> {
   const set = (i: number): number[] => [0x21, i];
   const store = (offset: number): number[] => [0xfd, 0x0b, 0x04, ...leb(offset)]; // v128.store align=16
   // Locals (both functions): v128 slope splat, intercept splat, loaded, mask, pad splat, lo splat, hi splat.
-  const P = 8; // first local index of convpad (8 params)
-  const C = 5; // first local index of conv (5 params)
+  const P = 9; // first local index of convpad (9 params)
+  const C = 6; // first local index of conv (6 params)
+  const shl = [0xfd, 0x8b, 0x01]; // i16x8.shl
+  const shr = signed ? [0xfd, 0x8c, 0x01] : [0xfd, 0x8d, 0x01]; // i16x8.shr_{s,u}
+  // BitsStored < 16: drop the bits above HighBit and sign-extend (signed) or zero-extend (unsigned).
+  const narrow = (base: number, shiftParam: number): number[] => [...get(base + 2), ...get(shiftParam), ...shl, ...get(shiftParam), ...shr, ...set(base + 2)];
   const converted = (base: number, ext: number[]): number[] => [...get(base + 2), ...ext, ...toF32, ...get(base), ...mul, ...get(base + 1), ...add];
-  const loopHead = (base: number): number[] => [
+  const loopHead = (base: number, shiftParam: number): number[] => [
     0x02, 0x40, 0x03, 0x40, // block, loop
     ...get(2), 0x45, 0x0d, 0x01, // count == 0 -> break
     ...get(0), 0xfd, 0x00, 0x04, 0x00, ...set(base + 2), // v128.load align=16
+    ...narrow(base, shiftParam),
   ];
   const loopTail = [
     ...get(0), 0x41, 0x10, 0x6a, ...set(0), // src += 16
@@ -74,7 +81,7 @@ function moduleBytes(signed: boolean): Uint8Array<ArrayBuffer> {
     0x01, 0x07, 0x7b,
     ...get(3), 0xfd, 0x13, ...set(C), // f32x4.splat
     ...get(4), 0xfd, 0x13, ...set(C + 1),
-    ...loopHead(C),
+    ...loopHead(C, 5),
     ...get(1), ...converted(C, extLow), ...store(0),
     ...get(1), ...converted(C, extHigh), ...store(16),
     ...loopTail,
@@ -87,7 +94,7 @@ function moduleBytes(signed: boolean): Uint8Array<ArrayBuffer> {
     ...get(7), 0xfd, 0x13, ...set(P + 4),
     ...get(5), 0xfd, 0x10, ...set(P + 5), // i16x8.splat
     ...get(6), 0xfd, 0x10, ...set(P + 6),
-    ...loopHead(P),
+    ...loopHead(P, 8),
     ...get(P + 2), ...get(P + 5), ...ge, ...get(P + 2), ...get(P + 6), ...le, 0xfd, 0x4e, ...set(P + 3), // mask = lo <= x <= hi
     ...get(1), ...get(P + 4), ...converted(P, extLow), ...get(P + 3), ...maskLow, ...bitselect, ...store(0),
     ...get(1), ...get(P + 4), ...converted(P, extHigh), ...get(P + 3), ...maskHigh, ...bitselect, ...store(16),
@@ -95,7 +102,7 @@ function moduleBytes(signed: boolean): Uint8Array<ArrayBuffer> {
   ];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [0x02, 0x60, 0x05, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x00, 0x60, 0x08, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x7f, 0x7f, 0x7d, 0x00]),
+    ...section(1, [0x02, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x7f, 0x00, 0x60, 0x09, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x7f, 0x7f, 0x7d, 0x7f, 0x00]),
     ...section(3, [0x02, 0x00, 0x01]),
     ...section(5, [0x01, 0x00, 0x01]), // one memory, min 1 page (grown on demand)
     ...section(7, [0x03, ...str('mem'), 0x02, 0x00, ...str('conv'), 0x00, 0x00, ...str('convpad'), 0x00, 0x01]),
@@ -119,9 +126,10 @@ function load(signed: boolean): SimdModule | null {
 }
 
 /**
- * out[offset + n] = px[n] * slope + intercept for n < count, using SIMD when available; with `pad`,
- * stored values in [pad.lo, pad.hi] become pad.hu instead. Returns false (having done nothing) when SIMD
- * is unavailable, so the caller runs its JS loop.
+ * out[offset + n] = value(px[n]) * slope + intercept for n < count, using SIMD when available, where
+ * value() keeps the low `bitsStored` bits, signed (two's complement) or not; with `pad`, values in
+ * [pad.lo, pad.hi] (same domain) become pad.hu instead. Returns false (having done nothing) when SIMD is
+ * unavailable, so the caller runs its JS loop.
  */
 export function storedToFloatSimd(
   px: Int16Array | Uint16Array,
@@ -131,9 +139,13 @@ export function storedToFloatSimd(
   slope: number,
   intercept: number,
   pad?: { lo: number; hi: number; hu: number },
+  signed: boolean = px instanceof Int16Array,
+  bitsStored = 16,
 ): boolean {
-  const m = load(px instanceof Int16Array);
+  if (!(bitsStored >= 1 && bitsStored <= 16)) return false;
+  const m = load(signed);
   if (!m) return false;
+  const shift = 16 - bitsStored;
   const main = count & ~7;
   const inBytes = main * 2;
   const outAt = (inBytes + 15) & ~15;
@@ -142,11 +154,14 @@ export function storedToFloatSimd(
   if (need > have) m.memory.grow(Math.ceil((need - have) / 65536));
   const buf = m.memory.buffer;
   new Uint8Array(buf, 0, inBytes).set(new Uint8Array(px.buffer, px.byteOffset, inBytes));
-  if (pad) m.convpad(0, outAt, main, slope, intercept, pad.lo, pad.hi, pad.hu);
-  else m.conv(0, outAt, main, slope, intercept);
+  if (pad) m.convpad(0, outAt, main, slope, intercept, pad.lo, pad.hi, pad.hu, shift);
+  else m.conv(0, outAt, main, slope, intercept, shift);
   out.set(new Float32Array(buf, outAt, main), offset);
+  const mask = (1 << bitsStored) - 1;
+  const signBit = 1 << (bitsStored - 1);
   for (let n = main; n < count; n++) {
-    const v = px[n];
+    let v = px[n] & mask;
+    if (signed && v & signBit) v -= 1 << bitsStored;
     out[offset + n] = pad && v >= pad.lo && v <= pad.hi ? pad.hu : v * slope + intercept;
   }
   return true;

@@ -43,6 +43,20 @@ describe('storedToFloatSimd', () => {
     }
   });
 
+  it('keeps BitsStored bits with sign or zero extension (12 of 16 with garbage above HighBit)', () => {
+    const px = new Uint16Array(1001);
+    for (let i = 0; i < px.length; i++) px[i] = (i * 40503) & 0xffff;
+    for (const signed of [true, false]) {
+      const got = new Float32Array(px.length);
+      expect(storedToFloatSimd(px, got, 0, px.length, 1, 0, undefined, signed, 12)).toBe(true);
+      for (let i = 0; i < px.length; i++) {
+        let v = px[i] & 0xfff;
+        if (signed && v & 0x800) v -= 0x1000;
+        expect(got[i]).toBe(v);
+      }
+    }
+  });
+
   it('grows its memory for large slices and handles views with an offset', () => {
     const big = new Int16Array(1024 * 1024 + 16);
     for (let i = 0; i < big.length; i++) big[i] = (i % 4000) - 2000;

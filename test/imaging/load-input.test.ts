@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import dcmjs from 'dcmjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadInputPath } from '../../src/imaging/load-input.js';
-import { newDicomUid } from '../../src/dicom/write-series.js';
+import { ds, newDicomUid } from '../../src/dicom/write-series.js';
 import { PADDING_HU, patientMmToVoxel, voxelToPatientMm } from '../../src/imaging/volume.js';
 import { isVbmdError } from '../../src/util/errors.js';
 import { huAt, syntheticVolume, tempDir, writeSeries } from '../dicom/synthetic-series.js';
@@ -242,7 +242,7 @@ describe('loadInputPath: bad input gives a clear VbmdError or a warning-bearing 
   it('gantry tilt (sheared stack) is rejected', async () => {
     const dir = join(root, 'tilt');
     const tan = Math.tan((20 * Math.PI) / 180);
-    await writeSeries(dir, { gantryTiltDeg: 20, sliceAttributes: (k) => ({ ImagePositionPatient: ['0', String(k * 2 * tan), String(k * 2)] }) }, syntheticVolume([16, 16, 12], [1, 1, 2], [0, 0, 0]));
+    await writeSeries(dir, { gantryTiltDeg: 20, sliceAttributes: (k) => ({ ImagePositionPatient: ['0', ds(k * 2 * tan), ds(k * 2)] }) }, syntheticVolume([16, 16, 12], [1, 1, 2], [0, 0, 0]));
     expect(await vbmdMessage(() => loadInputPath(dir))).toMatch(/gantry tilt \(20 degrees in the header, slices sheared by 20\.0 degrees\)/);
   });
 
