@@ -5,6 +5,7 @@ import type { VbmdReport } from '../bmd/report.js';
 import { config } from '../config.js';
 import { dicomWebSourceFromConfig } from '../dicom/dicomweb/index.js';
 import { VbmdError } from '../util/errors.js';
+import { writeFhirOutputs } from '../fhir/report-output.js';
 
 interface AnalyzeFlags {
   json?: boolean;
@@ -14,6 +15,10 @@ interface AnalyzeFlags {
   study?: string;
   accession?: string;
   patient?: string;
+  fhirBundle?: string;
+  fhir?: string;
+  fhirPatient?: string;
+  serviceRequest?: string;
 }
 
 /** `vbmd analyze <input>`: DICOM folder/file or NIfTI, or a study on a DICOMweb server; prints the report. */
@@ -28,7 +33,11 @@ export function registerAnalyze(program: Command): void {
     .option('--dicomweb <url>', 'DICOMweb base URL (QIDO-RS/WADO-RS) to fetch the study from')
     .option('--study <uid>', 'StudyInstanceUID on the DICOMweb server')
     .option('--accession <acc>', 'AccessionNumber on the DICOMweb server')
-    .option('--patient <id>', 'PatientID, to narrow an accession search')
+    .option('--patient <id>', 'PatientID to narrow a DICOMweb accession search; without --dicomweb, the FHIR patient (Patient/<id>)')
+    .option('--fhir-bundle <file>', 'also write the FHIR transaction Bundle (Observation, RiskAssessment, Device, Provenance) here')
+    .option('--fhir <url>', 'also post the FHIR Bundle to this FHIR R4 base (credentials from FHIR_* settings)')
+    .option('--fhir-patient <ref>', 'FHIR patient for --fhir/--fhir-bundle (Patient/<id>) when --patient is the DICOM PatientID')
+    .option('--service-request <ref>', 'FHIR ServiceRequest the result is based on')
     .action(async (input: string | undefined, flags: AnalyzeFlags) => {
       let report: VbmdReport;
       if (flags.dicomweb) {
@@ -51,6 +60,22 @@ export function registerAnalyze(program: Command): void {
         } catch (e) {
           throw new VbmdError('bad-input', `Cannot write the report to ${flags.out}: ${(e as Error).message}.`);
         }
+      }
+      if (flags.fhirBundle || flags.fhir) {
+        const cfg = config();
+        await writeFhirOutputs(report, {
+          bundlePath: flags.fhirBundle,
+          fhirUrl: flags.fhir,
+          patient: flags.fhirPatient ?? (flags.dicomweb ? undefined : flags.patient),
+          serviceRequest: flags.serviceRequest,
+          token: cfg.FHIR_BEARER_TOKEN,
+          clientId: cfg.FHIR_CLIENT_ID,
+          privateKeyFile: cfg.FHIR_PRIVATE_KEY_FILE,
+          keyAlg: cfg.FHIR_KEY_ALG,
+          keyId: cfg.FHIR_KEY_ID,
+          tokenUrl: cfg.FHIR_TOKEN_URL,
+          scope: cfg.FHIR_SCOPES,
+        });
       }
       process.stdout.write(flags.json ? json + '\n' : formatReport(report));
     });
