@@ -163,36 +163,69 @@ function gaussianKernel(sigmaVoxels: number): Float32Array {
   return k;
 }
 
-/** Separable in-plane blur of `src` into `dst` (edges clamped), using `tmp`. */
-function blur2d(src: Float32Array, dst: Float32Array, tmp: Float32Array, cols: number, rows: number, k: Float32Array): void {
+/**
+ * Separable in-plane Gaussian blur of `src` (edges clamped), then rounding to integer HU, clipping to the
+ * stored range and padding outside the reconstruction circle, written to `hu` at `base`. The vertical pass
+ * works one output row at a time in `rowBuf` so each slice is read and written once.
+ */
+function blurAndStore(
+  src: Float32Array,
+  tmp: Float32Array,
+  rowBuf: Float32Array,
+  cols: number,
+  rows: number,
+  k: Float32Array,
+  hu: Float32Array,
+  base: number,
+  inFov: Uint8Array,
+): void {
   const r = (k.length - 1) / 2;
-  if (r === 0) {
-    dst.set(src);
-    return;
+  const n = k.length;
+  let h: Float32Array = src;
+  if (r > 0) {
+    for (let j = 0; j < rows; j++) {
+      const row = j * cols;
+      for (let i = 0; i < cols; i++) {
+        let s = 0;
+        if (i >= r && i < cols - r) {
+          const b = row + i - r;
+          for (let q = 0; q < n; q++) s += k[q] * src[b + q];
+        } else {
+          for (let q = -r; q <= r; q++) {
+            const ii = i + q < 0 ? 0 : i + q >= cols ? cols - 1 : i + q;
+            s += k[q + r] * src[row + ii];
+          }
+        }
+        tmp[row + i] = s;
+      }
+    }
+    h = tmp;
   }
   for (let j = 0; j < rows; j++) {
-    const row = j * cols;
-    for (let i = 0; i < cols; i++) {
-      let s = 0;
+    if (r > 0) {
+      rowBuf.fill(0);
       for (let q = -r; q <= r; q++) {
-        let ii = i + q;
-        ii = ii < 0 ? 0 : ii >= cols ? cols - 1 : ii;
-        s += k[q + r] * src[row + ii];
+        const jj = j + q < 0 ? 0 : j + q >= rows ? rows - 1 : j + q;
+        const w = k[q + r];
+        const srow = jj * cols;
+        for (let i = 0; i < cols; i++) rowBuf[i] += w * h[srow + i];
       }
-      tmp[row + i] = s;
+    } else {
+      rowBuf.set(h.subarray(j * cols, (j + 1) * cols));
+    }
+    const out = base + j * cols;
+    for (let i = 0; i < cols; i++) {
+      // Outside the reconstruction circle scanners write their lowest value.
+      const v = inFov[j * cols + i] ? Math.round(rowBuf[i]) : HU_MIN;
+      hu[out + i] = v < HU_MIN ? HU_MIN : v > HU_MAX ? HU_MAX : v;
     }
   }
-  for (let j = 0; j < rows; j++) {
-    for (let i = 0; i < cols; i++) {
-      let s = 0;
-      for (let q = -r; q <= r; q++) {
-        let jj = j + q;
-        jj = jj < 0 ? 0 : jj >= rows ? rows - 1 : jj;
-        s += k[q + r] * tmp[jj * cols + i];
-      }
-      dst[j * cols + i] = s;
-    }
-  }
+}
+
+/** Adds seeded Gaussian noise to one slice (table lookup per voxel). */
+function addNoise(acc: Float32Array, scale: number, table: Float32Array, next: () => number): void {
+  if (scale === 0) return;
+  for (let q = 0; q < acc.length; q++) acc[q] += scale * table[(next() * 65536) | 0];
 }
 
 /**
@@ -244,7 +277,7 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
   const one = new Float32Array(plane);
   const cup = new Float32Array(plane);
   const tmp = new Float32Array(plane);
-  const out = new Float32Array(plane);
+  const rowBuf = new Float32Array(cols);
   const nSub = Math.max(1, Math.ceil(o.sliceThicknessMm / 1.0 - 1e-9));
   const kernel = gaussianKernel(state.scanner.psfSigmaMm / px);
   let sumW2 = 0;
@@ -265,21 +298,21 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
 
   for (let k = 0; k < slices; k++) {
     const zc = zBot + k * sz;
-    acc.fill(0);
-    for (let s = 0; s < nSub; s++) {
-      const z = zc + ((s + 0.5) / nSub - 0.5) * o.sliceThicknessMm;
-      renderer.render(z, one, cup);
-      for (let q = 0; q < plane; q++) acc[q] += one[q] + cup[q];
+    if (nSub === 1) {
+      renderer.render(zc, acc, cup);
+      for (let q = 0; q < plane; q++) acc[q] += cup[q];
+    } else {
+      acc.fill(0);
+      for (let s = 0; s < nSub; s++) {
+        const z = zc + ((s + 0.5) / nSub - 0.5) * o.sliceThicknessMm;
+        renderer.render(z, one, cup);
+        for (let q = 0; q < plane; q++) acc[q] += one[q] + cup[q];
+      }
+      const inv = 1 / nSub;
+      for (let q = 0; q < plane; q++) acc[q] *= inv;
     }
-    const inv = 1 / nSub;
-    for (let q = 0; q < plane; q++) acc[q] = acc[q] * inv + noiseScale * table[(noise() * 65536) | 0];
-    blur2d(acc, out, tmp, cols, rows, kernel);
-    const base = k * plane;
-    for (let q = 0; q < plane; q++) {
-      // Outside the reconstruction circle scanners write their lowest value.
-      const v = inFov[q] ? Math.round(out[q]) : HU_MIN;
-      hu[base + q] = v < HU_MIN ? HU_MIN : v > HU_MAX ? HU_MAX : v;
-    }
+    addNoise(acc, noiseScale, table, noise);
+    blurAndStore(acc, tmp, rowBuf, cols, rows, kernel, hu, k * plane, inFov);
   }
 
   const volume: Volume = {
