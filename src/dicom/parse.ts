@@ -13,7 +13,7 @@ import {
   type StoredPixels,
   type TransferSyntaxInfo,
 } from './codecs/index.js';
-import { sharedDecodePool } from './codecs/decode-pool.js';
+import { DecodeWorkerError, sharedDecodePool } from './codecs/decode-pool.js';
 
 /** Everything of a DicomSlice except the pixels: what a header-only scan yields. */
 export type DicomSliceHeader = Omit<DicomSlice, 'pixels'>;
@@ -329,6 +329,11 @@ export async function parseDicomSliceParallel(bytes: Uint8Array, source: string)
   try {
     return { ...header, pixels: await sharedDecodePool().decode(f.ts, f.encoded, f.info) };
   } catch (e) {
+    if (e instanceof DecodeWorkerError) {
+      // The pool broke, not the file: decode here instead (slower, still correct).
+      await prepareCodecFor(f.ts.uid, source);
+      return { ...header, pixels: decodeFrame(f, source) };
+    }
     throw decodeError(e, f.ts, source);
   }
 }

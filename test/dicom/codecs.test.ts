@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDicomSlice, parseDicomSliceAsync, parseDicomSliceParallel, peekTransferSyntax } from '../../src/dicom/parse.js';
-import { sharedDecodePool } from '../../src/dicom/codecs/decode-pool.js';
+import { DecodePool, DecodeWorkerError, sharedDecodePool } from '../../src/dicom/codecs/decode-pool.js';
+import { transferSyntaxInfo } from '../../src/dicom/codecs/transfer-syntax.js';
 import { writeCtSeries } from '../../src/dicom/write-series.js';
 import { decodeRle } from '../../src/dicom/codecs/rle.js';
 import dcmjs from 'dcmjs';
@@ -89,6 +90,14 @@ describe('worker-thread decode pool', () => {
       expect(s.pixels).toBeInstanceOf(Int16Array);
       expect(Buffer.compare(Buffer.from(s.pixels.buffer, s.pixels.byteOffset, s.pixels.byteLength), Buffer.from(ref.pixels.buffer, ref.pixels.byteOffset, ref.pixels.byteLength))).toBe(0);
     }
+  });
+
+  it('a worker that dies rejects its pending decodes with DecodeWorkerError (callers then decode locally)', async () => {
+    const pool = new DecodePool(1);
+    const pending = pool.decode(transferSyntaxInfo('1.2.840.10008.1.2.4.90'), new Uint8Array(100), { rows: 8, columns: 8, bitsAllocated: 16, pixelRepresentation: 1, samplesPerPixel: 1 });
+    const closed = pool.close();
+    await expect(pending).rejects.toBeInstanceOf(DecodeWorkerError);
+    await closed;
   });
 
   it('reports a corrupt compressed frame as a VbmdError naming the file', async () => {

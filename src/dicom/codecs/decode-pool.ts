@@ -63,8 +63,8 @@ export class DecodePool {
     if (this.workers.length < this.size) {
       const w = new Worker(new URL('./decode-worker.mjs', import.meta.url));
       w.on('message', (res: DecodeResponse) => this.onMessage(w, res));
-      w.on('error', (e) => this.failWorker(w, e));
-      w.on('exit', (code) => this.failWorker(w, new Error(`decode worker exited with code ${code}`)));
+      w.on('error', (e) => this.failWorker(w, new DecodeWorkerError(`decode worker failed: ${e.message}`)));
+      w.on('exit', (code) => this.failWorker(w, new DecodeWorkerError(`decode worker exited with code ${code}`)));
       w.unref();
       this.workers.push(w);
       this.load.set(w, 0);
@@ -97,6 +97,11 @@ export class DecodePool {
       }
     }
   }
+}
+
+/** The pool itself failed (worker crashed or could not start), not the frame: callers may decode locally. */
+export class DecodeWorkerError extends Error {
+  override readonly name = 'DecodeWorkerError';
 }
 
 let shared: DecodePool | undefined;
