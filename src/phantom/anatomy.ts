@@ -231,7 +231,7 @@ export function buildPerson(rng: Rng, req: PersonRequest): Person {
       const tpR = level === 'L5' ? 5 : thoracic ? 4 : 3.5;
       for (const s of [-1, 1]) {
         // Pedicle: from the arch's side to the body's posterolateral corner.
-        processes.push({ a: [s * (canalHalfWidth + archThick / 2), canalV, archW + 1], b: [s * (canalHalfWidth + archThick / 2) * 0.95, halfDepth * 0.55, archW + 1], r: archThick / 2 + 0.5 });
+        processes.push({ a: [s * (canalHalfWidth + archThick / 2), canalV, archW + 1], b: [s * (canalHalfWidth + archThick / 2) * 0.95, halfDepth * 0.85, archW + 1], r: archThick / 2 + 0.5 });
         const root: Vec3 = [s * (canalHalfWidth + archThick - 1), canalV - 1, archW + 2];
         const tip: Vec3 = thoracic ? [s * (canalHalfWidth + tpLen), canalV + 10, archW + 2] : [s * (canalHalfWidth + tpLen), canalV - 3, archW + 1];
         processes.push({ a: root, b: tip, r: tpR });
@@ -353,7 +353,8 @@ export function buildPerson(rng: Rng, req: PersonRequest): Person {
         v.c[1] + p[0] * v.eu[1] + p[1] * v.ev[1] + p[2] * v.ew[1],
         v.c[2] + p[0] * v.eu[2] + p[1] * v.ev[2] + p[2] * v.ew[2],
       ];
-      const head = toBody([s * (v.halfWidth * 0.8), v.halfDepth * 0.6, 0.25 * v.heightPost]);
+      // The rib head sits on the body's costal facet (outside its cortex), not inside the trabecular bone.
+      const head = toBody([s * (v.halfWidth * 0.84 + radius), v.halfDepth * 0.55, 0.25 * v.heightPost]);
       const tpTip = toBody([s * (v.canal.halfWidth + (tn <= 10 ? 24 : 14) + 2), v.canal.v + (tn <= 10 ? 13 : 6), v.arch.w + 2]);
       const points: Vec3[] = [head, tpTip];
       const t = torsoAt(tpTip[2]);
