@@ -207,6 +207,7 @@ export function analyzeVolume(loaded: LoadedVolume, options: AnalyzeOptions = {}
       level: v.level,
       medianHu: rois[k].stats.medianHu,
       sdHu: rois[k].stats.robustSdHu,
+      rawSdHu: rois[k].stats.sdHu,
       eligible: firstPass[k].reason === null || firstPass[k].reason === 'label-uncertain',
     })),
   );

@@ -70,16 +70,16 @@ export function levelExclusion(q: LevelQcInput): LevelQcResult {
  * lumbar levels differ by ~5-10% in trabecular BMD (QCT reference data), so 35% is far outside that.
  */
 export function lesionFlags(
-  levels: { level: string; medianHu: number | null; sdHu: number | null; eligible: boolean }[],
+  levels: { level: string; medianHu: number | null; sdHu: number | null; rawSdHu?: number | null; eligible: boolean }[],
 ): (string | null)[] {
   return levels.map((lv, k) => {
     if (!lv.eligible || lv.medianHu === null) return null;
-    const neigh: { m: number; s: number }[] = [];
+    const neigh: { m: number; s: number; raw: number }[] = [];
     // +-3 levels: at the end of the column a single lesioned neighbour cannot then set the reference.
     for (let d = -3; d <= 3; d++) {
       if (d === 0) continue;
       const o = levels[k + d];
-      if (o && o.eligible && o.medianHu !== null) neigh.push({ m: o.medianHu, s: o.sdHu ?? 0 });
+      if (o && o.eligible && o.medianHu !== null) neigh.push({ m: o.medianHu, s: o.sdHu ?? 0, raw: o.rawSdHu ?? o.sdHu ?? 0 });
     }
     if (neigh.length < 2) return null;
     const med = median(neigh.map((n) => n.m));
@@ -90,6 +90,12 @@ export function lesionFlags(
     }
     if (lv.sdHu !== null && lv.sdHu > 2 * sdMed && lv.sdHu > 50) {
       return `${lv.level}: trabecular ROI is heterogeneous (SD ${Math.round(lv.sdHu)} HU vs ${Math.round(sdMed)} HU in neighbours): focal lesion suspected.`;
+    }
+    // Whole-ROI SD far above anything trabecular bone shows (> 120 HU, 3x the neighbours): part of the ROI
+    // lies on an endplate, cortex or a dense focus; its median cannot be trusted as trabecular density.
+    const rawMed = median(neigh.map((n) => n.raw));
+    if (lv.rawSdHu != null && lv.rawSdHu > 120 && lv.rawSdHu > 3 * rawMed) {
+      return `${lv.level}: trabecular ROI is heterogeneous (SD ${Math.round(lv.rawSdHu)} HU vs ${Math.round(rawMed)} HU in neighbours): focal lesion, or the ROI touches an endplate.`;
     }
     return null;
   });
