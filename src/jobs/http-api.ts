@@ -11,7 +11,8 @@ import type { JobQueue } from './queue.js';
 
 /**
  * Study arrival over HTTP, for a PACS, a DICOM router or an EHR to call:
- * - `POST /api/studies/{StudyInstanceUID}/analyze` (body optional: patient, serviceRequest, accessionNumber)
+ * - `POST /api/studies/{StudyInstanceUID}/analyze[?reanalyze=true]` (body optional: patient, serviceRequest,
+ *   accessionNumber, imagingStudy)
  * - `POST /api/notifications/imaging-study` with a FHIR ImagingStudy (or a notification Bundle holding one)
  * - `GET /api/jobs/{id}`: the job's state, attempts and failure reason; `GET /api/jobs?state=failed`: counts
  *   per state and the jobs in one state (default: failed), so operators see what failed and why.
@@ -72,8 +73,11 @@ export function createStudyApiRouter(opts: { queue: JobQueue<AnalysisJobData>; a
   const jobUrl = (req: Request, id: string): string =>
     `${opts.publicBaseUrl ?? `${req.protocol}://${req.get('host')}`}/api/jobs/${encodeURIComponent(id)}`;
 
-  const enqueue = async (req: Request, res: Response, data: AnalysisJobData): Promise<void> => {
-    const { id, created } = await opts.queue.add(data, { jobId: analysisJobId(data.studyInstanceUid) });
+  const enqueue = async (req: Request, res: Response, data: AnalysisJobData, again = false): Promise<void> => {
+    // `?reanalyze=true` runs a study that was already analysed once more (e.g. after a model upgrade: the
+    // FHIR write adds results for the new model version and never duplicates the old ones).
+    const jobId = again ? `${analysisJobId(data.studyInstanceUid)}-r${Date.now()}` : analysisJobId(data.studyInstanceUid);
+    const { id, created } = await opts.queue.add(data, { jobId });
     log.info({ jobId: id, created, trigger: data.trigger }, 'analysis requested');
     res.status(202).location(jobUrl(req, id)).json({ jobId: id, created, status: jobUrl(req, id) });
   };
@@ -90,7 +94,8 @@ export function createStudyApiRouter(opts: { queue: JobQueue<AnalysisJobData>; a
       res.status(400).json({ error: 'bad-request', message: `Invalid analyze request: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}.` });
       return;
     }
-    enqueue(req, res, { ...parsed.data, studyInstanceUid: uid.data, trigger: 'api' }).catch(next);
+    const again = req.query.reanalyze === 'true' || req.query.reanalyze === '1';
+    enqueue(req, res, { ...parsed.data, studyInstanceUid: uid.data, trigger: 'api' }, again).catch(next);
   });
 
   router.post('/api/notifications/imaging-study', auth, json, (req, res, next) => {

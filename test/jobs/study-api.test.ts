@@ -56,10 +56,13 @@ describe('study API', () => {
     expect(r.headers.get('location')).toBe(body.status);
     const again = (await (await post('/api/studies/1.2.3.4/analyze')).json()) as { created: boolean };
     expect(again.created).toBe(false);
+    const re = (await (await post('/api/studies/1.2.3.4/analyze?reanalyze=true')).json()) as { jobId: string; created: boolean };
+    expect(re.created).toBe(true);
+    expect(re.jobId).toMatch(/^study-1\.2\.3\.4-r\d+$/);
     const job = await fetch(body.status, { headers: { authorization: 'Bearer s3cret' } });
     expect(await job.json()).toMatchObject({ id: 'study-1.2.3.4', state: 'waiting', data: { studyInstanceUid: '1.2.3.4', patient: 'Patient/p1', trigger: 'api' } });
     const listing = await fetch(`${base}/api/jobs?state=waiting`, { headers: { authorization: 'Bearer s3cret' } });
-    expect(await listing.json()).toMatchObject({ state: 'waiting', counts: { waiting: 1, failed: 0 }, jobs: [{ id: 'study-1.2.3.4' }] });
+    expect(await listing.json()).toMatchObject({ state: 'waiting', counts: { waiting: 2, failed: 0 } });
     expect((await fetch(`${base}/api/jobs?state=bogus`, { headers: { authorization: 'Bearer s3cret' } })).status).toBe(400);
   });
 
