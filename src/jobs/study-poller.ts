@@ -74,6 +74,8 @@ export function startStudyPoller(options: StudyPollerOptions, autoStart = true):
   async function pollOnce(): Promise<{ polled: number; queued: number; expired: number }> {
     const now = new Date();
     const expired = await options.watches.expire(now);
+    // Bounded memory: forgetting the counts only costs each watch one extra poll before it is queued.
+    if (lastCounts.size > 10_000) lastCounts.clear();
     const due = await options.watches.due(now, options.batch ?? 50);
     let queued = 0;
     const source = due.length > 0 ? (typeof options.source === 'function' ? options.source() : options.source) : undefined;
