@@ -23,7 +23,8 @@ describe.skipIf(!totalsegAvailable())('real CT (TotalSegmentator example, 3 mm)'
     };
     for (const l of report.levels) {
       expect(l.labelConfidence).toBeGreaterThanOrEqual(0.5);
-      // KNOWN GAP: L5 (steeply tilted over the sacrum) is centred ~6 mm too low/posterior and misses its mask.
+      // KNOWN GAP: L5 (steeply tilted over the sacrum) is centred ~5 mm too low: its centre sits on the border of
+      // the reference mask (voxel z 46.5), inside or outside by rounding, so it is not asserted here.
       if (l.level === 'L5') continue;
       expect(labelAt(l.centerMm as Vec3), `${l.level} centre`).toBe(LABEL[l.level]);
       if (REF_MEDIAN_HU[l.level] !== undefined) {
