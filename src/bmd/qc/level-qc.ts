@@ -74,6 +74,9 @@ export function lesionFlags(
 ): (string | null)[] {
   return levels.map((lv, k) => {
     if (!lv.eligible || lv.medianHu === null) return null;
+    if (lv.rawSdHu != null && lv.rawSdHu > ABS_MAX_ROI_SD_HU) {
+      return `${lv.level}: trabecular ROI SD ${Math.round(lv.rawSdHu)} HU is far above that of trabecular bone (~20-60 HU with CT noise): the ROI holds an endplate, cortex or a lesion.`;
+    }
     const neigh: { m: number; s: number; raw: number }[] = [];
     // +-3 levels: at the end of the column a single lesioned neighbour cannot then set the reference.
     for (let d = -3; d <= 3; d++) {
@@ -100,6 +103,9 @@ export function lesionFlags(
     return null;
   });
 }
+
+/** Whole-ROI SD beyond which the ROI cannot be homogeneous trabecular bone, whatever the neighbours show. */
+export const ABS_MAX_ROI_SD_HU = 130;
 
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
