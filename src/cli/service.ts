@@ -9,7 +9,7 @@ import { RedisFeedbackStore, SqliteFeedbackStore } from '../../cds-hooks/feedbac
 import type { FeedbackStore } from '../../cds-hooks/feedback-store.js';
 import { MemoryReplayCache, RedisReplayCache } from '../../cds-hooks/replay-cache.js';
 import type { CdsHooksDeps } from '../../cds-hooks/router.js';
-import { createSmartAppRouter } from '../../smart-app/server.js';
+import { connectOriginsFromConfig, createSmartAppRouter, frameAncestorsFromConfig } from '../../smart-app/server.js';
 import type { CdsClientConfig, EnvConfig } from '../config.js';
 import { config, serviceMode } from '../config.js';
 import type { DicomSource } from '../dicom/source.js';
@@ -245,7 +245,16 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
       try {
         parts.mounts.push({
           path: '/smart',
-          handler: createSmartAppRouter(mode === 'production' ? { fhirOrigins: [new URL(cfg.FHIR_BASE_URL!).origin] } : {}),
+          // The EHR's web origin must be allowed to frame the app and a separate authorization server to be
+          // called from it; both come from config (SMART_FRAME_ANCESTORS, SMART_CONNECT_ORIGINS).
+          handler: createSmartAppRouter(
+            mode === 'production'
+              ? {
+                  fhirOrigins: connectOriginsFromConfig(cfg.FHIR_BASE_URL, cfg.SMART_CONNECT_ORIGINS),
+                  frameAncestors: frameAncestorsFromConfig(cfg.SMART_FRAME_ANCESTORS),
+                }
+              : {},
+          ),
         });
       } catch (e) {
         log.warn({ err: userMessage(e) }, 'SMART app not served');
