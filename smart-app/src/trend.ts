@@ -1,23 +1,18 @@
 import { VERTEBRA_LEVELS } from '../../src/bmd/report.js';
 import type { VbmdStudy } from './model.js';
+import { rateOfChange as sharedRateOfChange, type RateOfChange as SharedRateOfChange } from '../../src/trend/rate-of-change.js';
 
 /**
  * Data shaping for the trend view: pure functions over parsed studies (no DOM, no FHIR), unit-tested with
  * known answers in test/smart-app/trend.test.ts.
  */
 
-export const MS_PER_YEAR = 365.25 * 24 * 3600 * 1000;
+export { MS_PER_YEAR, MIN_RATE_SPAN_YEARS, RATE_WINDOW_YEARS, linearFit } from '../../src/trend/rate-of-change.js';
 
 /** Same default as the CDS patient-view alert (config CDS_DECLINE_PCT_PER_YEAR = 5): a loss faster than
  * this is flagged. Trabecular vertebral QCT loss in untreated early postmenopause is ~2-3 %/yr, and
  * aromatase-inhibitor or androgen-deprivation therapy roughly doubles it; 5 %/yr is clearly beyond age. */
 export const FAST_DECLINE_PCT_PER_YEAR = 5;
-/** A rate from studies closer together than this is mostly measurement noise (CT vBMD precision is a few
- * mg/cm3): no rate is computed. */
-export const MIN_RATE_SPAN_YEARS = 0.5;
-/** The rate uses the studies of the last this-many years before the latest one (recent slope, not
- * lifetime average). */
-export const RATE_WINDOW_YEARS = 3;
 
 export interface TrendPoint {
   tMs: number;
@@ -73,80 +68,24 @@ export function buildTrend(studies: readonly VbmdStudy[]): Trend {
   return { summary, levels, withoutValue };
 }
 
-export interface LinearFit {
-  /** mg/cm3 per year */
-  slopePerYear: number;
-  /** Fitted value at tMs = t0Ms */
-  interceptAtT0: number;
-  t0Ms: number;
-}
-
-/** Ordinary least squares of value on time (years). Needs >= 2 distinct times. */
-export function linearFit(points: readonly { tMs: number; vbmdMgCm3: number }[]): LinearFit | null {
-  if (points.length < 2) return null;
-  const t0Ms = Math.min(...points.map((p) => p.tMs));
-  const n = points.length;
-  let sx = 0;
-  let sy = 0;
-  for (const p of points) {
-    sx += (p.tMs - t0Ms) / MS_PER_YEAR;
-    sy += p.vbmdMgCm3;
-  }
-  const mx = sx / n;
-  const my = sy / n;
-  let sxx = 0;
-  let sxy = 0;
-  for (const p of points) {
-    const dx = (p.tMs - t0Ms) / MS_PER_YEAR - mx;
-    sxx += dx * dx;
-    sxy += dx * (p.vbmdMgCm3 - my);
-  }
-  if (sxx === 0) return null;
-  const slopePerYear = sxy / sxx;
-  return { slopePerYear, interceptAtT0: my - slopePerYear * mx, t0Ms };
-}
-
-export interface RateOfChange {
-  /** mg/cm3 per year (negative = loss) */
-  mgCm3PerYear: number;
-  /** Percent per year of the fitted value at the first study of the window. */
-  percentPerYear: number;
+export interface RateOfChange extends SharedRateOfChange {
+  /** Studies in the window (= count). */
   studies: number;
-  fromMs: number;
-  toMs: number;
   fastDecline: boolean;
 }
 
 /**
- * Rate of change of summary vBMD by least squares over the studies in the RATE_WINDOW_YEARS before (and
- * including) the latest one. Null with fewer than two studies or a span under MIN_RATE_SPAN_YEARS. The
- * percentage is relative to the fitted value at the window's first study (a baseline less noisy than that
- * single measurement).
+ * Rate of change of summary vBMD (src/trend/rate-of-change.ts: the same definition as the CDS card and the
+ * cohort queries), flagged as a fast decline beyond the threshold.
  */
 export function rateOfChange(
   points: readonly TrendPoint[],
   opts: { windowYears?: number; minSpanYears?: number; fastDeclinePctPerYear?: number } = {},
 ): RateOfChange | null {
-  const windowYears = opts.windowYears ?? RATE_WINDOW_YEARS;
-  const minSpan = opts.minSpanYears ?? MIN_RATE_SPAN_YEARS;
+  const r = sharedRateOfChange(points, opts);
+  if (!r) return null;
   const threshold = opts.fastDeclinePctPerYear ?? FAST_DECLINE_PCT_PER_YEAR;
-  if (points.length < 2) return null;
-  const latest = Math.max(...points.map((p) => p.tMs));
-  const inWindow = points.filter((p) => p.tMs >= latest - windowYears * MS_PER_YEAR);
-  if (inWindow.length < 2) return null;
-  const fromMs = Math.min(...inWindow.map((p) => p.tMs));
-  if ((latest - fromMs) / MS_PER_YEAR < minSpan) return null;
-  const fit = linearFit(inWindow);
-  if (!fit || fit.interceptAtT0 <= 0) return null;
-  const percentPerYear = (fit.slopePerYear / fit.interceptAtT0) * 100;
-  return {
-    mgCm3PerYear: fit.slopePerYear,
-    percentPerYear,
-    studies: inWindow.length,
-    fromMs,
-    toMs: latest,
-    fastDecline: percentPerYear <= -threshold,
-  };
+  return { ...r, studies: r.count, fastDecline: r.percentPerYear <= -threshold };
 }
 
 export interface LatestLevel {

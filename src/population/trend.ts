@@ -3,13 +3,14 @@
  * any arrival order (Welford's online mean/co-moment updates, numerically stable where naive sums of t^2 on
  * epoch years would cancel). Same definition as the SMART app's rateOfChange (smart-app/src/trend.ts): slope
  * in mg/cm3 per year, and the percentage relative to the fitted value at the first scan, a baseline less
- * noisy than that single measurement. The app fits a 3-year window before the latest scan; the cohort fits
+ * noisy than that single measurement. The app and the CDS card fit a 3-year window before the latest scan; the cohort fits
  * the whole series inside --since/--until (a rolling window would need every point in memory).
  */
-export const MS_PER_YEAR = 365.25 * 86_400_000;
-/** At least two scans spanning at least half a year: shorter spans turn the ~1-3% precision of CT vBMD
- * into meaningless %/year (1 mg/cm3 of noise over 1 month is 12 mg/cm3/year). */
-export const MIN_TREND_SPAN_YEARS = 0.5;
+import { MIN_RATE_SPAN_YEARS, MS_PER_YEAR } from '../trend/rate-of-change.js';
+
+export { MS_PER_YEAR };
+/** At least two scans spanning at least half a year (src/trend/rate-of-change.ts says why). */
+export const MIN_TREND_SPAN_YEARS = MIN_RATE_SPAN_YEARS;
 export const MIN_TREND_SCANS = 2;
 
 export interface TrendState {
