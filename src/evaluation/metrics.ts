@@ -1,3 +1,4 @@
+import { mulberry32 } from '../util/prng.js';
 /**
  * Agreement and diagnostic-accuracy statistics for vBMD against a reference (QCT or phantom truth), the
  * table of Wang et al. 2024 (J Bone Oncol, doi 10.1016/j.jbo.2024.100641, "Statistical analysis"):
@@ -146,17 +147,7 @@ export function confusionMatrix<C extends string>(
   return { counts, accuracy: truth.length ? correct / truth.length : Number.NaN };
 }
 
-/** mulberry32: small seeded PRNG so bootstrap intervals are reproducible run to run. */
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Seeded (src/util/prng.ts) so bootstrap intervals are reproducible run to run.
 
 /**
  * Percentile bootstrap 95% CI of a statistic over paired cases (Efron & Tibshirani 1993, ch. 13), resampling

@@ -3,17 +3,9 @@
  * never from Math.random, so a seed reproduces a phantom bit for bit.
  */
 
-/** mulberry32 (Tommy Ettinger, public domain): a small, fast 32-bit PRNG, plenty for synthetic images. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../util/prng.js';
+
+export { mulberry32 };
 
 /** Derives an independent stream for one named purpose, so adding a draw in one part keeps the others. */
 export function subSeed(seed: number, name: string): number {

@@ -15,6 +15,7 @@ import {
   VBMD_SUMMARY_CODE,
 } from '../../src/fhir/codes.js';
 import { runCohort } from '../../src/population/query.js';
+import { mulberry32 } from '../../src/util/prng.js';
 import { NdjsonDirectorySource } from '../../src/population/sources/ndjson-dir.js';
 
 /**
@@ -27,16 +28,7 @@ const PATIENTS = Number(process.env.BENCH_COHORT_PATIENTS ?? 100_000);
 const SCANS = 10;
 const dir = join(tmpdir(), `vbmd-cohort-bench-${PATIENTS}x${SCANS}-v1`);
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 async function writeLines(file: string, lines: () => Generator<string>): Promise<void> {
   const tmp = `${file}.part`;
