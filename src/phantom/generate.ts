@@ -445,7 +445,7 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
       ...(o.contrast ? { contrastAgent: 'IOHEXOL 350 MG/ML' } : {}),
     },
   };
-  return { loaded, truth };
+  return { loaded, truth, anatomy: { person, placement: place } };
 }
 
 function round3(x: number): number {

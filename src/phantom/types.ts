@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { vertebraLevel, type VertebraLevel } from '../bmd/report.js';
 import type { LoadedVolume } from '../imaging/volume.js';
+import type { Person } from './anatomy.js';
+import type { Placement } from './render.js';
 
 export const PHANTOM_TRUTH_SCHEMA = 'vbmd.phantom-truth/1';
 export const PHANTOM_GENERATOR_VERSION = '1.0.0';
@@ -117,4 +119,9 @@ export type PhantomTruth = z.infer<typeof phantomTruth>;
 export interface Phantom {
   loaded: LoadedVolume;
   truth: PhantomTruth;
+  /**
+   * The analytic anatomy the volume was rendered from and where it sat in the scanner, for truth that the JSON
+   * does not carry (the model's trabecular-mask labels, src/model/truth-mask.ts). In memory only; not written.
+   */
+  anatomy?: { person: Person; placement: Placement };
 }
