@@ -58,6 +58,12 @@ export const levelResult = z.object({
     .nullable()
     .optional(),
   roiSource: z.enum(['model', 'geometric']).optional(),
+  /** The model's regression head, mg/cm3 (cross-check of modelVbmd, the mean over its predicted ROI). */
+  modelRegressionVbmd: z.number().nullable().optional(),
+  /** Voxels (1.5 mm cubes, src/model/contract.ts) of the model's predicted trabecular ROI. */
+  modelRoiVoxels: z.number().int().nonnegative().optional(),
+  /** The geometric ROI's vBMD, kept when a model ran (vbmd holds the value of roiSource). */
+  geometricVbmd: z.number().nullable().optional(),
 });
 export type LevelResult = z.infer<typeof levelResult>;
 

@@ -1,0 +1,113 @@
+import type { LoadedVolume } from '../imaging/volume.js';
+import type { LevelResult, VbmdReport } from '../bmd/report.js';
+import { summarize } from '../bmd/summary.js';
+import { inferLevels, type LevelInference } from './infer-levels.js';
+import type { ModelRunner } from './model-runner.js';
+
+/**
+ * Which value a level's `vbmd` (and so the summary, the category and the FHIR Observation) takes when a model
+ * ran: the model's (mean calibrated density over its predicted trabecular ROI, roiSource "model") or the
+ * engine's geometric ROI (roiSource "geometric"). Chosen from the held-out evaluation
+ * (models/evaluation/, `vbmd evaluate --phantoms`): see the comment on VBMD_SOURCE_DECISION.
+ */
+export type VbmdSource = 'model' | 'geometric';
+
+/**
+ * Decision, from models/evaluation/evaluation.md (held-out phantoms, site calibration). Until a model's
+ * held-out evaluation shows it no worse than the geometric ROI overall and better on lesion-bearing levels
+ * (issue 7 acceptance), the geometric ROI stays the reported value and the model is a cross-check.
+ */
+export const VBMD_SOURCE_DECISION: VbmdSource = 'geometric';
+
+/**
+ * The model readout: the mask readout is auditable (a mean over voxels one can show on the key image) and
+ * the regression head only cross-checks it (issue 7). Chosen by the held-out metrics in models/evaluation/.
+ */
+export const MODEL_READOUT: 'mask' | 'regression' = 'mask';
+
+/**
+ * Model and geometric ROI values further apart than this get a QC warning on the level. Two measurements of
+ * the same body with per-method 95% limits of agreement of about +-12 mg/cm3 against the truth (the issue 7
+ * acceptance bound; models/evaluation/ measures the actual ones) differ by more than 1.96 * sqrt(2) * 12/1.96
+ * = 17 mg/cm3 in fewer than 5 % of bodies even if their errors were independent; a larger gap means one ROI
+ * caught something the other did not (a lesion, an endplate, the basivertebral vein), and it can move a level
+ * across an ACR band (80-120 mg/cm3 is 40 wide).
+ */
+export const DISAGREEMENT_MARGIN_MG_CM3 = 17;
+
+export interface EnrichOptions {
+  source?: VbmdSource;
+  readout?: 'mask' | 'regression';
+}
+
+function round1(v: number): number {
+  return Math.round(v * 10) / 10;
+}
+
+function readoutOf(r: LevelInference, readout: 'mask' | 'regression'): number | null {
+  const v = readout === 'mask' ? r.maskVbmdMgCm3 : r.regressionVbmdMgCm3;
+  return v === null || !Number.isFinite(v) ? null : v;
+}
+
+/**
+ * Adds the model's reading to an engine report (a hook after analyzeVolume; src/bmd knows nothing of the
+ * model): per level modelVbmd, modelClassProbabilities, roiSource, the geometric value kept in geometricVbmd,
+ * a QC warning where model and geometric ROI disagree by more than DISAGREEMENT_MARGIN_MG_CM3, and the model's
+ * identity. Exclusions stay the engine's: a level with a lesion or fracture is still not used in the summary,
+ * whatever the model reads there. Returns a new report; the input is not changed.
+ */
+export async function enrichReportWithModel(
+  report: VbmdReport,
+  loaded: LoadedVolume,
+  runner: ModelRunner,
+  options: EnrichOptions = {},
+): Promise<VbmdReport> {
+  const source = options.source ?? VBMD_SOURCE_DECISION;
+  const readout = options.readout ?? MODEL_READOUT;
+  const warnings = [...report.qc.warnings];
+  const inferred = report.levels.length
+    ? await inferLevels(runner, loaded.volume, report.levels.map((l) => l.centerMm), report.calibration)
+    : [];
+  const levels: LevelResult[] = report.levels.map((l, i) => {
+    const r = inferred[i];
+    const model = readoutOf(r, readout);
+    const geometric = l.vbmd;
+    const next: LevelResult = {
+      ...l,
+      modelVbmd: model === null ? null : round1(model),
+      modelRegressionVbmd: Number.isFinite(r.regressionVbmdMgCm3) ? round1(r.regressionVbmdMgCm3) : null,
+      modelRoiVoxels: r.maskVoxels,
+      modelClassProbabilities: {
+        normal: round4(r.classProbabilities.normal),
+        osteopenia: round4(r.classProbabilities.osteopenia),
+        osteoporosis: round4(r.classProbabilities.osteoporosis),
+      },
+      geometricVbmd: geometric,
+      roiSource: 'geometric',
+    };
+    if (model === null) {
+      if (l.included) warnings.push(`${l.level}: the model found no measurable trabecular region (${r.maskVoxels} voxels); the geometric ROI value is reported.`);
+    } else if (geometric !== null && Math.abs(model - geometric) > DISAGREEMENT_MARGIN_MG_CM3) {
+      warnings.push(
+        `${l.level}: model ROI ${round1(model)} and geometric ROI ${geometric} mg/cm3 differ by more than ${DISAGREEMENT_MARGIN_MG_CM3} mg/cm3 (a lesion, endplate or misplaced ROI in one of them); check this level on the images.`,
+      );
+    }
+    if (source === 'model' && model !== null) {
+      next.vbmd = round1(model);
+      next.roiSource = 'model';
+      next.included = l.exclusionReason === null;
+    }
+    return next;
+  });
+  return {
+    ...report,
+    levels,
+    summary: source === 'model' ? summarize(levels) : report.summary,
+    qc: { ...report.qc, warnings },
+    model: runner.model,
+  };
+}
+
+function round4(v: number): number {
+  return Math.round(v * 10000) / 10000;
+}

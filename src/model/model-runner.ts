@@ -1,0 +1,243 @@
+import { Worker } from 'node:worker_threads';
+import { VbmdError } from '../util/errors.js';
+import { log } from '../util/log.js';
+import { CLASS_ORDER, CLASS_OUTPUT_NAME, INPUT_NAME, PATCH_VOXELS, ROI_OUTPUT_NAME, VBMD_OUTPUT_NAME } from './contract.js';
+import { verifyModelFile, type ModelFile, type ModelIdentity } from './model-file.js';
+import type { ErrorMessage, LoadedMessage, ResultMessage, RunRequest, TensorInfo, WorkerMessage } from './worker-protocol.js';
+
+/** One batch of network outputs, index n-major as in the contract. */
+export interface ModelOutputs {
+  n: number;
+  /** [N,1,V,V,V] ROI logits (> 0: trabecular bone to measure). */
+  roiLogits: Float32Array;
+  /** [N] regression head, mg/cm3. */
+  vbmdMgCm3: Float32Array;
+  /** [N,3] class logits in CLASS_ORDER. */
+  classLogits: Float32Array;
+  /** Time inside session.run in the worker, ms. */
+  runMs: number;
+}
+
+export interface ModelRunnerOptions {
+  /** Model path (verified against its .sha256). */
+  file: string;
+  /** onnxruntime intra-op threads (default: onnxruntime's own choice). */
+  threads?: number;
+}
+
+const V = PATCH_VOXELS;
+const VOXELS = V * V * V;
+
+/** Shape problems of the graph's declared inputs/outputs against src/model/contract.ts (empty = fine). */
+export function contractProblems(inputs: TensorInfo[], outputs: TensorInfo[]): string[] {
+  const problems: string[] = [];
+  const expect = (list: TensorInfo[], name: string, shape: (number | null)[], kind: string): void => {
+    const t = list.find((x) => x.name === name);
+    if (!t) {
+      problems.push(`no ${kind} named "${name}" (has ${list.map((x) => `"${x.name}"`).join(', ') || 'none'})`);
+      return;
+    }
+    if (!t.shape) return; // metadata unknown: the probe run checks actual shapes
+    const ok = t.shape.length === shape.length && shape.every((d, i) => d === null || t.shape![i] === d || typeof t.shape![i] === 'string' || t.shape![i] === null);
+    if (!ok) problems.push(`${kind} "${name}" has shape [${t.shape.join(',')}], [${shape.map((d) => d ?? 'N').join(',')}] expected`);
+  };
+  expect(inputs, INPUT_NAME, [null, 1, V, V, V], 'input');
+  expect(outputs, ROI_OUTPUT_NAME, [null, 1, V, V, V], 'output');
+  expect(outputs, VBMD_OUTPUT_NAME, [null, 1], 'output');
+  expect(outputs, CLASS_OUTPUT_NAME, [null, CLASS_ORDER.length], 'output');
+  return problems;
+}
+
+interface Pending {
+  resolve: (o: ModelOutputs) => void;
+  reject: (e: Error) => void;
+  n: number;
+}
+
+/**
+ * The vBMD network in an onnxruntime worker thread (src/model/onnx-worker.ts). `start` verifies the file's
+ * sha256, loads it, checks names and shapes against the contract and runs one probe patch, so a wrong or
+ * corrupt model fails at start. A worker that dies (native crash, out of memory) fails the runs in flight
+ * with a VbmdError and is started again on the next run; the process never goes down with it. The worker is
+ * unref'd while idle, so a loaded model never keeps a CLI process alive.
+ */
+export class ModelRunner {
+  private worker: Worker | undefined;
+  private starting: Promise<Worker> | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+
+  private constructor(
+    readonly file: ModelFile,
+    private readonly threads: number | undefined,
+  ) {}
+
+  /** Verifies and loads the model; throws VbmdError('model') naming the file and what to do. */
+  static async start(options: ModelRunnerOptions): Promise<ModelRunner> {
+    const file = await verifyModelFile(options.file);
+    const runner = new ModelRunner(file, options.threads);
+    await runner.ensureWorker();
+    return runner;
+  }
+
+  get model(): ModelIdentity {
+    return { name: this.file.name, version: this.file.version, sha256: this.file.sha256 };
+  }
+
+  /**
+   * Runs N patches (network input per the contract, N*V^3 values). The input's buffer is transferred to the
+   * worker (no copy) and is detached afterwards unless it is a view into a larger buffer, which is copied.
+   */
+  async infer(input: Float32Array, n: number): Promise<ModelOutputs> {
+    if (this.closed) throw new VbmdError('model', `The model runner for ${this.file.path} was closed; start a new one.`);
+    if (!Number.isInteger(n) || n < 1 || input.length !== n * VOXELS) {
+      throw new RangeError(`model input has ${input.length} values, ${n} x ${VOXELS} expected`);
+    }
+    const worker = await this.ensureWorker();
+    return this.post(worker, input, n);
+  }
+
+  /** Stops the worker; runs in flight fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const w = this.worker;
+    this.worker = undefined;
+    this.failAll(new VbmdError('model', 'The model runner was closed while a run was in flight; retry the analysis.'));
+    if (w) await w.terminate();
+  }
+
+  /**
+   * Ends the worker thread now (frees its memory; the next run starts a fresh one). Runs in flight fail as on a
+   * crash: this is also how the tests exercise crash handling.
+   */
+  async restartWorker(): Promise<void> {
+    const w = this.worker;
+    if (w) await w.terminate();
+  }
+
+  private post(worker: Worker, input: Float32Array, n: number): Promise<ModelOutputs> {
+    const own = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength ? input : input.slice();
+    const id = this.nextId++;
+    const req: RunRequest = { type: 'run', id, n, dims: [n, 1, V, V, V], input: own.buffer as ArrayBuffer };
+    return new Promise<ModelOutputs>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, n });
+      // Keep the process alive only while a run is in flight.
+      worker.ref();
+      worker.postMessage(req, [req.input]);
+    });
+  }
+
+  private ensureWorker(): Promise<Worker> {
+    if (this.worker) return Promise.resolve(this.worker);
+    this.starting ??= this.spawn().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  private async spawn(): Promise<Worker> {
+    const path = this.file.path;
+    const w = new Worker(new URL('./onnx-worker.mjs', import.meta.url));
+    const loaded = await new Promise<LoadedMessage>((resolve, reject) => {
+      const onMessage = (m: WorkerMessage): void => {
+        cleanup();
+        if (m.type === 'loaded') resolve(m);
+        else reject(new VbmdError('model', `onnxruntime could not load the model file ${path} (${m.type === 'error' ? m.message : m.type}); restore the committed model or export it again.`));
+      };
+      const onError = (e: Error): void => {
+        cleanup();
+        reject(new VbmdError('model', `The model worker could not start for ${path} (${e.message}); check that onnxruntime-node is installed (ONNXRUNTIME_NODE_INSTALL=skip npm install).`));
+      };
+      const onExit = (code: number): void => {
+        cleanup();
+        reject(new VbmdError('model', `The model worker exited with code ${code} while loading ${path}; check the file and onnxruntime-node.`));
+      };
+      const cleanup = (): void => {
+        w.off('message', onMessage);
+        w.off('error', onError);
+        w.off('exit', onExit);
+      };
+      w.on('message', onMessage);
+      w.on('error', onError);
+      w.on('exit', onExit);
+      w.postMessage({ type: 'load', path, threads: this.threads });
+    }).catch(async (e: unknown) => {
+      await w.terminate();
+      throw e;
+    });
+    const problems = contractProblems(loaded.inputs, loaded.outputs);
+    if (problems.length) {
+      await w.terminate();
+      throw new VbmdError('model', `The model file ${path} does not follow src/model/contract.ts (${problems.join('; ')}); export it again with the contract's names and shapes.`);
+    }
+    w.on('message', (m: WorkerMessage) => this.onMessage(w, m));
+    w.on('error', (e) => this.onDeath(w, `failed: ${e.message}`));
+    w.on('exit', (code) => this.onDeath(w, `exited with code ${code}`));
+    this.worker = w;
+    // Probe: the actual output sizes for one patch (metadata may leave axes symbolic).
+    try {
+      const out = await this.post(w, new Float32Array(VOXELS), 1);
+      void out;
+    } catch (e) {
+      this.worker = undefined;
+      await w.terminate();
+      throw e instanceof VbmdError && /does not follow/.test(e.message)
+        ? e
+        : new VbmdError('model', `The model file ${path} failed its probe run (${(e as Error).message}); export it again with the contract's names and shapes.`);
+    }
+    w.unref();
+    log.info({ model: this.file.name, version: this.file.version, sha256: this.file.sha256 }, 'model loaded');
+    return w;
+  }
+
+  private onMessage(w: Worker, m: WorkerMessage): void {
+    if (m.type === 'loaded' || m.id === undefined) return;
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    if (this.pending.size === 0) w.unref();
+    if (m.type === 'error') {
+      p.reject(new VbmdError('model', `The model run failed in onnxruntime (${(m as ErrorMessage).message}); the analysis was not completed.`));
+      return;
+    }
+    try {
+      p.resolve(this.unpack(m, p.n));
+    } catch (e) {
+      p.reject(e as Error);
+    }
+  }
+
+  private unpack(m: ResultMessage, n: number): ModelOutputs {
+    const get = (name: string, perCase: number): Float32Array => {
+      const t = m.outputs[name];
+      if (!t) throw new VbmdError('model', `The model file ${this.file.path} gave no output "${name}"; export it again with the contract's names.`);
+      const data = new Float32Array(t.data);
+      if (data.length !== n * perCase) {
+        throw new VbmdError('model', `The model file ${this.file.path} does not follow src/model/contract.ts (output "${name}" has shape [${t.dims.join(',')}] for ${n} patches); export it again with the contract's shapes.`);
+      }
+      return data;
+    };
+    return {
+      n,
+      roiLogits: get(ROI_OUTPUT_NAME, VOXELS),
+      vbmdMgCm3: get(VBMD_OUTPUT_NAME, 1),
+      classLogits: get(CLASS_OUTPUT_NAME, CLASS_ORDER.length),
+      runMs: m.runMs,
+    };
+  }
+
+  private onDeath(w: Worker, how: string): void {
+    if (this.worker !== w) return;
+    this.worker = undefined;
+    if (this.closed) return;
+    log.warn({ model: this.file.name }, `model worker ${how}`);
+    this.failAll(new VbmdError('model', `The model worker ${how} during a run of ${this.file.name} ${this.file.version}; the analysis was not completed: retry it, and report it if it repeats.`));
+  }
+
+  private failAll(e: Error): void {
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) p.reject(e);
+  }
+}
