@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { storedToFloatSimd } from '../../src/imaging/hu-simd.js';
+import { isIntegerRescale, storedToFloatSimd, storedToInt16Simd } from '../../src/imaging/hu-simd.js';
 
 describe('storedToFloatSimd', () => {
   it('equals the float32-rounded JS result for signed and unsigned input, any length and offset', () => {
@@ -65,5 +65,60 @@ describe('storedToFloatSimd', () => {
     expect(storedToFloatSimd(view, out, 0, view.length, 1, -1024)).toBe(true);
     expect(out[0]).toBe(((16 % 4000) - 2000) - 1024);
     expect(out[view.length - 1]).toBe(view[view.length - 1] - 1024);
+  });
+});
+
+describe('storedToInt16Simd', () => {
+  /** The JS definition: keep BitsStored bits (sign-extended when signed), pad or rescale. */
+  function want(px: Int16Array | Uint16Array, slope: number, inter: number, signed: boolean, bits: number, pad?: { lo: number; hi: number; hu: number }): number[] {
+    return Array.from(px, (x) => {
+      let v = x & ((1 << bits) - 1);
+      if (signed && v & (1 << (bits - 1))) v -= 1 << bits;
+      return pad && v >= pad.lo && v <= pad.hi ? pad.hu : v * slope + inter;
+    });
+  }
+
+  it('equals the JS integer result for signed/unsigned, BitsStored, padding, any length and offset', () => {
+    const n = 4099; // not a multiple of 8: exercises the JS tail
+    const raw = new Uint16Array(n);
+    for (let i = 0; i < n; i++) raw[i] = (i * 40503) & 0xffff;
+    const cases: [Int16Array | Uint16Array, number, number, boolean, number, { lo: number; hi: number; hu: number } | undefined][] = [
+      [new Int16Array(n).map((_, i) => (i * 7919) % 3000 - 1000), 1, -1024, true, 16, undefined],
+      [new Uint16Array(n).map((_, i) => (i * 7919) % 4096), 1, -1024, false, 16, undefined],
+      [new Int16Array(n).map((_, i) => (i * 7919) % 3000 - 2000), 2, 7, true, 16, { lo: -2000, hi: -1500, hu: -1024 }],
+      [raw, 1, -1024, false, 12, undefined],
+      [raw, 1, 0, true, 12, { lo: -2048, hi: -2000, hu: -1024 }],
+      [raw, -1, 100, false, 12, undefined],
+    ];
+    for (const [px, slope, inter, signed, bits, pad] of cases) {
+      const got = new Int16Array(n + 3).fill(12345);
+      expect(storedToInt16Simd(px, got, 3, n, slope, inter, pad, signed, bits)).toBe('ok');
+      expect(got[0]).toBe(12345);
+      expect(Array.from(got.subarray(3))).toEqual(want(px, slope, inter, signed, bits, pad));
+    }
+  });
+
+  it('reports HU outside int16 (in the SIMD body or the tail) but not for padded values', () => {
+    for (const at of [5, 4098]) {
+      const px = new Int16Array(4099).fill(100);
+      px[at] = -32768; // -32768 - 1024 does not fit int16
+      const out = new Int16Array(px.length);
+      expect(storedToInt16Simd(px, out, 0, px.length, 1, -1024)).toBe('range');
+      expect(storedToInt16Simd(px, out, 0, px.length, 1, -1024, { lo: -32768, hi: -32768, hu: -1024 })).toBe('ok');
+      expect(out[at]).toBe(-1024);
+      const u = new Uint16Array(px.length).fill(100);
+      u[at] = 40000; // unsigned 40000 does not fit int16 with intercept 0
+      expect(storedToInt16Simd(u, out, 0, u.length, 1, 0)).toBe('range');
+      expect(storedToInt16Simd(u, out, 0, u.length, 1, -32768)).toBe('ok');
+      expect(out[at]).toBe(40000 - 32768);
+    }
+  });
+
+  it('only takes integer rescales that int32 arithmetic computes exactly', () => {
+    expect(isIntegerRescale(1, -1024)).toBe(true);
+    expect(isIntegerRescale(0.5, -1024)).toBe(false);
+    expect(isIntegerRescale(1, -1024.5)).toBe(false);
+    expect(isIntegerRescale(100000, 0)).toBe(false);
+    expect(storedToInt16Simd(new Int16Array(8), new Int16Array(8), 0, 8, 0.5, 0)).toBe('unavailable');
   });
 });
