@@ -16,7 +16,7 @@ import {
   type PixelDataLocation,
 } from './parse.js';
 import { isEncapsulated, transferSyntaxInfo } from './codecs/transfer-syntax.js';
-import { finishVolume, placeSlice, planVolume, type AssembleOptions } from '../imaging/assemble-volume.js';
+import { HuVolumeBuilder, finishVolume, hasIntegerHu, placeSlice, planVolume, type AssembleOptions } from '../imaging/assemble-volume.js';
 import type { LoadedVolume } from '../imaging/volume.js';
 import { PagePrefaulter } from '../imaging/page-prefault.js';
 
@@ -113,13 +113,19 @@ export class FolderDicomSource implements DicomSource {
     for (const ts of new Set(headers.map((h) => h.transferSyntaxUid))) {
       await prepareCodecFor(ts, headers.find((h) => h.transferSyntaxUid === ts)!.source);
     }
-    const hu = new Float32Array(plan.dims[0] * plan.dims[1] * plan.dims[2]);
+    // Int16 HU when every header has an integer rescale (promoted to Float32 if a slice does not fit).
+    const hu = new HuVolumeBuilder(plan.dims[0] * plan.dims[1] * plan.dims[2], plan.order.every(hasIntegerHu));
     const plane = plan.dims[0] * plan.dims[1];
-    const prefault = new PagePrefaulter(new Uint8Array(hu.buffer, hu.byteOffset, hu.byteLength));
+    const target = hu.hu;
+    const bytesPerVoxel = target.BYTES_PER_ELEMENT;
+    const prefault = new PagePrefaulter(new Uint8Array(target.buffer, target.byteOffset, target.byteLength));
     const place = async (slice: DicomSlice, k: number): Promise<void> => {
-      const at = plan.gridIndex[k] * plane * 4;
-      const wait = prefault.claim(at, at + plane * 4);
-      if (wait) await wait;
+      // After a promotion the prefaulter still works on the old array, which is no longer written.
+      if (hu.hu === target) {
+        const at = plan.gridIndex[k] * plane * bytesPerVoxel;
+        const wait = prefault.claim(at, at + plane * bytesPerVoxel);
+        if (wait) await wait;
+      }
       placeSlice(plan, slice, k, hu);
     };
     try {
@@ -128,7 +134,7 @@ export class FolderDicomSource implements DicomSource {
     } finally {
       await prefault.stop();
     }
-    return finishVolume(plan, hu);
+    return finishVolume(plan, hu.hu);
   }
 
   private async doScan(options: LoadOptions): Promise<FolderScan> {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import dcmjs, { type DenaturalizedDataset } from 'dcmjs';
 import { VbmdError } from '../util/errors.js';
-import type { Vec3, Volume } from '../imaging/volume.js';
+import type { HuArray, Vec3, Volume } from '../imaging/volume.js';
 
 const { DicomDict, DicomMetaDictionary } = dcmjs.data;
 
@@ -228,7 +228,7 @@ function writePixelDataElementHeader(b: Buffer, at: number, byteLength: number):
 }
 
 /** stored = round((HU - intercept) / slope), clamped to int16, little endian, into `out` at byte `at`. */
-function encodePixels(hu: Float32Array, start: number, count: number, slope: number, intercept: number, out: Buffer, at: number): void {
+function encodePixels(hu: HuArray, start: number, count: number, slope: number, intercept: number, out: Buffer, at: number): void {
   const inv = 1 / slope;
   // Int16Array needs 2-byte alignment; the header length is even (DICOM elements have even lengths).
   const aligned = (out.byteOffset + at) % 2 === 0;

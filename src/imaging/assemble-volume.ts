@@ -2,8 +2,8 @@ import { VbmdError } from '../util/errors.js';
 import type { DicomSlice } from '../dicom/slice.js';
 import type { DicomSliceHeader } from '../dicom/parse.js';
 import { transferSyntaxInfo } from '../dicom/codecs/transfer-syntax.js';
-import { storedToFloatSimd } from './hu-simd.js';
-import { PADDING_HU, type LoadedVolume, type Vec3, type VolumeMeta } from './volume.js';
+import { isIntegerRescale, storedToFloatSimd, storedToInt16Simd } from './hu-simd.js';
+import { PADDING_HU, type HuArray, type LoadedVolume, type Vec3, type VolumeMeta } from './volume.js';
 
 export interface AssembleOptions {
   /** What to do with single missing slices inside the stack: fill by linear interpolation (with a warning) or reject. */
@@ -33,9 +33,50 @@ const MAX_MISSING_FRACTION = 0.05;
  */
 export function assembleVolume(slices: DicomSlice[], source: string, options: AssembleOptions = {}): LoadedVolume {
   const plan = planVolume(slices, source, options);
-  const hu = new Float32Array(plan.dims[0] * plan.dims[1] * plan.dims[2]);
+  const hu = new HuVolumeBuilder(plan.dims[0] * plan.dims[1] * plan.dims[2], plan.order.every(hasIntegerHu));
   for (let k = 0; k < plan.order.length; k++) placeSlice(plan, plan.order[k], k, hu);
-  return finishVolume(plan, hu);
+  return finishVolume(plan, hu.hu);
+}
+
+/** Rescale gives integer HU for every stored value (the usual CT: slope 1, integer intercept). */
+export function hasIntegerHu(s: Pick<DicomSliceHeader, 'rescaleSlope' | 'rescaleIntercept'>): boolean {
+  return isIntegerRescale(s.rescaleSlope, s.rescaleIntercept);
+}
+
+/**
+ * The HU array of a volume being filled slice by slice. Int16 while every slice gives integer HU that fit
+ * int16 (half the memory and memory traffic of float32; HU of CT are integers in [-32768, 32767] in
+ * practice); promoted once to Float32 (values copied exactly) as soon as a slice does not, e.g. a
+ * non-integer RescaleSlope or an out-of-range value. Readers index either type alike.
+ */
+export class HuVolumeBuilder {
+  hu: HuArray;
+
+  constructor(length: number, int16: boolean) {
+    this.hu = int16 ? new Int16Array(length) : new Float32Array(length);
+  }
+
+  /** Converts `count` stored values of `s` into hu[offset, offset+count), promoting to Float32 if needed. */
+  put(s: DicomSlice, offset: number, count: number): void {
+    if (storedToHu(s, this.hu, offset, count)) return;
+    this.promote();
+    storedToHu(s, this.hu, offset, count);
+  }
+
+  /** Grows (same element type, contents kept) to at least `length` elements. */
+  ensure(length: number): void {
+    if (length <= this.hu.length) return;
+    const bigger = this.hu instanceof Int16Array ? new Int16Array(length) : new Float32Array(length);
+    bigger.set(this.hu);
+    this.hu = bigger;
+  }
+
+  promote(): void {
+    if (this.hu instanceof Float32Array) return;
+    const f = new Float32Array(this.hu.length);
+    f.set(this.hu);
+    this.hu = f;
+  }
 }
 
 /** Where each slice goes and what the volume will be: everything assembly decides from headers alone. */
@@ -185,7 +226,7 @@ export function planVolume<H extends DicomSliceHeader>(slices: H[], source: stri
  * Converts one decoded slice (the k-th of plan.order, or a fresh parse of the same instance) into its
  * place in `hu`. Checks it is the instance and size the plan expects.
  */
-export function placeSlice(plan: VolumePlan, slice: DicomSlice, k: number, hu: Float32Array): void {
+export function placeSlice(plan: VolumePlan, slice: DicomSlice, k: number, hu: HuVolumeBuilder): void {
   const expected = plan.order[k];
   const plane = plan.dims[0] * plan.dims[1];
   if (slice.sopInstanceUid !== expected.sopInstanceUid) {
@@ -194,11 +235,16 @@ export function placeSlice(plan: VolumePlan, slice: DicomSlice, k: number, hu: F
   if (slice.columns !== plan.dims[0] || slice.rows !== plan.dims[1] || slice.pixels.length < plane) {
     throw new VbmdError('bad-input', `${slice.source} has ${slice.pixels.length} pixels, not the ${plan.dims[0]}x${plan.dims[1]} of its series.`);
   }
-  storedToHu(slice, hu, plan.gridIndex[k] * plane, plane);
+  hu.put(slice, plan.gridIndex[k] * plane, plane);
 }
 
-/** Fills the gaps (linear interpolation between the neighbours) and wraps up the LoadedVolume. */
-export function finishVolume(plan: VolumePlan, hu: Float32Array): LoadedVolume {
+/**
+ * Fills the gaps (linear interpolation between the neighbours) and wraps up the LoadedVolume. Interpolated
+ * HU are fractional, so a volume with gaps is Float32 (an int16 one is promoted first, exactly).
+ */
+export function finishVolume(plan: VolumePlan, volumeHu: HuArray): LoadedVolume {
+  let hu = volumeHu;
+  if (plan.gaps.length > 0 && hu instanceof Int16Array) hu = Float32Array.from(hu);
   const plane = plan.dims[0] * plan.dims[1];
   for (const g of plan.gaps) {
     const a = plan.gridIndex[g.after];
@@ -220,8 +266,46 @@ export function finishVolume(plan: VolumePlan, hu: Float32Array): LoadedVolume {
 /**
  * Stored values -> HU into `out` at `offset`, honouring BitsStored (mask + sign extension, PS3.5 8.1.1),
  * PixelRepresentation and Pixel Padding Value / Range Limit (PS3.3 C.7.5.1.1.2). One pass, no allocation.
+ * Returns false when `out` is an Int16Array that cannot hold this slice's HU (non-integer rescale or a
+ * value outside int16; the slot is then undefined): convert into a Float32Array instead.
  */
-export function storedToHu(s: DicomSlice, out: Float32Array, offset: number, count: number): void {
+export function storedToHu(s: DicomSlice, out: HuArray, offset: number, count: number): boolean {
+  if (out instanceof Int16Array) return storedToInt16(s, out, offset, count);
+  storedToFloat(s, out, offset, count);
+  return true;
+}
+
+function paddingRange(s: DicomSlice, bits: number, signed: boolean): { lo: number; hi: number; hu: number } | undefined {
+  if (s.pixelPaddingValue === undefined) return undefined;
+  const a = normalizeStored(s.pixelPaddingValue, bits, signed);
+  const b = s.pixelPaddingRangeLimit !== undefined ? normalizeStored(s.pixelPaddingRangeLimit, bits, signed) : a;
+  return { lo: Math.min(a, b), hi: Math.max(a, b), hu: PADDING_HU };
+}
+
+function storedToInt16(s: DicomSlice, out: Int16Array, offset: number, count: number): boolean {
+  const slope = s.rescaleSlope;
+  const inter = s.rescaleIntercept;
+  if (!isIntegerRescale(slope, inter)) return false;
+  const px = s.pixels;
+  const signed = s.pixelRepresentation === 1;
+  const bits = s.bitsStored > 0 && s.bitsStored <= 16 ? s.bitsStored : 16;
+  const pad = paddingRange(s, bits, signed);
+  const r = storedToInt16Simd(px, out, offset, count, slope, inter, pad, signed, bits);
+  if (r !== 'unavailable') return r === 'ok';
+  const mask = (1 << bits) - 1;
+  const signBit = 1 << (bits - 1);
+  const full = 1 << bits;
+  for (let n = 0; n < count; n++) {
+    let v = px[n] & mask;
+    if (signed && v & signBit) v -= full;
+    const h = pad && v >= pad.lo && v <= pad.hi ? pad.hu : v * slope + inter;
+    if (h < -32768 || h > 32767) return false;
+    out[offset + n] = h;
+  }
+  return true;
+}
+
+function storedToFloat(s: DicomSlice, out: Float32Array, offset: number, count: number): void {
   const px = s.pixels;
   const slope = s.rescaleSlope;
   const inter = s.rescaleIntercept;

@@ -7,9 +7,16 @@
  */
 export type Vec3 = [number, number, number];
 
+/** Voxel values in HU: index them alike; never assume float storage (or write fractions into one). */
+export type HuArray = Float32Array | Int16Array;
+
 export interface Volume {
-  /** HU = stored*slope + intercept, already applied; padding voxels set to PADDING_HU. */
-  readonly hu: Float32Array;
+  /**
+   * HU = stored*slope + intercept, already applied; padding voxels set to PADDING_HU. Int16Array when every
+   * HU is an integer in int16 range (CT series with integer rescale: half the memory of float32),
+   * Float32Array otherwise (fractional rescale, interpolated gaps, NIfTI, phantoms).
+   */
+  readonly hu: HuArray;
   /** [columns, rows, slices] */
   readonly dims: Vec3;
   /** [column spacing, row spacing, slice spacing] in mm; slice spacing measured from positions. */

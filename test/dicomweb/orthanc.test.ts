@@ -296,6 +296,8 @@ describe('DICOMweb study to volume', () => {
     expect(streamed.volume.spacingMm).toEqual(local.volume.spacingMm);
     expect(Buffer.from(streamed.volume.hu.buffer).equals(Buffer.from(local.volume.hu.buffer))).toBe(true);
     expect(streamed.meta.kind).toBe('dicomweb');
+    // Integer rescale: every path stores int16 HU (half the memory of float32).
+    for (const v of [local, remote, viaSlices, streamed]) expect(v.volume.hu).toBeInstanceOf(Int16Array);
   });
 
   it('the streamed volume path sorts instances that arrive out of order and fills a single missing slice like assembly', async () => {
@@ -316,7 +318,8 @@ describe('DICOMweb study to volume', () => {
     for (const k of [0, 4, 6, 11]) {
       expect(Array.from(streamed.volume.hu.subarray(k * plane, (k + 1) * plane))).toEqual(Array.from(local.volume.hu.subarray(k * plane, (k + 1) * plane)));
     }
-    // The missing slice is the mean of its neighbours.
+    // The missing slice is the mean of its neighbours (fractional HU: the volume is float32 then).
+    expect(streamed.volume.hu).toBeInstanceOf(Float32Array);
     expect(streamed.volume.hu[5 * plane + 100]).toBeCloseTo((streamed.volume.hu[4 * plane + 100] + streamed.volume.hu[6 * plane + 100]) / 2, 4);
   });
 });

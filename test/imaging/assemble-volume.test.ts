@@ -114,6 +114,39 @@ describe('assembleVolume', () => {
   });
 });
 
+describe('volume HU storage', () => {
+  it('is Int16 for integer rescales, exactly the Float32 values', () => {
+    const { volume } = assembleVolume(stack(6), 't');
+    expect(volume.hu).toBeInstanceOf(Int16Array);
+    for (let k = 0; k < 6; k++) for (let n = 0; n < 12; n++) expect(volume.hu[k * 12 + n]).toBe(1000 + n + 100 * (k + 1) - 1024);
+  });
+
+  it('is Float32 (all values exact) when one slice has a fractional slope or HU outside int16', () => {
+    const s = stack(6);
+    s[4] = { ...s[4], rescaleSlope: 0.5 };
+    const fractional = assembleVolume(s, 't').volume;
+    expect(fractional.hu).toBeInstanceOf(Float32Array);
+    expect(fractional.hu[4 * 12 + 1]).toBe((1000 + 1 + 500) * 0.5 - 1024);
+    expect(fractional.hu[5 * 12 + 1]).toBe(1000 + 1 + 600 - 1024);
+    const t = stack(6);
+    t[3] = { ...t[3], pixels: t[3].pixels.map((v, n) => (n === 7 ? -32000 : v)) as Int16Array };
+    const wide = assembleVolume(t, 't').volume;
+    expect(wide.hu).toBeInstanceOf(Float32Array);
+    expect(wide.hu[3 * 12 + 7]).toBe(-32000 - 1024);
+    expect(wide.hu[2 * 12 + 7]).toBe(1000 + 7 + 300 - 1024);
+    expect(wide.hu[4 * 12 + 6]).toBe(1000 + 6 + 500 - 1024);
+  });
+
+  it('is Float32 when a missing slice is interpolated (fractional HU kept)', () => {
+    const s = stack(30).filter((_, k) => k !== 10);
+    s[10] = { ...s[10], pixels: s[10].pixels.map((v) => v + 1) as Int16Array };
+    const { volume } = assembleVolume(s, 't');
+    expect(volume.hu).toBeInstanceOf(Float32Array);
+    expect(volume.hu[10 * 12]).toBe((volume.hu[9 * 12] + volume.hu[11 * 12]) / 2);
+    expect(volume.hu[10 * 12] % 1).toBe(0.5);
+  });
+});
+
 describe('storedToHu', () => {
   const base = slice(0, 1);
   it('masks BitsStored and sign-extends signed values (12-bit stored in 16)', () => {
@@ -131,6 +164,14 @@ describe('storedToHu', () => {
     const out = new Float32Array(5);
     storedToHu({ ...base, pixels: px, pixelPaddingValue: -2000, pixelPaddingRangeLimit: -1500, rescaleSlope: 0.5, rescaleIntercept: -10 }, out, 0, 5);
     expect(Array.from(out)).toEqual([PADDING_HU, PADDING_HU, -510, -10, 240]);
+  });
+
+  it('writes int16 HU for an integer rescale and says when int16 cannot hold a slice', () => {
+    const out = new Int16Array(3);
+    expect(storedToHu({ ...base, pixels: new Int16Array([-1000, 0, 2000]) }, out, 0, 3)).toBe(true);
+    expect(Array.from(out)).toEqual([-2024, -1024, 976]);
+    expect(storedToHu({ ...base, pixels: new Int16Array([-32000, 0, 1]) }, out, 0, 3)).toBe(false);
+    expect(storedToHu({ ...base, pixels: new Int16Array([1, 2, 3]), rescaleSlope: 0.5 }, out, 0, 3)).toBe(false);
   });
 
   it('unsigned 16-bit values above 32767 stay positive', () => {

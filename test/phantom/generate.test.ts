@@ -8,7 +8,7 @@ import { median, nearestHu, sampleCylinder } from './roi.js';
 
 const SMALL = { size: 128, pixelSpacingMm: 2.5, sliceThicknessMm: 3 } as const;
 
-function hashHu(hu: Float32Array): string {
+function hashHu(hu: Float32Array | Int16Array): string {
   return createHash('sha256').update(Buffer.from(hu.buffer, hu.byteOffset, hu.byteLength)).digest('hex');
 }
 

@@ -1,4 +1,4 @@
-import type { Vec3, Volume } from '../../imaging/volume.js';
+import type { HuArray, Vec3, Volume } from '../../imaging/volume.js';
 import { PADDING_HU, patientMmToVoxel } from '../../imaging/volume.js';
 
 /**
@@ -51,7 +51,7 @@ interface SliceView {
   cols: number;
   rows: number;
   /** raw HU of the slice */
-  raw: Float32Array;
+  raw: HuArray;
   /** 3x3 mean */
   smooth: Float32Array;
   /** LPS x,y offsets per unit i and j (mm) */

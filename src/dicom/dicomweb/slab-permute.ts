@@ -3,7 +3,7 @@
  * position `target[a]` (a permutation of 0..n-1). Cycle-following with one slab of scratch memory, so a
  * volume assembled in arrival order is sorted without a second volume-sized buffer.
  */
-export function permuteSlabsInPlace(data: Float32Array, slabLength: number, target: readonly number[]): void {
+export function permuteSlabsInPlace(data: Float32Array | Int16Array, slabLength: number, target: readonly number[]): void {
   const n = target.length;
   if (data.length < n * slabLength) throw new RangeError(`permuteSlabsInPlace: ${n} slabs of ${slabLength} do not fit in ${data.length}`);
   const inverse = new Int32Array(n).fill(-1);
@@ -13,7 +13,7 @@ export function permuteSlabsInPlace(data: Float32Array, slabLength: number, targ
     inverse[t] = a;
   }
   const done = new Uint8Array(n);
-  const scratch = new Float32Array(slabLength);
+  const scratch = data.slice(0, slabLength); // same element type; overwritten before use
   for (let start = 0; start < n; start++) {
     if (done[start] || inverse[start] === start) {
       done[start] = 1;

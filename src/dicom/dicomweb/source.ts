@@ -3,8 +3,8 @@ import { parseDicomSlice, peekTransferSyntax, prepareCodecFor } from '../parse.j
 import { transferSyntaxInfo } from '../codecs/index.js';
 import type { DicomSlice } from '../slice.js';
 import type { DicomSliceHeader } from '../parse.js';
-import { finishVolume, planVolume, storedToHu, assembleVolume, type AssembleOptions } from '../../imaging/assemble-volume.js';
-import type { LoadedVolume } from '../../imaging/volume.js';
+import { HuVolumeBuilder, finishVolume, hasIntegerHu, planVolume, assembleVolume, type AssembleOptions } from '../../imaging/assemble-volume.js';
+import type { HuArray, LoadedVolume } from '../../imaging/volume.js';
 import { permuteSlabsInPlace } from './slab-permute.js';
 import type { DicomSource, LoadOptions, SeriesCandidate, StudyRef } from '../source.js';
 import type { VolumeStreamingSource } from '../load-study.js';
@@ -130,7 +130,7 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
 
   /**
    * One series straight to a HU volume, converting each instance into the volume as it arrives and
-   * dropping its bytes, so memory holds the Float32 volume plus a few instances instead of every decoded
+   * dropping its bytes, so memory holds the volume (int16 HU for the usual integer rescale) plus a few instances instead of every decoded
    * slice plus the volume (the `loadSlices` + `assembleVolume` path). Slabs are written in arrival order,
    * then sorted in place once the headers give the geometry (same planVolume/storedToHu/finishVolume as
    * `assembleVolume`, so the voxels are identical). Falls back to loadSlices + assembleVolume when the
@@ -152,7 +152,7 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
 
   private async streamVolume(series: SeriesCandidate, transferSyntax: string, signal: AbortSignal | undefined, assemble: AssembleOptions): Promise<LoadedVolume> {
     const expected = series.instanceCount as number;
-    let hu: Float32Array | undefined;
+    let hu: HuVolumeBuilder | undefined;
     let plane = 0;
     let cols = 0;
     let rows = 0;
@@ -180,19 +180,16 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
         cols = slice.columns;
         rows = slice.rows;
         plane = cols * rows;
-        hu = new Float32Array(plane * Math.max(expected, 1));
+        // Int16 HU for an integer rescale (the usual CT); promoted to Float32 if a later instance needs it.
+        hu = new HuVolumeBuilder(plane * Math.max(expected, 1), hasIntegerHu(slice));
       }
       if (slice.columns !== cols || slice.rows !== rows || pixels.length < plane) {
         sizeMismatch = true; // planVolume names the mixed sizes below
         return;
       }
-      if ((a + 1) * plane > hu.length) {
-        // More instances than QIDO announced (still arriving): grow, rarely.
-        const bigger = new Float32Array(Math.ceil((a + 1) * 1.25) * plane);
-        bigger.set(hu);
-        hu = bigger;
-      }
-      storedToHu(slice, hu, a * plane, plane);
+      // More instances than QIDO announced (still arriving): grow, rarely.
+      if ((a + 1) * plane > hu.hu.length) hu.ensure(Math.ceil((a + 1) * 1.25) * plane);
+      hu.put(slice, a * plane, plane);
     };
     await this.client.retrieveSeries(series.studyInstanceUid, series.seriesInstanceUid, {
       onStart: () => {
@@ -219,15 +216,16 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
       target[arrival.get(h) as number] = plan.gridIndex[k];
     });
     const total = plan.dims[0] * plan.dims[1] * plan.dims[2];
-    let out: Float32Array;
+    const vol = hu.hu;
+    let out: HuArray;
     if (plan.dims[2] === headers.length) {
-      permuteSlabsInPlace(hu, plane, target);
-      out = hu.length === total ? hu : hu.subarray(0, total);
-      if (out !== hu) out = out.slice(); // exact-size buffer (only after growing)
+      permuteSlabsInPlace(vol, plane, target);
+      // Exact-size buffer (only after growing).
+      out = vol.length === total ? vol : vol.slice(0, total);
     } else {
       // Gaps to interpolate: the grid is longer than the instances; copy slabs to their grid places.
-      out = new Float32Array(total);
-      for (let a = 0; a < headers.length; a++) out.set(hu.subarray(a * plane, (a + 1) * plane), target[a] * plane);
+      out = vol instanceof Int16Array ? new Int16Array(total) : new Float32Array(total);
+      for (let a = 0; a < headers.length; a++) out.set(vol.subarray(a * plane, (a + 1) * plane), target[a] * plane);
     }
     return finishVolume(plan, out);
   }
