@@ -10,6 +10,7 @@ DIR to --data (or pass --manifest site.csv --vbmd-cli "npx tsx src/cli.ts" to ex
 no mask truth (hasMask false): they train only the regression and class heads.
 """
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -35,16 +36,35 @@ def log(run, msg):
         f.write(line + "\n")
 
 
-def split_by_study(data, val_fraction, seed=0):
-    """Validation = whole studies (seeds / inputs), never levels of a training study."""
-    studies = sorted({r["input"] for r in data.index})
-    rng = np.random.RandomState(seed)
-    rng.shuffle(studies)
-    nval = max(1, int(round(len(studies) * val_fraction)))
-    val_studies = set(studies[:nval])
+def split_by_study(data, val_fraction):
+    """Validation = whole studies (seeds / inputs), never levels of a training study. The choice is a stable hash
+    of the study, so a data folder that grows while training (an export still running) keeps its split."""
+    def is_val_study(name):
+        return int(hashlib.md5(name.encode()).hexdigest()[:8], 16) / 2 ** 32 < val_fraction
     ids = np.arange(len(data))
-    is_val = np.array([r["input"] in val_studies for r in data.index])
+    is_val = np.array([is_val_study(r["input"]) for r in data.index], dtype=bool)
     return ids[~is_val], ids[is_val]
+
+
+def present(folders):
+    """Folders an export has started writing (with --reload a later one may not exist yet)."""
+    return [f for f in folders if os.path.exists(os.path.join(f, "meta.json"))]
+
+
+def load_data(folders):
+    data = PatchSet(present(folders))
+    held = sorted({r["seed"] for r in data.index if r["seed"] is not None and r["seed"] >= HELDOUT_SEED_BASE})
+    if held:
+        raise SystemExit(f"--data holds held-out phantom seeds ({held[0]}...; seeds >= {HELDOUT_SEED_BASE}, src/model/cases.ts): never train on the held-out set.")
+    return data
+
+
+def index_lines(folders):
+    n = 0
+    for f in present(folders):
+        with open(os.path.join(f, "index.jsonl")) as fh:
+            n += sum(1 for line in fh if line.strip())
+    return n
 
 
 def soft_dice_loss(logits, target, weight):
@@ -91,6 +111,7 @@ def main():
     ap.add_argument("--ckpt-every", type=int, default=100)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this wall time; 0 = no limit")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--reload", action="store_true", help="reread --data at each evaluation when an export is still adding to it")
     args = ap.parse_args()
     if args.levels < 3:
         raise SystemExit("--levels must be >= 3 (issue 7: >= 3 resolution levels).")
@@ -103,10 +124,7 @@ def main():
         log(args.run, "exporting site manifest: " + " ".join(cmd))
         subprocess.run(cmd, check=True)
         folders.append(site_dir)
-    data = PatchSet(folders)
-    held = sorted({r["seed"] for r in data.index if r["seed"] is not None and r["seed"] >= HELDOUT_SEED_BASE})
-    if held:
-        raise SystemExit(f"--data holds held-out phantom seeds ({held[0]}...; seeds >= {HELDOUT_SEED_BASE}, src/model/cases.ts): never train on the held-out set.")
+    data = load_data(folders)
     tr, va = split_by_study(data, args.val_fraction)
     config = {k: getattr(args, k) for k in ("base", "levels", "batch", "lr", "steps", "seed")}
     config["input_scale"] = data.meta["inputScaleMgCm3"]
@@ -176,8 +194,13 @@ def main():
         if step % args.ckpt_every == 0 or step == args.steps:
             save(ck)
         if step % args.eval_every == 0 or step == args.steps:
-            res = evaluate(model, data, va)
-            log(args.run, f"val step {step}: " + json.dumps(res))
+            if args.reload and index_lines(folders) != len(data):
+                data = load_data(folders)
+                tr, va = split_by_study(data, args.val_fraction)
+                log(args.run, f"reloaded data: {len(tr)} train / {len(va)} val samples")
+            if len(va):
+                res = evaluate(model, data, va)
+                log(args.run, f"val step {step}: " + json.dumps(res))
         if args.max_minutes and (time.time() - t_start) / 60 > args.max_minutes:
             save(ck)
             log(args.run, f"stopping at step {step} after {args.max_minutes} min (resume with the same command)")
