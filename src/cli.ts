@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   start: async () => (await import('./cli/start.js')).registerStart,
   hook: async () => (await import('./cli/hook.js')).registerHook,
   cohort: async () => (await import('./cli/cohort.js')).registerCohort,
+  evaluate: async () => (await import('./cli/evaluate.js')).registerEvaluate,
   'export-patches': async () => (await import('./cli/export-patches.js')).registerExportPatches,
 };
 

@@ -52,6 +52,7 @@ interface Pending {
   resolve: (o: ModelOutputs) => void;
   reject: (e: Error) => void;
   n: number;
+  worker: Worker;
 }
 
 /**
@@ -94,26 +95,33 @@ export class ModelRunner {
     if (!Number.isInteger(n) || n < 1 || input.length !== n * VOXELS) {
       throw new RangeError(`model input has ${input.length} values, ${n} x ${VOXELS} expected`);
     }
-    const worker = await this.ensureWorker();
+    // Posted synchronously when the worker is up, so runs reach it in call order.
+    const worker = this.worker ?? (await this.ensureWorker());
     return this.post(worker, input, n);
   }
 
-  /** Stops the worker; runs in flight fail. */
+  /**
+   * Stops the worker after the runs already sent have finished (never terminate() a thread inside
+   * onnxruntime's native run: that aborts the whole process). Later infer calls fail.
+   */
   async close(): Promise<void> {
     this.closed = true;
-    const w = this.worker;
+    const w = this.worker ?? (await this.starting?.catch(() => undefined));
     this.worker = undefined;
-    this.failAll(new VbmdError('model', 'The model runner was closed while a run was in flight; retry the analysis.'));
-    if (w) await w.terminate();
+    if (!w) return;
+    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    w.ref();
+    w.postMessage({ type: 'exit', code: 0 });
+    await exited;
   }
 
   /**
-   * Ends the worker thread now (frees its memory; the next run starts a fresh one). Runs in flight fail as on a
-   * crash: this is also how the tests exercise crash handling.
+   * Asks the worker to end after the runs sent before this call, as a crash between runs would; runs sent
+   * after it fail with a VbmdError and the next infer starts a fresh worker. For tests of crash handling and
+   * to free the model's memory in a long-lived process.
    */
-  async restartWorker(): Promise<void> {
-    const w = this.worker;
-    if (w) await w.terminate();
+  endWorkerAfterQueuedRuns(code = 1): void {
+    this.worker?.postMessage({ type: 'exit', code });
   }
 
   private post(worker: Worker, input: Float32Array, n: number): Promise<ModelOutputs> {
@@ -121,7 +129,7 @@ export class ModelRunner {
     const id = this.nextId++;
     const req: RunRequest = { type: 'run', id, n, dims: [n, 1, V, V, V], input: own.buffer as ArrayBuffer };
     return new Promise<ModelOutputs>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, n });
+      this.pending.set(id, { resolve, reject, n, worker });
       // Keep the process alive only while a run is in flight.
       worker.ref();
       worker.postMessage(req, [req.input]);
@@ -187,7 +195,7 @@ export class ModelRunner {
         : new VbmdError('model', `The model file ${path} failed its probe run (${(e as Error).message}); export it again with the contract's names and shapes.`);
     }
     w.unref();
-    log.info({ model: this.file.name, version: this.file.version, sha256: this.file.sha256 }, 'model loaded');
+    log.debug({ model: this.file.name, version: this.file.version, sha256: this.file.sha256 }, 'model loaded');
     return w;
   }
 
@@ -196,7 +204,7 @@ export class ModelRunner {
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
-    if (this.pending.size === 0) w.unref();
+    if (![...this.pending.values()].some((x) => x.worker === w)) w.unref();
     if (m.type === 'error') {
       p.reject(new VbmdError('model', `The model run failed in onnxruntime (${(m as ErrorMessage).message}); the analysis was not completed.`));
       return;
@@ -228,16 +236,18 @@ export class ModelRunner {
   }
 
   private onDeath(w: Worker, how: string): void {
-    if (this.worker !== w) return;
-    this.worker = undefined;
-    if (this.closed) return;
+    if (this.worker === w) this.worker = undefined;
+    const mine = [...this.pending].filter(([, p]) => p.worker === w);
+    if (this.closed && mine.length === 0) return;
     log.warn({ model: this.file.name }, `model worker ${how}`);
-    this.failAll(new VbmdError('model', `The model worker ${how} during a run of ${this.file.name} ${this.file.version}; the analysis was not completed: retry it, and report it if it repeats.`));
+    this.failAll(w, new VbmdError('model', `The model worker ${how} during a run of ${this.file.name} ${this.file.version}; the analysis was not completed: retry it, and report it if it repeats.`));
   }
 
-  private failAll(e: Error): void {
-    const all = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of all) p.reject(e);
+  private failAll(w: Worker, e: Error): void {
+    for (const [id, p] of [...this.pending]) {
+      if (p.worker !== w) continue;
+      this.pending.delete(id);
+      p.reject(e);
+    }
   }
 }

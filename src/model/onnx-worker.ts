@@ -35,6 +35,12 @@ port.on('message', (req: WorkerRequest) => {
 });
 
 async function handle(req: WorkerRequest): Promise<void> {
+  if (req.type === 'exit') {
+    // Only between runs: ending a thread while onnxruntime runs native code aborts the whole process.
+    await session?.release();
+    session = undefined;
+    process.exit(req.code);
+  }
   if (req.type === 'load') {
     try {
       session = await ort.InferenceSession.create(req.path, {

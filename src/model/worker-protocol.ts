@@ -18,7 +18,13 @@ export interface RunRequest {
   input: ArrayBuffer;
 }
 
-export type WorkerRequest = LoadRequest | RunRequest;
+/** Ends the worker thread after the runs queued before it (graceful stop; tests of crash handling). */
+export interface ExitRequest {
+  type: 'exit';
+  code: number;
+}
+
+export type WorkerRequest = LoadRequest | RunRequest | ExitRequest;
 
 export interface TensorInfo {
   name: string;
