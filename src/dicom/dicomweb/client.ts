@@ -3,8 +3,7 @@ import { log } from '../../util/log.js';
 import { parseContentType } from './content-type.js';
 import { dicomJsonArraySchema, num, str, strings, TAG, type DicomJsonDataset } from './dicom-json.js';
 import { DicomWebError } from './errors.js';
-import { DicomWebHttp, RetriableBodyError, readBody, type DicomWebClientOptions, type RequestSpec } from './http.js';
-import type { IncomingMessage } from 'node:http';
+import { DicomWebHttp, RetriableBodyError, readBody, type DicomWebClientOptions, type RequestSpec, type ResponseBody } from './http.js';
 import { MultipartParser, type MultipartPart } from './multipart.js';
 
 /**
@@ -317,7 +316,8 @@ export class DicomWebClient {
     options: RetrieveOptions,
     what: Pick<RequestSpec, 'operation' | 'studyInstanceUid' | 'seriesInstanceUid'>,
   ): Promise<number> {
-    const spec: RequestSpec = { path, accept: wadoAccept(options.transferSyntax ?? '*'), signal: options.signal, ...what };
+    // streamed: consumeMultipart hands each chunk to the parser synchronously (it copies what it keeps).
+    const spec: RequestSpec = { path, accept: wadoAccept(options.transferSyntax ?? '*'), signal: options.signal, streamed: true, ...what };
     return this.http.request(spec, async (res) => {
       const ct = parseContentType(firstHeader(res.headers['content-type']));
       const boundary = ct.params.boundary;
@@ -429,7 +429,7 @@ export class DicomWebClient {
  * costs measurable time at hundreds of MB/s); an async handler pauses the socket until it settles, so a
  * slow consumer applies backpressure instead of buffering the response.
  */
-function consumeMultipart(body: IncomingMessage, parser: MultipartParser, onPart: (part: MultipartPart) => void | Promise<void>): Promise<number> {
+function consumeMultipart(body: ResponseBody, parser: MultipartParser, onPart: (part: MultipartPart) => void | Promise<void>): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     let n = 0;
     let done = false;

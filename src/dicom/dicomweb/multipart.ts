@@ -8,7 +8,8 @@ import { parseContentType, type MediaType } from './content-type.js';
  * and most PACS do) its bytes are copied straight into one preallocated Buffer and the delimiter is only
  * checked, not searched for; otherwise the body is scanned for `CRLF--boundary` with `Buffer.indexOf`,
  * including delimiters split across network chunks. A stream that ends before the close delimiter is an
- * error (`truncated`), so a cut connection never looks like a short series.
+ * error (`truncated`), so a cut connection never looks like a short series. Chunks given to `push` may be
+ * reused by the caller afterwards: whatever the parser keeps is copied.
  */
 export interface MultipartPart {
   /** 0-based position in the response. */
@@ -236,7 +237,7 @@ export class MultipartParser {
     this.appendBody(rest);
     if (this.state === 'preamble') {
       // Keep only what could start a delimiter; the preamble itself is ignored (RFC 2046).
-      const keep = lastBytes(this.bodyChunks, Math.min(D - 1, this.bodyLength));
+      const keep = Buffer.from(lastBytes(this.bodyChunks, Math.min(D - 1, this.bodyLength)));
       this.bodyChunks = [keep];
       this.bodyLength = keep.length;
     }
@@ -245,7 +246,8 @@ export class MultipartParser {
 
   private appendBody(b: Buffer): void {
     if (b.length === 0) return;
-    this.bodyChunks.push(b);
+    // Copied: pushed chunks may be views of a reused read buffer (raw-http.ts), valid only during push().
+    this.bodyChunks.push(Buffer.from(b));
     this.bodyLength += b.length;
     if (this.state === 'body-scan' && this.bodyLength > this.maxPartBytes) {
       this.fail('too-large', `Part ${this.index + 1} of the multipart response is larger than ${this.maxPartBytes} bytes.`);

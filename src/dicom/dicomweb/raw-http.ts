@@ -1,0 +1,365 @@
+import { EventEmitter } from 'node:events';
+import type { IncomingHttpHeaders } from 'node:http';
+import net from 'node:net';
+
+/**
+ * A plain-http (no TLS) GET whose response body is delivered from ONE reused read buffer (net.Socket
+ * `onread`), for WADO-RS series retrieves of hundreds of MB.
+ *
+ * Why not node:http: it allocates a fresh 64 KiB Buffer for every socket read and runs each through
+ * llhttp and the stream machinery. Draining a 150 MiB WADO-RS response from Orthanc on loopback took
+ * ~180-230 ms of CPU that way against ~60 ms with a reused 1 MiB buffer (measured side by side, same
+ * run: /tmp bench notes in the issue 3 report): on a shared 2-core host that CPU is most of the
+ * difference between the client and `curl`. The HTTP/1.1 subset needed here is small: one GET with
+ * `Connection: close`, a status line and headers, then a body framed by Content-Length, chunked
+ * transfer coding (RFC 9112 §7.1) or the connection close (RFC 9112 §6.3).
+ *
+ * Contract: 'data' chunks are views of the shared read buffer, valid only during the listener call (the
+ * multipart parser copies what it keeps). Errors carry the same `code`s as node:http (ECONNREFUSED,
+ * ECONNRESET for a body cut short, ...), so retry and wording stay the same.
+ */
+export interface RawGetOptions {
+  /** Extra request headers (auth, accept, custom); names and values must not contain CR/LF. */
+  headers: Record<string, string>;
+  /** Time to the end of the response headers. */
+  timeoutMs: number;
+  /** Longest silence on the socket, headers or body. */
+  idleTimeoutMs: number;
+  signal?: AbortSignal;
+  /** Read buffer size (default 1 MiB). */
+  readBufferBytes?: number;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: RawBody;
+}
+
+const MAX_HEAD_BYTES = 64 * 1024;
+
+type Framing = { kind: 'length'; left: number } | { kind: 'close' } | { kind: 'chunked' } | { kind: 'none' };
+type ChunkState = 'size' | 'data' | 'data-crlf' | 'trailer';
+
+function codedError(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/**
+ * The response body: emits 'data' (transient views), then 'end' or 'error', then 'close'. Starts paused
+ * until a 'data' listener is attached (like a Readable), so nothing is lost while the caller sets up.
+ */
+export class RawBody extends EventEmitter {
+  private flowing = false;
+  private explicitPause = false;
+  private destroyed = false;
+  private ended = false;
+  /** Body bytes received before anyone listened (copied: the read buffer is reused). */
+  private pending: Buffer[] = [];
+  private endPending = false;
+
+  constructor(private readonly socket: net.Socket) {
+    super();
+    this.on('newListener', (event: string) => {
+      if (event === 'data' && !this.explicitPause) process.nextTick(() => this.resume());
+    });
+  }
+
+  /** Internal: body bytes from the socket. Returns false when reading should pause. */
+  deliver(chunk: Buffer): boolean {
+    if (this.destroyed) return false;
+    if (!this.flowing) {
+      this.pending.push(Buffer.from(chunk));
+      return false;
+    }
+    this.emit('data', chunk);
+    return this.flowing && !this.destroyed;
+  }
+
+  /** Internal: the body is complete. */
+  finish(): void {
+    if (this.destroyed || this.ended) return;
+    if (!this.flowing || this.pending.length > 0) {
+      this.endPending = true;
+      return;
+    }
+    this.ended = true;
+    this.emit('end');
+    this.close();
+  }
+
+  /** Internal: the exchange failed. */
+  fail(e: Error): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.socket.destroy();
+    this.emit('error', e);
+    this.emit('close');
+  }
+
+  pause(): this {
+    this.explicitPause = true;
+    this.flowing = false;
+    return this;
+  }
+
+  resume(): this {
+    this.explicitPause = false;
+    if (this.destroyed || this.flowing) return this;
+    this.flowing = true;
+    while (this.pending.length > 0 && this.flowing && !this.destroyed) this.emit('data', this.pending.shift() as Buffer);
+    if (!this.flowing || this.destroyed) return this;
+    if (this.endPending) {
+      this.endPending = false;
+      this.finish();
+      return this;
+    }
+    this.socket.resume();
+    return this;
+  }
+
+  destroy(error?: Error): this {
+    if (this.destroyed) return this;
+    if (error) {
+      this.fail(error);
+      return this;
+    }
+    this.destroyed = true;
+    this.socket.destroy();
+    this.emit('close');
+    return this;
+  }
+
+  private close(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.socket.destroy();
+    this.emit('close');
+  }
+
+  /** Copies of the chunks (for small error bodies read with `for await`). */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
+    const queue: Buffer[] = [];
+    let done = false;
+    let failure: unknown;
+    let wake: (() => void) | undefined;
+    const poke = (): void => {
+      wake?.();
+      wake = undefined;
+    };
+    this.on('data', (c: Buffer) => {
+      queue.push(Buffer.from(c));
+      poke();
+    });
+    this.once('end', () => {
+      done = true;
+      poke();
+    });
+    this.once('error', (e) => {
+      failure = e;
+      done = true;
+      poke();
+    });
+    this.once('close', () => {
+      done = true;
+      poke();
+    });
+    for (;;) {
+      if (queue.length > 0) {
+        yield queue.shift() as Buffer;
+        continue;
+      }
+      if (failure) throw failure;
+      if (done) return;
+      await new Promise<void>((r) => (wake = r));
+    }
+  }
+}
+
+/** Parses "HTTP/1.1 200 OK" + header lines; names lower-case, repeated headers joined with ", ". */
+function parseHead(text: string): { status: number; headers: IncomingHttpHeaders } {
+  const lines = text.split('\r\n');
+  const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]);
+  if (!m) throw codedError(`malformed HTTP status line "${lines[0].slice(0, 80)}"`, 'HPE_INVALID_CONSTANT');
+  const headers: Record<string, string> = {};
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    if (line === '') continue;
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw codedError('malformed HTTP header line', 'HPE_INVALID_HEADER_TOKEN');
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+  }
+  return { status: Number(m[1]), headers };
+}
+
+function framingOf(status: number, headers: IncomingHttpHeaders): Framing {
+  if ((status >= 100 && status < 200) || status === 204 || status === 304) return { kind: 'none' };
+  const te = String(headers['transfer-encoding'] ?? '').toLowerCase();
+  if (te) {
+    // RFC 9112 §6.3: chunked must be the final coding; anything else is read to the close.
+    return /(^|,)\s*chunked\s*$/.test(te) ? { kind: 'chunked' } : { kind: 'close' };
+  }
+  const cl = headers['content-length'];
+  if (cl !== undefined) {
+    if (!/^\d+$/.test(cl)) throw codedError(`invalid Content-Length "${cl}"`, 'HPE_INVALID_CONTENT_LENGTH');
+    return { kind: 'length', left: Number(cl) };
+  }
+  return { kind: 'close' };
+}
+
+/** GET `url` (http: only) and resolve at the end of the response headers. */
+export function rawGet(url: URL, options: RawGetOptions): Promise<RawResponse> {
+  if (url.protocol !== 'http:') return Promise.reject(new TypeError(`rawGet serves http: only, not ${url.protocol}`));
+  const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`];
+  for (const [k, v] of Object.entries(options.headers)) {
+    if (/[\r\n:]/.test(k) || /[\r\n]/.test(v)) return Promise.reject(codedError(`invalid character in HTTP header "${k.slice(0, 40)}"`, 'ERR_INVALID_CHAR'));
+    if (k.toLowerCase() === 'connection' || k.toLowerCase() === 'host') continue;
+    lines.push(`${k}: ${v}`);
+  }
+  lines.push('Connection: close', '', '');
+  const request = lines.join('\r\n');
+
+  return new Promise<RawResponse>((resolve, reject) => {
+    let settled = false;
+    let head: Buffer | undefined = Buffer.alloc(0);
+    let body: RawBody | undefined;
+    let framing: Framing = { kind: 'none' };
+    let status = 0;
+    let chunkState: ChunkState = 'size';
+    let chunkLeft = 0;
+    let line = '';
+    let bodyDone = false;
+    const readBuffer = Buffer.allocUnsafe(options.readBufferBytes ?? 1 << 20);
+
+    const fail = (e: Error): void => {
+      clearTimeout(headerTimer);
+      options.signal?.removeEventListener('abort', onAbort);
+      if (!settled) {
+        settled = true;
+        socket.destroy();
+        reject(e);
+      } else body?.fail(e);
+    };
+    const complete = (): void => {
+      bodyDone = true;
+      options.signal?.removeEventListener('abort', onAbort);
+      body?.finish();
+    };
+
+    /** Consumes body bytes per the framing; returns false to pause reading. */
+    const onBody = (data: Buffer): boolean => {
+      const b = body as RawBody;
+      if (framing.kind === 'close') return b.deliver(data);
+      if (framing.kind === 'length') {
+        const n = Math.min(framing.left, data.length);
+        framing.left -= n;
+        const go = n > 0 ? b.deliver(data.subarray(0, n)) : true;
+        if (framing.left === 0) complete();
+        return go;
+      }
+      if (framing.kind === 'none') {
+        complete();
+        return false;
+      }
+      // chunked (RFC 9112 §7.1): size line [; ext] CRLF, data, CRLF, ..., 0 CRLF, trailers, CRLF
+      let off = 0;
+      let go = true;
+      while (off < data.length) {
+        if (chunkState === 'data') {
+          const n = Math.min(chunkLeft, data.length - off);
+          go = b.deliver(data.subarray(off, off + n)) && go;
+          off += n;
+          chunkLeft -= n;
+          if (chunkLeft === 0) chunkState = 'data-crlf';
+          continue;
+        }
+        // Line-oriented states: size line, the CRLF after data, trailer lines.
+        const nl = data.indexOf(0x0a, off);
+        const piece = data.toString('latin1', off, nl < 0 ? data.length : nl + 1);
+        off = nl < 0 ? data.length : nl + 1;
+        line += piece;
+        if (line.length > 4096) throw codedError('over-long chunk line', 'HPE_CHUNK_EXTENSIONS_OVERFLOW');
+        if (nl < 0) break;
+        const text = line.replace(/\r?\n$/, '');
+        line = '';
+        if (chunkState === 'data-crlf') {
+          if (text !== '') throw codedError('missing CRLF after chunk data', 'HPE_INVALID_CHUNK_SIZE');
+          chunkState = 'size';
+        } else if (chunkState === 'size') {
+          const m = /^([0-9a-fA-F]{1,12})\s*(;.*)?$/.exec(text);
+          if (!m) throw codedError(`invalid chunk size line "${text.slice(0, 40)}"`, 'HPE_INVALID_CHUNK_SIZE');
+          chunkLeft = parseInt(m[1], 16);
+          chunkState = chunkLeft === 0 ? 'trailer' : 'data';
+        } else if (text === '') {
+          complete(); // end of trailers
+          return false;
+        }
+      }
+      return go;
+    };
+
+    const onRead = (n: number, buf: Buffer): boolean => {
+      try {
+        let data = buf.subarray(0, n);
+        if (head) {
+          const joined = head.length > 0 ? Buffer.concat([head, data]) : data;
+          const end = joined.indexOf('\r\n\r\n');
+          if (end < 0) {
+            if (joined.length > MAX_HEAD_BYTES) throw codedError('response headers too large', 'HPE_HEADER_OVERFLOW');
+            head = Buffer.from(joined);
+            return true;
+          }
+          const parsed = parseHead(joined.toString('latin1', 0, end));
+          data = joined.subarray(end + 4);
+          if (parsed.status >= 100 && parsed.status < 200) {
+            // Interim response (100 Continue, 103 Early Hints): the real one follows.
+            head = Buffer.alloc(0);
+            return data.length > 0 ? onRead(data.length, Buffer.from(data)) : true;
+          }
+          head = undefined;
+          clearTimeout(headerTimer);
+          status = parsed.status;
+          framing = framingOf(status, parsed.headers);
+          body = new RawBody(socket);
+          settled = true;
+          resolve({ status, headers: parsed.headers, body });
+          if (framing.kind === 'length' && framing.left === 0) framing = { kind: 'none' };
+          if (framing.kind === 'none') {
+            complete();
+            return false;
+          }
+          if (data.length === 0) return false; // paused until someone listens
+        }
+        return onBody(data);
+      } catch (e) {
+        fail(e as Error);
+        return false;
+      }
+    };
+
+    const socket = net.connect({
+      host: url.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(url.port || 80),
+      onread: { buffer: readBuffer, callback: onRead },
+    });
+    const headerTimer = setTimeout(() => fail(codedError(`no response within ${options.timeoutMs} ms`, 'VBMD_TIMEOUT')), options.timeoutMs);
+    socket.setTimeout(options.idleTimeoutMs, () => fail(codedError(`no data within ${options.idleTimeoutMs} ms`, 'VBMD_TIMEOUT')));
+    const onAbort = (): void => fail(codedError('aborted', 'ABORT_ERR'));
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
+    socket.on('connect', () => socket.write(request));
+    socket.on('error', (e) => fail(e));
+    socket.on('end', () => {
+      if (!settled) fail(codedError('socket hang up', 'ECONNRESET'));
+      else if (bodyDone) return;
+      else if (framing.kind === 'close') complete();
+      else fail(codedError('aborted', 'ECONNRESET')); // Content-Length or chunked body cut short
+    });
+    socket.on('close', () => {
+      clearTimeout(headerTimer);
+      if (!settled || !bodyDone) fail(codedError(settled ? 'aborted' : 'socket hang up', 'ECONNRESET'));
+    });
+  });
+}
