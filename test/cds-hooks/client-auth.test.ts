@@ -1,4 +1,4 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { KeyObject, createHmac, randomUUID, sign as cryptoSign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import express from 'express';
 import type { Server } from 'node:http';
@@ -172,6 +172,60 @@ describe('CDS client JWT', () => {
     expect(await call(undefined)).toBe(401);
     expect(await call('Basic dXNlcjpwYXNz')).toBe(401);
     expect(await call('Bearer not-a-jwt')).toBe(401);
+  });
+
+  // Hand-made tokens, signed with the client's key, pin what the verifier accepts and refuses one check at a
+  // time (signature bytes, typ, crit, nbf, each required claim), so a change in how tokens are verified (for
+  // speed, say) cannot quietly loosen it.
+  describe('signature and claims, token by token', () => {
+    const es384 = (input: string): string =>
+      cryptoSign('sha384', Buffer.from(input), { key: KeyObject.from(privateKey), dsaEncoding: 'ieee-p1363' }).toString('base64url');
+    const claims = (over: Record<string, unknown> = {}): Record<string, unknown> => {
+      const now = Math.floor(Date.now() / 1000);
+      return { iss: ISS, aud: `${baseUrl}/cds-services`, iat: now, exp: now + 300, jti: randomUUID(), ...over };
+    };
+    const header = { alg: 'ES384', typ: 'JWT', kid: KID };
+
+    it('accepts a hand-made token signed the same way (the control for the cases below)', async () => {
+      expect(await call(`Bearer ${unsigned(header, claims(), es384)}`)).toBe(200);
+      // aud may be an array holding this URL (RFC 7519 section 4.1.3), as jose's jwtVerify allowed.
+      expect(await call(`Bearer ${unsigned(header, claims({ aud: ['https://other.example.org', `${baseUrl}/cds-services`] }), es384)}`)).toBe(200);
+    });
+
+    it('rejects a payload changed after signing, and a garbled or truncated signature', async () => {
+      const good = unsigned(header, claims(), es384);
+      const [h, , sig] = good.split('.');
+      const forgedPayload = base64url.encode(JSON.stringify(claims({ iss: ISS })));
+      expect(await call(`Bearer ${h}.${forgedPayload}.${sig}`)).toBe(401);
+      const flipped = `${sig!.slice(0, 10)}${sig![10] === 'A' ? 'B' : 'A'}${sig!.slice(11)}`;
+      expect(await call(`Bearer ${h}.${good.split('.')[1]}.${flipped}`)).toBe(401);
+      expect(await call(`Bearer ${h}.${good.split('.')[1]}.${sig!.slice(0, 64)}`)).toBe(401);
+      expect(await call(`Bearer ${h}.${good.split('.')[1]}.`)).toBe(401);
+    });
+
+    it('rejects a missing or other typ, and any crit header', async () => {
+      expect(await call(`Bearer ${unsigned({ alg: 'ES384', kid: KID }, claims(), es384)}`)).toBe(401);
+      expect(await call(`Bearer ${unsigned({ ...header, typ: 'at+jwt' }, claims(), es384)}`)).toBe(401);
+      expect(await call(`Bearer ${unsigned({ ...header, crit: ['exp'] }, claims(), es384)}`)).toBe(401);
+    });
+
+    it('rejects nbf in the future, a missing exp/iat/jti/aud, and non-numeric times', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      expect(await call(`Bearer ${unsigned(header, claims({ nbf: now + 600 }), es384)}`)).toBe(401);
+      for (const missing of ['exp', 'iat', 'jti', 'aud']) {
+        const c = claims();
+        delete c[missing];
+        expect(await call(`Bearer ${unsigned(header, c, es384)}`), `without ${missing}`).toBe(401);
+      }
+      expect(await call(`Bearer ${unsigned(header, claims({ exp: String(now + 300) }), es384)}`)).toBe(401);
+      expect(await call(`Bearer ${unsigned(header, claims({ iat: now - 4000, exp: now + 60 }), es384)}`)).toBe(401);
+    });
+
+    it('rejects ES384 claimed for a kid whose key is RSA (the JWKS key must fit the alg)', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const t = unsigned({ alg: 'ES384', typ: 'JWT', kid: 'remote-1' }, { ...claims(), iss: REMOTE_ISS, iat: now, exp: now + 300 }, es384);
+      expect(await call(`Bearer ${t}`)).toBe(401);
+    });
   });
 
   it('rejects a token whose lifetime is longer than allowed, or that is signed by another key with the right kid', async () => {
