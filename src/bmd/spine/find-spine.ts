@@ -377,6 +377,7 @@ export function findSpineTrack(g: WorkingGrid): SpineTrack {
   // Body depth varies slowly; a wider median rejects disc-level and aorta-merged slices.
   const depthVox = new Float32Array(nz).fill(NaN);
   for (let z = bestA; z <= bestB; z++) if (Number.isFinite(rawBodyFront[z])) depthVox[z] = rawFront[z] - rawBodyFront[z];
+  rejectDepthOutliers(depthVox, bestA, bestB);
   const depthS = interpolateGaps(runningMedian(depthVox, Math.max(2, Math.round(15 / g.spacingMm[2]))), bestA, bestB);
   for (let z = bestA; z <= bestB; z++) {
     found[z] = 1;
@@ -399,6 +400,32 @@ export function findSpineTrack(g: WorkingGrid): SpineTrack {
   }
   void nx;
   return { found, bodyX, bodyY, bodyDepthMm: depth, bodyWidthMm: width, canalY, touchesEdge: edge, zFirst: bestA, zLast: bestB };
+}
+
+/**
+ * Body depth changes slowly and nearly linearly along the column (~16 mm at T1 to ~33 mm at L3: Panjabi et al.,
+ * Spine 1991/1992), so a robust straight line through the per-slice depths (Theil-Sen: median of pairwise
+ * slopes) is a fair expectation; depths far off it are set to NaN. The typical outlier is a contrast-filled
+ * aorta or an anterior osteophyte read as the anterior cortex over several centimetres, which a running
+ * median alone keeps when it spans more than half its window (and which then inflates the disc-spacing floor).
+ */
+export function rejectDepthOutliers(depth: Float32Array, a: number, b: number, lo = 0.75, hi = 1.3): void {
+  const zs: number[] = [];
+  for (let z = a; z <= b; z++) if (Number.isFinite(depth[z])) zs.push(z);
+  if (zs.length < 6) return;
+  // Pairs at least a few slices apart (noise on neighbours makes wild slopes); a bounded, deterministic subsample.
+  const step = Math.max(1, Math.floor(zs.length / 60));
+  const slopes: number[] = [];
+  for (let i = 0; i < zs.length; i += step) {
+    for (let j = i + 3; j < zs.length; j += step) slopes.push((depth[zs[j]] - depth[zs[i]]) / (zs[j] - zs[i]));
+  }
+  if (slopes.length === 0) return;
+  const slope = medianOf(slopes);
+  const intercept = medianOf(zs.map((z) => depth[z] - slope * z));
+  for (const z of zs) {
+    const fit = intercept + slope * z;
+    if (!(fit > 0) || depth[z] > hi * fit || depth[z] < lo * fit) depth[z] = NaN;
+  }
 }
 
 /** Linear interpolation over NaN gaps inside [a,b]; ends take the nearest finite value. */

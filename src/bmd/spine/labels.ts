@@ -147,7 +147,10 @@ export function labelSegments(
     let sc = 0;
     for (let i = Math.max(0, k - 2); i <= k; i++) if (ribBearing[i]) sc++;
     for (let i = k + 1; i <= Math.min(body.length - 1, k + 2); i++) if (!ribBearing[i]) sc++;
-    if (sc > bestScore) {
+    // Ties go to the more caudal switch: T12 is the LAST rib-bearing level. A rib-less-looking level above
+    // rib-bearing ones is a faint rib missed (or a segment split across two bodies), while true lumbar ribs are
+    // rare anatomy; so the lower of two equally clear switches is the anatomical one.
+    if (sc >= bestScore && (sc > bestScore || t12 !== null)) {
       bestScore = sc;
       t12 = k;
     }

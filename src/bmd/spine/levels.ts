@@ -171,9 +171,19 @@ export function segmentsFromDiscs(discs: number[], zFirst: number, zLast: number
   const out: LevelSegment[] = [];
   const minEndMm = 9;
   if (discs.length === 0) return out;
-  if ((discs[0] - zFirst) * spacingZMm >= minEndMm) out.push({ zFrom: zFirst, zTo: discs[0] - 1, cranialDisc: false, caudalDisc: true });
-  for (let d = 0; d + 1 < discs.length; d++) out.push({ zFrom: discs[d] + 1, zTo: discs[d + 1] - 1, cranialDisc: true, caudalDisc: true });
-  const last = discs[discs.length - 1];
-  if ((zLast - last) * spacingZMm >= minEndMm) out.push({ zFrom: last + 1, zTo: zLast, cranialDisc: true, caudalDisc: false });
+  // An open end must also hold most of a body: a stub under 60% of the neighbouring whole level is an endplate
+  // and part of a disc (or noise split off a body) at the scan edge, too little to name or measure, and naming
+  // it would only add a level the scan does not show.
+  const longEnough = (len: number, neighbourLen: number | null): boolean =>
+    len * spacingZMm >= minEndMm && (neighbourLen === null || len >= 0.6 * neighbourLen);
+  const n = discs.length;
+  if (longEnough(discs[0] - zFirst, n > 1 ? discs[1] - discs[0] - 1 : null)) {
+    out.push({ zFrom: zFirst, zTo: discs[0] - 1, cranialDisc: false, caudalDisc: true });
+  }
+  for (let d = 0; d + 1 < n; d++) out.push({ zFrom: discs[d] + 1, zTo: discs[d + 1] - 1, cranialDisc: true, caudalDisc: true });
+  const last = discs[n - 1];
+  if (longEnough(zLast - last, n > 1 ? last - discs[n - 2] - 1 : null)) {
+    out.push({ zFrom: last + 1, zTo: zLast, cranialDisc: true, caudalDisc: false });
+  }
   return out;
 }
