@@ -40,9 +40,11 @@
  * here and every latency below includes waiting for a core.
  *
  * Environment: BENCH_SECONDS (30) for the 200 req/s runs, BENCH_STEP_SECONDS (10), BENCH_CPU_PROF=dir to run
- * the server under --cpu-prof.
+ * the server under --cpu-prof, BENCH_AUTOCANNON=1 to also run the old autocannon configuration (overallRate
+ * 200 over 64 connections) against the same server, next to the open-loop numbers, to see the difference.
  */
 import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -59,6 +61,15 @@ import { SqliteWatchStore } from '../../src/jobs/watches.js';
 import { VBMD_BASIS_CODES, VBMD_LEVEL_CODE, VBMD_SUMMARY_CODE } from '../../src/fhir/codes.js';
 import { percentiles, runOpenLoop } from './open-loop.js';
 import type { OpenLoopResult } from './open-loop.js';
+
+interface AutocannonResult {
+  latency: { p50: number; p99: number; max: number };
+  requests: { total: number };
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+}
+type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
 
 // ---------------------------------------------------------------- server role (child process)
 if (process.argv.includes('--serve')) {
@@ -272,6 +283,40 @@ async function main(): Promise<void> {
     const errs = (r: OpenLoopResult): number => r.errors + r.timeouts + r.non2xx;
     const pass200 = main200.r.latencyMs.p99 <= 20 && errs(main200.r) === 0;
     console.log(`target at 200 req/s (p99 <= 20 ms, no errors): ${pass200 ? 'MET' : 'NOT MET'}`);
+
+    if (process.env.BENCH_AUTOCANNON === '1') {
+      // The configuration this bench used before (see the top of the file), same server, same moment.
+      const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+      const acSeconds = Math.min(seconds, 10);
+      console.log(`\nfor comparison, autocannon 9 with overallRate 200 over 64 connections, ${acSeconds} s (load ${load()}):`);
+      for (const route of [path, '/bare']) {
+        const tokens = await signTokens(key, aud, 200 * acSeconds + 500);
+        let next = 0;
+        await arrivalStats(); // resets the server's arrival log
+        const c0 = await serverCpuUs();
+        const r = await autocannon({
+          url: base,
+          connections: 64,
+          duration: acSeconds,
+          overallRate: 200,
+          timeout: 10,
+          requests: [
+            {
+              method: 'POST',
+              path: route,
+              headers: { 'content-type': 'application/json' },
+              body: bodyText,
+              setupRequest: (req: { headers: Record<string, string> }) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokens[next++ % tokens.length]!}` } }),
+            },
+          ],
+        });
+        const c1 = await serverCpuUs();
+        console.log(
+          `  autocannon ${route.padEnd(32)} p50 ${ms(r.latency.p50)} p99 ${ms(r.latency.p99)} max ${ms(r.latency.max)} ms (integer ms, "corrected")  errors ${r.errors + r.timeouts} non-2xx ${r.non2xx}  server CPU ${((c1 - c0) / 1000 / r.requests.total).toFixed(2)} ms/req`,
+        );
+        console.log(`  ${await arrivalStats()}`);
+      }
+    }
 
     console.log(`\nstep test, ${stepSeconds} s per rate (load average now ${load()}):`);
     const sustained = (r: OpenLoopResult): boolean => r.latencyMs.p99 <= 100 && errs(r) === 0;
