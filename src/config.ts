@@ -52,6 +52,13 @@ const envSchema = z.object({
   VBMD_DATA_DIR: z.string().default('.vbmd-data'),
   /** JSON calibration file (site phantom / asynchronous calibration), see src/bmd/calibration. */
   VBMD_CALIBRATION_FILE: z.string().optional(),
+  /** The vBMD network (issue 7): on by default with the committed model (src/model/model-file.ts
+   * DEFAULT_MODEL_FILE); false = geometric ROI only, and reports carry no model. */
+  VBMD_MODEL: boolFlag.default(true),
+  /** Another model file `<name>-<version>.onnx` with its `.sha256` beside it (a site's retrained model). */
+  VBMD_MODEL_FILE: z.string().min(1).optional(),
+  /** onnxruntime intra-op threads for the model worker (default: onnxruntime's choice, one per core). */
+  VBMD_MODEL_THREADS: z.coerce.number().int().min(1).max(64).optional(),
 
   // --- Service (issue 8: CDS Hooks, pipeline, `vbmd start`). Nothing set = sandbox; see serviceMode(). ---
   /** Public URL of this service as clients call it (behind a proxy); CDS JWT `aud` is checked against it. */

@@ -9,7 +9,7 @@ import { modelCaseOptions } from '../model/cases.js';
 import { readManifest, type ManifestRow } from '../model/export-patches.js';
 import { enrichReportWithModel } from '../model/enrich-report.js';
 import type { ClassProbabilities } from '../model/infer-levels.js';
-import type { ModelRunner } from '../model/model-runner.js';
+import type { ModelInference } from '../model/model-runner.js';
 
 /**
  * How the scan was calibrated for a run: `site` = the scanner's calibration line from a site file (a site with
@@ -90,7 +90,7 @@ export interface PhantomSetOptions {
   count: number;
   /** First seed; the held-out set is HELDOUT_SEED_BASE (900000) onwards (src/model/cases.ts). */
   seed: number;
-  runner: ModelRunner;
+  runner: ModelInference;
   calibrations: CalibrationMode[];
   onCase?: (line: string) => void;
 }
@@ -135,7 +135,7 @@ export async function collectPhantomRows(o: PhantomSetOptions): Promise<EvalRow[
  */
 export async function collectManifestRows(o: {
   manifest: string;
-  runner: ModelRunner;
+  runner: ModelInference;
   site?: SiteCalibrationFile;
   onCase?: (line: string) => void;
 }): Promise<EvalRow[]> {

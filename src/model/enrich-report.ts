@@ -2,7 +2,7 @@ import type { LoadedVolume } from '../imaging/volume.js';
 import type { LevelResult, VbmdReport } from '../bmd/report.js';
 import { summarize } from '../bmd/summary.js';
 import { inferLevels, type LevelInference } from './infer-levels.js';
-import type { ModelRunner } from './model-runner.js';
+import type { ModelInference } from './model-runner.js';
 
 /**
  * Which value a level's `vbmd` (and so the summary, the category and the FHIR Observation) takes when a model
@@ -59,7 +59,7 @@ function readoutOf(r: LevelInference, readout: 'mask' | 'regression'): number | 
 export async function enrichReportWithModel(
   report: VbmdReport,
   loaded: LoadedVolume,
-  runner: ModelRunner,
+  runner: ModelInference,
   options: EnrichOptions = {},
 ): Promise<VbmdReport> {
   const source = options.source ?? VBMD_SOURCE_DECISION;

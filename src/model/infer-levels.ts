@@ -2,7 +2,7 @@ import type { Vec3, Volume } from '../imaging/volume.js';
 import { MIN_ROI_VOLUME_MM3 } from '../bmd/qc/level-qc.js';
 import { CLASS_ORDER, PATCH_SPACING_MM, PATCH_VOXELS } from './contract.js';
 import { densityToNetworkInput, extractDensityPatch, maskedMeanDensity, type PatchCalibration } from './patch.js';
-import type { ModelRunner } from './model-runner.js';
+import type { ModelInference } from './model-runner.js';
 
 export type ClassProbabilities = Record<(typeof CLASS_ORDER)[number], number>;
 
@@ -49,7 +49,7 @@ export function softmaxClasses(logits: Float32Array, offset = 0): ClassProbabili
  * code), the network input built straight into the batch buffer that is then moved to the worker.
  */
 export async function inferLevels(
-  runner: ModelRunner,
+  runner: ModelInference,
   volume: Volume,
   centresMm: readonly Vec3[],
   calibration: PatchCalibration,

@@ -18,6 +18,12 @@ export interface ModelOutputs {
   runMs: number;
 }
 
+/** What the pipeline needs of a model: its identity and batched inference (ModelRunner; fakes in unit tests). */
+export interface ModelInference {
+  readonly model: ModelIdentity;
+  infer(input: Float32Array, n: number): Promise<ModelOutputs>;
+}
+
 export interface ModelRunnerOptions {
   /** Model path (verified against its .sha256). */
   file: string;
@@ -62,7 +68,7 @@ interface Pending {
  * with a VbmdError and is started again on the next run; the process never goes down with it. The worker is
  * unref'd while idle, so a loaded model never keeps a CLI process alive.
  */
-export class ModelRunner {
+export class ModelRunner implements ModelInference {
   private worker: Worker | undefined;
   private starting: Promise<Worker> | undefined;
   private readonly pending = new Map<number, Pending>();
