@@ -36,8 +36,9 @@
  * percentiles from every sample (performance.now(), sub-microsecond). It reports separately the service time
  * (from the actual write) and the generator's send lag (timer jitter, part of every latency), the server's
  * CPU per request (process.cpuUsage in the server), the generator's CPU, the server-side inter-arrival
- * times (proof that the load arrives evenly), and the load average, since 2 cores are shared with other work
- * here and every latency below includes waiting for a core.
+ * times (proof that the load arrives evenly), the load average, and from /proc/PID/task/TID/schedstat how long
+ * the server and the generator were runnable but waiting for a CPU per request: 2 cores are shared with other
+ * work here, and that wait is the part of the latency the service cannot do anything about.
  *
  * Environment: BENCH_SECONDS (30) for the 200 req/s runs, BENCH_STEP_SECONDS (10), BENCH_CPU_PROF=dir to run
  * the server under --cpu-prof, BENCH_AUTOCANNON=1 to also run the old autocannon configuration (overallRate
@@ -46,7 +47,8 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
-import { cpus, loadavg } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
+import { cpus, getPriority, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import express from 'express';
 import Database from 'better-sqlite3';
@@ -185,14 +187,46 @@ function load(): string {
     .join(' ');
 }
 
-function line(label: string, r: OpenLoopResult, serverCpuMsPerReq: number): string {
+/**
+ * Linux scheduler accounting of a process, all threads (/proc/PID/task/TID/schedstat: ns on a CPU, ns
+ * runnable but waiting for one). The wait is the part of every latency that other work on the machine
+ * causes; zeros where /proc is not there.
+ */
+function schedstat(pid: number): { runMs: number; waitMs: number } {
+  let run = 0;
+  let wait = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const [r, w] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+      run += r ?? 0;
+      wait += w ?? 0;
+    }
+  } catch {
+    // not Linux, or a thread ended between the listing and the read: the totals are then approximate
+  }
+  return { runMs: run / 1e6, waitMs: wait / 1e6 };
+}
+
+interface Measured {
+  r: OpenLoopResult;
+  /** Server CPU per answered request (process.cpuUsage in the server: main thread + threadpool). */
+  cpu: number;
+  /** Server time runnable but waiting for a CPU, per answered request. */
+  serverWait: number;
+  /** The same for this (generator) process. */
+  generatorWait: number;
+}
+
+function line(label: string, m: Measured): string {
+  const { r, cpu: serverCpuMsPerReq } = m;
   const l = r.latencyMs;
   return (
     `${label.padEnd(26)} offered ${String(r.offeredRate).padStart(4)}/s achieved ${r.achievedRate.toFixed(0).padStart(4)}/s` +
     `  p50 ${ms(l.p50)} p90 ${ms(l.p90)} p99 ${ms(l.p99)} p99.9 ${ms(l.p999)} max ${ms(l.max)} ms` +
     `  errors ${r.errors + r.timeouts} non-2xx ${r.non2xx}  server CPU ${serverCpuMsPerReq.toFixed(2)} ms/req` +
     `  | service p50 ${ms(r.serviceMs.p50, 5)} p99 ${ms(r.serviceMs.p99, 5)}  send lag p50 ${ms(r.sendLagMs.p50, 4)} p99 ${ms(r.sendLagMs.p99, 4)}` +
-    `  conns ${r.connectionsUsed}  gen CPU ${(r.generatorCpuMs / r.scheduled).toFixed(2)} ms/req`
+    `  conns ${r.connectionsUsed}  gen CPU ${(r.generatorCpuMs / r.scheduled).toFixed(2)} ms/req` +
+    `  | waiting for a CPU: server ${m.serverWait.toFixed(2)} gen ${m.generatorWait.toFixed(2)} ms/req`
   );
 }
 
@@ -221,7 +255,9 @@ async function main(): Promise<void> {
     const aud = `${base}${path}`;
     const bodyText = prefetchBody();
     const body = Buffer.from(bodyText);
-    console.log(`patient-view request body ${body.length} bytes; ${cpus().length} CPUs; server in its own process (pid ${child.pid}), generator in this one (pid ${process.pid})`);
+    console.log(
+      `patient-view request body ${body.length} bytes; ${cpus().length} CPUs; server in its own process (pid ${child.pid}, nice ${getPriority(child.pid!)}), generator in this one (pid ${process.pid}, nice ${getPriority()})`,
+    );
 
     // Correctness first: one call must give the warning card.
     const one = await fetch(aud, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await signClientJwt(key, aud)}` }, body: bodyText });
@@ -247,9 +283,11 @@ async function main(): Promise<void> {
     };
 
     /** One open-loop run with tokens signed beforehand; returns the result and server CPU ms per request. */
-    const measure = async (route: string, rate: number, secs: number, tokens: string[]): Promise<{ r: OpenLoopResult; cpu: number }> => {
+    const measure = async (route: string, rate: number, secs: number, tokens: string[]): Promise<Measured> => {
       (globalThis as { gc?: () => void }).gc?.(); // the generator starts with a clean heap
       await arrivalStats();
+      const s0 = schedstat(child.pid!);
+      const g0 = schedstat(process.pid);
       const c0 = await serverCpuUs();
       const r = await runOpenLoop({
         host: '127.0.0.1',
@@ -262,7 +300,10 @@ async function main(): Promise<void> {
         seconds: secs,
       });
       const c1 = await serverCpuUs();
-      return { r, cpu: (c1 - c0) / 1000 / (r.ok + r.non2xx) };
+      const s1 = schedstat(child.pid!);
+      const g1 = schedstat(process.pid);
+      const answered = r.ok + r.non2xx;
+      return { r, cpu: (c1 - c0) / 1000 / answered, serverWait: (s1.waitMs - s0.waitMs) / answered, generatorWait: (g1.waitMs - g0.waitMs) / answered };
     };
 
     let t0 = performance.now();
@@ -274,10 +315,10 @@ async function main(): Promise<void> {
 
     console.log(`\nload average before: ${load()} (1/5/15 min, ${cpus().length} CPUs shared with other work: it inflates every latency below)`);
     const main200 = await measure(path, 200, seconds, tokens200);
-    console.log(line(`patient-view + JWT, ${seconds} s`, main200.r, main200.cpu));
+    console.log(line(`patient-view + JWT, ${seconds} s`, main200));
     console.log(`  ${await arrivalStats()}`);
     const floor = await measure('/bare', 200, seconds, tokens200);
-    console.log(line(`bare express (floor) ${seconds} s`, floor.r, floor.cpu));
+    console.log(line(`bare express (floor) ${seconds} s`, floor));
     console.log(`  ${await arrivalStats()}`);
     console.log(`load average after: ${load()}`);
     const errs = (r: OpenLoopResult): number => r.errors + r.timeouts + r.non2xx;
@@ -326,8 +367,9 @@ async function main(): Promise<void> {
       t0 = performance.now();
       const tokens = await signTokens(key, aud, Math.ceil(rate * stepSeconds));
       const signS = (performance.now() - t0) / 1000;
-      const { r, cpu } = await measure(path, rate, stepSeconds, tokens);
-      console.log(line('patient-view + JWT', r, cpu) + `  (signing before: ${signS.toFixed(1)} s; load ${load()})`);
+      const m = await measure(path, rate, stepSeconds, tokens);
+      const r = m.r;
+      console.log(line('patient-view + JWT', m) + `  (signing before: ${signS.toFixed(1)} s; load ${load()})`);
       const ok = sustained(r);
       if (best >= 200) {
         if (!ok) break;
