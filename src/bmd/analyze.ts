@@ -6,7 +6,7 @@ import type { CalibrationResult, LevelResult, VbmdReport } from './report.js';
 import { REPORT_SCHEMA } from './report.js';
 import { buildWorkingGrid, workingToPatientMm, type WorkingGrid } from './spine/working-grid.js';
 import { findSpineTrack, type SpineTrack } from './spine/find-spine.js';
-import { type LevelSegment, bodyCrossSectionProfile, chooseDiscs, discValleyScore, localMinDiscSpacingMm, segmentsFromDiscs } from './spine/levels.js';
+import { type LevelSegment, bodyCrossSectionProfile, chooseDiscs, discValleyScore, localMinDiscSpacingMm, ownBodySlices, segmentsFromDiscs } from './spine/levels.js';
 import { labelSegments, type LabelledSegment } from './spine/labels.js';
 import { measureHeightsMm, type BodyHeightsMm } from './spine/heights.js';
 import { measureRoi, roiGeometry, type RoiGeometry, type RoiStats } from './roi/trabecular-roi.js';
@@ -140,13 +140,15 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
   const typicalLen = complete.length ? complete[complete.length >> 1] : NaN;
   const vertebrae: LocatedVertebra[] = labels.levels.map((s) => {
     const h = measureHeightsMm(grid, track, s);
-    const zc = (s.zFrom + s.zTo) / 2;
+    // Centre and size from the slices that hold this body (a tilted disc puts the neighbour's body in the end slices).
+    const own = ownBodySlices(track, s, grid.spacingMm[1]);
+    const zc = (own.zFrom + own.zTo) / 2;
     const zr = Math.round(zc);
     const centerMm = workingToPatientMm(grid, [track.bodyX[zr], track.bodyY[zr], zc]);
-    const widthMm = medianFinite(track.bodyWidthMm, s.zFrom, s.zTo);
-    const depthMm = medianFinite(track.bodyDepthMm, s.zFrom, s.zTo);
+    const widthMm = medianFinite(track.bodyWidthMm, own.zFrom, own.zTo);
+    const depthMm = medianFinite(track.bodyDepthMm, own.zFrom, own.zTo);
     const len = s.zTo - s.zFrom + 1;
-    const heightMm = len * grid.spacingMm[2];
+    const heightMm = (own.zTo - own.zFrom + 1) * grid.spacingMm[2];
     let edge = false;
     for (let z = s.zFrom; z <= s.zTo; z++) if (track.touchesEdge[z]) edge = true;
     const openCaudal = !s.caudalDisc && (s.zFrom <= 1 || len < 0.75 * typicalLen);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { rejectDepthOutliers } from '../../src/bmd/spine/find-spine.js';
-import { segmentsFromDiscs } from '../../src/bmd/spine/levels.js';
+import { ownBodySlices, segmentsFromDiscs } from '../../src/bmd/spine/levels.js';
 
 describe('level separation rules', () => {
   it('drops an open end too short to hold most of a body, keeps one that does', () => {
@@ -21,5 +21,24 @@ describe('level separation rules', () => {
     for (let z = 40; z < 58; z++) expect(d[z], `z ${z}`).toBeNaN();
     const kept = [...d].filter(Number.isFinite).length;
     expect(kept).toBe(80 - 18);
+  });
+});
+
+describe('ownBodySlices', () => {
+  const track = (ys: number[], depthMm = 30) => {
+    const n = ys.length;
+    const f = (v: number) => new Float32Array(n).fill(v);
+    return {
+      found: new Uint8Array(n).fill(1), bodyX: f(50), bodyY: Float32Array.from(ys), bodyDepthMm: f(depthMm), bodyWidthMm: f(45),
+      canalY: f(70), touchesEdge: new Uint8Array(n), zFirst: 0, zLast: n - 1,
+    };
+  };
+  it('drops end slices that show the neighbouring body set well behind (tilted L5/S1 disc), keeps a straight body whole', () => {
+    // 3 mm voxels, depth 30 mm: slices 0-2 sit 8 voxels (24 mm) dorsal, the sacrum under a tilted disc.
+    const tilted = track([68, 68, 68, 61, 60.5, 60, 60, 59.5, 59, 59, 58.5, 58]);
+    expect(ownBodySlices(tilted, { zFrom: 0, zTo: 11, cranialDisc: true, caudalDisc: true }, 3)).toEqual({ zFrom: 3, zTo: 11 });
+    // Lordosis drifts the centre a few mm over a level: nothing is dropped.
+    const straight = track([62, 61.5, 61, 60.5, 60, 59.5, 59, 58.5, 58, 57.5, 57, 56.5]);
+    expect(ownBodySlices(straight, { zFrom: 0, zTo: 11, cranialDisc: true, caudalDisc: true }, 3)).toEqual({ zFrom: 0, zTo: 11 });
   });
 });

@@ -187,3 +187,36 @@ export function segmentsFromDiscs(discs: number[], zFirst: number, zLast: number
   }
   return out;
 }
+
+/**
+ * The slices of a segment that hold its own body, for the body's centre and height. Between two discs the
+ * column centre normally moves little (a few mm of lordosis per level); where a disc is strongly tilted
+ * (L5/S1 over a steep sacral slope), the axial slices at the segment's end show the neighbouring body set
+ * well behind (S1 lies dorsal to L5's lower half), and the disc valley is found at the dorsal, lower end of
+ * the tilted disc. End slices whose body centre lies more than 30% of the body depth off the centre of the
+ * segment's middle third are therefore not this body: counting them drags the centre of L5 towards the
+ * sacrum (several mm low and dorsal on real CT). At least the middle third is always kept.
+ */
+export function ownBodySlices(t: SpineTrack, seg: LevelSegment, spacingYMm: number): { zFrom: number; zTo: number } {
+  const len = seg.zTo - seg.zFrom + 1;
+  const third = Math.max(1, Math.floor(len / 3));
+  const midA = seg.zFrom + third;
+  const midB = Math.max(midA, seg.zTo - third);
+  const ys: number[] = [];
+  const depths: number[] = [];
+  for (let z = midA; z <= midB; z++) {
+    if (Number.isFinite(t.bodyY[z])) ys.push(t.bodyY[z]);
+    if (Number.isFinite(t.bodyDepthMm[z])) depths.push(t.bodyDepthMm[z]);
+  }
+  if (ys.length === 0 || depths.length === 0) return { zFrom: seg.zFrom, zTo: seg.zTo };
+  ys.sort((a, b) => a - b);
+  depths.sort((a, b) => a - b);
+  const yMid = ys[ys.length >> 1];
+  const maxOffVox = (0.3 * depths[depths.length >> 1]) / spacingYMm;
+  const own = (z: number): boolean => Number.isFinite(t.bodyY[z]) && Math.abs(t.bodyY[z] - yMid) <= maxOffVox;
+  let zFrom = seg.zFrom;
+  while (zFrom < midA && !own(zFrom)) zFrom++;
+  let zTo = seg.zTo;
+  while (zTo > midB && !own(zTo)) zTo--;
+  return { zFrom, zTo };
+}
