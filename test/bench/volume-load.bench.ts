@@ -49,6 +49,8 @@ function rssMb(): number {
 }
 
 /** One load, its wall time and the process's peak RSS while it ran (sampled every 5 ms). */
+let huType = '';
+
 async function timedLoad(dir: string): Promise<{ ms: number; cpuMs: number; peakMb: number }> {
   let peakMb = rssMb();
   const timer = setInterval(() => (peakMb = Math.max(peakMb, rssMb())), 5);
@@ -61,6 +63,7 @@ async function timedLoad(dir: string): Promise<{ ms: number; cpuMs: number; peak
   peakMb = Math.max(peakMb, rssMb());
   clearInterval(timer);
   if (loaded.volume.dims.join('x') !== DIMS.join('x')) throw new Error(`bad dims ${loaded.volume.dims.join('x')}`);
+  huType = loaded.volume.hu.constructor.name;
   return { ms, cpuMs, peakMb };
 }
 
@@ -169,7 +172,7 @@ async function main(): Promise<void> {
   console.log(`machine load average: ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${cpus().length} cores`);
   await stageBreakdown(dir);
   await compressedSeries(dir);
-  console.log(`peak RSS per load: ${peaks.map((p) => p.toFixed(0)).join(', ')} MB (process before the first load ${baseRss.toFixed(0)} MB; the volume alone is ${((DIMS[0] * DIMS[1] * DIMS[2] * 4) / 2 ** 20).toFixed(0)} MB of float32)`);
+  console.log(`peak RSS per load: ${peaks.map((p) => p.toFixed(0)).join(', ')} MB (process before the first load ${baseRss.toFixed(0)} MB; the volume is ${huType}: ${((DIMS[0] * DIMS[1] * DIMS[2] * (huType === 'Int16Array' ? 2 : 4)) / 2 ** 20).toFixed(0)} MB)`);
 }
 
 await main();
