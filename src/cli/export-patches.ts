@@ -13,6 +13,7 @@ interface Flags {
   heldOut?: boolean;
   manifest?: string;
   calibration?: string;
+  jitter?: string;
 }
 
 /**
@@ -29,6 +30,7 @@ export function registerExportPatches(program: Command): void {
     .option('--seed <n>', `first seed (training ${TRAIN_SEED_BASE}+, held-out ${HELDOUT_SEED_BASE}+)`)
     .option('--held-out', `held-out set: seeds from ${HELDOUT_SEED_BASE}, always the true (site) calibration`)
     .option('--manifest <csv>', 'site manifest: input (DICOM folder or NIfTI), level, qct_vbmd')
+    .option('--jitter <k>', 'training only: k extra patches per level at centres moved up to +-3 mm (default 0)', '0')
     .option('--calibration <json>', 'site calibration file for manifest scans (default: the calibration chain)')
     .action(async (flags: Flags) => {
       if ((flags.phantoms === undefined) === (flags.manifest === undefined)) {
@@ -41,12 +43,15 @@ export function registerExportPatches(program: Command): void {
           const seed0 = flags.seed !== undefined ? Number(flags.seed) : flags.heldOut ? HELDOUT_SEED_BASE : TRAIN_SEED_BASE;
           if (!Number.isInteger(n) || n < 1 || !Number.isInteger(seed0)) throw new VbmdError('bad-input', '--phantoms and --seed must be integers (phantoms >= 1).');
           const isHeld = (s: number): boolean => s >= HELDOUT_SEED_BASE;
+          const jitter = Number(flags.jitter ?? '0');
+          if (!Number.isInteger(jitter) || jitter < 0 || jitter > 8) throw new VbmdError('bad-input', '--jitter must be an integer 0-8.');
+          if (flags.heldOut && jitter > 0) throw new VbmdError('bad-input', 'The held-out set uses the engine centres only: no --jitter.');
           if (flags.heldOut && !isHeld(seed0)) throw new VbmdError('bad-input', `Held-out seeds start at ${HELDOUT_SEED_BASE}.`);
           if (!flags.heldOut && isHeld(seed0 + n - 1)) throw new VbmdError('bad-input', `Training seeds must stay below ${HELDOUT_SEED_BASE} (the held-out set).`);
           for (let s = seed0; s < seed0 + n; s++) {
             if (writer.seedsDone.has(s)) continue;
             const t0 = performance.now();
-            const r = phantomStudySamples(s, calibrate, flags.heldOut ? true : undefined);
+            const r = phantomStudySamples(s, calibrate, flags.heldOut ? true : undefined, jitter);
             writer.append(r.samples);
             process.stderr.write(
               `seed ${s}: ${r.samples.length} samples (${r.located} located, ${r.unmatched} unmatched, ${r.skippedPartial} partial/S1) ${((performance.now() - t0) / 1000).toFixed(1)} s, total ${writer.count}\n`,

@@ -26,6 +26,8 @@ export const EXPORT_SCHEMA = 'vbmd.model-patches/1';
 
 export interface ExportedSample {
   source: 'phantom' | 'site';
+  /** An extra training patch off the engine's centre (JITTER_MM); false for the centre the pipeline uses. */
+  jittered?: boolean;
   /** Phantom seed (site data: null). */
   seed: number | null;
   /** Input path (site data) or "phantom:seed=N". */
@@ -150,7 +152,7 @@ export interface PhantomStudyResult {
  * pipeline feeds the model), calibration as the pipeline would have it (site file with the scanner's true line,
  * or the default chain). S1 and bodies not fully in the scan are skipped (the pipeline excludes them).
  */
-export function phantomStudySamples(seed: number, calibrate: Calibrate | undefined, forceKnown?: boolean): PhantomStudyResult {
+export function phantomStudySamples(seed: number, calibrate: Calibrate | undefined, forceKnown?: boolean, jitter = 0): PhantomStudyResult {
   const mc = modelCaseOptions(seed);
   const phantom: Phantom = generatePhantom(mc.options);
   const truth = phantom.truth;
@@ -171,44 +173,66 @@ export function phantomStudySamples(seed: number, calibrate: Calibrate | undefin
       out.skippedPartial++;
       continue;
     }
-    const density = extractDensityPatch(phantom.loaded.volume, l.centerMm, cal);
-    const mask = trabecularTruthMask(phantom, t.level, l.centerMm);
-    const mm = maskedMeanDensity(density, mask);
-    const o = truth.options;
-    out.samples.push({
-      density,
-      mask,
-      sample: {
-        source: 'phantom',
-        seed,
-        input: `phantom:seed=${seed}`,
-        level: t.level,
-        locatedLevel: l.level,
-        labelConfidence: l.labelConfidence,
-        centerMm: l.centerMm,
-        truthVbmdMgCm3: t.vbmdMgCm3,
-        classIndex: classIndexForVbmd(t.vbmdMgCm3),
-        hasMask: true,
-        maskVoxels: mm?.voxels ?? 0,
-        truthMaskMeanMgCm3: mm ? Math.round(mm.meanMgCm3 * 1000) / 1000 : null,
-        lesion: t.lesion?.kind ?? null,
-        fracture: t.fracture !== null,
-        contrast: truth.contrast.enabled,
-        kvp: truth.scanner.kvp,
-        noiseHu: truth.noise.sdHu,
-        sliceThicknessMm: truth.volume.sliceThicknessMm,
-        pixelSpacingMm: typeof o.pixelSpacingMm === 'number' ? o.pixelSpacingMm : truth.volume.spacingMm[0],
-        calibration: calOf(cal),
-        trueCalibration: { slope: truth.calibration.slope, intercept: truth.calibration.intercept },
-        defaultCalibration: calOf(rDefault.calibration),
-        geometricVbmdMgCm3: l.vbmd,
-        geometricIncluded: l.included,
-        exclusionReason: l.exclusionReason,
-        partialCoverage: l.exclusionReason === 'partial-coverage',
-      },
-    });
+    // Extra training patches around the located centre (+-JITTER_MM): the engine's centre moves a few mm between
+    // scans of one spine, and the patch costs ~1 % of the phantom that produced it.
+    const centres: { c: Vec3; jittered: boolean }[] = [{ c: l.centerMm, jittered: false }];
+    for (let j = 0; j < jitter; j++) {
+      const r = (k: number): number => 2 * jitterDraw(seed, `${t.level}/${j}/${k}`) - 1;
+      centres.push({ c: [l.centerMm[0] + JITTER_MM[0] * r(0), l.centerMm[1] + JITTER_MM[1] * r(1), l.centerMm[2] + JITTER_MM[2] * r(2)], jittered: true });
+    }
+    for (const { c: centre, jittered } of centres) {
+      const density = extractDensityPatch(phantom.loaded.volume, centre, cal);
+      const mask = trabecularTruthMask(phantom, t.level, centre);
+      const mm = maskedMeanDensity(density, mask);
+      const o = truth.options;
+      out.samples.push({
+        density,
+        mask,
+        sample: {
+          jittered,
+          source: 'phantom',
+          seed,
+          input: `phantom:seed=${seed}`,
+          level: t.level,
+          locatedLevel: l.level,
+          labelConfidence: l.labelConfidence,
+          centerMm: centre,
+          truthVbmdMgCm3: t.vbmdMgCm3,
+          classIndex: classIndexForVbmd(t.vbmdMgCm3),
+          hasMask: true,
+          maskVoxels: mm?.voxels ?? 0,
+          truthMaskMeanMgCm3: mm ? Math.round(mm.meanMgCm3 * 1000) / 1000 : null,
+          lesion: t.lesion?.kind ?? null,
+          fracture: t.fracture !== null,
+          contrast: truth.contrast.enabled,
+          kvp: truth.scanner.kvp,
+          noiseHu: truth.noise.sdHu,
+          sliceThicknessMm: truth.volume.sliceThicknessMm,
+          pixelSpacingMm: typeof o.pixelSpacingMm === 'number' ? o.pixelSpacingMm : truth.volume.spacingMm[0],
+          calibration: calOf(cal),
+          trueCalibration: { slope: truth.calibration.slope, intercept: truth.calibration.intercept },
+          defaultCalibration: calOf(rDefault.calibration),
+          geometricVbmdMgCm3: l.vbmd,
+          geometricIncluded: l.included,
+          exclusionReason: l.exclusionReason,
+          partialCoverage: l.exclusionReason === 'partial-coverage',
+        },
+      });
+    }
   }
   return out;
+}
+
+/** Training-only centre jitter, mm along L, P, S (the engine's centre error on phantoms is of this order). */
+export const JITTER_MM: Vec3 = [3, 3, 3];
+
+function jitterDraw(seed: number, salt: string): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = 0; i < salt.length; i++) h = Math.imul(h ^ salt.charCodeAt(i), 0x01000193) >>> 0;
+  h ^= h >>> 13;
+  h = Math.imul(h, 0x5bd1e995) >>> 0;
+  h ^= h >>> 15;
+  return (h >>> 0) / 4294967296;
 }
 
 /** Manifest of a site's QCT-labelled scans: input (DICOM folder or NIfTI), level, reference vBMD (mg/cm3). */
