@@ -5,14 +5,12 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { writeCtSeries } from '../../src/dicom/write-series.js';
 import { DicomWebSource } from '../../src/dicom/dicomweb/source.js';
 import { wadoAccept } from '../../src/dicom/dicomweb/client.js';
 import { rawGet } from '../../src/dicom/dicomweb/raw-http.js';
 import { assembleVolume } from '../../src/imaging/assemble-volume.js';
 import { loadStudyVolume } from '../../src/dicom/load-study.js';
 import type { Vec3 } from '../../src/imaging/volume.js';
-import { startOrthanc } from '../support/orthanc.js';
 
 /**
  * DICOMweb retrieve speed and memory (issue 3): a 512x512x300 synthetic CT series (cached in the OS temp
@@ -26,7 +24,8 @@ import { startOrthanc } from '../support/orthanc.js';
  * - loadSeriesVolume (instances converted into the volume as they arrive);
  * - loadStudyVolume by accession (QIDO + series choice + the streamed path): what the pipeline runs.
  * Each runs in a fresh child process so its peak RSS (getrusage maxrss) is its own; "baseline" is the
- * child's RSS after its imports, before the load (Node + tsx + our modules).
+ * child's RSS after its imports, before the load (Node + tsx + the modules a retrieve needs; the series
+ * writer and Orthanc helper are imported by the parent only).
  * Targets: time <= 2x curl (median of the paired ratios); peak RSS <= 2x the series size (DICOM bytes).
  */
 const DIMS: Vec3 = [512, 512, 300];
@@ -37,6 +36,8 @@ const RUNS = 5;
 async function ensureSeries(): Promise<string> {
   const dir = join(CACHE, 'series');
   if (existsSync(join(CACHE, 'complete'))) return dir;
+  // Imported here, not at the top: the child processes that are measured load only what a retrieve needs.
+  const { writeCtSeries } = await import('../../src/dicom/write-series.js');
   await rm(CACHE, { recursive: true, force: true });
   const [nx, ny, nz] = DIMS;
   const hu = new Float32Array(nx * ny * nz);
@@ -154,6 +155,7 @@ async function main(): Promise<void> {
   for (const f of files) seriesBytes += (await stat(f)).size;
   console.log(`series: ${DIMS.join('x')}, ${files.length} files, ${mb(seriesBytes)} MiB (ready in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 
+  const { startOrthanc } = await import('../support/orthanc.js');
   const pacs = await startOrthanc();
   try {
     const tu = performance.now();
