@@ -13,6 +13,8 @@
 
 type ConvFn = (src: number, dst: number, count: number, slope: number, intercept: number, shift: number) => void;
 type ConvPadFn = (src: number, dst: number, count: number, slope: number, intercept: number, padLo: number, padHi: number, padHu: number, shift: number) => void;
+/** slope 1: int16 lanes only; writes the lane-wise min and max of the non-padding values to `stats`. */
+type Conv16s1Fn = (src: number, dst: number, count: number, intercept: number, padLo: number, padHi: number, padHu: number, neutral: number, shift: number, stats: number) => void;
 /** Returns 1 when some non-padding value fell outside int16 (those were saturated). */
 type Conv16Fn = (src: number, dst: number, count: number, slope: number, intercept: number, padLo: number, padHi: number, padHu: number, shift: number) => number;
 
@@ -21,6 +23,7 @@ interface SimdModule {
   conv: ConvFn;
   convpad: ConvPadFn;
   conv16: Conv16Fn;
+  conv16s1: Conv16s1Fn;
 }
 
 function leb(n: number): number[] {
@@ -62,6 +65,10 @@ const str = (s: string): number[] => [s.length, ...[...s].map((c) => c.charCodeA
  *   conv16(src, dst, count, slope, intercept, padLo, padHi, padHu i32, shift i32) -> i32: the same into int16
  *     with integer slope and intercept (i32 arithmetic, exact for |slope| <= 1024, |intercept| <= 2^24),
  *     saturated to int16; returns 1 when any non-padding value did not fit. padLo > padHi means no padding.
+ *   conv16s1(src, dst, count, intercept, padLo, padHi, padHu, neutral, shift, stats): RescaleSlope 1 (nearly all
+ *     CT) in 8 int16 lanes, no widening: x + intercept wraps mod 2^16, which is the exact result whenever
+ *     that fits int16; the caller checks that from the min and max of the non-padding stored values (padded
+ *     lanes count as `neutral`), written as two i16x8 vectors at `stats`.
  * shift = 16 - BitsStored: each value is shifted left then right (arithmetic when signed), which keeps
  * BitsStored bits and extends the sign (PS3.5 8.1.1).
  * `count` is a multiple of 8.
@@ -157,20 +164,56 @@ function moduleBytes(signed: boolean): Uint8Array<ArrayBuffer> {
     0xfd, 0x50, 0xfd, 0x53, // v128.or, v128.any_true
     0x0b,
   ];
+  // conv16s1: 10 params; locals (v128): intercept, lo, hi, padHu, neutral (i16x8 splats), x, mask, min, max, v.
+  const Q = 10;
+  const minS = signed ? [0xfd, 0x96, 0x01] : [0xfd, 0x97, 0x01]; // i16x8.min_{s,u}
+  const maxS = signed ? [0xfd, 0x98, 0x01] : [0xfd, 0x99, 0x01]; // i16x8.max_{s,u}
+  const i16add = [0xfd, 0x8e, 0x01];
+  const i16splat = [0xfd, 0x10];
+  const conv16s1 = [
+    0x01, 0x0a, 0x7b,
+    ...get(3), ...i16splat, ...set(Q),
+    ...get(4), ...i16splat, ...set(Q + 1),
+    ...get(5), ...i16splat, ...set(Q + 2),
+    ...get(6), ...i16splat, ...set(Q + 3),
+    ...get(7), ...i16splat, ...set(Q + 4),
+    ...get(Q + 4), ...set(Q + 7),
+    ...get(Q + 4), ...set(Q + 8),
+    0x02, 0x40, 0x03, 0x40, // block, loop
+    ...get(2), 0x45, 0x0d, 0x01, // count == 0 -> break
+    ...get(0), 0xfd, 0x00, 0x04, 0x00, ...set(Q + 5), // x = v128.load
+    ...get(Q + 5), ...get(8), ...shl, ...get(8), ...shr, ...set(Q + 5), // keep BitsStored bits
+    ...get(Q + 5), ...get(Q + 1), ...ge, ...get(Q + 5), ...get(Q + 2), ...le, 0xfd, 0x4e, ...set(Q + 6), // mask = lo <= x <= hi
+    ...get(Q + 4), ...get(Q + 5), ...get(Q + 6), ...bitselect, ...set(Q + 9), // v = padded ? neutral : x
+    ...get(Q + 7), ...get(Q + 9), ...minS, ...set(Q + 7),
+    ...get(Q + 8), ...get(Q + 9), ...maxS, ...set(Q + 8),
+    ...get(1), ...get(Q + 3), ...get(Q + 5), ...get(Q), ...i16add, ...get(Q + 6), ...bitselect, ...store(0), // padded ? padHu : x + intercept
+    ...get(0), 0x41, 0x10, 0x6a, ...set(0), // src += 16
+    ...get(1), 0x41, 0x10, 0x6a, ...set(1), // dst += 16
+    ...get(2), 0x41, 0x08, 0x6b, ...set(2), // count -= 8
+    0x0c, 0x00, 0x0b, 0x0b, // br loop, end loop, end block
+    ...get(9), ...get(Q + 7), ...store(0),
+    ...get(9), ...get(Q + 8), ...store(16),
+    0x0b,
+  ];
   const i32 = 0x7f;
   const f32 = 0x7d;
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [
-      0x03,
+      0x04,
       0x60, 0x06, i32, i32, i32, f32, f32, i32, 0x00,
       0x60, 0x09, i32, i32, i32, f32, f32, i32, i32, f32, i32, 0x00,
       0x60, 0x09, i32, i32, i32, i32, i32, i32, i32, i32, i32, 0x01, i32,
+      0x60, 0x0a, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, 0x00,
     ]),
-    ...section(3, [0x03, 0x00, 0x01, 0x02]),
+    ...section(3, [0x04, 0x00, 0x01, 0x02, 0x03]),
     ...section(5, [0x01, 0x00, 0x01]), // one memory, min 1 page (grown on demand)
-    ...section(7, [0x04, ...str('mem'), 0x02, 0x00, ...str('conv'), 0x00, 0x00, ...str('convpad'), 0x00, 0x01, ...str('conv16'), 0x00, 0x02]),
-    ...section(10, [0x03, ...leb(conv.length), ...conv, ...leb(convpad.length), ...convpad, ...leb(conv16.length), ...conv16]),
+    ...section(7, [
+      0x05, ...str('mem'), 0x02, 0x00, ...str('conv'), 0x00, 0x00, ...str('convpad'), 0x00, 0x01, ...str('conv16'), 0x00, 0x02,
+      ...str('conv16s1'), 0x00, 0x03,
+    ]),
+    ...section(10, [0x04, ...leb(conv.length), ...conv, ...leb(convpad.length), ...convpad, ...leb(conv16.length), ...conv16, ...leb(conv16s1.length), ...conv16s1]),
   ]);
 }
 
@@ -186,6 +229,7 @@ function load(signed: boolean): SimdModule | null {
       conv: inst.exports.conv as ConvFn,
       convpad: inst.exports.convpad as ConvPadFn,
       conv16: inst.exports.conv16 as Conv16Fn,
+      conv16s1: inst.exports.conv16s1 as Conv16s1Fn,
     };
   } catch {
     m = null; // no WebAssembly SIMD here: callers fall back to the JS loop
@@ -271,12 +315,31 @@ export function storedToInt16Simd(
   const main = count & ~7;
   const inBytes = main * 2;
   const outAt = (inBytes + 15) & ~15;
-  const need = outAt + main * 2;
+  const statsAt = outAt + ((main * 2 + 15) & ~15);
+  const need = statsAt + 32;
   const have = m.memory.buffer.byteLength;
   if (need > have) m.memory.grow(Math.ceil((need - have) / 65536));
   const buf = m.memory.buffer;
   new Uint8Array(buf, 0, inBytes).set(new Uint8Array(px.buffer, px.byteOffset, inBytes));
-  const outOfRange = m.conv16(0, outAt, main, slope, intercept, pad ? pad.lo : 1, pad ? pad.hi : 0, pad ? pad.hu : 0, shift);
+  // Slope 1: 8 int16 lanes per step, no widening (~3x faster); valid when a padded lane's stand-in
+  // (`neutral`, a stored value whose HU is 0 if possible) itself maps into int16.
+  const lo16 = signed ? -32768 : 0;
+  const hi16 = signed ? 32767 : 65535;
+  const neutral = Math.min(hi16, Math.max(lo16, -intercept));
+  let outOfRange: boolean;
+  if (slope === 1 && neutral + intercept >= -32768 && neutral + intercept <= 32767) {
+    m.conv16s1(0, outAt, main, intercept, pad ? pad.lo : 1, pad ? pad.hi : 0, pad ? pad.hu : 0, neutral, shift, statsAt);
+    const stats = signed ? new Int16Array(buf, statsAt, 16) : new Uint16Array(buf, statsAt, 16);
+    let mn = Infinity;
+    let mx = -Infinity;
+    for (let i = 0; i < 8; i++) {
+      mn = Math.min(mn, stats[i]);
+      mx = Math.max(mx, stats[8 + i]);
+    }
+    outOfRange = main > 0 && (mn + intercept < -32768 || mx + intercept > 32767);
+  } else {
+    outOfRange = m.conv16(0, outAt, main, slope, intercept, pad ? pad.lo : 1, pad ? pad.hi : 0, pad ? pad.hu : 0, shift) !== 0;
+  }
   out.set(new Int16Array(buf, outAt, main), offset);
   if (outOfRange) return 'range';
   const mask = (1 << bitsStored) - 1;
