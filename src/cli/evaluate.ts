@@ -7,6 +7,18 @@ import { ModelRunner } from '../model/model-runner.js';
 import { collectManifestRows, collectPhantomRows, type CalibrationMode, type EvalRow } from '../evaluation/collect.js';
 import { acceptanceChecks, evaluateRows, evaluationMarkdown, writeEvaluation, type EvaluationResult } from '../evaluation/evaluate.js';
 import { VbmdError } from '../util/errors.js';
+import { execFileSync } from 'node:child_process';
+
+/** The engine's git commit (and whether the tree had changes), for the record; "unknown" outside a checkout. */
+function engineCommit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return `commit ${head}${dirty ? ' with uncommitted changes in src/' : ''}`;
+  } catch {
+    return 'unknown';
+  }
+}
 
 interface Flags {
   manifest?: string;
@@ -17,6 +29,7 @@ interface Flags {
   model?: string;
   out?: string;
   resamples: string;
+  cache?: string;
   quiet?: boolean;
 }
 
@@ -37,6 +50,7 @@ export function registerEvaluate(program: Command): void {
     .option('--model <file>', 'model file <name>-<version>.onnx with its .sha256 (default: VBMD_MODEL_FILE or the committed model)')
     .option('--out <dir>', 'write evaluation.md, evaluation.json, rows.csv and SVG plots here')
     .option('--resamples <n>', 'bootstrap resamples for the 95% CIs', '1000')
+    .option('--cache <dir>', 'phantoms: keep the engine side of each study (truth, geometric report, patches) here and reuse it')
     .option('--quiet', 'no per-case lines')
     .action(async (flags: Flags) => {
       if ((flags.phantoms === undefined) === (flags.manifest === undefined)) {
@@ -61,8 +75,9 @@ export function registerEvaluate(program: Command): void {
           const c = flags.calibration ?? 'both';
           if (c !== 'site' && c !== 'phantomless' && c !== 'both') throw new VbmdError('bad-input', '--calibration must be site, phantomless or both.');
           modes = c === 'both' ? ['site', 'phantomless'] : [c];
-          set = `held-out phantoms, seeds ${seed}-${seed + count - 1} (src/model/cases.ts modelCaseOptions), calibration ${modes.join(' and ')}`;
-          rows = await collectPhantomRows({ count, seed, runner, calibrations: modes, onCase });
+          const got = await collectPhantomRows({ count, seed, runner, calibrations: modes, onCase, cacheDir: flags.cache, engine: engineCommit() });
+          rows = got.rows;
+          set = `held-out phantoms, seeds ${seed}-${seed + count - 1} (src/model/cases.ts modelCaseOptions), calibration ${modes.join(' and ')}; engine (spine, centres, calibration, geometric ROI): ${[...got.engines].join('; ')}`;
         } else {
           const site = flags.siteCalibration ? await readSiteCalibrationFile(flags.siteCalibration) : undefined;
           modes = [site ? 'site' : 'phantomless'];

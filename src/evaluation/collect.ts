@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Vec3 } from '../imaging/volume.js';
 import { loadInputPath } from '../imaging/load-input.js';
 import { analyzeVolume } from '../bmd/analyze.js';
@@ -7,8 +10,10 @@ import { generatePhantom } from '../phantom/generate.js';
 import type { PhantomTruth } from '../phantom/types.js';
 import { modelCaseOptions } from '../model/cases.js';
 import { readManifest, type ManifestRow } from '../model/export-patches.js';
-import { enrichReportWithModel } from '../model/enrich-report.js';
-import type { ClassProbabilities } from '../model/infer-levels.js';
+import { applyInferences, enrichReportWithModel } from '../model/enrich-report.js';
+import { inferDensityPatches, type ClassProbabilities } from '../model/infer-levels.js';
+import { extractDensityPatch } from '../model/patch.js';
+import { PATCH_VOXELS } from '../model/contract.js';
 import type { ModelInference } from '../model/model-runner.js';
 
 /**
@@ -92,22 +97,88 @@ export interface PhantomSetOptions {
   seed: number;
   runner: ModelInference;
   calibrations: CalibrationMode[];
+  /**
+   * Folder for the engine's side of each study (truth, geometric report, density patches at the engine's
+   * centres): generating and analysing a phantom takes seconds, the network a fraction of that, so a new
+   * model is evaluated on the same engine results in minutes. Entries record when and by which engine commit
+   * they were made (`engine`), and the table says so.
+   */
+  cacheDir?: string;
+  engine?: string;
   onCase?: (line: string) => void;
+}
+
+interface CachedStudy {
+  schema: 'vbmd.eval-cache/1';
+  seed: number;
+  options: unknown;
+  engine: string;
+  createdAt: string;
+  truth: PhantomTruth;
+  modes: { mode: CalibrationMode; report: VbmdReport }[];
+}
+
+const V3 = PATCH_VOXELS ** 3;
+
+/** Engine side of one held-out study: from the cache when it matches the case, else computed (and cached). */
+async function engineSide(seed: number, o: PhantomSetOptions): Promise<{ study: CachedStudy; densities: Map<CalibrationMode, Float32Array[]>; cached: boolean }> {
+  const mc = modelCaseOptions(seed);
+  const file = o.cacheDir ? join(o.cacheDir, `seed-${seed}.json`) : null;
+  const patchFile = (mode: CalibrationMode): string => join(o.cacheDir!, `seed-${seed}-${mode}.f32`);
+  if (file && existsSync(file)) {
+    const study = JSON.parse(await readFile(file, 'utf8')) as CachedStudy;
+    const ok =
+      study.schema === 'vbmd.eval-cache/1' &&
+      JSON.stringify(study.options) === JSON.stringify(mc.options) &&
+      o.calibrations.every((m) => study.modes.some((x) => x.mode === m) && existsSync(patchFile(m)));
+    if (ok) {
+      const densities = new Map<CalibrationMode, Float32Array[]>();
+      for (const { mode, report } of study.modes) {
+        const buf = await readFile(patchFile(mode));
+        const all = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+        densities.set(mode, report.levels.map((_, i) => all.slice(i * V3, (i + 1) * V3)));
+      }
+      return { study, densities, cached: true };
+    }
+  }
+  const phantom = generatePhantom(mc.options);
+  const truth = phantom.truth;
+  const study: CachedStudy = { schema: 'vbmd.eval-cache/1', seed, options: mc.options, engine: o.engine ?? 'unknown', createdAt: new Date().toISOString(), truth, modes: [] };
+  const densities = new Map<CalibrationMode, Float32Array[]>();
+  for (const mode of o.calibrations) {
+    const site: SiteCalibrationFile | undefined =
+      mode === 'site' ? { scanners: [], default: { slope: truth.calibration.slope, intercept: truth.calibration.intercept, method: 'phantom' } } : undefined;
+    const report = analyzeVolume(phantom.loaded, { site });
+    study.modes.push({ mode, report });
+    densities.set(mode, report.levels.map((l) => extractDensityPatch(phantom.loaded.volume, l.centerMm, report.calibration)));
+  }
+  if (o.cacheDir && file) {
+    await mkdir(o.cacheDir, { recursive: true });
+    for (const [mode, d] of densities) {
+      const all = new Float32Array(d.length * V3);
+      d.forEach((x, i) => all.set(x, i * V3));
+      await writeFile(patchFile(mode), new Uint8Array(all.buffer));
+    }
+    await writeFile(file, JSON.stringify(study));
+  }
+  return { study, densities, cached: false };
 }
 
 /**
  * The held-out phantom set: the training engineer's case generator (src/model/cases.ts modelCaseOptions, the
  * set models/MODEL_CARD.md describes: lesions, fractures, contrast, noise, kVp, scanner, slice thickness
- * varied), the engine's own level centres and calibration, and the model on those same centres. Levels are
- * matched to the truth by position; bodies not fully in the scan and S1 are left out as in training.
+ * varied), the engine's own level centres and calibration, and the model on those same centres (the same
+ * patches the pipeline would feed it). Levels are matched to the truth by position; bodies not fully in the
+ * scan and S1 are left out as in training.
  */
-export async function collectPhantomRows(o: PhantomSetOptions): Promise<EvalRow[]> {
+export async function collectPhantomRows(o: PhantomSetOptions): Promise<{ rows: EvalRow[]; engines: Set<string> }> {
   const rows: EvalRow[] = [];
+  const engines = new Set<string>();
   for (let s = o.seed; s < o.seed + o.count; s++) {
     const t0 = performance.now();
-    const mc = modelCaseOptions(s);
-    const phantom = generatePhantom(mc.options);
-    const truth = phantom.truth;
+    const { study, densities, cached } = await engineSide(s, o);
+    engines.add(`${study.engine} (${cached ? 'cached' : 'computed'} ${study.createdAt.slice(0, 16)}Z)`);
+    const truth = study.truth;
     const match = (l: VbmdReport['levels'][number]) => {
       const t = nearestTruth(truth, l.centerMm as Vec3);
       if (!t || !t.fullyCovered || t.level === 'S1') return null;
@@ -115,17 +186,17 @@ export async function collectPhantomRows(o: PhantomSetOptions): Promise<EvalRow[
     };
     const before = rows.length;
     for (const mode of o.calibrations) {
-      const site: SiteCalibrationFile | undefined =
-        mode === 'site' ? { scanners: [], default: { slope: truth.calibration.slope, intercept: truth.calibration.intercept, method: 'phantom' } } : undefined;
-      const geometric = analyzeVolume(phantom.loaded, { site });
-      const report = await enrichReportWithModel(geometric, phantom.loaded, o.runner, { source: 'geometric' });
+      const geometric = study.modes.find((m) => m.mode === mode)!.report;
+      const inferred = await inferDensityPatches(o.runner, densities.get(mode)!);
+      const report = applyInferences(geometric, inferred, o.runner.model, { source: 'geometric' });
       rows.push(...rowsFromReport(report, `phantom:seed=${s}`, mode, match, truth.contrast.enabled));
     }
+    const opt = study.options as { levels?: string };
     o.onCase?.(
-      `seed ${s} ${mc.options.levels}${truth.contrast.enabled ? ' contrast' : ''}${mc.options.lesions ? ` lesions ${mc.options.lesions.map((l) => `${l.level}:${l.kind}`).join(',')}` : ''}${mc.options.fractures ? ` fracture ${mc.options.fractures[0].level}` : ''}: ${rows.length - before} rows, ${Math.round(performance.now() - t0)} ms`,
+      `seed ${s} ${opt.levels ?? ''}${truth.contrast.enabled ? ' contrast' : ''} lesions ${truth.levels.filter((l) => l.lesion).map((l) => `${l.level}:${l.lesion!.kind}`).join(',') || '-'} fractures ${truth.levels.filter((l) => l.fracture).map((l) => l.level).join(',') || '-'}: ${rows.length - before} rows, ${Math.round(performance.now() - t0)} ms${cached ? ' (engine side cached)' : ''}`,
     );
   }
-  return rows;
+  return { rows, engines };
 }
 
 /**

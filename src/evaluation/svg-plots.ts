@@ -56,11 +56,13 @@ function frame(title: string, xLabel: string, yLabel: string, xr: [number, numbe
   return { sx, sy, parts };
 }
 
-function legend(f: Frame, items: { name: string; colour: string }[]): void {
+/** Legend top-left (scatter, Bland-Altman) or bottom-right (ROC, whose curves fill the top-left). */
+function legend(f: Frame, items: { name: string; colour: string }[], corner: 'top-left' | 'bottom-right' = 'top-left'): void {
   items.forEach((it, i) => {
-    const y = M.t + 14 + i * 16;
-    f.parts.push(`<rect x="${M.l + 10}" y="${y - 9}" width="10" height="10" fill="${it.colour}"/>`);
-    f.parts.push(`<text x="${M.l + 26}" y="${y}" font-size="11">${esc(it.name)}</text>`);
+    const x = corner === 'top-left' ? M.l + 10 : W - M.r - 250;
+    const y = corner === 'top-left' ? M.t + 14 + i * 16 : H - M.b - 10 - (items.length - 1 - i) * 16;
+    f.parts.push(`<rect x="${x}" y="${y - 9}" width="10" height="10" fill="${it.colour}"/>`);
+    f.parts.push(`<text x="${x + 16}" y="${y}" font-size="11">${esc(it.name)}</text>`);
   });
 }
 
@@ -134,6 +136,6 @@ export function rocSvg(title: string, curves: { name: string; colour: string; sc
     const d = pts.map((p, i) => `${i ? 'L' : 'M'}${f.sx(p.falsePositiveRate).toFixed(1)},${f.sy(p.truePositiveRate).toFixed(1)}`).join(' ');
     f.parts.push(`<path d="${d}" fill="none" stroke="${c.colour}" stroke-width="1.8"/>`);
   }
-  legend(f, curves.map((c) => ({ name: `${c.name} (AUC ${c.auc.toFixed(3)})`, colour: c.colour })));
+  legend(f, curves.map((c) => ({ name: `${c.name} (AUC ${c.auc.toFixed(3)})`, colour: c.colour })), 'bottom-right');
   return svg(f);
 }

@@ -2,6 +2,7 @@ import type { LoadedVolume } from '../imaging/volume.js';
 import type { LevelResult, VbmdReport } from '../bmd/report.js';
 import { summarize } from '../bmd/summary.js';
 import { inferLevels, type LevelInference } from './infer-levels.js';
+import type { ModelIdentity } from './model-file.js';
 import type { ModelInference } from './model-runner.js';
 
 /**
@@ -62,19 +63,25 @@ export async function enrichReportWithModel(
   runner: ModelInference,
   options: EnrichOptions = {},
 ): Promise<VbmdReport> {
-  const source = options.source ?? VBMD_SOURCE_DECISION;
-  const readout = options.readout ?? MODEL_READOUT;
-  const warnings = [...report.qc.warnings];
   const inferred = report.levels.length
     ? await inferLevels(runner, loaded.volume, report.levels.map((l) => l.centerMm), report.calibration)
     : [];
+  return applyInferences(report, inferred, runner.model, options);
+}
+
+/** The pure part of enrichReportWithModel: one inference per report level, in order. */
+export function applyInferences(report: VbmdReport, inferred: readonly LevelInference[], model: ModelIdentity, options: EnrichOptions = {}): VbmdReport {
+  if (inferred.length !== report.levels.length) throw new RangeError(`${inferred.length} inferences for ${report.levels.length} levels`);
+  const source = options.source ?? VBMD_SOURCE_DECISION;
+  const readout = options.readout ?? MODEL_READOUT;
+  const warnings = [...report.qc.warnings];
   const levels: LevelResult[] = report.levels.map((l, i) => {
     const r = inferred[i];
-    const model = readoutOf(r, readout);
+    const value = readoutOf(r, readout);
     const geometric = l.vbmd;
     const next: LevelResult = {
       ...l,
-      modelVbmd: model === null ? null : round1(model),
+      modelVbmd: value === null ? null : round1(value),
       modelRegressionVbmd: Number.isFinite(r.regressionVbmdMgCm3) ? round1(r.regressionVbmdMgCm3) : null,
       modelRoiVoxels: r.maskVoxels,
       modelClassProbabilities: {
@@ -85,15 +92,15 @@ export async function enrichReportWithModel(
       geometricVbmd: geometric,
       roiSource: 'geometric',
     };
-    if (model === null) {
+    if (value === null) {
       if (l.included) warnings.push(`${l.level}: the model found no measurable trabecular region (${r.maskVoxels} voxels); the geometric ROI value is reported.`);
-    } else if (geometric !== null && Math.abs(model - geometric) > DISAGREEMENT_MARGIN_MG_CM3) {
+    } else if (geometric !== null && Math.abs(value - geometric) > DISAGREEMENT_MARGIN_MG_CM3) {
       warnings.push(
-        `${l.level}: model ROI ${round1(model)} and geometric ROI ${geometric} mg/cm3 differ by more than ${DISAGREEMENT_MARGIN_MG_CM3} mg/cm3 (a lesion, endplate or misplaced ROI in one of them); check this level on the images.`,
+        `${l.level}: model ROI ${round1(value)} and geometric ROI ${geometric} mg/cm3 differ by more than ${DISAGREEMENT_MARGIN_MG_CM3} mg/cm3 (a lesion, endplate or misplaced ROI in one of them); check this level on the images.`,
       );
     }
-    if (source === 'model' && model !== null) {
-      next.vbmd = round1(model);
+    if (source === 'model' && value !== null) {
+      next.vbmd = round1(value);
       next.roiSource = 'model';
       next.included = l.exclusionReason === null;
     }
@@ -104,7 +111,7 @@ export async function enrichReportWithModel(
     levels,
     summary: source === 'model' ? summarize(levels) : report.summary,
     qc: { ...report.qc, warnings },
-    model: runner.model,
+    model: { ...model },
   };
 }
 

@@ -45,8 +45,8 @@ export function softmaxClasses(logits: Float32Array, offset = 0): ClassProbabili
 
 /**
  * Runs the network on the vertebral bodies centred at `centresMm` (LPS) of `volume`, with the scan's
- * calibration, in batches: one patch extraction per level (src/model/patch.ts, the training exporter's own
- * code), the network input built straight into the batch buffer that is then moved to the worker.
+ * calibration: one patch extraction per level (src/model/patch.ts, the training exporter's own code), then
+ * inferDensityPatches.
  */
 export async function inferLevels(
   runner: ModelInference,
@@ -54,18 +54,25 @@ export async function inferLevels(
   centresMm: readonly Vec3[],
   calibration: PatchCalibration,
 ): Promise<LevelInference[]> {
+  return inferDensityPatches(runner, centresMm.map((c) => extractDensityPatch(volume, c, calibration)));
+}
+
+/**
+ * The network on unclipped density patches (contract layout), in batches of MAX_BATCH: the network input is
+ * built straight into the batch buffer that is then moved to the worker; the readout uses the unclipped density.
+ */
+export async function inferDensityPatches(runner: ModelInference, densities: readonly Float32Array[]): Promise<LevelInference[]> {
   const out: LevelInference[] = [];
-  for (let from = 0; from < centresMm.length; from += MAX_BATCH) {
-    const centres = centresMm.slice(from, from + MAX_BATCH);
-    const n = centres.length;
-    const densities = centres.map((c) => extractDensityPatch(volume, c, calibration));
+  for (let from = 0; from < densities.length; from += MAX_BATCH) {
+    const part = densities.slice(from, from + MAX_BATCH);
+    const n = part.length;
     const input = new Float32Array(n * VOXELS);
-    densities.forEach((d, i) => densityToNetworkInput(d, input.subarray(i * VOXELS, (i + 1) * VOXELS)));
+    part.forEach((d, i) => densityToNetworkInput(d, input.subarray(i * VOXELS, (i + 1) * VOXELS)));
     const res = await runner.infer(input, n);
     for (let i = 0; i < n; i++) {
       const mask = res.roiLogits.subarray(i * VOXELS, (i + 1) * VOXELS);
       // logit >= 0 <=> sigmoid >= 0.5: the ROI head's decision boundary.
-      const m = maskedMeanDensity(densities[i], mask, 0);
+      const m = maskedMeanDensity(part[i], mask, 0);
       const enough = m !== null && m.voxels >= MIN_MODEL_ROI_VOXELS;
       out.push({
         maskVbmdMgCm3: enough ? m.meanMgCm3 : null,
