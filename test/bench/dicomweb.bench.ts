@@ -31,7 +31,12 @@ import type { Vec3 } from '../../src/imaging/volume.js';
 const DIMS: Vec3 = [512, 512, 300];
 const CACHE = join(tmpdir(), 'vbmd-bench-dicomweb-512x512x300-v1');
 const ACCESSION = 'BENCH-DW-1';
-const RUNS = 5;
+// `node --import tsx test/bench/dicomweb.bench.ts --modes streamed,study [--runs N]` runs a subset.
+const argAfter = (flag: string): string | undefined => {
+  const i = process.argv.indexOf(flag);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const RUNS = Number(argAfter('--runs') ?? 5);
 
 async function ensureSeries(): Promise<string> {
   const dir = join(CACHE, 'series');
@@ -64,7 +69,8 @@ const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 type Mode = 'node-raw' | 'raw-drain' | 'slices' | 'volume' | 'streamed' | 'study';
-const MODES: Mode[] = ['node-raw', 'raw-drain', 'slices', 'volume', 'streamed', 'study'];
+const ALL_MODES: Mode[] = ['node-raw', 'raw-drain', 'slices', 'volume', 'streamed', 'study'];
+const MODES: Mode[] = argAfter('--modes')?.split(',').filter((m): m is Mode => (ALL_MODES as string[]).includes(m)) ?? ALL_MODES;
 
 interface ChildResult {
   ms: number;
@@ -191,7 +197,7 @@ async function main(): Promise<void> {
     const curlCpu = median(curls.map((c) => c.cpuMs));
     console.log(`load average (1 min) during the runs: median ${median(loads).toFixed(1)}, min ${Math.min(...loads).toFixed(1)}, max ${Math.max(...loads).toFixed(1)} on ${cpus().length} cores shared with other work: wall times are noisy, paired ratios less so`);
     console.log(`series: ${mb(seriesBytes)} MiB of DICOM files (${seriesBytes} bytes); WADO-RS response ${mb(wadoBytes)} MiB`);
-    console.log(`Node baseline RSS: bare node ${mb(bareNodeRss)} MiB; bench child after imports (node + tsx + vbmd modules) median ${mb(median(res.study.map((r) => r.baseRssBytes)))} MiB`);
+    console.log(`Node baseline RSS: bare node ${mb(bareNodeRss)} MiB; bench child after imports (node + tsx + vbmd modules) median ${mb(median(MODES.flatMap((m) => res[m].map((r) => r.baseRssBytes))))} MiB`);
     console.log(`curl to /dev/null: median ${curlMs.toFixed(0)} ms, CPU ${curlCpu.toFixed(0)} ms (${curls.length} runs)`);
     const label: Record<Mode, string> = {
       'node-raw': 'node:http drain only:',
@@ -215,13 +221,13 @@ async function main(): Promise<void> {
           ` | peak RSS median ${mb(peak)} MiB = ${(peak / seriesBytes).toFixed(2)}x series (max ${(peakMax / seriesBytes).toFixed(2)}x); baseline ${mb(base)} MiB, above it ${((peak - base) / seriesBytes).toFixed(2)}x`,
       );
     }
-    for (const mode of ['study', 'streamed'] as const) {
+    for (const mode of (['study', 'streamed'] as const).filter((m) => MODES.includes(m))) {
       const rs = res[mode];
       const ratio = median(rs.map((r) => r.ms / r.curlMs));
       const peak = Math.max(...rs.map((r) => r.peakRssBytes)) / seriesBytes;
       console.log(`TARGETS ${label[mode]} time ${ratio.toFixed(2)}x curl (<= 2x: ${verdict(ratio)}), peak RSS ${peak.toFixed(2)}x series, worst run (<= 2x: ${verdict(peak)})`);
     }
-    console.log(`(volume HU: ${res.study[0].huType}; a float32 volume of ${DIMS.join('x')} would itself be ${mb(DIMS[0] * DIMS[1] * DIMS[2] * 4)} MiB = ${((DIMS[0] * DIMS[1] * DIMS[2] * 4) / seriesBytes).toFixed(2)}x the series)`);
+    console.log(`(volume HU: ${MODES.flatMap((m) => res[m].map((r) => r.huType)).find((t) => t !== '-') ?? '-'}; a float32 volume of ${DIMS.join('x')} would itself be ${mb(DIMS[0] * DIMS[1] * DIMS[2] * 4)} MiB = ${((DIMS[0] * DIMS[1] * DIMS[2] * 4) / seriesBytes).toFixed(2)}x the series)`);
   } finally {
     await pacs.stop();
   }
