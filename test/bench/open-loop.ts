@@ -88,6 +88,7 @@ class Connection {
   readonly socket: Socket;
   busy: Pending | undefined;
   alive = true;
+  closing = false;
   readonly ready: Promise<void>;
   private buf: Buffer = Buffer.alloc(0);
 
@@ -145,8 +146,10 @@ class Connection {
     this.buf = Buffer.alloc(0);
     const p = this.busy;
     this.busy = undefined;
+    // A server that closes after this answer: not reused; its 'close' takes it out of the pool.
+    this.closing = /\r\nconnection:\s*close/i.test(head);
     if (p) this.onResponse(this, p, status);
-    if (/\r\nconnection:\s*close/i.test(head)) this.socket.destroy();
+    if (this.closing) this.socket.destroy();
   }
 
   close(): void {
@@ -185,7 +188,7 @@ export async function runOpenLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     status[p.i] = code;
     statusCounts[code] = (statusCounts[code] ?? 0) + 1;
     settle();
-    release(c);
+    if (!c.closing) release(c);
   };
   const onFail = (c: Connection, p: Pending | undefined): void => {
     all.delete(c);

@@ -28,7 +28,11 @@ beforeAll(async () => {
         while (performance.now() < until);
       }
       const body = JSON.stringify({ bytes: Buffer.concat(chunks).length, auth: req.headers.authorization ?? '' });
-      res.writeHead(req.url === '/missing' ? 404 : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.writeHead(req.url === '/missing' ? 404 : 200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        ...(req.url === '/close' ? { connection: 'close' } : {}),
+      });
       res.end(body);
     });
   });
@@ -85,5 +89,11 @@ describe('open-loop load generator', () => {
     expect(r.non2xx).toBe(20);
     expect(r.ok).toBe(0);
     expect(r.statusCounts[404]).toBe(20);
+  });
+
+  it('does not reuse a connection the server closes after its answer', async () => {
+    const r = await runOpenLoop({ host: '127.0.0.1', port, method: 'POST', path: '/close', body, headersFor: () => 'x-a: 1', rate: 100, seconds: 0.3, connections: 2 });
+    expect(r.ok).toBe(30);
+    expect(r.errors + r.timeouts).toBe(0);
   });
 });
