@@ -6,6 +6,10 @@ import { analyzeVolume, type AnalyzeOptions } from '../bmd/analyze.js';
 import type { Calibrate, SiteCalibrationFile } from '../bmd/calibration/types.js';
 import type { VbmdReport } from '../bmd/report.js';
 import { calibrate, readSiteCalibrationFile } from '../bmd/calibration/index.js';
+import { config } from '../config.js';
+import type { ModelInference } from '../model/model-runner.js';
+import { enrichReportWithModel } from '../model/enrich-report.js';
+import { sharedModelRunner } from '../model/shared-runner.js';
 
 export type AnalysisInput = { path: string } | { source: DicomSource; ref: StudyRef } | { loaded: LoadedVolume };
 
@@ -16,6 +20,11 @@ export interface RunAnalysisOptions {
   calibrate?: Calibrate;
   signal?: AbortSignal;
   software?: { name: string; version: string };
+  /**
+   * The vBMD network (issue 7): a started runner, null for none, or undefined for the process-wide one from
+   * configuration (VBMD_MODEL, VBMD_MODEL_FILE; a missing or corrupt model file fails here, before any work).
+   */
+  model?: ModelInference | null;
 }
 
 /** Software identity written into every report. */
@@ -29,6 +38,7 @@ export async function runAnalysis(input: AnalysisInput, options: RunAnalysisOpti
   const timingsMs: Record<string, number> = {};
   const t0 = performance.now();
   const site = options.site ?? (options.calibrationFile ? await readSiteCalibration(options.calibrationFile) : undefined);
+  const model = options.model !== undefined ? options.model : await sharedModelRunner(config());
   let loaded: LoadedVolume;
   if ('loaded' in input) loaded = input.loaded;
   else if ('path' in input) loaded = await loadInputPath(input.path, { signal: options.signal });
@@ -41,7 +51,12 @@ export async function runAnalysis(input: AnalysisInput, options: RunAnalysisOpti
     timingsMs,
     software: options.software ?? SOFTWARE,
   };
-  const report = analyzeVolume(loaded, analyzeOptions);
+  let report = analyzeVolume(loaded, analyzeOptions);
+  if (model) {
+    const tm = performance.now();
+    report = await enrichReportWithModel(report, loaded, model);
+    report.timingsMs.model = Math.round((performance.now() - tm) * 10) / 10;
+  }
   report.timingsMs.total = Math.round((performance.now() - t0) * 10) / 10;
   report.timingsMs.load = Math.round(timingsMs.load * 10) / 10;
   return report;

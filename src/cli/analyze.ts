@@ -91,11 +91,14 @@ export function formatReport(r: VbmdReport): string {
       : `vBMD ${s.vbmd.toFixed(1)} mg/cm3 (${s.levels.join('-')}, ${s.basis}): ${s.category}`,
   );
   lines.push(`Calibration: ${r.calibration.method}${r.calibration.uncalibrated ? ' (uncalibrated)' : ''}, HU = ${r.calibration.intercept.toFixed(1)} + ${r.calibration.slope.toFixed(3)} x vBMD`);
+  if (r.model) lines.push(`Model: ${r.model.name} ${r.model.version} (sha256 ${r.model.sha256.slice(0, 12)}...)`);
   if (r.levels.length > 0) {
-    lines.push('level  conf  ROI median HU  voxels  vBMD mg/cm3  status');
+    const m = r.model ? '  model vBMD  ROI source' : '';
+    lines.push(`level  conf  ROI median HU  voxels  vBMD mg/cm3${m}  status`);
     for (const l of r.levels) {
+      const mv = r.model ? `  ${(l.modelVbmd ?? NaN).toFixed(1).padStart(10)}  ${(l.roiSource ?? 'geometric').padEnd(10)}` : '';
       lines.push(
-        `${l.level.padEnd(5)}  ${l.labelConfidence.toFixed(2)}  ${(l.roiHuMedian ?? NaN).toFixed(1).padStart(13)}  ${String(l.roiVoxels).padStart(6)}  ${(l.vbmd ?? NaN).toFixed(1).padStart(11)}  ${l.included ? 'used' : `excluded: ${l.exclusionReason}`}`,
+        `${l.level.padEnd(5)}  ${l.labelConfidence.toFixed(2)}  ${(l.roiHuMedian ?? NaN).toFixed(1).padStart(13)}  ${String(l.roiVoxels).padStart(6)}  ${(l.vbmd ?? NaN).toFixed(1).padStart(11)}${mv}  ${l.included ? 'used' : `excluded: ${l.exclusionReason}`}`,
       );
     }
   }

@@ -41,6 +41,7 @@ import { VbmdError, userMessage } from '../util/errors.js';
 import { log } from '../util/log.js';
 import { ensureDemoStudies } from './demo-studies.js';
 import { loadOrCreateSandboxTokens, sandboxPaths } from './sandbox-files.js';
+import { sharedModelRunner } from '../model/shared-runner.js';
 import type { DemoStudy } from './demo-studies.js';
 
 /**
@@ -196,6 +197,9 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
       closers.push(() => supervised.stop());
     }
     if (inProcess) {
+      // Load and verify the model (issue 7) before taking jobs: a missing or corrupt model file stops the
+      // start with its one-sentence VbmdError instead of failing every job later.
+      if (!options.analyze) await sharedModelRunner(cfg);
       worker = stores.queue.process(
         createAnalysisHandler({
           source: source.get,
