@@ -244,7 +244,11 @@ export function placeSlice(plan: VolumePlan, slice: DicomSlice, k: number, hu: H
  */
 export function finishVolume(plan: VolumePlan, volumeHu: HuArray): LoadedVolume {
   let hu = volumeHu;
-  if (plan.gaps.length > 0 && hu instanceof Int16Array) hu = Float32Array.from(hu);
+  if (plan.gaps.length > 0 && hu instanceof Int16Array) {
+    const f = new Float32Array(hu.length);
+    f.set(hu); // native int16 -> float32 conversion, exact
+    hu = f;
+  }
   const plane = plan.dims[0] * plan.dims[1];
   for (const g of plan.gaps) {
     const a = plan.gridIndex[g.after];
