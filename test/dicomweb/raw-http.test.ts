@@ -53,11 +53,12 @@ function collect(res: RawResponse, pauseEvery = 0): Promise<Buffer> {
 describe('rawGet (plain-http GET with a reused read buffer)', () => {
   it('sends one GET with Host, the headers and Connection: close; reads a close-delimited body', async () => {
     let request = '';
-    const url = await serve(['HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n', 'X-A: 1\r\nX-A: 2\r\n\r\nhel', 'lo wor', 'ld'], { onRequest: (r) => (request = r) });
+    const url = await serve(['HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n', 'X-A: 1\r\nX-A: 2\r\nX-F: a\r\n  b\r\n\r\nhel', 'lo wor', 'ld'], { onRequest: (r) => (request = r) });
     const res = await rawGet(url, opts);
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('text/plain');
     expect(res.headers['x-a']).toBe('1, 2');
+    expect(res.headers['x-f']).toBe('a b');
     expect((await collect(res)).toString()).toBe('hello world');
     expect(request).toMatch(/^GET \/dicom-web\/x\?a=1 HTTP\/1\.1\r\nHost: 127\.0\.0\.1:\d+\r\naccept: multipart\/related\r\nConnection: close\r\n\r\n$/);
   });
@@ -74,6 +75,16 @@ describe('rawGet (plain-http GET with a reused read buffer)', () => {
     const url = await serve([`HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n`, big.subarray(0, 100), big.subarray(100)], { close: false });
     const res = await rawGet(url, { ...opts, readBufferBytes: 64 * 1024 });
     expect((await collect(res, 7)).equals(big)).toBe(true);
+  });
+
+  it('reads an error status and its body with for await (as the retry loop does)', async () => {
+    const url = await serve(['HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 4\r\n\r\nbusy']);
+    const res = await rawGet(url, opts);
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('1');
+    const chunks: Buffer[] = [];
+    for await (const c of res.body) chunks.push(c);
+    expect(Buffer.concat(chunks).toString()).toBe('busy');
   });
 
   it('skips an interim 100 Continue and reads an empty 204', async () => {

@@ -182,14 +182,20 @@ function parseHead(text: string): { status: number; headers: IncomingHttpHeaders
   const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]);
   if (!m) throw codedError(`malformed HTTP status line "${lines[0].slice(0, 80)}"`, 'HPE_INVALID_CONSTANT');
   const headers: Record<string, string> = {};
+  let last: string | undefined;
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];
     if (line === '') continue;
+    if ((line[0] === ' ' || line[0] === '\t') && last) {
+      headers[last] += ` ${line.trim()}`; // obsolete line folding (RFC 9112 §5.2): replaced by a space
+      continue;
+    }
     const colon = line.indexOf(':');
     if (colon <= 0) throw codedError('malformed HTTP header line', 'HPE_INVALID_HEADER_TOKEN');
     const name = line.slice(0, colon).trim().toLowerCase();
     const value = line.slice(colon + 1).trim();
     headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    last = name;
   }
   return { status: Number(m[1]), headers };
 }
