@@ -6,7 +6,7 @@ import type { CalibrationResult, LevelResult, VbmdReport } from './report.js';
 import { REPORT_SCHEMA } from './report.js';
 import { buildWorkingGrid, workingToPatientMm, type WorkingGrid } from './spine/working-grid.js';
 import { findSpineTrack, type SpineTrack } from './spine/find-spine.js';
-import { type LevelSegment, bodyCrossSectionProfile, chooseDiscs, discValleyScore, localMinDiscSpacingMm, ownBodySlices, segmentsFromDiscs } from './spine/levels.js';
+import { type LevelSegment, findDiscs, ownBodySlices, segmentsFromDiscs } from './spine/levels.js';
 import { labelSegments, type LabelledSegment } from './spine/labels.js';
 import { measureHeightsMm, type BodyHeightsMm } from './spine/heights.js';
 import { measureRoi, roiGeometry, type RoiGeometry, type RoiStats } from './roi/trabecular-roi.js';
@@ -99,9 +99,7 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
     warnings.push('No spine was found in the field of view (no vertebral column with a spinal canal); no levels are reported.');
     return { grid, track, vertebrae: [], warnings };
   }
-  const q = bodyCrossSectionProfile(grid, track);
-  const score = discValleyScore(q, grid.spacingMm[2]);
-  const discs = chooseDiscs(score, track.zFirst, track.zLast, grid.spacingMm[2], localMinDiscSpacingMm(track.bodyDepthMm, grid.spacingMm[2]));
+  const discs = findDiscs(grid, track);
   const segments = segmentsFromDiscs(discs, track.zFirst, track.zLast, grid.spacingMm[2]);
   timingsMs.spine = now() - t0;
   t0 = now();

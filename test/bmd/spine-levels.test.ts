@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { rejectDepthOutliers } from '../../src/bmd/spine/find-spine.js';
-import { ownBodySlices, segmentsFromDiscs } from '../../src/bmd/spine/levels.js';
+import { chooseDiscs, ownBodySlices, segmentsFromDiscs } from '../../src/bmd/spine/levels.js';
 
 describe('level separation rules', () => {
   it('drops an open end too short to hold most of a body, keeps one that does', () => {
@@ -11,6 +11,15 @@ describe('level separation rules', () => {
     // A 9 mm stub under a 24 mm level is an endplate and part of a disc at the scan edge, not a vertebra.
     const stub = segmentsFromDiscs([3, 12, 21], 0, 23, 3);
     expect(stub.map((s) => [s.zFrom, s.zTo])).toEqual([[4, 11], [13, 20]]);
+  });
+
+  it('keeps a faint disc inside a regular chain but not a faint dip at its end (the real end disc at the scan edge)', () => {
+    // 3 mm slices, discs every 8 slices; the one at 28 is faint (thin disc) but on the regular spacing.
+    const score = new Float32Array(60);
+    for (const z of [12, 20, 36, 44, 52]) score[z] = 200;
+    score[28] = 30;
+    score[5] = 30; // faint dip 7 slices under the first disc: regular enough, but only one neighbour holds it
+    expect(chooseDiscs(score, 0, 59, 3)).toEqual([12, 20, 28, 36, 44, 52]);
   });
 
   it('rejects a run of body depths far off the smooth trend along the column (contrast aorta read as cortex)', () => {

@@ -163,8 +163,20 @@ export function chooseDiscs(
     j = i;
     i = k;
   }
-  return seq.reverse();
+  seq.reverse();
+  // An interior disc is held in place by regular spacing on both sides, so a faint one is believable; a disc
+  // at either end of the chain has one neighbour only. When the column's real end disc lies at the scan edge
+  // (no bright band beyond it to score a valley), the chain otherwise ends on a faint dip inside the last
+  // body and splits it. End discs far fainter than the chain's typical disc are therefore dropped.
+  const sorted = seq.map((z) => score[z]).sort((a, b) => a - b);
+  const typical = sorted[sorted.length >> 1];
+  while (seq.length > 2 && score[seq[0]] < END_DISC_MIN_FRACTION * typical) seq.shift();
+  while (seq.length > 2 && score[seq[seq.length - 1]] < END_DISC_MIN_FRACTION * typical) seq.pop();
+  return seq;
 }
+
+/** An end-of-chain disc must score at least this fraction of the chain's median disc valley. */
+const END_DISC_MIN_FRACTION = 0.25;
 
 /** Segments between consecutive discs, plus the partial ends from the column ends to the first/last disc. */
 export function segmentsFromDiscs(discs: number[], zFirst: number, zLast: number, spacingZMm: number): LevelSegment[] {
@@ -219,4 +231,96 @@ export function ownBodySlices(t: SpineTrack, seg: LevelSegment, spacingYMm: numb
   let zTo = seg.zTo;
   while (zTo > midB && !own(zTo)) zTo--;
   return { zFrom, zTo };
+}
+
+/**
+ * The discs of the column, as working-grid slice indices (ascending). Where the source slices are thinner
+ * than the working grid's (1-1.5 mm studies pooled to ~3 mm), the disc profile is taken at the source slice
+ * spacing: an upper thoracic disc is 4-5 mm thick, so once pooled to 3 mm with its two endplates it reads as
+ * one bright band, and in osteoporotic bone (trabecular HU below disc HU) the body interiors become the
+ * deepest valleys; the regular-spacing search then splits every level half a body off. At 1.5 mm the disc
+ * shows as its own valley between the endplates. The column track is interpolated to the finer slices.
+ */
+export function findDiscs(g: WorkingGrid, t: SpineTrack): number[] {
+  const fz = g.factor[2];
+  const sz = g.spacingMm[2];
+  if (fz === 1 || t.zFirst < 0) {
+    const score = discValleyScore(bodyCrossSectionProfile(g, t), sz);
+    return chooseDiscs(score, t.zFirst, t.zLast, sz, localMinDiscSpacingMm(t.bodyDepthMm, sz));
+  }
+  const nzF = g.dims[2] * fz;
+  const szF = sz / fz;
+  const toWorking = (u: number): number => (u - (fz - 1) / 2) / fz;
+  const interp = (a: Float32Array, u: number): number => {
+    const w = Math.min(t.zLast, Math.max(t.zFirst, toWorking(u)));
+    const z0 = Math.floor(w);
+    const z1 = Math.min(t.zLast, z0 + 1);
+    const f = w - z0;
+    return a[z0] * (1 - f) + a[z1] * f;
+  };
+  const zFirst = t.zFirst * fz;
+  const zLast = Math.min(nzF - 1, t.zLast * fz + fz - 1);
+  const depthMm = new Float32Array(nzF).fill(NaN);
+  for (let u = zFirst; u <= zLast; u++) depthMm[u] = interp(t.bodyDepthMm, u);
+  const q = fineCrossSectionProfile(g, t, zFirst, zLast, interp);
+  const score = discValleyScore(q, szF);
+  const discsFine = chooseDiscs(score, zFirst, zLast, szF, localMinDiscSpacingMm(depthMm, szF));
+  const out: number[] = [];
+  for (const u of discsFine) {
+    const z = Math.min(t.zLast, Math.max(t.zFirst, Math.round(toWorking(u))));
+    if (out.length === 0 || z > out[out.length - 1]) out.push(z);
+  }
+  return out;
+}
+
+/**
+ * bodyCrossSectionProfile at the source slice spacing: the same ring (0.6-1 of the body ellipse) on the
+ * working grid's in-plane cells, each cell the mean of its source pixels in one source slice. Reads only the
+ * ring's voxels (not a second pooled copy of the volume).
+ */
+function fineCrossSectionProfile(
+  g: WorkingGrid,
+  t: SpineTrack,
+  uFirst: number,
+  uLast: number,
+  interp: (a: Float32Array, u: number) => number,
+  rInner = 0.6,
+): Float32Array {
+  const src = g.source;
+  const [fx, fy, fz] = g.factor;
+  const q = new Float32Array(g.dims[2] * fz).fill(NaN);
+  const strides = [1, src.dims[0], src.dims[0] * src.dims[1]];
+  // Source memory offset of canonical fine position i along canonical axis a (flips folded in).
+  const offsetOf = (a: number, i: number): number => {
+    const s = g.sourceAxis[a];
+    return (g.sourceSign[a] > 0 ? i : src.dims[s] - 1 - i) * strides[s];
+  };
+  const inv = 1 / (fx * fy);
+  const inner2 = rInner * rInner;
+  for (let u = uFirst; u <= uLast; u++) {
+    const cx = interp(t.bodyX, u);
+    const cy = interp(t.bodyY, u);
+    const ax = Math.max(1, (0.5 * interp(t.bodyWidthMm, u)) / g.spacingMm[0]);
+    const ay = Math.max(1, (0.5 * interp(t.bodyDepthMm, u)) / g.spacingMm[1]);
+    if (!Number.isFinite(cx + cy + ax + ay)) continue;
+    const oz = offsetOf(2, u);
+    let sum = 0;
+    let n = 0;
+    for (let y = Math.max(0, Math.floor(cy - ay)); y <= Math.min(g.dims[1] - 1, Math.ceil(cy + ay)); y++) {
+      for (let x = Math.max(0, Math.floor(cx - ax)); x <= Math.min(g.dims[0] - 1, Math.ceil(cx + ax)); x++) {
+        const r2 = ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2;
+        if (r2 > 1 || r2 < inner2) continue;
+        let cell = 0;
+        for (let ty = 0; ty < fy; ty++) {
+          const oy = oz + offsetOf(1, y * fy + ty);
+          for (let tx = 0; tx < fx; tx++) cell += src.hu[oy + offsetOf(0, x * fx + tx)];
+        }
+        // Same clamp as bodyCrossSectionProfile: one osteophyte or vessel edge cannot dominate the slice.
+        sum += Math.max(-100, Math.min(600, cell * inv));
+        n++;
+      }
+    }
+    if (n > 0) q[u] = sum / n;
+  }
+  return q;
 }
