@@ -177,7 +177,7 @@ export async function collectPhantomRows(o: PhantomSetOptions): Promise<{ rows: 
   for (let s = o.seed; s < o.seed + o.count; s++) {
     const t0 = performance.now();
     const { study, densities, cached } = await engineSide(s, o);
-    engines.add(`${study.engine} (${cached ? 'cached' : 'computed'} ${study.createdAt.slice(0, 16)}Z)`);
+    engines.add(`${study.engine}, ${cached ? 'cached' : 'computed'} ${study.createdAt.slice(0, 10)}`);
     const truth = study.truth;
     const match = (l: VbmdReport['levels'][number]) => {
       const t = nearestTruth(truth, l.centerMm as Vec3);
