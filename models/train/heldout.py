@@ -18,6 +18,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import PatchSet, ResUNet3d, dice, mask_readout, predict  # noqa: E402
 
 
+MIN_MODEL_ROI_VOXELS = 149
+
+
 def ranks(a):
     order = np.argsort(a, kind="mergesort")
     r = np.empty(len(a), dtype=np.float64)
@@ -89,6 +92,9 @@ def main():
     ids = np.arange(len(data))
     prob, reg, logits = predict(model, data, ids)
     readout, nvox = mask_readout(data.density, prob)
+    # The pipeline reports no model value when the predicted ROI is under src/model/infer-levels.ts
+    # MIN_MODEL_ROI_VOXELS (= ceil(500 mm3 / 1.5^3) = 149, the geometric ROI's minimum volume).
+    readout[nvox < MIN_MODEL_ROI_VOXELS] = np.nan
     truth = data.truth
     geo = np.array([np.nan if r["geometricVbmdMgCm3"] is None else r["geometricVbmdMgCm3"] for r in data.index])
     ceiling = np.array([np.nan if r["truthMaskMeanMgCm3"] is None else r["truthMaskMeanMgCm3"] for r in data.index])
@@ -124,6 +130,12 @@ def main():
             "geometric_roi": metrics(geo[sel], truth[sel]),
             "truth_mask_ceiling": metrics(ceiling[sel], truth[sel]),
         }
+    # Readout threshold sweep (information for the choice; the pipeline uses p >= 0.5, i.e. logit >= 0).
+    out["threshold_sweep"] = {}
+    for th in (0.3, 0.5, 0.7, 0.9):
+        r, n = mask_readout(data.density, prob, th)
+        r[n < MIN_MODEL_ROI_VOXELS] = np.nan
+        out["threshold_sweep"][str(th)] = metrics(r, truth)
     print(json.dumps(out, indent=1))
     if args.json:
         with open(args.json, "w") as f:
