@@ -362,7 +362,7 @@ async function main(): Promise<void> {
     console.log(`\nstep test, ${stepSeconds} s per rate (load average now ${load()}):`);
     const sustained = (r: OpenLoopResult): boolean => r.latencyMs.p99 <= 100 && errs(r) === 0;
     let best = sustained(main200.r) ? 200 : 0;
-    const rates = best === 200 ? [300, 400, 500, 600, 700, 800, 1000, 1200, 1500] : [100, 50, 25];
+    const rates = best === 200 ? [300, 400, 500, 600, 700, 800, 1000, 1200, 1500] : [150, 100, 50, 25];
     for (const rate of rates) {
       t0 = performance.now();
       const tokens = await signTokens(key, aud, Math.ceil(rate * stepSeconds));
