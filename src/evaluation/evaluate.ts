@@ -198,6 +198,38 @@ export function evaluationMarkdown(e: EvaluationResult): string {
   return L.join('\n') + '\n';
 }
 
+/**
+ * The short form for models/MODEL_CARD.md: acceptance, then per calibration the primary, lesion-bearing and
+ * QC-kept subsets, one line per method (values with 95% CIs). Generated, never retyped.
+ */
+export function evaluationSummaryMarkdown(e: EvaluationResult): string {
+  const L: string[] = [];
+  L.push(`Model ${e.model.name} ${e.model.version} (sha256 \`${e.model.sha256.slice(0, 16)}...\`); ${e.set}.`);
+  L.push('');
+  if (e.acceptance.length) {
+    L.push('| acceptance check (issue 7) | target | value | holds |');
+    L.push('|---|---|---|---|');
+    for (const a of e.acceptance) L.push(`| ${a.what} | ${a.target} | ${a.value} | ${a.holds ? 'yes' : '**no**'} |`);
+    L.push('');
+  }
+  const keep = new Set([SUBSETS[0].name, 'lesion-bearing', 'kept by QC']);
+  L.push('| calibration | subset | method | n | Spearman r | MAE | bias | 95% LoA | AUC < 80 | accuracy |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of e.results) {
+    for (const s of r.subsets) {
+      if (!keep.has(s.name)) continue;
+      for (const [name, m] of Object.entries(s.methods) as [MethodName, MethodStats][]) {
+        L.push(
+          `| ${r.calibration} | ${s.name} | ${METHOD_LABEL[name]} | ${m.n} | ${ci(m.spearman)} | ${ci(m.maeMgCm3, 2)} | ${ci(m.biasMgCm3, 2)} | ${m.loaLowerMgCm3.value.toFixed(1)} to ${m.loaUpperMgCm3.value.toFixed(1)} | ${ci(m.aucOsteoporosis)} | ${ci(m.accuracy)} |`,
+        );
+      }
+    }
+  }
+  L.push('');
+  L.push('Full tables (Pearson, AUC <= 120, confusion matrices, fracture and contrast subsets), per-vertebra rows and plots: models/evaluation/.');
+  return L.join('\n') + '\n';
+}
+
 const COLOUR: Record<MethodName, string> = { model: '#1f6fb4', regression: '#2a9d3a', geometric: '#d9741a' };
 
 /** Writes evaluation.md, evaluation.json, rows.csv and the SVG plots into `dir`; returns the file names. */
@@ -206,6 +238,7 @@ export async function writeEvaluation(dir: string, e: EvaluationResult, rows: Ev
   const files: [string, string][] = [
     ['evaluation.md', evaluationMarkdown(e)],
     ['evaluation.json', JSON.stringify(e, null, 2) + '\n'],
+    ['summary.md', evaluationSummaryMarkdown(e)],
     [
       'rows.csv',
       'case,level,calibration,calibration_method,reference,geometric,model,regression,p_normal,p_osteopenia,p_osteoporosis,included,exclusion,lesion,fracture,contrast\n' +
