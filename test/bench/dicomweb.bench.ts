@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -160,6 +160,17 @@ function curl(url: string, accept: string): { ms: number; cpuMs: number; bytes: 
   return { ms: Number(secs) * 1000, cpuMs: toMs(cu) + toMs(cs), bytes: Number(bytes) };
 }
 
+/** CPU time (user + system, ms) a process has used so far, from /proc (Linux); NaN elsewhere. */
+function processCpuMs(pid: number): number {
+  try {
+    // Fields 14 and 15 (utime, stime) in clock ticks, counted after the ")" that ends the command name.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 async function main(): Promise<void> {
   const t0 = performance.now();
   const dir = await ensureSeries();
@@ -187,6 +198,7 @@ async function main(): Promise<void> {
     const bareNodeRss = Number(bare.stdout.trim());
     const loads: number[] = [];
     const curls: { ms: number; cpuMs: number }[] = [];
+    const orthancCpu: number[] = [];
     const res: Record<Mode, (ChildResult & { curlMs: number; load1: number })[]> = { 'node-raw': [], 'raw-drain': [], slices: [], volume: [], streamed: [], study: [], 'study-warm': [] };
     let wadoBytes = 0;
     for (let run = 0; run < RUNS; run++) {
@@ -194,7 +206,9 @@ async function main(): Promise<void> {
         // curl right before each of ours, so both see the same machine load.
         const load1 = loadavg()[0];
         loads.push(load1);
+        const o0 = processCpuMs(pacs.pid);
         const c = curl(url, accept);
+        orthancCpu.push(processCpuMs(pacs.pid) - o0);
         curls.push(c);
         wadoBytes = c.bytes;
         res[mode].push({ ...runChild(mode, args), curlMs: c.ms, load1 });
@@ -205,7 +219,8 @@ async function main(): Promise<void> {
     console.log(`load average (1 min) during the runs: median ${median(loads).toFixed(1)}, min ${Math.min(...loads).toFixed(1)}, max ${Math.max(...loads).toFixed(1)} on ${cpus().length} cores shared with other work: wall times are noisy, paired ratios less so`);
     console.log(`series: ${mb(seriesBytes)} MiB of DICOM files (${seriesBytes} bytes); WADO-RS response ${mb(wadoBytes)} MiB`);
     console.log(`Node baseline RSS: bare node ${mb(bareNodeRss)} MiB; bench child after imports (node + tsx + vbmd modules) median ${mb(median(MODES.flatMap((m) => res[m].map((r) => r.baseRssBytes))))} MiB`);
-    console.log(`curl to /dev/null: median ${curlMs.toFixed(0)} ms, CPU ${curlCpu.toFixed(0)} ms (${curls.length} runs)`);
+    const serverCpu = median(orthancCpu);
+    console.log(`curl to /dev/null: median ${curlMs.toFixed(0)} ms, CPU ${curlCpu.toFixed(0)} ms (${curls.length} runs); Orthanc's CPU to serve it: median ${serverCpu.toFixed(0)} ms`);
     const label: Record<Mode, string> = {
       'node-raw': 'node:http drain only:',
       'raw-drain': 'raw-http drain only (our floor):',
@@ -234,6 +249,12 @@ async function main(): Promise<void> {
       const ratio = median(rs.map((r) => r.ms / r.curlMs));
       const peak = Math.max(...rs.map((r) => r.peakRssBytes)) / seriesBytes;
       console.log(`TARGETS ${label[mode]} time ${ratio.toFixed(2)}x curl (<= 2x: ${verdict(ratio)}), peak RSS ${peak.toFixed(2)}x series, worst run (<= 2x: ${verdict(peak)})`);
+    }
+    // Load-independent hint (not the target): unloaded, curl's wall is about the server's CPU to produce the
+    // response, and ours about our CPU when that is larger, so their ratio estimates an unloaded run.
+    for (const mode of (['study', 'streamed'] as const).filter((m) => MODES.includes(m))) {
+      const cpu = median(res[mode].map((r) => r.cpuMs));
+      console.log(`estimate if the machine were idle, ${label[mode]} our CPU / max(Orthanc CPU, curl CPU) = ${cpu.toFixed(0)} / ${Math.max(serverCpu, curlCpu).toFixed(0)} = ${(cpu / Math.max(serverCpu, curlCpu)).toFixed(2)}x (an estimate, not a measurement of the target)`);
     }
     if (MODES.includes('study-warm')) {
       const ratio = median(res['study-warm'].map((r) => r.ms / r.curlMs));
