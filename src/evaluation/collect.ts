@@ -33,6 +33,8 @@ export interface EvalRow {
   /** Reference vBMD: phantom truth or the manifest's QCT value, mg/cm3. */
   reference: number;
   geometric: number | null;
+  /** The level's vbmd as the pipeline reports it (src/model/enrich-report.ts VBMD_SOURCE_DECISION rule). */
+  reported: number | null;
   /** Model: mean density over its predicted ROI. */
   model: number | null;
   /** Model: regression head. */
@@ -64,6 +66,7 @@ function rowsFromReport(
       calibrationMethod: report.calibration.method,
       reference: t.reference,
       geometric: l.geometricVbmd ?? l.vbmd,
+      reported: l.vbmd,
       model: l.modelVbmd ?? null,
       regression: l.modelRegressionVbmd ?? null,
       probabilities: l.modelClassProbabilities ?? null,
@@ -188,7 +191,8 @@ export async function collectPhantomRows(o: PhantomSetOptions): Promise<{ rows: 
     for (const mode of o.calibrations) {
       const geometric = study.modes.find((m) => m.mode === mode)!.report;
       const inferred = await inferDensityPatches(o.runner, densities.get(mode)!);
-      const report = applyInferences(geometric, inferred, o.runner.model, { source: 'geometric' });
+      // Default options: the pipeline's own rule decides `vbmd` (reported); geometricVbmd keeps the engine's.
+      const report = applyInferences(geometric, inferred, o.runner.model);
       rows.push(...rowsFromReport(report, `phantom:seed=${s}`, mode, match, truth.contrast.enabled));
     }
     const opt = study.options as { levels?: string };
@@ -218,7 +222,7 @@ export async function collectManifestRows(o: {
   for (const [input, want] of byInput) {
     const loaded = await loadInputPath(input);
     const geometric = analyzeVolume(loaded, { site: o.site });
-    const report = await enrichReportWithModel(geometric, loaded, o.runner, { source: 'geometric' });
+    const report = await enrichReportWithModel(geometric, loaded, o.runner);
     const got = rowsFromReport(
       report,
       input,

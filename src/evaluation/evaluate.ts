@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLASS_ORDER } from '../model/contract.js';
+import { DISAGREEMENT_MARGIN_MG_CM3 } from '../model/enrich-report.js';
 import type { ModelIdentity } from '../model/model-file.js';
 import type { CalibrationMode, EvalRow } from './collect.js';
 import { methodStats, OSTEOPOROSIS_BELOW_MG_CM3, type MethodStats, type WithCi } from './method-stats.js';
@@ -10,11 +11,12 @@ import { blandAltmanSvg, rocSvg, scatterSvg } from './svg-plots.js';
  * The paper's evaluation table (Wang et al. 2024) for the model and the geometric ROI on the same vertebrae,
  * per calibration mode and subset, with the issue 7 acceptance checks, as Markdown, JSON and SVG plots.
  */
-export type MethodName = 'model' | 'regression' | 'geometric';
+export type MethodName = 'model' | 'regression' | 'geometric' | 'reported';
 export const METHOD_LABEL: Record<MethodName, string> = {
   model: 'model (mean over predicted ROI)',
   regression: 'model regression head',
   geometric: 'geometric ROI (engine)',
+  reported: 'reported vBMD (pipeline rule)',
 };
 
 export interface SubsetResult {
@@ -34,6 +36,8 @@ export interface CalibrationResultSet {
   /** 95th and 99th percentile of |model - geometric| on levels without lesion, fracture or contrast. */
   disagreementP95MgCm3: number | null;
   disagreementP99MgCm3: number | null;
+  /** Share of those levels where model and geometric ROI agree within DISAGREEMENT_MARGIN_MG_CM3. */
+  agreeWithinMarginFraction: number | null;
 }
 
 export interface AcceptanceCheck {
@@ -80,7 +84,7 @@ export function evaluateRows(rows: EvalRow[], calibration: CalibrationMode, opti
   const subsets: SubsetResult[] = [];
   for (const def of SUBSETS) {
     const inSet = mine.filter(def.keep);
-    const paired = inSet.filter((r) => r.model !== null && r.geometric !== null && r.regression !== null);
+    const paired = inSet.filter((r) => r.model !== null && r.geometric !== null && r.regression !== null && r.reported !== null);
     const ref = paired.map((r) => r.reference);
     const methods: SubsetResult['methods'] = {};
     if (paired.length >= 2) {
@@ -89,12 +93,20 @@ export function evaluateRows(rows: EvalRow[], calibration: CalibrationMode, opti
       methods.model = methodStats(ref, paired.map((r) => r.model!), probs, o);
       methods.regression = methodStats(ref, paired.map((r) => r.regression!), null, o);
       methods.geometric = methodStats(ref, paired.map((r) => r.geometric!), null, o);
+      methods.reported = methodStats(ref, paired.map((r) => r.reported!), null, o);
     }
     subsets.push({ name: def.name, description: def.description, rows: inSet.length, droppedNoValue: inSet.length - paired.length, methods });
   }
   const clean = mine.filter((r) => !r.contrast && !r.lesion && !r.fracture && r.model !== null && r.geometric !== null);
   const gaps = clean.map((r) => Math.abs(r.model! - r.geometric!));
-  return { calibration, methodsUsed, subsets, disagreementP95MgCm3: percentile(gaps, 0.95), disagreementP99MgCm3: percentile(gaps, 0.99) };
+  return {
+    calibration,
+    methodsUsed,
+    subsets,
+    disagreementP95MgCm3: percentile(gaps, 0.95),
+    disagreementP99MgCm3: percentile(gaps, 0.99),
+    agreeWithinMarginFraction: gaps.length ? gaps.filter((g) => g <= DISAGREEMENT_MARGIN_MG_CM3).length / gaps.length : null,
+  };
 }
 
 /** Issue 7 acceptance on the primary subset with site calibration (or the first calibration run). */
@@ -163,7 +175,9 @@ export function evaluationMarkdown(e: EvaluationResult): string {
     L.push(`## Calibration: ${r.calibration} (${Object.entries(r.methodsUsed).map(([k, v]) => `${k} x${v}`).join(', ')} level readings)`);
     L.push('');
     if (r.disagreementP95MgCm3 !== null) {
-      L.push(`|model - geometric| on levels without lesion, fracture or contrast: 95th percentile ${r.disagreementP95MgCm3.toFixed(1)}, 99th ${r.disagreementP99MgCm3!.toFixed(1)} mg/cm3.`);
+      L.push(
+        `|model - geometric| on levels without lesion, fracture or contrast: 95th percentile ${r.disagreementP95MgCm3.toFixed(1)}, 99th ${r.disagreementP99MgCm3!.toFixed(1)} mg/cm3; within the ${DISAGREEMENT_MARGIN_MG_CM3} mg/cm3 QC margin on ${((r.agreeWithinMarginFraction ?? NaN) * 100).toFixed(1)} %.`,
+      );
       L.push('');
     }
     for (const s of r.subsets) {
@@ -230,7 +244,7 @@ export function evaluationSummaryMarkdown(e: EvaluationResult): string {
   return L.join('\n') + '\n';
 }
 
-const COLOUR: Record<MethodName, string> = { model: '#1f6fb4', regression: '#2a9d3a', geometric: '#d9741a' };
+const COLOUR: Record<MethodName, string> = { model: '#1f6fb4', regression: '#2a9d3a', geometric: '#d9741a', reported: '#7b3fa0' };
 
 /** Writes evaluation.md, evaluation.json, rows.csv and the SVG plots into `dir`; returns the file names. */
 export async function writeEvaluation(dir: string, e: EvaluationResult, rows: EvalRow[]): Promise<string[]> {
@@ -241,11 +255,11 @@ export async function writeEvaluation(dir: string, e: EvaluationResult, rows: Ev
     ['summary.md', evaluationSummaryMarkdown(e)],
     [
       'rows.csv',
-      'case,level,calibration,calibration_method,reference,geometric,model,regression,p_normal,p_osteopenia,p_osteoporosis,included,exclusion,lesion,fracture,contrast\n' +
+      'case,level,calibration,calibration_method,reference,geometric,reported,model,regression,p_normal,p_osteopenia,p_osteoporosis,included,exclusion,lesion,fracture,contrast\n' +
         rows
           .map((r) =>
             [
-              r.caseId, r.level, r.calibration, r.calibrationMethod, r.reference.toFixed(2), r.geometric ?? '', r.model ?? '', r.regression ?? '',
+              r.caseId, r.level, r.calibration, r.calibrationMethod, r.reference.toFixed(2), r.geometric ?? '', r.reported ?? '', r.model ?? '', r.regression ?? '',
               r.probabilities?.normal ?? '', r.probabilities?.osteopenia ?? '', r.probabilities?.osteoporosis ?? '',
               r.included, r.exclusionReason ?? '', r.lesion ?? '', r.fracture, r.contrast,
             ].join(','),
@@ -257,11 +271,11 @@ export async function writeEvaluation(dir: string, e: EvaluationResult, rows: Ev
   for (const r of e.results) {
     for (const subset of [SUBSETS[0], SUBSETS[1]]) {
       const res = r.subsets.find((s) => s.name === subset.name);
-      const paired = rows.filter((x) => x.calibration === r.calibration && subset.keep(x) && x.model !== null && x.geometric !== null && x.regression !== null);
+      const paired = rows.filter((x) => x.calibration === r.calibration && subset.keep(x) && x.model !== null && x.geometric !== null && x.regression !== null && x.reported !== null);
       if (!res || paired.length < 2) continue;
       const tag = `${r.calibration}${subset === SUBSETS[0] ? '' : '-lesion'}`;
       const ref = paired.map((x) => x.reference);
-      const val = (m: MethodName): number[] => paired.map((x) => (m === 'model' ? x.model! : m === 'regression' ? x.regression! : x.geometric!));
+      const val = (m: MethodName): number[] => paired.map((x) => (m === 'model' ? x.model! : m === 'regression' ? x.regression! : m === 'reported' ? x.reported! : x.geometric!));
       const methods: MethodName[] = ['model', 'geometric'];
       files.push([
         `scatter-${tag}.svg`,

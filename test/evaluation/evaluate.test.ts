@@ -8,7 +8,7 @@ import { methodStats } from '../../src/evaluation/method-stats.js';
 
 function row(i: number, reference: number, model: number, geometric: number, extra: Partial<EvalRow> = {}): EvalRow {
   return {
-    caseId: `phantom:seed=${900000 + (i >> 3)}`, level: 'L1', calibration: 'site', calibrationMethod: 'phantom', reference, geometric, model,
+    caseId: `phantom:seed=${900000 + (i >> 3)}`, level: 'L1', calibration: 'site', calibrationMethod: 'phantom', reference, geometric, model, reported: model,
     regression: model, probabilities: { normal: reference > 120 ? 0.9 : 0.05, osteopenia: 0.05, osteoporosis: reference < 80 ? 0.9 : 0.05 },
     included: true, exclusionReason: null, lesion: null, fracture: false, contrast: false, ...extra,
   };

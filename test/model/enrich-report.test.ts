@@ -92,18 +92,29 @@ describe('enrichReportWithModel', () => {
 
   it('uses the model value for vbmd and the summary when the source is the model, never for an excluded level', async () => {
     const r = await enrichReportWithModel(
-      report([level('L1', 100), level('L2', 104), level('L3', 60, { included: false, exclusionReason: 'lesion' })]),
+      report([level('L1', 110), level('L2', 114), level('L3', 115, { included: false, exclusionReason: 'lesion' })]),
       uniformVolume(TRUE_MG_CM3),
       fakeModel(6),
       { source: 'model' },
     );
     expect(r.levels.map((l) => l.roiSource)).toEqual(['model', 'model', 'model']);
     expect(r.levels[0].vbmd).toBeCloseTo(TRUE_MG_CM3, 1);
-    expect(r.levels[0].geometricVbmd).toBe(100);
+    expect(r.levels[0].geometricVbmd).toBe(110);
     expect(r.levels[2].included).toBe(false);
     expect(r.summary.levels).toEqual(['L1', 'L2']);
     expect(r.summary.vbmd).toBeCloseTo(TRUE_MG_CM3, 1);
     expect(r.summary.category).toBe('normal');
+  });
+
+  it('reports the geometric value, with a warning, where the model disagrees beyond the margin', async () => {
+    const far = TRUE_MG_CM3 - DISAGREEMENT_MARGIN_MG_CM3 - 5;
+    const r = await enrichReportWithModel(report([level('L1', far), level('L2', 120)]), uniformVolume(TRUE_MG_CM3), fakeModel(6), { source: 'model' });
+    expect(r.levels[0].roiSource).toBe('geometric');
+    expect(r.levels[0].vbmd).toBe(far);
+    expect(r.levels[0].modelVbmd).toBeCloseTo(TRUE_MG_CM3, 1);
+    expect(r.levels[1].roiSource).toBe('model');
+    expect(r.qc.warnings.some((w) => /^L1: .*the geometric value is reported/.test(w))).toBe(true);
+    expect(r.summary.vbmd).toBeCloseTo((far + TRUE_MG_CM3) / 2, 1);
   });
 
   it('reports no model value when the predicted ROI is too small, and keeps the geometric one', async () => {
