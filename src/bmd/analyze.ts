@@ -149,8 +149,15 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
     const heightMm = (own.zTo - own.zFrom + 1) * grid.spacingMm[2];
     let edge = false;
     for (let z = s.zFrom; z <= s.zTo; z++) if (track.touchesEdge[z]) edge = true;
-    const openCaudal = !s.caudalDisc && (s.zFrom <= 1 || len < 0.75 * typicalLen);
-    const openCranial = !s.cranialDisc && (s.zTo >= nz - 2 || len < 0.75 * typicalLen);
+    // An end without a disc is cut when the level is short, or when it reaches the scan edge and is shorter
+    // than 90% of its whole neighbour (adjacent bodies differ by a few % in height; a body fully in the scan
+    // plus part of its disc is at least as long as its neighbour, whose disc slices are not counted).
+    const whole = labels.levels.filter((o) => o.cranialDisc && o.caudalDisc);
+    const below = whole.filter((o) => o.zTo < s.zFrom).sort((a, b) => b.zTo - a.zTo)[0];
+    const above = whole.filter((o) => o.zFrom > s.zTo).sort((a, b) => a.zFrom - b.zFrom)[0];
+    const lenOf = (o: LevelSegment | undefined): number => (o ? o.zTo - o.zFrom + 1 : typicalLen);
+    const openCaudal = !s.caudalDisc && (len < 0.75 * typicalLen || (s.zFrom <= 1 && !(len >= 0.9 * lenOf(above))));
+    const openCranial = !s.cranialDisc && (len < 0.75 * typicalLen || (s.zTo >= nz - 2 && !(len >= 0.9 * lenOf(below))));
     return {
       ...s,
       centerMm,

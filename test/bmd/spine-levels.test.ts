@@ -1,16 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import { rejectDepthOutliers } from '../../src/bmd/spine/find-spine.js';
-import { chooseDiscs, ownBodySlices, segmentsFromDiscs } from '../../src/bmd/spine/levels.js';
+import { chooseDiscs, isEndStub, ownBodySlices, segmentsFromDiscs } from '../../src/bmd/spine/levels.js';
 
 describe('level separation rules', () => {
-  it('drops an open end too short to hold most of a body, keeps one that does', () => {
+  it('calls an open end too short to hold most of a body a stub, not one that does', () => {
     // 3 mm slices; whole levels 7-8 slices long.
     const keep = segmentsFromDiscs([5, 13, 21], 0, 26, 3);
     expect(keep.map((s) => [s.zFrom, s.zTo])).toEqual([[0, 4], [6, 12], [14, 20], [22, 26]]);
-    expect(keep[0]).toMatchObject({ cranialDisc: false, caudalDisc: true });
-    // A 9 mm stub under a 24 mm level is an endplate and part of a disc at the scan edge, not a vertebra.
+    // z runs superior: the lowest piece has its disc on top and the column end below.
+    expect(keep[0]).toMatchObject({ cranialDisc: true, caudalDisc: false });
+    expect(keep[3]).toMatchObject({ cranialDisc: false, caudalDisc: true });
+    expect(isEndStub(keep[0], keep[1])).toBe(false);
+    expect(isEndStub(keep[3], keep[2])).toBe(false);
+    // A 9 mm piece under a 24 mm level is an endplate and part of a disc at the scan edge, not a vertebra
+    // (kept as a segment so the sacrum test can still look at it, but never named).
     const stub = segmentsFromDiscs([3, 12, 21], 0, 23, 3);
-    expect(stub.map((s) => [s.zFrom, s.zTo])).toEqual([[4, 11], [13, 20]]);
+    expect(stub.map((s) => [s.zFrom, s.zTo])).toEqual([[0, 2], [4, 11], [13, 20]]);
+    expect(isEndStub(stub[0], stub[1])).toBe(true);
+    expect(isEndStub(stub[1], stub[0])).toBe(false);
   });
 
   it('keeps a faint disc inside a regular chain but not a faint dip at its end (the real end disc at the scan edge)', () => {

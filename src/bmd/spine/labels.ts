@@ -1,7 +1,7 @@
 import type { VertebraLevel } from '../report.js';
 import { VERTEBRA_LEVELS } from '../report.js';
 import type { SpineTrack } from './find-spine.js';
-import type { LevelSegment } from './levels.js';
+import { isEndStub, type LevelSegment } from './levels.js';
 import type { WorkingGrid } from './working-grid.js';
 
 /**
@@ -134,7 +134,13 @@ export function labelSegments(
     const span = lateralBoneSpanMm(g, t, caudal);
     if (span >= SACRAL_WIDTH_MIN_MM) sacrum = caudal;
   }
-  const body = sacrum ? segs.slice(0, -1) : segs;
+  // Open stubs at either end (too little of a body to name) are not reported; the caudal one has had its
+  // chance to show the sacrum above.
+  const body = (sacrum ? segs.slice(0, -1) : segs).filter((s, i, all) => {
+    if (i === 0) return !isEndStub(s, all[1]);
+    if (i === all.length - 1) return !isEndStub(s, all[i - 1]);
+    return true;
+  });
   const rib = body.map((s) => ribAreaMm2(g, t, s, contrast ? RIB_HU_CONTRAST : RIB_HU));
   const ribBearing = rib.map((a) => a >= RIB_AREA_MIN_MM2);
   // T12: the rib-bearing level followed by a rib-less one where the pattern is clearest: up to 3 levels

@@ -183,20 +183,12 @@ export function segmentsFromDiscs(discs: number[], zFirst: number, zLast: number
   const out: LevelSegment[] = [];
   const minEndMm = 9;
   if (discs.length === 0) return out;
-  // An open end must also hold most of a body: a stub under 60% of the neighbouring whole level is an endplate
-  // and part of a disc (or noise split off a body) at the scan edge, too little to name or measure, and naming
-  // it would only add a level the scan does not show.
-  const longEnough = (len: number, neighbourLen: number | null): boolean =>
-    len * spacingZMm >= minEndMm && (neighbourLen === null || len >= 0.6 * neighbourLen);
-  const n = discs.length;
-  if (longEnough(discs[0] - zFirst, n > 1 ? discs[1] - discs[0] - 1 : null)) {
-    out.push({ zFrom: zFirst, zTo: discs[0] - 1, cranialDisc: false, caudalDisc: true });
-  }
-  for (let d = 0; d + 1 < n; d++) out.push({ zFrom: discs[d] + 1, zTo: discs[d + 1] - 1, cranialDisc: true, caudalDisc: true });
-  const last = discs[n - 1];
-  if (longEnough(zLast - last, n > 1 ? last - discs[n - 2] - 1 : null)) {
-    out.push({ zFrom: last + 1, zTo: zLast, cranialDisc: true, caudalDisc: false });
-  }
+  // z runs superior: the piece under the first disc has that disc at its cranial end and the column end
+  // (scan edge or sacrum) at its caudal end; the piece over the last disc the reverse.
+  if ((discs[0] - zFirst) * spacingZMm >= minEndMm) out.push({ zFrom: zFirst, zTo: discs[0] - 1, cranialDisc: true, caudalDisc: false });
+  for (let d = 0; d + 1 < discs.length; d++) out.push({ zFrom: discs[d] + 1, zTo: discs[d + 1] - 1, cranialDisc: true, caudalDisc: true });
+  const last = discs[discs.length - 1];
+  if ((zLast - last) * spacingZMm >= minEndMm) out.push({ zFrom: last + 1, zTo: zLast, cranialDisc: false, caudalDisc: true });
   return out;
 }
 
@@ -323,4 +315,15 @@ function fineCrossSectionProfile(
     if (n > 0) q[u] = sum / n;
   }
   return q;
+}
+
+/**
+ * Whether an open end segment (no disc on one side) holds too little of a body to be named: under 60% of
+ * the neighbouring whole level it is an endplate and part of a disc (or noise split off a body) at the scan
+ * edge. Such a stub may still show the sacrum's ala (the L5 anchor), so it is only dropped after that test.
+ */
+export function isEndStub(seg: LevelSegment, neighbour: LevelSegment | undefined): boolean {
+  if (seg.cranialDisc && seg.caudalDisc) return false;
+  if (!neighbour || !neighbour.cranialDisc || !neighbour.caudalDisc) return false;
+  return seg.zTo - seg.zFrom + 1 < 0.6 * (neighbour.zTo - neighbour.zFrom + 1);
 }
