@@ -18,11 +18,11 @@ export type VbmdSource = 'model' | 'geometric';
  * every subset, including the levels QC keeps for the summary (the only ones whose value reaches a patient),
  * where its MAE and 95% limits of agreement are both smaller. So `vbmd` is the model's value ("model").
  *
- * Bounded by the physics: the network has only seen synthetic phantoms (models/MODEL_CARD.md), so on a level
- * where it disagrees with the geometric ROI by more than DISAGREEMENT_MARGIN_MG_CM3 the engine's transparent
- * measurement is reported instead, with a QC warning. On the held-out set this changes almost nothing (the two
- * agree within the margin on ~97 % of clean levels) but a network failing on real CT cannot move a reported
- * value by more than the margin without a warning and a fallback.
+ * Not bounded by the geometric value: a rule "geometric where the two disagree by more than the margin" was
+ * measured (commit 0b89b7b) and was worse: on the QC-kept levels where they disagreed, the geometric ROI had
+ * caught a lytic lesion the lesion screen missed and the model was right every time. Disagreement instead puts
+ * a QC warning with both values on the level. The network has seen only phantoms (models/MODEL_CARD.md): a site
+ * validates it on its own QCT-labelled scans (`vbmd evaluate --manifest`) or runs with VBMD_MODEL=false.
  */
 export const VBMD_SOURCE_DECISION: VbmdSource = 'model';
 
@@ -34,13 +34,12 @@ export const VBMD_SOURCE_DECISION: VbmdSource = 'model';
 export const MODEL_READOUT: 'mask' | 'regression' = 'mask';
 
 /**
- * Model and geometric ROI values further apart than this get a QC warning on the level (and the geometric
- * value is reported, see VBMD_SOURCE_DECISION). Two measurements each within the issue 7 acceptance limits of
+ * Model and geometric ROI values further apart than this get a QC warning on the level. Two measurements each within the issue 7 acceptance limits of
  * agreement (+-12 mg/cm3 at 95 %, SD 6.1) differ by more than 1.96 * sqrt(2) * 6.1 = 17 mg/cm3 in fewer than 5 %
  * of bodies even if their errors were independent; a larger gap means one ROI caught something the other did
  * not (a lesion, an endplate, the basivertebral vein, a misplaced centre), and it can move a level across an ACR
  * band (80-120 mg/cm3 is 40 wide). Measured on the held-out set: 95th percentile of |model - geometric| on levels
- * without lesion, fracture or contrast ~8 mg/cm3 (models/evaluation/evaluation.md).
+ * without lesion, fracture or contrast ~5 mg/cm3, ~97 % of them within this margin (models/evaluation/evaluation.md).
  */
 export const DISAGREEMENT_MARGIN_MG_CM3 = 17;
 
@@ -105,11 +104,10 @@ export function applyInferences(report: VbmdReport, inferred: readonly LevelInfe
       if (l.included) warnings.push(`${l.level}: the model found no measurable trabecular region (${r.maskVoxels} voxels); the geometric ROI value is reported.`);
     } else if (disagree) {
       warnings.push(
-        `${l.level}: model ROI ${round1(value)} and geometric ROI ${geometric} mg/cm3 differ by more than ${DISAGREEMENT_MARGIN_MG_CM3} mg/cm3 (a lesion, endplate or misplaced ROI in one of them)${source === 'model' ? '; the geometric value is reported' : ''}; check this level on the images.`,
+        `${l.level}: model ROI ${round1(value)} and geometric ROI ${geometric} mg/cm3 differ by more than ${DISAGREEMENT_MARGIN_MG_CM3} mg/cm3 (a lesion, endplate or misplaced ROI in one of them; the ${source === 'model' ? 'model' : 'geometric'} value is reported); check this level on the images.`,
       );
     }
-    // The model's value where it agrees with the geometric ROI, or where the geometric ROI gave none.
-    if (source === 'model' && value !== null && !disagree) {
+    if (source === 'model' && value !== null) {
       next.vbmd = round1(value);
       next.roiSource = 'model';
       next.included = l.exclusionReason === null;

@@ -106,15 +106,16 @@ describe('enrichReportWithModel', () => {
     expect(r.summary.category).toBe('normal');
   });
 
-  it('reports the geometric value, with a warning, where the model disagrees beyond the margin', async () => {
+  it('keeps the model value where it disagrees beyond the margin, and says so in a warning with both values', async () => {
     const far = TRUE_MG_CM3 - DISAGREEMENT_MARGIN_MG_CM3 - 5;
     const r = await enrichReportWithModel(report([level('L1', far), level('L2', 120)]), uniformVolume(TRUE_MG_CM3), fakeModel(6), { source: 'model' });
-    expect(r.levels[0].roiSource).toBe('geometric');
-    expect(r.levels[0].vbmd).toBe(far);
-    expect(r.levels[0].modelVbmd).toBeCloseTo(TRUE_MG_CM3, 1);
-    expect(r.levels[1].roiSource).toBe('model');
-    expect(r.qc.warnings.some((w) => /^L1: .*the geometric value is reported/.test(w))).toBe(true);
-    expect(r.summary.vbmd).toBeCloseTo((far + TRUE_MG_CM3) / 2, 1);
+    expect(r.levels.map((l) => l.roiSource)).toEqual(['model', 'model']);
+    expect(r.levels[0].vbmd).toBeCloseTo(TRUE_MG_CM3, 1);
+    expect(r.levels[0].geometricVbmd).toBe(far);
+    const w = r.qc.warnings.filter((x) => /differ by more than/.test(x));
+    expect(w).toHaveLength(1);
+    expect(w[0]).toContain(`geometric ROI ${far} mg/cm3`);
+    expect(w[0]).toContain('the model value is reported');
   });
 
   it('reports no model value when the predicted ROI is too small, and keeps the geometric one', async () => {
