@@ -111,6 +111,7 @@ def main():
     ap.add_argument("--ckpt-every", type=int, default=100)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this wall time; 0 = no limit")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--init", help="start a new run from this checkpoint's weights (fine-tuning), e.g. runs/r1/last.pt")
     ap.add_argument("--reload", action="store_true", help="reread --data at each evaluation when an export is still adding to it")
     args = ap.parse_args()
     if args.levels < 3:
@@ -145,6 +146,13 @@ def main():
         log(args.run, f"resumed at step {step}")
     else:
         torch.manual_seed(args.seed)
+        if args.init:
+            # Fine-tuning (e.g. on a site's QCT-labelled scans): start from trained weights, fresh optimiser.
+            init = torch.load(args.init)
+            if init["config"]["base"] != args.base or init["config"]["levels"] != args.levels:
+                raise SystemExit(f"{args.init} holds another architecture (base {init['config']['base']}, levels {init['config']['levels']}).")
+            model.load_state_dict(init["model"])
+            log(args.run, f"initialised from {args.init} (step {init['step']})")
         log(args.run, f"start: {len(tr)} train / {len(va)} val samples from {folders}; {count_params(model)} parameters; config {json.dumps(config)}")
 
     def save(path):
