@@ -104,6 +104,15 @@ describe('extractDensityPatch', () => {
     expect(corner[idx(outside - 1, outside - 1, outside - 1)]).toBeCloseTo(pad, 3);
   });
 
+  it('reads int16 HU volumes (how DICOM volumes are held) like float32 ones', () => {
+    const f = (p: Vec3): number => Math.round(40 + 2 * p[0] - p[1] + 3 * p[2]);
+    const v32 = volumeFrom([60, 60, 50], [1, 1, 1], [-30, -30, -25], ID, f);
+    const v16: Volume = { ...v32, hu: Int16Array.from(v32.hu) };
+    const a = extractDensityPatch(v32, [0.3, -1.2, 2.5], cal);
+    const b = extractDensityPatch(v16, [0.3, -1.2, 2.5], cal);
+    expect(Array.from(b)).toEqual(Array.from(a));
+  });
+
   it('reuses a given buffer and rejects a bad calibration', () => {
     const v = volumeFrom([40, 40, 40], [1, 1, 1], [-20, -20, -20], ID, () => 0);
     const buf = new Float32Array(N * N * N);
