@@ -57,7 +57,7 @@ const envSchema = z.object({
   VBMD_MODEL: boolFlag.default(true),
   /** Another model file `<name>-<version>.onnx` with its `.sha256` beside it (a site's retrained model). */
   VBMD_MODEL_FILE: z.string().min(1).optional(),
-  /** onnxruntime intra-op threads for the model worker (default: onnxruntime's choice, one per core). */
+  /** onnxruntime intra-op threads for the model worker (default: cores - 1, 1 to 4; src/model/model-runner.ts). */
   VBMD_MODEL_THREADS: z.coerce.number().int().min(1).max(64).optional(),
 
   // --- Service (issue 8: CDS Hooks, pipeline, `vbmd start`). Nothing set = sandbox; see serviceMode(). ---

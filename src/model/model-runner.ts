@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { VbmdError } from '../util/errors.js';
 import { log } from '../util/log.js';
@@ -27,12 +28,22 @@ export interface ModelInference {
 export interface ModelRunnerOptions {
   /** Model path (verified against its .sha256). */
   file: string;
-  /** onnxruntime intra-op threads (default: onnxruntime's own choice). */
+  /** onnxruntime intra-op threads (default: defaultModelThreads()). */
   threads?: number;
 }
 
 const V = PATCH_VOXELS;
 const VOXELS = V * V * V;
+
+/**
+ * Default onnxruntime intra-op threads: one core left for the event loop (and the engine), at most 4. Measured
+ * on the 2-core dev machine (test/bench/model.bench.ts, load ~3-4): onnxruntime's default of one thread per core
+ * gave 57 ms per vertebra and a 92 ms worst event-loop delay; one thread gave 35 ms and 21 ms (its spinning
+ * threads compete with the main thread when there are no spare cores).
+ */
+export function defaultModelThreads(cores = availableParallelism()): number {
+  return Math.max(1, Math.min(4, cores - 1));
+}
 
 /** Shape problems of the graph's declared inputs/outputs against src/model/contract.ts (empty = fine). */
 export function contractProblems(inputs: TensorInfo[], outputs: TensorInfo[]): string[] {
@@ -83,7 +94,7 @@ export class ModelRunner implements ModelInference {
   /** Verifies and loads the model; throws VbmdError('model') naming the file and what to do. */
   static async start(options: ModelRunnerOptions): Promise<ModelRunner> {
     const file = await verifyModelFile(options.file);
-    const runner = new ModelRunner(file, options.threads);
+    const runner = new ModelRunner(file, options.threads ?? defaultModelThreads());
     await runner.ensureWorker();
     return runner;
   }

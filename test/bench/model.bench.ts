@@ -3,13 +3,14 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { config } from '../../src/config.js';
 import { PATCH_VOXELS } from '../../src/model/contract.js';
 import { DEFAULT_MODEL_FILE } from '../../src/model/model-file.js';
-import { ModelRunner } from '../../src/model/model-runner.js';
+import { defaultModelThreads, ModelRunner } from '../../src/model/model-runner.js';
 import { fixedNetworkInput, FIXED_VBMD_MG_CM3 } from '../model/fixed-input.js';
 
 /**
  * The model in its worker thread: per-vertebra inference time at batch 1 and at a study's batch (12 levels,
  * a chest-abdomen CT), and the main thread's event-loop delay (perf_hooks monitorEventLoopDelay) while the
- * worker infers. `npm run bench -- model [rounds] [threads]`. The machine is shared: the load average is
+ * worker infers. `npm run bench -- model` (VBMD_MODEL_THREADS sets the threads; `npx tsx test/bench/model.bench.ts
+ * [rounds] [threads]` for other settings). The machine is shared: the load average is
  * printed next to the numbers, which are noisy when it is high.
  */
 const rounds = Number(process.argv[2] ?? 10);
@@ -36,7 +37,7 @@ const load0 = loadavg();
 const t0 = performance.now();
 const runner = await ModelRunner.start({ file, threads });
 const startMs = performance.now() - t0;
-console.log(`model ${runner.model.name} ${runner.model.version}, onnxruntime threads ${threads ?? 'default'}; start (sha256 + load + probe) ${startMs.toFixed(0)} ms`);
+console.log(`model ${runner.model.name} ${runner.model.version}, onnxruntime threads ${threads ?? defaultModelThreads()}; start (sha256 + load + probe) ${startMs.toFixed(0)} ms`);
 
 // Warm-up (first runs allocate arenas).
 await runner.infer(batch(1), 1);
