@@ -75,9 +75,12 @@ interface Pending {
 /**
  * The vBMD network in an onnxruntime worker thread (src/model/onnx-worker.ts). `start` verifies the file's
  * sha256, loads it, checks names and shapes against the contract and runs one probe patch, so a wrong or
- * corrupt model fails at start. A worker that dies (native crash, out of memory) fails the runs in flight
- * with a VbmdError and is started again on the next run; the process never goes down with it. The worker is
- * unref'd while idle, so a loaded model never keeps a CLI process alive.
+ * corrupt model fails at start. A worker that dies (uncaught error, heap out of memory, exit) fails the runs
+ * it held with a VbmdError and is started again on the next run; the process does not go down with it. Limits,
+ * honestly: a thread shares the process, so a native abort inside onnxruntime (a segfault, or terminate() of a
+ * thread in the middle of session.run, which is why this class never does that) ends the whole process; the
+ * service runs analyses in a supervised child process (src/jobs/worker-process.ts) so that case restarts the
+ * worker process, never the hooks. The worker is unref'd while idle, so a loaded model never keeps a CLI alive.
  */
 export class ModelRunner implements ModelInference {
   private worker: Worker | undefined;
