@@ -49,6 +49,14 @@ export const MODEL_READOUT: 'mask' | 'regression' = 'mask';
  */
 export const DISAGREEMENT_MARGIN_MG_CM3 = 17;
 
+/**
+ * The regression head cross-checks the mask readout (issue 7): further apart than this (the same margin as
+ * above) the network is outside what it learned, and the level gets a QC warning. On the held-out set the two
+ * never differ by more than it (0 of 625 site-calibrated levels; 6 by more than 10 mg/cm3, models/evaluation/
+ * rows.csv), so on a real scan it is a sign of inputs unlike the training phantoms.
+ */
+export const READOUT_CROSS_CHECK_MG_CM3 = DISAGREEMENT_MARGIN_MG_CM3;
+
 export interface EnrichOptions {
   source?: VbmdSource;
   readout?: 'mask' | 'regression';
@@ -111,6 +119,13 @@ export function applyInferences(report: VbmdReport, inferred: readonly LevelInfe
     } else if (disagree) {
       warnings.push(
         `${l.level}: model ROI ${round1(value)} and geometric ROI ${geometric} mg/cm3 differ by more than ${DISAGREEMENT_MARGIN_MG_CM3} mg/cm3 (a lesion, endplate or misplaced ROI in one of them; the ${source === 'model' ? 'model' : 'geometric'} value is reported); check this level on the images.`,
+      );
+    }
+    const mask = r.maskVbmdMgCm3;
+    const head = r.regressionVbmdMgCm3;
+    if (mask !== null && Number.isFinite(head) && Math.abs(mask - head) > READOUT_CROSS_CHECK_MG_CM3) {
+      warnings.push(
+        `${l.level}: the model's ROI mean ${round1(mask)} and its regression head ${round1(head)} mg/cm3 differ by more than ${READOUT_CROSS_CHECK_MG_CM3} mg/cm3 (never seen on the held-out phantoms): the scan may be unlike what the model was trained on; check this level on the images.`,
       );
     }
     if (source === 'model' && value !== null) {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { LoadedVolume, Vec3 } from '../../src/imaging/volume.js';
 import { vbmdReport, REPORT_SCHEMA, type LevelResult, type VbmdReport } from '../../src/bmd/report.js';
 import { CLASS_ORDER, PATCH_VOXELS } from '../../src/model/contract.js';
-import { DISAGREEMENT_MARGIN_MG_CM3, enrichReportWithModel } from '../../src/model/enrich-report.js';
+import { DISAGREEMENT_MARGIN_MG_CM3, enrichReportWithModel, READOUT_CROSS_CHECK_MG_CM3 } from '../../src/model/enrich-report.js';
 import { MIN_MODEL_ROI_VOXELS, softmaxClasses } from '../../src/model/infer-levels.js';
 import type { ModelInference, ModelOutputs } from '../../src/model/model-runner.js';
 
@@ -24,7 +24,7 @@ function uniformVolume(mgCm3: number): LoadedVolume {
   };
 }
 
-function fakeModel(roiHalf: number): ModelInference & { calls: number[] } {
+function fakeModel(roiHalf: number, regressionOffset = 0): ModelInference & { calls: number[] } {
   const calls: number[] = [];
   return {
     calls,
@@ -38,7 +38,7 @@ function fakeModel(roiHalf: number): ModelInference & { calls: number[] } {
           for (let h = c - roiHalf; h < c + roiHalf; h++)
             for (let w = c - roiHalf; w < c + roiHalf; w++) roi[b * N ** 3 + d * N * N + h * N + w] = 5;
       // Regression head reads the mean network input back in mg/cm3 (input = density / 300).
-      const vb = new Float32Array(n).map((_, b) => (input.subarray(b * N ** 3, (b + 1) * N ** 3).reduce((s, x) => s + x, 0) / N ** 3) * 300);
+      const vb = new Float32Array(n).map((_, b) => (input.subarray(b * N ** 3, (b + 1) * N ** 3).reduce((s, x) => s + x, 0) / N ** 3) * 300 + regressionOffset);
       const cls = new Float32Array(n * 3).map((_, i) => (i % 3 === 2 ? 2 : 0));
       return { n, roiLogits: roi, vbmdMgCm3: vb, classLogits: cls, runMs: 0 };
     },
@@ -116,6 +116,13 @@ describe('enrichReportWithModel', () => {
     expect(w).toHaveLength(1);
     expect(w[0]).toContain(`geometric ROI ${far} mg/cm3`);
     expect(w[0]).toContain('the model value is reported');
+  });
+
+  it('warns when the regression head does not cross-check the ROI mean', async () => {
+    const ok = await enrichReportWithModel(report([level('L1', 120)]), uniformVolume(TRUE_MG_CM3), fakeModel(6, READOUT_CROSS_CHECK_MG_CM3 - 2));
+    expect(ok.qc.warnings.some((w) => /regression head/.test(w))).toBe(false);
+    const bad = await enrichReportWithModel(report([level('L1', 120)]), uniformVolume(TRUE_MG_CM3), fakeModel(6, READOUT_CROSS_CHECK_MG_CM3 + 2));
+    expect(bad.qc.warnings.filter((w) => /^L1: the model's ROI mean .* regression head/.test(w))).toHaveLength(1);
   });
 
   it('reports no model value when the predicted ROI is too small, and keeps the geometric one', async () => {
