@@ -1,5 +1,5 @@
 import type { LoadedVolume } from '../imaging/volume.js';
-import type { LevelResult, VbmdReport } from '../bmd/report.js';
+import { categoryForVbmd, type LevelResult, type VbmdReport } from '../bmd/report.js';
 import { summarize } from '../bmd/summary.js';
 import { inferLevels, type LevelInference } from './infer-levels.js';
 import type { ModelIdentity } from './model-file.js';
@@ -56,6 +56,14 @@ export const DISAGREEMENT_MARGIN_MG_CM3 = 17;
  * rows.csv), so on a real scan it is a sign of inputs unlike the training phantoms.
  */
 export const READOUT_CROSS_CHECK_MG_CM3 = DISAGREEMENT_MARGIN_MG_CM3;
+
+/**
+ * The class head cross-checks the value too: when it gives the ACR band of the level's reported vBMD less than
+ * this probability, the two disagree about the category. On the held-out set that happened on 2 of 1252 levels
+ * (both calibrations, models/evaluation/rows.csv); on the real TotalSegmentator example CT (3 mm voxels) on L1 and
+ * L2, where the model's ROI also came out too small: a sign the scan is unlike the training phantoms.
+ */
+export const MIN_CLASS_PROBABILITY_OF_REPORTED_BAND = 0.2;
 
 export interface EnrichOptions {
   source?: VbmdSource;
@@ -132,6 +140,12 @@ export function applyInferences(report: VbmdReport, inferred: readonly LevelInfe
       next.vbmd = round1(value);
       next.roiSource = 'model';
       next.included = l.exclusionReason === null;
+    }
+    const band = categoryForVbmd(next.vbmd);
+    if (band !== 'indeterminate' && r.classProbabilities[band] < MIN_CLASS_PROBABILITY_OF_REPORTED_BAND) {
+      warnings.push(
+        `${l.level}: the model's class head gives ${band} (the band of ${next.vbmd} mg/cm3) a probability of only ${r.classProbabilities[band].toFixed(2)}: its class and the value disagree, which the held-out phantoms almost never showed; check this level on the images.`,
+      );
     }
     return next;
   });

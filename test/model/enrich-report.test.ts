@@ -125,6 +125,14 @@ describe('enrichReportWithModel', () => {
     expect(bad.qc.warnings.filter((w) => /^L1: the model's ROI mean .* regression head/.test(w))).toHaveLength(1);
   });
 
+  it('warns when the class head gives the band of the reported value a low probability', async () => {
+    // The fake head puts ~0.79 on osteoporosis and ~0.11 on the other two; the value 123 is "normal".
+    const r = await enrichReportWithModel(report([level('L1', 120)]), uniformVolume(TRUE_MG_CM3), fakeModel(6));
+    expect(r.qc.warnings.filter((w) => /^L1: the model's class head gives normal/.test(w))).toHaveLength(1);
+    const low = await enrichReportWithModel(report([level('L1', 60)]), uniformVolume(60), fakeModel(6));
+    expect(low.qc.warnings.some((w) => /class head/.test(w))).toBe(false);
+  });
+
   it('reports no model value when the predicted ROI is too small, and keeps the geometric one', async () => {
     const tiny = 2; // 4^3 = 64 voxels < MIN_MODEL_ROI_VOXELS
     expect(8 * tiny ** 3).toBeLessThan(MIN_MODEL_ROI_VOXELS);
