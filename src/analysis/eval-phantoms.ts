@@ -1,5 +1,7 @@
+import { spearman } from '../evaluation/metrics.js';
 import { generatePhantom } from '../phantom/generate.js';
 import type { PhantomOptions, PhantomTruth } from '../phantom/types.js';
+import { truthLevelNear } from '../phantom/match-truth.js';
 import { analyzeVolume } from '../bmd/analyze.js';
 import type { Calibrate } from '../bmd/calibration/types.js';
 import type { BmdCategory, VbmdReport, VertebraLevel } from '../bmd/report.js';
@@ -42,48 +44,6 @@ export function caseOptions(seed: number, size: number): PhantomOptions {
   const o: PhantomOptions = { seed, levels, size, pixelSpacingMm: 380 / size, sliceThicknessMm: 1.5 };
   if (r(2) < 0.15) o.contrast = true;
   return o;
-}
-
-function spearman(a: number[], b: number[]): number {
-  const rank = (v: number[]): number[] => {
-    const idx = v.map((x, i) => [x, i] as const).sort((p, q) => p[0] - q[0]);
-    const out = new Array<number>(v.length);
-    for (let i = 0; i < idx.length; ) {
-      let j = i;
-      while (j + 1 < idx.length && idx[j + 1][0] === idx[i][0]) j++;
-      for (let k = i; k <= j; k++) out[idx[k][1]] = (i + j) / 2;
-      i = j + 1;
-    }
-    return out;
-  };
-  const ra = rank(a);
-  const rb = rank(b);
-  const n = a.length;
-  const ma = ra.reduce((s, x) => s + x, 0) / n;
-  const mb = rb.reduce((s, x) => s + x, 0) / n;
-  let num = 0;
-  let da = 0;
-  let db = 0;
-  for (let i = 0; i < n; i++) {
-    num += (ra[i] - ma) * (rb[i] - mb);
-    da += (ra[i] - ma) ** 2;
-    db += (rb[i] - mb) ** 2;
-  }
-  return num / Math.sqrt(da * db);
-}
-
-/** Truth level whose body centre is nearest to the reported centre (within 15 mm), by position not by name. */
-function matchTruth(truth: PhantomTruth, centerMm: number[]): PhantomTruth['levels'][number] | null {
-  let best: PhantomTruth['levels'][number] | null = null;
-  let bd = 15;
-  for (const t of truth.levels) {
-    const d = Math.hypot(t.centerMm[0] - centerMm[0], t.centerMm[1] - centerMm[1], t.centerMm[2] - centerMm[2]);
-    if (d < bd) {
-      bd = d;
-      best = t;
-    }
-  }
-  return best;
 }
 
 function truthSummary(truth: PhantomTruth, levels: VertebraLevel[]): number | null {
@@ -129,7 +89,7 @@ export function evaluatePhantoms(o: EvalOptions): EvalSummary {
     truthLevels += truth.levels.filter((l) => l.fullyCovered && l.level !== 'S1').length;
     let caseCorrect = 0;
     for (const l of rKnown.levels) {
-      const t = matchTruth(truth, l.centerMm);
+      const t = truthLevelNear(truth, l.centerMm);
       found++;
       if (t && t.level === l.level) {
         correct++;

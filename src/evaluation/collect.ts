@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Vec3 } from '../imaging/volume.js';
 import { loadInputPath } from '../imaging/load-input.js';
 import { analyzeVolume } from '../bmd/analyze.js';
 import type { SiteCalibrationFile } from '../bmd/calibration/types.js';
 import type { VbmdReport, VertebraLevel } from '../bmd/report.js';
 import { generatePhantom } from '../phantom/generate.js';
 import type { PhantomTruth } from '../phantom/types.js';
+import { truthLevelNear } from '../phantom/match-truth.js';
 import { modelCaseOptions } from '../model/cases.js';
 import { readManifest, type ManifestRow } from '../model/export-patches.js';
 import { applyInferences, enrichReportWithModel } from '../model/enrich-report.js';
@@ -78,20 +78,6 @@ function rowsFromReport(
     });
   }
   return out;
-}
-
-/** Truth body whose centre is nearest the engine's (within 15 mm, half a body height): by position, not by label. */
-function nearestTruth(truth: PhantomTruth, c: Vec3): PhantomTruth['levels'][number] | null {
-  let best: PhantomTruth['levels'][number] | null = null;
-  let bd = 15;
-  for (const t of truth.levels) {
-    const d = Math.hypot(t.centerMm[0] - c[0], t.centerMm[1] - c[1], t.centerMm[2] - c[2]);
-    if (d < bd) {
-      bd = d;
-      best = t;
-    }
-  }
-  return best;
 }
 
 export interface PhantomSetOptions {
@@ -183,7 +169,7 @@ export async function collectPhantomRows(o: PhantomSetOptions): Promise<{ rows: 
     engines.add(`${study.engine}, ${cached ? 'cached' : 'computed'} ${study.createdAt.slice(0, 10)}`);
     const truth = study.truth;
     const match = (l: VbmdReport['levels'][number]) => {
-      const t = nearestTruth(truth, l.centerMm as Vec3);
+      const t = truthLevelNear(truth, l.centerMm);
       if (!t || !t.fullyCovered || t.level === 'S1') return null;
       return { level: t.level, reference: t.vbmdMgCm3, lesion: t.lesion?.kind ?? null, fracture: t.fracture !== null };
     };

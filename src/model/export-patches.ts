@@ -6,7 +6,8 @@ import type { Calibrate, SiteCalibrationFile } from '../bmd/calibration/types.js
 import { vertebraLevel, type CalibrationResult, type VbmdReport, type VertebraLevel } from '../bmd/report.js';
 import type { LoadedVolume, Vec3 } from '../imaging/volume.js';
 import { generatePhantom } from '../phantom/generate.js';
-import type { Phantom, PhantomTruth } from '../phantom/types.js';
+import type { Phantom } from '../phantom/types.js';
+import { truthLevelNear } from '../phantom/match-truth.js';
 import { VbmdError } from '../util/errors.js';
 import { modelCaseOptions } from './cases.js';
 import { CLASS_ORDER, INPUT_CLIP_MG_CM3, INPUT_SCALE_MG_CM3, PATCH_SPACING_MM, PATCH_VOXELS } from './contract.js';
@@ -124,20 +125,6 @@ export function openPatchWriter(dir: string): PatchWriter {
   };
 }
 
-/** Truth level whose body centre is nearest to the located centre (within 15 mm): by position, never by name. */
-function matchTruth(truth: PhantomTruth, c: Vec3): PhantomTruth['levels'][number] | null {
-  let best: PhantomTruth['levels'][number] | null = null;
-  let bd = 15;
-  for (const t of truth.levels) {
-    const d = Math.hypot(t.centerMm[0] - c[0], t.centerMm[1] - c[1], t.centerMm[2] - c[2]);
-    if (d < bd) {
-      bd = d;
-      best = t;
-    }
-  }
-  return best;
-}
-
 const calOf = (c: CalibrationResult): { method: string; slope: number; intercept: number } => ({ method: c.method, slope: c.slope, intercept: c.intercept });
 
 export interface PhantomStudyResult {
@@ -164,7 +151,7 @@ export function phantomStudySamples(seed: number, calibrate: Calibrate | undefin
   const cal = report.calibration;
   const out: PhantomStudyResult = { samples: [], located: report.levels.length, unmatched: 0, skippedPartial: 0 };
   for (const l of report.levels) {
-    const t = matchTruth(truth, l.centerMm);
+    const t = truthLevelNear(truth, l.centerMm);
     if (!t) {
       out.unmatched++;
       continue;
