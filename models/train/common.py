@@ -143,6 +143,25 @@ class ResUNet3d(nn.Module):
         return roi_logits, vbmd, class_logits
 
 
+def load_checkpoint(path):
+    """A run's weights: last.pt (torch.save, this torch) or *.weights.npz (plain arrays that train.py writes beside it,
+    readable whatever torch wrote them, e.g. a run on a lent GPU machine). Returns {config, step, model}."""
+    if path.endswith(".npz"):
+        z = np.load(path)
+        return {"config": json.loads(str(z["config"])), "step": int(z["step"]),
+                "model": {k: torch.from_numpy(z[k]) for k in z.files if k not in ("config", "step")}}
+    return torch.load(path, map_location="cpu")
+
+
+def load_model(path):
+    state = load_checkpoint(path)
+    cfg = state["config"]
+    model = ResUNet3d(base=cfg["base"], levels=cfg["levels"], input_scale=cfg["input_scale"])
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, state
+
+
 def count_params(model):
     return sum(p.numel() for p in model.parameters())
 
@@ -166,14 +185,14 @@ def dice(prob, target, threshold=0.5):
     return np.where(denom > 0, 2 * inter / np.maximum(denom, 1), 1.0)
 
 
-def predict(model, data, ids, batch=16):
+def predict(model, data, ids, batch=16, device="cpu"):
     model.eval()
     probs, regs, logits = [], [], []
     with torch.no_grad():
         for s in range(0, len(ids), batch):
             b = ids[s:s + batch]
-            r, v, c = model(data.network_input(b))
-            probs.append(torch.sigmoid(r)[:, 0].numpy())
-            regs.append(v[:, 0].numpy())
-            logits.append(c.numpy())
+            r, v, c = model(data.network_input(b).to(device))
+            probs.append(torch.sigmoid(r)[:, 0].cpu().numpy())
+            regs.append(v[:, 0].cpu().numpy())
+            logits.append(c.cpu().numpy())
     return np.concatenate(probs), np.concatenate(regs), np.concatenate(logits)

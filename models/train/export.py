@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ResUNet3d, count_params  # noqa: E402
+from common import count_params, load_model  # noqa: E402
 
 INPUT_NAME = "density"
 OUTPUTS = ["roi_logits", "vbmd", "class_logits"]
@@ -27,15 +27,12 @@ OUTPUTS = ["roi_logits", "vbmd", "class_logits"]
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", required=True)
-    ap.add_argument("--ckpt", default="last.pt")
+    ap.add_argument("--ckpt", default="last.pt", help="checkpoint in --run: last.pt, or last.weights.npz (plain arrays, any torch version)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--opset", type=int, default=17)
     args = ap.parse_args()
-    state = torch.load(os.path.join(args.run, args.ckpt))
+    model, state = load_model(os.path.join(args.run, args.ckpt))
     cfg = state["config"]
-    model = ResUNet3d(base=cfg["base"], levels=cfg["levels"], input_scale=cfg["input_scale"])
-    model.load_state_dict(state["model"])
-    model.eval()
     x = torch.zeros(2, 1, 32, 32, 32)
     torch.onnx.export(
         model,

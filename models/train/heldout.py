@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import PatchSet, ResUNet3d, dice, mask_readout, predict  # noqa: E402
+from common import PatchSet, dice, load_model, mask_readout, predict  # noqa: E402
 
 
 MIN_MODEL_ROI_VOXELS = 149
@@ -78,24 +78,24 @@ def metrics(pred, truth):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", required=True)
-    ap.add_argument("--ckpt", default="last.pt")
+    ap.add_argument("--ckpt", default="last.pt", help="last.pt or last.weights.npz")
     ap.add_argument("--data", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data = PatchSet(args.data.split(","))
-    state = torch.load(os.path.join(args.run, args.ckpt))
-    cfg = state["config"]
-    model = ResUNet3d(base=cfg["base"], levels=cfg["levels"], input_scale=cfg["input_scale"])
-    model.load_state_dict(state["model"])
+    model, state = load_model(os.path.join(args.run, args.ckpt))
     ids = np.arange(len(data))
     prob, reg, logits = predict(model, data, ids)
     readout, nvox = mask_readout(data.density, prob)
     # The pipeline reports no model value when the predicted ROI is under src/model/infer-levels.ts
     # MIN_MODEL_ROI_VOXELS (= ceil(500 mm3 / 1.5^3) = 149, the geometric ROI's minimum volume).
     readout[nvox < MIN_MODEL_ROI_VOXELS] = np.nan
-    truth = data.truth
+    # What a perfect measurement reads with the patch's own calibration (common.py PatchSet.target): the truth for
+    # the held-out set (true calibration); for a validation split of training seeds, which mixes calibrations, the
+    # truth read back through the patch's calibration line.
+    truth = data.target
     geo = np.array([np.nan if r["geometricVbmdMgCm3"] is None else r["geometricVbmdMgCm3"] for r in data.index])
     ceiling = np.array([np.nan if r["truthMaskMeanMgCm3"] is None else r["truthMaskMeanMgCm3"] for r in data.index])
     lesion = np.array([r["lesion"] is not None for r in data.index])

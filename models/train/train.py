@@ -76,8 +76,8 @@ def soft_dice_loss(logits, target, weight):
     return (d * weight).sum() / weight.sum().clamp(min=1)
 
 
-def evaluate(model, data, ids):
-    prob, reg, logits = predict(model, data, ids)
+def evaluate(model, data, ids, device):
+    prob, reg, logits = predict(model, data, ids, device=device)
     dens = data.density[ids]
     readout, n = mask_readout(dens, prob)
     target = data.target[ids]
@@ -87,6 +87,9 @@ def evaluate(model, data, ids):
         "n": int(len(ids)),
         "mask_mae": float(np.mean(np.abs(readout[ok] - target[ok]))) if ok.any() else float("nan"),
         "reg_mae": float(np.mean(np.abs(reg - target))),
+        # Bland-Altman bias (readout - target) of both readouts: the readout is chosen on validation, not on the test set.
+        "mask_bias": float(np.mean(readout[ok] - target[ok])) if ok.any() else float("nan"),
+        "reg_bias": float(np.mean(reg - target)),
         "dice": float(np.mean(dice(prob[hm], data.mask[ids][hm]))) if hm.any() else float("nan"),
         "class_acc": float(np.mean(np.argmax(logits, 1) == data.cls[ids])),
         "empty_masks": int((~ok).sum()),
@@ -110,6 +113,10 @@ def main():
     ap.add_argument("--eval-every", type=int, default=200)
     ap.add_argument("--ckpt-every", type=int, default=100)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this wall time; 0 = no limit")
+    ap.add_argument("--budget-minutes", type=float, default=0,
+                    help="fit the schedule to a wall-time budget: the learning rate anneals over whichever of --steps or this "
+                         "comes first, and training ends there (for a lent GPU whose speed is not known ahead); 0 = steps only")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (a GPU is optional; CPU is the supported path)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--init", help="start a new run from this checkpoint's weights (fine-tuning), e.g. runs/r1/last.pt")
     ap.add_argument("--reload", action="store_true", help="reread --data at each evaluation when an export is still adding to it")
@@ -117,6 +124,9 @@ def main():
     if args.levels < 3:
         raise SystemExit("--levels must be >= 3 (issue 7: >= 3 resolution levels).")
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     os.makedirs(args.run, exist_ok=True)
     folders = [f for f in args.data.split(",") if f]
     if args.manifest:
@@ -129,13 +139,13 @@ def main():
     tr, va = split_by_study(data, args.val_fraction)
     config = {k: getattr(args, k) for k in ("base", "levels", "batch", "lr", "steps", "seed")}
     config["input_scale"] = data.meta["inputScaleMgCm3"]
-    model = ResUNet3d(base=args.base, levels=args.levels, input_scale=data.meta["inputScaleMgCm3"])
+    model = ResUNet3d(base=args.base, levels=args.levels, input_scale=data.meta["inputScaleMgCm3"]).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     step = 0
     ck = os.path.join(args.run, "last.pt")
     rng = np.random.RandomState(args.seed)
     if os.path.exists(ck):
-        state = torch.load(ck)
+        state = torch.load(ck, map_location=device, weights_only=False)
         if state["config"]["base"] != args.base or state["config"]["levels"] != args.levels:
             raise SystemExit(f"{ck} holds another architecture; use a new --run folder.")
         model.load_state_dict(state["model"])
@@ -148,7 +158,7 @@ def main():
         torch.manual_seed(args.seed)
         if args.init:
             # Fine-tuning (e.g. on a site's QCT-labelled scans): start from trained weights, fresh optimiser.
-            init = torch.load(args.init)
+            init = torch.load(args.init, map_location=device, weights_only=False)
             if init["config"]["base"] != args.base or init["config"]["levels"] != args.levels:
                 raise SystemExit(f"{args.init} holds another architecture (base {init['config']['base']}, levels {init['config']['levels']}).")
             model.load_state_dict(init["model"])
@@ -158,16 +168,37 @@ def main():
     def save(path):
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "rng": rng.get_state(), "torch_rng": torch.get_rng_state(), "config": config}, path + ".tmp")
         os.replace(path + ".tmp", path)
+        # The weights alone as plain arrays: export.py reads them with any torch version (a checkpoint written by a
+        # newer torch on a lent GPU machine need not load in Debian's).
+        np.savez(path[: -len(".pt")] + ".weights.npz.tmp.npz", config=json.dumps(config), step=step,
+                 **{k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
+        os.replace(path[: -len(".pt")] + ".weights.npz.tmp.npz", path[: -len(".pt")] + ".weights.npz")
 
     warm = 100
     t_start = time.time()
     t_last = t_start
     run_loss = {}
-    while step < args.steps:
+    budget_s = args.budget_minutes * 60
+
+    def progress():
+        # Fraction of the schedule done: by steps, or by wall time when a budget is set (whichever is further).
+        p = step / args.steps
+        return max(p, (time.time() - t_start) / budget_s) if budget_s else p
+
+    on_gpu = None
+    while progress() < 1:
         model.train()
         ids = np.sort(rng.choice(tr, size=args.batch, replace=False))
-        x = data.network_input(ids)
-        y_mask = torch.from_numpy(data.mask[ids][:, None].astype(np.float32))
+        if device.type == "cuda":
+            # The whole set lives on the GPU (a few GB): batches are gathered there, not copied per step.
+            if on_gpu is None or on_gpu[0] is not data:
+                on_gpu = (data, data.network_input(np.arange(len(data))).to(device), torch.from_numpy(data.mask).to(device))
+            ids_d = torch.from_numpy(ids).to(device)
+            x = on_gpu[1][ids_d]
+            y_mask = on_gpu[2][ids_d][:, None].float()
+        else:
+            x = data.network_input(ids)
+            y_mask = torch.from_numpy(data.mask[ids][:, None].astype(np.float32))
         y_v = torch.from_numpy(data.target[ids])
         y_c = torch.from_numpy(data.cls[ids])
         w_mask = torch.from_numpy(data.has_mask[ids].astype(np.float32))
@@ -177,9 +208,10 @@ def main():
         if rng.rand() < 0.5:
             x = torch.flip(x, dims=[4])
             y_mask = torch.flip(y_mask, dims=[4])
-        lr = args.lr * min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / args.steps)))
+        lr = args.lr * min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress())))
         for g in opt.param_groups:
             g["lr"] = lr
+        x, y_mask, y_v, y_c, w_mask, w_reg = (t.to(device, non_blocking=True) for t in (x, y_mask, y_v, y_c, w_mask, w_reg))
         roi, v, c = model(x)
         bce = (F.binary_cross_entropy_with_logits(roi, y_mask, reduction="none").mean(dim=(1, 2, 3, 4)) * w_mask).sum() / w_mask.sum().clamp(min=1)
         dl = soft_dice_loss(roi, y_mask, w_mask)
@@ -199,21 +231,23 @@ def main():
             log(args.run, f"step {step} lr {lr:.2e} " + " ".join(f"{k} {val / 20:.4f}" for k, val in run_loss.items()) + f" s/step {(now - t_last) / 20:.2f}")
             run_loss = {}
             t_last = now
-        if step % args.ckpt_every == 0 or step == args.steps:
+        if step % args.ckpt_every == 0:
             save(ck)
-        if step % args.eval_every == 0 or step == args.steps:
+        if step % args.eval_every == 0:
             if args.reload and index_lines(folders) != len(data):
                 data = load_data(folders)
                 tr, va = split_by_study(data, args.val_fraction)
                 log(args.run, f"reloaded data: {len(tr)} train / {len(va)} val samples")
             if len(va):
-                res = evaluate(model, data, va)
+                res = evaluate(model, data, va, device)
                 log(args.run, f"val step {step}: " + json.dumps(res))
         if args.max_minutes and (time.time() - t_start) / 60 > args.max_minutes:
             save(ck)
             log(args.run, f"stopping at step {step} after {args.max_minutes} min (resume with the same command)")
             break
     save(ck)
+    if len(va):
+        log(args.run, f"val step {step} (final): " + json.dumps(evaluate(model, data, va, device)))
     log(args.run, f"done at step {step}; wall {(time.time() - t_start) / 60:.1f} min this session")
 
 
