@@ -2,15 +2,18 @@ import { spearman } from '../evaluation/metrics.js';
 import { generatePhantom } from '../phantom/generate.js';
 import type { PhantomOptions, PhantomTruth } from '../phantom/types.js';
 import { truthLevelNear } from '../phantom/match-truth.js';
-import { analyzeVolume } from '../bmd/analyze.js';
+import type { ModelInference } from '../model/model-runner.js';
+import { runAnalysis } from './run-analysis.js';
 import type { Calibrate } from '../bmd/calibration/types.js';
 import type { BmdCategory, VbmdReport, VertebraLevel } from '../bmd/report.js';
 import { categoryForVbmd } from '../bmd/report.js';
 
 /**
- * Accuracy of the whole engine on generated phantoms against their truth (issue 2 acceptance):
- * label accuracy over found levels, vBMD MAE and Spearman over included levels (known site calibration and
- * the default calibration chain), summary category agreement. Seeds start at `seed` (tests use others).
+ * Accuracy of the whole analysis on generated phantoms against their truth (issue 2 acceptance): label accuracy
+ * over found levels, vBMD MAE and Spearman over included levels (known site calibration and the default
+ * calibration chain), summary category agreement. Each phantom goes through runAnalysis, the path of `vbmd
+ * analyze`, so with a model the numbers are those of the reported (model) values; the geometric ROI's MAE is
+ * kept beside them. Seeds start at `seed` (tests use others).
  */
 export interface EvalOptions {
   count: number;
@@ -18,6 +21,8 @@ export interface EvalOptions {
   /** Rows/columns of each phantom (smaller = faster; pixel spacing grows to keep a ~380 mm field). */
   size?: number;
   calibrate?: Calibrate;
+  /** The vBMD network, or null for the engine's geometric ROI alone (as VBMD_MODEL=false). */
+  model: ModelInference | null;
   onCase?: (line: string) => void;
 }
 
@@ -28,6 +33,8 @@ export interface EvalSummary {
   labelAccuracy: number;
   /** Non-contrast cases (contrast raises trabecular HU by design; those are flagged and counted apart). */
   knownCal: { n: number; maeMgCm3: number; spearman: number };
+  /** The engine's geometric ROI on the same levels and known calibration (equal to knownCal without a model). */
+  knownCalGeometric: { n: number; maeMgCm3: number };
   defaultCal: { n: number; maeMgCm3: number; spearman: number; method: string };
   contrastCases: { cases: number; knownCalMaeMgCm3: number; defaultCalMaeMgCm3: number; flagged: number };
   categoryAgreement: number;
@@ -52,12 +59,13 @@ function truthSummary(truth: PhantomTruth, levels: VertebraLevel[]): number | nu
   return (v as number[]).reduce((s, x) => s + x, 0) / v.length;
 }
 
-export function evaluatePhantoms(o: EvalOptions): EvalSummary {
+export async function evaluatePhantoms(o: EvalOptions): Promise<EvalSummary> {
   const size = o.size ?? 192;
   let found = 0;
   let truthLevels = 0;
   let correct = 0;
   const known: { t: number; m: number }[] = [];
+  const knownGeo: { t: number; m: number }[] = [];
   const dflt: { t: number; m: number }[] = [];
   const knownC: { t: number; m: number }[] = [];
   const dfltC: { t: number; m: number }[] = [];
@@ -75,10 +83,9 @@ export function evaluatePhantoms(o: EvalOptions): EvalSummary {
     const truth = p.truth;
     const site = { scanners: [], default: { slope: truth.calibration.slope, intercept: truth.calibration.intercept, method: 'phantom' as const } };
     const t0 = performance.now();
-    const rKnown: VbmdReport = analyzeVolume(p.loaded, { site, calibrate: o.calibrate });
-    void method;
+    const rKnown: VbmdReport = await runAnalysis({ loaded: p.loaded }, { site, calibrate: o.calibrate, model: o.model });
     ms += performance.now() - t0;
-    const rDefault: VbmdReport = analyzeVolume(p.loaded, { calibrate: o.calibrate });
+    const rDefault: VbmdReport = await runAnalysis({ loaded: p.loaded }, { calibrate: o.calibrate, model: o.model });
     method = rDefault.calibration.method;
     methods.set(method, (methods.get(method) ?? 0) + 1);
     const contrast = truth.contrast.enabled;
@@ -97,6 +104,8 @@ export function evaluatePhantoms(o: EvalOptions): EvalSummary {
       }
       if (!t || !l.included || l.vbmd === null) continue;
       (contrast ? knownC : known).push({ t: t.vbmdMgCm3, m: l.vbmd });
+      const geometric = l.roiSource === 'model' ? l.geometricVbmd : l.vbmd;
+      if (!contrast && geometric !== null && geometric !== undefined) knownGeo.push({ t: t.vbmdMgCm3, m: geometric });
       const d = rDefault.levels.find((x) => x.level === l.level);
       if (d && d.vbmd !== null && d.included) (contrast ? dfltC : dflt).push({ t: t.vbmdMgCm3, m: d.vbmd });
     }
@@ -117,6 +126,7 @@ export function evaluatePhantoms(o: EvalOptions): EvalSummary {
     levelsTruth: truthLevels,
     labelAccuracy: found ? correct / found : 0,
     knownCal: { n: known.length, maeMgCm3: mae(known), spearman: spearman(known.map((x) => x.t), known.map((x) => x.m)) },
+    knownCalGeometric: { n: knownGeo.length, maeMgCm3: mae(knownGeo) },
     defaultCal: {
       n: dflt.length,
       maeMgCm3: mae(dflt),
