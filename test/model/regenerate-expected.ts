@@ -4,7 +4,8 @@
  *   npx tsx test/model/regenerate-expected.ts [model.onnx]
  * Review the diff: a new file for a new model version is expected; a changed file for the same version is not.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { DEFAULT_MODEL_FILE } from '../../src/model/model-file.js';
 import { ModelRunner } from '../../src/model/model-runner.js';
 import { expectedFileFor, fixedNetworkInput, FIXED_VBMD_MG_CM3, ROI_SAMPLE_STRIDE, type ExpectedOutputs } from './fixed-input.js';
@@ -24,6 +25,7 @@ try {
     roiPositiveVoxels: pos,
   };
   const file = expectedFileFor(runner.model.name, runner.model.version);
+  mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, JSON.stringify(e) + '\n');
   process.stdout.write(`wrote ${file}\n`);
 } finally {
