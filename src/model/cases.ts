@@ -15,6 +15,8 @@ export const HELDOUT_SEED_BASE = 900_000;
 /** Chest, chest-abdomen and abdomen coverages (a study shows ~6-13 bodies). */
 const LEVEL_RANGES = ['T1-L2', 'T4-L1', 'T6-L2', 'T8-L3', 'T10-L4', 'T11-L5', 'T12-S1', 'T9-L5'];
 const SLICE_MM = [0.625, 1, 1.25, 1.5, 2, 2.5, 3];
+const COARSE_FRACTION = 0.15;
+const COARSE_DRAW = 1000;
 
 /** Small stateless generator (splitmix-like hash of seed and draw index), independent of the phantom's own RNG. */
 function draw(seed: number, k: number): number {
@@ -35,7 +37,7 @@ export interface ModelCase {
 
 /**
  * Case variety: in-plane 0.7-1.05 mm (clinical 0.6-1.0; 320 px rows with <= 0.95 mm cut the torso like a
- * spine-targeted field), slices 0.625-3 mm (sometimes overlapping), noise from the generator's 12-30 HU or
+ * spine-targeted field), slices 0.625-3 mm (sometimes overlapping); 15 % coarse volumes (2.5-3 mm voxels), noise from the generator's 12-30 HU or
  * 30-55 HU (low dose / large patient), contrast 25 %, lesions on 45 % of studies (1-2, blastic or lytic), a
  * fracture on 30 %, a low-density person on 30 % (enriches the < 80 class the AUC is about). kVp and scanner
  * make are the generator's own draws (80-140 kVp, six makes). Calibration: known on 70 % of training studies,
@@ -69,6 +71,17 @@ export function modelCaseOptions(seed: number): ModelCase {
     sliceThicknessMm,
     sliceSpacingMm: Math.round(sliceSpacingMm * 1000) / 1000,
   };
+  // Coarse volumes (COARSE_FRACTION of studies): research exports and downsampled NIfTI come at 2.5-3 mm voxels
+  // (the TotalSegmentator example in ../shared is 3 mm isotropic), where a network that has only seen 0.6-1 mm
+  // pixels found no trabecular region at all. Drawn from its own stream (k = COARSE_DRAW) so that every other
+  // draw of a seed, and so the cases of earlier exports, stay as they were.
+  if (draw(seed, COARSE_DRAW) < COARSE_FRACTION) {
+    const coarseMm = 2.5 + 0.5 * draw(seed, COARSE_DRAW + 1);
+    o.size = 128;
+    o.pixelSpacingMm = Math.round(coarseMm * 1000) / 1000;
+    o.sliceThicknessMm = coarseMm >= 2.75 ? 3 : 2.5;
+    o.sliceSpacingMm = o.sliceThicknessMm;
+  }
   if (u() < 0.3) o.noiseHu = 30 + 25 * u();
   if (u() < 0.25) o.contrast = true;
   // Lesions and fractures on inner levels of the range, so the level itself is fully covered.

@@ -29,7 +29,7 @@ export const MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..',
  * The shipped model (committed with its .sha256 and models/MODEL_CARD.md). Changing it is a model upgrade:
  * FHIR identifiers include the version and sha256, so results of the new model are new resources.
  */
-export const DEFAULT_MODEL_FILE = resolve(MODELS_DIR, 'vbmd-resunet3d-0.2.0.onnx');
+export const DEFAULT_MODEL_FILE = resolve(MODELS_DIR, 'vbmd-resunet3d-0.3.0.onnx');
 
 const FILE_NAME = /^(.+)-(\d+(?:\.\d+)*(?:[-+][0-9A-Za-z.]+)?)\.onnx$/;
 

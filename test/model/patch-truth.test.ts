@@ -61,14 +61,25 @@ describe('model cases and classes', () => {
     expect(HELDOUT_SEED_BASE).toBeGreaterThan(TRAIN_SEED_BASE);
     const sizes = new Set<number>();
     let lesions = 0;
+    let coarse = 0;
     for (let s = HELDOUT_SEED_BASE; s < HELDOUT_SEED_BASE + 200; s++) {
       const c = modelCaseOptions(s).options;
       sizes.add(c.size!);
       if (c.lesions?.length) lesions++;
-      expect(c.pixelSpacingMm!).toBeGreaterThanOrEqual(0.7);
-      expect(c.pixelSpacingMm!).toBeLessThanOrEqual(1.05);
+      // Clinical pixels (0.7-1.05 mm), or a coarse volume of 2.5-3 mm voxels with slices as thick.
+      if (c.size === 128) {
+        coarse++;
+        expect(c.pixelSpacingMm!).toBeGreaterThanOrEqual(2.5);
+        expect(c.pixelSpacingMm!).toBeLessThanOrEqual(3);
+        expect([2.5, 3]).toContain(c.sliceThicknessMm);
+      } else {
+        expect(c.pixelSpacingMm!).toBeGreaterThanOrEqual(0.7);
+        expect(c.pixelSpacingMm!).toBeLessThanOrEqual(1.05);
+      }
     }
-    expect(sizes.size).toBe(3);
+    expect(sizes.size).toBe(4);
+    expect(coarse).toBeGreaterThan(15);
+    expect(coarse).toBeLessThan(50);
     expect(lesions).toBeGreaterThan(60);
   });
 });

@@ -17,6 +17,8 @@ BASES=${BASES:-8}
 STEPS=${STEPS:-200000}
 BATCH=${BATCH:-32}
 WORK=${WORK:-/tmp/vbmd-gpu}
+# Run folders (checkpoints, weights, logs); under OUT they come back even if the lease ends mid-run.
+RUNS=${RUNS:-$WORK}
 DEVICE=${DEVICE:-cuda}
 PY=${PY:-python3}
 export PYTHONUNBUFFERED=1
@@ -39,14 +41,14 @@ say "exported $(cat "$WORK"/data/p*/index.jsonl | wc -l) patches from $(cat "$WO
 
 tpids=()
 for b in $BASES; do
-  "$PY" models/train/train.py --data "$folders" --run "$WORK/run-b$b" --device "$DEVICE" --base "$b" --batch "$BATCH" \
-    --steps "$STEPS" --budget-minutes "$TRAIN_MIN" --eval-every 2000 --ckpt-every 2000 --threads 2 > "$WORK/train-b$b.out" 2>&1 &
+  "$PY" models/train/train.py --data "$folders" --run "$RUNS/run-b$b" --device "$DEVICE" --base "$b" --batch "$BATCH" \
+    --steps "$STEPS" --budget-minutes "$TRAIN_MIN" --eval-every "${EVAL_EVERY:-2000}" --ckpt-every "${CKPT_EVERY:-2000}" --threads 2 > "$WORK/train-b$b.out" 2>&1 &
   tpids+=($!)
 done
 wait "${tpids[@]}"
 for b in $BASES; do
-  cp "$WORK/run-b$b/train.log" "$OUT/train-b$b.log" 2>/dev/null
-  cp "$WORK/run-b$b/last.weights.npz" "$OUT/b$b.weights.npz" 2>/dev/null
+  cp "$RUNS/run-b$b/train.log" "$OUT/train-b$b.log" 2>/dev/null
+  cp "$RUNS/run-b$b/last.weights.npz" "$OUT/b$b.weights.npz" 2>/dev/null
   tail -n 3 "$WORK/train-b$b.out" | tee -a "$OUT/run.log"
 done
 cat "$WORK"/data/p*/index.jsonl | gzip > "$OUT/index.jsonl.gz"
