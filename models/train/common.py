@@ -150,7 +150,7 @@ def load_checkpoint(path):
         z = np.load(path)
         return {"config": json.loads(str(z["config"])), "step": int(z["step"]),
                 "model": {k: torch.from_numpy(z[k]) for k in z.files if k not in ("config", "step")}}
-    return torch.load(path, map_location="cpu")
+    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def load_model(path):

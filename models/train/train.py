@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # src/model/cases.ts HELDOUT_SEED_BASE: seeds from here on are the held-out set.
 HELDOUT_SEED_BASE = 900000
 
-from common import PatchSet, ResUNet3d, count_params, dice, mask_readout, predict  # noqa: E402
+from common import PatchSet, ResUNet3d, count_params, dice, load_checkpoint, mask_readout, predict  # noqa: E402
 
 
 def log(run, msg):
@@ -118,7 +118,7 @@ def main():
                          "comes first, and training ends there (for a lent GPU whose speed is not known ahead); 0 = steps only")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (a GPU is optional; CPU is the supported path)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--init", help="start a new run from this checkpoint's weights (fine-tuning), e.g. runs/r1/last.pt")
+    ap.add_argument("--init", help="start a new run from these weights (fine-tuning): a last.pt, or the shipped models/<name>-<version>.weights.npz")
     ap.add_argument("--reload", action="store_true", help="reread --data at each evaluation when an export is still adding to it")
     args = ap.parse_args()
     if args.levels < 3:
@@ -158,7 +158,7 @@ def main():
         torch.manual_seed(args.seed)
         if args.init:
             # Fine-tuning (e.g. on a site's QCT-labelled scans): start from trained weights, fresh optimiser.
-            init = torch.load(args.init, map_location=device, weights_only=False)
+            init = load_checkpoint(args.init)
             if init["config"]["base"] != args.base or init["config"]["levels"] != args.levels:
                 raise SystemExit(f"{args.init} holds another architecture (base {init['config']['base']}, levels {init['config']['levels']}).")
             model.load_state_dict(init["model"])
