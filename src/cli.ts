@@ -12,6 +12,12 @@ const program = new Command('vbmd')
 
 type Register = (program: Command) => void;
 
+// `vbmd analyze --json | head`: a reader that stops early is not an error (and never a stack trace).
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 /**
  * Commands load lazily: `vbmd analyze` should not pay for the web server, the SMART authorization server and
  * the FHIR router at start-up (several seconds on a 2-core machine). Help lists every command.

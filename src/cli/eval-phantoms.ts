@@ -26,12 +26,9 @@ export function registerEvalPhantoms(program: Command): void {
       }
       const calibrate = await defaultCalibrate();
       const model = await sharedModelRunner(config());
-      let s;
-      try {
-        s = await evaluatePhantoms({ count, seed, size, calibrate, model, onCase: flags.quiet ? undefined : (l) => process.stderr.write(l + '\n') });
-      } finally {
-        await closeSharedModelRunner();
-      }
+      const s = await evaluatePhantoms({ count, seed, size, calibrate, model, onCase: flags.quiet ? undefined : (l) => process.stderr.write(l + '\n') }).finally(
+        () => closeSharedModelRunner(),
+      );
       const values = model ? `model ${model.model.name} ${model.model.version} (the reported value of vbmd analyze)` : 'geometric ROI (VBMD_MODEL=false)';
       process.stdout.write(`values: ${values}; seeds ${seed}-${seed + count - 1}\n`);
       const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
