@@ -104,8 +104,9 @@ export async function evaluatePhantoms(o: EvalOptions): Promise<EvalSummary> {
       }
       if (!t || !l.included || l.vbmd === null) continue;
       (contrast ? knownC : known).push({ t: t.vbmdMgCm3, m: l.vbmd });
-      const geometric = l.roiSource === 'model' ? l.geometricVbmd : l.vbmd;
-      if (!contrast && geometric !== null && geometric !== undefined) knownGeo.push({ t: t.vbmdMgCm3, m: geometric });
+      // With a model, the engine's own value is kept in geometricVbmd (null: it had none); without one it is vbmd.
+      const geometric = l.geometricVbmd === undefined ? l.vbmd : l.geometricVbmd;
+      if (!contrast && geometric !== null) knownGeo.push({ t: t.vbmdMgCm3, m: geometric });
       const d = rDefault.levels.find((x) => x.level === l.level);
       if (d && d.vbmd !== null && d.included) (contrast ? dfltC : dflt).push({ t: t.vbmdMgCm3, m: d.vbmd });
     }
