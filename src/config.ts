@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isLoopbackUrl } from './net/address-policy.js';
 import { VbmdError } from './util/errors.js';
 
 /**
@@ -185,7 +186,5 @@ export function serviceMode(cfg: EnvConfig): 'sandbox' | 'production' {
   return 'production';
 }
 
-export function isLoopbackUrl(url: string): boolean {
-  const host = new URL(url).hostname;
-  return host === 'localhost' || host === '[::1]' || /^127\./.test(host);
-}
+// Loopback is decided on the parsed address (src/net/address-policy.ts), never on the host name's text.
+export { isLoopbackUrl };

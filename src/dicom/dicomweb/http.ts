@@ -1,7 +1,7 @@
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
-import { isIP } from 'node:net';
+import { isLoopbackHostname } from '../../net/address-policy.js';
 import { log } from '../../util/log.js';
 import { VbmdError } from '../../util/errors.js';
 import { DicomWebError, adviceForStatus, codeForStatus } from './errors.js';
@@ -100,14 +100,6 @@ const NETWORK_RETRY_CODES = new Set([
   'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE', 'VBMD_TIMEOUT',
 ]);
 
-function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h.endsWith('.localhost')) return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (isIP(h) === 6) return h === '::1';
-  return false;
-}
-
 /** Parses `Retry-After` (delta-seconds or HTTP-date, RFC 9110 §10.2.3) into milliseconds. */
 export function parseRetryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
   if (!value) return undefined;
@@ -162,7 +154,7 @@ export class DicomWebHttp {
     url.pathname = url.pathname.replace(/\/+$/, '');
     this.base = url;
     this.server = `${url.origin}${url.pathname}`;
-    if (url.protocol === 'http:' && !options.allowInsecureHttp && !isLoopbackHost(url.hostname)) {
+    if (url.protocol === 'http:' && !options.allowInsecureHttp && !isLoopbackHostname(url.hostname)) {
       throw new VbmdError(
         'config',
         `Refusing plain http to DICOMweb server ${this.server}: images and tokens would cross the network unencrypted; use https:// or allow insecure http explicitly.`,
