@@ -1,7 +1,7 @@
-import { inflateRawSync } from 'node:zlib';
 import dicomParser from 'dicom-parser';
 import type { DataSet, Element } from 'dicom-parser';
-import { VbmdError } from '../util/errors.js';
+import { VbmdError, isVbmdError } from '../util/errors.js';
+import { parseDeflatedPart10 } from './deflate.js';
 import type { Vec3 } from '../imaging/volume.js';
 import type { DicomSlice } from './slice.js';
 import {
@@ -19,6 +19,7 @@ import { DecodeWorkerError, sharedDecodePool } from './codecs/decode-pool.js';
 export type DicomSliceHeader = Omit<DicomSlice, 'pixels'>;
 
 const PIXEL_DATA = 'x7fe00010';
+const DEFLATED = '1.2.840.10008.1.2.1.99';
 const ASK_FOR_NATIVE = 'ask the PACS for Explicit VR Little Endian (1.2.840.10008.1.2.1) or export uncompressed files';
 
 /**
@@ -120,18 +121,13 @@ function parseDataSet(bytes: Uint8Array, source: string, headerOnly: boolean, pa
     throw new VbmdError('bad-input', `${source} is not a DICOM file (no "DICM" marker at byte 128).`);
   }
   try {
-    return dicomParser.parseDicom(bytes, {
-      ...(headerOnly ? { untilTag: PIXEL_DATA } : {}),
-      // dicom-parser hands us the bytes after the meta header; deflate (PS3.5 A.5) is raw, no zlib header.
-      inflater: (arr: Uint8Array, position: number): Uint8Array => {
-        const inflated = inflateRawSync(arr.subarray(position));
-        const full = new Uint8Array(position + inflated.length);
-        full.set(arr.subarray(0, position), 0);
-        full.set(inflated, position);
-        return full;
-      },
-    } as dicomParser.ParseDicomOptions);
+    // Deflate (PS3.5 A.5) is inflated here with bounded output (deflate.ts), not by dicom-parser.
+    const meta = dicomParser.readPart10Header(bytes);
+    if (meta.string('x00020010')?.trim() === DEFLATED) return parseDeflatedPart10(bytes, meta, source, headerOnly);
+    return dicomParser.parseDicom(bytes, headerOnly ? { untilTag: PIXEL_DATA } : {});
   } catch (e) {
+    // A deflate bomb or corrupt stream already says so; a cut header is a partial read, not a bad file.
+    if (isVbmdError(e) && !(partial && e.details.headerCut === true)) throw e;
     if (partial) throw needMore(source);
     throw notDicomOrTruncated(e, source);
   }
@@ -151,6 +147,8 @@ function explainTruncatedPixels(bytes: Uint8Array, source: string): VbmdError | 
     const ds = parseDataSet(bytes, source, true);
     const el = ds.elements[PIXEL_DATA];
     const h = readHeader(ds, source);
+    // Offsets of a deflated file are in its inflated dataset, not in `bytes`: deflate.ts explains those.
+    if (h.transferSyntaxUid === DEFLATED) return undefined;
     if (!el || el.length === 0xffffffff || !(h.rows > 0 && h.columns > 0 && h.bitsAllocated > 0)) return undefined;
     const need = h.rows * h.columns * (h.bitsAllocated / 8);
     const have = Math.max(0, bytes.length - el.dataOffset);
