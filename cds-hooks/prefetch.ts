@@ -1,4 +1,4 @@
-import { isLoopbackUrl } from '../src/config.js';
+import { getJsonGuarded, OutboundError } from '../src/net/guarded-request.js';
 import { log } from '../src/util/log.js';
 import { bundleResources } from './vbmd-results.js';
 import type { FhirAuthorization } from './hook-request.js';
@@ -28,16 +28,31 @@ export function fillTemplate(template: string, context: Record<string, unknown>)
 }
 
 export interface FetchDataOptions {
-  fetchImpl?: typeof fetch;
   timeoutMs?: number;
   /** Send the client's token over plain http to a non-loopback fhirServer (never in production: CDS Hooks
    * requires TLS, and the token would cross the network in clear). */
   allowInsecureHttp?: boolean;
+  /**
+   * The FHIR base URLs the calling CDS client may name (its `fhir_servers` in CDS_CLIENTS). Listed: the
+   * fhirServer must be one of them, and may then be a private or loopback address. Not listed: any https
+   * server on a public address, never a private, loopback or link-local one (a cloud metadata endpoint).
+   */
+  allowedFhirServers?: readonly string[];
+  /** Largest FHIR reply read (default 2 MiB: twenty vBMD Observations are tens of KB). */
+  maxBytes?: number;
+}
+
+export const DEFAULT_FHIR_REPLY_MAX_BYTES = 2 * 1024 * 1024;
+
+/** A FHIR base as compared with the allowlist: origin (scheme, lower-case host, port) + path, no trailing slash. */
+export function normalizeFhirBase(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
 }
 
 /**
  * The resources of one search-type prefetch key. Undefined = the service could not obtain them (no prefetch
- * and no FHIR access, or the FHIR call failed); [] = the record has none.
+ * and no FHIR access, a fhirServer this client may not name, or the FHIR call failed); [] = the record has none.
  */
 export async function searchResources(
   req: HookDataRequest,
@@ -51,24 +66,25 @@ export async function searchResources(
   if (!req.fhirAuthorization || !req.fhirServer) return undefined;
   const query = fillTemplate(template, req.context);
   if (!query) return undefined;
-  const url = `${req.fhirServer.replace(/\/+$/, '')}/${query}`;
-  if (url.startsWith('http://') && !options.allowInsecureHttp && !isLoopbackUrl(url)) {
-    log.warn({ key, server: new URL(url).origin }, 'not sending the client FHIR token over plain http');
+  const base = normalizeFhirBase(req.fhirServer);
+  const server = new URL(base).origin;
+  const listed = options.allowedFhirServers?.map(normalizeFhirBase);
+  if (listed && !listed.includes(base)) {
+    log.warn({ key, server }, 'fhirServer is not among this CDS client\'s fhir_servers; not sending its token there');
     return undefined;
   }
-  const fetchImpl = options.fetchImpl ?? fetch;
   try {
-    const res = await fetchImpl(url, {
+    const body = await getJsonGuarded(`${base}/${query}`, {
       headers: { accept: 'application/fhir+json', authorization: `Bearer ${req.fhirAuthorization.access_token}` },
-      signal: AbortSignal.timeout(options.timeoutMs ?? 3000),
+      allowNonPublic: listed !== undefined,
+      allowInsecureHttp: options.allowInsecureHttp === true,
+      maxBytes: options.maxBytes ?? DEFAULT_FHIR_REPLY_MAX_BYTES,
+      timeoutMs: options.timeoutMs ?? 3000,
     });
-    if (!res.ok) {
-      log.warn({ key, status: res.status, server: new URL(url).origin }, 'CDS data fetch from the client FHIR server failed');
-      return undefined;
-    }
-    return bundleResources(await res.json());
+    return bundleResources(body);
   } catch (e) {
-    log.warn({ key, server: new URL(url).origin, err: (e as Error).message }, 'CDS data fetch from the client FHIR server failed');
+    const reason = e instanceof OutboundError ? e.reason : 'error';
+    log.warn({ key, server, reason, err: (e as Error).message }, 'CDS data fetch from the client FHIR server failed');
     return undefined;
   }
 }

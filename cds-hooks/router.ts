@@ -39,8 +39,9 @@ export interface CdsHooksDeps {
   watches: { upsert(w: NewWatch): Promise<unknown> };
   watchTtlMs: number;
   feedback: FeedbackStore;
-  fetchImpl?: typeof fetch;
   fhirTimeoutMs?: number;
+  /** Per trusted client (iss): the FHIR base URLs it may name as fhirServer (CDS_CLIENTS fhir_servers). */
+  clientFhirServers?: ReadonlyMap<string, readonly string[]>;
   /** Allow fetching from an http (non-TLS, non-loopback) fhirServer with the client's token. */
   allowInsecureHttp?: boolean;
   /** Who may read `GET /api/cds/feedback-counts` (operators); the route is absent without it. */
@@ -120,7 +121,7 @@ export function createCdsHooksRouter(deps: CdsHooksDeps): Router {
     if (!parsed.success) {
       return badRequest(res, `Invalid CDS Hooks request for ${id}: ${describeZodError(parsed.error as z.ZodError)}.`);
     }
-    handleHook(id, parsed.data as HookBody, req).then(
+    handleHook(id, parsed.data as HookBody, req, res.locals.cdsClient as VerifiedClient).then(
       (out) => {
         if (out === 'precondition-failed') {
           res.status(412).json({
@@ -144,12 +145,13 @@ export function createCdsHooksRouter(deps: CdsHooksDeps): Router {
     prefetch?: Record<string, unknown>;
   };
 
-  async function handleHook(id: keyof typeof hookSchemas, body: HookBody, req: Request): Promise<CdsResponse | 'precondition-failed'> {
+  async function handleHook(id: keyof typeof hookSchemas, body: HookBody, req: Request, client: VerifiedClient): Promise<CdsResponse | 'precondition-failed'> {
     const def = CDS_SERVICES.find((s) => s.id === id)!;
+    const listed = deps.clientFhirServers?.get(client.iss);
     const fetchOpts = {
-      ...(deps.fetchImpl ? { fetchImpl: deps.fetchImpl } : {}),
       ...(deps.fhirTimeoutMs ? { timeoutMs: deps.fhirTimeoutMs } : {}),
       allowInsecureHttp: deps.allowInsecureHttp === true,
+      ...(listed ? { allowedFhirServers: listed } : {}),
     };
     if (id === SERVICE_IDS.patientView) {
       const observations = await searchResources(body, 'vbmdObservations', def.prefetch.vbmdObservations!, fetchOpts);

@@ -18,9 +18,11 @@ const boolFlag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/** FHIR base URLs a CDS client may name as fhirServer; only these may be private or loopback addresses. */
+const fhirServers = z.array(httpUrl('fhir_servers[]')).min(1).optional();
 const cdsClient = z.union([
-  z.object({ iss: z.string().min(1), jwks_url: z.string().url() }).strict(),
-  z.object({ iss: z.string().min(1), jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }) }).strict(),
+  z.object({ iss: z.string().min(1), jwks_url: z.string().url(), fhir_servers: fhirServers }).strict(),
+  z.object({ iss: z.string().min(1), jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }), fhir_servers: fhirServers }).strict(),
 ]);
 export type CdsClientConfig = z.infer<typeof cdsClient>;
 
@@ -94,7 +96,8 @@ const envSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
     .optional(),
-  /** Trusted CDS clients: JSON array of {"iss": ..., "jwks_url": ...} or {"iss": ..., "jwks": {"keys": [...]}}. */
+  /** Trusted CDS clients: JSON array of {"iss": ..., "jwks_url": ...} or {"iss": ..., "jwks": {"keys": [...]}}, each
+   * with optional "fhir_servers": the FHIR base URLs it may send as fhirServer (see cds-hooks/README.md). */
   CDS_CLIENTS: cdsClientsJson.optional(),
   /** Patient-view warning when vBMD falls faster than this, percent per year. */
   CDS_DECLINE_PCT_PER_YEAR: z.coerce.number().positive().max(100).default(5),

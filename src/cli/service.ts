@@ -225,7 +225,8 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
 
     if (listener) {
       const clients: CdsClientConfig[] = [...(cfg.CDS_CLIENTS ?? [])];
-      if (sandboxKey) clients.push({ iss: sandboxKey.iss, jwks: { keys: [sandboxKey.publicJwk as Record<string, unknown>] } });
+      // The sandbox EHR may name the in-process FHIR server (a loopback address) as its fhirServer.
+      if (sandboxKey) clients.push({ iss: sandboxKey.iss, jwks: { keys: [sandboxKey.publicJwk as Record<string, unknown>] }, fhir_servers: [sandbox!.fhirBaseUrl] });
       const replayCache = stores.redis ? new RedisReplayCache(stores.redis) : new MemoryReplayCache();
       const feedback: FeedbackStore = stores.redis ? new RedisFeedbackStore(stores.redis) : new SqliteFeedbackStore(stores.sqlite!);
       const verifier = createClientJwtVerifier({ clients, replayCache, maxLifetimeS: cfg.CDS_JWT_MAX_LIFETIME_S });
@@ -240,6 +241,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
         feedback,
         opsAuthorize: (req) => staticTokenAuthorizer(apiTokens)(req),
         allowInsecureHttp: cfg.ALLOW_INSECURE_HTTP,
+        clientFhirServers: new Map(clients.flatMap((c) => (c.fhir_servers ? [[c.iss, c.fhir_servers] as const] : []))),
       };
       const clientJwt = async (req: Request): Promise<boolean> => {
         const url = `${(cfg.PUBLIC_BASE_URL ?? publicBaseUrl).replace(/\/+$/, '')}${req.originalUrl.split('?')[0]}`;

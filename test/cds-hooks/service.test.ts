@@ -25,6 +25,8 @@ let feedback: SqliteFeedbackStore;
 let fhirServer: Server;
 let fhirBase: string;
 const fhirCalls: { url: string; auth: string | undefined }[] = [];
+/** The client may name the stand-in FHIR server (a loopback address, so it must be listed). */
+const clientFhirServers = new Map<string, string[]>();
 
 const obs = (id: string, date: string, value: number) => ({
   resourceType: 'Observation',
@@ -67,6 +69,7 @@ beforeAll(async () => {
       watches,
       watchTtlMs: 3600_000,
       feedback,
+      clientFhirServers,
     }),
   );
   await new Promise<void>((r) => (server = app.listen(0, '127.0.0.1', () => r())));
@@ -80,6 +83,7 @@ beforeAll(async () => {
   fhir.get('/fhir/RiskAssessment', (_req, res) => void res.json(bundle()));
   await new Promise<void>((r) => (fhirServer = fhir.listen(0, '127.0.0.1', () => r())));
   fhirBase = `http://127.0.0.1:${(fhirServer.address() as { port: number }).port}/fhir`;
+  clientFhirServers.set(key.iss, [fhirBase]);
 });
 
 afterAll(async () => {
