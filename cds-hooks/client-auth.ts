@@ -96,15 +96,17 @@ export function createClientJwtVerifier(options: ClientJwtVerifierOptions): Clie
   return { verify };
 }
 
-/** The exact URL a request called, as the client saw it: `PUBLIC_BASE_URL` behind a proxy. */
-export function calledUrl(req: Request, publicBaseUrl: string | undefined): string {
+/**
+ * The exact URL a request called, as the client saw it: the configured public base + the path. Never built
+ * from the Host header: a caller chooses that header, so a token minted for another host would pass.
+ */
+export function calledUrl(req: Request, publicBaseUrl: string): string {
   const path = req.originalUrl.split('?')[0] ?? '/';
-  const base = publicBaseUrl ?? `${req.protocol}://${req.get('host') ?? 'localhost'}`;
-  return `${base.replace(/\/+$/, '')}${path}`;
+  return `${publicBaseUrl.replace(/\/+$/, '')}${path}`;
 }
 
 /** Express middleware: 401 with no body on any failure; the verified client on `res.locals.cdsClient`. */
-export function requireClientJwt(verifier: ClientJwtVerifier, publicBaseUrl: string | undefined): RequestHandler {
+export function requireClientJwt(verifier: ClientJwtVerifier, publicBaseUrl: string): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     verifier.verify(req.get('authorization'), calledUrl(req, publicBaseUrl)).then(
       (result) => {

@@ -30,8 +30,8 @@ import { readOsteoporosisRisk, readVbmdResults } from './vbmd-results.js';
  */
 export interface CdsHooksDeps {
   verifier: ClientJwtVerifier;
-  /** The service's public base URL (JWT `aud` and card links); by default taken from each request. */
-  publicBaseUrl?: string;
+  /** The service's public base URL as clients call it (JWT `aud` and card links; never the Host header). */
+  publicBaseUrl: string;
   valueSet: CtValueSet;
   declinePctPerYear: number;
   /** Default `${base}/smart/launch.html`. */

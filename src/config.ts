@@ -171,6 +171,8 @@ export function serviceMode(cfg: EnvConfig): 'sandbox' | 'production' {
   if (!cfg.FHIR_BASE_URL) problems.push('FHIR_BASE_URL is not set (the EHR FHIR R4 base URL)');
   if (!cfg.DICOMWEB_URL && !cfg.DICOM_FOLDER) problems.push('DICOMWEB_URL is not set (the PACS DICOMweb base URL)');
   if (!cfg.CDS_CLIENTS || cfg.CDS_CLIENTS.length === 0) problems.push('CDS_CLIENTS is not set (the trusted CDS clients, JSON)');
+  // CDS client JWTs must name this URL as aud; taken from the Host header instead, a caller would choose it.
+  if (!cfg.PUBLIC_BASE_URL) problems.push('PUBLIC_BASE_URL is not set (the URL CDS clients call, e.g. https://vbmd.example.org)');
   if (cfg.FHIR_CLIENT_ID && !cfg.FHIR_PRIVATE_KEY_FILE) problems.push('FHIR_CLIENT_ID is set but FHIR_PRIVATE_KEY_FILE is not');
   if (cfg.FHIR_PRIVATE_KEY_FILE && !cfg.FHIR_CLIENT_ID) problems.push('FHIR_PRIVATE_KEY_FILE is set but FHIR_CLIENT_ID is not');
   if (!cfg.FHIR_BEARER_TOKEN && !cfg.FHIR_CLIENT_ID) {

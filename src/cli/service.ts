@@ -232,7 +232,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
       const verifier = createClientJwtVerifier({ clients, replayCache, maxLifetimeS: cfg.CDS_JWT_MAX_LIFETIME_S });
       const cds: CdsHooksDeps = {
         verifier,
-        ...(cfg.PUBLIC_BASE_URL ? { publicBaseUrl: cfg.PUBLIC_BASE_URL } : {}),
+        publicBaseUrl,
         valueSet: loadCtValueSet(cfg.CDS_CT_VALUE_SET_FILE),
         declinePctPerYear: cfg.CDS_DECLINE_PCT_PER_YEAR,
         smartLaunchUrl: cfg.SMART_LAUNCH_URL ?? `${publicBaseUrl}/smart/launch.html`,
@@ -277,7 +277,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
         cds,
         queue: stores.queue,
         apiAuthorize,
-        ...(cfg.PUBLIC_BASE_URL ? { publicBaseUrl: cfg.PUBLIC_BASE_URL } : {}),
+        publicBaseUrl,
       });
       listener.use(app);
     }

@@ -50,6 +50,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { cpus, getPriority, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { createServer } from 'node:http';
 import express from 'express';
 import Database from 'better-sqlite3';
 import { createClientJwtVerifier } from '../../cds-hooks/client-auth.js';
@@ -89,18 +90,23 @@ if (process.argv.includes('--serve')) {
     next();
   });
   app.post('/bare', express.json({ limit: '5mb' }), (_req, res) => void res.json({ cards: [] }));
-  app.use(
-    createCdsHooksRouter({
-      verifier: createClientJwtVerifier({ clients: [{ iss, jwks: { keys: [jwk] } }], replayCache: new MemoryReplayCache(), maxLifetimeS: 3600 }),
-      valueSet: loadCtValueSet(),
-      declinePctPerYear: 5,
-      watches: new SqliteWatchStore(db),
-      watchTtlMs: 3600_000,
-      feedback: new SqliteFeedbackStore(db),
-    }),
-  );
-  const server = app.listen(0, '127.0.0.1', () => {
-    process.stdout.write(`PORT ${(server.address() as { port: number }).port}\n`);
+  // Bound before the router is built: JWT aud is checked against the base URL, never the Host header.
+  const server = createServer();
+  server.listen(0, '127.0.0.1', () => {
+    const port = (server.address() as { port: number }).port;
+    app.use(
+      createCdsHooksRouter({
+        verifier: createClientJwtVerifier({ clients: [{ iss, jwks: { keys: [jwk] } }], replayCache: new MemoryReplayCache(), maxLifetimeS: 3600 }),
+        publicBaseUrl: `http://127.0.0.1:${port}`,
+        valueSet: loadCtValueSet(),
+        declinePctPerYear: 5,
+        watches: new SqliteWatchStore(db),
+        watchTtlMs: 3600_000,
+        feedback: new SqliteFeedbackStore(db),
+      }),
+    );
+    server.on('request', app);
+    process.stdout.write(`PORT ${port}\n`);
   });
   server.keepAliveTimeout = 65_000;
   // Commands on stdin: "cpu" -> CPU time so far (us); "arrivals" -> inter-arrival stats since the last call.

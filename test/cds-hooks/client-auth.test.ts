@@ -1,6 +1,7 @@
 import { KeyObject, createHmac, randomUUID, sign as cryptoSign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import express from 'express';
+import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { SignJWT, exportJWK, generateKeyPair, base64url } from 'jose';
 import type { JWK } from 'jose';
@@ -79,14 +80,15 @@ beforeAll(async () => {
     replayCache: new MemoryReplayCache(),
     maxLifetimeS: 3600,
   });
+  // Bound first: the audience is the configured base URL, never the Host header, so it must be known.
+  server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   const app = express();
-  app.use(requireClientJwt(verifier, undefined));
+  app.use(requireClientJwt(verifier, baseUrl));
   app.get('/cds-services', (_req, res) => res.json({ services: [] }));
   app.get('/cds-services/other', (_req, res) => res.json({}));
-  await new Promise<void>((resolve) => {
-    server = app.listen(0, '127.0.0.1', () => resolve());
-  });
-  baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  server.on('request', app);
 });
 
 afterAll(async () => {

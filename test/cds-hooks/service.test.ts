@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
@@ -56,9 +57,13 @@ beforeAll(async () => {
   const db = new Database(':memory:');
   watches = new SqliteWatchStore(db);
   feedback = new SqliteFeedbackStore(db);
+  server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   const app = express();
   app.use(
     createCdsHooksRouter({
+      publicBaseUrl: base,
       verifier: createClientJwtVerifier({
         clients: [{ iss: key.iss, jwks: { keys: [key.publicJwk as Record<string, unknown>] } }],
         replayCache: new MemoryReplayCache(),
@@ -72,8 +77,7 @@ beforeAll(async () => {
       clientFhirServers,
     }),
   );
-  await new Promise<void>((r) => (server = app.listen(0, '127.0.0.1', () => r())));
-  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  server.on('request', app);
   // A stand-in for the EHR's FHIR server, to check the fhirAuthorization fallback.
   const fhir = express();
   fhir.get('/fhir/Observation', (req, res) => {

@@ -15,7 +15,7 @@ import type { StartedFhirServer } from '../../src/fhir/server/index.js';
 import { generatePhantom, writePhantom } from '../../src/phantom/index.js';
 import { startService } from '../../src/cli/service.js';
 import type { RunningService } from '../../src/cli/service.js';
-import { startOrthanc } from '../support/orthanc.js';
+import { freeLoopbackPort, startOrthanc } from '../support/orthanc.js';
 import type { OrthancHandle } from '../support/orthanc.js';
 import { startRedis } from '../support/redis.js';
 import type { RedisHandle } from '../support/redis.js';
@@ -61,7 +61,7 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-function env(variant: 'redis' | 'embedded', dataDir: string): Record<string, string> {
+function env(variant: 'redis' | 'embedded', dataDir: string, port: number): Record<string, string> {
   return {
     FHIR_BASE_URL: fhir.baseUrl,
     FHIR_BEARER_TOKEN: 'e2e-fhir-token',
@@ -69,7 +69,9 @@ function env(variant: 'redis' | 'embedded', dataDir: string): Record<string, str
     CDS_CLIENTS: JSON.stringify([{ iss: key.iss, jwks: { keys: [key.publicJwk] } }]),
     ANALYZE_API_TOKENS: 'e2e-api-token',
     VBMD_DATA_DIR: dataDir,
-    PORT: '0',
+    // A production start needs the URL clients call (the CDS JWT audience), so the port is chosen first.
+    PORT: String(port),
+    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
     HOST: '127.0.0.1',
     QIDO_POLL_INTERVAL_S: '0.5',
     JOB_LEASE_S: '3',
@@ -126,7 +128,7 @@ describe.each([['Redis + BullMQ', 'redis'] as const, ['embedded SQLite queue', '
 
   it('order-sign -> study arrives in Orthanc -> worker killed mid-job and restarted -> FHIR results once -> patient-view warning card', async () => {
     const dataDir = join(work, `data-${variant}`);
-    const vars = env(variant, dataDir);
+    const vars = env(variant, dataDir, await freeLoopbackPort());
     service = await startService(loadEnvConfig({ ...vars, RUN_WORKER: 'false' }), { quiet: true });
     const base = service.url!;
     expect(service.mode).toBe('production');
