@@ -2,8 +2,10 @@ import type { VertebraLevel } from '../bmd/report.js';
 import type { LoadedVolume, Vec3, Volume } from '../imaging/volume.js';
 import { VbmdError } from '../util/errors.js';
 import { MODELLED_LEVELS, buildPerson, type Person, type Vertebra } from './anatomy.js';
-import { Rng, mulberry32, standardNormalTable, subSeed } from './random.js';
-import { SliceRenderer, makePalette, toBody, type Placement, type SliceGrid } from './render.js';
+import { Rng, mulberry32, subSeed } from './random.js';
+import { inscribedCircle, reconstructSlices } from './reconstruct.js';
+import { SliceRenderer, makePalette, type Placement, type SliceGrid } from './render.js';
+import { bodyBounds, levelTruths, round3, round6 } from './truth.js';
 import { ENHANCEMENT_FRACTION, SCANNER_MODELS, drawScannerState, enhancementHu, type ScannerModel } from './scanner.js';
 import {
   PHANTOM_GENERATOR_VERSION,
@@ -14,10 +16,6 @@ import {
   type PhantomOptions,
   type PhantomTruth,
 } from './types.js';
-
-/** CT numbers a scanner can store (12-bit range used by most vendors), HU. */
-const HU_MIN = -1024;
-const HU_MAX = 3071;
 
 /** Parses "T8-L3" (or a single level "L1") into the ordered list of levels, checked against what is modelled. */
 export function parseLevelRange(range: string): VertebraLevel[] {
@@ -119,24 +117,6 @@ function resolve(o: PhantomOptions): Resolved {
   };
 }
 
-/** Body-frame z-extent of a vertebral body (its 8 local corners). */
-function bodyBounds(v: Vertebra): { min: Vec3; max: Vec3 } {
-  const min: Vec3 = [Infinity, Infinity, Infinity];
-  const max: Vec3 = [-Infinity, -Infinity, -Infinity];
-  for (const su of [-1, 1]) {
-    for (const sv of [-1, 1]) {
-      for (const sw of [-1, 1]) {
-        const p = toBody(v, [su * v.halfWidth, sv * v.halfDepth, sw * (v.heightPost / 2)]);
-        for (let a = 0; a < 3; a++) {
-          min[a] = Math.min(min[a], p[a]);
-          max[a] = Math.max(max[a], p[a]);
-        }
-      }
-    }
-  }
-  return { min, max };
-}
-
 function deterministicUid(seed: number, salt: string): string {
   let n = 0n;
   for (let q = 0; q < 4; q++) n = (n << 32n) | BigInt(subSeed(seed, `${salt}/${q}`));
@@ -147,85 +127,6 @@ function hashString(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
   return h >>> 0;
-}
-
-/** Normalised 1D Gaussian kernel; empty when sigma is too small to matter. */
-function gaussianKernel(sigmaVoxels: number): Float32Array {
-  if (sigmaVoxels < 0.3) return new Float32Array([1]);
-  const r = Math.max(1, Math.ceil(3 * sigmaVoxels));
-  const k = new Float32Array(2 * r + 1);
-  let s = 0;
-  for (let i = -r; i <= r; i++) {
-    k[i + r] = Math.exp(-(i * i) / (2 * sigmaVoxels * sigmaVoxels));
-    s += k[i + r];
-  }
-  for (let i = 0; i < k.length; i++) k[i] /= s;
-  return k;
-}
-
-/**
- * Separable in-plane Gaussian blur of `src` (edges clamped), then rounding to integer HU, clipping to the
- * stored range and padding outside the reconstruction circle, written to `hu` at `base`. The vertical pass
- * works one output row at a time in `rowBuf` so each slice is read and written once.
- */
-function blurAndStore(
-  src: Float32Array,
-  tmp: Float32Array,
-  rowBuf: Float32Array,
-  cols: number,
-  rows: number,
-  k: Float32Array,
-  hu: Float32Array,
-  base: number,
-  inFov: Uint8Array,
-): void {
-  const r = (k.length - 1) / 2;
-  const n = k.length;
-  let h: Float32Array = src;
-  if (r > 0) {
-    for (let j = 0; j < rows; j++) {
-      const row = j * cols;
-      for (let i = 0; i < cols; i++) {
-        let s = 0;
-        if (i >= r && i < cols - r) {
-          const b = row + i - r;
-          for (let q = 0; q < n; q++) s += k[q] * src[b + q];
-        } else {
-          for (let q = -r; q <= r; q++) {
-            const ii = i + q < 0 ? 0 : i + q >= cols ? cols - 1 : i + q;
-            s += k[q + r] * src[row + ii];
-          }
-        }
-        tmp[row + i] = s;
-      }
-    }
-    h = tmp;
-  }
-  for (let j = 0; j < rows; j++) {
-    if (r > 0) {
-      rowBuf.fill(0);
-      for (let q = -r; q <= r; q++) {
-        const jj = j + q < 0 ? 0 : j + q >= rows ? rows - 1 : j + q;
-        const w = k[q + r];
-        const srow = jj * cols;
-        for (let i = 0; i < cols; i++) rowBuf[i] += w * h[srow + i];
-      }
-    } else {
-      rowBuf.set(h.subarray(j * cols, (j + 1) * cols));
-    }
-    const out = base + j * cols;
-    for (let i = 0; i < cols; i++) {
-      // Outside the reconstruction circle scanners write their lowest value.
-      const v = inFov[j * cols + i] ? Math.round(rowBuf[i]) : HU_MIN;
-      hu[out + i] = v < HU_MIN ? HU_MIN : v > HU_MAX ? HU_MAX : v;
-    }
-  }
-}
-
-/** Adds seeded Gaussian noise to one slice (table lookup per voxel). */
-function addNoise(acc: Float32Array, scale: number, table: Float32Array, next: () => number): void {
-  if (scale === 0) return;
-  for (let q = 0; q < acc.length; q++) acc[q] += scale * table[(next() * 65536) | 0];
 }
 
 /**
@@ -272,48 +173,19 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
   const hu = new Float32Array(cols * rows * slices);
 
   const renderer = new SliceRenderer(person, palette, grid, place);
-  const plane = cols * rows;
-  const acc = new Float32Array(plane);
-  const one = new Float32Array(plane);
-  const cup = new Float32Array(plane);
-  const tmp = new Float32Array(plane);
-  const rowBuf = new Float32Array(cols);
-  const nSub = Math.max(1, Math.ceil(o.sliceThicknessMm / 1.0 - 1e-9));
-  const kernel = gaussianKernel(state.scanner.psfSigmaMm / px);
-  let sumW2 = 0;
-  for (let i = 0; i < kernel.length; i++) sumW2 += kernel[i] * kernel[i];
-  // White noise blurred by the PSF ends up with SD*sum(w^2) (separable kernel); pre-scale so the image has noiseHu.
-  const noiseScale = o.noiseHu / sumW2;
-  const table = standardNormalTable();
-  const noise = mulberry32(subSeed(o.seed, 'noise'));
-  const fovR2 = ((Math.min(cols, rows) / 2) * px) ** 2;
-  const inFov = new Uint8Array(plane);
-  for (let j = 0; j < rows; j++) {
-    const y = grid.oy + j * px;
-    for (let i = 0; i < cols; i++) {
-      const x = grid.ox + i * px;
-      inFov[j * cols + i] = x * x + y * y <= fovR2 ? 1 : 0;
-    }
-  }
-
-  for (let k = 0; k < slices; k++) {
-    const zc = zBot + k * sz;
-    if (nSub === 1) {
-      renderer.render(zc, acc, cup);
-      for (let q = 0; q < plane; q++) acc[q] += cup[q];
-    } else {
-      acc.fill(0);
-      for (let s = 0; s < nSub; s++) {
-        const z = zc + ((s + 0.5) / nSub - 0.5) * o.sliceThicknessMm;
-        renderer.render(z, one, cup);
-        for (let q = 0; q < plane; q++) acc[q] += one[q] + cup[q];
-      }
-      const inv = 1 / nSub;
-      for (let q = 0; q < plane; q++) acc[q] *= inv;
-    }
-    addNoise(acc, noiseScale, table, noise);
-    blurAndStore(acc, tmp, rowBuf, cols, rows, kernel, hu, k * plane, inFov);
-  }
+  reconstructSlices({
+    renderer,
+    grid,
+    slices,
+    zBot,
+    sliceSpacingMm: sz,
+    sliceThicknessMm: o.sliceThicknessMm,
+    psfSigmaMm: state.scanner.psfSigmaMm,
+    noiseHu: o.noiseHu,
+    noise: mulberry32(subSeed(o.seed, 'noise')),
+    inFov: inscribedCircle(grid),
+    hu,
+  });
 
   const volume: Volume = {
     hu,
@@ -327,49 +199,8 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
     ],
   };
 
-  const cos = Math.cos(place.rotationRad);
-  const sin = Math.sin(place.rotationRad);
-  const toWorld = (p: Vec3): Vec3 => [cos * p[0] - sin * p[1] + place.tx, sin * p[0] + cos * p[1] + place.ty, p[2] + place.tz];
   const trabDelta = enhancementHu(state, ENHANCEMENT_FRACTION.trabecular);
-  const levels: PhantomLevelTruth[] = [];
-  for (const v of person.vertebrae) {
-    const bb = bodyBounds(v);
-    if (bb.max[2] < zBot || bb.min[2] > zTop) continue;
-    const wmin = toWorld(bb.min);
-    const wmax = toWorld(bb.max);
-    const corners = [wmin, wmax, toWorld([bb.min[0], bb.max[1], bb.min[2]]), toWorld([bb.max[0], bb.min[1], bb.max[2]])];
-    const min: Vec3 = [Math.min(...corners.map((c) => c[0])), Math.min(...corners.map((c) => c[1])), wmin[2]];
-    const max: Vec3 = [Math.max(...corners.map((c) => c[0])), Math.max(...corners.map((c) => c[1])), wmax[2]];
-    const t = person.torsoAt(v.c[2]);
-    const bq = v.c[1] > 0 ? t.bPost : t.bAnt;
-    const r2 = (v.c[0] / t.a) ** 2 + (v.c[1] / bq) ** 2;
-    const cupAt = r2 < 1 ? -person.cuppingHu * (1 - r2) : 0;
-    const ao = person.aortaAt(v.c[2]);
-    levels.push({
-      level: v.level,
-      vbmdMgCm3: round3(v.vbmd),
-      trabecularHu: round3(palette.trabIntercept + palette.trabSlope * v.vbmd + cupAt),
-      centerMm: toWorld(v.c).map(round3) as Vec3,
-      heightsMm: { anterior: round3(v.heightAnt), middle: round3((v.heightAnt + v.heightPost) / 2), posterior: round3(v.heightPost) },
-      halfWidthMm: round3(v.halfWidth),
-      halfDepthMm: round3(v.halfDepth),
-      bboxMm: { min: min.map(round3) as Vec3, max: max.map(round3) as Vec3 },
-      tiltDeg: round3((v.tiltRad * 180) / Math.PI),
-      hasRibs: v.hasRibs,
-      fullyCovered: bb.min[2] >= zBot && bb.max[2] <= zTop,
-      lesion: v.lesion
-        ? {
-            kind: v.lesion.kind,
-            centerMm: toWorld(toBody(v, v.lesion.c)).map(round3) as Vec3,
-            radiusMm: round3(v.lesion.r),
-            hu: round3(v.lesion.softTissue ? palette.lyticHu : palette.trabIntercept + palette.trabSlope * v.lesion.vbmdEquivalent),
-          }
-        : null,
-      fracture: v.fractureLoss !== null ? { heightLossFraction: round3(v.fractureLoss) } : null,
-      aortaCenterMm: toWorld([ao.x, ao.y, v.c[2]]).map(round3) as Vec3,
-      aortaRadiusMm: round3(ao.r),
-    });
-  }
+  const levels = levelTruths(person, palette, place, zBot, zTop);
   const spineCup = levels.length ? levels.reduce((s, l) => s + (l.trabecularHu - palette.trabIntercept - palette.trabSlope * l.vbmdMgCm3), 0) / levels.length : 0;
 
   const resolvedOptions: Record<string, unknown> = {
@@ -447,11 +278,3 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
   };
   return { loaded, truth, anatomy: { person, placement: place } };
 }
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}
-function round6(x: number): number {
-  return Math.round(x * 1e6) / 1e6;
-}
-

@@ -1,87 +1,11 @@
 import type { Vec3 } from '../imaging/volume.js';
 import { type Person, type Vertebra, isLumbar } from './anatomy.js';
-import { ENHANCEMENT_FRACTION, enhancementHu, type ScannerState } from './scanner.js';
+import { L, forBox, toBody, toLocalInto, type Placement, type SliceGrid } from './frame.js';
+import type { Palette } from './palette.js';
 import { capsuleSdf, coverage, ellipseSdf } from './sdf.js';
 
-/** Where the body frame sits in the scanner: rotation about z (patient not square on the table) and offset. */
-export interface Placement {
-  rotationRad: number;
-  /** World (LPS) x, y of the body-frame origin. */
-  tx: number;
-  ty: number;
-  /** World z = body z + tz. */
-  tz: number;
-}
-
-export interface SliceGrid {
-  cols: number;
-  rows: number;
-  pixelMm: number;
-  /** World x, y of voxel (0,0). */
-  ox: number;
-  oy: number;
-}
-
-/** The HUs the renderer paints, precomputed once per phantom (tissue + contrast). */
-export interface Palette {
-  air: number;
-  skin: number;
-  fat: number;
-  muscle: number;
-  lung: number;
-  mediastinum: number;
-  abdomen: number;
-  liver: number;
-  spleen: number;
-  kidney: number;
-  heart: number;
-  aorta: number;
-  ivc: number;
-  csf: number;
-  disc: number;
-  cortical: number;
-  bowelWall: number;
-  gas: number;
-  fluid: number;
-  feces: number;
-  /** Trabecular HU per mg/cm3 (slope) and at 0 (intercept + marrow enhancement). */
-  trabSlope: number;
-  trabIntercept: number;
-  lyticHu: number;
-  veinHu: number;
-}
-
-export function makePalette(s: ScannerState, visceralFatFraction: number): Palette {
-  const t = s.tissue;
-  const e = (f: number): number => enhancementHu(s, f);
-  const soft = t.muscle - 8;
-  return {
-    air: t.air,
-    skin: t.skin + e(ENHANCEMENT_FRACTION.skin),
-    fat: t.fat + e(ENHANCEMENT_FRACTION.fat),
-    muscle: t.muscle + e(ENHANCEMENT_FRACTION.muscle),
-    lung: t.lung,
-    mediastinum: 0.7 * t.fat + 0.3 * t.muscle + e(0.03),
-    abdomen: visceralFatFraction * t.fat + (1 - visceralFatFraction) * soft + e(0.08),
-    liver: t.liver + e(ENHANCEMENT_FRACTION.liver),
-    spleen: t.liver - 8 + e(ENHANCEMENT_FRACTION.liver * 1.2),
-    kidney: t.kidney + e(ENHANCEMENT_FRACTION.kidney),
-    heart: 0.6 * t.blood + 0.4 * t.muscle + e(ENHANCEMENT_FRACTION.heart * 0.6),
-    aorta: t.blood + e(ENHANCEMENT_FRACTION.aorta),
-    ivc: t.blood + e(ENHANCEMENT_FRACTION.ivc),
-    csf: t.csf,
-    disc: t.disc + e(ENHANCEMENT_FRACTION.disc),
-    cortical: t.cortical,
-    bowelWall: soft + e(0.15),
-    gas: t.air + 80,
-    fluid: t.csf + 5,
-    feces: 0.5 * t.fat + 0.5 * soft - 150,
-    trabSlope: s.slope,
-    trabIntercept: s.intercept + e(ENHANCEMENT_FRACTION.trabecular),
-    lyticHu: soft + 5 + e(0.3),
-    veinHu: t.blood + e(ENHANCEMENT_FRACTION.ivc),
-  };
-}
+export { forBox, toBody, toLocalInto, type Placement, type SliceGrid } from './frame.js';
+export { makePalette, type Palette } from './palette.js';
 
 /**
  * Paints one axial plane (body-frame z) into `buf` (cols*rows HU, overwritten) and the beam-hardening
@@ -130,34 +54,7 @@ export class SliceRenderer {
 
   /** Calls fn for every voxel whose centre maps into the body-frame box [x0,x1]x[y0,y1]. */
   private forBox(x0: number, x1: number, y0: number, y1: number, fn: (idx: number, bx: number, by: number) => void): void {
-    const { cols, rows, pixelMm, ox, oy } = this.grid;
-    const { cos, sin } = this;
-    const { tx, ty } = this.place;
-    let wx0 = Infinity;
-    let wx1 = -Infinity;
-    let wy0 = Infinity;
-    let wy1 = -Infinity;
-    for (const bx of [x0, x1]) {
-      for (const by of [y0, y1]) {
-        const wx = cos * bx - sin * by + tx;
-        const wy = sin * bx + cos * by + ty;
-        wx0 = Math.min(wx0, wx);
-        wx1 = Math.max(wx1, wx);
-        wy0 = Math.min(wy0, wy);
-        wy1 = Math.max(wy1, wy);
-      }
-    }
-    const i0 = Math.max(0, Math.floor((wx0 - ox) / pixelMm));
-    const i1 = Math.min(cols - 1, Math.ceil((wx1 - ox) / pixelMm));
-    const j0 = Math.max(0, Math.floor((wy0 - oy) / pixelMm));
-    const j1 = Math.min(rows - 1, Math.ceil((wy1 - oy) / pixelMm));
-    for (let j = j0; j <= j1; j++) {
-      const dy = oy + j * pixelMm - ty;
-      for (let i = i0; i <= i1; i++) {
-        const dx = ox + i * pixelMm - tx;
-        fn(j * cols + i, cos * dx + sin * dy, -sin * dx + cos * dy);
-      }
-    }
+    forBox(this.grid, this.place, this.cos, this.sin, x0, x1, y0, y1, fn);
   }
 
   render(z: number, buf: Float32Array, cup: Float32Array): void {
@@ -567,25 +464,3 @@ export class SliceRenderer {
   }
 }
 
-/** Scratch for per-voxel local coordinates (no allocation in the voxel loops). */
-const L = new Float64Array(3);
-
-/** Body-frame point -> vertebra-local (u lateral, v posterior, w along the spine), written into `out`. */
-export function toLocalInto(v: Vertebra, bx: number, by: number, bz: number, out: Float64Array): Float64Array {
-  const dx = bx - v.c[0];
-  const dy = by - v.c[1];
-  const dz = bz - v.c[2];
-  out[0] = dx * v.eu[0] + dy * v.eu[1] + dz * v.eu[2];
-  out[1] = dx * v.ev[0] + dy * v.ev[1] + dz * v.ev[2];
-  out[2] = dx * v.ew[0] + dy * v.ew[1] + dz * v.ew[2];
-  return out;
-}
-
-/** Vertebra-local -> body frame. */
-export function toBody(v: Vertebra, p: Vec3): Vec3 {
-  return [
-    v.c[0] + p[0] * v.eu[0] + p[1] * v.ev[0] + p[2] * v.ew[0],
-    v.c[1] + p[0] * v.eu[1] + p[1] * v.ev[1] + p[2] * v.ew[1],
-    v.c[2] + p[0] * v.eu[2] + p[1] * v.ev[2] + p[2] * v.ew[2],
-  ];
-}
