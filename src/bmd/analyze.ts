@@ -241,6 +241,7 @@ export function analyzeVolume(loaded: LoadedVolume, options: AnalyzeOptions = {}
       exclusionDetail: detail,
       heightsMm: v.heightsMm,
       roiSource: 'geometric',
+      geometricRoi: rois[k].geom,
     };
   });
   for (const l of levels) if (l.exclusionReason && l.exclusionDetail) warnings.push(`Excluded ${l.exclusionDetail}`);

@@ -64,6 +64,19 @@ export const levelResult = z.object({
   modelRoiVoxels: z.number().int().nonnegative().optional(),
   /** The geometric ROI's vBMD, kept when a model ran (vbmd holds the value of roiSource). */
   geometricVbmd: z.number().nullable().optional(),
+  /**
+   * The geometric ROI itself (src/bmd/roi/trabecular-roi.ts RoiGeometry, unrounded so its voxels can be found
+   * again exactly): an elliptic cylinder around centerMm (LPS) with its axis along patient z. For the DICOM SEG.
+   */
+  geometricRoi: z.object({ centerMm: vec3, semiLrMm: z.number(), semiApMm: z.number(), halfSlabMm: z.number() }).optional(),
+  /**
+   * The model's predicted trabecular ROI (roi_logits >= 0) on its patch grid: voxels^3 cubes of spacingMm,
+   * centred on centerMm, layout of src/model/contract.ts (index d*V*V + h*V + w; d +S, h +P, w +L), bits packed
+   * LSB first, raw-deflated, base64. For the DICOM SEG and key image.
+   */
+  modelRoiMask: z
+    .object({ voxels: z.number().int().positive(), spacingMm: z.number().positive(), encoding: z.literal('bits-lsb-deflate-base64'), data: z.string() })
+    .optional(),
 });
 export type LevelResult = z.infer<typeof levelResult>;
 

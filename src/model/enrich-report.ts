@@ -123,6 +123,7 @@ export function applyInferences(report: VbmdReport, inferred: readonly LevelInfe
       },
       geometricVbmd: geometric,
       roiSource: 'geometric',
+      ...(r.mask ? { modelRoiMask: r.mask } : {}),
     };
     const disagree = value !== null && geometric !== null && Math.abs(value - geometric) > DISAGREEMENT_MARGIN_MG_CM3;
     if (value === null) {

@@ -3,6 +3,7 @@ import { MIN_ROI_VOLUME_MM3 } from '../bmd/qc/level-qc.js';
 import { CLASS_ORDER, PATCH_SPACING_MM, PATCH_VOXELS } from './contract.js';
 import { densityToNetworkInput, extractDensityPatch, maskedMeanDensity, type PatchCalibration } from './patch.js';
 import type { ModelInference } from './model-runner.js';
+import { encodeRoiMask, type EncodedRoiMask } from './roi-mask-codec.js';
 
 export type ClassProbabilities = Record<(typeof CLASS_ORDER)[number], number>;
 
@@ -15,6 +16,8 @@ export interface LevelInference {
   /** The regression head, mg/cm3 (cross-check). */
   regressionVbmdMgCm3: number;
   classProbabilities: ClassProbabilities;
+  /** The predicted ROI itself (logit >= 0), packed for the report (DICOM SEG and key image). */
+  mask?: EncodedRoiMask;
 }
 
 const VOXELS = PATCH_VOXELS ** 3;
@@ -79,6 +82,7 @@ export async function inferDensityPatches(runner: ModelInference, densities: rea
         maskVoxels: m?.voxels ?? 0,
         regressionVbmdMgCm3: res.vbmdMgCm3[i],
         classProbabilities: softmaxClasses(res.classLogits, i * CLASS_ORDER.length),
+        mask: encodeRoiMask(mask, PATCH_VOXELS, PATCH_SPACING_MM, 0),
       });
     }
   }
