@@ -1,6 +1,8 @@
 import { getJsonGuarded, OutboundError } from '../src/net/guarded-request.js';
 import { log } from '../src/util/log.js';
 import { bundleResources } from './vbmd-results.js';
+import { fhirBundle } from './fhir-shapes.js';
+import { describeZodError } from './hook-request.js';
 import type { FhirAuthorization } from './hook-request.js';
 
 /**
@@ -81,6 +83,13 @@ export async function searchResources(
       maxBytes: options.maxBytes ?? DEFAULT_FHIR_REPLY_MAX_BYTES,
       timeoutMs: options.timeoutMs ?? 3000,
     });
+    if ((body as { resourceType?: unknown } | null)?.resourceType === 'Bundle') {
+      const shaped = fhirBundle.safeParse(body);
+      if (!shaped.success) {
+        log.warn({ key, server, problem: describeZodError(shaped.error) }, 'the client FHIR server answered a badly shaped Bundle; not used');
+        return undefined;
+      }
+    }
     return bundleResources(body);
   } catch (e) {
     const reason = e instanceof OutboundError ? e.reason : 'error';

@@ -176,7 +176,9 @@ export function createCdsHooksRouter(deps: CdsHooksDeps): Router {
     // message, that the scan will be measured, does not depend on it).
     const observations = await searchResources(body, 'vbmdObservations', def.prefetch.vbmdObservations!, fetchOpts);
     const latest = observations === undefined ? undefined : (readVbmdResults(observations)[0] ?? null);
-    for (const o of orders) {
+    // Only a signed order is a promise that the scan will happen: order-select fires while the clinician is
+    // still choosing, so it shows the card but leaves no watch behind.
+    for (const o of id === SERVICE_IDS.orderSign ? orders : []) {
       try {
         await deps.watches.upsert({
           patientId: body.context.patientId,

@@ -1,17 +1,12 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import Database from 'better-sqlite3';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClientJwtVerifier } from '../../cds-hooks/client-auth.js';
-import { generateClientKey, signClientJwt } from '../../cds-hooks/client-jwt.js';
+import { generateClientKey } from '../../cds-hooks/client-jwt.js';
 import type { CdsClientKey } from '../../cds-hooks/client-jwt.js';
-import { loadCtValueSet } from '../../cds-hooks/ct-value-set.js';
-import { SqliteFeedbackStore } from '../../cds-hooks/feedback-store.js';
-import { MemoryReplayCache } from '../../cds-hooks/replay-cache.js';
-import { createCdsHooksRouter } from '../../cds-hooks/router.js';
-import { SqliteWatchStore } from '../../src/jobs/watches.js';
 import { VBMD_BASIS_CODES, VBMD_SUMMARY_CODE } from '../../src/fhir/codes.js';
+import { startCdsApp } from '../support/cds-app.js';
+import type { CdsApp } from '../support/cds-app.js';
 
 /**
  * Where the service may send a CDS client's fhirAuthorization token, over real loopback servers: only to
@@ -19,8 +14,7 @@ import { VBMD_BASIS_CODES, VBMD_SUMMARY_CODE } from '../../src/fhir/codes.js';
  * addresses; never along a redirect; and never reading more than the reply cap (a huge reply does not
  * stall the hook).
  */
-let app: Server;
-let base: string;
+let cds: CdsApp;
 let fhir: Server;
 let fhirBase: string;
 let other: Server;
@@ -81,54 +75,26 @@ beforeAll(async () => {
     pump();
   });
   [fhir, fhirBase] = await listen(f);
-  const db = new Database(':memory:');
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  const cds = express();
-  cds.use(
-    createCdsHooksRouter({
-      verifier: createClientJwtVerifier({
-        clients: [
-          { iss: listedKey.iss, jwks: { keys: [listedKey.publicJwk as Record<string, unknown>] } },
-          { iss: unlistedKey.iss, jwks: { keys: [unlistedKey.publicJwk as Record<string, unknown>] } },
-        ],
-        replayCache: new MemoryReplayCache(),
-        maxLifetimeS: 3600,
-      }),
-      publicBaseUrl: base,
-      valueSet: loadCtValueSet(),
-      declinePctPerYear: 5,
-      watches: new SqliteWatchStore(db),
-      watchTtlMs: 3600_000,
-      feedback: new SqliteFeedbackStore(db),
-      clientFhirServers: new Map([[listedKey.iss, [`${fhirBase}/fhir`, `${fhirBase}/redirecting`, `${fhirBase}/huge/`]]]),
-    }),
-  );
-  server.on('request', cds);
-  app = server;
+  cds = await startCdsApp({
+    clients: [listedKey, unlistedKey],
+    deps: { clientFhirServers: new Map([[listedKey.iss, [`${fhirBase}/fhir`, `${fhirBase}/redirecting`, `${fhirBase}/huge/`]]]) },
+  });
 });
 
 afterAll(async () => {
-  for (const s of [app, fhir, other]) await new Promise<void>((r) => s?.close(() => r()));
+  await cds?.close();
+  for (const s of [fhir, other]) await new Promise<void>((r) => s?.close(() => r()));
 });
 
 async function patientView(key: CdsClientKey, fhirServer: string): Promise<{ status: number; ms: number; body: { cards?: { summary: string }[] } }> {
-  const url = `${base}/cds-services/vbmd-patient-view`;
-  const t0 = Date.now();
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${await signClientJwt(key, url)}` },
-    body: JSON.stringify({
-      hook: 'patient-view',
-      hookInstance: crypto.randomUUID(),
-      fhirServer,
-      fhirAuthorization: { access_token: 'client-token', token_type: 'Bearer', expires_in: 300, scope: 'patient/Observation.rs', subject: 'vbmd' },
-      context: { userId: 'Practitioner/u1', patientId: 'p1' },
-    }),
+  const r = await cds.post(key, '/cds-services/vbmd-patient-view', {
+    hook: 'patient-view',
+    hookInstance: crypto.randomUUID(),
+    fhirServer,
+    fhirAuthorization: { access_token: 'client-token', token_type: 'Bearer', expires_in: 300, scope: 'patient/Observation.rs', subject: 'vbmd' },
+    context: { userId: 'Practitioner/u1', patientId: 'p1' },
   });
-  const body = (await res.json()) as { cards?: { summary: string }[] };
-  return { status: res.status, ms: Date.now() - t0, body };
+  return { status: r.status, ms: r.ms, body: (r.body ?? {}) as { cards?: { summary: string }[] } };
 }
 
 describe('fhirServer allowlist per CDS client', () => {
