@@ -45,14 +45,28 @@ async function withTimeout(p: Promise<void>, ms: number): Promise<void> {
   }
 }
 
+/** Cards, job records and readiness carry PHI or internal detail: never kept by a browser or a proxy. */
+function noStore(_req: Request, res: Response, next: NextFunction): void {
+  res.setHeader('Cache-Control', 'no-store');
+  next();
+}
+
 export function createServiceApp(parts: ServiceAppParts): Express {
   const app = express();
   app.disable('x-powered-by');
+  // No response is content-sniffed into something executable (a JSON card rendered as HTML).
+  app.use((_req, res, next) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
+  app.use(['/cds-services', '/api', '/readyz', '/healthz'], noStore);
   // Behind a proxy, PUBLIC_BASE_URL says what clients called; req.protocol is not trusted for it.
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', (_req, res) => {
+  app.get('/readyz', (req, res) => {
+    // Failure reasons name internal servers and URLs: only an authorized caller (API token) sees them.
+    const detailed = parts.apiAuthorize(req).catch(() => false);
     void Promise.all(
       parts.readiness.map(async (r) => {
         try {
@@ -62,9 +76,10 @@ export function createServiceApp(parts: ServiceAppParts): Express {
           return [r.name, { ok: false, error: userMessage(e) }] as const;
         }
       }),
-    ).then((results) => {
+    ).then(async (results) => {
       const ready = results.every(([, v]) => v.ok);
-      res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not-ready', checks: Object.fromEntries(results) });
+      const shown = (await detailed) ? results : results.map(([name, v]) => [name, { ok: v.ok }] as const);
+      res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not-ready', checks: Object.fromEntries(shown) });
     });
   });
   for (const r of parts.rootRouters ?? []) app.use(r);

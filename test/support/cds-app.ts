@@ -29,29 +29,38 @@ export interface CdsApp {
   close(): Promise<void>;
 }
 
-export async function startCdsApp(o: { clients: CdsClientKey[]; deps?: Partial<CdsHooksDeps>; replayCache?: ReplayCache }): Promise<CdsApp> {
+/** Router dependencies for tests: the given client keys trusted, SQLite (in memory) watches and feedback. */
+export function testCdsDeps(o: { clients: CdsClientKey[]; publicBaseUrl: string; deps?: Partial<CdsHooksDeps>; replayCache?: ReplayCache }): {
+  deps: CdsHooksDeps;
+  watches: SqliteWatchStore;
+  db: Database.Database;
+} {
   const db = new Database(':memory:');
   const watches = new SqliteWatchStore(db);
+  const deps: CdsHooksDeps = {
+    verifier: createClientJwtVerifier({
+      clients: o.clients.map((k) => ({ iss: k.iss, jwks: { keys: [k.publicJwk as Record<string, unknown>] } })),
+      replayCache: o.replayCache ?? new MemoryReplayCache(),
+      maxLifetimeS: 3600,
+    }),
+    publicBaseUrl: o.publicBaseUrl,
+    valueSet: loadCtValueSet(),
+    declinePctPerYear: 5,
+    watches,
+    watchTtlMs: 3600_000,
+    feedback: new SqliteFeedbackStore(db),
+    ...o.deps,
+  };
+  return { deps, watches, db };
+}
+
+export async function startCdsApp(o: { clients: CdsClientKey[]; deps?: Partial<CdsHooksDeps>; replayCache?: ReplayCache }): Promise<CdsApp> {
   const server = createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const { deps, watches, db } = testCdsDeps({ ...o, publicBaseUrl: base });
   const app = express();
-  app.use(
-    createCdsHooksRouter({
-      verifier: createClientJwtVerifier({
-        clients: o.clients.map((k) => ({ iss: k.iss, jwks: { keys: [k.publicJwk as Record<string, unknown>] } })),
-        replayCache: o.replayCache ?? new MemoryReplayCache(),
-        maxLifetimeS: 3600,
-      }),
-      publicBaseUrl: base,
-      valueSet: loadCtValueSet(),
-      declinePctPerYear: 5,
-      watches,
-      watchTtlMs: 3600_000,
-      feedback: new SqliteFeedbackStore(db),
-      ...o.deps,
-    }),
-  );
+  app.use(createCdsHooksRouter(deps));
   server.on('request', app);
   return {
     base,
