@@ -10,7 +10,7 @@ const { DicomDict, DicomMetaDictionary } = dcmjs.data;
 export const CT_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.2';
 export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 /** Our implementation class UID (2.25 = UUID-derived root, PS3.5 B.2), fixed so files say who wrote them. */
-const IMPLEMENTATION_CLASS_UID = '2.25.181930420575307166432913226906052170211';
+export const IMPLEMENTATION_CLASS_UID = '2.25.181930420575307166432913226906052170211';
 
 /** What a written CT series says about itself beyond the voxels. Unset optional fields are omitted. */
 export interface CtSeriesMeta {
