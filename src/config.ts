@@ -96,6 +96,9 @@ const envSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
     .optional(),
+  /** With REDIS_URL: refuse to start (and fail readiness) when Redis neither appends (AOF) nor snapshots (RDB),
+   * since a restart would then lose queued jobs and order watches; false = run anyway with an error-level warning. */
+  REDIS_REQUIRE_PERSISTENCE: boolFlag.default(true),
   /** Trusted CDS clients: JSON array of {"iss": ..., "jwks_url": ...} or {"iss": ..., "jwks": {"keys": [...]}}, each
    * with optional "fhir_servers": the FHIR base URLs it may send as fhirServer (see cds-hooks/README.md). */
   CDS_CLIENTS: cdsClientsJson.optional(),

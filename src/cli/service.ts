@@ -103,6 +103,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
     retry: { attempts: cfg.JOB_ATTEMPTS, backoffMs: cfg.JOB_BACKOFF_MS },
     leaseMs: options.leaseMs ?? cfg.JOB_LEASE_S * 1000,
     ...(options.storePrefix ? { prefix: options.storePrefix } : {}),
+    requireRedisPersistence: cfg.REDIS_REQUIRE_PERSISTENCE,
   });
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async (): Promise<void> => {
@@ -117,6 +118,8 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
   };
 
   try {
+    // Redis reachable and persisting before anything is taken on (stores.ts, redis-persistence.ts).
+    await stores.start();
     const source = sourceFactory(cfg, dataDir, mode);
     let listener: ListeningServer | undefined;
     if (!options.workerOnly) {
@@ -184,7 +187,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
         else if (source.folder && !existsSync(source.folder)) throw new VbmdError('not-found', `DICOM folder ${source.folder} does not exist.`);
       },
     });
-    parts.readiness.push({ name: 'queue', check: () => stores.queue.ping() });
+    parts.readiness.push({ name: 'queue', check: () => stores.check() });
 
     // The pipeline: worker + study poller.
     let worker: JobWorker | undefined;

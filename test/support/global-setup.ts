@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 
 /**
  * Runs once before the test files. The integration tests start real Debian programs themselves (Orthanc,
- * Redis, Chromium, dcm2niix, gdcmconv) on loopback ports; if one is missing we stop here with one line that
- * says what to install, instead of a hundred confusing failures.
+ * Redis, Chromium, dcm2niix, gdcmconv) on loopback ports and check the DICOM we write with dciodvfy and dsrdump;
+ * if one is missing we stop here with one line that says what to install, instead of a hundred confusing failures.
  */
 const REQUIRED: { path: string; pkg: string }[] = [
   { path: '/usr/sbin/Orthanc', pkg: 'orthanc' },
@@ -12,6 +12,8 @@ const REQUIRED: { path: string; pkg: string }[] = [
   { path: '/usr/bin/chromium', pkg: 'chromium' },
   { path: '/usr/bin/dcm2niix', pkg: 'dcm2niix' },
   { path: '/usr/bin/gdcmconv', pkg: 'libgdcm-tools' },
+  { path: '/usr/bin/dciodvfy', pkg: 'dicom3tools' },
+  { path: '/usr/bin/dsrdump', pkg: 'dcmtk' },
 ];
 
 export default function setup(): void {
