@@ -3,11 +3,12 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { VbmdError, isVbmdError } from '../util/errors.js';
-import type { DicomSlice } from './slice.js';
+import { sliceKey, type DicomSlice } from './slice.js';
 import type { DicomSource, LoadOptions, StudyRef } from './source.js';
 import type { SeriesChoiceCandidate } from './series-choice.js';
 import {
-  parseDicomHeader,
+  parseDicomFramesParallel,
+  parseDicomHeaders,
   parseDicomSlice,
   parseDicomSliceParallel,
   prepareCodecFor,
@@ -16,6 +17,7 @@ import {
   type PixelDataLocation,
 } from './parse.js';
 import { isEncapsulated, transferSyntaxInfo } from './codecs/transfer-syntax.js';
+import { splitByAcquisition, uniquePlanes } from './plane-grouping.js';
 import { HuVolumeBuilder, finishVolume, hasIntegerHu, placeSlice, planVolume, type AssembleOptions } from '../imaging/assemble-volume.js';
 import type { LoadedVolume } from '../imaging/volume.js';
 import { PagePrefaulter } from '../imaging/page-prefault.js';
@@ -56,8 +58,8 @@ export class FolderDicomSource implements DicomSource {
   private scanned: Promise<FolderScan> | undefined;
   /** Scanned headers per series (header.source is the file path). */
   private readonly headersBySeries = new Map<string, DicomSliceHeader[]>();
-  /** Where each scanned file's pixel data sits, and the file size then (to notice a changed file). */
-  private readonly pixelAt = new Map<DicomSliceHeader, PixelDataLocation & { fileSize: number }>();
+  /** Where each scanned single-frame file's pixel data sits, and the file size then (to notice a changed file). */
+  private readonly pixelAt = new Map<string, PixelDataLocation & { fileSize: number }>();
 
   constructor(readonly root: string) {
     this.description = `folder ${root}`;
@@ -83,19 +85,22 @@ export class FolderDicomSource implements DicomSource {
     const scan = await this.scan(options);
     const found = scan.series.find((s) => s.seriesInstanceUid === series.seriesInstanceUid);
     if (!found) throw new VbmdError('not-found', `Series ${series.seriesInstanceUid} is not in ${this.description}.`);
-    const slices = await mapLimit(found.files, READ_CONCURRENCY, async (file) => {
+    const perFile = await mapLimit(found.files, READ_CONCURRENCY, async (file) => {
       options.signal?.throwIfAborted();
-      const bytes = await readBytes(file);
-      try {
-        return await parseDicomSliceParallel(bytes, file);
-      } catch (e) {
-        if (isVbmdError(e)) throw e;
-        throw new VbmdError('bad-input', `${file} could not be decoded: ${(e as Error).message}.`, {}, { cause: e });
-      }
+      return decodeFile(file, () => readBytes(file), parseDicomFramesParallel);
     });
-    // The same instance copied twice into a folder is one slice, not a duplicate position.
+    // The same instance copied twice into a folder is one slice, not a duplicate position. A substituted
+    // series UID split by acquisition (splitByAcquisition) is the scan's, not what the file alone gives.
+    const wanted = new Set(this.headersBySeries.get(found.seriesInstanceUid)?.map(sliceKey));
     const seen = new Set<string>();
-    return slices.filter((s) => (seen.has(s.sopInstanceUid) ? false : (seen.add(s.sopInstanceUid), true)));
+    const out: DicomSlice[] = [];
+    for (const s of perFile.flat()) {
+      const key = sliceKey(s);
+      if (seen.has(key) || !wanted.has(key)) continue;
+      seen.add(key);
+      out.push(s.substitutedUids?.includes('series') ? { ...s, seriesInstanceUid: found.seriesInstanceUid } : s);
+    }
+    return out;
   }
 
   /**
@@ -107,8 +112,7 @@ export class FolderDicomSource implements DicomSource {
     await this.scan(options);
     const all = this.headersBySeries.get(series.seriesInstanceUid);
     if (!all) throw new VbmdError('not-found', `Series ${series.seriesInstanceUid} is not in ${this.description}.`);
-    const seen = new Set<string>();
-    const headers = all.filter((h) => (seen.has(h.sopInstanceUid) ? false : (seen.add(h.sopInstanceUid), true)));
+    const headers = uniquePlanes(all);
     const plan = planVolume(headers, this.description, options);
     for (const ts of new Set(headers.map((h) => h.transferSyntaxUid))) {
       await prepareCodecFor(ts, headers.find((h) => h.transferSyntaxUid === ts)!.source);
@@ -129,8 +133,9 @@ export class FolderDicomSource implements DicomSource {
       placeSlice(plan, slice, k, hu);
     };
     try {
-      if (headers.some((h) => isEncapsulated(transferSyntaxInfo(h.transferSyntaxUid)))) await decodeCompressed(plan.order, place, options);
-      else await decodeNative(plan.order, place, options, (h) => this.pixelAt.get(h));
+      if (headers.some((h) => h.frameNumber !== undefined)) await decodeByFile(plan.order, place, options);
+      else if (headers.some((h) => isEncapsulated(transferSyntaxInfo(h.transferSyntaxUid)))) await decodeCompressed(plan.order, place, options);
+      else await decodeNative(plan.order, place, options, (h) => this.pixelAt.get(h.source));
     } finally {
       await prefault.stop();
     }
@@ -140,7 +145,6 @@ export class FolderDicomSource implements DicomSource {
   private async doScan(options: LoadOptions): Promise<FolderScan> {
     const files = await listFiles(this.root);
     const headers: DicomSliceHeader[] = [];
-    const fileOf = new Map<DicomSliceHeader, string>();
     const nonDicom: string[] = [];
     const unreadable: { file: string; message: string }[] = [];
     const probe = Buffer.allocUnsafeSlow(HEADER_PROBE_BYTES);
@@ -151,10 +155,9 @@ export class FolderDicomSource implements DicomSource {
       }
       const file = files[n];
       const r = readHeaderSync(file, probe);
-      if ('header' in r) {
-        headers.push(r.header);
-        if (r.pixelData) this.pixelAt.set(r.header, { ...r.pixelData, fileSize: r.fileSize });
-        fileOf.set(r.header, file);
+      if ('headers' in r) {
+        headers.push(...r.headers);
+        if (r.pixelData && r.headers.length === 1) this.pixelAt.set(file, { ...r.pixelData, fileSize: r.fileSize });
       } else if (r.dicom) unreadable.push({ file, message: r.message });
       else nonDicom.push(file);
     }
@@ -165,10 +168,12 @@ export class FolderDicomSource implements DicomSource {
       else groups.set(h.seriesInstanceUid, [h]);
     }
     const series: FolderSeries[] = [];
-    for (const [uid, hs] of groups) {
+    for (const hs of [...groups.values()].flatMap(splitByAcquisition)) {
+      const uid = hs[0].seriesInstanceUid;
       this.headersBySeries.set(uid, hs);
       const f = hs[0];
       const uniqueSop = new Set(hs.map((h) => h.sopInstanceUid));
+      const planes = new Set(hs.map(sliceKey)).size;
       series.push({
         studyInstanceUid: f.studyInstanceUid,
         seriesInstanceUid: uid,
@@ -178,12 +183,13 @@ export class FolderDicomSource implements DicomSource {
         imageType: f.imageType,
         sliceThicknessMm: f.sliceThicknessMm,
         instanceCount: uniqueSop.size,
+        ...(planes !== uniqueSop.size ? { frameCount: planes } : {}),
         patientId: f.patientId,
         accessionNumber: f.accessionNumber,
         orientation: orientationOf(f),
         sopClassUid: f.sopClassUid,
         extentMm: extentOf(hs),
-        files: hs.map((h) => fileOf.get(h)!).sort(),
+        files: [...new Set(hs.map((h) => h.source))].sort(),
       });
     }
     series.sort((a, b) => (a.seriesNumber ?? 0) - (b.seriesNumber ?? 0) || a.seriesInstanceUid.localeCompare(b.seriesInstanceUid));
@@ -265,12 +271,35 @@ async function decodeCompressed(order: DicomSliceHeader[], place: Place, options
   });
 }
 
+/**
+ * Multi-frame files (Enhanced CT): each file is read once and all its frames decoded (compressed ones on
+ * the worker pool), then placed; files one after another, since one can hold a whole series.
+ */
+async function decodeByFile(order: DicomSliceHeader[], place: Place, options: LoadOptions): Promise<void> {
+  const byFile = new Map<string, number[]>();
+  order.forEach((h, k) => {
+    const ks = byFile.get(h.source);
+    if (ks) ks.push(k);
+    else byFile.set(h.source, [k]);
+  });
+  for (const [file, ks] of byFile) {
+    options.signal?.throwIfAborted();
+    const slices = await decodeFile(file, () => readBytes(file), parseDicomFramesParallel);
+    const byKey = new Map(slices.map((s) => [sliceKey(s), s]));
+    for (const k of ks) {
+      const s = byKey.get(sliceKey(order[k]));
+      if (!s) throw new VbmdError('bad-input', `${file} changed while it was being read (frame ${order[k].frameNumber ?? 1} of instance ${order[k].sopInstanceUid} is gone); load it again.`);
+      await place(s, k);
+    }
+  }
+}
+
 /** Reads and parses one file; anything but a VbmdError becomes one that names the file. */
-async function decodeFile(
+async function decodeFile<T>(
   file: string,
   read: () => Uint8Array | Promise<Uint8Array>,
-  parse: (bytes: Uint8Array, source: string) => DicomSlice | Promise<DicomSlice>,
-): Promise<DicomSlice> {
+  parse: (bytes: Uint8Array, source: string) => T | Promise<T>,
+): Promise<T> {
   const bytes = await read();
   try {
     return await parse(bytes, file);
@@ -280,7 +309,7 @@ async function decodeFile(
   }
 }
 
-type HeaderResult = { header: DicomSliceHeader; pixelData?: PixelDataLocation; fileSize: number } | { dicom: boolean; message: string };
+type HeaderResult = { headers: DicomSliceHeader[]; pixelData?: PixelDataLocation; fileSize: number } | { dicom: boolean; message: string };
 
 /**
  * Header of a DICOM image file; else whether it looked like DICOM (DICM marker) and why it failed.
@@ -308,11 +337,11 @@ function readHeaderSync(file: string, probe: Buffer): HeaderResult {
   const looksDicom = head.length >= 132 && Buffer.from(head.subarray(128, 132)).toString('latin1') === 'DICM';
   const found: { pixelData?: PixelDataLocation } = {};
   try {
-    return { header: parseDicomHeader(head, file, head.length < size, found), pixelData: found.pixelData, fileSize: size };
+    return { headers: parseDicomHeaders(head, file, head.length < size, found), pixelData: found.pixelData, fileSize: size };
   } catch (e) {
     if (isVbmdError(e) && e.details.needMoreBytes === true) {
       try {
-        return { header: parseDicomHeader(readFileSync(file), file, false, found), pixelData: found.pixelData, fileSize: size };
+        return { headers: parseDicomHeaders(readFileSync(file), file, false, found), pixelData: found.pixelData, fileSize: size };
       } catch (e2) {
         return { dicom: looksDicom, message: (e2 as Error).message };
       }

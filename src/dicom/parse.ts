@@ -1,53 +1,78 @@
 import dicomParser from 'dicom-parser';
-import type { DataSet, Element } from 'dicom-parser';
+import type { DataSet } from 'dicom-parser';
 import { VbmdError, isVbmdError } from '../util/errors.js';
 import { parseDeflatedPart10 } from './deflate.js';
-import type { Vec3 } from '../imaging/volume.js';
-import type { DicomSlice } from './slice.js';
-import {
-  decodeEncapsulatedFrame,
-  isEncapsulated,
-  prepareCodec,
-  transferSyntaxInfo,
-  type FrameInfo,
-  type StoredPixels,
-  type TransferSyntaxInfo,
-} from './codecs/index.js';
+import type { DicomSlice, DicomSliceHeader } from './slice.js';
+import { prepareCodec, transferSyntaxInfo, type FrameInfo } from './codecs/index.js';
 import { DecodeWorkerError, sharedDecodePool } from './codecs/decode-pool.js';
+import { us } from './dataset-values.js';
+import { readHeaders } from './read-header.js';
+import { ASK_FOR_NATIVE, assertSupported, decodeError, decodeFrame, message, nativePixels, readFrames, type EncodedFrame, type Frame } from './pixel-frames.js';
 
-/** Everything of a DicomSlice except the pixels: what a header-only scan yields. */
-export type DicomSliceHeader = Omit<DicomSlice, 'pixels'>;
+export type { DicomSliceHeader } from './slice.js';
 
 const PIXEL_DATA = 'x7fe00010';
 const DEFLATED = '1.2.840.10008.1.2.1.99';
-const ASK_FOR_NATIVE = 'ask the PACS for Explicit VR Little Endian (1.2.840.10008.1.2.1) or export uncompressed files';
 
 /**
- * Parses one Part-10 file into a DicomSlice: header fields plus decoded stored pixel values.
+ * Parses one Part-10 file into its image planes: one DicomSlice for a single-frame image, one per frame
+ * for a multi-frame one (Enhanced CT), each with its own header fields and decoded stored pixel values.
  * Synchronous: native, RLE and JPEG-lossless pixel data decode at once; JPEG 2000, JPEG-LS and JPEG
- * baseline need their WASM codec loaded first (`prepareCodecFor`), else use `parseDicomSliceAsync`.
- * Rejects with a VbmdError naming `source`: not DICOM, truncated, no pixel data, multi-frame, unsupported
- * transfer syntax, corrupt compressed stream.
+ * baseline need their WASM codec loaded first (`prepareCodecFor`), else use `parseDicomFramesAsync`.
+ * Rejects with a VbmdError naming `source`: not DICOM, truncated, no pixel data, frames without positions,
+ * unsupported transfer syntax, corrupt compressed stream, deflate bomb.
  */
-export function parseDicomSlice(bytes: Uint8Array, source: string): DicomSlice {
+export function parseDicomFrames(bytes: Uint8Array, source: string): DicomSlice[] {
   const ds = parseDataSetOrExplain(bytes, source);
-  const header = readHeader(ds, source);
-  return { ...header, pixels: readPixels(ds, header, source) };
+  const headers = readHeaders(ds, source);
+  const frames = readFrames(ds, headers[0], source);
+  return headers.map((h, f) => ({ ...h, pixels: pixelsOf(frames[f], source) }));
 }
 
-/** As parseDicomSlice, loading the transfer syntax's codec first if it needs one (lazily, once). */
-export async function parseDicomSliceAsync(bytes: Uint8Array, source: string): Promise<DicomSlice> {
+/** As parseDicomFrames, loading the transfer syntax's codec first if it needs one (lazily, once). */
+export async function parseDicomFramesAsync(bytes: Uint8Array, source: string): Promise<DicomSlice[]> {
   await prepareCodecFor(peekTransferSyntax(bytes, source), source);
-  return parseDicomSlice(bytes, source);
+  return parseDicomFrames(bytes, source);
 }
 
 /**
- * Header only, stopping at PixelData. `bytes` may be just the start of the file; if the header does not
- * fit, this throws a VbmdError with details.needMoreBytes = true so the caller can retry with the whole file.
+ * As parseDicomFramesAsync, but compressed frames (JPEG 2000, JPEG-LS, JPEG) are decoded on the shared
+ * worker-thread pool, so many frames decode in parallel: run several files concurrently too.
  */
-export function parseDicomHeader(bytes: Uint8Array, source: string, partial = false, found?: { pixelData?: PixelDataLocation }): DicomSliceHeader {
+export async function parseDicomFramesParallel(bytes: Uint8Array, source: string): Promise<DicomSlice[]> {
+  const ds = parseDataSetOrExplain(bytes, source);
+  const headers = readHeaders(ds, source);
+  const frames = readFrames(ds, headers[0], source);
+  const pixels = await Promise.all(frames.map((f) => ('pixels' in f ? f.pixels : decodeOnPool(f, source))));
+  return headers.map((h, f) => ({ ...h, pixels: pixels[f] }));
+}
+
+/** The single image plane of a single-frame file (see parseDicomFrames); a multi-frame file is rejected. */
+export function parseDicomSlice(bytes: Uint8Array, source: string): DicomSlice {
+  return single(parseDicomFrames(bytes, source), source);
+}
+
+export async function parseDicomSliceAsync(bytes: Uint8Array, source: string): Promise<DicomSlice> {
+  return single(await parseDicomFramesAsync(bytes, source), source);
+}
+
+export async function parseDicomSliceParallel(bytes: Uint8Array, source: string): Promise<DicomSlice> {
+  return single(await parseDicomFramesParallel(bytes, source), source);
+}
+
+function single(slices: DicomSlice[], source: string): DicomSlice {
+  if (slices.length !== 1) throw new Error(`${source} holds ${slices.length} frames: read it with parseDicomFrames`);
+  return slices[0];
+}
+
+/**
+ * Headers only (one per image plane, as parseDicomFrames), stopping at PixelData. `bytes` may be just the
+ * start of the file; if the header does not fit, this throws a VbmdError with details.needMoreBytes = true
+ * so the caller can retry with the whole file.
+ */
+export function parseDicomHeaders(bytes: Uint8Array, source: string, partial = false, found?: { pixelData?: PixelDataLocation }): DicomSliceHeader[] {
   const ds = parseDataSet(bytes, source, true, partial);
-  const header = readHeader(ds, source);
+  const headers = readHeaders(ds, source);
   const el = ds.elements[PIXEL_DATA];
   if (found && el) {
     found.pixelData = {
@@ -58,7 +83,15 @@ export function parseDicomHeader(bytes: Uint8Array, source: string, partial = fa
       modalityLut: ds.elements.x00283000 !== undefined && ds.elements.x00281052 === undefined,
     };
   }
-  return header;
+  return headers;
+}
+
+/**
+ * The first image plane's header (the whole instance for a single-frame file); see parseDicomHeaders for
+ * every frame of a multi-frame one.
+ */
+export function parseDicomHeader(bytes: Uint8Array, source: string, partial = false, found?: { pixelData?: PixelDataLocation }): DicomSliceHeader {
+  return parseDicomHeaders(bytes, source, partial, found)[0];
 }
 
 /** Where a file's PixelData value starts, from a header-only parse, and what decides how to read it. */
@@ -71,10 +104,10 @@ export interface PixelDataLocation {
 }
 
 /**
- * Fast path for a file whose header was just scanned: native little-endian pixels at the known offset
- * become a DicomSlice without parsing the dataset again. Returns undefined whenever anything does not
- * match (the file changed, another syntax, odd pixel format); the caller then uses parseDicomSlice,
- * which also produces the proper error for bad files.
+ * Fast path for a single-frame file whose header was just scanned: native little-endian pixels at the
+ * known offset become a DicomSlice without parsing the dataset again. Returns undefined whenever anything
+ * does not match (the file changed, another syntax, odd pixel format, several frames); the caller then
+ * uses parseDicomFrames, which also produces the proper error for bad files.
  */
 export function sliceFromScannedHeader(header: DicomSliceHeader, bytes: Uint8Array, at: PixelDataLocation): DicomSlice | undefined {
   const uid = header.transferSyntaxUid;
@@ -115,6 +148,25 @@ export function peekTransferSyntax(bytes: Uint8Array, source: string): string {
   return ts.trim();
 }
 
+function pixelsOf(f: Frame, source: string): DicomSlice['pixels'] {
+  return 'pixels' in f ? f.pixels : decodeFrame(f, source);
+}
+
+async function decodeOnPool(f: EncodedFrame, source: string): Promise<DicomSlice['pixels']> {
+  // Tiny frames decode faster here than the round trip to a worker costs.
+  if (f.info.rows * f.info.columns < 64 * 64) return decodeFrame(f, source);
+  try {
+    return await sharedDecodePool().decode(f.ts, f.encoded, f.info);
+  } catch (e) {
+    if (e instanceof DecodeWorkerError) {
+      // The pool broke, not the file: decode here instead (slower, still correct).
+      await prepareCodecFor(f.ts.uid, source);
+      return decodeFrame(f, source);
+    }
+    throw decodeError(e, f.ts, source);
+  }
+}
+
 function parseDataSet(bytes: Uint8Array, source: string, headerOnly: boolean, partial = false): DataSet {
   if (bytes.length < 132 || bytes[128] !== 0x44 || bytes[129] !== 0x49 || bytes[130] !== 0x43 || bytes[131] !== 0x4d) {
     if (partial && bytes.length < 132) throw needMore(source);
@@ -146,11 +198,11 @@ function explainTruncatedPixels(bytes: Uint8Array, source: string): VbmdError | 
   try {
     const ds = parseDataSet(bytes, source, true);
     const el = ds.elements[PIXEL_DATA];
-    const h = readHeader(ds, source);
+    const h = readHeaders(ds, source)[0];
     // Offsets of a deflated file are in its inflated dataset, not in `bytes`: deflate.ts explains those.
     if (h.transferSyntaxUid === DEFLATED) return undefined;
     if (!el || el.length === 0xffffffff || !(h.rows > 0 && h.columns > 0 && h.bitsAllocated > 0)) return undefined;
-    const need = h.rows * h.columns * (h.bitsAllocated / 8);
+    const need = h.rows * h.columns * (h.bitsAllocated / 8) * h.numberOfFrames;
     const have = Math.max(0, bytes.length - el.dataOffset);
     if (have >= need) return undefined;
     return new VbmdError('bad-input', `${source} is truncated: pixel data has ${have} of ${need} bytes; copy the file again from the source.`);
@@ -163,256 +215,11 @@ function needMore(source: string): VbmdError {
   return new VbmdError('bad-input', `${source}: header longer than the bytes read.`, { needMoreBytes: true });
 }
 
-function parserMessage(e: unknown): string {
-  if (typeof e === 'string') return e;
-  if (e && typeof e === 'object') {
-    const o = e as { exception?: unknown; message?: unknown };
-    if (typeof o.exception === 'string') return o.exception;
-    if (typeof o.message === 'string') return o.message;
-  }
-  return String(e);
-}
-
 function notDicomOrTruncated(e: unknown, source: string): VbmdError {
-  const m = parserMessage(e);
+  const m = message(e);
   if (/DICM prefix not found/i.test(m)) return new VbmdError('bad-input', `${source} is not a DICOM file (no "DICM" marker at byte 128).`);
   if (/past end|overrun|beyond|end of buffer|outside|out of range/i.test(m)) {
     return new VbmdError('bad-input', `${source} is truncated or corrupt (${m}); copy the file again from the source.`);
   }
   return new VbmdError('bad-input', `${source} could not be parsed as DICOM (${m}).`);
-}
-
-function str(ds: DataSet, tag: string): string | undefined {
-  const v = ds.string(tag);
-  return v === undefined || v === '' ? undefined : v;
-}
-
-function num(ds: DataSet, tag: string, index = 0): number | undefined {
-  const el = ds.elements[tag];
-  if (!el || el.length === 0) return undefined;
-  const v = ds.floatString(tag, index);
-  return v === undefined || !Number.isFinite(v) ? undefined : v;
-}
-
-function int(ds: DataSet, tag: string): number | undefined {
-  const v = num(ds, tag);
-  return v === undefined ? undefined : Math.round(v);
-}
-
-function multi(ds: DataSet, tag: string, n: number): number[] | undefined {
-  const s = ds.string(tag);
-  if (!s) return undefined;
-  const parts = s.split('\\').map((p) => Number(p.trim()));
-  if (parts.length < n || parts.slice(0, n).some((x) => !Number.isFinite(x))) return undefined;
-  return parts.slice(0, n);
-}
-
-function us(ds: DataSet, tag: string): number | undefined {
-  const el = ds.elements[tag];
-  return el && el.length >= 2 ? ds.uint16(tag) : undefined;
-}
-
-/** US or SS by PixelRepresentation (PS3.3 C.7.5.1.1.2: Pixel Padding Value has the pixels' signedness). */
-function usOrSs(ds: DataSet, tag: string, signed: boolean): number | undefined {
-  const el = ds.elements[tag];
-  if (!el || el.length < 2) return undefined;
-  return signed ? ds.int16(tag) : ds.uint16(tag);
-}
-
-function readHeader(ds: DataSet, source: string): DicomSliceHeader {
-  const transferSyntaxUid = (str(ds, 'x00020010') ?? '1.2.840.10008.1.2').trim();
-  const sopInstanceUid = str(ds, 'x00080018');
-  const studyInstanceUid = str(ds, 'x0020000d');
-  const seriesInstanceUid = str(ds, 'x0020000e');
-  const missing = [
-    ['SOPInstanceUID', sopInstanceUid],
-    ['StudyInstanceUID', studyInstanceUid],
-    ['SeriesInstanceUID', seriesInstanceUid],
-  ].filter(([, v]) => !v);
-  if (missing.length > 0) {
-    throw new VbmdError('bad-input', `${source} lacks ${missing.map(([k]) => k).join(', ')}; it is not a usable DICOM image.`);
-  }
-  const pixelRepresentation = us(ds, 'x00280103') ?? 0;
-  const bitsAllocated = us(ds, 'x00280100') ?? 0;
-  const dt = str(ds, 'x0008002a');
-  const ps = multi(ds, 'x00280030', 2);
-  const ipp = multi(ds, 'x00200032', 3);
-  const iop = multi(ds, 'x00200037', 6);
-  const header: DicomSliceHeader = {
-    source,
-    sopInstanceUid: sopInstanceUid!,
-    sopClassUid: str(ds, 'x00080016'),
-    studyInstanceUid: studyInstanceUid!,
-    seriesInstanceUid: seriesInstanceUid!,
-    modality: str(ds, 'x00080060')?.trim().toUpperCase(),
-    imageType: (ds.string('x00080008') ?? '')
-      .split('\\')
-      .map((s) => s.trim().toUpperCase())
-      .filter((s) => s.length > 0),
-    seriesDescription: str(ds, 'x0008103e'),
-    seriesNumber: int(ds, 'x00200011'),
-    instanceNumber: int(ds, 'x00200013'),
-    patientId: str(ds, 'x00100020'),
-    accessionNumber: str(ds, 'x00080050'),
-    studyDate: str(ds, 'x00080020'),
-    acquisitionDate: str(ds, 'x00080022') ?? dt?.slice(0, 8) ?? str(ds, 'x00080023'),
-    acquisitionTime: str(ds, 'x00080032') ?? (dt && dt.length > 8 ? dt.slice(8).replace(/[+-]\d{4}$/, '') : undefined) ?? str(ds, 'x00080033'),
-    manufacturer: str(ds, 'x00080070'),
-    manufacturerModelName: str(ds, 'x00081090'),
-    kvp: num(ds, 'x00180060'),
-    contrastAgent: str(ds, 'x00180010'),
-    gantryTiltDeg: num(ds, 'x00181120'),
-    rows: us(ds, 'x00280010') ?? 0,
-    columns: us(ds, 'x00280011') ?? 0,
-    pixelSpacingMm: ps ? [ps[0], ps[1]] : undefined,
-    sliceThicknessMm: num(ds, 'x00180050'),
-    imagePositionMm: ipp ? (ipp as Vec3) : undefined,
-    imageOrientation: iop ? (iop as [number, number, number, number, number, number]) : undefined,
-    rescaleSlope: num(ds, 'x00281053') ?? 1,
-    rescaleIntercept: num(ds, 'x00281052') ?? 0,
-    pixelRepresentation,
-    bitsAllocated,
-    bitsStored: us(ds, 'x00280101') ?? bitsAllocated,
-    pixelPaddingValue: usOrSs(ds, 'x00280120', pixelRepresentation === 1),
-    pixelPaddingRangeLimit: usOrSs(ds, 'x00280121', pixelRepresentation === 1),
-    numberOfFrames: int(ds, 'x00280008') ?? 1,
-    transferSyntaxUid,
-  };
-  return header;
-}
-
-function assertSupported(ts: TransferSyntaxInfo, source: string): void {
-  if (ts.decoder === 'none') {
-    throw new VbmdError(
-      'unsupported',
-      `${source} uses transfer syntax ${ts.uid} (${ts.name}), which vbmd cannot decode; ${ASK_FOR_NATIVE}.`,
-      { transferSyntaxUid: ts.uid },
-    );
-  }
-}
-
-/** Native pixels, or the encoded frame still to decode. */
-type Frame = { pixels: StoredPixels } | { ts: TransferSyntaxInfo; encoded: Uint8Array; info: FrameInfo };
-
-function readPixels(ds: DataSet, h: DicomSliceHeader, source: string): StoredPixels {
-  const f = readFrame(ds, h, source);
-  return 'pixels' in f ? f.pixels : decodeFrame(f, source);
-}
-
-function decodeFrame(f: { ts: TransferSyntaxInfo; encoded: Uint8Array; info: FrameInfo }, source: string): StoredPixels {
-  try {
-    return decodeEncapsulatedFrame(f.ts, f.encoded, f.info);
-  } catch (e) {
-    throw decodeError(e, f.ts, source);
-  }
-}
-
-function decodeError(e: unknown, ts: TransferSyntaxInfo, source: string): Error {
-  const m = (e as Error).message;
-  if (/before it was loaded/.test(m)) return e as Error;
-  return new VbmdError('bad-input', `${source}: the ${ts.name} pixel data could not be decoded (${m}); the file is corrupt.`);
-}
-
-/**
- * As parseDicomSliceAsync, but compressed frames (JPEG 2000, JPEG-LS, JPEG) are decoded on the shared
- * worker-thread pool, so many slices decode in parallel: run several of these concurrently.
- */
-export async function parseDicomSliceParallel(bytes: Uint8Array, source: string): Promise<DicomSlice> {
-  const ds = parseDataSetOrExplain(bytes, source);
-  const header = readHeader(ds, source);
-  const f = readFrame(ds, header, source);
-  if ('pixels' in f) return { ...header, pixels: f.pixels };
-  // Tiny frames decode faster here than the round trip to a worker costs.
-  if (f.info.rows * f.info.columns < 64 * 64) return { ...header, pixels: decodeFrame(f, source) };
-  try {
-    return { ...header, pixels: await sharedDecodePool().decode(f.ts, f.encoded, f.info) };
-  } catch (e) {
-    if (e instanceof DecodeWorkerError) {
-      // The pool broke, not the file: decode here instead (slower, still correct).
-      await prepareCodecFor(f.ts.uid, source);
-      return { ...header, pixels: decodeFrame(f, source) };
-    }
-    throw decodeError(e, f.ts, source);
-  }
-}
-
-function readFrame(ds: DataSet, h: DicomSliceHeader, source: string): Frame {
-  const el: Element | undefined = ds.elements[PIXEL_DATA];
-  if (!el) {
-    throw new VbmdError('bad-input', `${source} has no pixel data (7FE0,0010); it is not an image (e.g. a structured report or presentation state).`);
-  }
-  if (h.numberOfFrames > 1) {
-    throw new VbmdError(
-      'unsupported',
-      `${source} is a multi-frame image (${h.numberOfFrames} frames, e.g. Enhanced CT); vbmd reads single-frame CT Image Storage series: export the series as single-frame images.`,
-    );
-  }
-  // A Modality LUT Sequence instead of Rescale Slope/Intercept (PS3.3 C.11.1) would need a table lookup.
-  if (ds.elements.x00283000 && !ds.elements.x00281052) {
-    throw new VbmdError('unsupported', `${source} maps stored values to HU with a Modality LUT Sequence, not Rescale Slope/Intercept; vbmd cannot read it: export the series with rescale values.`);
-  }
-  if (h.rows <= 0 || h.columns <= 0) throw new VbmdError('bad-input', `${source} has no image size (Rows/Columns missing).`);
-  const samples = us(ds, 'x00280002') ?? 1;
-  if (samples !== 1) throw new VbmdError('unsupported', `${source} is a colour image (${samples} samples per pixel), not a CT slice.`);
-  if (h.bitsAllocated !== 8 && h.bitsAllocated !== 16) {
-    throw new VbmdError('unsupported', `${source} has ${h.bitsAllocated}-bit pixels; vbmd reads 8- and 16-bit CT images.`);
-  }
-  const ts = transferSyntaxInfo(h.transferSyntaxUid);
-  assertSupported(ts, source);
-  const info: FrameInfo = {
-    rows: h.rows,
-    columns: h.columns,
-    bitsAllocated: h.bitsAllocated,
-    pixelRepresentation: h.pixelRepresentation,
-    samplesPerPixel: samples,
-  };
-  const count = h.rows * h.columns;
-  const bytes = ds.byteArray;
-
-  if (!isEncapsulated(ts)) {
-    const need = count * (h.bitsAllocated / 8);
-    if (el.length === 0xffffffff || el.hadUndefinedLength) {
-      throw new VbmdError('bad-input', `${source} says ${ts.name} but its pixel data is encapsulated; the file is corrupt.`);
-    }
-    if (el.length < need || el.dataOffset + need > bytes.length) {
-      const have = Math.max(0, Math.min(el.length, bytes.length - el.dataOffset));
-      throw new VbmdError('bad-input', `${source} is truncated: pixel data has ${have} of ${need} bytes; copy the file again from the source.`);
-    }
-    return { pixels: nativePixels(bytes, el.dataOffset, info, ts.decoder === 'native-be') };
-  }
-
-  if (!el.encapsulatedPixelData || !el.fragments || el.fragments.length === 0) {
-    throw new VbmdError('bad-input', `${source} says ${ts.name} but has no compressed pixel fragments; the file is truncated or corrupt.`);
-  }
-  const last = el.fragments[el.fragments.length - 1];
-  if (last.position + last.length > bytes.length) {
-    throw new VbmdError('bad-input', `${source} is truncated: its compressed pixel data ends past the end of the file.`);
-  }
-  let encoded: Uint8Array;
-  try {
-    encoded = dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, 0, el.fragments.length);
-  } catch (e) {
-    throw new VbmdError('bad-input', `${source}: its compressed pixel fragments cannot be read (${parserMessage(e)}); the file is truncated or corrupt.`);
-  }
-  return { ts, encoded, info };
-}
-
-/** Native pixel data: a zero-copy view when aligned and little endian, else one copy (swapping if needed). */
-function nativePixels(bytes: Uint8Array, offset: number, info: FrameInfo, bigEndian: boolean): StoredPixels {
-  const count = info.rows * info.columns;
-  const signed = info.pixelRepresentation === 1;
-  if (info.bitsAllocated === 8) {
-    const out = signed ? new Int16Array(count) : new Uint16Array(count);
-    if (signed) for (let n = 0; n < count; n++) out[n] = (bytes[offset + n] << 24) >> 24;
-    else for (let n = 0; n < count; n++) out[n] = bytes[offset + n];
-    return out;
-  }
-  const abs = bytes.byteOffset + offset;
-  if (!bigEndian && abs % 2 === 0) {
-    return signed ? new Int16Array(bytes.buffer, abs, count) : new Uint16Array(bytes.buffer, abs, count);
-  }
-  const out = new Uint16Array(count);
-  if (bigEndian) for (let n = 0; n < count; n++) out[n] = (bytes[offset + 2 * n] << 8) | bytes[offset + 2 * n + 1];
-  else for (let n = 0; n < count; n++) out[n] = bytes[offset + 2 * n] | (bytes[offset + 2 * n + 1] << 8);
-  return signed ? new Int16Array(out.buffer) : out;
 }

@@ -31,7 +31,7 @@ export interface SeriesChoice<C extends SeriesChoiceCandidate = SeriesChoiceCand
 
 /** Series descriptions scanners give their scout images (GE "Scout", Siemens "Topogram", Philips "Surview"). */
 const LOCALIZER_DESCRIPTION = /\b(scout|topogram|localizer|localiser|surview|scanogram|pilot)\b/i;
-/** CT Image Storage and Legacy Converted Enhanced CT (single-frame readers reject multi-frame later, by name). */
+/** CT Image Storage, Enhanced CT and Legacy Converted Enhanced CT Image Storage (PS3.4 B.5). */
 const CT_IMAGE_CLASSES = new Set(['1.2.840.10008.5.1.4.1.1.2', '1.2.840.10008.5.1.4.1.1.2.1', '1.2.840.10008.5.1.4.1.1.2.2']);
 const SECONDARY_CAPTURE = '1.2.840.10008.5.1.4.1.1.7';
 /** Coverage within this fraction counts as equal, so a thinner series wins. */
@@ -62,7 +62,7 @@ export function chooseSeries<C extends SeriesChoiceCandidate>(
     throw new VbmdError('no-series', `No usable axial CT series in ${source}: ${summarize(candidates, skipped)}.`, { skipped });
   }
 
-  const coverage = (c: C): number => c.extentMm ?? (c.instanceCount ?? 0) * (c.sliceThicknessMm ?? 1);
+  const coverage = (c: C): number => c.extentMm ?? planes(c) * (c.sliceThicknessMm ?? 1);
   const thin = (c: C): boolean => c.sliceThicknessMm === undefined || c.sliceThicknessMm <= maxThin + 1e-6;
   const ranked = [...usable].sort((a, b) => {
     if (thin(a) !== thin(b)) return thin(a) ? -1 : 1;
@@ -72,7 +72,7 @@ export function chooseSeries<C extends SeriesChoiceCandidate>(
     const ta = a.sliceThicknessMm ?? Infinity;
     const tb = b.sliceThicknessMm ?? Infinity;
     if (ta !== tb) return ta - tb;
-    return (b.instanceCount ?? 0) - (a.instanceCount ?? 0);
+    return planes(b) - planes(a);
   });
   const chosen = ranked[0];
   for (const c of ranked.slice(1)) {
@@ -105,13 +105,20 @@ function unusableReason(c: SeriesChoiceCandidate, minSlices: number): string | u
   if (it[0] === 'DERIVED' || it[1] === 'SECONDARY') {
     return `derived/secondary images (${it.join('\\')}: reformat, MIP or processed), not the original acquisition`;
   }
-  // CT Image Type value 3 is AXIAL or LOCALIZER (PS3.3 C.8.2.1.1.1); anything else is not a plain axial stack.
-  if (it.length >= 3 && it[2] !== 'AXIAL') return `not axial (image type ${it.join('\\')})`;
+  // CT Image Type value 3 is AXIAL or LOCALIZER (PS3.3 C.8.2.1.1.1); Enhanced CT's Image Flavor adds VOLUME
+  // (C.8.16.1.3), whose plane the orientation check below decides. Anything else is not a plain stack.
+  if (it.length >= 3 && it[2] !== 'AXIAL' && it[2] !== 'VOLUME') return `not axial (image type ${it.join('\\')})`;
   if (c.orientation && c.orientation !== 'axial') return `${c.orientation} slices, not axial`;
-  if (c.instanceCount !== undefined && c.instanceCount < minSlices) {
-    return `too few slices (${c.instanceCount}, need at least ${minSlices})`;
+  const count = c.frameCount ?? c.instanceCount;
+  if (count !== undefined && count < minSlices) {
+    return `too few slices (${count}, need at least ${minSlices})`;
   }
   return undefined;
+}
+
+/** Image planes of a series: frames of multi-frame instances (Enhanced CT), else instances. */
+function planes(c: SeriesChoiceCandidate): number {
+  return c.frameCount ?? c.instanceCount ?? 0;
 }
 
 function label(c: SeriesChoiceCandidate): string {

@@ -1,15 +1,24 @@
 import type { Vec3 } from '../imaging/volume.js';
 
 /**
- * One parsed CT image (one SOP instance, single frame): the header fields series choice and volume
- * assembly need, and its stored pixel values, already decoded from any compressed transfer syntax.
- * Produced by `parseDicomSlice` (folder and DICOMweb sources alike); consumed by series choice and
- * volume assembly.
+ * One parsed CT image plane: a single-frame instance, or one frame of a multi-frame one (Enhanced CT),
+ * with the header fields series choice and volume assembly need (per frame from the functional groups,
+ * PS3.3 C.7.6.16) and its stored pixel values, already decoded from any compressed transfer syntax.
+ * Produced by `parseDicomFrames` (folder and DICOMweb sources alike); consumed by series choice and
+ * volume assembly. `sliceKey` identifies it.
  */
 export interface DicomSlice {
   /** File path or DICOMweb part description, for error messages. */
   source: string;
   sopInstanceUid: string;
+  /** 1-based frame number within a multi-frame instance; absent for a single-frame instance. */
+  frameNumber?: number;
+  /**
+   * UIDs the source lacked (empty or missing) that vbmd substituted (src/dicom/substitute-uids.ts): the
+   * values in the fields above are then derived from the grouping attributes, not the PACS's.
+   */
+  substitutedUids?: ('study' | 'series' | 'instance')[];
+  acquisitionNumber?: number;
   sopClassUid?: string;
   studyInstanceUid: string;
   seriesInstanceUid: string;
@@ -45,8 +54,17 @@ export interface DicomSlice {
   bitsStored: number;
   pixelPaddingValue?: number;
   pixelPaddingRangeLimit?: number;
+  /** Frames of the instance this plane comes from (1 for single-frame). */
   numberOfFrames: number;
   transferSyntaxUid: string;
   /** Stored values (before rescale), rows*columns, decoded. */
   pixels: Int16Array | Uint16Array;
 }
+
+/** One image plane's identity: the instance, and the frame within a multi-frame instance. */
+export function sliceKey(s: Pick<DicomSlice, 'sopInstanceUid' | 'frameNumber'>): string {
+  return s.frameNumber === undefined ? s.sopInstanceUid : `${s.sopInstanceUid}#${s.frameNumber}`;
+}
+
+/** Everything of a DicomSlice except the pixels: what a header-only scan yields. */
+export type DicomSliceHeader = Omit<DicomSlice, 'pixels'>;

@@ -20,6 +20,8 @@ export interface SeriesCandidate {
   imageType?: string[];
   sliceThicknessMm?: number;
   instanceCount?: number;
+  /** Image planes when instances hold several frames (Enhanced CT): what a stack is made of. */
+  frameCount?: number;
   patientId?: string;
   accessionNumber?: string;
 }

@@ -1,7 +1,8 @@
 import { VbmdError } from '../util/errors.js';
-import type { DicomSlice } from '../dicom/slice.js';
+import { sliceKey, type DicomSlice } from '../dicom/slice.js';
 import type { DicomSliceHeader } from '../dicom/parse.js';
 import { transferSyntaxInfo } from '../dicom/codecs/transfer-syntax.js';
+import { substitutedUidWarning } from '../dicom/substitute-uids.js';
 import { isIntegerRescale, storedToFloatSimd, storedToInt16Simd } from './hu-simd.js';
 import { PADDING_HU, type HuArray, type LoadedVolume, type Vec3, type VolumeMeta } from './volume.js';
 
@@ -191,6 +192,9 @@ export function planVolume<H extends DicomSliceHeader>(slices: H[], source: stri
     warnings.push(`Pixel data were lossy-compressed (${lossy.map((t) => t.name).join(', ')}); HU values are approximate.`);
   }
 
+  const substituted = new Set(slices.flatMap((s) => s.substitutedUids ?? []));
+  if (substituted.size > 0) warnings.push(substitutedUidWarning(substituted));
+
   const meta: VolumeMeta = {
     kind: options.kind ?? 'dicom',
     source,
@@ -229,8 +233,8 @@ export function planVolume<H extends DicomSliceHeader>(slices: H[], source: stri
 export function placeSlice(plan: VolumePlan, slice: DicomSlice, k: number, hu: HuVolumeBuilder): void {
   const expected = plan.order[k];
   const plane = plan.dims[0] * plan.dims[1];
-  if (slice.sopInstanceUid !== expected.sopInstanceUid) {
-    throw new VbmdError('bad-input', `${slice.source} changed while it was being read (instance ${slice.sopInstanceUid}, expected ${expected.sopInstanceUid}); load it again.`);
+  if (sliceKey(slice) !== sliceKey(expected)) {
+    throw new VbmdError('bad-input', `${slice.source} changed while it was being read (instance ${sliceKey(slice)}, expected ${sliceKey(expected)}); load it again.`);
   }
   if (slice.columns !== plan.dims[0] || slice.rows !== plan.dims[1] || slice.pixels.length < plane) {
     throw new VbmdError('bad-input', `${slice.source} has ${slice.pixels.length} pixels, not the ${plan.dims[0]}x${plan.dims[1]} of its series.`);
@@ -489,6 +493,7 @@ function contrastAgent(slices: DicomSliceHeader[]): string | undefined {
 }
 
 function where(s: DicomSliceHeader, z: number): string {
+  if (s.frameNumber !== undefined) return `${fmt(z)} mm (frame ${s.frameNumber})`;
   return `${fmt(z)} mm${s.instanceNumber !== undefined ? ` (instance ${s.instanceNumber})` : ''}`;
 }
 

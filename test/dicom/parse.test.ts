@@ -176,11 +176,13 @@ describe('parseDicomSlice', () => {
 
   it('rejects multi-frame images and says so', async () => {
     const [f] = await writeSeries(join(dir, 'mf'), { extraAttributes: { NumberOfFrames: '3' } }, syntheticVolume([8, 8, 1]));
-    expect(rejection(() => parseDicomSlice(readFileSync(f), f))).toMatch(/is a multi-frame image \(3 frames/);
+    expect(rejection(() => parseDicomSlice(readFileSync(f), f))).toMatch(/is a multi-frame image \(3 frames\) without per-frame positions/);
   });
 
-  it('rejects a dataset without its UIDs', async () => {
+  it('substitutes a missing SeriesInstanceUID and says so (substitute-uids.test.ts has the rules)', async () => {
     const [f] = await writeSeries(join(dir, 'nouid'), { extraAttributes: { SeriesInstanceUID: '' } }, syntheticVolume([8, 8, 1]));
-    expect(rejection(() => parseDicomSlice(readFileSync(f), f))).toMatch(/lacks SeriesInstanceUID/);
+    const s = parseDicomSlice(readFileSync(f), f);
+    expect(s.substitutedUids).toEqual(['series']);
+    expect(s.seriesInstanceUid).toMatch(/^2\.25\.\d+$/);
   });
 });

@@ -56,6 +56,8 @@ export interface SeriesSummary {
   imageType: string[];
   sliceThicknessMm?: number;
   instanceCount?: number;
+  /** Image planes when the series' instances hold several frames (Enhanced CT); see describeSeries. */
+  frameCount?: number;
   bodyPartExamined?: string;
   patientId?: string;
   accessionNumber?: string;
@@ -67,6 +69,8 @@ export interface InstanceSummary {
   sopInstanceUid: string;
   sopClassUid?: string;
   instanceNumber?: number;
+  /** (0028,0008) when the server returns it; absent means one frame. */
+  numberOfFrames?: number;
   imageType: string[];
   sliceThicknessMm?: number;
 }
@@ -93,6 +97,8 @@ export function wadoAccept(transferSyntax = '*'): string {
 const UID_RE = /^[0-9]+(\.[0-9]+)*$/;
 const QIDO_PAGE = 500;
 const MAX_QIDO_RESULTS = 100_000;
+/** Series with at most this many instances are checked for multi-frame instances (describeSeries). */
+const FEW_INSTANCES = 16;
 /** QIDO bodies are metadata only; anything bigger is a broken server. */
 const MAX_JSON_BYTES = 64 * 1024 * 1024;
 
@@ -201,7 +207,7 @@ export class DicomWebClient {
   async findInstances(studyInstanceUid: string, seriesInstanceUid: string, page: { limit?: number; offset?: number } = {}, options: CallOptions = {}): Promise<InstanceSummary[]> {
     const study = this.uid('study', studyInstanceUid);
     const series = this.uid('series', seriesInstanceUid);
-    const rows = await this.qido(`/studies/${study}/series/${series}/instances`, {}, [TAG.InstanceNumber, TAG.ImageType, TAG.SliceThickness, TAG.SOPClassUID], page, {
+    const rows = await this.qido(`/studies/${study}/series/${series}/instances`, {}, [TAG.InstanceNumber, TAG.ImageType, TAG.SliceThickness, TAG.SOPClassUID, TAG.NumberOfFrames], page, {
       operation: 'QIDO-RS instance search',
       signal: options.signal,
       studyInstanceUid: study,
@@ -217,6 +223,7 @@ export class DicomWebClient {
         sopInstanceUid,
         sopClassUid: str(ds, TAG.SOPClassUID),
         instanceNumber: num(ds, TAG.InstanceNumber),
+        numberOfFrames: num(ds, TAG.NumberOfFrames),
         imageType: strings(ds, TAG.ImageType).map((s) => s.toUpperCase()),
         sliceThicknessMm: num(ds, TAG.SliceThickness),
       });
@@ -251,6 +258,7 @@ export class DicomWebClient {
   async describeSeries(studyInstanceUid: string, query: SeriesQuery = {}, options: CallOptions & { concurrency?: number } = {}): Promise<SeriesSummary[]> {
     const series = await this.findSeries(studyInstanceUid, query, options);
     await mapLimit(series, options.concurrency ?? 4, async (s) => {
+      if (s.instanceCount !== undefined && s.instanceCount <= FEW_INSTANCES) await this.countFrames(s, options);
       if (s.imageType.length > 0 && s.sliceThicknessMm !== undefined) return;
       const [first] = await this.findInstances(s.studyInstanceUid, s.seriesInstanceUid, { limit: 1 }, options);
       if (!first) return;
@@ -265,6 +273,16 @@ export class DicomWebClient {
       s.sliceThicknessMm ??= thickness;
     });
     return series;
+  }
+
+  /**
+   * A series of a few instances may be multi-frame (an Enhanced CT series is often one instance): sum
+   * their NumberOfFrames, so series choice counts image planes, not instances.
+   */
+  private async countFrames(s: SeriesSummary, options: CallOptions): Promise<void> {
+    const instances = await this.findInstances(s.studyInstanceUid, s.seriesInstanceUid, { limit: FEW_INSTANCES + 1 }, options);
+    const frames = instances.reduce((n, i) => n + Math.max(1, Math.round(i.numberOfFrames ?? 1)), 0);
+    if (instances.length === s.instanceCount && frames > instances.length) s.frameCount = frames;
   }
 
   // ---------------------------------------------------------------- WADO-RS

@@ -40,6 +40,7 @@ export const TAG = {
   NumberOfStudyRelatedSeries: '00201206',
   NumberOfStudyRelatedInstances: '00201208',
   NumberOfSeriesRelatedInstances: '00201209',
+  NumberOfFrames: '00280008',
   Rows: '00280010',
   Columns: '00280011',
   TransferSyntaxUID: '00020010',

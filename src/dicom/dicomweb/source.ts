@@ -1,7 +1,7 @@
 import { isVbmdError } from '../../util/errors.js';
-import { parseDicomSlice, peekTransferSyntax, prepareCodecFor } from '../parse.js';
+import { parseDicomFrames, peekTransferSyntax, prepareCodecFor } from '../parse.js';
 import { transferSyntaxInfo } from '../codecs/index.js';
-import type { DicomSlice } from '../slice.js';
+import { sliceKey, type DicomSlice } from '../slice.js';
 import type { DicomSliceHeader } from '../parse.js';
 import { HuVolumeBuilder, finishVolume, hasIntegerHu, planVolume, assembleVolume, type AssembleOptions } from '../../imaging/assemble-volume.js';
 import type { HuArray, LoadedVolume } from '../../imaging/volume.js';
@@ -41,10 +41,11 @@ export interface DicomWebSourceOptions extends DicomWebClientOptions {
   /** First transfer syntax to ask for: "*" (as stored, default) or a UID. */
   transferSyntax?: string;
   /**
-   * Slice parser, replaceable for tests. Default: `parseDicomSlice` from src/dicom/parse.ts, run
-   * synchronously once the transfer syntax's codec is loaded (`prepareCodecFor`, once per syntax).
+   * Instance parser (one slice per frame), replaceable for tests. Default: `parseDicomFrames` from
+   * src/dicom/parse.ts, run synchronously once the transfer syntax's codec is loaded (`prepareCodecFor`,
+   * once per syntax).
    */
-  parseSlice?: (bytes: Uint8Array, source: string) => DicomSlice | Promise<DicomSlice>;
+  parseFrames?: (bytes: Uint8Array, source: string) => DicomSlice[] | Promise<DicomSlice[]>;
 }
 
 /** Stops a stream whose instances need a codec we lack, so the series can be asked for uncompressed. */
@@ -61,7 +62,7 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
   private readonly retrieveMode: 'series' | 'instances';
   private readonly instanceConcurrency: number;
   private readonly transferSyntax: string;
-  private readonly parseSlice: (bytes: Uint8Array, source: string) => DicomSlice | Promise<DicomSlice>;
+  private readonly parseFrames: (bytes: Uint8Array, source: string) => DicomSlice[] | Promise<DicomSlice[]>;
   /** Transfer syntaxes whose codec is loaded, so parts can be parsed without awaiting. */
   private readonly ready = new Set<string>();
 
@@ -72,7 +73,7 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
     this.retrieveMode = options.retrieve ?? 'series';
     this.instanceConcurrency = options.instanceConcurrency ?? 4;
     this.transferSyntax = options.transferSyntax ?? '*';
-    this.parseSlice = options.parseSlice ?? parseDicomSlice;
+    this.parseFrames = options.parseFrames ?? parseDicomFrames;
   }
 
   /** Releases kept-alive connections (call when done with the source). */
@@ -151,27 +152,31 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
   }
 
   private async streamVolume(series: SeriesCandidate, transferSyntax: string, signal: AbortSignal | undefined, assemble: AssembleOptions): Promise<LoadedVolume> {
-    const expected = series.instanceCount as number;
+    // Image planes: frames of multi-frame instances (Enhanced CT), else instances.
+    const expected = series.frameCount ?? (series.instanceCount as number);
     let hu: HuVolumeBuilder | undefined;
     let plane = 0;
     let cols = 0;
     let rows = 0;
     let headers: DicomSliceHeader[] = [];
     let seen = new Set<string>();
+    let instances = new Set<string>();
     const arrival = new Map<DicomSliceHeader, number>();
     let sizeMismatch = false;
     // Each instance's bytes are dead once converted: recycle them for the next part.
     const pool = new BufferPool();
-    const place = (slice: DicomSlice, body: Buffer): void => {
+    const place = (slices: DicomSlice[], body: Buffer): void => {
       try {
-        placeSlice(slice);
+        for (const s of slices) placeSlice(s);
       } finally {
         pool.release(body);
       }
     };
     const placeSlice = (slice: DicomSlice): void => {
-      if (seen.has(slice.sopInstanceUid)) return;
-      seen.add(slice.sopInstanceUid);
+      const key = sliceKey(slice);
+      if (seen.has(key)) return;
+      seen.add(key);
+      instances.add(slice.sopInstanceUid);
       const { pixels, ...header } = slice;
       const a = headers.length;
       headers.push(header);
@@ -187,7 +192,7 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
         sizeMismatch = true; // planVolume names the mixed sizes below
         return;
       }
-      // More instances than QIDO announced (still arriving): grow, rarely.
+      // More planes than QIDO announced (still arriving): grow, rarely.
       if ((a + 1) * plane > hu.hu.length) hu.ensure(Math.ceil((a + 1) * 1.25) * plane);
       hu.put(slice, a * plane, plane);
     };
@@ -195,16 +200,17 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
       onStart: () => {
         headers = [];
         seen = new Set();
+        instances = new Set();
         arrival.clear();
         sizeMismatch = false;
       },
       onPart: (part) => {
-        const s = this.partToSlice(series, part, part.index, transferSyntax);
+        const s = this.partToSlices(series, part, part.index, transferSyntax);
         if (s instanceof Promise) return s.then((x) => place(x, part.body));
         place(s, part.body);
       },
     }, { transferSyntax, signal, allocate: (n) => pool.alloc(n) });
-    this.checkComplete(series, headers.length);
+    this.checkComplete(series, instances.size);
     const plan = planVolume(headers, this.description, assemble);
     if (sizeMismatch || !hu) {
       throw new DicomWebError('bad-input', `Series ${series.seriesInstanceUid} from DICOMweb server ${this.client.server} has instances of different sizes.`, {
@@ -246,8 +252,8 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
       : await this.loadBySeries(series, transferSyntax, options);
     // A server that repeats an instance gives one slice, not a duplicate position (as the folder source).
     const seen = new Set<string>();
-    const unique = slices.filter((s) => (seen.has(s.sopInstanceUid) ? false : (seen.add(s.sopInstanceUid), true)));
-    this.checkComplete(series, unique.length);
+    const unique = slices.filter((s) => (seen.has(sliceKey(s)) ? false : (seen.add(sliceKey(s)), true)));
+    this.checkComplete(series, new Set(unique.map((s) => s.sopInstanceUid)).size);
     return unique;
   }
 
@@ -259,9 +265,9 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
         slices = [];
       },
       onPart: (part) => {
-        const s = this.partToSlice(series, part, part.index, transferSyntax);
-        if (s instanceof Promise) return s.then((x) => void slices.push(x));
-        slices.push(s);
+        const s = this.partToSlices(series, part, part.index, transferSyntax);
+        if (s instanceof Promise) return s.then((x) => void slices.push(...x));
+        slices.push(...s);
       },
     }, { transferSyntax, signal: options.signal });
     return slices;
@@ -269,14 +275,15 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
 
   private async loadByInstance(series: SeriesCandidate, transferSyntax: string, options: LoadOptions): Promise<DicomSlice[]> {
     const instances: InstanceSummary[] = await this.client.findInstances(series.studyInstanceUid, series.seriesInstanceUid, {}, options);
-    return mapLimit(instances, this.instanceConcurrency, async (inst, i) => {
+    const perInstance = await mapLimit(instances, this.instanceConcurrency, async (inst, i) => {
       const part = await this.client.retrieveInstance(series.studyInstanceUid, series.seriesInstanceUid, inst.sopInstanceUid, { transferSyntax, signal: options.signal });
-      return await this.partToSlice(series, part, i, transferSyntax);
+      return await this.partToSlices(series, part, i, transferSyntax);
     });
+    return perInstance.flat();
   }
 
-  /** Parses one part into a slice; synchronous unless a codec must be loaded first. */
-  private partToSlice(series: SeriesCandidate, part: MultipartPart, index: number, askedFor: string): DicomSlice | Promise<DicomSlice> {
+  /** Parses one part into its slices (one per frame); synchronous unless a codec must be loaded first. */
+  private partToSlices(series: SeriesCandidate, part: MultipartPart, index: number, askedFor: string): DicomSlice[] | Promise<DicomSlice[]> {
     const server = this.client.server;
     const where = { server, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid };
     const source = `instance ${index + 1} of series ${series.seriesInstanceUid} from DICOMweb server ${server}`;
@@ -289,18 +296,20 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
       // parse.ts names the source already; keep its sentence, add which server/series for callers.
       throw new DicomWebError(e.code, e.message, where, { cause: e });
     };
-    const check = (slice: DicomSlice): DicomSlice => {
-      if (slice.seriesInstanceUid !== series.seriesInstanceUid) {
+    const check = (slices: DicomSlice[]): DicomSlice[] =>
+      slices.map((slice) => {
+        if (slice.seriesInstanceUid === series.seriesInstanceUid) return slice;
+        // A PACS that indexed a file without UIDs under UIDs of its own serves the file as stored: its
+        // substitute UIDs stand for the ones the server gave it, which are the ones to report.
+        if (slice.substitutedUids?.includes('series')) return { ...slice, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid };
         throw new DicomWebError('remote', `The ${source} belongs to series ${slice.seriesInstanceUid}; the server mixed up series.`, where);
-      }
-      return slice;
-    };
+      });
     let ts: string;
     try {
       ts = peekTransferSyntax(part.body, source);
       if (transferSyntaxInfo(ts).decoder === 'none' && askedFor !== EXPLICIT_VR_LITTLE_ENDIAN) throw new NeedUncompressed(ts);
       if (this.ready.has(ts)) {
-        const parsed = this.parseSlice(part.body, source);
+        const parsed = this.parseFrames(part.body, source);
         return parsed instanceof Promise ? parsed.then(check, wrap) : check(parsed);
       }
     } catch (e) {
@@ -309,7 +318,7 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
     return prepareCodecFor(ts, source)
       .then(() => {
         this.ready.add(ts);
-        return this.parseSlice(part.body, source);
+        return this.parseFrames(part.body, source);
       })
       .then(check, wrap);
   }
@@ -336,6 +345,7 @@ function toCandidate(s: SeriesSummary, study: StudySummary): SeriesCandidate {
     imageType: s.imageType.length > 0 ? s.imageType : undefined,
     sliceThicknessMm: s.sliceThicknessMm,
     instanceCount: s.instanceCount,
+    ...(s.frameCount !== undefined ? { frameCount: s.frameCount } : {}),
     patientId: s.patientId ?? study.patientId,
     accessionNumber: s.accessionNumber ?? study.accessionNumber,
   };
