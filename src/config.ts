@@ -87,6 +87,8 @@ const envSchema = z.object({
   DICOMWEB_BEARER_TOKEN: z.string().min(1).optional(),
   DICOMWEB_USERNAME: z.string().min(1).optional(),
   DICOMWEB_PASSWORD: z.string().min(1).optional(),
+  /** STOW-RS base for the DICOM results (SR, SEG, key image; src/dicom-output); default DICOMWEB_URL, "none" = not sent. */
+  STOW_URL: z.union([z.literal('none'), httpUrl('STOW_URL')]).optional(),
   /** Folder of DICOM studies for the folder-backed source (sandbox default: `${VBMD_DATA_DIR}/dicom`). */
   DICOM_FOLDER: z.string().optional(),
   /** Plain http to non-loopback hosts is refused unless this is true (TLS is required by CDS Hooks 2.0). */

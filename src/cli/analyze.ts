@@ -6,6 +6,9 @@ import { config } from '../config.js';
 import { dicomWebSourceFromConfig } from '../dicom/dicomweb/index.js';
 import { VbmdError } from '../util/errors.js';
 import { writeFhirOutputs } from '../fhir/report-output.js';
+import type { DicomSource } from '../dicom/source.js';
+import { FolderDicomSource } from '../dicom/folder-source.js';
+import { buildFromSource, writeDicomOutputs } from '../dicom-output/from-source.js';
 
 interface AnalyzeFlags {
   json?: boolean;
@@ -19,6 +22,7 @@ interface AnalyzeFlags {
   fhir?: string;
   fhirPatient?: string;
   serviceRequest?: string;
+  dicomOut?: string;
 }
 
 /** `vbmd analyze <input>`: DICOM folder/file or NIfTI, or a study on a DICOMweb server; prints the report. */
@@ -38,13 +42,19 @@ export function registerAnalyze(program: Command): void {
     .option('--fhir <url>', 'also post the FHIR Bundle to this FHIR R4 base (credentials from FHIR_* settings)')
     .option('--fhir-patient <ref>', 'FHIR patient for --fhir/--fhir-bundle (Patient/<id>) when --patient is the DICOM PatientID')
     .option('--service-request <ref>', 'FHIR ServiceRequest the result is based on')
+    .option('--dicom-out <dir>', 'also write the DICOM results (SR TID 1500, SEG of the ROIs, key image) to this folder')
     .action(async (input: string | undefined, flags: AnalyzeFlags) => {
+      if (flags.dicomOut && input && /\.nii(\.gz)?$/i.test(input)) {
+        throw new VbmdError('unsupported', '--dicom-out needs DICOM input: the SR and SEG must reference the source CT instances, which a NIfTI file does not have.');
+      }
       let report: VbmdReport;
+      let dicomSource: DicomSource | undefined;
       if (flags.dicomweb) {
         if (input) throw new VbmdError('bad-input', 'Give either an input path or --dicomweb URL, not both.');
         if (!flags.study && !flags.accession) throw new VbmdError('bad-input', '--dicomweb needs --study UID or --accession ACC.');
         const source = dicomWebSourceFromConfig(config(), { baseUrl: flags.dicomweb });
         if (!source) throw new VbmdError('config', `No DICOMweb source could be configured for ${flags.dicomweb}.`);
+        dicomSource = source;
         report = await runAnalysis(
           { source, ref: { studyInstanceUid: flags.study, accessionNumber: flags.accession, patientId: flags.patient } },
           { calibrationFile: flags.calibration },
@@ -52,6 +62,12 @@ export function registerAnalyze(program: Command): void {
       } else {
         if (!input) throw new VbmdError('bad-input', 'vbmd analyze needs an input: a DICOM folder, a DICOM file or a .nii/.nii.gz file (or --dicomweb URL --study UID).');
         report = await runAnalysis({ path: input }, { calibrationFile: flags.calibration });
+        if (flags.dicomOut) dicomSource = new FolderDicomSource(input);
+      }
+      if (flags.dicomOut && dicomSource) {
+        const { outputs } = await buildFromSource(report, dicomSource, new Date());
+        for (const path of await writeDicomOutputs(outputs, flags.dicomOut)) process.stderr.write(`Wrote ${path}\n`);
+        for (const note of outputs.notes) process.stderr.write(`! ${note}\n`);
       }
       const json = JSON.stringify(report, null, 2);
       if (flags.out) {

@@ -42,6 +42,7 @@ import { log } from '../util/log.js';
 import { ensureDemoStudies } from './demo-studies.js';
 import { loadOrCreateSandboxTokens, sandboxPaths } from './sandbox-files.js';
 import { sharedModelRunner } from '../model/shared-runner.js';
+import { createPacsStep, stowClientFromConfig } from '../dicom-output/pacs-step.js';
 import type { DemoStudy } from './demo-studies.js';
 
 /**
@@ -203,6 +204,9 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
       // Load and verify the model (issue 7) before taking jobs: a missing or corrupt model file stops the
       // start with its one-sentence VbmdError instead of failing every job later.
       if (!options.analyze) await sharedModelRunner(cfg);
+      // DICOM results go to STOW_URL (default DICOMWEB_URL); none in the sandbox's folder mode.
+      const stow = stowClientFromConfig(cfg);
+      if (stow) closers.push(async () => stow.close());
       worker = stores.queue.process(
         createAnalysisHandler({
           source: source.get,
@@ -210,6 +214,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
           fhir,
           watches: stores.watches,
           ...(mode === 'sandbox' ? { tags: [{ ...DEMO_DATA_TAG }] } : {}),
+          ...(stow ? { pacs: createPacsStep(stow) } : {}),
         }),
         { concurrency: cfg.WORKER_CONCURRENCY, drainTimeoutMs: 60_000 },
       );

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { PacsJobResult } from '../dicom-output/pacs-step.js';
 
 /**
  * One analysis job = one study. Whatever way the study arrived (QIDO poll of a watched accession, the
@@ -34,4 +35,6 @@ export interface AnalysisJobResult {
   vbmdMgCm3: number | null;
   category: string;
   seriesInstanceUid?: string;
+  /** What reached the PACS (src/dicom-output/pacs-step.ts): stored, already there, or failed, and what it replaced. */
+  pacs?: PacsJobResult;
 }

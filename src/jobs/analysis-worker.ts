@@ -1,6 +1,7 @@
 import type { Patient } from 'fhir/r4.js';
 import type { VbmdReport } from '../bmd/report.js';
 import type { DicomSource, StudyRef } from '../dicom/source.js';
+import type { PacsStep } from '../dicom-output/pacs-step.js';
 import type { FhirClient } from '../fhir/client.js';
 import { writeAnalysis } from '../fhir/write-analysis.js';
 import { VbmdError } from '../util/errors.js';
@@ -29,6 +30,8 @@ export interface AnalysisWorkerDeps {
   patientIdentifierSystem?: string;
   /** Extra `meta.tag` codings on what is written (the sandbox marks demo data). */
   tags?: { system: string; code: string; display?: string }[];
+  /** DICOM results (SR, SEG, key image) to the PACS after the FHIR write; none when no STOW target is configured. */
+  pacs?: PacsStep;
 }
 
 async function resolvePatient(deps: AnalysisWorkerDeps, dicomPatientId: string | undefined, studyUid: string, signal: AbortSignal): Promise<string> {
@@ -67,6 +70,8 @@ export function createAnalysisHandler(deps: AnalysisWorkerDeps): JobHandler<Anal
       ctx.signal,
     );
     if (watch && watch.status !== 'found') await deps.watches.markFound(watch.id, job.studyInstanceUid);
+    // After the FHIR write, so the record has the result even if the PACS is down; the step retries itself.
+    const pacs = deps.pacs ? await deps.pacs(report, source, ctx.signal) : undefined;
     log.info(
       { jobId: ctx.id, attempt: ctx.attempt, category: report.summary.category, ms: Date.now() - t0, observation: written.observation.id },
       'analysis job done',
@@ -78,6 +83,7 @@ export function createAnalysisHandler(deps: AnalysisWorkerDeps): JobHandler<Anal
       vbmdMgCm3: report.summary.vbmd,
       category: report.summary.category,
       ...(report.input.seriesInstanceUid ? { seriesInstanceUid: report.input.seriesInstanceUid } : {}),
+      ...(pacs ? { pacs } : {}),
     };
   };
 }
