@@ -121,9 +121,12 @@ export function substitutedUidWarning(kinds: ReadonlySet<string>): string {
   const names = (['study', 'series', 'instance'] as const)
     .filter((k) => kinds.has(k))
     .map((k) => ({ study: 'Study Instance UID', series: 'Series Instance UID', instance: 'SOP Instance UID' })[k]);
+  const grouped = kinds.has('study') || kinds.has('series');
   return (
-    `The images had no ${names.join(', ')} (empty or missing in the source); vbmd grouped them into a series as dcm2niix does ` +
-    '(same patient, study date and time, manufacturer, modality, series number, image type, size, pixel spacing and orientation) ' +
-    'and gave them substitute UIDs derived from those attributes (2.25 form): they identify this result but are not known to the PACS.'
+    `The images had no ${names.join(', ')} (empty or missing in the source); ` +
+    (grouped
+      ? 'vbmd grouped them into a series as dcm2niix does (same patient, study date and time, manufacturer, modality, series number, image type, size, pixel spacing and orientation) and gave them substitute UIDs derived from those attributes'
+      : 'vbmd gave each image a substitute UID derived from its header') +
+    ' (2.25 form): they identify this result but are not known to the PACS.'
   );
 }

@@ -301,7 +301,10 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
         if (slice.seriesInstanceUid === series.seriesInstanceUid) return slice;
         // A PACS that indexed a file without UIDs under UIDs of its own serves the file as stored: its
         // substitute UIDs stand for the ones the server gave it, which are the ones to report.
-        if (slice.substitutedUids?.includes('series')) return { ...slice, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid };
+        if (slice.substitutedUids?.includes('series')) {
+          const still = slice.substitutedUids.filter((k) => k === 'instance');
+          return { ...slice, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid, substitutedUids: still.length > 0 ? still : undefined };
+        }
         throw new DicomWebError('remote', `The ${source} belongs to series ${slice.seriesInstanceUid}; the server mixed up series.`, where);
       });
     let ts: string;
