@@ -118,7 +118,13 @@ export function requireClientJwt(verifier: ClientJwtVerifier, publicBaseUrl: str
         log.debug({ path: req.path, reason: result.reason }, 'CDS client JWT rejected');
         res.status(401).end();
       },
-      (e: unknown) => next(e),
+      (e: unknown) => {
+        // The token could not be checked (the jti replay store, Redis, did not answer in time): not the
+        // client's fault, and never let through; answer at once so the EHR is not kept waiting.
+        log.warn({ path: req.path, err: (e as Error)?.message }, 'CDS client JWT could not be checked');
+        if (res.headersSent) return next(e);
+        res.status(503).setHeader('Retry-After', '5').json({ error: 'unavailable', message: 'The service cannot check client tokens right now; try again shortly.' });
+      },
     );
   };
 }

@@ -21,7 +21,8 @@ import { log } from './util/log.js';
  */
 export interface ReadinessCheck {
   name: string;
-  check: () => Promise<void>;
+  /** Rejects when not ready; may resolve with a warning that does not take the service out of rotation. */
+  check: () => Promise<void | string | undefined>;
 }
 
 export interface ServiceAppParts {
@@ -36,10 +37,10 @@ export interface ServiceAppParts {
   readiness: ReadinessCheck[];
 }
 
-async function withTimeout(p: Promise<void>, ms: number): Promise<void> {
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let t: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([p, new Promise<never>((_r, reject) => (t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]);
+    return await Promise.race([p, new Promise<never>((_r, reject) => (t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]);
   } finally {
     clearTimeout(t);
   }
@@ -70,8 +71,8 @@ export function createServiceApp(parts: ServiceAppParts): Express {
     void Promise.all(
       parts.readiness.map(async (r) => {
         try {
-          await withTimeout(r.check(), 3000);
-          return [r.name, { ok: true }] as const;
+          const warning = await withTimeout(r.check(), 3000);
+          return [r.name, { ok: true, ...(typeof warning === 'string' ? { warning } : {}) }] as const;
         } catch (e) {
           return [r.name, { ok: false, error: userMessage(e) }] as const;
         }

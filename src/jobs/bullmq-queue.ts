@@ -1,6 +1,7 @@
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import { VbmdError } from '../util/errors.js';
 import { log } from '../util/log.js';
 import { JOB_STATES, failureReason, isPermanentFailure } from './queue.js';
 import type { AddOptions, JobHandler, JobInfo, JobQueue, JobState, JobWorker, RetryPolicy, WorkerOptions } from './queue.js';
@@ -21,9 +22,66 @@ export interface BullMqQueueOptions {
   prefix?: string;
 }
 
+/** How long a non-blocking Redis command may take before it fails (a hook has about a second in all). */
+export const REDIS_COMMAND_TIMEOUT_MS = 500;
+
+/**
+ * A connection for a BullMQ Worker: blocking commands wait as long as they need (BullMQ requires
+ * maxRetriesPerRequest: null) and commands queue while Redis is away.
+ */
 export function redisConnection(url: string): Redis {
-  // BullMQ workers need maxRetriesPerRequest: null (blocking commands must not time out).
   return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false });
+}
+
+/**
+ * A connection for request-time work (adding and reading jobs, watches, the jti replay set): a command fails
+ * after REDIS_COMMAND_TIMEOUT_MS, and at once while Redis is disconnected, instead of waiting for it to come
+ * back, so a hook or an API call answers an error in time rather than hanging (BullMQ's advice for a Queue
+ * used by an HTTP endpoint: enableOfflineQueue false).
+ */
+export function boundedRedisConnection(url: string): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    connectTimeout: 5000,
+    enableReadyCheck: true,
+  });
+}
+
+/** Resolves when the connection is ready (commands accepted), or rejects after `timeoutMs`. */
+export function redisReady(redis: Redis, what: string, timeoutMs = 10_000): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(new VbmdError('config', `Redis (${what}) did not answer within ${timeoutMs / 1000} s: check REDIS_URL and that Redis is running.`));
+    }, timeoutMs);
+    const onReady = (): void => {
+      clearTimeout(t);
+      resolve();
+    };
+    redis.once('ready', onReady);
+  });
+}
+
+/**
+ * One warn line per source per interval while Redis is away, with how many were left out, instead of a
+ * line (or a stack) per reconnect attempt and connection.
+ */
+export function throttledRedisWarning(source: string, everyMs = 30_000): (e: Error) => void {
+  let last = 0;
+  let skipped = 0;
+  return (e) => {
+    const now = Date.now();
+    if (now - last < everyMs) {
+      skipped++;
+      return;
+    }
+    log.warn({ source, err: e.message, ...(skipped ? { suppressed: skipped } : {}) }, 'Redis connection error');
+    last = now;
+    skipped = 0;
+  };
 }
 
 export class BullMqJobQueue<T> implements JobQueue<T> {
@@ -35,9 +93,16 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
 
   constructor(private readonly options: BullMqQueueOptions) {
     this.name = options.name ?? 'vbmd-analysis';
-    this.connection = redisConnection(options.redisUrl);
-    this.connection.on('error', (e: Error) => log.warn({ err: e.message }, 'Redis connection error (queue)'));
+    this.connection = boundedRedisConnection(options.redisUrl);
+    this.connection.on('error', throttledRedisWarning('queue connection'));
     this.queue = new Queue(this.name, { connection: this.connection, ...(options.prefix ? { prefix: options.prefix } : {}) });
+    // Without a listener an EventEmitter 'error' is thrown: a stack trace on stderr per failed command.
+    this.queue.on('error', throttledRedisWarning('queue'));
+  }
+
+  /** Resolves once Redis accepts commands (start-up waits for it; afterwards calls fail fast). */
+  ready(timeoutMs?: number): Promise<void> {
+    return redisReady(this.connection, 'queue', timeoutMs);
   }
 
   async add(data: T, options: AddOptions = {}): Promise<{ id: string; created: boolean }> {
@@ -106,17 +171,19 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
 
   process(handler: JobHandler<T>, options: WorkerOptions): JobWorker {
     const connection = redisConnection(this.options.redisUrl);
-    connection.on('error', (e: Error) => log.warn({ err: e.message }, 'Redis connection error (worker)'));
+    connection.on('error', throttledRedisWarning('worker connection'));
     const aborts = new Map<string, AbortController>();
     const worker = new Worker<T>(
       this.name,
       async (job: Job<T>) => {
         const abort = new AbortController();
         aborts.set(job.id!, abort);
+        // attemptsStarted counts every run, a re-run after a worker died included (attemptsMade only failures).
+        const attempt = Math.max(1, job.attemptsStarted);
         try {
-          return await handler(job.data, { id: job.id!, attempt: job.attemptsMade + 1, signal: abort.signal });
+          return await handler(job.data, { id: job.id!, attempt, signal: abort.signal });
         } catch (e) {
-          log.warn({ jobId: job.id, attempt: job.attemptsMade + 1, err: failureReason(e) }, 'job attempt failed');
+          log.warn({ jobId: job.id, attempt, err: failureReason(e) }, 'job attempt failed');
           if (isPermanentFailure(e)) throw new UnrecoverableError(failureReason(e));
           throw new Error(failureReason(e));
         } finally {
@@ -128,12 +195,18 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
         concurrency: options.concurrency,
         lockDuration: this.options.lockDurationMs ?? 30_000,
         stalledInterval: Math.max(1000, Math.floor((this.options.lockDurationMs ?? 30_000) / 2)),
-        // A job whose worker died is taken again this many times before it fails as stalled.
-        maxStalledCount: 2,
+        // A job whose worker died is taken again until it has had JOB_ATTEMPTS runs, as on the embedded queue
+        // (a fixed 2 failed a job for good after three worker deaths whatever JOB_ATTEMPTS said).
+        maxStalledCount: Math.max(0, this.options.retry.attempts - 1),
         ...(this.options.prefix ? { prefix: this.options.prefix } : {}),
       },
     );
-    worker.on('error', (e) => log.warn({ err: e.message }, 'BullMQ worker error'));
+    worker.on('error', throttledRedisWarning('worker'));
+    worker.on('stalled', (jobId: string) => log.warn({ jobId }, 'job stalled (its worker stopped or lost its lock); it runs again'));
+    worker.on('failed', (job: Job<T> | undefined, err: Error) => {
+      // Each failed attempt is logged by the processor; this is the final one (or a stall past the limit).
+      if (job?.finishedOn) log.error({ jobId: job.id, attempts: job.attemptsStarted, reason: err.message }, 'job failed for good');
+    });
     const handle: JobWorker = {
       close: async () => {
         const timeout = this.options.lockDurationMs ?? 30_000;

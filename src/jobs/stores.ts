@@ -2,13 +2,13 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import type { Redis } from 'ioredis';
-import { BullMqJobQueue, redisConnection } from './bullmq-queue.js';
+import { BullMqJobQueue, boundedRedisConnection, redisReady, throttledRedisWarning } from './bullmq-queue.js';
+import { RedisDataGuard } from './redis-persistence.js';
 import { SqliteJobQueue, openSqlite } from './sqlite-queue.js';
 import type { AnalysisJobData } from './analysis-job.js';
 import type { JobQueue, RetryPolicy } from './queue.js';
 import { RedisWatchStore, SqliteWatchStore } from './watches.js';
 import type { WatchStore } from './watches.js';
-import { log } from '../util/log.js';
 
 /**
  * Where the service keeps its state: embedded (one SQLite file in the data dir: jobs, watches, and the
@@ -21,6 +21,10 @@ export interface ServiceStores {
   watches: WatchStore;
   sqlite?: Database;
   redis?: Redis;
+  /** Before taking work: waits for Redis and checks that it persists (see redis-persistence.ts). */
+  start(): Promise<void>;
+  /** Readiness of the store (the queue answers; Redis persists and still holds our data). */
+  check(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -32,12 +36,16 @@ export interface OpenStoresOptions {
   leaseMs?: number;
   /** Key prefix / queue name suffix (tests). */
   prefix?: string;
+  /** Refuse a Redis that neither appends nor snapshots (REDIS_REQUIRE_PERSISTENCE, default true). */
+  requireRedisPersistence?: boolean;
 }
 
 export function openStores(o: OpenStoresOptions): ServiceStores {
   if (o.redisUrl) {
-    const redis = redisConnection(o.redisUrl);
-    redis.on('error', (e: Error) => log.warn({ err: e.message }, 'Redis connection error (stores)'));
+    // Request-time state (watches, jti replay set, feedback): bounded waits, so a hook answers while Redis is away.
+    const redis = boundedRedisConnection(o.redisUrl);
+    redis.on('error', throttledRedisWarning('stores connection'));
+    const guard = new RedisDataGuard(redis, { prefix: o.prefix ?? 'vbmd', requirePersistence: o.requireRedisPersistence ?? true });
     const queue = new BullMqJobQueue<AnalysisJobData>({
       redisUrl: o.redisUrl,
       retry: o.retry,
@@ -49,6 +57,14 @@ export function openStores(o: OpenStoresOptions): ServiceStores {
       queue,
       watches: new RedisWatchStore(redis, `${o.prefix ?? 'vbmd'}:watch`),
       redis,
+      start: async () => {
+        await Promise.all([redisReady(redis, 'stores'), queue.ready()]);
+        await guard.start();
+      },
+      check: async () => {
+        await queue.ping();
+        return guard.check();
+      },
       close: async () => {
         await queue.close();
         await redis.quit().catch(() => undefined);
@@ -63,6 +79,8 @@ export function openStores(o: OpenStoresOptions): ServiceStores {
     queue,
     watches: new SqliteWatchStore(db),
     sqlite: db,
+    start: async () => undefined,
+    check: async () => void (await queue.ping()),
     close: async () => {
       await queue.close();
       db.close();

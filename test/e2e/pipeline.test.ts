@@ -43,7 +43,7 @@ let study: { dir: string; accession: string; studyUid: string; files: string[] }
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'vbmd-e2e-'));
-  [orthanc, fhir, redis, key] = await Promise.all([startOrthanc(), startFhirServer(), startRedis(), generateClientKey('https://ehr.e2e.test')]);
+  [orthanc, fhir, redis, key] = await Promise.all([startOrthanc(), startFhirServer(), startRedis({ persistence: 'aof' }), generateClientKey('https://ehr.e2e.test')]);
   const phantom = generatePhantom({ seed: 9101, levels: 'T11-L3', vbmdMgCm3: { ...TRUE_VBMD }, size: 256, sliceThicknessMm: 1.5, kvp: 120 });
   phantom.loaded.meta.acquisitionDateTime = new Date().toISOString().slice(0, 19);
   const written = await writePhantom(join(work, 'phantom'), phantom);

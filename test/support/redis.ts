@@ -1,10 +1,12 @@
 /**
  * A real Redis for integration tests and benches: `/usr/bin/redis-server` (Debian `redis-server`) on a free
- * 127.0.0.1 port, a fresh temp dir, no persistence (`--save '' --appendonly no`), stopped by its own pid.
+ * 127.0.0.1 port, a fresh temp dir, no persistence (`--save '' --appendonly no`) unless asked for AOF,
+ * stopped by its own pid.
  *
  * ```ts
- * const redis = await startRedis();   // redis.url = redis://127.0.0.1:PORT
- * await redis.stop();                 // SIGTERM by pid, SIGKILL after 5 s, temp dir removed
+ * const redis = await startRedis({ persistence: 'aof' });   // redis.url = redis://127.0.0.1:PORT
+ * await redis.pause(); await redis.resume();                 // an outage; a restart without persistence
+ * await redis.stop();                                        // SIGTERM by pid, SIGKILL after 5 s, temp dir removed
  * ```
  */
 import { spawn } from 'node:child_process';
@@ -21,6 +23,10 @@ export interface RedisHandle {
   port: number;
   pid: number;
   dir: string;
+  /** Stops the server (SIGTERM; an AOF server writes its file) and keeps its port and directory. */
+  pause(): Promise<void>;
+  /** Starts it again on the same port; with `persistence: 'none'` (default) empty, in a fresh directory. */
+  resume(options?: StartRedisOptions): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -61,45 +67,82 @@ process.once('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
 
-export async function startRedis(options: { startTimeoutMs?: number } = {}): Promise<RedisHandle> {
+export interface StartRedisOptions {
+  startTimeoutMs?: number;
+  /** `none` (default: fast, nothing written) or `aof` (appendonly yes, fsync every second), as a production
+   * Redis would run; the service refuses a Redis without persistence unless told otherwise. */
+  persistence?: 'none' | 'aof';
+}
+
+function persistenceArgs(p: StartRedisOptions['persistence']): string[] {
+  return p === 'aof' ? ['--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--save', '', '--appendonly', 'no'];
+}
+
+/** Starts redis-server on `port` in `dir`; resolves with its process once it answers PING. */
+async function spawnRedis(port: number, dir: string, options: StartRedisOptions): Promise<ChildProcess | undefined> {
+  const logFile = join(dir, 'redis.log');
+  const child = spawn(
+    REDIS_BIN,
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, ...persistenceArgs(options.persistence), '--logfile', logFile, '--daemonize', 'no', '--protected-mode', 'yes'],
+    { stdio: 'ignore' },
+  );
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
+  while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
+    if (await answersPing(port)) return child;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  return undefined;
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(killer);
+}
+
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisHandle> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'vbmd-redis-'));
-    const logFile = join(dir, 'redis.log');
-    const child = spawn(
-      REDIS_BIN,
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--logfile', logFile, '--daemonize', 'no', '--protected-mode', 'yes'],
-      { stdio: 'ignore' },
-    );
-    live.add(child);
-    let exited = false;
-    child.once('exit', () => {
-      exited = true;
-      live.delete(child);
-    });
-    const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
-    while (Date.now() < deadline && !exited) {
-      if (await answersPing(port)) {
-        const stop = async (): Promise<void> => {
-          if (!exited) {
-            child.kill('SIGTERM');
-            const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
-            await new Promise<void>((r) => (exited ? r() : child.once('exit', () => r())));
-            clearTimeout(killer);
+    let dir = mkdtempSync(join(tmpdir(), 'vbmd-redis-'));
+    let child = await spawnRedis(port, dir, options);
+    if (child) {
+      const handle: RedisHandle = {
+        url: `redis://127.0.0.1:${port}`,
+        port,
+        pid: child.pid!,
+        dir,
+        pause: () => stopProcess(child!),
+        resume: async (again = {}) => {
+          // Without persistence a restarted Redis starts empty: a fresh directory, so no old file is loaded.
+          if ((again.persistence ?? 'none') === 'none') {
+            rmSync(dir, { recursive: true, force: true });
+            dir = mkdtempSync(join(tmpdir(), 'vbmd-redis-'));
+            handle.dir = dir;
           }
+          const next = await spawnRedis(port, dir, { ...options, ...again });
+          if (!next) throw new Error(`redis-server did not restart on 127.0.0.1:${port}`);
+          child = next;
+          handle.pid = next.pid!;
+        },
+        stop: async () => {
+          await stopProcess(child!);
           rmSync(dir, { recursive: true, force: true });
-        };
-        return { url: `redis://127.0.0.1:${port}`, port, pid: child.pid!, dir, stop };
-      }
-      await new Promise((r) => setTimeout(r, 50));
+        },
+      };
+      return handle;
     }
     let tail = '';
     try {
-      tail = readFileSync(logFile, 'utf8').slice(-2000);
+      tail = readFileSync(join(dir, 'redis.log'), 'utf8').slice(-2000);
     } catch {
       /* no log yet */
     }
-    if (!exited) child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
     if (attempt === 2) throw new Error(`redis-server did not start on 127.0.0.1:${port}: ${tail}`);
   }
