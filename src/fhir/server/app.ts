@@ -2,6 +2,7 @@ import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import {
+  allOk,
   badRequest,
   DEFAULT_MAX_SEARCH_COUNT,
   DEFAULT_SEARCH_COUNT,
@@ -15,6 +16,7 @@ import { FhirRouter } from '@medplum/fhir-router';
 import { ensureFhirDefinitions } from '../definitions.js';
 import { bulkExportHandler } from './bulk-export.js';
 import { capabilityStatement } from './capability.js';
+import { isOperationOutcome, mergeTransactionResponse, resolveConditionalCreates } from './conditional-creates.js';
 import { TransactionalMemoryRepository } from './memory-repository.js';
 
 /**
@@ -29,9 +31,9 @@ import { TransactionalMemoryRepository } from './memory-repository.js';
  *
  * Limits (do not build product features on them; EHR servers often lack them too): no quantity search
  * (`value-quantity`), no `_include`/`_revinclude`, no chained search, no `_elements`, no subscriptions; Bulk
- * Data `$export` at system level only (bulk-export.ts). fhir-router refuses transactions with more than 8
- * entries when any entry is conditional ("requires strict isolation"): vbmd writes one small Bundle per
- * analysis (4 entries). Data lives only as long as the process.
+ * Data `$export` at system level only (bulk-export.ts). Conditional creates in a transaction are resolved
+ * inside the repository lock before fhir-router sees the Bundle (conditional-creates.ts), which lifts
+ * fhir-router's 8-entry cap on such transactions. Data lives only as long as the process.
  */
 
 export type AccessDecision = { ok: true } | { ok: false; status: 401 | 403 };
@@ -111,9 +113,17 @@ export function createFhirApp(options: FhirAppOptions = {}): FhirApp {
     }
     try {
       return await repository.withTransaction(async () => {
-        const response = await router.handleRequest(fhirReq, repository);
+        const body = fhirReq.body as Bundle;
+        const resolved = body.type === 'transaction' ? await resolveConditionalCreates(body, repository) : { bundle: body, matched: new Map<number, never>() };
+        if (isOperationOutcome(resolved)) throw new TransactionFailed([resolved]);
+        // Every entry was a matched conditional create (a retry of a committed write): nothing left to route.
+        if (!resolved.bundle.entry?.length && resolved.matched.size) {
+          return [allOk, mergeTransactionResponse({ resourceType: 'Bundle', type: 'transaction-response', entry: [] }, resolved.matched, body.entry?.length ?? 0)] as FhirResponse;
+        }
+        const response = await router.handleRequest({ ...fhirReq, body: resolved.bundle }, repository);
         if (!isOk(response[0])) throw new TransactionFailed(response);
-        return response;
+        const merged = response[1] && resolved.matched.size ? mergeTransactionResponse(response[1] as Bundle, resolved.matched, body.entry?.length ?? 0) : response[1];
+        return (merged ? [response[0], merged] : response) as FhirResponse;
       });
     } catch (e) {
       if (e instanceof TransactionFailed) return e.response;
