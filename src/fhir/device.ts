@@ -1,6 +1,17 @@
 import type { Device } from 'fhir/r4.js';
 import type { VbmdReport } from '../bmd/report.js';
-import { ALGORITHM_DEVICE_TYPE, ALGORITHM_VERSION_CODE, MODEL_SHA256_CODE, MODEL_VERSION_CODE } from './codes.js';
+import {
+  AI_DEVICE_PROFILE,
+  AI_DEVICE_TYPE,
+  AI_KIND_DEEP_LEARNING,
+  AI_KIND_EXTENSION,
+  AI_KIND_RULE_BASED,
+  AI_MODEL_CARD_EXTENSION,
+  ALGORITHM_DEVICE_TYPE,
+  ALGORITHM_VERSION_CODE,
+  MODEL_SHA256_CODE,
+  MODEL_VERSION_CODE,
+} from './codes.js';
 import type { AnalysisContext } from './context.js';
 import { deviceIdentifier } from './identifiers.js';
 
@@ -10,9 +21,12 @@ export const VBMD_MANUFACTURER = 'vbmd project (open source; not a cleared medic
 /**
  * The algorithm as a Device (DICOM TID 4019 "Algorithm Identification": name + version), one per engine or
  * model version: every Observation points at the exact weights (sha256) or engine build that made it.
+ * Typed as HL7 AI Transparency on FHIR's AI-Device: type AIdeviceTypeCS#Artificial-Intelligence (plus the
+ * project's own type), AIKind Deep-Learning-Models when the network ran (Rule-Based-Systems for the
+ * geometric engine alone), and the model card by the modelCardDescription extension.
  * Not patient-specific, so it carries no subject and is shared by all analyses of that version.
  */
-export function buildDevice(report: VbmdReport, ctx: Pick<AnalysisContext, 'tags'>): Device {
+export function buildDevice(report: VbmdReport, ctx: Pick<AnalysisContext, 'tags'>, modelCard?: string): Device {
   const engine = report.software ?? { name: 'vbmd', version: 'unknown' };
   const model = report.model ?? undefined;
   const versions: NonNullable<Device['version']> = [
@@ -24,7 +38,11 @@ export function buildDevice(report: VbmdReport, ctx: Pick<AnalysisContext, 'tags
   }
   return {
     resourceType: 'Device',
-    ...(ctx.tags?.length ? { meta: { tag: ctx.tags } } : {}),
+    meta: { profile: [AI_DEVICE_PROFILE], ...(ctx.tags?.length ? { tag: ctx.tags } : {}) },
+    extension: [
+      { url: AI_KIND_EXTENSION, valueCodeableConcept: { coding: [{ ...(model ? AI_KIND_DEEP_LEARNING : AI_KIND_RULE_BASED) }] } },
+      ...(modelCard ? [{ url: AI_MODEL_CARD_EXTENSION, valueReference: { reference: modelCard, type: 'DocumentReference' } }] : []),
+    ],
     identifier: [deviceIdentifier(report)],
     status: 'active',
     manufacturer: VBMD_MANUFACTURER,
@@ -32,7 +50,7 @@ export function buildDevice(report: VbmdReport, ctx: Pick<AnalysisContext, 'tags
       { name: model ? `${engine.name} with ${model.name}` : engine.name, type: 'manufacturer-name' },
       ...(model ? [{ name: model.name, type: 'model-name' as const }] : []),
     ],
-    type: { coding: [{ ...ALGORITHM_DEVICE_TYPE }], text: ALGORITHM_DEVICE_TYPE.display },
+    type: { coding: [{ ...AI_DEVICE_TYPE }, { ...ALGORITHM_DEVICE_TYPE }], text: ALGORITHM_DEVICE_TYPE.display },
     version: versions,
     note: [
       {

@@ -4,18 +4,27 @@ import type { VbmdReport } from '../bmd/report.js';
 import { VBMD_ANALYSIS_IDENTIFIER_SYSTEM } from './codes.js';
 
 /**
- * Stable identities that make every write idempotent. One analysis = (StudyInstanceUID, SeriesInstanceUID,
- * the version of what computed it). The same report written again (a retry, a re-run of the same version)
- * yields the same identifiers, so conditional creates find the earlier resources; a new model or engine
- * version yields new identifiers, so its results are added next to the old ones and nothing is deleted.
+ * Stable identities that make every write idempotent and give each study one result set.
+ *  - The result set is per study (`resultKey`): its DiagnosticReport, summary Observation, RiskAssessment and
+ *    fracture Observations keep their identifiers (and their server ids) across re-analyses, so a
+ *    re-analysis is a new version of the same resources (status amended/corrected), never a parallel set.
+ *  - The analysis (`analysisKey`) is what was computed: study, series, the version of what computed it, and the
+ *    calibration. The same report written again (a retry, a duplicate job) has the same key and writes
+ *    nothing; a new model version or a corrected calibration has a new key and supersedes.
  */
-export type AnalysisResourceKind = 'observation' | 'risk-assessment' | 'provenance';
+export type ResultResourceKind = 'diagnostic-report' | 'observation' | 'risk-assessment' | `fracture-${string}`;
 
 /** What computed the numbers: the model when one ran (its sha256 pins the weights), else the engine. */
 export function versionKey(report: VbmdReport): string {
   if (report.model) return `model:${report.model.name}@${report.model.version}#${report.model.sha256}`;
   if (report.software) return `engine:${report.software.name}@${report.software.version}`;
   return 'engine:vbmd@unknown';
+}
+
+/** The algorithm as a whole (engine and model): a re-analysis by the same algorithm is a correction. */
+export function algorithmKey(report: VbmdReport): string {
+  const e = report.software ?? { name: 'vbmd', version: 'unknown' };
+  return `${e.name}@${e.version}|${report.model ? `${report.model.name}@${report.model.version}#${report.model.sha256}` : 'no-model'}`;
 }
 
 /**
@@ -30,21 +39,45 @@ export function studyKey(report: VbmdReport): string {
   return `${i.kind}:${i.patientId ?? ''}:${i.acquisitionDateTime ?? ''}:${i.dims.join('x')}:${i.spacingMm.join('x')}`;
 }
 
+/** One result set per study: a re-analysis of another series of the same study replaces it too. */
+export function resultKey(report: VbmdReport): string {
+  const uid = report.input.studyInstanceUid;
+  return uid ? `dicom-study:${uid}` : studyKey(report);
+}
+
 function digest(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\n')).digest('hex');
 }
 
+/** Calibration to 1e-6: a corrected calibration is a new analysis, float noise in the last digit is not. */
+function calibrationKey(report: VbmdReport): string {
+  const c = report.calibration;
+  return `${c.method}:${c.slope.toFixed(6)}:${c.intercept.toFixed(6)}:${c.uncalibrated ? 'u' : 'c'}`;
+}
+
+/** Hex digest naming one analysis (stored in the resources and in the Provenance tag). */
+export function analysisKey(report: VbmdReport): string {
+  return digest(studyKey(report), versionKey(report), calibrationKey(report)).slice(0, 40);
+}
+
 /** The identifier value is a digest (UIDs and versions may hold characters that break `system|value`
  * search tokens); the readable parts are in the resources themselves. */
-export function analysisIdentifier(report: VbmdReport, kind: AnalysisResourceKind): Identifier {
-  return {
-    system: VBMD_ANALYSIS_IDENTIFIER_SYSTEM,
-    value: `${kind}-${digest(studyKey(report), versionKey(report)).slice(0, 40)}`,
-  };
+export function resultIdentifier(report: VbmdReport, kind: ResultResourceKind): Identifier {
+  return { system: VBMD_ANALYSIS_IDENTIFIER_SYSTEM, value: `${kind}-${digest(resultKey(report)).slice(0, 40)}` };
+}
+
+/** Provenance has no `identifier` in R4: one Provenance per analysis, keyed by a `meta.tag`. */
+export function provenanceKey(report: VbmdReport): Identifier {
+  return { system: VBMD_ANALYSIS_IDENTIFIER_SYSTEM, value: `provenance-${analysisKey(report)}` };
 }
 
 export function deviceIdentifier(report: VbmdReport): Identifier {
   return { system: VBMD_ANALYSIS_IDENTIFIER_SYSTEM, value: `device-${digest(versionKey(report)).slice(0, 40)}` };
+}
+
+/** The model card DocumentReference: one per card content (its SHA-256). */
+export function modelCardIdentifier(sha256Hex: string): Identifier {
+  return { system: VBMD_ANALYSIS_IDENTIFIER_SYSTEM, value: `model-card-${sha256Hex.slice(0, 40)}` };
 }
 
 /** The `If-None-Exist` query that finds the resource with this identifier (system is a plain URL and the

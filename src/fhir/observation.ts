@@ -1,12 +1,15 @@
-import type { CodeableConcept, Coding, Meta, Observation, ObservationComponent, Reference } from 'fhir/r4.js';
-import type { LevelResult, VbmdReport } from '../bmd/report.js';
+import type { CodeableConcept, Coding, Meta, Observation, ObservationComponent, ObservationReferenceRange, Reference } from 'fhir/r4.js';
+import type { BmdCategory, LevelResult, VbmdReport } from '../bmd/report.js';
 import { categoryForVbmd } from '../bmd/report.js';
+import { algorithmDisplay, analysisExtension } from './analysis-extension.js';
 import {
+  ACR_BAND_CODES,
   AI_ASSERTED_SECURITY,
   DATA_ABSENT_REASON_SYSTEM,
   IMAGING_CATEGORY,
   INTERPRETATION_BY_CATEGORY,
   LUMBAR_SPINE_SNOMED,
+  REFERENCE_RANGE_MEANING_SYSTEM,
   SNOMED,
   THORACIC_SPINE_SNOMED,
   UCUM_MG_PER_CM3,
@@ -18,7 +21,7 @@ import {
 } from './codes.js';
 import type { AnalysisContext } from './context.js';
 import { toFhirDateTime } from './datetime.js';
-import { analysisIdentifier } from './identifiers.js';
+import { resultIdentifier } from './identifiers.js';
 import { cleanDetail, observationNotes, roundTenth } from './observation-notes.js';
 import { imagingStudyReference, patientReference, serviceRequestReference } from './references.js';
 
@@ -26,18 +29,73 @@ export const VBMD_SUMMARY_TEXT = 'Vertebral trabecular vBMD (QCT from CT)';
 export const ACR_REFERENCE_TEXT =
   'ACR QCT (mean trabecular vBMD of two lumbar vertebrae): >120 mg/cm3 normal; 80-120 low bone density (osteopenia); <80 osteoporosis';
 
-/** Status shared by the Observation and the RiskAssessment. */
+/** The statuses a result resource can carry through its lifecycle (see lifecycle.ts). */
+export type ResultStatus = 'preliminary' | 'final' | 'amended' | 'corrected';
+
+/** Status of a first write: 'preliminary' when the calibration is the nominal default, 'final' otherwise. */
 export function resultStatus(report: VbmdReport): 'final' | typeof VBMD_STATUS_UNCALIBRATED {
   return report.calibration.uncalibrated || report.calibration.method === 'nominal' ? VBMD_STATUS_UNCALIBRATED : 'final';
 }
 
-/** Labels for content an algorithm asserted (HL7 AI Transparency on FHIR) plus the caller's tags. */
-export function resultMeta(report: VbmdReport, ctx: AnalysisContext): Meta | undefined {
-  const meta: Meta = {};
-  if (report.model) meta.security = [{ ...AI_ASSERTED_SECURITY }];
-  if (ctx.tags?.length) meta.tag = [...ctx.tags];
-  return Object.keys(meta).length ? meta : undefined;
+/**
+ * The ACR category of the summary value as written (to 0.1 mg/cm3), so that every reader recomputing it from
+ * the stored number (result-reader.ts) gets the category the writer coded; 'indeterminate' when no value.
+ */
+export function writtenCategory(report: VbmdReport): BmdCategory {
+  const s = report.summary;
+  if (s.category === 'indeterminate' || s.vbmd === null) return 'indeterminate';
+  return categoryForVbmd(roundTenth(s.vbmd));
 }
+
+/**
+ * Labels for content an algorithm asserted, plus the caller's tags. AIAST (HL7 AI Transparency on FHIR:
+ * "asserted by an Artificial Intelligence (e.g. Clinical Decision Support, Machine Learning, Algorithm)") goes
+ * on every resource this algorithm derives, with or without the network: the spine finding, ROI, calibration
+ * and height measurement are automated too.
+ */
+export function resultMeta(ctx: AnalysisContext): Meta {
+  return { security: [{ ...AI_ASSERTED_SECURITY }], ...(ctx.tags?.length ? { tag: [...ctx.tags] } : {}) };
+}
+
+function mgCm3(value: number): NonNullable<ObservationReferenceRange['low']> {
+  return { value, ...UCUM_MG_PER_CM3 };
+}
+
+/**
+ * The three ACR QCT bands as coded reference ranges (ACR-SPR-SSR QCT practice parameter 2018). FHIR low/high
+ * are inclusive and values are written to 0.1 mg/cm3, so "> 120" is low 120.1 and "< 80" is high 79.9:
+ * exactly the ACR categories at the written precision. appliesTo says whom the thresholds were made for.
+ */
+export function acrReferenceRanges(): ObservationReferenceRange[] {
+  const appliesTo = [{ text: 'Adults (ACR thresholds defined for postmenopausal women and older men), mean trabecular vBMD of two lumbar vertebrae' }];
+  return [
+    {
+      low: mgCm3(120.1),
+      type: { coding: [{ system: REFERENCE_RANGE_MEANING_SYSTEM, code: 'normal', display: 'Normal Range' }, { ...ACR_BAND_CODES.normal }], text: 'Normal (ACR QCT)' },
+      appliesTo,
+      text: '> 120 mg/cm3: normal (ACR QCT)',
+    },
+    {
+      low: mgCm3(80),
+      high: mgCm3(120),
+      type: { coding: [{ ...ACR_BAND_CODES.osteopenia }], text: 'Low bone density / osteopenia (ACR QCT)' },
+      appliesTo,
+      text: '80-120 mg/cm3: low bone density (osteopenia) (ACR QCT)',
+    },
+    {
+      high: mgCm3(79.9),
+      type: { coding: [{ ...ACR_BAND_CODES.osteoporosis }], text: 'Osteoporosis (ACR QCT)' },
+      appliesTo,
+      text: '< 80 mg/cm3: osteoporosis (ACR QCT)',
+    },
+  ];
+}
+
+const CATEGORY_WORDS: Record<Exclude<BmdCategory, 'indeterminate'>, string> = {
+  normal: 'Normal bone density (ACR QCT range)',
+  osteopenia: 'Low bone density: osteopenia range (ACR QCT)',
+  osteoporosis: 'Low bone density: osteoporosis range (ACR QCT)',
+};
 
 function quantity(vMgCm3: number): Observation['valueQuantity'] {
   return { value: roundTenth(vMgCm3), ...UCUM_MG_PER_CM3 };
@@ -63,7 +121,7 @@ function levelCode(level: LevelResult['level']): CodeableConcept {
 export function levelComponent(l: LevelResult): ObservationComponent {
   const code = levelCode(l.level);
   if (l.included && l.vbmd !== null) {
-    const cat = categoryForVbmd(l.vbmd);
+    const cat = categoryForVbmd(roundTenth(l.vbmd));
     return {
       code,
       valueQuantity: quantity(l.vbmd),
@@ -90,6 +148,9 @@ function bodySite(report: VbmdReport): CodeableConcept | undefined {
 export interface ObservationRefs {
   /** fullUrl (urn:uuid) or literal reference of the algorithm Device. */
   device: string;
+  status: ResultStatus;
+  /** Analysis keys this result set replaced (lifecycle.ts), kept in the analysis extension. */
+  superseded?: readonly string[];
 }
 
 /**
@@ -103,9 +164,8 @@ export function buildVbmdObservation(report: VbmdReport, ctx: AnalysisContext, r
   const study = imagingStudyReference(report, ctx);
   const order = serviceRequestReference(report, ctx);
   const site = bodySite(report);
-  const meta = resultMeta(report, ctx);
-  const device: Reference = { reference: refs.device, type: 'Device' };
-  const hasValue = s.category !== 'indeterminate' && s.vbmd !== null;
+  const device: Reference = { reference: refs.device, type: 'Device', display: algorithmDisplay(report) };
+  const category = writtenCategory(report);
   const extraNotes = effective.remark
     ? [`Acquisition time: ${effective.remark}.`]
     : effective.value
@@ -114,22 +174,21 @@ export function buildVbmdObservation(report: VbmdReport, ctx: AnalysisContext, r
 
   return {
     resourceType: 'Observation',
-    ...(meta ? { meta } : {}),
-    identifier: [analysisIdentifier(report, 'observation')],
+    meta: resultMeta(ctx),
+    extension: [analysisExtension(report, refs.superseded)],
+    identifier: [resultIdentifier(report, 'observation')],
     ...(order ? { basedOn: [order] } : {}),
     ...(study ? { partOf: [study] } : {}),
-    status: resultStatus(report),
+    status: refs.status,
     category: [{ coding: [{ ...IMAGING_CATEGORY }], text: 'Imaging' }],
     code: { coding: [{ ...VBMD_SUMMARY_CODE }], text: VBMD_SUMMARY_TEXT },
     subject: patientReference(ctx),
     ...(effective.value ? { effectiveDateTime: effective.value } : {}),
     issued: ctx.issued ?? new Date().toISOString(),
-    ...(hasValue
+    ...(category !== 'indeterminate' && s.vbmd !== null
       ? {
-          valueQuantity: quantity(s.vbmd as number),
-          interpretation: [
-            { coding: [{ ...INTERPRETATION_BY_CATEGORY[s.category as Exclude<typeof s.category, 'indeterminate'>] }], text: s.category },
-          ],
+          valueQuantity: quantity(s.vbmd),
+          interpretation: [{ coding: [{ ...INTERPRETATION_BY_CATEGORY[category] }], text: CATEGORY_WORDS[category] }],
         }
       : {
           dataAbsentReason: {
@@ -141,7 +200,7 @@ export function buildVbmdObservation(report: VbmdReport, ctx: AnalysisContext, r
     ...(site ? { bodySite: site } : {}),
     method: { coding: [{ ...VBMD_BASIS_CODES[s.basis] }], text: VBMD_BASIS_CODES[s.basis].display },
     device,
-    referenceRange: [{ text: ACR_REFERENCE_TEXT }],
+    referenceRange: acrReferenceRanges(),
     ...(study ? { derivedFrom: [study] } : {}),
     ...(report.levels.length ? { component: report.levels.map(levelComponent) } : {}),
   };

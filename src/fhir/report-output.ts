@@ -8,6 +8,7 @@ import type { FhirClientSettings } from './client-config.js';
 import { createFhirClient } from './client-config.js';
 import type { AnalysisContext } from './context.js';
 import { assertValidFhirResource } from './definitions.js';
+import { loadModelCard } from './model-card.js';
 import type { WrittenAnalysis } from './write-analysis.js';
 import { writeAnalysis } from './write-analysis.js';
 
@@ -47,7 +48,10 @@ export async function writeFhirOutputs(report: VbmdReport, o: FhirOutputOptions)
     // One release time for the file and the server copy.
     issued: o.issued ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
   };
-  const bundle = buildAnalysisBundle(report, ctx);
+  // The file holds the first-write form of the analysis (with the model card, as the server gets it); the
+  // server copy goes through writeAnalysis, which supersedes an earlier result of the study in place.
+  const modelCard = report.model ? loadModelCard() : null;
+  const bundle = buildAnalysisBundle(report, ctx, { modelCard });
   for (const e of bundle.entry ?? []) if (e.resource) assertValidFhirResource(e.resource);
   const result: FhirOutputResult = { bundle };
   if (o.bundlePath) {
@@ -60,7 +64,7 @@ export async function writeFhirOutputs(report: VbmdReport, o: FhirOutputOptions)
   }
   if (o.fhirUrl) {
     const client = createFhirClient({ ...o, baseUrl: o.fhirUrl });
-    result.written = await writeAnalysis(client, report, ctx, o.signal);
+    result.written = await writeAnalysis(client, report, ctx, o.signal, { modelCard });
   }
   return result;
 }

@@ -3,9 +3,10 @@ import type { VbmdReport } from '../bmd/report.js';
 import { OSTEOPOROSIS_SNOMED, QUALITATIVE_RISK_BY_CATEGORY, RISK_METHOD_CODES } from './codes.js';
 import type { AnalysisContext } from './context.js';
 import { toFhirDateTime } from './datetime.js';
-import { analysisIdentifier } from './identifiers.js';
+import { resultIdentifier } from './identifiers.js';
 import { extrapolationText, formatMgCm3 } from './observation-notes.js';
-import { resultMeta, resultStatus } from './observation.js';
+import type { ResultStatus } from './observation.js';
+import { resultMeta, writtenCategory } from './observation.js';
 import { patientReference, serviceRequestReference } from './references.js';
 
 /**
@@ -28,6 +29,7 @@ export function osteoporosisProbability(report: VbmdReport): number | undefined 
 export interface RiskAssessmentRefs {
   observation: string;
   device: string;
+  status: ResultStatus;
 }
 
 /**
@@ -36,24 +38,25 @@ export interface RiskAssessmentRefs {
  */
 export function buildRiskAssessment(report: VbmdReport, ctx: AnalysisContext, refs: RiskAssessmentRefs): RiskAssessment | null {
   const s = report.summary;
-  if (s.category === 'indeterminate' || s.vbmd === null) return null;
+  const category = writtenCategory(report);
+  if (category === 'indeterminate' || s.vbmd === null) return null;
   const probability = osteoporosisProbability(report);
   const method = probability === undefined ? RISK_METHOD_CODES['acr-thresholds'] : RISK_METHOD_CODES['model-probability'];
   const occurrence = toFhirDateTime(report.input.acquisitionDateTime).value;
   const order = serviceRequestReference(report, ctx);
-  const meta = resultMeta(report, ctx);
+  const meta = resultMeta(ctx);
   const caveat = extrapolationText(report);
   const rationale =
-    `Trabecular vBMD ${formatMgCm3(s.vbmd)} (${s.category}, ACR QCT thresholds)` +
+    `Trabecular vBMD ${formatMgCm3(s.vbmd)} (${category}, ACR QCT thresholds)` +
     (probability !== undefined ? `; model osteoporosis-class probability ${probability} (mean over ${s.levels.join(', ')})` : '') +
     (report.input.contrast ? '; contrast-enhanced scan, vBMD may read high' : '') +
     '.';
   return {
     resourceType: 'RiskAssessment',
-    ...(meta ? { meta } : {}),
-    identifier: [analysisIdentifier(report, 'risk-assessment')],
+    meta,
+    identifier: [resultIdentifier(report, 'risk-assessment')],
     ...(order ? { basedOn: order } : {}),
-    status: resultStatus(report),
+    status: refs.status,
     method: { coding: [{ ...method }], text: method.display },
     code: { text: 'Osteoporosis risk from opportunistic CT vBMD' },
     subject: patientReference(ctx),
@@ -64,10 +67,33 @@ export function buildRiskAssessment(report: VbmdReport, ctx: AnalysisContext, re
       {
         outcome: { coding: [{ ...OSTEOPOROSIS_SNOMED }], text: 'Osteoporosis' },
         ...(probability !== undefined ? { probabilityDecimal: probability } : {}),
-        qualitativeRisk: { coding: [{ ...QUALITATIVE_RISK_BY_CATEGORY[s.category] }] },
+        qualitativeRisk: { coding: [{ ...QUALITATIVE_RISK_BY_CATEGORY[category] }] },
         rationale,
       },
     ],
     ...(caveat ? { note: [{ text: caveat }] } : {}),
+  };
+}
+
+/**
+ * A re-analysis that is indeterminate leaves no basis for the earlier risk statement: the same
+ * RiskAssessment is amended to say so, with no prediction (readers look for the osteoporosis prediction and
+ * find none), instead of leaving the old risk current.
+ */
+export function buildRiskWithdrawal(report: VbmdReport, ctx: AnalysisContext, refs: RiskAssessmentRefs): RiskAssessment {
+  const occurrence = toFhirDateTime(report.input.acquisitionDateTime).value;
+  const order = serviceRequestReference(report, ctx);
+  return {
+    resourceType: 'RiskAssessment',
+    meta: resultMeta(ctx),
+    identifier: [resultIdentifier(report, 'risk-assessment')],
+    ...(order ? { basedOn: order } : {}),
+    status: refs.status,
+    code: { text: 'Osteoporosis risk from opportunistic CT vBMD' },
+    subject: patientReference(ctx),
+    ...(occurrence ? { occurrenceDateTime: occurrence } : {}),
+    performer: { reference: refs.device, type: 'Device' },
+    basis: [{ reference: refs.observation, type: 'Observation' }],
+    note: [{ text: 'Withdrawn by re-analysis: no vertebral level could be measured reliably, so no osteoporosis risk is stated for this CT.' }],
   };
 }

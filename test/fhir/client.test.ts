@@ -140,16 +140,23 @@ describe('readTransactionResponse', () => {
       entry: [
         { response: { status: '200 OK', location: 'https://ehr.example.org/fhir/Device/d1/_history/3' } },
         { response: { status: '201 Created', location: 'Observation/o1/_history/1' } },
+        { response: { status: '201 Created', location: 'Observation/f1/_history/1' } },
         { response: { status: '201', location: 'RiskAssessment/r1' } },
+        { response: { status: '201', location: 'DiagnosticReport/dr1' } },
         { response: { status: '201 Created', location: 'Provenance/p1/_history/1' } },
       ],
     };
-    expect(readTransactionResponse('https://ehr.example.org/fhir', req, res)).toEqual({
+    // Device, summary Observation, the fracture finding at L3, RiskAssessment, DiagnosticReport, Provenance.
+    expect(req.entry?.map((e) => e.resource?.resourceType)).toEqual(['Device', 'Observation', 'Observation', 'RiskAssessment', 'DiagnosticReport', 'Provenance']);
+    expect(readTransactionResponse('https://ehr.example.org/fhir', req, res, 'created')).toEqual({
+      outcome: 'created',
       device: { resourceType: 'Device', id: 'd1', created: false },
       observation: { resourceType: 'Observation', id: 'o1', created: true },
+      fractures: [{ resourceType: 'Observation', id: 'f1', created: true }],
       riskAssessment: { resourceType: 'RiskAssessment', id: 'r1', created: true },
+      diagnosticReport: { resourceType: 'DiagnosticReport', id: 'dr1', created: true },
       provenance: { resourceType: 'Provenance', id: 'p1', created: true },
     });
-    expect(() => readTransactionResponse('https://ehr.example.org/fhir', req, { ...res, entry: res.entry.slice(1) })).toThrow(/3 entries for 4 requests/);
+    expect(() => readTransactionResponse('https://ehr.example.org/fhir', req, { ...res, entry: res.entry.slice(1) }, 'created')).toThrow(/5 entries for 6 requests/);
   });
 });

@@ -1,6 +1,11 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { Bundle, Device, Observation, Provenance, RiskAssessment } from 'fhir/r4.js';
+import type { Bundle, Device, DiagnosticReport, DocumentReference, Observation, Provenance, RiskAssessment } from 'fhir/r4.js';
+import { readAnalysisFields } from '../../src/fhir/analysis-fields.js';
 import { buildAnalysisBundle } from '../../src/fhir/bundle.js';
+import { genantGrade } from '../../src/fhir/fracture.js';
+import { loadModelCard } from '../../src/fhir/model-card.js';
 import { fhirValidationIssues } from '../../src/fhir/definitions.js';
 import { toFhirDateTime } from '../../src/fhir/datetime.js';
 import { VbmdError } from '../../src/util/errors.js';
@@ -45,7 +50,19 @@ describe('buildAnalysisBundle', () => {
     expect(obs.code.text).toMatch(/vBMD/);
     expect(obs.code.coding?.some((c) => c.system === 'http://loinc.org')).toBe(false);
     expect(obs.valueQuantity).toEqual({ value: 74.1, ...UCUM });
-    expect(obs.interpretation?.[0].coding).toEqual([{ system: V3_INTERP, code: 'LL', display: 'Critical low' }]);
+    // Never the critical code LL: the band is in the coded reference ranges.
+    expect(obs.interpretation?.[0].coding).toEqual([{ system: V3_INTERP, code: 'L', display: 'Low' }]);
+    expect(obs.interpretation?.[0].text).toMatch(/osteoporosis range/);
+    expect(obs.referenceRange?.map((r) => [r.low?.value, r.high?.value, r.type?.coding?.map((c) => c.code).join('+')])).toEqual([
+      [120.1, undefined, 'normal+acr-qct-normal'],
+      [80, 120, 'acr-qct-low-bone-density'],
+      [undefined, 79.9, 'acr-qct-osteoporosis'],
+    ]);
+    for (const r of obs.referenceRange ?? []) {
+      for (const q of [r.low, r.high].filter(Boolean)) expect(q).toMatchObject(UCUM);
+      expect(r.appliesTo?.[0]?.text).toMatch(/lumbar/);
+    }
+    expect(JSON.stringify(bundle)).not.toMatch(/"code":"(LL|HH)"/);
     expect(obs.subject).toEqual({ reference: 'Patient/p1', type: 'Patient' });
     expect(obs.effectiveDateTime).toBe('2024-03-05T09:41:12+01:00');
     expect(obs.issued).toBe(ISSUED);
@@ -70,7 +87,7 @@ describe('buildAnalysisBundle', () => {
     expect(comp.T12.code.coding?.[1]).toMatchObject({ system: SNOMED, code: '23215003' });
     expect(comp.L3.code.coding?.[1]).toMatchObject({ system: SNOMED, code: '36470004' });
     expect(comp.L1.valueQuantity).toEqual({ value: 71.3, ...UCUM });
-    expect(comp.L1.interpretation?.[0].coding?.[0]).toMatchObject({ system: V3_INTERP, code: 'LL' });
+    expect(comp.L1.interpretation?.[0].coding?.[0]).toMatchObject({ system: V3_INTERP, code: 'L' });
     // Fractured L3 is excluded: no value a consumer could average back in, and the reason.
     expect(comp.L3.valueQuantity).toBeUndefined();
     expect(comp.L3.dataAbsentReason?.coding?.[0]).toMatchObject({ system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'unknown' });
@@ -99,7 +116,9 @@ describe('buildAnalysisBundle', () => {
     expect(notes).toContain('14:30:05 scanner local time');
     expect(obs.effectiveDateTime).toBe('2023-06-11');
     expect(obs.interpretation?.[0].coding?.[0].code).toBe('L');
-    expect(obs.meta?.security).toBeUndefined(); // no model ran: nothing AI-asserted in the Observation
+    // No network ran, but an algorithm still asserted every number: AIAST is on (AI Transparency IG: "Clinical
+    // Decision Support, Machine Learning, Algorithm").
+    expect(obs.meta?.security?.[0]?.code).toBe('AIAST');
     expect(obs.basedOn).toEqual([{ reference: 'ServiceRequest/o9', type: 'ServiceRequest' }]);
     expect(obs.derivedFrom?.[0]).toMatchObject({ reference: 'ImagingStudy/s9', identifier: { system: 'urn:dicom:uid' } });
     expect(obs.bodySite?.coding?.[0]).toMatchObject({ system: SNOMED, code: '122495006' });
@@ -123,16 +142,27 @@ describe('buildAnalysisBundle', () => {
     expect(thoracic.method?.coding?.[0].code).toBe('risk-acr-qct-thresholds');
   });
 
-  it('Provenance (AI Transparency) and Device', () => {
+  it('Provenance (AI Transparency AI-Provenance) and Device (AI-Device)', () => {
     const { prov, device, obs, risk, bundle } = build(lumbarOsteoporosisReport());
     const url = (r: unknown): string | undefined => bundle.entry?.find((e) => e.resource === r)?.fullUrl;
+    const dr = bundle.entry?.find((e) => e.resource?.resourceType === 'DiagnosticReport');
+    const fracture = bundle.entry?.filter((e) => e.resource?.resourceType === 'Observation')[1];
     expect(prov.meta?.security).toEqual([{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'AIAST', display: 'Artificial Intelligence asserted' }]);
-    expect(prov.target.map((t) => t.reference)).toEqual([url(obs), url(risk)]);
+    expect(prov.meta?.profile).toEqual(['http://hl7.org/fhir/uv/aitransparency/StructureDefinition/AI-Provenance']);
+    expect(prov.target.map((t) => t.reference)).toEqual([dr?.fullUrl, url(obs), fracture?.fullUrl, url(risk)]);
+    expect(prov.reason?.[0].coding?.[0]).toMatchObject({ code: 'AIAST' });
     expect(prov.agent[0].who?.reference).toBe(url(device));
     expect(prov.agent[0].type?.coding?.[0]).toMatchObject({ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'author' });
+    expect(prov.agent[0].role?.[0].coding?.[0]).toEqual({ system: 'http://hl7.org/fhir/uv/aitransparency/CodeSystem/AIdeviceTypeCS', code: 'Artificial-Intelligence', display: 'All kinds of Artificial Intelligence' });
     expect(prov.entity?.[0]).toMatchObject({ role: 'source', what: { identifier: { system: 'urn:dicom:uid', value: 'urn:oid:1.2.826.0.1.3680043.8.498.1001' } } });
     expect(prov.recorded).toBe(ISSUED);
     expect(device.manufacturer).toMatch(/vbmd/);
+    expect(device.meta?.profile).toEqual(['http://hl7.org/fhir/uv/aitransparency/StructureDefinition/AI-Device']);
+    expect(device.type?.coding?.[0]).toEqual({ system: 'http://hl7.org/fhir/uv/aitransparency/CodeSystem/AIdeviceTypeCS', code: 'Artificial-Intelligence', display: 'All kinds of Artificial Intelligence' });
+    expect(device.extension?.[0]).toEqual({
+      url: 'http://hl7.org/fhir/uv/aitransparency/StructureDefinition/aitransparency.AIKind',
+      valueCodeableConcept: { coding: [{ system: 'http://hl7.org/fhir/uv/aitransparency/CodeSystem/AIdeviceTypeCS', code: 'Deep-Learning-Models', display: 'Deep Learning Models' }] },
+    });
     expect(device.version?.map((v) => [v.type?.coding?.[0].code, v.value])).toEqual([
       ['111003', '0.1.0'],
       ['model-version', '0.3.0'],
@@ -140,9 +170,111 @@ describe('buildAnalysisBundle', () => {
     ]);
     const engineOnly = build(thoracicContrastReport()).device;
     expect(engineOnly.version?.map((v) => v.type?.coding?.[0].code)).toEqual(['111003']);
+    expect(engineOnly.extension?.[0]?.valueCodeableConcept?.coding?.[0]?.code).toBe('Rule-Based-Systems');
+    // AIAST on every algorithm-derived resource; not on the Device (it describes the algorithm).
+    for (const e of bundle.entry ?? []) {
+      const sec = (e.resource as { meta?: { security?: { code?: string }[] } }).meta?.security?.map((x) => x.code);
+      expect(sec, e.resource?.resourceType).toEqual(e.resource?.resourceType === 'Device' ? undefined : ['AIAST']);
+    }
   });
 
-  it('conditional creates on stable identifiers; deterministic; a new model version gets new identities', () => {
+  it('the model card as an AI-ModelCard DocumentReference, referenced by the Device and the Provenance', () => {
+    const card = loadModelCard();
+    const bundle = buildAnalysisBundle(lumbarOsteoporosisReport(), { patient: 'Patient/p1', issued: ISSUED }, { modelCard: card });
+    const of = <T>(type: string): { fullUrl?: string; resource: T } => {
+      const e = bundle.entry!.find((x) => x.resource?.resourceType === type)!;
+      return { ...(e.fullUrl ? { fullUrl: e.fullUrl } : {}), resource: e.resource as T };
+    };
+    const doc = of<DocumentReference>('DocumentReference');
+    const file = readFileSync(new URL('../../models/MODEL_CARD.md', import.meta.url));
+    const att = doc.resource.content[0]!.attachment;
+    expect(att.contentType).toBe('text/markdown');
+    expect(Buffer.from(att.data!, 'base64').equals(file)).toBe(true);
+    expect(att.size).toBe(file.length);
+    expect(att.hash).toBe(createHash('sha1').update(file).digest('base64'));
+    expect(doc.resource.type?.coding?.[0]).toMatchObject({ system: 'http://hl7.org/fhir/uv/aitransparency/CodeSystem/AIinputsCS', code: 'AIModelCard' });
+    expect(doc.resource.category?.[0]?.coding?.[0]?.code).toBe('AIModelCardMarkdownFormat');
+    expect(doc.resource.identifier?.[0]?.value).toBe(`model-card-${createHash('sha256').update(file).digest('hex').slice(0, 40)}`);
+    const device = of<Device>('Device').resource;
+    expect(device.extension?.find((x) => x.url.endsWith('aitransparency.modelCardDescription'))?.valueReference?.reference).toBe(doc.fullUrl);
+    const prov = of<Provenance>('Provenance').resource;
+    expect(prov.entity?.find((x) => x.role === 'derivation')?.what.reference).toBe(doc.fullUrl);
+    expect(fhirValidationIssues(doc.resource).filter((i) => i.severity === 'error')).toEqual([]);
+    // No model, no model card.
+    const noModel = buildAnalysisBundle(thoracicContrastReport(), { patient: 'Patient/p1' }, { modelCard: card });
+    expect(noModel.entry?.some((e) => e.resource?.resourceType === 'DocumentReference')).toBe(false);
+  });
+
+  it('DiagnosticReport: category, code, study, order, results, conclusion in words and coded', () => {
+    const { bundle, obs } = build(lumbarOsteoporosisReport());
+    const entries = bundle.entry ?? [];
+    const dr = entries.find((e) => e.resource?.resourceType === 'DiagnosticReport')!.resource as DiagnosticReport;
+    const obsUrls = entries.filter((e) => e.resource?.resourceType === 'Observation').map((e) => e.fullUrl);
+    expect(dr.status).toBe('final');
+    expect(dr.category?.[0]?.coding?.map((c) => c.code)).toEqual(['RAD', 'imaging']);
+    expect(dr.code.coding?.[0]).toMatchObject({ system: PROJECT, code: 'vbmd-ct-bone-density-report' });
+    expect(dr.subject).toEqual(obs.subject);
+    expect(dr.effectiveDateTime).toBe(obs.effectiveDateTime);
+    expect(dr.issued).toBe(ISSUED);
+    expect(dr.imagingStudy?.[0]).toMatchObject({ type: 'ImagingStudy', identifier: { system: 'urn:dicom:uid', value: 'urn:oid:1.2.826.0.1.3680043.8.498.1001' } });
+    expect(dr.basedOn).toEqual(obs.basedOn);
+    expect(dr.result?.map((r) => r.reference)).toEqual(obsUrls);
+    expect(dr.conclusion).toBe(
+      'Vertebral trabecular bone density 74.1 mg/cm3 (mean of L1 and L2) is in the osteoporosis range (ACR QCT < 80 mg/cm3). ' +
+        'Vertebral compression deformity consistent with fracture at L3 (Genant grade 2, 31% anterior height loss). ' +
+        'Opportunistic measurement from a routine CT by an algorithm, with asynchronous phantom calibration; not a DXA. Confirm by DXA before starting treatment.',
+    );
+    expect(dr.conclusionCode?.map((c) => c.coding?.[0])).toEqual([
+      { system: SNOMED, code: '64859006', display: 'Osteoporosis' },
+      { system: SNOMED, code: '42942008', display: 'Compression fracture of vertebral column' },
+    ]);
+    const thoracic = build(thoracicContrastReport()).bundle.entry!.find((e) => e.resource?.resourceType === 'DiagnosticReport')!.resource as DiagnosticReport;
+    expect(thoracic.conclusionCode?.map((c) => c.coding?.[0]?.code)).toEqual(['312894000']);
+    expect(thoracic.conclusion).toMatch(/extrapolation.*Contrast-enhanced/);
+    const ind = build(indeterminateReport()).bundle.entry!.find((e) => e.resource?.resourceType === 'DiagnosticReport')!.resource as DiagnosticReport;
+    expect(ind.status).toBe('preliminary');
+    expect(ind.conclusionCode).toBeUndefined();
+    expect(ind.conclusion).toMatch(/could not be measured/);
+  });
+
+  it('a fracture per fractured level: compression fracture (SNOMED) at the vertebra, Genant grade, heights', () => {
+    const { bundle } = build(lumbarOsteoporosisReport());
+    const f = bundle.entry!.filter((e) => e.resource?.resourceType === 'Observation')[1]!.resource as Observation;
+    expect(f.code.coding).toEqual([{ system: SNOMED, code: '42942008', display: 'Compression fracture of vertebral column' }]);
+    expect(f.bodySite?.coding?.[0]).toMatchObject({ system: SNOMED, code: '36470004' });
+    expect(f.valueCodeableConcept?.coding?.[0]).toMatchObject({ system: PROJECT, code: 'genant-2' });
+    expect(f.component?.[0]?.valueQuantity).toEqual({ value: 31.2, unit: '%', system: 'http://unitsofmeasure.org', code: '%' });
+    expect(f.status).toBe('final');
+    expect(f.meta?.security?.[0]?.code).toBe('AIAST');
+    expect(f.identifier?.[0]?.value).toMatch(/^fracture-L3-/);
+  });
+
+  it.each([
+    [0.19, 0],
+    [0.2, 1],
+    [0.25, 1],
+    [0.26, 2],
+    [0.4, 2],
+    [0.41, 3],
+    [Number.NaN, 0],
+  ])('Genant grade of a %s height reduction is %s', (loss, grade) => {
+    expect(genantGrade(loss)).toBe(grade);
+  });
+
+  it('the vbmd-analysis extension carries calibration, contrast, summary levels and algorithm as data', () => {
+    const { obs } = build(thoracicContrastReport());
+    expect(readAnalysisFields(obs)).toEqual({
+      analysisKey: expect.stringMatching(/^[0-9a-f]{40}$/),
+      calibration: { method: 'phantomless-internal', slopeHuPerMgCm3: 1.02, interceptHu: 1.5, traceable: true },
+      contrastEnhanced: true,
+      summaryLevels: ['T11', 'T12'],
+      algorithm: { engine: { name: 'vbmd', version: '0.1.0' }, model: null },
+      superseded: [],
+    });
+    expect(readAnalysisFields(build(indeterminateReport()).obs)?.calibration).toMatchObject({ method: 'nominal', traceable: false });
+  });
+
+  it('conditional creates on stable identifiers; deterministic; a new model version keeps the result identities', () => {
     const a = build(lumbarOsteoporosisReport()).bundle;
     const b = build(lumbarOsteoporosisReport()).bundle;
     expect(JSON.stringify(a)).toBe(JSON.stringify(b));
@@ -158,10 +290,16 @@ describe('buildAnalysisBundle', () => {
         expect(e.request?.ifNoneExist).toBe(`identifier=${r.identifier?.[0].system}|${r.identifier?.[0].value}`);
       }
     }
+    // A new model version: the study's result set keeps its identities (it is superseded in place, see
+    // lifecycle.test.ts); the Device and the Provenance (one per analysis) are new.
     const c = build(lumbarReportNewModel()).bundle;
-    const ids = (x: Bundle): (string | undefined)[] => (x.entry ?? []).map((e) => e.request?.ifNoneExist);
-    for (const [i, q] of ids(c).entries()) expect(q).not.toBe(ids(a)[i]);
+    const byType = (x: Bundle): Record<string, string | undefined> =>
+      Object.fromEntries((x.entry ?? []).map((e) => [`${e.resource?.resourceType}:${(e.resource as { bodySite?: { text?: string } }).bodySite?.text ?? ''}`, e.request?.ifNoneExist]));
+    const [ia, ic] = [byType(a), byType(c)];
+    for (const k of ['Observation:L1-L2', 'Observation:L3', 'RiskAssessment:', 'DiagnosticReport:']) expect(ic[k], k).toBe(ia[k]);
+    for (const k of ['Device:', 'Provenance:']) expect(ic[k], k).not.toBe(ia[k]);
     // Different issued time, same identities (a re-run of the same version finds the old results).
+    const ids = (x: Bundle): (string | undefined)[] => (x.entry ?? []).map((e) => e.request?.ifNoneExist);
     expect(ids(buildAnalysisBundle(lumbarOsteoporosisReport(), { patient: 'Patient/p1' }))).toEqual(ids(a));
   });
 
@@ -173,7 +311,7 @@ describe('buildAnalysisBundle', () => {
     expect(obs.dataAbsentReason?.coding?.[0].code).toBe('unknown');
     expect(obs.status).toBe('preliminary');
     expect(obs.method?.coding?.[0].code).toBe('basis-none');
-    expect(prov.target).toHaveLength(1);
+    expect(prov.target).toHaveLength(2); // the DiagnosticReport and the Observation
     const notes = (obs.note ?? []).map((n) => n.text).join('\n');
     expect(notes).toContain('No summary value');
     expect(notes).toContain('not traceable to any calibration');

@@ -102,7 +102,7 @@ describe('TransactionalMemoryRepository search = stock MemoryRepository search',
   it('keeps the index right through delete and transaction rollback', async () => {
     const mine = await loaded(new TransactionalMemoryRepository());
     const before = (await mine.search(parseSearchRequest('Observation?patient=Patient/p1'))).total;
-    await mine.deleteResource('Observation', 'observation-5');
+    await mine.deleteResource('Observation', 'observation-1');
     expect((await mine.search(parseSearchRequest('Observation?patient=Patient/p1'))).total).toBe((before ?? 0) - 1);
     await expect(
       mine.withTransaction(async () => {

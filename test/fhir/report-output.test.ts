@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Bundle, Observation } from 'fhir/r4.js';
+import type { Bundle, DiagnosticReport, Observation } from 'fhir/r4.js';
 import { FhirClient } from '../../src/fhir/client.js';
 import { VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
 import { writeFhirOutputs } from '../../src/fhir/report-output.js';
@@ -32,11 +32,13 @@ describe('writeFhirOutputs (vbmd analyze --fhir-bundle / --fhir)', () => {
     expect(r.written?.observation.created).toBe(true);
     const found = await new FhirClient({ baseUrl: server.baseUrl }).search<Observation>('Observation', { patient: 'Patient/42', code: VBMD_SUMMARY_CODE_TOKEN });
     expect(found.map((o) => o.id)).toEqual([r.written?.observation.id]);
-    expect(found[0].issued).toBe((file.entry?.[1].resource as Observation).issued);
+    expect(found[0].issued).toBe((file.entry?.find((e) => e.fullUrl === (file.entry?.find((x) => x.resource?.resourceType === 'DiagnosticReport')?.resource as DiagnosticReport).result?.[0]?.reference)?.resource as Observation).issued);
     // The file can be posted as is, later, by anyone: still exactly one set.
     const again = await fetch(server.baseUrl, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(file) });
     expect(again.status).toBe(200);
-    expect(await new FhirClient({ baseUrl: server.baseUrl }).search('Observation', { patient: 'Patient/42' })).toHaveLength(1);
+    // The summary Observation and the L3 fracture finding, once each.
+    expect(await new FhirClient({ baseUrl: server.baseUrl }).search('Observation', { patient: 'Patient/42' })).toHaveLength(2);
+    expect(await new FhirClient({ baseUrl: server.baseUrl }).search('DiagnosticReport', { patient: 'Patient/42' })).toHaveLength(1);
   });
 
   it('says what is missing', async () => {

@@ -121,3 +121,33 @@ export function forStudy(report: VbmdReport, suffix: string): VbmdReport {
   const uid = `${report.input.studyInstanceUid ?? '1.2.826.0.1.3680043.8.498.9'}.${suffix}`;
   return { ...report, input: { ...report.input, studyInstanceUid: uid, seriesInstanceUid: `${uid}.1` } };
 }
+
+/** The same analysis with a corrected calibration (same engine and model). */
+export function withCalibration(report: VbmdReport, slope: number, intercept: number): VbmdReport {
+  return { ...report, calibration: { ...report.calibration, slope, intercept } };
+}
+
+/** `levels` marked fractured with the given anterior height reduction (posterior 26 mm). */
+export function withFractures(report: VbmdReport, levels: Partial<Record<LevelResult['level'], number>>): VbmdReport {
+  const names = Object.keys(levels) as LevelResult['level'][];
+  const existing = new Set(report.levels.map((l) => l.level));
+  const extra = names.filter((n) => !existing.has(n)).map((n) => level(n, 90));
+  return {
+    ...report,
+    levels: [...report.levels, ...extra].map((l) => {
+      const loss = levels[l.level];
+      if (loss === undefined) return l;
+      return { ...l, included: false, exclusionReason: 'fracture', exclusionDetail: `anterior height loss ${Math.round(loss * 100)}%`, heightsMm: { anterior: 26 * (1 - loss), middle: 25, posterior: 26 } };
+    }),
+  };
+}
+
+/** L3 of `lumbarOsteoporosisReport` re-measured without the deformity (heights within 10%). */
+export function withoutFractures(report: VbmdReport): VbmdReport {
+  return {
+    ...report,
+    levels: report.levels.map((l) =>
+      l.exclusionReason === 'fracture' ? { ...l, included: false, exclusionReason: 'lesion', exclusionDetail: 'density far off its neighbours', heightsMm: { anterior: 24, middle: 25, posterior: 26 } } : l,
+    ),
+  };
+}

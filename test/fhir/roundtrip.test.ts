@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Device, Observation, Provenance, RiskAssessment } from 'fhir/r4.js';
+import type { Device, DiagnosticReport, DocumentReference, Observation, Provenance, RiskAssessment } from 'fhir/r4.js';
 import { FhirClient } from '../../src/fhir/client.js';
 import { UCUM_MG_PER_CM3, VBMD_CODE_SYSTEM, VBMD_SUMMARY_CODE, VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
 import { fhirValidationIssues } from '../../src/fhir/definitions.js';
@@ -9,7 +9,7 @@ import type { StartedFhirServer } from '../../src/fhir/server/start.js';
 import { writeAnalysis } from '../../src/fhir/write-analysis.js';
 import type { FaultyProxy } from './support.js';
 import { startFaultyProxy } from './support.js';
-import { forStudy, indeterminateReport, lumbarOsteoporosisReport, lumbarReportNewModel, thoracicContrastReport } from './reports.js';
+import { forStudy, indeterminateReport, lumbarOsteoporosisReport, thoracicContrastReport, withFractures } from './reports.js';
 
 /**
  * Round trip over real HTTP: the mapping written by the client through a transaction to the in-process FHIR
@@ -30,29 +30,45 @@ afterAll(async () => {
   await server?.close();
 });
 
+/** The patient's vbmd resources by kind (summary Observations and fracture findings apart). */
 async function countFor(patient: string): Promise<Record<string, number>> {
   const obs = await direct.search<Observation>('Observation', { patient });
+  const summary = obs.filter((o) => o.code.coding?.some((c) => c.code === VBMD_SUMMARY_CODE.code));
   const risk = await direct.search<RiskAssessment>('RiskAssessment', { patient });
-  const obsIds = new Set(obs.map((o) => `Observation/${o.id}`));
-  const prov = (await direct.search<Provenance>('Provenance', { _count: 1000 })).filter((p) =>
-    p.target.some((t) => obsIds.has(t.reference ?? '')),
-  );
-  return { Observation: obs.length, RiskAssessment: risk.length, Provenance: prov.length };
+  const reports = await direct.search<DiagnosticReport>('DiagnosticReport', { patient });
+  const ids = new Set([...obs.map((o) => `Observation/${o.id}`), ...reports.map((r) => `DiagnosticReport/${r.id}`)]);
+  const prov = (await direct.search<Provenance>('Provenance', { _count: 1000 })).filter((p) => p.target.some((t) => ids.has(t.reference ?? '')));
+  return {
+    DiagnosticReport: reports.length,
+    Observation: summary.length,
+    Fracture: obs.length - summary.length,
+    RiskAssessment: risk.length,
+    Provenance: prov.length,
+  };
 }
+const ONE_SET = { DiagnosticReport: 1, Observation: 1, Fracture: 1, RiskAssessment: 1, Provenance: 1 };
+const ONE_SET_NO_FRACTURE = { ...ONE_SET, Fracture: 0 };
+const NOTHING = { DiagnosticReport: 0, Observation: 0, Fracture: 0, RiskAssessment: 0, Provenance: 0 };
 
 describe('writeAnalysis over HTTP', () => {
-  it('writes one valid set, reads it back by patient + code + _sort=-date, and a second write adds nothing', async () => {
+  it('writes one valid set (DiagnosticReport, Observations, RiskAssessment, Device, model card, Provenance), reads it back, and a second write adds nothing', async () => {
     const client = new FhirClient({ baseUrl: server.baseUrl });
     const ctx = { patient: 'Patient/rt-1', serviceRequest: 'ServiceRequest/order-1', issued: '2024-03-06T10:00:00Z' };
     const first = await writeAnalysis(client, lumbarOsteoporosisReport(), ctx);
-    expect([first.device.created, first.observation.created, first.riskAssessment?.created, first.provenance.created]).toEqual([true, true, true, true]);
+    expect(first.outcome).toBe('created');
+    expect([first.device, first.modelCard, first.diagnosticReport, first.observation, ...first.fractures, first.riskAssessment, first.provenance].map((w) => w?.created)).toEqual(
+      [true, true, true, true, true, true, true],
+    );
 
     const second = await writeAnalysis(client, lumbarOsteoporosisReport(), { ...ctx, issued: '2024-03-07T10:00:00Z' });
+    expect(second.outcome).toBe('unchanged');
     expect(second.observation).toEqual({ ...first.observation, created: false });
+    expect(second.diagnosticReport).toEqual({ ...first.diagnosticReport, created: false });
+    expect(second.fractures).toEqual(first.fractures.map((f) => ({ ...f, created: false })));
     expect(second.riskAssessment).toEqual({ ...first.riskAssessment, created: false });
     expect(second.provenance).toEqual({ ...first.provenance, created: false });
     expect(second.device).toEqual({ ...first.device, created: false });
-    expect(await countFor('Patient/rt-1')).toEqual({ Observation: 1, RiskAssessment: 1, Provenance: 1 });
+    expect(await countFor('Patient/rt-1')).toEqual(ONE_SET);
 
     const found = await direct.search<Observation>('Observation', { patient: 'Patient/rt-1', code: VBMD_SUMMARY_CODE_TOKEN, _sort: '-date' });
     expect(found).toHaveLength(1);
@@ -64,30 +80,37 @@ describe('writeAnalysis over HTTP', () => {
     expect(obs.device?.reference).toBe(`Device/${first.device.id}`);
     expect(obs.basedOn?.[0].reference).toBe('ServiceRequest/order-1');
 
+    // The report is found by patient and lists the Observations; each Observation is searchable by itself.
+    const dr = (await direct.search<DiagnosticReport>('DiagnosticReport', { patient: 'Patient/rt-1' }))[0]!;
+    expect(dr.id).toBe(first.diagnosticReport.id);
+    expect(dr.result?.map((r) => r.reference)).toEqual([`Observation/${obs.id}`, `Observation/${first.fractures[0]!.id}`]);
+    expect(dr.basedOn?.[0].reference).toBe('ServiceRequest/order-1');
+    const fracture = await direct.read<Observation>('Observation', first.fractures[0]!.id);
+    expect(fracture.bodySite?.text).toBe('L3');
     const risk = await direct.read<RiskAssessment>('RiskAssessment', first.riskAssessment!.id);
     expect(risk.basis?.[0].reference).toBe(`Observation/${obs.id}`);
     const prov = await direct.read<Provenance>('Provenance', first.provenance.id);
-    expect(prov.target.map((t) => t.reference).sort()).toEqual([`Observation/${obs.id}`, `RiskAssessment/${risk.id}`].sort());
+    expect(prov.target.map((t) => t.reference).sort()).toEqual(
+      [`DiagnosticReport/${dr.id}`, `Observation/${obs.id}`, `Observation/${fracture.id}`, `RiskAssessment/${risk.id}`].sort(),
+    );
     expect(prov.agent[0].who?.reference).toBe(`Device/${first.device.id}`);
+    expect(prov.entity?.find((e) => e.role === 'derivation')?.what.reference).toBe(`DocumentReference/${first.modelCard!.id}`);
     const device = await direct.read<Device>('Device', first.device.id);
+    expect(device.extension?.find((e) => e.url.endsWith('modelCardDescription'))?.valueReference?.reference).toBe(`DocumentReference/${first.modelCard!.id}`);
+    const card = await direct.read<DocumentReference>('DocumentReference', first.modelCard!.id);
 
     // Resources as stored (references resolved) pass the R4 validator with no issue at all.
-    for (const r of [obs, risk, prov, device]) expect(fhirValidationIssues(r), r.resourceType).toEqual([]);
+    for (const r of [obs, fracture, dr, risk, prov, device, card]) expect(fhirValidationIssues(r), r.resourceType).toEqual([]);
   });
 
-  it('a new model version adds a new set and keeps the old one', async () => {
-    const client = new FhirClient({ baseUrl: server.baseUrl });
-    const ctx = { patient: 'Patient/rt-2' };
-    const v1 = await writeAnalysis(client, forStudy(lumbarOsteoporosisReport(), '2'), ctx);
-    const v2 = await writeAnalysis(client, forStudy(lumbarReportNewModel(), '2'), ctx);
-    expect(v2.observation.created).toBe(true);
-    expect(v2.observation.id).not.toBe(v1.observation.id);
-    expect(v2.device.id).not.toBe(v1.device.id);
-    expect(await countFor('Patient/rt-2')).toEqual({ Observation: 2, RiskAssessment: 2, Provenance: 2 });
-    const devices = await direct.search<Device>('Device', {});
-    expect(devices.map((d) => d.version?.find((v) => v.type?.coding?.[0]?.code === 'model-version')?.value)).toEqual(
-      expect.arrayContaining(['0.3.0', '0.4.0']),
-    );
+  it('a transaction of more than 8 conditional entries (several fractured levels) is written whole', async () => {
+    const report = withFractures(forStudy(lumbarOsteoporosisReport(), 'many-fx'), { T8: 0.22, T9: 0.3, T10: 0.45, T11: 0.28, L4: 0.5 });
+    const written = await writeAnalysis(direct, report, { patient: 'Patient/rt-fx' });
+    expect(written.fractures).toHaveLength(6);
+    expect(await countFor('Patient/rt-fx')).toEqual({ ...ONE_SET, Fracture: 6 });
+    const again = await writeAnalysis(direct, report, { patient: 'Patient/rt-fx' });
+    expect(again.outcome).toBe('unchanged');
+    expect(await countFor('Patient/rt-fx')).toEqual({ ...ONE_SET, Fracture: 6 });
   });
 
   it.each(['before', 'after'] as const)('an injected 503 (%s the server commits) is retried into exactly one set', async (mode) => {
@@ -100,7 +123,7 @@ describe('writeAnalysis over HTTP', () => {
     expect(seen).toEqual([503, 200]);
     // 'after': the first attempt was committed, so the retry found everything (created false) - no duplicate.
     expect(written.observation.created).toBe(mode === 'before');
-    expect(await countFor(patient)).toEqual({ Observation: 1, RiskAssessment: 1, Provenance: 1 });
+    expect(await countFor(patient)).toEqual(ONE_SET_NO_FRACTURE);
   });
 
   it('five concurrent writes of the same analysis (duplicate job deliveries) make exactly one set', async () => {
@@ -109,7 +132,7 @@ describe('writeAnalysis over HTTP', () => {
     const results = await Promise.all(Array.from({ length: 5 }, () => writeAnalysis(client, report, { patient: 'Patient/rt-conc' })));
     expect(results.filter((r) => r.observation.created)).toHaveLength(1);
     expect(new Set(results.map((r) => r.observation.id)).size).toBe(1);
-    expect(await countFor('Patient/rt-conc')).toEqual({ Observation: 1, RiskAssessment: 1, Provenance: 1 });
+    expect(await countFor('Patient/rt-conc')).toEqual(ONE_SET);
   });
 
   it('concurrent writes of different studies sharing a new Device leave no dangling Device reference', async () => {
@@ -131,14 +154,17 @@ describe('writeAnalysis over HTTP', () => {
     const noRetry = new FhirClient({ baseUrl: proxy.url, writeMode: 'sequential', retry: { retries: 0 } });
     const report = forStudy(lumbarOsteoporosisReport(), 'seq');
     const patient = 'Patient/rt-seq';
+    proxy.failNext('pass'); // model card
     proxy.failNext('pass'); // Device
-    proxy.failNext('after'); // Observation committed, answer lost: the writer gives up here
+    proxy.failNext('after'); // summary Observation committed, answer lost: the writer gives up here
     await expect(writeAnalysis(noRetry, report, { patient })).rejects.toBeInstanceOf(FhirError);
-    expect(await countFor(patient)).toEqual({ Observation: 1, RiskAssessment: 0, Provenance: 0 });
+    expect(await countFor(patient)).toEqual({ ...NOTHING, Observation: 1 });
     const written = await writeAnalysis(new FhirClient({ baseUrl: proxy.url, writeMode: 'sequential', retry: fastRetry }), report, { patient });
+    expect(written.outcome).toBe('created');
     expect(written.observation.created).toBe(false);
     expect(written.riskAssessment?.created).toBe(true);
-    expect(await countFor(patient)).toEqual({ Observation: 1, RiskAssessment: 1, Provenance: 1 });
+    expect(written.diagnosticReport.created).toBe(true);
+    expect(await countFor(patient)).toEqual(ONE_SET);
     const risk = await direct.read<RiskAssessment>('RiskAssessment', written.riskAssessment!.id);
     expect(risk.basis?.[0].reference).toBe(`Observation/${written.observation.id}`);
     expect(risk.performer?.reference).toBe(`Device/${written.device.id}`);
@@ -156,7 +182,7 @@ describe('writeAnalysis over HTTP', () => {
     expect(fe.status).toBe(503);
     expect(fe.message).toContain(new URL(proxy.url).origin);
     expect(fe.message).toContain('injected 503');
-    expect(await countFor('Patient/rt-fail')).toEqual({ Observation: 0, RiskAssessment: 0, Provenance: 0 });
+    expect(await countFor('Patient/rt-fail')).toEqual(NOTHING);
   });
 
   it('honours Retry-After', async () => {
@@ -173,7 +199,7 @@ describe('writeAnalysis over HTTP', () => {
     const err = await writeAnalysis(direct, report, { patient: 'Patient/rt-other' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'bad-input' });
     expect((err as Error).message).toContain('another patient');
-    expect(await countFor('Patient/rt-other')).toEqual({ Observation: 0, RiskAssessment: 0, Provenance: 0 });
+    expect(await countFor('Patient/rt-other')).toEqual(NOTHING);
   });
 
   it('writes an indeterminate result as an Observation without value and no RiskAssessment', async () => {

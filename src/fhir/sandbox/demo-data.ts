@@ -2,6 +2,7 @@ import type { Bundle, MedicationRequest, Patient } from 'fhir/r4.js';
 import type { Bundle as MedplumBundle } from '@medplum/fhirtypes';
 import type { FhirRepository } from '@medplum/fhir-router';
 import { FhirRouter } from '@medplum/fhir-router';
+import { allOk } from '@medplum/core';
 import type { LevelResult, VbmdReport, VertebraLevel } from '../../bmd/report.js';
 import { categoryForVbmd, vbmdReport } from '../../bmd/report.js';
 import { VbmdError } from '../../util/errors.js';
@@ -9,6 +10,8 @@ import { buildAnalysisBundle } from '../bundle.js';
 import { FhirClient } from '../client.js';
 import { DEMO_DATA_TAG } from '../codes.js';
 import { outcomeText } from '../fhir-error.js';
+import { loadModelCard } from '../model-card.js';
+import { isOperationOutcome, resolveConditionalCreates } from '../server/conditional-creates.js';
 
 /**
  * Synthetic demo patients for the sandbox, the SMART app and the CDS patient-view hook. No real people: the
@@ -193,7 +196,7 @@ export async function seedDemoData(target: DemoTarget, opts: { now?: Date } = {}
       const acquired = monthsBefore(now, scan.monthsAgo);
       const report = demoReport(pi, si, scan, acquired);
       const issued = new Date(acquired.getTime() + 3 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z');
-      await post(buildAnalysisBundle(report, { patient: `Patient/${p.id}`, issued, tags: [{ ...DEMO_DATA_TAG }] }));
+      await post(buildAnalysisBundle(report, { patient: `Patient/${p.id}`, issued, tags: [{ ...DEMO_DATA_TAG }] }, { modelCard: loadModelCard() }));
       analyses++;
     }
   }
@@ -209,10 +212,17 @@ function poster(target: DemoTarget): (b: Bundle) => Promise<void> {
   }
   const router = new FhirRouter();
   return async (b) => {
-    const [outcome] = await router.handleRequest(
-      { method: 'POST', url: '/', pathname: '', body: b as unknown as MedplumBundle, params: {}, query: {}, config: { transactions: true } },
-      target,
-    );
+    // As the HTTP server does (server/app.ts): conditional creates resolved inside the repository's lock.
+    const outcome = await target.withTransaction(async () => {
+      const resolved = await resolveConditionalCreates(b as unknown as MedplumBundle, target);
+      if (isOperationOutcome(resolved)) return resolved;
+      if (!resolved.bundle.entry?.length) return allOk; // everything was there already (a second seeding)
+      const [oo] = await router.handleRequest(
+        { method: 'POST', url: '/', pathname: '', body: resolved.bundle, params: {}, query: {}, config: { transactions: true } },
+        target,
+      );
+      return oo;
+    });
     const status = outcome.issue?.[0]?.severity;
     if (status === 'error' || status === 'fatal') {
       throw new VbmdError('remote', `Seeding the demo data failed: ${outcomeText(outcome) ?? 'transaction refused'}.`);
