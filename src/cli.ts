@@ -31,6 +31,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   cohort: async () => (await import('./cli/cohort.js')).registerCohort,
   evaluate: async () => (await import('./cli/evaluate.js')).registerEvaluate,
   'export-patches': async () => (await import('./cli/export-patches.js')).registerExportPatches,
+  'eval-real': async () => (await import('./cli/eval-real.js')).registerEvalReal,
 };
 
 try {

@@ -17,3 +17,17 @@ export function totalsegAvailable(): boolean {
   }
   return present;
 }
+
+/** Both real CT cases (../shared/data/real): the Philips chest CT with reader reference levels, and TotalSegmentator's. */
+export const REAL_DATA_DIR = resolve(repoRoot, '..', 'shared', 'data', 'real');
+
+/** Like totalsegAvailable, for one case folder of REAL_DATA_DIR and the files it must hold. */
+export function realCaseAvailable(name: string, files: string[]): boolean {
+  const missing = files.filter((f) => !existsSync(resolve(REAL_DATA_DIR, name, f)));
+  if (missing.length > 0) {
+    const where = resolve(REAL_DATA_DIR, name);
+    if (process.env.CI === 'true') throw new Error(`CI needs the real CT at ${where} and it lacks ${missing.join(', ')}.`);
+    console.warn(`SKIPPED: real-CT tests need ${where} (the project's ../shared folder), which lacks ${missing.join(', ')} here.`);
+  }
+  return missing.length === 0;
+}

@@ -1,0 +1,255 @@
+import type { VertebraLevel } from '../bmd/report.js';
+import { patientMmToVoxel, voxelToPatientMm, type LoadedVolume, type Vec3, type Volume } from '../imaging/volume.js';
+import { VbmdError } from '../util/errors.js';
+import { brightenAorta } from './aorta-contrast.js';
+import type { ReferenceLevel, SpineReference } from './real-reference.js';
+import { CONFIDENT, type StrictExpectation } from './real-score.js';
+import {
+  addGaussianNoise,
+  axisRotation,
+  clipHu,
+  cropMm,
+  movePatient,
+  moveBack,
+  moveForward,
+  multiply,
+  thickenSlices,
+  voxelAxes,
+  type Mat3,
+  type PatientMotion,
+} from './volume-edits.js';
+
+/**
+ * Variants of a real CT whose reference levels carry over by coordinates: what a scan of the same patient would
+ * look like with another field of view, slice thickness, noise, position, contrast or value range. A variant is a
+ * list of steps applied to the original; only a patient motion changes coordinates, and it is carried along.
+ */
+export type CaseName = 'philips-chest-ct' | 'totalseg-example';
+export type Anchor = 'first-rib' | 'last-rib' | 'sacrum';
+
+/** What a step may know and say besides the volume it edits. */
+export interface StepContext {
+  reference: SpineReference;
+  /** The reference body centres in the frame of the volume being edited (for steps that look beside the spine). */
+  spineMm: Vec3[];
+  /** A step that moves the patient reports the motion here (original -> moved coordinates). */
+  moved(m: PatientMotion): void;
+  /** What the step found or did, for the report. */
+  note(text: string): void;
+}
+
+export interface VariantStep {
+  label: string;
+  apply(v: Volume, ctx: StepContext): Volume;
+}
+
+export interface RealVariant {
+  name: string;
+  caseName: CaseName;
+  description: string;
+  steps: VariantStep[];
+  /** The full-quality original: held to the issue's acceptance for the scan, beyond the variant rules. */
+  strict?: StrictExpectation;
+}
+
+/** A variant's volume with the reference carried over. */
+export interface VariantView {
+  variant: RealVariant;
+  loaded: LoadedVolume;
+  /** Variant patient coordinates (LPS mm) to the original's, and back. */
+  toOriginalMm(p: Vec3): Vec3;
+  fromOriginalMm(p: Vec3): Vec3;
+  /** Reference bodies the engine must report that lie wholly inside the variant, cranial first. */
+  covered: VertebraLevel[];
+  /** Reference levels with some part inside the variant. */
+  present: VertebraLevel[];
+  /** Naming anchors a reader would have in view. */
+  anchors: Anchor[];
+  /** What the steps found or did (e.g. how many aorta slices were raised). */
+  notes: string[];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Steps.
+
+/**
+ * Keep the slices from the top of `from` to the bottom of `to` (null: to the scan's end), each body's extent taken
+ * with the reference's slack: a slice is kept when it reaches into that range, so those bodies are wholly inside
+ * and their outer neighbours show at most their slack margin.
+ */
+export function zCropStep(from: VertebraLevel | null, to: VertebraLevel | null): VariantStep {
+  return {
+    label: `z ${from ?? 'top'}-${to ?? 'bottom'}`,
+    apply(v, { reference: ref }) {
+      const zAxis = voxelAxes(v).findIndex((a) => a.axis === 2);
+      if (zAxis < 0) throw new VbmdError('unsupported', 'A z crop needs a voxel axis along the patient\'s long axis.');
+      // Half a slice less a hair: the kept slices' outer edges reach the range, and no slice merely touches it.
+      const reach = v.spacingMm[zAxis] / 2 - 0.01;
+      const top = from === null ? undefined : zRange(levelOf(ref, from))[1] + reach;
+      const bottom = to === null ? undefined : zRange(levelOf(ref, to))[0] - reach;
+      return cropMm(v, { minMm: [undefined, undefined, bottom], maxMm: [undefined, undefined, top] });
+    },
+  };
+}
+
+const zRange = (l: ReferenceLevel): [number, number] => [Math.min(...l.hullMm.map((p) => p[2])), Math.max(...l.hullMm.map((p) => p[2]))];
+
+function levelOf(ref: SpineReference, level: VertebraLevel): ReferenceLevel {
+  const l = ref.levels.find((r) => r.level === level);
+  if (!l) throw new VbmdError('bad-input', `${ref.caseName} has no reference level ${level}.`);
+  return l;
+}
+
+/** A square in-plane field of view of sizeMm centred at (x, y) LPS mm. */
+export function fovStep(label: string, sizeMm: number, centre: (v: Volume, spineMm: Vec3[]) => [number, number]): VariantStep {
+  return {
+    label,
+    apply(v, { spineMm }) {
+      const [cx, cy] = centre(v, spineMm);
+      const h = sizeMm / 2;
+      return cropMm(v, { minMm: [cx - h, cy - h, undefined], maxMm: [cx + h, cy + h, undefined] });
+    },
+  };
+}
+
+/** In-plane centre of the voxel grid. */
+export function imageCentre(v: Volume): [number, number] {
+  const c = voxelToPatientMm(v, (v.dims[0] - 1) / 2, (v.dims[1] - 1) / 2, 0);
+  return [c[0], c[1]];
+}
+
+function meanSpine(spineMm: Vec3[]): [number, number] {
+  return [spineMm.reduce((a, p) => a + p[0], 0) / spineMm.length, spineMm.reduce((a, p) => a + p[1], 0) / spineMm.length];
+}
+
+/**
+ * A field of view centred anterior-left of the spine, as one centred on the heart or the abdomen's organs: its
+ * posterior edge 75 mm behind the body centres (the arches stay in view) and its right edge 60 mm right of them
+ * (the transverse processes and rib heads stay in view).
+ */
+function offCentre(sizeMm: number): (v: Volume, spineMm: Vec3[]) => [number, number] {
+  return (_v, spineMm) => {
+    const right = Math.min(...spineMm.map((p) => p[0])) - 60;
+    const back = Math.max(...spineMm.map((p) => p[1])) + 75;
+    return [right + sizeMm / 2, back - sizeMm / 2];
+  };
+}
+
+/**
+ * Patient rotated by `rotation` about the centre of the volume's grid; slices are kept where the cross-section
+ * within 100 mm of the centre (the trunk around the spine) comes from inside the scan.
+ */
+export function motionStep(label: string, rotation: Mat3): VariantStep {
+  return {
+    label,
+    apply(v, ctx) {
+      const centreMm = voxelToPatientMm(v, (v.dims[0] - 1) / 2, (v.dims[1] - 1) / 2, (v.dims[2] - 1) / 2);
+      const m: PatientMotion = { rotation, centreMm };
+      ctx.moved(m);
+      return movePatient(v, m, 100);
+    },
+  };
+}
+
+/** Patient tilted: rotated 5 deg about the body's long (S) axis and 6 deg about the left-right axis. */
+export const tiltStep = motionStep('tilted 5 deg (S axis) + 6 deg (L-R axis)', multiply(axisRotation(2, 5), axisRotation(0, 6)));
+
+export const thickStep = (mm: number): VariantStep => ({ label: `${mm} mm slices`, apply: (v) => thickenSlices(v, mm) });
+export const noiseStep = (sigmaHu: number, seed: number): VariantStep => ({ label: `noise SD ${sigmaHu} HU`, apply: (v) => addGaussianNoise(v, sigmaHu, seed) });
+export const clipStep = (maxHu: number): VariantStep => ({ label: `clipped at ${maxHu} HU`, apply: (v) => clipHu(v, maxHu) });
+export const contrastStep: VariantStep = {
+  label: 'aorta +250 HU',
+  apply(v, { spineMm, note }) {
+    const r = brightenAorta(v, spineMm);
+    note(`aorta raised on ${r.slicesRaised} of ${v.dims[2]} slices (median lumen radius ${r.medianRadiusMm?.toFixed(1) ?? '-'} mm)`);
+    return r.volume;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// The catalogue.
+
+/** Every variant of a case, the original first. */
+export function variantsOf(caseName: CaseName): RealVariant[] {
+  const v = (suffix: string, description: string, steps: VariantStep[]): RealVariant => ({
+    name: `${caseName === 'philips-chest-ct' ? 'philips' : 'totalseg'}/${suffix}`,
+    caseName,
+    description,
+    steps,
+  });
+  const onSpine = (_vol: Volume, spineMm: Vec3[]): [number, number] => meanSpine(spineMm);
+  const common = (seed: number): RealVariant[] => [
+    v('fov-180-centre', 'small 180 mm field of view centred on the image centre', [fovStep('FOV 180 mm, image centre', 180, imageCentre)]),
+    v('fov-200-spine', '200 mm field of view centred on the spine', [fovStep('FOV 200 mm, spine centre', 200, onSpine)]),
+    v('fov-200-offcentre', '200 mm field of view anterior-left of the spine, which lies near its posterior-right corner', [fovStep('FOV 200 mm, off-centre', 200, offCentre(200))]),
+    v('noise-25', 'added Gaussian noise, SD 25 HU', [noiseStep(25, seed + 25)]),
+    v('noise-50', 'added Gaussian noise, SD 50 HU', [noiseStep(50, seed + 50)]),
+    v('tilted', 'patient rotated 5 deg about the long axis and tilted 6 deg about the left-right axis (resampled)', [tiltStep]),
+    v('contrast-aorta', 'aorta brightened by 250 HU as by IV contrast', [contrastStep]),
+    v('clip-1023', 'values clipped at 1023 HU', [clipStep(1023)]),
+    v('clip-3071', 'values clipped at 3071 HU', [clipStep(3071)]),
+    v('fov-180-centre+contrast', 'small 180 mm centred field of view with the aorta brightened', [contrastStep, fovStep('FOV 180 mm, image centre', 180, imageCentre)]),
+  ];
+  if (caseName === 'philips-chest-ct') {
+    return [
+      // Issue 13 acceptance: every covered body (C7-T11) inside its reference body, named right at >= 0.8.
+      { ...v('original', 'the scan as it is (2 mm, C7-T11 fully covered)', []), strict: { minConfidence: CONFIDENT, summaryBasis: 'thoracic-extrapolated' } },
+      v('z-C7-T6', 'chest top only: scan top to the bottom of T6', [zCropStep(null, 'T6')]),
+      v('z-T4-T11', 'mid and lower chest: top of T4 to the bottom of T11 (no first rib, no last rib)', [zCropStep('T4', 'T11')]),
+      v('z-T8-T12', 'lower chest: top of T8 to the scan bottom (the 12th rib is below the scan)', [zCropStep('T8', null)]),
+      v('slices-3mm', '3 mm slices averaged from 2 mm', [thickStep(3)]),
+      v('slices-5mm', '5 mm slices averaged from 2 mm', [thickStep(5)]),
+      ...common(1300),
+      v('slices-5mm+noise-25', '5 mm slices with added noise SD 25 HU', [thickStep(5), noiseStep(25, 1399)]),
+    ];
+  }
+  return [
+    // As test/bmd/real-ct.test.ts holds it: T12-L5 each >= 6 mm inside its body, named right at >= 0.85.
+    {
+      ...v('original', 'the scan as it is (3 mm, T11 partial to S1)', []),
+      strict: { minConfidence: 0.85, minDepthMm: 6, everyReportedRight: true, summaryBasis: 'lumbar' },
+    },
+    v('z-T12-L3', 'upper abdomen: scan top to the bottom of L3', [zCropStep(null, 'L3')]),
+    v('z-L2-S1', 'lower abdomen and pelvis: top of L2 to the scan bottom', [zCropStep('L2', null)]),
+    v('slices-5mm', '5 mm slices averaged from 3 mm', [thickStep(5)]),
+    ...common(2300),
+    v('slices-5mm+noise-25', '5 mm slices with added noise SD 25 HU', [thickStep(5), noiseStep(25, 2399)]),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Applying a variant and carrying the reference over.
+
+export function applyVariant(variant: RealVariant, original: LoadedVolume, ref: SpineReference): VariantView {
+  const motions: PatientMotion[] = [];
+  const fromOriginalMm = (p: Vec3): Vec3 => motions.reduce((q, m) => moveForward(m, q), p);
+  const toOriginalMm = (p: Vec3): Vec3 => motions.reduceRight((q, m) => moveBack(m, q), p);
+  const notes: string[] = [];
+  let vol = original.volume;
+  for (const step of variant.steps) {
+    const spineMm = ref.levels.filter((l) => l.bodyCentre).map((l) => fromOriginalMm(l.centerMm));
+    vol = step.apply(vol, { reference: ref, spineMm, moved: (m) => motions.push(m), note: (t) => notes.push(t) });
+  }
+  const inside = (p: Vec3): boolean => patientMmToVoxel(vol, fromOriginalMm(p)).every((c, a) => c >= -0.5 - 1e-6 && c <= vol.dims[a] - 0.5 + 1e-6);
+  const covered = ref.levels.filter((l) => l.full && l.mustReport && l.hullMm.every(inside)).map((l) => l.level);
+  const present = ref.levels.filter((l) => inside(l.centerMm) || l.hullMm.some(inside)).map((l) => l.level);
+  const fully = (l: VertebraLevel): boolean => ref.levels.some((r) => r.level === l && r.full && r.hullMm.every(inside));
+  const has = (l: VertebraLevel): boolean => present.includes(l);
+  const anchors: Anchor[] = [];
+  // A reader names T1 by its rib only when the vertebra above (without ribs) is in view too; T12 likewise with
+  // L1 below it; L5 by the sacrum under it.
+  if (fully('T1') && has('C7')) anchors.push('first-rib');
+  if (has('T12') && fully('L1')) anchors.push('last-rib');
+  if (fully('L5') && has('S1')) anchors.push('sacrum');
+  const suffix = variant.steps.length ? ` [${variant.name}]` : '';
+  return {
+    variant,
+    loaded: { volume: vol, meta: { ...original.meta, source: original.meta.source + suffix } },
+    toOriginalMm,
+    fromOriginalMm,
+    covered,
+    present,
+    anchors,
+    notes,
+  };
+}
