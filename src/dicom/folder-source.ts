@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { VbmdError, isVbmdError } from '../util/errors.js';
 import { sliceKey, type DicomSlice } from './slice.js';
+import type { DicomPatientIdentity } from './patient-identity.js';
 import type { DicomSource, LoadOptions, StudyRef } from './source.js';
 import type { SeriesChoiceCandidate } from './series-choice.js';
 import {
@@ -69,6 +70,15 @@ export class FolderDicomSource implements DicomSource {
   scan(options: LoadOptions = {}): Promise<FolderScan> {
     this.scanned ??= this.doScan(options);
     return this.scanned;
+  }
+
+  async studyIdentity(studyInstanceUid: string, options: LoadOptions = {}): Promise<DicomPatientIdentity | undefined> {
+    await this.scan(options);
+    for (const headers of this.headersBySeries.values()) {
+      const h = headers.find((x) => x.studyInstanceUid === studyInstanceUid);
+      if (h) return h.identity ?? {};
+    }
+    return undefined;
   }
 
   async findSeries(ref: StudyRef, options: LoadOptions = {}): Promise<FolderSeries[]> {

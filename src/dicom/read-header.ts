@@ -3,6 +3,7 @@ import type { DataSet } from 'dicom-parser';
 import type { Vec3 } from '../imaging/volume.js';
 import { int, multi, num, str, us, usOrSs } from './dataset-values.js';
 import { frameHeaders } from './functional-groups.js';
+import { identityFromDataSet } from './patient-identity.js';
 import type { DicomSliceHeader } from './slice.js';
 import { substituteUids } from './substitute-uids.js';
 
@@ -68,6 +69,7 @@ function instanceHeader(ds: DataSet, source: string): DicomSliceHeader {
     acquisitionNumber: int(ds, 'x00200012'),
     patientId: str(ds, 'x00100020'),
     accessionNumber: str(ds, 'x00080050'),
+    identity: identityFromDataSet(ds),
     studyDate: str(ds, 'x00080020'),
     acquisitionDate: str(ds, 'x00080022') ?? dt?.slice(0, 8) ?? str(ds, 'x00080023'),
     acquisitionTime: str(ds, 'x00080032') ?? (dt && dt.length > 8 ? dt.slice(8).replace(/[+-]\d{4}$/, '') : undefined) ?? str(ds, 'x00080033'),

@@ -1,4 +1,5 @@
 import type { Vec3 } from '../imaging/volume.js';
+import type { DicomPatientIdentity } from './patient-identity.js';
 
 /**
  * One parsed CT image plane: a single-frame instance, or one frame of a multi-frame one (Enhanced CT),
@@ -30,6 +31,8 @@ export interface DicomSlice {
   instanceNumber?: number;
   patientId?: string;
   accessionNumber?: string;
+  /** Patient and accession as the header states them, for the chart cross-check (PHI: never logged). */
+  identity?: DicomPatientIdentity;
   studyDate?: string;
   acquisitionDate?: string;
   acquisitionTime?: string;

@@ -1,3 +1,4 @@
+import type { DicomPatientIdentity } from './patient-identity.js';
 import type { DicomSlice } from './slice.js';
 
 /**
@@ -37,4 +38,7 @@ export interface DicomSource {
   findSeries(ref: StudyRef, options?: LoadOptions): Promise<SeriesCandidate[]>;
   /** Every instance of one series, parsed and decoded. Rejects with a VbmdError, never a partial list. */
   loadSlices(series: SeriesCandidate, options?: LoadOptions): Promise<DicomSlice[]>;
+  /** Who the study says it belongs to (patient, accession and their issuers), without reading pixels;
+   * undefined when the study is not there. */
+  studyIdentity(studyInstanceUid: string, options?: LoadOptions): Promise<DicomPatientIdentity | undefined>;
 }

@@ -132,6 +132,7 @@ describe('QIDO poller', () => {
         return [{ studyInstanceUid: '1.2.840.9', seriesInstanceUid: '1.2.840.9.1', instanceCount: instances, accessionNumber: 'ACC9' } as SeriesCandidate];
       },
       loadSlices: async () => [],
+      studyIdentity: async () => undefined,
     };
     const poller = startStudyPoller({ watches, source, queue: q, intervalMs: 60_000 }, false);
     expect((await poller.pollOnce()).queued).toBe(0); // not there yet

@@ -5,6 +5,7 @@ import { dicomJsonArraySchema, num, str, strings, TAG, type DicomJsonDataset } f
 import { DicomWebError } from './errors.js';
 import { DicomWebHttp, RetriableBodyError, readBody, type DicomWebClientOptions, type RequestSpec, type ResponseBody } from './http.js';
 import { MultipartParser, type MultipartPart } from './multipart.js';
+import { IDENTITY_TAGS, identityFromDicomJson, type DicomPatientIdentity } from '../patient-identity.js';
 
 /**
  * DICOMweb client (PS3.18): QIDO-RS searches parsed from `application/dicom+json` with zod, and WADO-RS
@@ -229,6 +230,26 @@ export class DicomWebClient {
       });
     }
     return out;
+  }
+
+  /**
+   * The study's patient and accession attributes from a QIDO-RS study search; undefined when not found.
+   * Servers that do not index IssuerOfAccessionNumberSequence at study level (Orthanc 1.10) leave it out:
+   * it is then read from one instance's metadata.
+   */
+  async findStudyIdentity(studyInstanceUid: string, options: CallOptions = {}): Promise<DicomPatientIdentity | undefined> {
+    const study = this.uid('study', studyInstanceUid);
+    const what = { signal: options.signal, studyInstanceUid: study };
+    const rows = await this.qido('/studies', { StudyInstanceUID: study }, Object.values(IDENTITY_TAGS), { limit: 2 }, { operation: 'QIDO-RS study search', ...what }, TAG.StudyInstanceUID);
+    if (!rows[0]) return undefined;
+    const identity = identityFromDicomJson(rows[0]);
+    if (rows[0][IDENTITY_TAGS.IssuerOfAccessionNumberSequence]) return identity;
+    const one = await this.qido(`/studies/${study}/instances`, {}, [TAG.SeriesInstanceUID], { limit: 1 }, { operation: 'QIDO-RS instance search', ...what }, TAG.SOPInstanceUID);
+    const series = one[0] ? str(one[0], TAG.SeriesInstanceUID) : undefined;
+    const sop = one[0] ? str(one[0], TAG.SOPInstanceUID) : undefined;
+    if (!series || !sop) return identity;
+    const issuer = identityFromDicomJson(await this.instanceMetadata(study, series, sop, options)).accessionIssuer;
+    return issuer ? { ...identity, accessionIssuer: issuer } : identity;
   }
 
   /** WADO-RS metadata of one instance (`.../instances/{sop}/metadata`), as DICOM JSON. */

@@ -6,6 +6,7 @@ import type { DicomSliceHeader } from '../parse.js';
 import { HuVolumeBuilder, finishVolume, hasIntegerHu, planVolume, assembleVolume, type AssembleOptions } from '../../imaging/assemble-volume.js';
 import type { HuArray, LoadedVolume } from '../../imaging/volume.js';
 import { permuteSlabsInPlace } from './slab-permute.js';
+import type { DicomPatientIdentity } from '../patient-identity.js';
 import type { DicomSource, LoadOptions, SeriesCandidate, StudyRef } from '../source.js';
 import type { VolumeStreamingSource } from '../load-study.js';
 import {
@@ -89,6 +90,10 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
   /** QIDO-RS study search (by accession number, patient ID, study UID, modality, date range). */
   findStudies(query: StudyQuery, options: LoadOptions = {}): Promise<StudySummary[]> {
     return this.client.findStudies(query, options);
+  }
+
+  studyIdentity(studyInstanceUid: string, options: LoadOptions = {}): Promise<DicomPatientIdentity | undefined> {
+    return this.client.findStudyIdentity(studyInstanceUid, options);
   }
 
   async findSeries(ref: StudyRef, options: LoadOptions = {}): Promise<SeriesCandidate[]> {
