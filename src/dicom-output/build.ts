@@ -47,6 +47,10 @@ export function buildDicomOutputs(input: DicomOutputInput): DicomOutputs {
   const uids = outputUids(report, source.seriesInstanceUid);
   const bySlice = instancesBySlice(volume, source);
   const rois = reportRois(report, volume);
+  if (rois.length === 0) {
+    // A SEG needs at least one frame (PS3.3 C.7.6.6): with no ROI there is no measurement to show on the PACS.
+    throw new VbmdError('no-spine', `The analysis of series ${source.seriesInstanceUid} has no ROI (no measurable vertebra), so no DICOM results are made.`);
+  }
   const notes: string[] = [];
   const missing = report.levels.filter((l) => l.roiVoxels > 0 && !l.geometricRoi && !(l.roiSource === 'model' && l.modelRoiMask));
   if (missing.length > 0) notes.push(`The report carries no ROI voxels for ${missing.map((l) => l.level).join(', ')} (a report from an older engine): those levels have no SEG segment.`);

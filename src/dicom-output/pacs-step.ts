@@ -17,7 +17,8 @@ import { sendToPacs } from './pacs-send.js';
  * re-running the analysis cannot fix a PACS outage; analysing the study again (the analyze API) re-sends.
  */
 export interface PacsJobResult {
-  status: 'stored' | 'already-stored' | 'failed';
+  /** skipped: the analysis has no ROI (no measurable vertebra), so there is nothing to show on the PACS. */
+  status: 'stored' | 'already-stored' | 'skipped' | 'failed';
   server: string;
   /** SOP Instance UID of this analysis' SR (also the key to its SEG and key image in the SR's evidence). */
   sr?: string;
@@ -66,6 +67,10 @@ export function createPacsStep(client: DicomWebClient, now: () => Date = () => n
     } catch (e) {
       if (signal.aborted) throw e;
       const error = userMessage(e);
+      if (isVbmdError(e) && e.code === 'no-spine') {
+        log.info({ server: client.server }, error);
+        return { status: 'skipped', server: client.server, sent: 0, alreadyStored: 0, replaced: [], error };
+      }
       log.error({ server: client.server, code: isVbmdError(e) ? e.code : 'internal' }, `DICOM results were not delivered to the PACS: ${error}`);
       return { status: 'failed', server: client.server, sent: 0, alreadyStored: 0, replaced: [], error };
     }

@@ -136,6 +136,10 @@ describe('DICOM results of one analysis', () => {
     expect(coloured).toBeGreaterThan(500);
   });
 
+  it('an analysis without any ROI makes no objects and says why', () => {
+    expect(() => buildDicomOutputs({ report: { ...report, levels: [] }, volume: series.volume, source: series.source, createdAt })).toThrow(/has no ROI \(no measurable vertebra\)/);
+  });
+
   it('the same analysis gives the same UIDs and bytes; another analysis gets new UIDs', () => {
     const again = buildDicomOutputs({ report, volume: series.volume, source: series.source, createdAt });
     expect(again.uids).toEqual(outputs.uids);
