@@ -101,6 +101,23 @@ function segmentItem(info: SegmentInfo, report: VbmdReport): Dataset {
   };
 }
 
+/** Per-frame functional groups (PS3.3 A.51.5.1): derived from its source slice, positioned on it, its segment. */
+function perFrameGroups(f: Frame, positionIndex: number): Dataset {
+  return {
+    DerivationImageSequence: [
+      {
+        SourceImageSequence: [
+          { ReferencedSOPClassUID: f.instance.sopClassUid, ReferencedSOPInstanceUID: f.instance.sopInstanceUid, PurposeOfReferenceCodeSequence: [codeItem(DCM.sourceImageForProcessing)] },
+        ],
+        DerivationCodeSequence: [codeItem(DCM.segmentation)],
+      },
+    ],
+    FrameContentSequence: [{ DimensionIndexValues: [f.segment, positionIndex] }],
+    PlanePositionSequence: [{ ImagePositionPatient: f.instance.positionMm.map(ds) }],
+    SegmentIdentificationSequence: [{ ReferencedSegmentNumber: f.segment }],
+  };
+}
+
 export function buildSeg(
   report: VbmdReport,
   volume: Volume,
@@ -165,19 +182,7 @@ export function buildSeg(
         PixelMeasuresSequence: [{ PixelSpacing: [ds(sy), ds(sx)], SliceThickness: ds(sz), SpacingBetweenSlices: ds(sz) }],
       },
     ],
-    PerFrameFunctionalGroupsSequence: frames.map((f) => ({
-      DerivationImageSequence: [
-        {
-          SourceImageSequence: [
-            { ReferencedSOPClassUID: f.instance.sopClassUid, ReferencedSOPInstanceUID: f.instance.sopInstanceUid, PurposeOfReferenceCodeSequence: [codeItem(DCM.sourceImageForProcessing)] },
-          ],
-          DerivationCodeSequence: [codeItem(DCM.segmentation)],
-        },
-      ],
-      FrameContentSequence: [{ DimensionIndexValues: [f.segment, positionIndex.get(f.k)!] }],
-      PlanePositionSequence: [{ ImagePositionPatient: f.instance.positionMm.map(ds) }],
-      SegmentIdentificationSequence: [{ ReferencedSegmentNumber: f.segment }],
-    })),
+    PerFrameFunctionalGroupsSequence: frames.map((f) => perFrameGroups(f, positionIndex.get(f.k)!)),
     ReferencedSeriesSequence: [
       {
         SeriesInstanceUID: source.seriesInstanceUid,
