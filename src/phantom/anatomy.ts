@@ -64,6 +64,19 @@ export interface Vertebra {
   texture: { k: Vec3; phase: number; amp: number }[];
   /** Basivertebral venous channel (local box half-sizes and centre v). */
   vein: { halfU: number; v0: number; v1: number; halfW: number };
+  /** What the hard preset (src/phantom/hard) changes in this body; absent on default phantoms. */
+  hard?: VertebraHard;
+}
+
+export interface VertebraHard {
+  /** Central depression of the superior / inferior endplate, mm (biconcave fracture). */
+  concavityTopMm: number;
+  concavityBottomMm: number;
+  /**
+   * Trabecular HU at local (u, v, w) from the default value `tr` and the distances (mm, positive inside) to the
+   * superior and inferior endplates: sclerosis, cement, metastases of the hard preset.
+   */
+  trabecular: ((u: number, v: number, w: number, tr: number, dTop: number, dBot: number) => number) | null;
 }
 
 export interface Rib {

@@ -6,9 +6,12 @@ import { Rng, mulberry32, subSeed } from './random.js';
 import { inscribedCircle, reconstructSlices } from './reconstruct.js';
 import { SliceRenderer, makePalette, type Placement, type SliceGrid } from './render.js';
 import { bodyBounds, levelTruths, round3, round6 } from './truth.js';
+import { hardGrid, hardRendering, hardZRange, prepareHardScene } from './hard/scene.js';
+import { addHardLevelTruth, hardTruthOf } from './hard/truth.js';
 import { ENHANCEMENT_FRACTION, SCANNER_MODELS, drawScannerState, enhancementHu, type ScannerModel } from './scanner.js';
 import {
   PHANTOM_GENERATOR_VERSION,
+  PHANTOM_PRESETS,
   PHANTOM_TRUTH_SCHEMA,
   type LesionKind,
   type Phantom,
@@ -135,6 +138,10 @@ function hashString(s: string): number {
  */
 export function generatePhantom(options: PhantomOptions = {}): Phantom {
   const o = resolve(options);
+  const preset = options.preset ?? 'default';
+  if (!(PHANTOM_PRESETS as readonly string[]).includes(preset)) {
+    throw new VbmdError('bad-input', `Phantom preset "${String(preset)}" is not one of: ${PHANTOM_PRESETS.join(', ')}.`);
+  }
   const person: Person = buildPerson(new Rng(subSeed(o.seed, 'person')), {
     vbmdOverrides: o.vbmdMgCm3,
     lesions: o.lesions,
@@ -145,8 +152,19 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
   // Water-equivalent diameter at L1 (AAPM Report 220 style, from the torso outline): drives residual beam hardening.
   const l1t = person.torsoAt(person.vertebrae[MODELLED_LEVELS.indexOf('L1')].c[2]);
   const waterEquivalentDiameterMm = 2 * Math.sqrt(l1t.a * ((l1t.bAnt + l1t.bPost) / 2)) * 0.95;
+  // The hard preset re-shapes the person and draws its own acquisition (src/phantom/hard), from its own streams.
+  const requested = options.levels !== undefined ? o.levels : null;
+  const hard = preset === 'hard' ? prepareHardScene(options, o.seed, person, requested) : null;
+  if (hard) {
+    o.noiseHu = hard.acq.noiseHu;
+    o.sliceThicknessMm = hard.acq.sliceThicknessMm;
+    o.sliceSpacingMm = hard.acq.sliceSpacingMm;
+    o.size = hard.acq.fov.matrix;
+    o.pixelSpacingMm = hard.acq.fov.pixelMm;
+    if (hard.spec.contrast) o.contrast = true;
+  }
   const state = drawScannerState(scannerRng, o.kvp, o.contrast, o.scanner, waterEquivalentDiameterMm);
-  const palette = makePalette(state, person.visceralFatFraction);
+  if (hard?.spec.contrast) state.contrast = { ...state.contrast, enabled: true, iodineMgMl: hard.spec.contrast.aortaIodineMgMl };
   const placeRng = new Rng(subSeed(o.seed, 'placement'));
   const place: Placement = {
     rotationRad: (placeRng.range(-3, 3) * Math.PI) / 180,
@@ -156,23 +174,31 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
   };
 
   // Scan z-range (body frame): the requested levels fully, plus half the neighbouring discs and a margin.
-  const vIndex = (l: VertebraLevel): number => MODELLED_LEVELS.indexOf(l);
-  const first = person.vertebrae[vIndex(o.levels[0])];
-  const last = person.vertebrae[vIndex(o.levels[o.levels.length - 1])];
-  const fb = bodyBounds(first);
-  const lb = bodyBounds(last);
-  const zTop = fb.max[2] + 4;
-  const zBot = lb.min[2] - 4;
+  let zTop: number;
+  let zBot: number;
+  if (hard) ({ zTop, zBot } = hardZRange(hard, requested));
+  else {
+    const vIndex = (l: VertebraLevel): number => MODELLED_LEVELS.indexOf(l);
+    const fb = bodyBounds(person.vertebrae[vIndex(o.levels[0])]);
+    const lb = bodyBounds(person.vertebrae[vIndex(o.levels[o.levels.length - 1])]);
+    zTop = fb.max[2] + 4;
+    zBot = lb.min[2] - 4;
+  }
   const sz = o.sliceSpacingMm;
   const slices = Math.max(1, Math.ceil((zTop - zBot) / sz) + 1);
   const cols = o.size;
   const rows = o.size;
   const px = o.pixelSpacingMm;
-  const grid: SliceGrid = { cols, rows, pixelMm: px, ox: (-(cols - 1) / 2) * px, oy: (-(rows - 1) / 2) * px };
+  const fovGrid = hard ? hardGrid(hard, person, place, (zTop + zBot) / 2) : null;
+  const grid: SliceGrid = fovGrid?.grid ?? { cols, rows, pixelMm: px, ox: (-(cols - 1) / 2) * px, oy: (-(rows - 1) / 2) * px };
+  const inFov = fovGrid?.inFov ?? inscribedCircle(grid);
   const originMm: Vec3 = [grid.ox, grid.oy, zBot + place.tz];
-  const hu = new Float32Array(cols * rows * slices);
+  // Hard studies are stored as int16 (every value is an integer HU), as a DICOM series loads.
+  const hu = hard ? new Int16Array(cols * rows * slices) : new Float32Array(cols * rows * slices);
+  const look = hard ? hardRendering(hard, person, state, grid, place) : null;
+  const palette = look?.palette ?? makePalette(state, person.visceralFatFraction);
 
-  const renderer = new SliceRenderer(person, palette, grid, place);
+  const renderer = new SliceRenderer(person, palette, grid, place, look?.painter);
   reconstructSlices({
     renderer,
     grid,
@@ -183,8 +209,9 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
     psfSigmaMm: state.scanner.psfSigmaMm,
     noiseHu: o.noiseHu,
     noise: mulberry32(subSeed(o.seed, 'noise')),
-    inFov: inscribedCircle(grid),
+    inFov,
     hu,
+    ...(hard ? { huMax: hard.acq.clipMaxHu, noiseFactorAt: look!.noiseFactorAt, artefacts: look!.artefacts } : {}),
   });
 
   const volume: Volume = {
@@ -200,11 +227,13 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
   };
 
   const trabDelta = enhancementHu(state, ENHANCEMENT_FRACTION.trabecular);
-  const levels = levelTruths(person, palette, place, zBot, zTop);
+  const truthSpine = hard ? hard.anatomy.spine.spine.filter((v) => v !== hard.anatomy.spine.s2) : person.vertebrae;
+  const levels = levelTruths(person, palette, place, zBot, zTop, truthSpine);
+  if (hard) addHardLevelTruth(levels, hard, place, grid, inFov);
   const spineCup = levels.length ? levels.reduce((s, l) => s + (l.trabecularHu - palette.trabIntercept - palette.trabSlope * l.vbmdMgCm3), 0) / levels.length : 0;
 
   const resolvedOptions: Record<string, unknown> = {
-    levels: `${o.levels[0]}-${o.levels[o.levels.length - 1]}`,
+    levels: hard ? hard.levelsText : `${o.levels[0]}-${o.levels[o.levels.length - 1]}`,
     kvp: o.kvp,
     noiseHu: round3(o.noiseHu),
     sliceThicknessMm: o.sliceThicknessMm,
@@ -219,6 +248,10 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
     manufacturer: o.scanner.manufacturer,
     manufacturerModelName: o.scanner.model,
   };
+  if (hard) {
+    resolvedOptions.preset = 'hard';
+    if (options.hard) resolvedOptions.hard = options.hard;
+  }
   const tissueHu: Record<string, number> = {};
   for (const [k, v] of Object.entries(state.tissue)) tissueHu[k] = round3(v);
   const truth: PhantomTruth = {
@@ -254,6 +287,7 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
     cuppingAtSpineHu: round3(spineCup),
     ribPairs: person.ribPairs,
     levels,
+    ...(hard ? { preset: 'hard' as const, hard: hardTruthOf(hard, levels, zBot, zTop, fovGrid!.centerMm) } : {}),
   };
 
   const uidSeed = (o.seed ^ hashString(JSON.stringify(resolvedOptions))) >>> 0;
@@ -276,5 +310,5 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
       ...(o.contrast ? { contrastAgent: 'IOHEXOL 350 MG/ML' } : {}),
     },
   };
-  return { loaded, truth, anatomy: { person, placement: place } };
+  return { loaded, truth, anatomy: { person, placement: place, ...(hard ? { spine: hard.anatomy.spine.spine } : {}) } };
 }

@@ -7,6 +7,20 @@ import { capsuleSdf, coverage, ellipseSdf } from './sdf.js';
 export { forBox, toBody, toLocalInto, type Placement, type SliceGrid } from './frame.js';
 export { makePalette, type Palette } from './palette.js';
 
+/** What the hard preset (src/phantom/hard/painter.ts) adds to each slice; absent for default phantoms. */
+export interface SliceExtras {
+  /** The spine to draw, cranial first (person.vertebrae plus an extra C6 or sacral segment). */
+  spine: Vertebra[];
+  /** Paints the disc between two successive bodies (replaces the default disc). */
+  disc(z: number, buf: Float32Array, up: Vertebra, lo: Vertebra): void;
+  /** Layers painted after the default layer of the same name. */
+  afterBase(z: number, buf: Float32Array): void;
+  afterOrgans(z: number, buf: Float32Array): void;
+  afterVessels(z: number, buf: Float32Array): void;
+  /** Bones and devices over everything (girdle, sternum, cartilage, hardware, table); replaces the default sternum. */
+  last(z: number, buf: Float32Array): void;
+}
+
 /**
  * Paints one axial plane (body-frame z) into `buf` (cols*rows HU, overwritten) and the beam-hardening
  * cupping into `cup`. Shapes are composited in anatomical order with a partial-volume coverage per voxel.
@@ -23,12 +37,13 @@ export class SliceRenderer {
     private readonly pal: Palette,
     private readonly grid: SliceGrid,
     private readonly place: Placement,
+    private readonly extras?: SliceExtras,
   ) {
     this.cos = Math.cos(place.rotationRad);
     this.sin = Math.sin(place.rotationRad);
     this.ribDist = new Float32Array(grid.cols * grid.rows).fill(Infinity);
     this.ribTouched = new Int32Array(grid.cols * grid.rows);
-    this.posterior = person.vertebrae.map((v) => {
+    this.posterior = (extras?.spine ?? person.vertebrae).map((v) => {
       const min: Vec3 = [Infinity, Infinity, Infinity];
       const max: Vec3 = [-Infinity, -Infinity, -Infinity];
       const add = (p: Vec3, r: number): void => {
@@ -58,13 +73,18 @@ export class SliceRenderer {
   }
 
   render(z: number, buf: Float32Array, cup: Float32Array): void {
+    const x = this.extras;
     this.base(z, buf, cup);
+    x?.afterBase(z, buf);
     this.organs(z, buf);
+    x?.afterOrgans(z, buf);
     this.vessels(z, buf);
+    x?.afterVessels(z, buf);
     this.muscles(z, buf);
     this.spine(z, buf);
     this.ribs(z, buf);
-    this.sternum(z, buf);
+    if (x) x.last(z, buf);
+    else this.sternum(z, buf);
   }
 
   /** Sternum: a flat bone in the anterior chest wall from the T3 to the T9 level (manubrium to xiphoid). */
@@ -278,7 +298,7 @@ export class SliceRenderer {
   private spine(z: number, buf: Float32Array): void {
     const p = this.pal;
     const px = this.grid.pixelMm;
-    const verts = this.person.vertebrae;
+    const verts = this.extras?.spine ?? this.person.vertebrae;
     // Spinal canal (CSF and cord) as a continuous tube, then discs, bodies, posterior elements.
     for (let i = 0; i < verts.length; i++) {
       const v = verts[i];
@@ -287,14 +307,18 @@ export class SliceRenderer {
       const cv = v.canal.v;
       const cw = v.canal.halfWidth;
       const cd = v.canal.halfDepth;
-      this.forBox(v.c[0] - cw - 2, v.c[0] + cw + 2, v.c[1] - 30, v.c[1] + cv + cd + 30, (idx, bx, by) => {
+      // Lateral shift of a tilted or rotated canal (0 for an upright one).
+      const xs = Math.abs(v.ew[0]) * reach + Math.abs(v.ev[0]) * (cv + cd);
+      this.forBox(v.c[0] - cw - 2 - xs, v.c[0] + cw + 2 + xs, v.c[1] - 30, v.c[1] + cv + cd + 30, (idx, bx, by) => {
         const l = toLocalInto(v, bx, by, z, L);
         if (Math.abs(l[2]) > reach) return;
         const c = coverage(ellipseSdf(l[0], l[1] - cv, cw, cd), px);
         if (c > 0) buf[idx] += c * (p.csf - buf[idx]);
       });
     }
-    for (let i = 0; i + 1 < verts.length; i++) this.disc(z, buf, verts[i], verts[i + 1]);
+    const extras = this.extras;
+    if (extras) for (let i = 0; i + 1 < verts.length; i++) extras.disc(z, buf, verts[i], verts[i + 1]);
+    else for (let i = 0; i + 1 < verts.length; i++) this.disc(z, buf, verts[i], verts[i + 1]);
     for (const v of verts) this.body(z, buf, v);
     for (const e of this.posterior) {
       if (z < e.min[2] || z > e.max[2]) continue;
@@ -344,7 +368,10 @@ export class SliceRenderer {
     const vein = v.vein;
     const tex = v.texture;
     const cortical = p.cortical;
-    this.forBox(v.c[0] - hw - 2, v.c[0] + hw + 2, v.c[1] - reach - 2, v.c[1] + reach + 2, (idx, bx, by) => {
+    const hv = v.hard;
+    // In-plane half extent along x (hw for an upright body; more when the hard preset tilts or rotates it).
+    const xr = Math.abs(v.eu[0]) * hw + Math.abs(v.ev[0]) * hd + Math.abs(v.ew[0]) * (v.heightPost / 2);
+    this.forBox(v.c[0] - xr - 2, v.c[0] + xr + 2, v.c[1] - reach - 2, v.c[1] + reach + 2, (idx, bx, by) => {
       const l = toLocalInto(v, bx, by, z, L);
       const u = l[0];
       const vv = l[1];
@@ -352,8 +379,17 @@ export class SliceRenderer {
       const dxy = Math.max(ellipseSdf(u, vv, hw, hd), rn - Math.sqrt(u * u + (vv - (hd + 0.55 * rn)) ** 2));
       if (dxy > px) return;
       const fAP = Math.min(1, Math.max(0, (vv + hd) / (2 * hd)));
-      const top = bot + v.heightAnt + (v.heightPost - v.heightAnt) * fAP;
-      const dzt = Math.max(w - top, bot - w);
+      let top = bot + v.heightAnt + (v.heightPost - v.heightAnt) * fAP;
+      let bottom = bot;
+      if (hv) {
+        // Biconcave endplates: deepest in the centre, none at the rim.
+        const rim = 1 - (u / hw) ** 2 - (vv / hd) ** 2;
+        if (rim > 0) {
+          top -= hv.concavityTopMm * rim;
+          bottom += hv.concavityBottomMm * rim;
+        }
+      }
+      const dzt = Math.max(w - top, bottom - w);
       const d = Math.max(dxy, dzt);
       const c = coverage(d, px);
       if (c <= 0) return;
@@ -378,6 +414,7 @@ export class SliceRenderer {
           const cl = coverage(dl, Math.max(px, 1.5));
           if (cl > 0) tr += cl * (lesHu - tr);
         }
+        if (hv?.trabecular) tr = hv.trabecular(u, vv, w, tr, top - w, w - bottom);
         val = cortical + tin * (tr - cortical);
       }
       buf[idx] += c * (val - buf[idx]);

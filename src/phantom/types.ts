@@ -2,12 +2,16 @@ import { z } from 'zod';
 import { vertebraLevel, type VertebraLevel } from '../bmd/report.js';
 import type { LoadedVolume } from '../imaging/volume.js';
 import type { Person } from './anatomy.js';
-import type { Placement } from './render.js';
+import type { Vertebra } from './anatomy.js';
+import type { Placement } from './frame.js';
+import type { HardRequest } from './hard/spec.js';
 
 export const PHANTOM_TRUTH_SCHEMA = 'vbmd.phantom-truth/1';
 export const PHANTOM_GENERATOR_VERSION = '1.0.0';
 
 export type LesionKind = 'blastic' | 'lytic';
+export const PHANTOM_PRESETS = ['default', 'hard'] as const;
+export type PhantomPreset = (typeof PHANTOM_PRESETS)[number];
 
 export interface LesionRequest {
   level: VertebraLevel;
@@ -24,6 +28,13 @@ export interface FractureRequest {
 export interface PhantomOptions {
   /** Any integer; the same seed and options give the same phantom, voxel for voxel. Default 1. */
   seed?: number;
+  /**
+   * 'default' (unchanged since the model was trained on it) or 'hard': real-CT anatomy and acquisitions drawn per
+   * seed (src/phantom/hard). Options given explicitly override the hard preset's own draws.
+   */
+  preset?: PhantomPreset;
+  /** Hard preset: restrict or force its features. */
+  hard?: HardRequest;
   /** Levels the scan must cover fully, e.g. "T8-L3" (chest CT ~ "T1-L2", abdomen ~ "T10-L5", "T10-S1"). */
   levels?: string;
   /** Per-level trabecular vBMD overrides, mg/cm3 K2HPO4; other levels follow the seed around their mean. */
@@ -74,12 +85,51 @@ export const phantomLevelTruth = z.object({
   lesion: z
     .object({ kind: z.enum(['blastic', 'lytic']), centerMm: vec3, radiusMm: z.number(), hu: z.number() })
     .nullable(),
-  fracture: z.object({ heightLossFraction: z.number() }).nullable(),
+  fracture: z
+    .object({
+      heightLossFraction: z.number(),
+      /** Hard preset: shape and Genant semiquantitative grade (1 mild 20-25 %, 2 moderate 25-40 %, 3 severe > 40 %). */
+      shape: z.enum(['wedge', 'biconcave', 'crush']).optional(),
+      genantGrade: z.number().int().min(1).max(3).optional(),
+    })
+    .nullable(),
   /** Centre of the aorta in this body's mid-slice, LPS mm. */
   aortaCenterMm: vec3,
   aortaRadiusMm: z.number(),
+  // The fields below are written by the hard preset only (src/phantom/hard).
+  /** The body's local axes in LPS: u lateral (left), v posterior, w along the spine (superior endplate normal). */
+  bodyAxes: z.object({ u: vec3, v: vec3, w: vec3 }).optional(),
+  /** Centres and outward normals of the superior and inferior endplates, LPS mm. */
+  endplates: z.object({ superior: z.object({ centerMm: vec3, normal: vec3 }), inferior: z.object({ centerMm: vec3, normal: vec3 }) }).optional(),
+  /** The whole body lies inside the reconstructed field in-plane (a small field of view can cut it). */
+  inPlaneCovered: z.boolean().optional(),
+  hardware: z.object({ cement: z.boolean(), screws: z.boolean() }).optional(),
+  transitional: z.enum(['sacralised-L5', 'lumbarised-S1']).optional(),
+  discBelow: z
+    .object({ heightMm: z.number(), vacuum: z.boolean(), calcified: z.boolean(), osteophyteMm: z.number(), bridging: z.boolean(), sclerosisMm: z.number() })
+    .optional(),
 });
 export type PhantomLevelTruth = z.infer<typeof phantomLevelTruth>;
+
+/** What a hard study shows and how it was acquired (src/phantom/hard). */
+export const hardTruth = z.object({
+  /** Hard features drawn present for this study (some may lie outside the scanned range). */
+  features: z.array(z.string()),
+  /** Features whose anatomy is in the scanned volume. */
+  featuresInView: z.array(z.string()),
+  arms: z.enum(['up', 'down']),
+  contrastPhase: z.enum(['arterial', 'portal-venous', 'nephrographic', 'excretory']).nullable(),
+  range: z.object({ kind: z.string(), top: z.string(), bottom: z.string() }),
+  fov: z.object({ kind: z.string(), matrix: z.number().int(), pixelMm: z.number(), centerMm: z.tuple([z.number(), z.number()]) }),
+  clipMaxHu: z.number(),
+  noise2mmHu: z.number(),
+  transitional: z.enum(['sacralised-L5', 'lumbarised-S1']).nullable(),
+  curvature: z.object({ kyphosisCobbDeg: z.number(), lordosisCobbDeg: z.number(), sacralSlopeDeg: z.number(), scoliosisCobbDeg: z.number() }),
+  /** Levels carrying pedicle screws, and bodies with vertebroplasty cement. */
+  screwLevels: z.array(z.string()),
+  cementLevels: z.array(z.string()),
+});
+export type HardTruth = z.infer<typeof hardTruth>;
 
 export const phantomTruth = z.object({
   schema: z.literal(PHANTOM_TRUTH_SCHEMA),
@@ -113,6 +163,9 @@ export const phantomTruth = z.object({
   cuppingAtSpineHu: z.number(),
   ribPairs: z.number().int(),
   levels: z.array(phantomLevelTruth),
+  /** Absent for the default preset. */
+  preset: z.literal('hard').optional(),
+  hard: hardTruth.optional(),
 });
 export type PhantomTruth = z.infer<typeof phantomTruth>;
 
@@ -123,5 +176,5 @@ export interface Phantom {
    * The analytic anatomy the volume was rendered from and where it sat in the scanner, for truth that the JSON
    * does not carry (the model's trabecular-mask labels, src/model/truth-mask.ts). In memory only; not written.
    */
-  anatomy?: { person: Person; placement: Placement };
+  anatomy?: { person: Person; placement: Placement; /** Hard preset: the spine drawn (with C6, and S2 under a lumbarised S1). */ spine?: Vertebra[] };
 }
