@@ -101,12 +101,11 @@ export class FolderDicomSource implements DicomSource {
     });
     // The same instance copied twice into a folder is one slice, not a duplicate position. A substituted
     // series UID split by acquisition (splitByAcquisition) is the scan's, not what the file alone gives.
-    const wanted = new Set(this.headersBySeries.get(found.seriesInstanceUid)?.map(sliceKey));
     const seen = new Set<string>();
     const out: DicomSlice[] = [];
     for (const s of perFile.flat()) {
       const key = sliceKey(s);
-      if (seen.has(key) || !wanted.has(key)) continue;
+      if (seen.has(key)) continue;
       seen.add(key);
       out.push(s.substitutedUids?.includes('series') ? { ...s, seriesInstanceUid: found.seriesInstanceUid } : s);
     }

@@ -24,8 +24,8 @@ const DEFLATED = '1.2.840.10008.1.2.1.99';
  */
 export function parseDicomFrames(bytes: Uint8Array, source: string): DicomSlice[] {
   const ds = parseDataSetOrExplain(bytes, source);
-  const headers = readHeaders(ds, source);
-  const frames = readFrames(ds, headers[0], source);
+  const headers = corruptIfThrows(source, () => readHeaders(ds, source));
+  const frames = corruptIfThrows(source, () => readFrames(ds, headers[0], source));
   return headers.map((h, f) => ({ ...h, pixels: pixelsOf(frames[f], source) }));
 }
 
@@ -41,8 +41,8 @@ export async function parseDicomFramesAsync(bytes: Uint8Array, source: string): 
  */
 export async function parseDicomFramesParallel(bytes: Uint8Array, source: string): Promise<DicomSlice[]> {
   const ds = parseDataSetOrExplain(bytes, source);
-  const headers = readHeaders(ds, source);
-  const frames = readFrames(ds, headers[0], source);
+  const headers = corruptIfThrows(source, () => readHeaders(ds, source));
+  const frames = corruptIfThrows(source, () => readFrames(ds, headers[0], source));
   const pixels = await Promise.all(frames.map((f) => ('pixels' in f ? f.pixels : decodeOnPool(f, source))));
   return headers.map((h, f) => ({ ...h, pixels: pixels[f] }));
 }
@@ -72,7 +72,7 @@ function single(slices: DicomSlice[], source: string): DicomSlice {
  */
 export function parseDicomHeaders(bytes: Uint8Array, source: string, partial = false, found?: { pixelData?: PixelDataLocation }): DicomSliceHeader[] {
   const ds = parseDataSet(bytes, source, true, partial);
-  const headers = readHeaders(ds, source);
+  const headers = corruptIfThrows(source, () => readHeaders(ds, source));
   const el = ds.elements[PIXEL_DATA];
   if (found && el) {
     found.pixelData = {
@@ -137,13 +137,12 @@ export async function prepareCodecFor(transferSyntaxUid: string, source: string)
 
 /** The transfer syntax UID from the file meta header alone (cheap). */
 export function peekTransferSyntax(bytes: Uint8Array, source: string): string {
-  let meta: DataSet;
+  let ts: string | undefined;
   try {
-    meta = dicomParser.readPart10Header(bytes);
+    ts = dicomParser.readPart10Header(bytes).string('x00020010');
   } catch (e) {
     throw notDicomOrTruncated(e, source);
   }
-  const ts = meta.string('x00020010');
   if (!ts) throw new VbmdError('bad-input', `${source} has no transfer syntax in its file meta header (0002,0010); the file is not valid DICOM.`);
   return ts.trim();
 }
@@ -175,8 +174,10 @@ function parseDataSet(bytes: Uint8Array, source: string, headerOnly: boolean, pa
   try {
     // Deflate (PS3.5 A.5) is inflated here with bounded output (deflate.ts), not by dicom-parser.
     const meta = dicomParser.readPart10Header(bytes);
-    if (meta.string('x00020010')?.trim() === DEFLATED) return parseDeflatedPart10(bytes, meta, source, headerOnly);
-    return dicomParser.parseDicom(bytes, headerOnly ? { untilTag: PIXEL_DATA } : {});
+    const ds = meta.string('x00020010')?.trim() === DEFLATED ? parseDeflatedPart10(bytes, meta, source, headerOnly) : dicomParser.parseDicom(bytes, headerOnly ? { untilTag: PIXEL_DATA } : {});
+    // A probe cut inside a long element before Pixel Data parses without error but lacks what follows.
+    if (partial && !ds.elements[PIXEL_DATA]) throw needMore(source);
+    return ds;
   } catch (e) {
     // A deflate bomb or corrupt stream already says so; a cut header is a partial read, not a bad file.
     if (isVbmdError(e) && !(partial && e.details.headerCut === true)) throw e;
@@ -208,6 +209,19 @@ function explainTruncatedPixels(bytes: Uint8Array, source: string): VbmdError | 
     return new VbmdError('bad-input', `${source} is truncated: pixel data has ${have} of ${need} bytes; copy the file again from the source.`);
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Reading values out of a parsed dataset: dicom-parser throws strings or plain Errors when an element's
+ * length points past the end of the bytes (a corrupt or cut file); those become the file's VbmdError.
+ */
+function corruptIfThrows<T>(source: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (isVbmdError(e)) throw e;
+    throw new VbmdError('bad-input', `${source} is truncated or corrupt (${message(e)}); copy the file again from the source.`);
   }
 }
 

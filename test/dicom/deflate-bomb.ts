@@ -20,7 +20,7 @@ export function metaEnd(part10: Uint8Array): number {
   return (dicomParser.readPart10Header(part10) as unknown as { position: number }).position;
 }
 
-export function deflateBomb(deflatedFile: Uint8Array, extraMiB: number, extraDataset?: Uint8Array): Uint8Array {
+export function deflateBomb(deflatedFile: Uint8Array, extraMiB: number, extraDataset?: Uint8Array): Buffer {
   const at = metaEnd(deflatedFile);
   const dataset = extraDataset ?? inflateRawSync(deflatedFile.subarray(at));
   const head = deflateRawSync(dataset, { finishFlush: constants.Z_FULL_FLUSH });

@@ -1,4 +1,5 @@
-import { mkdir, rm, symlink } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink } from 'node:fs/promises';
+import dicomParser from 'dicom-parser';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FolderDicomSource } from '../../src/dicom/folder-source.js';
@@ -79,6 +80,23 @@ describe('FolderDicomSource', () => {
       code: 'cancelled',
       message: expect.stringMatching(/^Loading accession A1 in folder .* was cancelled\.$/),
     });
+  });
+
+  it('a header longer than the 16 KB scan probe is read whole, also when the probe ends right after an element', async () => {
+    // PatientComments (0010,4000) sits before ImagePositionPatient (0020,0032). Sized so that its value
+    // ends exactly at byte 16384, the probe parses without error yet holds nothing after it.
+    const dir = join(root, '..', `${root.split('/').pop()}-long-header`);
+    try {
+      const [probe] = await writeSeries(join(dir, '..', 'probe-size'), { extraAttributes: { PatientComments: 'xx' } }, syntheticVolume([24, 20, 1]));
+      const at = dicomParser.parseDicom(await readFile(probe), { untilTag: 'x7fe00010' }).elements.x00104000.dataOffset;
+      await writeSeries(dir, { extraAttributes: { PatientComments: 'x'.repeat(16 * 1024 - at) } }, syntheticVolume([24, 20, 12]));
+      const [series] = await new FolderDicomSource(dir).findSeries({});
+      expect(series).toMatchObject({ instanceCount: 12, orientation: 'axial' });
+      expect((await loadInputPath(dir)).volume.dims).toEqual([24, 20, 12]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await rm(join(dir, '..', 'probe-size'), { recursive: true, force: true });
+    }
   });
 
   it('loadInputPath on a folder with two studies analyses one and says so', async () => {
