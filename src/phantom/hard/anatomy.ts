@@ -84,6 +84,13 @@ export function applyHardAnatomy(person: Person, spec: HardSpec): HardAnatomy {
   const rng = new Rng(spec.detailSeed);
   const zBefore = new Map(person.vertebrae.map((v) => [v.level, v.c[2]] as const));
   const spine = buildHardSpine(person.vertebrae, spec);
+  // Real vertebral shells and endplates are thin: ~0.4 mm measured directly (Silva et al., Bone 1994;15:409-14),
+  // so at CT resolution they read a few hundred HU above the trabecular bone, not as compact cortex.
+  const shell = new Rng(subSeed(spec.detailSeed, 'shell'));
+  for (const v of spine.spine) {
+    v.cortexMm = shell.range(0.45, 0.8);
+    v.endplateMm = shell.range(0.45, 0.85);
+  }
   const dz = (l: VertebraLevel): number => spine.spine.find((v) => v.level === l)!.c[2] - zBefore.get(l)!;
   shiftOrgans(person, dz);
   person.ribPairs = spec.ribPairs;
