@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import type { VertebraLevel } from '../bmd/report.js';
 import { generatePhantom, writePhantom, type FractureRequest, type LesionKind, type LesionRequest, type PhantomOptions } from '../phantom/index.js';
+import { HARD_FEATURES, type HardFeature, type HardRequest } from '../phantom/hard/spec.js';
+import { PHANTOM_PRESETS, type PhantomPreset } from '../phantom/types.js';
 import { VbmdError } from '../util/errors.js';
 
 interface PhantomFlags {
@@ -19,6 +21,9 @@ interface PhantomFlags {
   fracture?: string;
   ribAnomalies?: boolean;
   json?: boolean;
+  preset?: string;
+  features?: string;
+  always?: string;
 }
 
 function num(flag: string, v: string | undefined): number | undefined {
@@ -68,21 +73,41 @@ export function parseFractureFlag(v: string | undefined): FractureRequest[] {
   });
 }
 
+export function parsePresetFlag(v: string | undefined): PhantomPreset {
+  const p = v ?? 'default';
+  if (!(PHANTOM_PRESETS as readonly string[]).includes(p)) throw new VbmdError('bad-input', `--preset "${p}" must be one of: ${PHANTOM_PRESETS.join(', ')}.`);
+  return p as PhantomPreset;
+}
+
+/** "--features girdle,fractures --always screws" */
+export function parseHardFlags(only: string | undefined, always: string | undefined): HardRequest {
+  const check = (flag: string, items: string[]): HardFeature[] => {
+    for (const f of items) {
+      if (!(HARD_FEATURES as readonly string[]).includes(f)) throw new VbmdError('bad-input', `--${flag} item "${f}" is not a hard feature (${HARD_FEATURES.join(', ')}).`);
+    }
+    return items as HardFeature[];
+  };
+  return { ...(only ? { only: check('features', list(only)) } : {}), ...(always ? { always: check('always', list(always)) } : {}) };
+}
+
 /** `vbmd phantom --out DIR ...`: writes a synthetic CT series (DIR/dicom) and its truth (DIR/truth.json). */
 export function registerPhantom(program: Command): void {
   program
     .command('phantom')
     .description('Write a physically modelled synthetic chest/abdomen CT (DICOM) with known vBMD truth.')
     .requiredOption('--out <dir>', 'output folder: DIR/dicom/*.dcm and DIR/truth.json')
-    .option('--levels <range>', 'levels covered, e.g. T8-L3 (chest T1-L2, abdomen T10-L5, T10-S1)', 'T8-L3')
+    .option('--preset <name>', `default, or hard: real-CT anatomy and acquisitions drawn per seed (${HARD_FEATURES.join(', ')})`, 'default')
+    .option('--features <list>', 'hard preset: only these features may appear (comma-separated)')
+    .option('--always <list>', 'hard preset: these features appear in every study (comma-separated)')
+    .option('--levels <range>', 'levels covered, e.g. T8-L3 (chest T1-L2, abdomen T10-L5, T10-S1); default T8-L3, or a drawn clinical range with --preset hard')
     .option('--vbmd <list>', 'per-level trabecular vBMD in mg/cm3, e.g. L1=95,L2=90')
     .option('--seed <n>', 'random seed (same seed and options, same phantom)', '1')
     .option('--kvp <kv>', 'tube voltage (default: drawn by the seed, mostly 120)')
     .option('--noise <hu>', 'image noise SD in HU (default: drawn 12-30)')
-    .option('--slice <mm>', 'slice thickness in mm', '1.0')
+    .option('--slice <mm>', 'slice thickness in mm (default 1.0; hard: drawn 0.625-5)')
     .option('--spacing <mm>', 'slice spacing in mm (default: = thickness)')
     .option('--pixel <mm>', 'in-plane pixel spacing in mm (default: field of view / size)')
-    .option('--size <n>', 'rows = columns', '512')
+    .option('--size <n>', 'rows = columns (default 512; hard: 512, or ~360 for a small field)')
     .option('--contrast', 'intravenous contrast (enhanced blood and organs)')
     .option('--lesion <list>', 'lesion level(s), optional kind: T11 or T11:lytic,L2:blastic')
     .option('--fracture <list>', 'anterior wedge fracture level(s), optional height loss: L1 or L1:0.3')
@@ -91,6 +116,8 @@ export function registerPhantom(program: Command): void {
     .action(async (flags: PhantomFlags) => {
       const options: PhantomOptions = {
         seed: num('seed', flags.seed),
+        preset: parsePresetFlag(flags.preset),
+        ...(flags.features || flags.always ? { hard: parseHardFlags(flags.features, flags.always) } : {}),
         levels: flags.levels,
         vbmdMgCm3: parseVbmdFlag(flags.vbmd),
         kvp: num('kvp', flags.kvp),
@@ -119,7 +146,11 @@ export function registerPhantom(program: Command): void {
         `Wrote ${written.files.length} slices (${t.volume.dims.join('x')}, ${t.volume.spacingMm.map((s) => s.toFixed(2)).join('/')} mm) to ${written.dicomDir} and truth to ${written.truthPath} ` +
           `in ${((t2 - t0) / 1000).toFixed(1)} s (generate ${((t1 - t0) / 1000).toFixed(1)} s).\n` +
           `Scanner ${t.scanner.manufacturer} ${t.scanner.model} ${t.scanner.kvp} kVp; calibration HU = ${t.calibration.intercept.toFixed(2)} + ${t.calibration.slope.toFixed(4)} * vBMD; noise ${t.noise.sdHu.toFixed(1)} HU${t.contrast.enabled ? '; contrast' : ''}.\n` +
-          `vBMD (mg/cm3): ${lv.join(', ')}.\n`,
+          `vBMD (mg/cm3): ${lv.join(', ')}.\n` +
+          (t.hard
+            ? `Hard preset: ${t.hard.range.kind} range ${t.hard.range.top} to ${t.hard.range.bottom}, ${t.hard.fov.kind} field, arms ${t.hard.arms}` +
+              `${t.hard.contrastPhase ? `, ${t.hard.contrastPhase} contrast` : ''}, clipped at ${t.hard.clipMaxHu} HU; features in view: ${t.hard.featuresInView.join(', ')}.\n`
+            : ''),
       );
     });
 }
