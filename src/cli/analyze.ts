@@ -97,6 +97,11 @@ export function registerAnalyze(program: Command): void {
     });
 }
 
+/** A number for the table, or "-" where there is none (never "NaN" in front of a reader). */
+function num(v: number | null | undefined, width: number): string {
+  return (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(1)).padStart(width);
+}
+
 /** Human-readable summary: the result first, then per level, calibration, warnings and timings. */
 export function formatReport(r: VbmdReport): string {
   const lines: string[] = [];
@@ -112,9 +117,11 @@ export function formatReport(r: VbmdReport): string {
     const m = r.model ? '  model vBMD  ROI source' : '';
     lines.push(`level  conf  ROI median HU  voxels  vBMD mg/cm3${m}  status`);
     for (const l of r.levels) {
-      const mv = r.model ? `  ${(l.modelVbmd ?? NaN).toFixed(1).padStart(10)}  ${(l.roiSource ?? 'geometric').padEnd(10)}` : '';
+      const mv = r.model ? `  ${num(l.modelVbmd, 10)}  ${(l.roiSource ?? 'geometric').padEnd(10)}` : '';
+      // A name under the confidence the report uses gets a "?": it is a position in the count, not a finding.
+      const name = l.exclusionReason === 'label-uncertain' ? `${l.level}?` : l.level;
       lines.push(
-        `${l.level.padEnd(5)}  ${l.labelConfidence.toFixed(2)}  ${(l.roiHuMedian ?? NaN).toFixed(1).padStart(13)}  ${String(l.roiVoxels).padStart(6)}  ${(l.vbmd ?? NaN).toFixed(1).padStart(11)}${mv}  ${l.included ? 'used' : `excluded: ${l.exclusionReason}`}`,
+        `${name.padEnd(5)}  ${l.labelConfidence.toFixed(2)}  ${num(l.roiHuMedian, 13)}  ${String(l.roiVoxels).padStart(6)}  ${num(l.vbmd, 11)}${mv}  ${l.included ? 'used' : `excluded: ${l.exclusionReason}`}`,
       );
     }
   }

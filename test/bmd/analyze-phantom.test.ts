@@ -32,8 +32,8 @@ describe('analyzeVolume on synthetic phantoms', () => {
     const p = generatePhantom({ seed: 32, levels: 'T11-S1', size: 128, pixelSpacingMm: 3, sliceThicknessMm: 2, ribAnomalies: false });
     const r = vbmdReport.parse(analyzeVolume(p.loaded));
     expect(r.levels.map((l) => l.level)).toEqual(['T11', 'T12', 'L1', 'L2', 'L3', 'L4', 'L5']);
-    // Two agreeing anchors: 0.95 at the anchor, 0.02 less per level beyond two from it.
-    expect(r.levels.find((l) => l.level === 'L1')!.labelConfidence).toBe(0.95);
+    // Two agreeing anchors (last rib and sacrum): the count is confirmed independently.
+    expect(r.levels.find((l) => l.level === 'L1')!.labelConfidence).toBeGreaterThanOrEqual(0.95);
     expect(r.levels.find((l) => l.level === 'L5')!.labelConfidence).toBeGreaterThan(0.85);
     const truth = new Map(p.truth.levels.map((l) => [l.level, l.centerMm]));
     for (const l of r.levels) expect(Math.hypot(...l.centerMm.map((c, a) => c - truth.get(l.level)![a])), l.level).toBeLessThan(12);

@@ -1,60 +1,146 @@
 import { describe, expect, it } from 'vitest';
+import { chooseDiscChain, localSpacingMm } from '../../src/bmd/spine/disc-chain.js';
+import { discComplexScore, refineDiscCentre, whiteTopHat } from '../../src/bmd/spine/disc-profile.js';
 import { rejectDepthOutliers } from '../../src/bmd/spine/find-spine.js';
-import { chooseDiscs, isEndStub, ownBodySlices, segmentsFromDiscs } from '../../src/bmd/spine/levels.js';
+import { labelLevels, type LevelEvidence } from '../../src/bmd/spine/labels.js';
+import { assignRibsToSegments, type RibTrace } from '../../src/bmd/spine/ribs.js';
+import { segmentsFromDiscChain } from '../../src/bmd/spine/segments.js';
 
-describe('level separation rules', () => {
-  it('calls an open end too short to hold most of a body a stub, not one that does', () => {
-    // 3 mm slices; whole levels 7-8 slices long.
-    const keep = segmentsFromDiscs([5, 13, 21], 0, 26, 3);
-    expect(keep.map((s) => [s.zFrom, s.zTo])).toEqual([[0, 4], [6, 12], [14, 20], [22, 26]]);
-    // z runs superior: the lowest piece has its disc on top and the column end below.
-    expect(keep[0]).toMatchObject({ cranialDisc: true, caudalDisc: false });
-    expect(keep[3]).toMatchObject({ cranialDisc: false, caudalDisc: true });
-    expect(isEndStub(keep[0], keep[1])).toBe(false);
-    expect(isEndStub(keep[3], keep[2])).toBe(false);
-    // A 9 mm piece under a 24 mm level is an endplate and part of a disc at the scan edge, not a vertebra
-    // (kept as a segment so the sacrum test can still look at it, but never named).
-    const stub = segmentsFromDiscs([3, 12, 21], 0, 23, 3);
-    expect(stub.map((s) => [s.zFrom, s.zTo])).toEqual([[0, 2], [4, 11], [13, 20]]);
-    expect(isEndStub(stub[0], stub[1])).toBe(true);
-    expect(isEndStub(stub[1], stub[0])).toBe(false);
+/**
+ * A 1 mm profile along a column of levels `spacing` mm apart: cancellous bone at `interiorHu`, a disc of
+ * `discMm` at `discHu` between two 2 mm endplates at `plateHu`. Discs at `first`, `first + spacing`, ...
+ */
+function columnProfile(n: number, first: number, spacing: number, o: { interiorHu: number; discHu: number; plateHu: number; discMm: number }): Float32Array {
+  const p = new Float32Array(n).fill(o.interiorHu);
+  for (let d = first; d < n; d += spacing) {
+    const h = o.discMm / 2;
+    for (let s = Math.round(d - h - 2); s <= Math.round(d + h + 2); s++) {
+      if (s < 0 || s >= n) continue;
+      p[s] = Math.abs(s - d) <= h ? o.discHu : o.plateHu;
+    }
+  }
+  return p;
+}
+
+const discsOf = (p: Float32Array, spacing: number): number[] => {
+  const t = whiteTopHat(p, new Float32Array(p.length).fill(0.6 * spacing));
+  const score = discComplexScore(t, new Float32Array(p.length).fill(0.25 * spacing));
+  const chain = chooseDiscChain(score, { spacingMm: new Float32Array(p.length).fill(spacing), stepMm: 1 });
+  return chain.map((c) => refineDiscCentre(p, t, c, 0.3 * spacing));
+};
+
+describe('disc finding on the straightened profile', () => {
+  it('finds every disc whether it reads darker or brighter than the bodies (thick lumbar disc, thin merged thoracic one, osteoporotic bone)', () => {
+    // Lumbar, dense bone: dark 10 mm disc between bright endplates.
+    expect(discsOf(columnProfile(200, 20, 36, { interiorHu: 160, discHu: 80, plateHu: 260, discMm: 10 }), 36)).toEqual([20, 56, 92, 128, 164]);
+    // Thoracic at 2 mm slices: a 3 mm disc is not resolved, the complex is one bright band.
+    expect(discsOf(columnProfile(200, 15, 22, { interiorHu: 150, discHu: 200, plateHu: 230, discMm: 2 }), 22)).toEqual([15, 37, 59, 81, 103, 125, 147, 169, 191]);
+    // Osteoporotic: cancellous bone darker than the disc.
+    expect(discsOf(columnProfile(200, 20, 30, { interiorHu: 50, discHu: 90, plateHu: 200, discMm: 8 }), 30)).toEqual([20, 50, 80, 110, 140, 170]);
   });
 
-  it('keeps a faint disc inside a regular chain but not a faint dip at its end (the real end disc at the scan edge)', () => {
-    // 3 mm slices, discs every 8 slices; the one at 28 is faint (thin disc) but on the regular spacing.
-    const score = new Float32Array(60);
-    for (const z of [12, 20, 36, 44, 52]) score[z] = 200;
-    score[28] = 30;
-    score[5] = 30; // faint dip 7 slices under the first disc: regular enough, but only one neighbour holds it
-    expect(chooseDiscs(score, 0, 59, 3)).toEqual([12, 20, 28, 36, 44, 52]);
+  it('reads the vertebral spacing off the profile, and not a multiple of it where the body depth bounds the lag', () => {
+    const p = columnProfile(300, 10, 24, { interiorHu: 150, discHu: 90, plateHu: 250, discMm: 5 });
+    // Every other disc faint: the two-level period correlates too.
+    for (let d = 34; d < 300; d += 48) for (let s = d - 5; s <= d + 5; s++) if (s < 300) p[s] = 0.5 * (p[s] + 150);
+    const free = localSpacingMm(p, 1);
+    const bounded = localSpacingMm(p, 1, new Float32Array(300).fill(26));
+    expect(Math.abs(bounded[150] - 24)).toBeLessThanOrEqual(1);
+    expect(free[150]).toBeGreaterThan(0);
+  });
+
+  it('keeps one regular chain across a hidden disc and splits the long gap, flagging the boundary as inferred', () => {
+    const score = new Float32Array(200);
+    for (const d of [20, 45, 70, 120, 145, 170]) score[d] = 100; // 95 is hidden (cement, fused level)
+    const chain = chooseDiscChain(score, { spacingMm: new Float32Array(200).fill(25), stepMm: 1 });
+    expect(chain).toEqual([20, 45, 70, 120, 145, 170]);
+    const segs = segmentsFromDiscChain(chain, 0, 199, () => 25, score, 1);
+    const inner = segs.filter((s) => s.caudalDisc && s.cranialDisc);
+    expect(inner.map((s) => [s.sFrom, s.sTo])).toEqual([[20, 45], [45, 70], [70, 95], [95, 120], [120, 145], [145, 170]]);
+    expect(inner.filter((s) => s.cranialInferred || s.caudalInferred).length).toBe(2);
+    // The open ends are pieces without a disc on their far side.
+    expect(segs[0]).toMatchObject({ sFrom: 0, sTo: 20, caudalDisc: false, cranialDisc: true });
   });
 
   it('rejects a run of body depths far off the smooth trend along the column (contrast aorta read as cortex)', () => {
     const d = new Float32Array(80).fill(NaN);
-    for (let z = 0; z < 80; z++) d[z] = 8 - z * 0.03 + (z % 3) * 0.2; // ~8 voxels caudally, thinning cranially
+    for (let z = 0; z < 80; z++) d[z] = 8 - z * 0.03 + (z % 3) * 0.2;
     for (let z = 40; z < 58; z++) d[z] = 14;
     rejectDepthOutliers(d, 0, 79);
     for (let z = 40; z < 58; z++) expect(d[z], `z ${z}`).toBeNaN();
-    const kept = [...d].filter(Number.isFinite).length;
-    expect(kept).toBe(80 - 18);
+    expect([...d].filter(Number.isFinite).length).toBe(80 - 18);
   });
 });
 
-describe('ownBodySlices', () => {
-  const track = (ys: number[], depthMm = 30) => {
-    const n = ys.length;
-    const f = (v: number) => new Float32Array(n).fill(v);
-    return {
-      found: new Uint8Array(n).fill(1), bodyX: f(50), bodyY: Float32Array.from(ys), bodyDepthMm: f(depthMm), bodyWidthMm: f(45),
-      canalY: f(70), touchesEdge: new Uint8Array(n), zFirst: 0, zLast: n - 1,
-    };
-  };
-  it('drops end slices that show the neighbouring body set well behind (tilted L5/S1 disc), keeps a straight body whole', () => {
-    // 3 mm voxels, depth 30 mm: slices 0-2 sit 8 voxels (24 mm) dorsal, the sacrum under a tilted disc.
-    const tilted = track([68, 68, 68, 61, 60.5, 60, 60, 59.5, 59, 59, 58.5, 58]);
-    expect(ownBodySlices(tilted, { zFrom: 0, zTo: 11, cranialDisc: true, caudalDisc: true }, 3)).toEqual({ zFrom: 3, zTo: 11 });
-    // Lordosis drifts the centre a few mm over a level: nothing is dropped.
-    const straight = track([62, 61.5, 61, 60.5, 60, 59.5, 59, 58.5, 58, 57.5, 57, 56.5]);
-    expect(ownBodySlices(straight, { zFrom: 0, zTo: 11, cranialDisc: true, caudalDisc: true }, 3)).toEqual({ zFrom: 0, zTo: 11 });
+/** Levels caudal first; `ribs[k]` says which sides bear a rib. */
+function evidence(ribs: ('' | 'L' | 'R' | 'LR')[], o: { sacrumBelow?: boolean; inferredAt?: number } = {}): LevelEvidence[] {
+  const ev: LevelEvidence[] = ribs.map((r, k) => ({
+    ribLeft: r.includes('L'),
+    ribRight: r.includes('R'),
+    bandLeft: true,
+    bandRight: true,
+    whole: true,
+    caudalInferred: false,
+    cranialInferred: o.inferredAt === k,
+    sacral: false,
+    stub: false,
+  }));
+  if (o.sacrumBelow) ev.unshift({ ...ev[0], ribLeft: false, ribRight: false, sacral: true });
+  return ev;
+}
+
+describe('naming levels from the anchors in view', () => {
+  it('counts from the last rib and the sacrum, and is sure when both agree', () => {
+    // L5 L4 L3 L2 L1 T12 T11 above the sacrum.
+    const r = labelLevels(evidence(['', '', '', '', '', 'LR', 'LR'], { sacrumBelow: true }));
+    expect(r.names).toEqual([null, 'L5', 'L4', 'L3', 'L2', 'L1', 'T12', 'T11']);
+    expect(Math.min(...r.confidence.slice(1))).toBeGreaterThanOrEqual(0.95);
+  });
+
+  it('counts down from the first rib on a chest CT (C7 rib-less above T1)', () => {
+    // Caudal first: T6 ... T1, C7.
+    const r = labelLevels(evidence(['LR', 'LR', 'R', 'LR', 'L', 'LR', '']));
+    expect(r.names).toEqual(['T6', 'T5', 'T4', 'T3', 'T2', 'T1', 'C7']);
+    expect(r.anchors.t1).toBe(5);
+    expect(Math.min(...r.confidence)).toBeGreaterThanOrEqual(0.85);
+  });
+
+  it('says so when the anchors disagree (13 rib pairs or a transitional vertebra), and no level is then sure', () => {
+    // A rib on L1 as well: the last-rib count and the sacrum differ by one.
+    const r = labelLevels(evidence(['', '', '', '', 'LR', 'LR', 'LR'], { sacrumBelow: true }));
+    expect(r.warnings.join(' ')).toMatch(/disagree/);
+    expect(Math.max(...r.confidence)).toBeLessThan(0.5);
+  });
+
+  it('names nothing with confidence when no anchor is in view (mid-thoracic crop)', () => {
+    const r = labelLevels(evidence(['LR', 'LR', 'LR', 'LR', 'LR']));
+    expect(Math.max(...r.confidence)).toBeLessThan(0.5);
+    expect(r.warnings.join(' ')).toMatch(/No anatomical anchor/);
+  });
+
+  it('gives less to a name counted across an inferred boundary', () => {
+    const r = labelLevels(evidence(['', '', '', '', '', 'LR', 'LR'], { sacrumBelow: false, inferredAt: 2 }));
+    // Levels 0-2 lie beyond the inferred boundary above level 2, counted from T12 at index 5.
+    expect(r.confidence[1]).toBeLessThan(0.6);
+    expect(r.confidence[4]).toBeGreaterThan(0.85);
+  });
+});
+
+describe('rib assignment', () => {
+  const segs = [0, 1, 2, 3, 4, 5].map((k) => ({ sFrom: 25 * k, sTo: 25 * (k + 1) }));
+  const rib = (side: 'left' | 'right', crossingS: number, headS: number): RibTrace => ({ side, crossingS, headS, contrastHu: 500 });
+
+  it('puts a left and a right rib crossing together on one level, even when one traced end sits on the disc below', () => {
+    // Level 2 is [50, 75]; its window runs from 62.5 to 78.75. The left end reads low (55), the right fits.
+    const a = assignRibsToSegments([rib('left', 40, 55), rib('right', 42, 66), rib('left', 65, 90), rib('right', 66, 91)], segs);
+    expect(a.segmentOf).toEqual([2, 2, 3, 3]);
+  });
+
+  it('reports a wide margin when the sequence fits its levels well, a small one when one level up or down fits almost as well', () => {
+    const good = assignRibsToSegments([rib('left', 50, 68), rib('right', 50, 69), rib('left', 75, 93), rib('right', 75, 94)], segs);
+    expect(good.marginMm).toBeGreaterThan(10);
+    // Ends between level 2's window (to 78.75) and level 3's (from 87.5): either fits about as badly.
+    const poor = assignRibsToSegments([rib('left', 70, 83), rib('right', 70, 84)], segs);
+    expect(poor.marginMm).toBeLessThan(10);
   });
 });

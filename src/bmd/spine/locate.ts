@@ -1,0 +1,206 @@
+import type { LoadedVolume, Vec3 } from '../../imaging/volume.js';
+import type { VertebraLevel } from '../report.js';
+import { bodySizeAlongSpine, measureBodyOutline } from './body-outline.js';
+import { centerlineFromTrack, curveToPatientMm, type Centerline } from './centerline.js';
+import { chooseDiscChain, localSpacingMm, theilSen } from './disc-chain.js';
+import { discComplexScore, ellipseProfile, refineDiscCentre, smoothProfile, whiteTopHat } from './disc-profile.js';
+import { findSpineTrack, type SpineTrack } from './find-spine.js';
+import { measureHeightsMm, type BodyHeightsMm } from './heights.js';
+import { labelLevels, type LevelEvidence } from './labels.js';
+import { assignRibsToSegments, ribBandInView, traceRibs } from './ribs.js';
+import { lateralBoneSpanMm, SACRAL_WIDTH_MIN_MM } from './sacrum.js';
+import { segmentsFromDiscChain, type SpineSegment } from './segments.js';
+import { straightenSpine, type StraightSpine } from './straighten.js';
+import { buildWorkingGrid, type WorkingGrid } from './working-grid.js';
+
+/** One found vertebral body with its geometry: what the ROI, the model and the report need. */
+export interface LocatedVertebra {
+  level: VertebraLevel;
+  labelConfidence: number;
+  /** Body centre, LPS mm. */
+  centerMm: Vec3;
+  widthMm: number;
+  depthMm: number;
+  /** Endplate to endplate along the column (mid line), mm. */
+  heightMm: number;
+  heightsMm: BodyHeightsMm | null;
+  partialCoverage: boolean;
+  ribBearing: boolean;
+  /** Extent along the spine's centre line, mm from its caudal end (disc to disc). */
+  sFromMm: number;
+  sToMm: number;
+}
+
+export interface SpineLocation {
+  grid: WorkingGrid;
+  track: SpineTrack;
+  centerline: Centerline | null;
+  vertebrae: LocatedVertebra[];
+  anchors: { t1: VertebraLevel | null; t12: VertebraLevel | null; l5: VertebraLevel | null };
+  /** Every piece of the column (caudal first) with the evidence its name rests on: for audits and tests. */
+  pieces: (SpineSegment & LevelEvidence & { name: VertebraLevel | null })[];
+  warnings: string[];
+}
+
+/** The straightened block: the body and canal (u), and far enough sideways (v) for the rib band. */
+const U_RANGE_MM: [number, number] = [-40, 60];
+const V_RANGE_MM: [number, number] = [-80, 80];
+/** Spacing used where the profile is too short to show its own period: body depth x 0.9 (Panjabi). */
+const fallbackSpacingMm = (depthMm: number): number => (Number.isFinite(depthMm) ? Math.max(16, Math.min(42, 0.9 * depthMm)) : 25);
+
+const now = (): number => performance.now();
+
+/** Spine finding, level separation and naming, caudal level first. Pure apart from timing. */
+export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, number> = {}): SpineLocation {
+  let t0 = now();
+  const grid = buildWorkingGrid(loaded.volume);
+  const track = findSpineTrack(grid);
+  const warnings: string[] = [];
+  const none = { t1: null, t12: null, l5: null };
+  if (track.zFirst < 0) {
+    timingsMs.spine = now() - t0;
+    warnings.push('No spine was found in the field of view (no vertebral column with a spinal canal); no levels are reported.');
+    return { grid, track, centerline: null, vertebrae: [], anchors: none, pieces: [], warnings };
+  }
+  const cl = centerlineFromTrack(grid, track);
+  const st = straightenSpine(loaded.volume, cl, U_RANGE_MM, V_RANGE_MM);
+  const size = bodySizeAlongSpine(st);
+  const profile = smoothProfile(
+    ellipseProfile(st, size.depthMm.map((d) => 0.4 * (Number.isFinite(d) ? d : 28)), size.widthMm.map((w) => 0.4 * (Number.isFinite(w) ? w : 36)), size.uCenterMm, size.vCenterMm),
+    1 / st.stepMm,
+  );
+  const measured = localSpacingMm(profile, st.stepMm, size.depthMm);
+  const spacing = measured.map((v, s) => (Number.isFinite(v) ? v : fallbackSpacingMm(size.depthMm[s])));
+  const topHat = whiteTopHat(profile, spacing.map((v) => (0.6 * v) / st.stepMm));
+  const score = smoothProfile(discComplexScore(topHat, spacing.map((v) => (0.25 * v) / st.stepMm)), 1 / st.stepMm);
+  // Two passes: the autocorrelation spacing averages over ~4 levels (too long at the top of a chest CT,
+  // where C7-T2 are 16-18 mm apart); the first chain's own gaps then give the spacing for the second.
+  const first = chooseDiscChain(score, { spacingMm: spacing, stepMm: st.stepMm });
+  const spacing2 = spacingFromChain(first, spacing, st.stepMm);
+  const chain = chooseDiscChain(score, { spacingMm: spacing2, stepMm: st.stepMm });
+  const discs = [...new Set(chain.map((c) => refineDiscCentre(profile, topHat, c, (0.3 * spacing2[c]) / st.stepMm) * st.stepMm))].sort((a, b) => a - b);
+  let colFrom = 0;
+  while (colFrom < st.ns && Number.isNaN(profile[colFrom])) colFrom++;
+  let colTo = st.ns - 1;
+  while (colTo > colFrom && Number.isNaN(profile[colTo])) colTo--;
+  const expected = (sMm: number): number => spacing2[Math.max(0, Math.min(st.ns - 1, Math.round(sMm / st.stepMm)))];
+  const segments = segmentsFromDiscChain(discs, colFrom * st.stepMm, colTo * st.stepMm, expected, score, st.stepMm);
+  timingsMs.spine = now() - t0;
+  t0 = now();
+  if (segments.length === 0) {
+    warnings.push('A spinal column was found but no intervertebral discs could be separated; no levels are reported.');
+    timingsMs.labels = now() - t0;
+    return { grid, track, centerline: cl, vertebrae: [], anchors: none, pieces: [], warnings };
+  }
+
+  const ribs = traceRibs(st);
+  const ribOf = segments.map(() => ({ left: false, right: false }));
+  const ribFit = assignRibsToSegments(ribs, segments);
+  ribFit.segmentOf.forEach((k, i) => {
+    if (k >= 0) ribOf[k][ribs[i].side] = true;
+  });
+  const sacrumTop = sacralPieces(st, segments, size.uCenterMm);
+  const evidence: LevelEvidence[] = segments.map((sg, k) => {
+    const len = sg.sTo - sg.sFrom;
+    const whole = sg.caudalDisc && sg.cranialDisc;
+    const e = expected((sg.sFrom + sg.sTo) / 2);
+    // The rib band beside this level: from its middle to just above its cranial disc (where its rib heads are).
+    const bandFrom = (sg.sFrom + 0.5 * len) / st.stepMm;
+    const bandTo = (sg.sTo + 0.2 * len) / st.stepMm;
+    return {
+      ribLeft: ribOf[k].left,
+      ribRight: ribOf[k].right,
+      bandLeft: ribBandInView(st, bandFrom, bandTo, 1),
+      bandRight: ribBandInView(st, bandFrom, bandTo, -1),
+      whole,
+      caudalInferred: sg.caudalInferred,
+      cranialInferred: sg.cranialInferred,
+      sacral: k <= sacrumTop,
+      stub: !whole && len < 0.5 * e,
+    };
+  });
+  const labels = labelLevels(evidence, ribFit.marginMm);
+  warnings.push(...labels.warnings);
+
+  const vertebrae: LocatedVertebra[] = [];
+  segments.forEach((sg, k) => {
+    const name = labels.names[k];
+    if (name === null) return;
+    const mid = (sg.sFrom + sg.sTo) / 2;
+    const ms = Math.max(0, Math.min(st.ns - 1, Math.round(mid / st.stepMm)));
+    const o = measureBodyOutline(st, sg.sFrom / st.stepMm, sg.sTo / st.stepMm, size.uCenterMm[ms], size.vCenterMm[ms]);
+    const depthMm = Number.isFinite(o.depthMm) ? o.depthMm : size.depthMm[ms];
+    const widthMm = Number.isFinite(o.widthMm) ? o.widthMm : size.widthMm[ms];
+    const heightsMm = measureHeightsMm(st, sg.sFrom / st.stepMm, sg.sTo / st.stepMm, o.uCenterMm, o.vCenterMm, depthMm);
+    const len = sg.sTo - sg.sFrom;
+    vertebrae.push({
+      level: name,
+      labelConfidence: labels.confidence[k],
+      centerMm: curveToPatientMm(cl, mid, o.uCenterMm, o.vCenterMm),
+      widthMm,
+      depthMm,
+      // Endplate to endplate on the mid line; without it, the level less a typical disc (~20% of it).
+      heightMm: heightsMm ? heightsMm.middle : 0.8 * len,
+      heightsMm,
+      partialCoverage: !(sg.caudalDisc && sg.cranialDisc) || o.outsideFraction > 0.02,
+      ribBearing: ribOf[k].left || ribOf[k].right,
+      sFromMm: sg.sFrom,
+      sToMm: sg.sTo,
+    });
+  });
+  if (segments.some((sg) => sg.caudalInferred || sg.cranialInferred)) {
+    warnings.push('At least one disc was not visible where the spacing of its neighbours puts one (fused or degenerated level, cement, hardware): that boundary is inferred and counting across it is less certain.');
+  }
+  // Cranial first, as reports read top-down.
+  vertebrae.reverse();
+  const nameAt = (k: number | null): VertebraLevel | null => (k === null ? null : labels.names[k]);
+  timingsMs.labels = now() - t0;
+  return {
+    grid,
+    track,
+    centerline: cl,
+    vertebrae,
+    anchors: { t1: nameAt(labels.anchors.t1), t12: nameAt(labels.anchors.t12), l5: nameAt(labels.anchors.l5) },
+    pieces: segments.map((sg, k) => ({ ...sg, ...evidence[k], name: labels.names[k] })),
+    warnings,
+  };
+}
+
+/**
+ * Expected spacing per sample from a chain of discs: a robust straight line through its gaps (Theil-Sen;
+ * vertebral spacing changes nearly linearly along a few levels: Panjabi), held within 25% of the profile's
+ * own estimate. Fewer than three gaps: the profile's estimate.
+ */
+function spacingFromChain(chain: number[], prior: Float32Array, stepMm: number): Float32Array {
+  if (chain.length < 4) return prior;
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (let i = 0; i + 1 < chain.length; i++) {
+    xs.push((chain[i] + chain[i + 1]) / 2);
+    ys.push((chain[i + 1] - chain[i]) * stepMm);
+  }
+  const fit = theilSen(xs, ys);
+  if (!fit) return prior;
+  return prior.map((p, s) => {
+    const f = fit.intercept + fit.slope * s;
+    return Number.isFinite(p) ? Math.max(0.75 * p, Math.min(1.25 * p, f)) : f;
+  });
+}
+
+/**
+ * The sacrum: the most cranial of the four caudal-most pieces whose cranial part spreads into alae (S1
+ * under the lumbosacral disc; the sacrum's fused segments can leave faint disc remnants that split it into
+ * pieces). Index of that piece, or -1; every piece below it is sacral too.
+ */
+function sacralPieces(st: StraightSpine, segments: SpineSegment[], uCenterMm: Float32Array): number {
+  let top = -1;
+  for (let k = 0; k < Math.min(4, segments.length - 1); k++) {
+    const sg = segments[k];
+    if (sg.sTo - sg.sFrom < 8) continue;
+    const a = Math.max(sg.sFrom, sg.sTo - 25) / st.stepMm;
+    const b = (sg.sTo - 5) / st.stepMm;
+    const u = uCenterMm[Math.max(0, Math.min(st.ns - 1, Math.round((a + b) / 2)))];
+    if (lateralBoneSpanMm(st, a, b, u) >= SACRAL_WIDTH_MIN_MM) top = k;
+  }
+  return top;
+}

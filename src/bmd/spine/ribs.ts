@@ -1,0 +1,287 @@
+import type { StraightSpine } from './straighten.js';
+
+/**
+ * Ribs on the straightened spine, for counting levels as a reader does (ribs articulate with T1-T12 only:
+ * Gray's Anatomy, thoracic vertebrae and costovertebral joints).
+ *
+ * Seen from behind in the spine's own frame, each rib leaves its vertebra at the costovertebral joint
+ * (beside the body's cranial part, ~15-30 mm from the midline), runs posterolaterally past the transverse
+ * process and descends as it goes lateral. A lumbar transverse process ends 35-50 mm from the midline; the
+ * scapula lies behind the ribs (further posterior than the band used here), the clavicle in front of it.
+ * So a rib is found where it crosses a lateral band (58-72 mm from the centre line, in a slab from the body
+ * centre to 40 mm behind it), then followed medially along its ridge to its head, whose position along
+ * the spine says which vertebra it belongs to.
+ */
+export interface RibTrace {
+  side: 'left' | 'right';
+  /** Where it crosses the lateral band, and where the traced ridge meets the spine (extrapolated), mm along s. */
+  crossingS: number;
+  headS: number;
+  /** MIP brightness of the crossing above the band's soft-tissue baseline, HU. */
+  contrastHu: number;
+}
+
+/** Lateral band where ribs cross and lumbar transverse processes do not reach (mm from the centre line). */
+const BAND_MM: [number, number] = [58, 72];
+/**
+ * Slab (mm along the AP axis, posterior positive) holding rib heads, necks and angles: where they cross the
+ * band the ribs lie 30-50 mm behind the body centre (the chest wall's posterior curve); the scapula lies
+ * further out, and its medial border is a long run along s, not a peak, so it is not taken for a rib.
+ */
+const SLAB_U_MM: [number, number] = [-10, 55];
+/**
+ * The trace stops at the costotransverse joint, ~40 mm from the midline, where ribs 1-10 meet their own
+ * vertebra's transverse process (at its pedicles, in the cranial half of the body): a surer marker of the
+ * level than the head, which sits on the disc between two vertebrae (ribs 2-9).
+ */
+const HEAD_V_MM = 40;
+/** A crossing must stand this far above the band's baseline (rib cortex vs muscle in a MIP). */
+const MIN_CONTRAST_HU = 120;
+/** Along the trace, bone-bright MIP (a rib's cortex, partial-volumed at 3-5 mm slices). */
+const RIDGE_HU = 140;
+
+/** Maximum over the slab of each (s, |v|) on one side: ns x nv/2 image, NaN outside the scan. */
+function sideMip(st: StraightSpine, side: 1 | -1): { img: Float32Array; nvHalf: number } {
+  const v0 = Math.round(-st.vMinMm / st.stepMm);
+  const nvHalf = side > 0 ? st.nv - v0 : v0 + 1;
+  const img = new Float32Array(st.ns * nvHalf).fill(NaN);
+  const u0 = Math.max(0, Math.round((SLAB_U_MM[0] - st.uMinMm) / st.stepMm));
+  const u1 = Math.min(st.nu - 1, Math.round((SLAB_U_MM[1] - st.uMinMm) / st.stepMm));
+  for (let s = 0; s < st.ns; s++) {
+    for (let k = 0; k < nvHalf; k++) {
+      const v = v0 + side * k;
+      let m = -Infinity;
+      let any = false;
+      for (let u = u0; u <= u1; u++) {
+        const h = st.hu[v + st.nv * (u + st.nu * s)];
+        if (Number.isNaN(h)) continue;
+        any = true;
+        if (h > m) m = h;
+      }
+      img[s * nvHalf + k] = any ? m : NaN;
+    }
+  }
+  return { img, nvHalf };
+}
+
+export function traceRibs(st: StraightSpine): RibTrace[] {
+  const out: RibTrace[] = [];
+  for (const side of [1, -1] as const) {
+    const { img, nvHalf } = sideMip(st, side);
+    const at = (s: number, k: number): number => (s < 0 || s >= st.ns || k < 0 || k >= nvHalf ? NaN : img[s * nvHalf + k]);
+    const k0 = Math.round(BAND_MM[0] / st.stepMm);
+    const k1 = Math.min(nvHalf - 1, Math.round(BAND_MM[1] / st.stepMm));
+    if (k1 <= k0) continue;
+    const band = new Float32Array(st.ns).fill(NaN);
+    for (let s = 0; s < st.ns; s++) {
+      let sum = 0;
+      let c = 0;
+      for (let k = k0; k <= k1; k++) {
+        const h = at(s, k);
+        if (Number.isNaN(h)) continue;
+        sum += Math.min(1000, h);
+        c++;
+      }
+      if (c >= 0.8 * (k1 - k0 + 1)) band[s] = sum / c;
+    }
+    const finite = Array.from(band).filter(Number.isFinite).sort((a, b) => a - b);
+    if (finite.length === 0) continue;
+    // Baseline: the band's lower third (muscle and fat between the ribs).
+    const baseline = finite[Math.floor(finite.length / 3)];
+    const sm = new Float32Array(st.ns).fill(NaN);
+    for (let s = 1; s + 1 < st.ns; s++) sm[s] = (band[s - 1] + band[s] + band[s + 1]) / 3;
+    for (let s = 2; s + 2 < st.ns; s++) {
+      const v = sm[s];
+      if (!(v - baseline >= MIN_CONTRAST_HU) || !(v >= sm[s - 1]) || !(v > sm[s + 1])) continue;
+      // A rib is a local peak: darker on both sides within 12 mm (an intercostal space, ~10-20 mm).
+      const reach = Math.round(12 / st.stepMm);
+      let loBelow = Infinity;
+      let loAbove = Infinity;
+      for (let d = 2; d <= reach; d++) {
+        if (s - d >= 0 && Number.isFinite(sm[s - d])) loBelow = Math.min(loBelow, sm[s - d]);
+        if (s + d < st.ns && Number.isFinite(sm[s + d])) loAbove = Math.min(loAbove, sm[s + d]);
+      }
+      if (!(v - loBelow >= 0.5 * (v - baseline) && v - loAbove >= 0.5 * (v - baseline))) continue;
+      const kMid = Math.round((BAND_MM[0] + BAND_MM[1]) / 2 / st.stepMm);
+      const s55 = followRidge(at, s, kMid, Math.round(55 / st.stepMm), st.stepMm);
+      const s40 = s55 === null ? null : followRidge(at, s55, Math.round(55 / st.stepMm), Math.round(HEAD_V_MM / st.stepMm), st.stepMm);
+      if (s55 === null || s40 === null) continue;
+      // The lower ribs (11, 12) have no costotransverse joint and still climb steeply towards their heads
+      // on the body: carry the last 15 mm of the trace on to the body's side (~25 mm from the midline).
+      // Ribs climb or run level towards the spine; never extrapolated downward, at most 20 mm up.
+      const headS = s40 + Math.max(0, Math.min(20 / st.stepMm, s40 - s55));
+      out.push({ side: side > 0 ? 'left' : 'right', crossingS: s * st.stepMm, headS: headS * st.stepMm, contrastHu: Math.round(v - baseline) });
+    }
+  }
+  return out;
+}
+
+/**
+ * Follows the brightest ridge from (s, kFrom) medially to kTo, one mm at a time; a rib climbs cranially as
+ * it nears the spine, so each step may move up to 3 samples up or 2 down. Null when the ridge is lost for
+ * more than 6 mm (not a rib reaching the spine, e.g. the scapula's edge or a costal cartilage end).
+ */
+function followRidge(at: (s: number, k: number) => number, s0: number, kFrom: number, kTo: number, stepMm: number): number | null {
+  let s = s0;
+  let lost = 0;
+  const maxLost = Math.round(6 / stepMm);
+  for (let k = kFrom; k >= kTo; k--) {
+    let best = -Infinity;
+    let arg = s;
+    for (let d = -2; d <= 3; d++) {
+      // Mean of 3 along s: a rib is ~8-12 mm tall, noise is not.
+      const v = (at(s + d - 1, k) + at(s + d, k) + at(s + d + 1, k)) / 3;
+      if (v > best) {
+        best = v;
+        arg = s + d;
+      }
+    }
+    if (!(best >= RIDGE_HU)) {
+      lost++;
+      if (lost > maxLost) return null;
+      continue;
+    }
+    lost = 0;
+    s = arg;
+  }
+  return s;
+}
+
+/**
+ * Where a rib meets the spine relative to its own vertebra (Gray's Anatomy): the head of rib n sits on the
+ * disc above Tn (ribs 2-9) or on Tn's cranial half (ribs 1, 10-12), the tubercle on Tn's transverse process
+ * at its pedicles. So the traced end lies between the middle of its own level and a little above its cranial
+ * disc: this window (fractions of the level's length from its caudal end).
+ */
+const OWN_WINDOW: [number, number] = [0.5, 1.15];
+/** Cost (mm) of a traced rib that belongs to no level (a clavicle, scapula edge or calcified cartilage). */
+const UNASSIGNED_COST_MM = 12;
+/** Cost (mm) per level by which consecutive ribs' levels differ from what their spacing says. */
+const STEP_MISMATCH_COST_MM = 15;
+/** A left and a right rib crossing the band within this distance are one pair, on one level. */
+const PAIR_MM = 8;
+
+export interface RibAssignment {
+  /** Per rib (in the order given): its segment index, or -1. */
+  segmentOf: number[];
+  /**
+   * How much worse (mm of window distance) the same ribs fit one level up or down as a whole: the evidence
+   * that the count is not off by one. Infinity with no ribs assigned.
+   */
+  marginMm: number;
+}
+
+/**
+ * Which level each rib belongs to. One rib per level and side, in order, and a left and a right rib that
+ * cross the band together belong to one level: so the ribs are aligned to the levels together (a monotone
+ * alignment, dynamic programming over rib pairs and unpaired ribs), each rib paying the distance from its
+ * traced end to its level's window, and consecutive ribs paying when their levels are further apart than
+ * their own spacing says. One rib whose traced end sits on a disc cannot then be pushed onto the
+ * neighbouring level alone: the whole sequence decides, as a reader counting ribs does.
+ * Segments are caudal first.
+ */
+export function assignRibsToSegments(ribs: RibTrace[], segments: { sFrom: number; sTo: number }[]): RibAssignment {
+  const segmentOf = ribs.map(() => -1);
+  const n = segments.length;
+  // Events: pairs and single ribs, by position.
+  const used = new Set<number>();
+  const events: number[][] = [];
+  const order = ribs.map((_, i) => i).sort((x, y) => ribs[x].crossingS - ribs[y].crossingS);
+  for (const i of order) {
+    if (used.has(i)) continue;
+    used.add(i);
+    const mate = order.find((j) => !used.has(j) && ribs[j].side !== ribs[i].side && Math.abs(ribs[j].crossingS - ribs[i].crossingS) <= PAIR_MM);
+    if (mate !== undefined) used.add(mate);
+    events.push(mate === undefined ? [i] : [i, mate]);
+  }
+  events.sort((a, b) => mean(a.map((i) => ribs[i].headS)) - mean(b.map((i) => ribs[i].headS)));
+  const m = events.length;
+  if (m === 0 || n === 0) return { segmentOf, marginMm: Infinity };
+  const windowCost = (e: number, k: number): number => {
+    if (k < 0 || k >= n) return UNASSIGNED_COST_MM * 3 * events[e].length;
+    const sg = segments[k];
+    const len = sg.sTo - sg.sFrom;
+    const lo = sg.sFrom + OWN_WINDOW[0] * len;
+    const hi = sg.sFrom + OWN_WINDOW[1] * len;
+    let c = 0;
+    for (const i of events[e]) {
+      const h = ribs[i].headS;
+      c += h < lo ? lo - h : h > hi ? h - hi : 0;
+    }
+    return c;
+  };
+  const headOf = (e: number): number => mean(events[e].map((i) => ribs[i].headS));
+  // best[e][k]: event e on segment k (k = n: not assigned), earlier events aligned optimally.
+  const best: Float64Array[] = [];
+  const back: Int32Array[] = [];
+  for (let e = 0; e < m; e++) {
+    const b = new Float64Array(n + 1).fill(Infinity);
+    const bk = new Int32Array(n + 1).fill(-1);
+    for (let k = 0; k <= n; k++) {
+      const own = k === n ? UNASSIGNED_COST_MM * events[e].length : windowCost(e, k);
+      if (e === 0) {
+        b[k] = own;
+        continue;
+      }
+      for (let j = 0; j <= n; j++) {
+        const prev = best[e - 1][j];
+        if (prev === Infinity) continue;
+        let step = 0;
+        if (k < n && j < n) {
+          if (k <= j) continue;
+          // Traced ends sit at level-dependent heights in their levels (the lower ribs climb steeply), so
+          // their spacing says how many levels apart they are only to within half a level.
+          const len = segments[k].sTo - segments[k].sFrom;
+          const expectLevels = (headOf(e) - headOf(e - 1)) / len;
+          step = STEP_MISMATCH_COST_MM * Math.max(0, Math.abs(k - j - expectLevels) - 0.5);
+        }
+        const v = prev + own + step;
+        if (v < b[k]) {
+          b[k] = v;
+          bk[k] = j;
+        }
+      }
+    }
+    best.push(b);
+    back.push(bk);
+  }
+  let k = 0;
+  for (let t = 1; t <= n; t++) if (best[m - 1][t] < best[m - 1][k]) k = t;
+  const chosen = new Int32Array(m);
+  for (let e = m - 1; e >= 0; e--) {
+    chosen[e] = k < n ? k : -1;
+    for (const i of events[e]) segmentOf[i] = chosen[e];
+    k = back[e][k];
+  }
+  // The same alignment moved one level up or down, as a whole: how much worse does it fit?
+  const fit = (shift: number): number => {
+    let c = 0;
+    for (let e = 0; e < m; e++) if (chosen[e] >= 0) c += windowCost(e, chosen[e] + shift);
+    return c;
+  };
+  const assigned = chosen.some((c) => c >= 0);
+  const marginMm = assigned ? Math.min(fit(1), fit(-1)) - fit(0) : Infinity;
+  return { segmentOf, marginMm };
+}
+
+function mean(v: number[]): number {
+  return v.reduce((a, b) => a + b, 0) / v.length;
+}
+
+/**
+ * Whether the rib band beside s in [sFrom, sTo] lies inside the scanned volume on one side (90% of its
+ * samples): only then does "no rib crossing here" mean "no rib". A small field of view or an off-centre
+ * reconstruction cuts the band off; the spine itself can still be fully in view.
+ */
+export function ribBandInView(st: StraightSpine, sFrom: number, sTo: number, side: 1 | -1): boolean {
+  const v = Math.round((side * (BAND_MM[0] + BAND_MM[1]) / 2 - st.vMinMm) / st.stepMm);
+  const u = Math.round((15 - st.uMinMm) / st.stepMm);
+  if (v < 0 || v >= st.nv || u < 0 || u >= st.nu) return false;
+  let inside = 0;
+  let total = 0;
+  for (let s = Math.max(0, Math.round(sFrom)); s <= Math.min(st.ns - 1, Math.round(sTo)); s++) {
+    total++;
+    if (!Number.isNaN(st.hu[v + st.nv * (u + st.nu * s)])) inside++;
+  }
+  return total > 0 && inside >= 0.9 * total;
+}

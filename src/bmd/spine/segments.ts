@@ -1,0 +1,95 @@
+/**
+ * Vertebral levels along the straightened spine: the pieces between consecutive discs, and the open pieces
+ * from the column's ends to the first and last disc. Positions are mm along the centre line (s), caudal first.
+ */
+export interface SpineSegment {
+  sFrom: number;
+  sTo: number;
+  /** Whether each end is a disc (false: the column or the scan ends there). */
+  caudalDisc: boolean;
+  cranialDisc: boolean;
+  /**
+   * The boundary at that end was placed across a run with no visible disc, where the spacing of the
+   * neighbours says a level must be: counting across it may be off by one.
+   */
+  caudalInferred: boolean;
+  cranialInferred: boolean;
+}
+
+/**
+ * A gap between chosen discs longer than this multiple of the expected spacing holds a level whose disc
+ * was not seen (fused, degenerated to a sliver, hidden by cement or hardware): every body has its own
+ * level, so it is split where the spacing says, and flagged.
+ */
+export const GAP_SPLIT_RATIO = 1.6;
+
+/**
+ * Segments between the discs (ascending s), splitting over-long gaps into equal parts (the disc-score
+ * maximum nearest each equal split point, when there is one within a quarter spacing), and the open ends.
+ * `expectedMm(s)`: local vertebral spacing; `score`: disc score per sample (for placing splits).
+ */
+export function segmentsFromDiscChain(
+  discs: number[],
+  columnFrom: number,
+  columnTo: number,
+  expectedMm: (s: number) => number,
+  score: Float32Array,
+  stepMm: number,
+): SpineSegment[] {
+  const out: SpineSegment[] = [];
+  if (discs.length === 0) return out;
+  const bounds: { s: number; inferred: boolean }[] = [{ s: discs[0], inferred: false }];
+  for (let i = 0; i + 1 < discs.length; i++) {
+    const a = discs[i];
+    const b = discs[i + 1];
+    const e = expectedAround(discs, i, expectedMm);
+    const parts = Number.isFinite(e) && (b - a) > GAP_SPLIT_RATIO * e ? Math.round((b - a) / e) : 1;
+    for (let k = 1; k < parts; k++) {
+      const target = a + ((b - a) * k) / parts;
+      bounds.push({ s: nearestScoreMax(score, target, 0.25 * e, stepMm), inferred: true });
+    }
+    bounds.push({ s: b, inferred: false });
+  }
+  const last = bounds[bounds.length - 1].s;
+  if (discs[0] > columnFrom) {
+    out.push({ sFrom: columnFrom, sTo: discs[0], caudalDisc: false, cranialDisc: true, caudalInferred: false, cranialInferred: false });
+  }
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    out.push({
+      sFrom: bounds[i].s,
+      sTo: bounds[i + 1].s,
+      caudalDisc: true,
+      cranialDisc: true,
+      caudalInferred: bounds[i].inferred,
+      cranialInferred: bounds[i + 1].inferred,
+    });
+  }
+  if (columnTo > last) {
+    out.push({ sFrom: last, sTo: columnTo, caudalDisc: true, cranialDisc: false, caudalInferred: false, cranialInferred: false });
+  }
+  return out;
+}
+
+/** Expected spacing for the gap after disc i: the local estimate, else the median of the neighbouring gaps. */
+function expectedAround(discs: number[], i: number, expectedMm: (s: number) => number): number {
+  const e = expectedMm((discs[i] + discs[i + 1]) / 2);
+  if (Number.isFinite(e)) return e;
+  const near: number[] = [];
+  for (let j = Math.max(0, i - 2); j <= Math.min(discs.length - 2, i + 2); j++) if (j !== i) near.push(discs[j + 1] - discs[j]);
+  near.sort((x, y) => x - y);
+  return near.length ? near[near.length >> 1] : NaN;
+}
+
+function nearestScoreMax(score: Float32Array, target: number, reachMm: number, stepMm: number): number {
+  const t = Math.round(target / stepMm);
+  const r = Math.max(1, Math.round(reachMm / stepMm));
+  let best = target;
+  let bestV = 0;
+  for (let s = Math.max(1, t - r); s <= Math.min(score.length - 2, t + r); s++) {
+    if (score[s] > bestV && score[s] >= score[s - 1] && score[s] >= score[s + 1]) {
+      bestV = score[s];
+      best = s * stepMm;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,98 @@
+import type { Volume } from '../../imaging/volume.js';
+import { patientMmToVoxel } from '../../imaging/volume.js';
+import type { Centerline } from './centerline.js';
+
+/**
+ * The spine resampled into its own frame: s along the centre line (caudal to cranial), u along its AP axis
+ * (posterior positive, 0 at the body centre line), v along its LR axis (patient left positive), at 1 mm.
+ * Samples outside the scanned volume are NaN, so a cropped field of view is seen as missing, not as air.
+ */
+export interface StraightSpine {
+  /** index = v + nv * (u + nu * s) */
+  readonly hu: Float32Array;
+  readonly ns: number;
+  readonly nu: number;
+  readonly nv: number;
+  readonly uMinMm: number;
+  readonly vMinMm: number;
+  readonly stepMm: number;
+}
+
+export function straightIndex(st: StraightSpine, s: number, u: number, v: number): number {
+  return v + st.nv * (u + st.nu * s);
+}
+
+/** HU at (s, uMm, vMm) of the straightened spine, nearest sample; NaN outside. */
+export function straightAt(st: StraightSpine, s: number, uMm: number, vMm: number): number {
+  const u = Math.round((uMm - st.uMinMm) / st.stepMm);
+  const v = Math.round((vMm - st.vMinMm) / st.stepMm);
+  if (s < 0 || s >= st.ns || u < 0 || u >= st.nu || v < 0 || v >= st.nv) return NaN;
+  return st.hu[straightIndex(st, s, u, v)];
+}
+
+/**
+ * Trilinear samples of the volume on the curve's planes. Each plane is an affine image of the (u, v) grid,
+ * so the inner loop only adds two voxel-space increments per step (no matrix work per sample).
+ */
+export function straightenSpine(volume: Volume, cl: Centerline, uRangeMm: [number, number], vRangeMm: [number, number]): StraightSpine {
+  const step = cl.stepMm;
+  const nu = Math.floor((uRangeMm[1] - uRangeMm[0]) / step) + 1;
+  const nv = Math.floor((vRangeMm[1] - vRangeMm[0]) / step) + 1;
+  const ns = cl.n;
+  const hu = new Float32Array(ns * nu * nv);
+  const [nx, ny, nz] = volume.dims;
+  const src = volume.hu;
+  const sxy = nx * ny;
+  const origin = patientMmToVoxel(volume, [0, 0, 0]);
+  // Voxel-space image of a patient-space vector (linear part of the inverse affine).
+  const linear = (d: [number, number, number]): [number, number, number] => {
+    const p = patientMmToVoxel(volume, d);
+    return [p[0] - origin[0], p[1] - origin[1], p[2] - origin[2]];
+  };
+  let o = 0;
+  for (let s = 0; s < ns; s++) {
+    const c = [cl.pointMm[3 * s], cl.pointMm[3 * s + 1], cl.pointMm[3 * s + 2]] as [number, number, number];
+    const ap = [cl.ap[3 * s], cl.ap[3 * s + 1], cl.ap[3 * s + 2]] as [number, number, number];
+    const lr = [cl.lr[3 * s], cl.lr[3 * s + 1], cl.lr[3 * s + 2]] as [number, number, number];
+    const c0 = patientMmToVoxel(volume, [
+      c[0] + uRangeMm[0] * ap[0] + vRangeMm[0] * lr[0],
+      c[1] + uRangeMm[0] * ap[1] + vRangeMm[0] * lr[1],
+      c[2] + uRangeMm[0] * ap[2] + vRangeMm[0] * lr[2],
+    ]);
+    const du = linear([ap[0] * step, ap[1] * step, ap[2] * step]);
+    const dv = linear([lr[0] * step, lr[1] * step, lr[2] * step]);
+    for (let u = 0; u < nu; u++) {
+      let x = c0[0] + u * du[0];
+      let y = c0[1] + u * du[1];
+      let z = c0[2] + u * du[2];
+      for (let v = 0; v < nv; v++, o++, x += dv[0], y += dv[1], z += dv[2]) {
+        // Half a voxel of slack at the faces: the outermost voxel centres are still inside the scan.
+        if (x < -0.5 || y < -0.5 || z < -0.5 || x > nx - 0.5 || y > ny - 0.5 || z > nz - 0.5) {
+          hu[o] = NaN;
+          continue;
+        }
+        const xc = Math.min(nx - 1, Math.max(0, x));
+        const yc = Math.min(ny - 1, Math.max(0, y));
+        const zc = Math.min(nz - 1, Math.max(0, z));
+        const x0 = Math.min(nx - 2, Math.floor(xc));
+        const y0 = Math.min(ny - 2, Math.floor(yc));
+        const z0 = Math.min(nz - 2, Math.floor(zc));
+        const fx = nx > 1 ? xc - x0 : 0;
+        const fy = ny > 1 ? yc - y0 : 0;
+        const fz = nz > 1 ? zc - z0 : 0;
+        const b = Math.max(0, x0) + nx * Math.max(0, y0) + sxy * Math.max(0, z0);
+        const bx = nx > 1 ? 1 : 0;
+        const by = ny > 1 ? nx : 0;
+        const bz = nz > 1 ? sxy : 0;
+        const c00 = src[b] + fx * (src[b + bx] - src[b]);
+        const c10 = src[b + by] + fx * (src[b + by + bx] - src[b + by]);
+        const c01 = src[b + bz] + fx * (src[b + bz + bx] - src[b + bz]);
+        const c11 = src[b + bz + by] + fx * (src[b + bz + by + bx] - src[b + bz + by]);
+        const c0y = c00 + fy * (c10 - c00);
+        const c1y = c01 + fy * (c11 - c01);
+        hu[o] = c0y + fz * (c1y - c0y);
+      }
+    }
+  }
+  return { hu, ns, nu, nv, uMinMm: uRangeMm[0], vMinMm: vRangeMm[0], stepMm: step };
+}
