@@ -204,7 +204,7 @@ export async function writeCtSeries(dir: string, volume: Volume, meta: CtSeriesM
 }
 
 /** Part-10 preamble + file meta + dataset (without PixelData), serialized by dcmjs. */
-function encodeHeader(dataset: DenaturalizedDataset, sopClassUid: string, sopInstanceUid: string): Buffer {
+export function encodeHeader(dataset: DenaturalizedDataset, sopClassUid: string, sopInstanceUid: string): Buffer {
   const meta = {
     FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
     MediaStorageSOPClassUID: sopClassUid,
@@ -219,7 +219,7 @@ function encodeHeader(dataset: DenaturalizedDataset, sopClassUid: string, sopIns
 }
 
 /** (7FE0,0010) OW, explicit VR little endian: tag, VR, 2 reserved bytes, 32-bit length (PS3.5 7.1.2). */
-function writePixelDataElementHeader(b: Buffer, at: number, byteLength: number): void {
+export function writePixelDataElementHeader(b: Buffer, at: number, byteLength: number): void {
   b.writeUInt16LE(0x7fe0, at);
   b.writeUInt16LE(0x0010, at + 2);
   b.write('OW', at + 4, 'latin1');

@@ -1,10 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import dcmjs from 'dcmjs';
-import { ds, newDicomUid } from '../../src/dicom/write-series.js';
+import { ds, encodeHeader, newDicomUid, writePixelDataElementHeader } from '../../src/dicom/write-series.js';
 import type { Vec3, Volume } from '../../src/imaging/volume.js';
 
-const { DicomDict, DicomMetaDictionary } = dcmjs.data;
+const { DicomMetaDictionary } = dcmjs.data;
 
 /**
  * Test fixtures: a volume written as one Enhanced CT Image Storage object (PS3.3 A.38), frames carrying
@@ -14,7 +14,6 @@ const { DicomDict, DicomMetaDictionary } = dcmjs.data;
  * dcmulti to build them independently); dcm2niix and dciodvfy check the result in the tests.
  */
 export const ENHANCED_CT_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.2.1';
-const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 
 export interface EnhancedCtOptions {
   patientId?: string;
@@ -118,7 +117,7 @@ export async function writeEnhancedCt(file: string, volume: Volume, o: EnhancedC
     ],
     PerFrameFunctionalGroupsSequence: perFrame,
   };
-  const header = encodeHeader(DicomMetaDictionary.denaturalizeDataset(dataset), sop);
+  const header = encodeHeader(DicomMetaDictionary.denaturalizeDataset(dataset), ENHANCED_CT_IMAGE_STORAGE, sop);
   const plane = cols * rows;
   const pixels = Buffer.alloc(plane * slices * 2);
   order.forEach((k, f) => {
@@ -128,10 +127,7 @@ export async function writeEnhancedCt(file: string, volume: Volume, o: EnhancedC
     }
   });
   const el = Buffer.alloc(12);
-  el.writeUInt16LE(0x7fe0, 0);
-  el.writeUInt16LE(0x0010, 2);
-  el.write('OW', 4, 'latin1');
-  el.writeUInt32LE(pixels.length, 8);
+  writePixelDataElementHeader(el, 0, pixels.length);
   await mkdir(dirname(file), { recursive: true });
   await writeFile(file, Buffer.concat([header, el, pixels]));
 }
@@ -154,18 +150,4 @@ function ctAcquisitionMacros(sx: number, sy: number, cols: number): Record<strin
 
 function dt(o: EnhancedCtOptions): string {
   return (o.acquisitionDateTime ?? '2024-05-06T07:08:09').replace(/[-:T]/g, '');
-}
-
-function encodeHeader(dataset: ReturnType<typeof DicomMetaDictionary.denaturalizeDataset>, sop: string): Buffer {
-  const meta = {
-    FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
-    MediaStorageSOPClassUID: ENHANCED_CT_IMAGE_STORAGE,
-    MediaStorageSOPInstanceUID: sop,
-    TransferSyntaxUID: EXPLICIT_VR_LITTLE_ENDIAN,
-    ImplementationClassUID: '2.25.181930420575307166432913226906052170211',
-    ImplementationVersionName: 'VBMD_TEST',
-  };
-  const dict = new DicomDict(DicomMetaDictionary.denaturalizeDataset(meta));
-  dict.dict = dataset;
-  return Buffer.from(dict.write());
 }
