@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, relative } from 'node:path';
@@ -25,6 +25,8 @@ import { PagePrefaulter } from '../imaging/page-prefault.js';
 
 /** Bytes read per file for the header scan; CT headers are 1-10 KB (longer ones are re-read whole). */
 const HEADER_PROBE_BYTES = 16 * 1024;
+/** Longer reads tried when a header does not fit the first probe (the last bounds the header scan). */
+const LONG_HEADER_PROBES = [1024 * 1024, 16 * 1024 * 1024, 64 * 1024 * 1024];
 /** Files scanned between yields to the event loop. */
 const SCAN_BATCH = 64;
 /** Files read and decoded between yields to the event loop (~1-2 ms each at 512x512). */
@@ -345,17 +347,33 @@ function readHeaderSync(file: string, probe: Buffer): HeaderResult {
   if (/^dicomdir$/i.test(basename(file))) return { dicom: false, message: 'DICOMDIR' };
   const looksDicom = head.length >= 132 && Buffer.from(head.subarray(128, 132)).toString('latin1') === 'DICM';
   const found: { pixelData?: PixelDataLocation } = {};
-  try {
-    return { headers: parseDicomHeaders(head, file, head.length < size, found), pixelData: found.pixelData, fileSize: size };
-  } catch (e) {
-    if (isVbmdError(e) && e.details.needMoreBytes === true) {
-      try {
-        return { headers: parseDicomHeaders(readFileSync(file), file, false, found), pixelData: found.pixelData, fileSize: size };
-      } catch (e2) {
-        return { dicom: looksDicom, message: (e2 as Error).message };
-      }
+  // Longer headers (Enhanced CT functional groups, big private blocks) are read from longer prefixes, not
+  // the whole file: a multi-frame file's pixel data can be hundreds of MB, a raw-data object gigabytes.
+  for (const prefix of [0, ...LONG_HEADER_PROBES]) {
+    try {
+      const bytes = prefix === 0 ? head : readPrefixSync(file, Math.min(prefix, size));
+      return { headers: parseDicomHeaders(bytes, file, bytes.length < size, found), pixelData: found.pixelData, fileSize: size };
+    } catch (e) {
+      if (!(isVbmdError(e) && e.details.needMoreBytes === true)) return { dicom: looksDicom, message: (e as Error).message };
+      if (prefix >= size) break;
     }
-    return { dicom: looksDicom, message: (e as Error).message };
+  }
+  return { dicom: looksDicom, message: `${file}: no pixel data within its first ${LONG_HEADER_PROBES.at(-1)! / 2 ** 20} MiB; not an image vbmd reads.` };
+}
+
+function readPrefixSync(file: string, length: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(length);
+    let off = 0;
+    while (off < length) {
+      const n = readSync(fd, buf, off, length - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return buf.subarray(0, off);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, symlink } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import dicomParser from 'dicom-parser';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -96,6 +96,27 @@ describe('FolderDicomSource', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
       await rm(join(dir, '..', 'probe-size'), { recursive: true, force: true });
+    }
+  });
+
+  it('a large object without pixel data (raw data) is scanned no further than 64 MiB and set aside', async () => {
+    const dir = join(root, '..', `${root.split('/').pop()}-raw`);
+    try {
+      const [ct] = await writeSeries(join(dir, 'ct'), {}, syntheticVolume([24, 20, 12]));
+      const bytes = await readFile(ct);
+      const header = bytes.subarray(0, dicomParser.parseDicom(bytes, { untilTag: 'x7fe00010' }).elements.x7fe00010.dataOffset - 12);
+      // (7FD0,0010) OB, 70 MiB: a stand-in for a scanner's raw-data object, no Pixel Data after it.
+      const el = Buffer.alloc(12);
+      el.writeUInt16LE(0x7fd0, 0);
+      el.writeUInt16LE(0x0010, 2);
+      el.write('OB', 4, 'latin1');
+      el.writeUInt32LE(70 * 2 ** 20, 8);
+      await writeFile(join(dir, 'raw.dcm'), Buffer.concat([header, el, Buffer.alloc(70 * 2 ** 20)]));
+      const scan = await new FolderDicomSource(dir).scan();
+      expect(scan.unreadable.map((u) => u.message)).toEqual([`${join(dir, 'raw.dcm')}: no pixel data within its first 64 MiB; not an image vbmd reads.`]);
+      expect((await loadInputPath(dir)).volume.dims).toEqual([24, 20, 12]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

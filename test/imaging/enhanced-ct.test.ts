@@ -113,6 +113,20 @@ describe('Enhanced CT Image Storage', () => {
     expect(scan.series[0].extentMm).toBeCloseTo(11 * 1.5 + 1.5, 6);
   });
 
+  it('a header longer than the scan probe (150 frames: ~45 KB of functional groups) is scanned from a longer prefix', async () => {
+    const dir = join(root, 'long');
+    const long = syntheticVolume([16, 16, 150], [1, 1, 1], [0, 0, 0]);
+    await writeEnhancedCt(join(dir, 'e.dcm'), long);
+    const bytes = await readFile(join(dir, 'e.dcm'));
+    expect(bytes.indexOf(Buffer.from([0xe0, 0x7f, 0x10, 0x00]))).toBeGreaterThan(16 * 1024);
+    const scan = await new FolderDicomSource(dir).scan();
+    expect(scan.unreadable).toEqual([]);
+    expect(scan.series[0]).toMatchObject({ instanceCount: 1, frameCount: 150 });
+    const { volume } = await loadInputPath(dir);
+    expect(volume.dims).toEqual([16, 16, 150]);
+    expectSameVoxels(volume, long);
+  });
+
   it('frames whose Per-frame Functional Groups do not match NumberOfFrames are refused as corrupt', async () => {
     const dir = join(root, 'bad-count');
     await writeEnhancedCt(join(dir, 'e.dcm'), truth);
