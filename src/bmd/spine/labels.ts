@@ -119,11 +119,23 @@ export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelO
       'No anatomical anchor (the first or last rib-bearing vertebra, or the sacrum) is in the field of view: vertebral levels cannot be named and are reported as unknown.',
     );
   } else {
+    // A rib count whose ribs fit one level up or down almost as well is weak evidence: where a firm anchor
+    // disagrees with it, the weak count is the likelier error (a traced rib end on a disc), not the anatomy.
+    const firm = counts.filter((c) => c.conf > WEAK_RIB_COUNT);
+    const weakDisagree = counts.filter((c) => c.conf <= WEAK_RIB_COUNT && firm.length > 0 && firm.every((f) => f.base !== c.base));
+    if (weakDisagree.length > 0 && firm.length > 0 && majority(firm.map((c) => c.base)).count === firm.length) {
+      warnings.push(
+        `The rib count (${weakDisagree.map((c) => c.name.toUpperCase()).join(', ')}) is ambiguous by a level and disagrees with the ${firm.map((c) => c.name.toUpperCase()).join(' and ')} count, which the labels follow.`,
+      );
+      for (const w of weakDisagree) counts.splice(counts.indexOf(w), 1);
+    }
     const agreeing = majority(counts.map((c) => c.base));
     if (agreeing.count === counts.length) {
       base = agreeing.value;
       anchorsAt = counts.map((c) => c.at);
-      conf = counts.length >= 2 ? AGREEING_ANCHORS : counts[0].conf;
+      // Several anchors agreeing confirm the count; a weak rib count agreeing adds less.
+      const strong = counts.filter((c) => c.conf > WEAK_RIB_COUNT).length;
+      conf = strong >= 2 ? AGREEING_ANCHORS : counts.length >= 2 ? Math.max(...counts.map((c) => c.conf)) + 0.08 : counts[0].conf;
     } else {
       // Disagreement: keep the majority where there is one, else the rib count from the top (readers count
       // down from T1 when the top of the thorax is shown), else the last rib.

@@ -104,9 +104,9 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
     const len = sg.sTo - sg.sFrom;
     const whole = sg.caudalDisc && sg.cranialDisc;
     const e = expected((sg.sFrom + sg.sTo) / 2);
-    // The rib band beside this level: from its middle to just above its cranial disc (where its rib heads are).
+    // The rib band beside this level's cranial half, where its rib would meet the spine.
     const bandFrom = (sg.sFrom + 0.5 * len) / st.stepMm;
-    const bandTo = (sg.sTo + 0.2 * len) / st.stepMm;
+    const bandTo = sg.sTo / st.stepMm;
     return {
       ribLeft: ribOf[k].left,
       ribRight: ribOf[k].right,

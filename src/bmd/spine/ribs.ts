@@ -198,7 +198,8 @@ export function assignRibsToSegments(ribs: RibTrace[], segments: { sFrom: number
   const m = events.length;
   if (m === 0 || n === 0) return { segmentOf, marginMm: Infinity };
   const windowCost = (e: number, k: number): number => {
-    if (k < 0 || k >= n) return UNASSIGNED_COST_MM * 3 * events[e].length;
+    // Off the column's ends (only when the whole alignment is moved a level): as if unassigned.
+    if (k < 0 || k >= n) return UNASSIGNED_COST_MM * events[e].length;
     const sg = segments[k];
     const len = sg.sTo - sg.sFrom;
     const lo = sg.sFrom + OWN_WINDOW[0] * len;
@@ -269,7 +270,7 @@ function mean(v: number[]): number {
 }
 
 /**
- * Whether the rib band beside s in [sFrom, sTo] lies inside the scanned volume on one side (90% of its
+ * Whether the rib band beside s in [sFrom, sTo] lies inside the scanned volume on one side (80% of its
  * samples): only then does "no rib crossing here" mean "no rib". A small field of view or an off-centre
  * reconstruction cuts the band off; the spine itself can still be fully in view.
  */
@@ -283,5 +284,5 @@ export function ribBandInView(st: StraightSpine, sFrom: number, sTo: number, sid
     total++;
     if (!Number.isNaN(st.hu[v + st.nv * (u + st.nu * s)])) inside++;
   }
-  return total > 0 && inside >= 0.9 * total;
+  return total > 0 && inside >= 0.8 * total;
 }

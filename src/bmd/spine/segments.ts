@@ -50,9 +50,24 @@ export function segmentsFromDiscChain(
     }
     bounds.push({ s: b, inferred: false });
   }
+  // An open end longer than the split ratio holds a whole level whose far disc was not seen (noise, a
+  // degenerated disc): inferred boundaries one expected spacing apart, from the last seen disc outwards.
+  const endBounds = (from: number, dir: 1 | -1, limit: number): number[] => {
+    const extra: number[] = [];
+    let at = from;
+    for (;;) {
+      const e = expectedMm(at + (dir * expectedMm(at)) / 2);
+      if (!Number.isFinite(e) || (limit - at) * dir <= GAP_SPLIT_RATIO * e) return extra;
+      at = nearestScoreMax(score, at + dir * e, 0.25 * e, stepMm);
+      extra.push(at);
+    }
+  };
+  for (const b of endBounds(bounds[bounds.length - 1].s, 1, columnTo)) bounds.push({ s: b, inferred: true });
+  for (const b of endBounds(bounds[0].s, -1, columnFrom)) bounds.unshift({ s: b, inferred: true });
   const last = bounds[bounds.length - 1].s;
-  if (discs[0] > columnFrom) {
-    out.push({ sFrom: columnFrom, sTo: discs[0], caudalDisc: false, cranialDisc: true, caudalInferred: false, cranialInferred: false });
+  const firstBound = bounds[0];
+  if (firstBound.s > columnFrom) {
+    out.push({ sFrom: columnFrom, sTo: firstBound.s, caudalDisc: false, cranialDisc: true, caudalInferred: false, cranialInferred: firstBound.inferred });
   }
   for (let i = 0; i + 1 < bounds.length; i++) {
     out.push({
@@ -65,7 +80,7 @@ export function segmentsFromDiscChain(
     });
   }
   if (columnTo > last) {
-    out.push({ sFrom: last, sTo: columnTo, caudalDisc: true, cranialDisc: false, caudalInferred: false, cranialInferred: false });
+    out.push({ sFrom: last, sTo: columnTo, caudalDisc: true, cranialDisc: false, caudalInferred: bounds[bounds.length - 1].inferred, cranialInferred: false });
   }
   return out;
 }
