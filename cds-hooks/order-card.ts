@@ -17,12 +17,14 @@ export interface MatchedCtOrder {
   code: { system: string; code: string; display?: string };
   /** From ServiceRequest.identifier of type v2-0203 ACSN; what the QIDO poller looks for. */
   accessionNumber?: string;
+  /** That identifier's system: the accession's issuer, checked against the study's when both are given. */
+  accessionSystem?: string;
 }
 
-export function accessionOf(sr: ServiceRequest): string | undefined {
+export function accessionIdentifierOf(sr: ServiceRequest): { value: string; system?: string } | undefined {
   for (const id of sr.identifier ?? []) {
     const isAcsn = (id.type?.coding ?? []).some((c) => c.system === ACCESSION_IDENTIFIER_TYPE.system && c.code === ACCESSION_IDENTIFIER_TYPE.code);
-    if (isAcsn && id.value) return id.value;
+    if (isAcsn && id.value) return { value: id.value, ...(id.system ? { system: id.system } : {}) };
   }
   return undefined;
 }
@@ -40,8 +42,13 @@ export function matchCtOrders(draftOrders: unknown, valueSet: CtValueSet, select
     if (selections && !(sr.id && selections.includes(`ServiceRequest/${sr.id}`))) continue;
     const code = valueSet.match(sr.code?.coding);
     if (!code) continue;
-    const accessionNumber = accessionOf(sr);
-    out.push({ ...(sr.id ? { serviceRequestId: sr.id } : {}), code, ...(accessionNumber ? { accessionNumber } : {}) });
+    const acc = accessionIdentifierOf(sr);
+    out.push({
+      ...(sr.id ? { serviceRequestId: sr.id } : {}),
+      code,
+      ...(acc ? { accessionNumber: acc.value } : {}),
+      ...(acc?.system ? { accessionSystem: acc.system } : {}),
+    });
   }
   return out;
 }

@@ -184,6 +184,7 @@ export function createCdsHooksRouter(deps: CdsHooksDeps): Router {
           patientId: body.context.patientId,
           ...(o.serviceRequestId ? { serviceRequestId: o.serviceRequestId } : {}),
           ...(o.accessionNumber ? { accessionNumber: o.accessionNumber } : {}),
+          ...(o.accessionSystem ? { accessionSystem: o.accessionSystem } : {}),
           ...(body.fhirServer ? { fhirServer: body.fhirServer } : {}),
           hook: body.hook,
           ttlMs: deps.watchTtlMs,

@@ -126,6 +126,23 @@ const envSchema = z.object({
     .optional(),
   /** Comma-separated bearer tokens allowed to call POST /api/studies/{uid}/analyze (besides CDS client JWTs). */
   ANALYZE_API_TOKENS: z.string().optional(),
+  /** FHIR identifier system of the MRN the PACS stores as DICOM PatientID; unset = a PatientID is looked for
+   * among the Patient's identifiers of any system (the chart cross-check, src/jobs/patient-match.ts). */
+  PATIENT_MRN_SYSTEM: z.string().min(1).max(1024).optional(),
+  /** DICOM issuers (IssuerOfPatientID, accession issuer) -> FHIR identifier systems, JSON object. */
+  DICOM_ISSUER_SYSTEMS: z
+    .string()
+    .transform((text, ctx): Record<string, string> => {
+      try {
+        const parsed = z.record(z.string().min(1), z.string().min(1)).safeParse(JSON.parse(text));
+        if (parsed.success) return parsed.data;
+      } catch {
+        /* reported below */
+      }
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of DICOM issuer -> FHIR identifier system, e.g. {"HOSP-A":"urn:oid:1.2.3"}' });
+      return z.NEVER;
+    })
+    .optional(),
   /** How long an order's watch waits for its study, hours; QIDO poll interval, seconds. */
   WATCH_TTL_HOURS: z.coerce.number().positive().default(24 * 14),
   QIDO_POLL_INTERVAL_S: z.coerce.number().positive().default(60),

@@ -105,6 +105,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
     leaseMs: options.leaseMs ?? cfg.JOB_LEASE_S * 1000,
     ...(options.storePrefix ? { prefix: options.storePrefix } : {}),
     requireRedisPersistence: cfg.REDIS_REQUIRE_PERSISTENCE,
+    boundedRedisWaits: options.workerOnly !== true,
   });
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async (): Promise<void> => {
@@ -213,6 +214,10 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
           analyze: options.analyze ?? engineAnalyzeStudy(cfg.VBMD_CALIBRATION_FILE ? { calibrationFile: cfg.VBMD_CALIBRATION_FILE } : {}),
           fhir,
           watches: stores.watches,
+          patientMatch: {
+            ...(cfg.PATIENT_MRN_SYSTEM ? { mrnSystem: cfg.PATIENT_MRN_SYSTEM } : {}),
+            ...(cfg.DICOM_ISSUER_SYSTEMS ? { issuerSystems: cfg.DICOM_ISSUER_SYSTEMS } : {}),
+          },
           ...(mode === 'sandbox' ? { tags: [{ ...DEMO_DATA_TAG }] } : {}),
           ...(stow ? { pacs: createPacsStep(stow) } : {}),
         }),

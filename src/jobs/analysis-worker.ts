@@ -1,4 +1,4 @@
-import type { Patient } from 'fhir/r4.js';
+import { vbmdReport } from '../bmd/report.js';
 import type { VbmdReport } from '../bmd/report.js';
 import type { DicomSource, StudyRef } from '../dicom/source.js';
 import type { PacsStep } from '../dicom-output/pacs-step.js';
@@ -7,16 +7,21 @@ import { writeAnalysis } from '../fhir/write-analysis.js';
 import { VbmdError } from '../util/errors.js';
 import { log } from '../util/log.js';
 import type { AnalysisJobData, AnalysisJobResult } from './analysis-job.js';
+import { chartTarget } from './chart-target.js';
+import type { ChartTarget } from './chart-target.js';
+import type { PatientMatchConfig } from './patient-match.js';
+import { needsReview } from './queue.js';
 import type { JobContext, JobHandler } from './queue.js';
 import type { WatchStore } from './watches.js';
 
 /**
- * The worker's job: fetch -> analyze -> write. The images come from the configured DicomSource (DICOMweb
+ * The worker's job: check whose chart -> fetch -> analyze -> write. First the study's DICOM patient is
+ * checked against the FHIR Patient its result is for (chart-target.ts): on any doubt the job is held as
+ * `needs-review` and nothing is read or written. The images come from the configured DicomSource (DICOMweb
  * in production, a folder in the sandbox), the measurement from the engine, and the results go to FHIR in
  * one idempotent transaction (writeAnalysis), so a job that runs twice (at-least-once delivery) writes once.
- * The patient and order come from the watch the order-sign hook left, else from the trigger, else from the
- * study's DICOM PatientID looked up as a Patient identifier; an ambiguous or unknown patient fails the job
- * with the reason instead of guessing.
+ * A finished analysis is saved with the job before the write, so a failed write is retried from it instead
+ * of downloading and analysing the study again.
  */
 export type AnalyzeStudy = (source: DicomSource, ref: StudyRef, options: { signal: AbortSignal }) => Promise<VbmdReport>;
 
@@ -26,54 +31,57 @@ export interface AnalysisWorkerDeps {
   analyze: AnalyzeStudy;
   fhir: FhirClient;
   watches: WatchStore;
-  /** Restricts the PatientID lookup to one identifier system (the MRN system), when set. */
-  patientIdentifierSystem?: string;
+  /** How the study's DICOM patient is matched to FHIR Patients (PATIENT_MRN_SYSTEM, DICOM_ISSUER_SYSTEMS). */
+  patientMatch?: PatientMatchConfig;
   /** Extra `meta.tag` codings on what is written (the sandbox marks demo data). */
   tags?: { system: string; code: string; display?: string }[];
   /** DICOM results (SR, SEG, key image) to the PACS after the FHIR write; none when no STOW target is configured. */
   pacs?: PacsStep;
 }
 
-async function resolvePatient(deps: AnalysisWorkerDeps, dicomPatientId: string | undefined, studyUid: string, signal: AbortSignal): Promise<string> {
-  if (!dicomPatientId) {
-    throw new VbmdError('bad-input', `Study ${studyUid} has no PatientID and no order or caller named the patient; send the patient with the analyze request.`);
+/** The analysis an earlier attempt of this job saved, else a fresh one (saved before anything is written). */
+async function analyzeOnce(deps: AnalysisWorkerDeps, source: DicomSource, job: AnalysisJobData, ctx: JobContext): Promise<VbmdReport> {
+  const saved = vbmdReport.safeParse(await ctx.checkpoint?.load());
+  if (saved.success && saved.data.input.studyInstanceUid === job.studyInstanceUid) {
+    log.info({ jobId: ctx.id, attempt: ctx.attempt }, 'analysis job: using the analysis saved by an earlier attempt');
+    return saved.data;
   }
-  const identifier = deps.patientIdentifierSystem ? `${deps.patientIdentifierSystem}|${dicomPatientId}` : dicomPatientId;
-  const found = await deps.fhir.search<Patient>('Patient', { identifier, _count: 2 }, { signal, maxPages: 1 });
-  if (found.length === 1 && found[0]!.id) return `Patient/${found[0]!.id}`;
-  throw new VbmdError(
-    'bad-input',
-    found.length === 0
-      ? `No Patient in ${new URL(deps.fhir.baseUrl).origin} has the DICOM PatientID of study ${studyUid}; results were not written (send the patient with the analyze request).`
-      : `Several Patients in ${new URL(deps.fhir.baseUrl).origin} match the DICOM PatientID of study ${studyUid}; results were not written (send the patient with the analyze request).`,
-  );
+  const report = await deps.analyze(source, { studyInstanceUid: job.studyInstanceUid }, { signal: ctx.signal });
+  await ctx.checkpoint?.save(report);
+  return report;
 }
 
 export function createAnalysisHandler(deps: AnalysisWorkerDeps): JobHandler<AnalysisJobData> {
   return async (job: AnalysisJobData, ctx: JobContext): Promise<AnalysisJobResult> => {
     const t0 = Date.now();
     const source = typeof deps.source === 'function' ? deps.source() : deps.source;
-    const report = await deps.analyze(source, { studyInstanceUid: job.studyInstanceUid }, { signal: ctx.signal });
-    const accession = job.accessionNumber ?? report.input.accessionNumber;
-    const watch = job.watchId ? await deps.watches.get(job.watchId) : accession ? await deps.watches.findByAccession(accession) : undefined;
-    const patient = job.patient ?? (watch ? `Patient/${watch.patientId}` : await resolvePatient(deps, report.input.patientId, job.studyInstanceUid, ctx.signal));
-    const serviceRequest = job.serviceRequest ?? (watch?.serviceRequestId ? `ServiceRequest/${watch.serviceRequestId}` : undefined);
+    const identity = await source.studyIdentity(job.studyInstanceUid, { signal: ctx.signal });
+    if (!identity) throw new VbmdError('not-found', `Study ${job.studyInstanceUid} is not on ${source.description} (yet).`);
+    let target: ChartTarget;
+    try {
+      target = await chartTarget(deps, job, identity, ctx.signal);
+    } catch (e) {
+      if (needsReview(e)) log.warn({ jobId: ctx.id, attempt: ctx.attempt, reason: (e as Error).message }, 'analysis job held for review; nothing written');
+      throw e;
+    }
+    const report = await analyzeOnce(deps, source, job, ctx);
     const written = await writeAnalysis(
       deps.fhir,
       report,
       {
-        patient,
-        ...(serviceRequest ? { serviceRequest } : {}),
+        patient: target.patient,
+        ...(target.serviceRequest ? { serviceRequest: target.serviceRequest } : {}),
         ...(job.imagingStudy ? { imagingStudy: job.imagingStudy } : {}),
         ...(deps.tags ? { tags: deps.tags } : {}),
       },
       ctx.signal,
     );
-    if (watch && watch.status !== 'found') await deps.watches.markFound(watch.id, job.studyInstanceUid);
+    // Found only now that the result is written: a job that fails for good leaves the order open.
+    if (target.watch && target.watch.status !== 'found') await deps.watches.markFound(target.watch.id, job.studyInstanceUid);
     // After the FHIR write, so the record has the result even if the PACS is down; the step retries itself.
     const pacs = deps.pacs ? await deps.pacs(report, source, ctx.signal) : undefined;
     log.info(
-      { jobId: ctx.id, attempt: ctx.attempt, category: report.summary.category, ms: Date.now() - t0, observation: written.observation.id },
+      { jobId: ctx.id, attempt: ctx.attempt, category: report.summary.category, ms: Date.now() - t0, observation: written.observation.id, patientMatchedBy: target.matchedBy },
       'analysis job done',
     );
     return {

@@ -3,8 +3,8 @@ import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { VbmdError } from '../util/errors.js';
 import { log } from '../util/log.js';
-import { JOB_STATES, failureReason, isPermanentFailure } from './queue.js';
-import type { AddOptions, JobHandler, JobInfo, JobQueue, JobState, JobWorker, RetryPolicy, WorkerOptions } from './queue.js';
+import { JOB_STATES, failureReason, isPermanentFailure, needsReview } from './queue.js';
+import type { AddOptions, JobCheckpoint, JobHandler, JobInfo, JobQueue, JobState, JobWorker, RetryPolicy, WorkerOptions } from './queue.js';
 
 /**
  * BullMQ on Redis (REDIS_URL): the same JobQueue contract, for workers on several machines. BullMQ's lock +
@@ -20,6 +20,12 @@ export interface BullMqQueueOptions {
   lockDurationMs?: number;
   /** Key prefix (tests use a unique one per run). */
   prefix?: string;
+  /**
+   * Fail Redis commands fast (boundedRedisConnection) instead of waiting for Redis (default true): for
+   * processes that answer HTTP. A worker-only process waits instead: its engine blocks the event loop for
+   * seconds, which a 500 ms command timer would count as Redis being slow.
+   */
+  boundedWaits?: boolean;
 }
 
 /** How long a non-blocking Redis command may take before it fails (a hook has about a second in all). */
@@ -93,7 +99,7 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
 
   constructor(private readonly options: BullMqQueueOptions) {
     this.name = options.name ?? 'vbmd-analysis';
-    this.connection = boundedRedisConnection(options.redisUrl);
+    this.connection = options.boundedWaits === false ? redisConnection(options.redisUrl) : boundedRedisConnection(options.redisUrl);
     this.connection.on('error', throttledRedisWarning('queue connection'));
     this.queue = new Queue(this.name, { connection: this.connection, ...(options.prefix ? { prefix: options.prefix } : {}) });
     // Without a listener an EventEmitter 'error' is thrown: a stack trace on stderr per failed command.
@@ -105,12 +111,39 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
     return redisReady(this.connection, 'queue', timeoutMs);
   }
 
+  /**
+   * BullMQ has no state of our own: a held job is a failed one (UnrecoverableError, so it is not retried)
+   * whose id is also in this sorted set (scored by time), and is reported as `needs-review`.
+   */
+  private get reviewKey(): string {
+    return `${this.options.prefix ?? 'bull'}:${this.name}:vbmd:needs-review`;
+  }
+
+  private get checkpointKey(): string {
+    return `${this.options.prefix ?? 'bull'}:${this.name}:vbmd:checkpoints`;
+  }
+
+  private checkpoint(id: string): JobCheckpoint {
+    return {
+      load: async () => {
+        const v = await this.connection.hget(this.checkpointKey, id);
+        return v ? (JSON.parse(v) as unknown) : undefined;
+      },
+      save: async (value) => void (await this.connection.hset(this.checkpointKey, id, JSON.stringify(value))),
+    };
+  }
+
   async add(data: T, options: AddOptions = {}): Promise<{ id: string; created: boolean }> {
     if (options.jobId) {
       const existing = await this.queue.getJob(options.jobId);
       if (existing) {
         const state = await existing.getState();
-        if (state === 'failed') await existing.retry('failed');
+        if (state === 'failed') {
+          // A failed or held job added again runs afresh with the new data (as on the embedded queue).
+          await existing.updateData(data);
+          await this.connection.zrem(this.reviewKey, options.jobId);
+          await existing.retry('failed');
+        }
         return { id: options.jobId, created: false };
       }
     }
@@ -130,7 +163,8 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
     const raw = await this.queue.getJobState(id);
     const job = (await this.queue.getJob(id)) as Job<T> | undefined;
     if (!job) return undefined;
-    const state: JobState = raw === 'completed' || raw === 'failed' || raw === 'active' || raw === 'delayed' ? raw : 'waiting';
+    const held = raw === 'failed' && (await this.connection.zscore(this.reviewKey, id)) !== null;
+    const state: JobState = held ? 'needs-review' : raw === 'completed' || raw === 'failed' || raw === 'active' || raw === 'delayed' ? raw : 'waiting';
     return {
       id,
       data: job.data,
@@ -150,16 +184,22 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
     out.delayed = c.delayed ?? 0;
     out.active = c.active ?? 0;
     out.completed = c.completed ?? 0;
-    out.failed = c.failed ?? 0;
+    out['needs-review'] = await this.connection.zcard(this.reviewKey);
+    out.failed = Math.max(0, (c.failed ?? 0) - out['needs-review']);
     return out;
   }
 
   async list(state: JobState, limit: number): Promise<JobInfo<T>[]> {
-    const jobs = (await this.queue.getJobs([state === 'waiting' ? 'wait' : state], 0, Math.max(0, limit - 1), false)) as Job<T>[];
+    const ids =
+      state === 'needs-review'
+        ? await this.connection.zrevrange(this.reviewKey, 0, Math.max(0, limit - 1))
+        : ((await this.queue.getJobs([state === 'waiting' ? 'wait' : state], 0, Math.max(0, limit - 1) + (state === 'failed' ? await this.connection.zcard(this.reviewKey) : 0), false)) as Job<T>[])
+            .map((j) => j?.id)
+            .filter((id): id is string => id !== undefined);
     const out: JobInfo<T>[] = [];
-    for (const j of jobs) {
-      const info = j?.id ? await this.get(j.id) : undefined;
-      if (info) out.push(info);
+    for (const id of ids) {
+      const info = await this.get(id);
+      if (info && info.state === state && out.length < limit) out.push(info);
     }
     return out;
   }
@@ -181,9 +221,12 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
         // attemptsStarted counts every run, a re-run after a worker died included (attemptsMade only failures).
         const attempt = Math.max(1, job.attemptsStarted);
         try {
-          return await handler(job.data, { id: job.id!, attempt, signal: abort.signal });
+          const result = await handler(job.data, { id: job.id!, attempt, signal: abort.signal, checkpoint: this.checkpoint(job.id!) });
+          await this.connection.hdel(this.checkpointKey, job.id!).catch(() => undefined);
+          return result;
         } catch (e) {
           log.warn({ jobId: job.id, attempt, err: failureReason(e) }, 'job attempt failed');
+          if (needsReview(e)) await this.connection.zadd(this.reviewKey, Date.now(), job.id!);
           if (isPermanentFailure(e)) throw new UnrecoverableError(failureReason(e));
           throw new Error(failureReason(e));
         } finally {
@@ -205,7 +248,11 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
     worker.on('stalled', (jobId: string) => log.warn({ jobId }, 'job stalled (its worker stopped or lost its lock); it runs again'));
     worker.on('failed', (job: Job<T> | undefined, err: Error) => {
       // Each failed attempt is logged by the processor; this is the final one (or a stall past the limit).
-      if (job?.finishedOn) log.error({ jobId: job.id, attempts: job.attemptsStarted, reason: err.message }, 'job failed for good');
+      if (!job?.finishedOn) return;
+      void this.connection.zscore(this.reviewKey, job.id!).then(
+        (held) => log[held === null ? 'error' : 'warn']({ jobId: job.id, attempts: job.attemptsStarted, reason: err.message }, held === null ? 'job failed for good' : 'job held for review'),
+        () => log.error({ jobId: job.id, attempts: job.attemptsStarted, reason: err.message }, 'job failed for good'),
+      );
     });
     const handle: JobWorker = {
       close: async () => {

@@ -7,7 +7,8 @@ import { userMessage } from '../util/errors.js';
 import { log } from '../util/log.js';
 import { analysisJobData, analysisJobId, dicomUid } from './analysis-job.js';
 import type { AnalysisJobData } from './analysis-job.js';
-import type { JobQueue } from './queue.js';
+import { JOB_STATES } from './queue.js';
+import type { JobQueue, JobState } from './queue.js';
 
 /**
  * Study arrival over HTTP, for a PACS, a DICOM router or an EHR to call:
@@ -15,7 +16,8 @@ import type { JobQueue } from './queue.js';
  *   accessionNumber, imagingStudy)
  * - `POST /api/notifications/imaging-study` with a FHIR ImagingStudy (or a notification Bundle holding one)
  * - `GET /api/jobs/{id}`: the job's state, attempts and failure reason; `GET /api/jobs?state=failed`: counts
- *   per state and the jobs in one state (default: failed), so operators see what failed and why.
+ *   per state and the jobs in one state (default: failed), so operators see what failed and why, and
+ *   `?state=needs-review` the studies held because their patient could not be confirmed.
  * Every call is authenticated (`authorize`); failures are a bare 401.
  */
 export type ApiAuthorizer = (req: Request) => Promise<boolean>;
@@ -123,7 +125,7 @@ export function createStudyApiRouter(opts: { queue: JobQueue<AnalysisJobData>; a
   });
 
   const listQuery = z.object({
-    state: z.enum(['waiting', 'delayed', 'active', 'completed', 'failed']).default('failed'),
+    state: z.enum(JOB_STATES as [JobState, ...JobState[]]).default('failed'),
     limit: z.coerce.number().int().min(1).max(500).default(50),
   });
   router.get('/api/jobs', auth, (req, res, next) => {

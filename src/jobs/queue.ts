@@ -8,8 +8,13 @@ import { isVbmdError } from '../util/errors.js';
  * duplicates), retries with exponential backoff, a visible `failed` state with the reason, bounded
  * concurrency and graceful shutdown.
  */
-export type JobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed';
-export const JOB_STATES: readonly JobState[] = ['waiting', 'delayed', 'active', 'completed', 'failed'];
+/**
+ * `needs-review`: the job stopped on purpose and wrote nothing, because a person must decide (the study's
+ * patient is not the order's, two orders claim one accession); its reason says why, without PHI. Adding the
+ * job again (after fixing the order or the study) runs it afresh, as for `failed`.
+ */
+export type JobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'needs-review';
+export const JOB_STATES: readonly JobState[] = ['waiting', 'delayed', 'active', 'completed', 'failed', 'needs-review'];
 
 export interface JobInfo<T> {
   id: string;
@@ -17,7 +22,7 @@ export interface JobInfo<T> {
   state: JobState;
   /** Attempts started so far. */
   attempts: number;
-  /** Why the last attempt failed (the final reason when `failed`). */
+  /** Why the last attempt failed (the final reason when `failed`; why it is held when `needs-review`). */
   failedReason?: string;
   result?: unknown;
   createdAt: string;
@@ -30,12 +35,21 @@ export interface JobContext {
   attempt: number;
   /** Aborted when the worker is forced to stop; the job then runs again elsewhere. */
   signal: AbortSignal;
+  /** What an earlier attempt of this job saved (e.g. its finished analysis), so a retry need not redo it
+   * (both queue adapters provide it). */
+  checkpoint?: JobCheckpoint;
+}
+
+/** Per-job saved state, kept with the job (same store) and dropped when the job completes. */
+export interface JobCheckpoint {
+  load(): Promise<unknown>;
+  save(value: unknown): Promise<void>;
 }
 
 export type JobHandler<T> = (data: T, ctx: JobContext) => Promise<unknown>;
 
 export interface AddOptions {
-  /** Deduplication key: adding an id that exists does nothing (a failed one is retried). */
+  /** Deduplication key: adding an id that exists does nothing (a failed or needs-review one is run again). */
   jobId?: string;
 }
 
@@ -74,7 +88,11 @@ export interface JobQueue<T> {
  * format, configuration): fail the job at once with the reason. Remote/network errors are retried.
  */
 export function isPermanentFailure(e: unknown): boolean {
-  return isVbmdError(e) && ['bad-input', 'unsupported', 'no-series', 'no-spine', 'config'].includes(e.code);
+  return isVbmdError(e) && ['bad-input', 'unsupported', 'no-series', 'no-spine', 'config', 'needs-review'].includes(e.code);
+}
+
+export function needsReview(e: unknown): boolean {
+  return isVbmdError(e) && e.code === 'needs-review';
 }
 
 export function failureReason(e: unknown): string {

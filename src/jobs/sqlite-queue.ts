@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
 import { log } from '../util/log.js';
-import { JOB_STATES, failureReason, isPermanentFailure } from './queue.js';
-import type { AddOptions, JobHandler, JobInfo, JobQueue, JobState, JobWorker, RetryPolicy, WorkerOptions } from './queue.js';
+import { JOB_STATES, failureReason, isPermanentFailure, needsReview } from './queue.js';
+import type { AddOptions, JobCheckpoint, JobHandler, JobInfo, JobQueue, JobState, JobWorker, RetryPolicy, WorkerOptions } from './queue.js';
 
 /**
  * The embedded durable queue: one SQLite table (WAL), shared safely by several processes on one machine
@@ -79,6 +79,9 @@ export class SqliteJobQueue<T> implements JobQueue<T> {
       PRIMARY KEY (queue, id)
     );
     CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, state, run_at);`);
+    // Added later: what an attempt saved for the next (a finished analysis whose FHIR write failed).
+    const columns = this.db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'checkpoint')) this.db.exec('ALTER TABLE jobs ADD COLUMN checkpoint TEXT');
   }
 
   async add(data: T, options: AddOptions = {}): Promise<{ id: string; created: boolean }> {
@@ -91,9 +94,11 @@ export class SqliteJobQueue<T> implements JobQueue<T> {
       )
       .run(id, this.name, JSON.stringify(data), this.options.retry.attempts, now, now).changes === 1;
     if (!created) {
-      // A failed job added again (e.g. after the PACS was fixed) gets a fresh set of attempts.
+      // A failed or held job added again (e.g. after the PACS or the order was fixed) gets a fresh set of attempts.
       this.db
-        .prepare(`UPDATE jobs SET state = 'waiting', attempts = 0, run_at = ?, failed_reason = NULL, finished_at = NULL, data = ? WHERE queue = ? AND id = ? AND state = 'failed'`)
+        .prepare(
+          `UPDATE jobs SET state = 'waiting', attempts = 0, run_at = ?, failed_reason = NULL, finished_at = NULL, data = ? WHERE queue = ? AND id = ? AND state IN ('failed', 'needs-review')`,
+        )
         .run(now, JSON.stringify(data), this.name, id);
     }
     this.wake?.();
@@ -165,6 +170,18 @@ export class SqliteJobQueue<T> implements JobQueue<T> {
     return tx.immediate();
   }
 
+  private checkpoint(id: string, owner: string): JobCheckpoint {
+    return {
+      load: async () => {
+        const r = this.db.prepare('SELECT checkpoint FROM jobs WHERE queue = ? AND id = ?').get(this.name, id) as { checkpoint: string | null } | undefined;
+        return r?.checkpoint ? (JSON.parse(r.checkpoint) as unknown) : undefined;
+      },
+      save: async (value) => {
+        this.db.prepare('UPDATE jobs SET checkpoint = ? WHERE queue = ? AND id = ? AND lease_owner = ?').run(JSON.stringify(value), this.name, id, owner);
+      },
+    };
+  }
+
   private renew(id: string, owner: string): boolean {
     return (
       this.db
@@ -176,7 +193,7 @@ export class SqliteJobQueue<T> implements JobQueue<T> {
   private complete(id: string, owner: string, result: unknown): void {
     this.db
       .prepare(
-        `UPDATE jobs SET state = 'completed', result = ?, lease_owner = NULL, lease_until = NULL, finished_at = ?, failed_reason = NULL
+        `UPDATE jobs SET state = 'completed', result = ?, lease_owner = NULL, lease_until = NULL, finished_at = ?, failed_reason = NULL, checkpoint = NULL
          WHERE queue = ? AND id = ? AND lease_owner = ?`,
       )
       .run(result === undefined ? null : JSON.stringify(result), Date.now(), this.name, id, owner);
@@ -188,8 +205,8 @@ export class SqliteJobQueue<T> implements JobQueue<T> {
     const now = Date.now();
     if (permanent || row.attempts >= row.max_attempts) {
       this.db
-        .prepare(`UPDATE jobs SET state = 'failed', failed_reason = ?, lease_owner = NULL, lease_until = NULL, finished_at = ? WHERE queue = ? AND id = ? AND lease_owner = ?`)
-        .run(reason, now, this.name, row.id, owner);
+        .prepare(`UPDATE jobs SET state = ?, failed_reason = ?, lease_owner = NULL, lease_until = NULL, finished_at = ? WHERE queue = ? AND id = ? AND lease_owner = ?`)
+        .run(needsReview(e) ? 'needs-review' : 'failed', reason, now, this.name, row.id, owner);
       return;
     }
     const jitter = 0.8 + Math.random() * 0.4;
@@ -212,7 +229,7 @@ export class SqliteJobQueue<T> implements JobQueue<T> {
       }, Math.max(50, Math.floor(this.leaseMs / 3)));
       const done = (async () => {
         try {
-          const result = await handler(JSON.parse(row.data) as T, { id: row.id, attempt: row.attempts, signal: abort.signal });
+          const result = await handler(JSON.parse(row.data) as T, { id: row.id, attempt: row.attempts, signal: abort.signal, checkpoint: this.checkpoint(row.id, owner) });
           if (!abort.signal.aborted) this.complete(row.id, owner, result);
         } catch (e) {
           if (abort.signal.aborted) {

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import type { Redis } from 'ioredis';
-import { BullMqJobQueue, boundedRedisConnection, redisReady, throttledRedisWarning } from './bullmq-queue.js';
+import { BullMqJobQueue, boundedRedisConnection, redisConnection, redisReady, throttledRedisWarning } from './bullmq-queue.js';
 import { RedisDataGuard } from './redis-persistence.js';
 import { SqliteJobQueue, openSqlite } from './sqlite-queue.js';
 import type { AnalysisJobData } from './analysis-job.js';
@@ -38,17 +38,21 @@ export interface OpenStoresOptions {
   prefix?: string;
   /** Refuse a Redis that neither appends nor snapshots (REDIS_REQUIRE_PERSISTENCE, default true). */
   requireRedisPersistence?: boolean;
+  /** Fail Redis commands fast (default true; false for a worker-only process, see BullMqQueueOptions). */
+  boundedRedisWaits?: boolean;
 }
 
 export function openStores(o: OpenStoresOptions): ServiceStores {
   if (o.redisUrl) {
     // Request-time state (watches, jti replay set, feedback): bounded waits, so a hook answers while Redis is away.
-    const redis = boundedRedisConnection(o.redisUrl);
+    const bounded = o.boundedRedisWaits !== false;
+    const redis = bounded ? boundedRedisConnection(o.redisUrl) : redisConnection(o.redisUrl);
     redis.on('error', throttledRedisWarning('stores connection'));
     const guard = new RedisDataGuard(redis, { prefix: o.prefix ?? 'vbmd', requirePersistence: o.requireRedisPersistence ?? true });
     const queue = new BullMqJobQueue<AnalysisJobData>({
       redisUrl: o.redisUrl,
       retry: o.retry,
+      boundedWaits: bounded,
       ...(o.leaseMs ? { lockDurationMs: o.leaseMs } : {}),
       ...(o.prefix ? { prefix: o.prefix } : {}),
     });

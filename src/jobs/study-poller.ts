@@ -66,7 +66,8 @@ export function startStudyPoller(options: StudyPollerOptions, autoStart = true):
       };
       const { id, created } = await options.queue.add(data, { jobId: analysisJobId(studyInstanceUid) });
       log.info({ watch: w.id, jobId: id, created }, 'watched study arrived; analysis queued');
-      await options.watches.markFound(w.id, studyInstanceUid);
+      // Not `found` yet: that is when the result is written (a job that fails for good leaves the order open).
+      await options.watches.markQueued(w.id, studyInstanceUid);
     }
     return true;
   }

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { VbmdError } from '../util/errors.js';
 
 /**
  * A watch is the promise an order-sign hook made: "vBMD will be measured from this scan". It links the
@@ -8,13 +10,16 @@ import type { Redis } from 'ioredis';
  * in the PACS, until the study arrives or the watch expires. Persisted like the queue: SQLite embedded,
  * Redis when the service runs on Redis, so a restart loses none.
  */
-export type WatchStatus = 'waiting' | 'found' | 'expired';
+/** waiting: polled for; queued: its study was found and queued; found: the result was written. */
+export type WatchStatus = 'waiting' | 'queued' | 'found' | 'expired';
 
 export interface StudyWatch {
   id: string;
   patientId: string;
   serviceRequestId?: string;
   accessionNumber?: string;
+  /** The accession's issuer as the order gave it (ServiceRequest.identifier.system). */
+  accessionSystem?: string;
   fhirServer?: string;
   hook: string;
   createdAt: string;
@@ -24,13 +29,22 @@ export interface StudyWatch {
   lastPolledAt?: string;
 }
 
-export interface NewWatch {
-  patientId: string;
-  serviceRequestId?: string;
-  accessionNumber?: string;
-  fhirServer?: string;
-  hook: string;
-  ttlMs: number;
+export const newWatchSchema = z.object({
+  patientId: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/),
+  serviceRequestId: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/).optional(),
+  accessionNumber: z.string().min(1).max(64).optional(),
+  accessionSystem: z.string().max(1024).optional(),
+  fhirServer: z.string().max(2048).optional(),
+  hook: z.string().max(64),
+  ttlMs: z.number().positive(),
+});
+export type NewWatch = z.infer<typeof newWatchSchema>;
+
+/** Stored fields are bounded here too, whoever calls (the hook validates first; this is the backstop). */
+function checkNewWatch(w: NewWatch): NewWatch {
+  const r = newWatchSchema.safeParse(w);
+  if (!r.success) throw new VbmdError('bad-input', `Not a storable watch: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}.`);
+  return r.data;
 }
 
 export interface WatchStore {
@@ -41,7 +55,11 @@ export interface WatchStore {
   due(now: Date, limit: number): Promise<StudyWatch[]>;
   /** The waiting (or found) watch for an accession, to link a study that arrived another way to its order. */
   findByAccession(accessionNumber: string): Promise<StudyWatch | undefined>;
+  /** Every unexpired watch naming this accession: more than one means two orders claim one study. */
+  listByAccession(accessionNumber: string): Promise<StudyWatch[]>;
   markPolled(id: string, at: Date): Promise<void>;
+  /** Its study was found and queued: no more polling; not yet `found` (that is when the result is written). */
+  markQueued(id: string, studyInstanceUid: string): Promise<void>;
   markFound(id: string, studyInstanceUid: string): Promise<void>;
   /** Waiting watches past their expiry become `expired`; returns how many. */
   expire(now: Date): Promise<number>;
@@ -60,6 +78,7 @@ interface WatchRow {
   patient_id: string;
   service_request_id: string | null;
   accession_number: string | null;
+  accession_system: string | null;
   fhir_server: string | null;
   hook: string;
   created_at: string;
@@ -75,6 +94,7 @@ function fromRow(r: WatchRow): StudyWatch {
     patientId: r.patient_id,
     ...(r.service_request_id ? { serviceRequestId: r.service_request_id } : {}),
     ...(r.accession_number ? { accessionNumber: r.accession_number } : {}),
+    ...(r.accession_system ? { accessionSystem: r.accession_system } : {}),
     ...(r.fhir_server ? { fhirServer: r.fhir_server } : {}),
     hook: r.hook,
     createdAt: r.created_at,
@@ -103,21 +123,25 @@ export class SqliteWatchStore implements WatchStore {
     );
     CREATE INDEX IF NOT EXISTS study_watches_due ON study_watches (status, last_polled_at);
     CREATE INDEX IF NOT EXISTS study_watches_accession ON study_watches (accession_number);`);
+    const columns = db.prepare('PRAGMA table_info(study_watches)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'accession_system')) db.exec('ALTER TABLE study_watches ADD COLUMN accession_system TEXT');
   }
 
-  async upsert(w: NewWatch): Promise<StudyWatch> {
+  async upsert(input: NewWatch): Promise<StudyWatch> {
+    const w = checkNewWatch(input);
     const now = new Date();
     const key = watchKey(w);
     const row = this.db
       .prepare(
-        `INSERT INTO study_watches (id, key, patient_id, service_request_id, accession_number, fhir_server, hook, created_at, expires_at, status)
-         VALUES (@id, @key, @patient_id, @service_request_id, @accession_number, @fhir_server, @hook, @created_at, @expires_at, 'waiting')
+        `INSERT INTO study_watches (id, key, patient_id, service_request_id, accession_number, accession_system, fhir_server, hook, created_at, expires_at, status)
+         VALUES (@id, @key, @patient_id, @service_request_id, @accession_number, @accession_system, @fhir_server, @hook, @created_at, @expires_at, 'waiting')
          ON CONFLICT(key) DO UPDATE SET
            accession_number = COALESCE(excluded.accession_number, study_watches.accession_number),
+           accession_system = COALESCE(excluded.accession_system, study_watches.accession_system),
            fhir_server = COALESCE(excluded.fhir_server, study_watches.fhir_server),
            hook = excluded.hook,
            expires_at = MAX(excluded.expires_at, study_watches.expires_at),
-           status = CASE WHEN study_watches.status = 'found' THEN 'found' ELSE 'waiting' END
+           status = CASE WHEN study_watches.status IN ('found', 'queued') THEN study_watches.status ELSE 'waiting' END
          RETURNING *`,
       )
       .get({
@@ -126,6 +150,7 @@ export class SqliteWatchStore implements WatchStore {
         patient_id: w.patientId,
         service_request_id: w.serviceRequestId ?? null,
         accession_number: w.accessionNumber ?? null,
+        accession_system: w.accessionSystem ?? null,
         fhir_server: w.fhirServer ?? null,
         hook: w.hook,
         created_at: now.toISOString(),
@@ -151,13 +176,22 @@ export class SqliteWatchStore implements WatchStore {
 
   async findByAccession(accessionNumber: string): Promise<StudyWatch | undefined> {
     const r = this.db
-      .prepare(`SELECT * FROM study_watches WHERE accession_number = ? ORDER BY CASE status WHEN 'waiting' THEN 0 WHEN 'found' THEN 1 ELSE 2 END, created_at DESC LIMIT 1`)
+      .prepare(`SELECT * FROM study_watches WHERE accession_number = ? ORDER BY CASE status WHEN 'waiting' THEN 0 WHEN 'queued' THEN 1 WHEN 'found' THEN 2 ELSE 3 END, created_at DESC LIMIT 1`)
       .get(accessionNumber) as WatchRow | undefined;
     return r ? fromRow(r) : undefined;
   }
 
+  async listByAccession(accessionNumber: string): Promise<StudyWatch[]> {
+    const rows = this.db.prepare(`SELECT * FROM study_watches WHERE accession_number = ? AND status != 'expired' ORDER BY created_at`).all(accessionNumber) as WatchRow[];
+    return rows.map(fromRow);
+  }
+
   async markPolled(id: string, at: Date): Promise<void> {
     this.db.prepare('UPDATE study_watches SET last_polled_at = ? WHERE id = ?').run(at.toISOString(), id);
+  }
+
+  async markQueued(id: string, studyInstanceUid: string): Promise<void> {
+    this.db.prepare(`UPDATE study_watches SET status = 'queued', study_instance_uid = ? WHERE id = ? AND status = 'waiting'`).run(studyInstanceUid, id);
   }
 
   async markFound(id: string, studyInstanceUid: string): Promise<void> {
@@ -170,8 +204,9 @@ export class SqliteWatchStore implements WatchStore {
 }
 
 /**
- * Redis layout: hash `${p}:w:{id}` per watch, `${p}:key:{key}` -> id, `${p}:acc:{accession}` -> id, and a
- * sorted set `${p}:waiting` of waiting ids scored by last poll time (ms).
+ * Redis layout: hash `${p}:w:{id}` per watch, `${p}:key:{key}` -> id, set `${p}:accs:{accession}` of the ids
+ * naming an accession (older versions kept one id in `${p}:acc:{accession}`, still read), and a sorted set
+ * `${p}:waiting` of waiting ids scored by last poll time (ms).
  */
 export class RedisWatchStore implements WatchStore {
   constructor(
@@ -189,7 +224,8 @@ export class RedisWatchStore implements WatchStore {
     await this.redis.hset(`${this.p}:w:${w.id}`, { id: w.id, json: JSON.stringify(w) });
   }
 
-  async upsert(nw: NewWatch): Promise<StudyWatch> {
+  async upsert(input: NewWatch): Promise<StudyWatch> {
+    const nw = checkNewWatch(input);
     const key = watchKey(nw);
     const now = new Date();
     const expiresAt = new Date(now.getTime() + nw.ttlMs).toISOString();
@@ -202,16 +238,18 @@ export class RedisWatchStore implements WatchStore {
       ? {
           ...prev,
           ...(nw.accessionNumber ? { accessionNumber: nw.accessionNumber } : {}),
+          ...(nw.accessionSystem ? { accessionSystem: nw.accessionSystem } : {}),
           ...(nw.fhirServer ? { fhirServer: nw.fhirServer } : {}),
           hook: nw.hook,
           expiresAt: expiresAt > prev.expiresAt ? expiresAt : prev.expiresAt,
-          status: prev.status === 'found' ? 'found' : 'waiting',
+          status: prev.status === 'found' || prev.status === 'queued' ? prev.status : 'waiting',
         }
       : {
           id,
           patientId: nw.patientId,
           ...(nw.serviceRequestId ? { serviceRequestId: nw.serviceRequestId } : {}),
           ...(nw.accessionNumber ? { accessionNumber: nw.accessionNumber } : {}),
+          ...(nw.accessionSystem ? { accessionSystem: nw.accessionSystem } : {}),
           ...(nw.fhirServer ? { fhirServer: nw.fhirServer } : {}),
           hook: nw.hook,
           createdAt: now.toISOString(),
@@ -219,7 +257,7 @@ export class RedisWatchStore implements WatchStore {
           status: 'waiting',
         };
     await this.write(w);
-    if (w.accessionNumber) await this.redis.set(`${this.p}:acc:${w.accessionNumber}`, w.id);
+    if (w.accessionNumber) await this.redis.sadd(`${this.p}:accs:${w.accessionNumber}`, w.id);
     if (w.status === 'waiting') await this.redis.zadd(`${this.p}:waiting`, 'NX', '0', w.id);
     return w;
   }
@@ -240,8 +278,28 @@ export class RedisWatchStore implements WatchStore {
   }
 
   async findByAccession(accessionNumber: string): Promise<StudyWatch | undefined> {
-    const id = await this.redis.get(`${this.p}:acc:${accessionNumber}`);
-    return id ? this.read(id) : undefined;
+    const all = await this.listByAccession(accessionNumber);
+    const rank = (w: StudyWatch): number => (w.status === 'waiting' ? 0 : w.status === 'queued' ? 1 : 2);
+    return all.sort((a, b) => rank(a) - rank(b) || b.createdAt.localeCompare(a.createdAt))[0];
+  }
+
+  async listByAccession(accessionNumber: string): Promise<StudyWatch[]> {
+    const ids = new Set(await this.redis.smembers(`${this.p}:accs:${accessionNumber}`));
+    const legacy = await this.redis.get(`${this.p}:acc:${accessionNumber}`);
+    if (legacy) ids.add(legacy);
+    const out: StudyWatch[] = [];
+    for (const id of ids) {
+      const w = await this.read(id);
+      if (w && w.status !== 'expired' && w.accessionNumber === accessionNumber) out.push(w);
+    }
+    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  async markQueued(id: string, studyInstanceUid: string): Promise<void> {
+    const w = await this.read(id);
+    if (!w || w.status !== 'waiting') return;
+    await this.write({ ...w, status: 'queued', studyInstanceUid });
+    await this.redis.zrem(`${this.p}:waiting`, id);
   }
 
   async markPolled(id: string, at: Date): Promise<void> {

@@ -13,7 +13,9 @@ export type VbmdErrorCode =
   | 'not-found'
   | 'unauthorized'
   | 'cancelled'
-  | 'model';
+  | 'model'
+  /** Not an error of the input or a server: a person must decide (e.g. the study's patient is not the order's). */
+  | 'needs-review';
 
 export class VbmdError extends Error {
   override readonly name = 'VbmdError';

@@ -51,7 +51,13 @@ beforeAll(async () => {
   const put = await fetch(`${fhir.baseUrl}/Patient/${PATIENT}`, {
     method: 'PUT',
     headers: { 'content-type': 'application/fhir+json' },
-    body: JSON.stringify({ resourceType: 'Patient', id: PATIENT, name: [{ family: 'E2E', given: ['Test'] }] }),
+    // The hospital MRN the PACS stores as PatientID: the worker checks the study belongs to this Patient.
+    body: JSON.stringify({
+      resourceType: 'Patient',
+      id: PATIENT,
+      identifier: [{ system: 'urn:oid:2.16.840.1.113883.3.9999.1', value: phantom.loaded.meta.patientId }],
+      name: [{ family: 'E2E', given: ['Test'] }],
+    }),
   });
   expect(put.ok).toBe(true);
 }, 180_000);

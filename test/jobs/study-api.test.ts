@@ -117,6 +117,24 @@ describe.each([
     expect(await store.get(a.id)).toMatchObject({ status: 'found', studyInstanceUid: '1.2.3' });
     expect(await store.due(now, 10)).toEqual([]);
   });
+
+  it('lists every order naming an accession, with its issuer; queued is not found; refuses unstorable watches', async () => {
+    const store = await make();
+    const x = await store.upsert({ patientId: 'pa', serviceRequestId: 'sx1', accessionNumber: 'ACC-X', accessionSystem: 'urn:oid:1.2.3', hook: 'order-sign', ttlMs: 60_000 });
+    const y = await store.upsert({ patientId: 'pb', serviceRequestId: 'sx2', accessionNumber: 'ACC-X', hook: 'order-sign', ttlMs: 60_000 });
+    expect((await store.listByAccession('ACC-X')).map((w) => [w.id, w.patientId, w.accessionSystem])).toEqual([
+      [x.id, 'pa', 'urn:oid:1.2.3'],
+      [y.id, 'pb', undefined],
+    ]);
+    await store.markQueued(x.id, '1.2.9');
+    expect(await store.get(x.id)).toMatchObject({ status: 'queued', studyInstanceUid: '1.2.9' });
+    expect((await store.due(new Date(), 10)).map((w) => w.id)).toEqual([y.id]);
+    // A re-signed order does not reopen a queued watch.
+    expect((await store.upsert({ patientId: 'pa', serviceRequestId: 'sx1', accessionNumber: 'ACC-X', hook: 'order-sign', ttlMs: 60_000 })).status).toBe('queued');
+    await expect(store.upsert({ patientId: 'p'.repeat(100), accessionNumber: 'ACC-Y', hook: 'order-sign', ttlMs: 60_000 })).rejects.toThrow(/Not a storable watch/);
+    await expect(store.upsert({ patientId: 'pc', accessionNumber: 'A'.repeat(10_000), hook: 'order-sign', ttlMs: 60_000 })).rejects.toThrow(/Not a storable watch/);
+    expect(await store.listByAccession('A'.repeat(10_000))).toEqual([]);
+  });
 });
 
 describe('QIDO poller', () => {
@@ -142,7 +160,7 @@ describe('QIDO poller', () => {
     expect((await poller.pollOnce()).queued).toBe(0); // still arriving
     expect((await poller.pollOnce()).queued).toBe(1); // stable: queued
     expect((await q.get('study-1.2.840.9'))?.data).toMatchObject({ patient: 'Patient/p1', serviceRequest: 'ServiceRequest/sr1', watchId: w.id, trigger: 'qido-poll' });
-    expect((await watches.get(w.id))?.status).toBe('found');
+    expect((await watches.get(w.id))?.status).toBe('queued');
     await poller.stop();
     await q.close();
   });
