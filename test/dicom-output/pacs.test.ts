@@ -46,6 +46,13 @@ beforeAll(async () => {
   if (!available) return;
   ({ dir, cleanup } = await tempDir('pacs'));
   [orthanc, fhir] = await Promise.all([startOrthanc(), startFhirServer()]);
+  // The worker writes only to the chart of the patient the study belongs to: the Patient carries its PatientID.
+  const put = await fetch(`${fhir.baseUrl}/Patient/totalseg`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/fhir+json' },
+    body: JSON.stringify({ resourceType: 'Patient', id: 'totalseg', identifier: [{ system: 'urn:vbmd:test-mrn', value: 'TOTALSEG-EXAMPLE' }] }),
+  });
+  if (!put.ok) throw new Error(`could not create the test Patient: ${put.status}`);
   const ct = await readNiftiFile(join(TOTALSEG_DIR, 'example_ct.nii.gz'));
   const files = await writeCtSeries(join(dir, 'ct'), ct.volume, { patientId: 'TOTALSEG-EXAMPLE', patientName: 'EXAMPLE^TOTALSEG', accessionNumber: 'ACC-PACS-1', kvp: 120, acquisitionDateTime: '2024-05-06T07:08:09' });
   studyUid = (await orthanc.upload([files[0]]).then(async (r) => orthanc.rest<{ MainDicomTags: { StudyInstanceUID: string } }>('GET', `/studies/${r[0].ParentStudy}`))).MainDicomTags.StudyInstanceUID;
