@@ -151,6 +151,9 @@ describe('Redis persistence', () => {
       const body = (await res!.json()) as { checks: { queue: { ok: boolean; error?: string } } };
       expect(body.checks.queue.ok).toBe(false);
       expect(body.checks.queue.error).toMatch(/does not persist.*came back without this service's data/);
+      // Through the outage every line on stderr is the start banner or one structured log line: no raw stack traces.
+      const lines = stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('vbmd service on '));
+      expect(lines.filter((l) => !l.startsWith('{'))).toEqual([]);
     } finally {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
