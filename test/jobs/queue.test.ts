@@ -13,7 +13,9 @@ import type { RedisHandle } from '../support/redis.js';
 
 /**
  * The queue contract, run against both adapters with real storage: SQLite files in a temp dir, and BullMQ
- * on a real redis-server started by the test. Includes a worker process killed with SIGKILL mid-job.
+ * on a real redis-server started by the test. Includes a worker process killed with SIGKILL mid-job, a job
+ * held for review (its own state and reason, counted apart from failures, run afresh when added again) and
+ * a checkpoint an attempt saves for the next (dropped when the job completes).
  */
 interface Payload {
   n: number;
@@ -189,6 +191,59 @@ describe.each(adapters)('job queue: %s', (_label, make) => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       await queue.close();
+    }
+  });
+
+  it('holds a job for review: own state and reason, not retried, not a failure, run afresh when added again', async () => {
+    const { queue: q } = make('review');
+    let runs = 0;
+    const w = q.process(async (d) => {
+      runs++;
+      if (d.n === 1) throw new VbmdError('needs-review', 'Held for review: the study patient is not the order patient.');
+      if (d.n === 2) throw new VbmdError('no-spine', 'No spine in view.');
+      return 'written';
+    }, { concurrency: 1 });
+    try {
+      await q.add({ n: 1 }, { jobId: 'r1' });
+      await q.add({ n: 2 }, { jobId: 'f1' });
+      await waitState(q, 'r1', 'needs-review');
+      await waitState(q, 'f1', 'failed');
+      expect(runs).toBe(2);
+      expect(await q.get('r1')).toMatchObject({ state: 'needs-review', failedReason: 'Held for review: the study patient is not the order patient.' });
+      expect(await q.counts()).toMatchObject({ 'needs-review': 1, failed: 1 });
+      expect((await q.list('needs-review', 10)).map((j) => j.id)).toEqual(['r1']);
+      expect((await q.list('failed', 10)).map((j) => j.id)).toEqual(['f1']);
+      // The order was corrected: added again with new data, it runs again and completes.
+      await q.add({ n: 3 }, { jobId: 'r1' });
+      await waitState(q, 'r1', 'completed');
+      expect(await q.get('r1')).toMatchObject({ data: { n: 3 }, result: 'written' });
+      expect((await q.counts())['needs-review']).toBe(0);
+    } finally {
+      await w.close();
+      await q.close();
+    }
+  });
+
+  it('keeps what an attempt saved for the next attempt, and drops it when the job completes', async () => {
+    const { queue: q } = make('checkpoint');
+    const seen: unknown[] = [];
+    const w = q.process(async (_d, ctx) => {
+      const saved = await ctx.checkpoint!.load();
+      seen.push(saved);
+      if (saved === undefined) {
+        await ctx.checkpoint!.save({ analysis: 'expensive result' });
+        throw new VbmdError('remote', 'The FHIR server answered 503.');
+      }
+      return saved;
+    }, { concurrency: 1 });
+    try {
+      await q.add({ n: 1 }, { jobId: 'c1' });
+      await waitState(q, 'c1', 'completed');
+      expect(seen).toEqual([undefined, { analysis: 'expensive result' }]);
+      expect((await q.get('c1'))?.result).toEqual({ analysis: 'expensive result' });
+    } finally {
+      await w.close();
+      await q.close();
     }
   });
 });
