@@ -24,6 +24,7 @@ interface PhantomFlags {
   preset?: string;
   features?: string;
   always?: string;
+  arms?: string;
 }
 
 function num(flag: string, v: string | undefined): number | undefined {
@@ -79,15 +80,20 @@ export function parsePresetFlag(v: string | undefined): PhantomPreset {
   return p as PhantomPreset;
 }
 
-/** "--features girdle,fractures --always screws" */
-export function parseHardFlags(only: string | undefined, always: string | undefined): HardRequest {
+/** "--features girdle,fractures --always screws --arms down" */
+export function parseHardFlags(only: string | undefined, always: string | undefined, arms?: string): HardRequest {
   const check = (flag: string, items: string[]): HardFeature[] => {
     for (const f of items) {
       if (!(HARD_FEATURES as readonly string[]).includes(f)) throw new VbmdError('bad-input', `--${flag} item "${f}" is not a hard feature (${HARD_FEATURES.join(', ')}).`);
     }
     return items as HardFeature[];
   };
-  return { ...(only ? { only: check('features', list(only)) } : {}), ...(always ? { always: check('always', list(always)) } : {}) };
+  if (arms !== undefined && arms !== 'up' && arms !== 'down') throw new VbmdError('bad-input', `--arms "${arms}" must be up or down.`);
+  return {
+    ...(only ? { only: check('features', list(only)) } : {}),
+    ...(always ? { always: check('always', list(always)) } : {}),
+    ...(arms ? { arms: arms as 'up' | 'down' } : {}),
+  };
 }
 
 /** `vbmd phantom --out DIR ...`: writes a synthetic CT series (DIR/dicom) and its truth (DIR/truth.json). */
@@ -99,6 +105,7 @@ export function registerPhantom(program: Command): void {
     .option('--preset <name>', `default, or hard: real-CT anatomy and acquisitions drawn per seed (${HARD_FEATURES.join(', ')})`, 'default')
     .option('--features <list>', 'hard preset: only these features may appear (comma-separated)')
     .option('--always <list>', 'hard preset: these features appear in every study (comma-separated)')
+    .option('--arms <position>', 'hard preset: arms up or down (default: drawn, mostly up)')
     .option('--levels <range>', 'levels covered, e.g. T8-L3 (chest T1-L2, abdomen T10-L5, T10-S1); default T8-L3, or a drawn clinical range with --preset hard')
     .option('--vbmd <list>', 'per-level trabecular vBMD in mg/cm3, e.g. L1=95,L2=90')
     .option('--seed <n>', 'random seed (same seed and options, same phantom)', '1')
@@ -117,7 +124,7 @@ export function registerPhantom(program: Command): void {
       const options: PhantomOptions = {
         seed: num('seed', flags.seed),
         preset: parsePresetFlag(flags.preset),
-        ...(flags.features || flags.always ? { hard: parseHardFlags(flags.features, flags.always) } : {}),
+        ...(flags.features || flags.always || flags.arms ? { hard: parseHardFlags(flags.features, flags.always, flags.arms) } : {}),
         levels: flags.levels,
         vbmdMgCm3: parseVbmdFlag(flags.vbmd),
         kvp: num('kvp', flags.kvp),

@@ -310,5 +310,5 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
       ...(o.contrast ? { contrastAgent: 'IOHEXOL 350 MG/ML' } : {}),
     },
   };
-  return { loaded, truth, anatomy: { person, placement: place, ...(hard ? { spine: hard.anatomy.spine.spine } : {}) } };
+  return { loaded, truth, anatomy: { person, placement: place, ...(hard ? { spine: hard.anatomy.spine.spine, hard: hard.anatomy } : {}) } };
 }

@@ -4,6 +4,7 @@ import type { LoadedVolume } from '../imaging/volume.js';
 import type { Person } from './anatomy.js';
 import type { Vertebra } from './anatomy.js';
 import type { Placement } from './frame.js';
+import type { HardAnatomy } from './hard/anatomy.js';
 import type { HardRequest } from './hard/spec.js';
 
 export const PHANTOM_TRUTH_SCHEMA = 'vbmd.phantom-truth/1';
@@ -176,5 +177,12 @@ export interface Phantom {
    * The analytic anatomy the volume was rendered from and where it sat in the scanner, for truth that the JSON
    * does not carry (the model's trabecular-mask labels, src/model/truth-mask.ts). In memory only; not written.
    */
-  anatomy?: { person: Person; placement: Placement; /** Hard preset: the spine drawn (with C6, and S2 under a lumbarised S1). */ spine?: Vertebra[] };
+  anatomy?: {
+    person: Person;
+    placement: Placement;
+    /** Hard preset: the spine drawn (with C6, and S2 under a lumbarised S1). */
+    spine?: Vertebra[];
+    /** Hard preset: its spec and the structures the default phantom lacks (girdle, sternum, cartilage, hardware). */
+    hard?: HardAnatomy;
+  };
 }

@@ -97,7 +97,9 @@ export function drawHardSpec(seed: number, req: HardRequest | undefined, inView:
   // Costal cartilage calcifies in patches with age (Ontell et al., RadioGraphics 1997;17:571-7); share of segments.
   const cartilageCalcifiedShare = cg.range(0, 0.5);
   const gd = stream('girdle');
-  const arms = gd.chance(0.35) ? 'down' : 'up';
+  // Arms up for most chest/abdomen CT; down in trauma, frail or ventilated patients.
+  const drawnArms = gd.chance(0.35) ? 'down' : 'up';
+  const arms = req?.arms ?? drawnArms;
   stream('sternum');
 
   const dg = stream('degeneration');

@@ -54,6 +54,8 @@ export interface HardRequest {
   only?: HardFeature[];
   /** These appear in every study (their parameters are still drawn). */
   always?: HardFeature[];
+  /** Arm position instead of the drawn one. */
+  arms?: 'up' | 'down';
 }
 
 export type FractureShape = 'wedge' | 'biconcave' | 'crush';
@@ -119,6 +121,7 @@ export interface HardSpec {
 }
 
 export function checkHardRequest(r: HardRequest | undefined): void {
+  if (r?.arms !== undefined && r.arms !== 'up' && r.arms !== 'down') throw new VbmdError('bad-input', `Hard-phantom arms "${String(r.arms)}" must be up or down.`);
   for (const f of [...(r?.only ?? []), ...(r?.always ?? [])]) {
     if (!(HARD_FEATURES as readonly string[]).includes(f)) {
       throw new VbmdError('bad-input', `Hard-phantom feature "${f}" is not one of: ${HARD_FEATURES.join(', ')}.`);
