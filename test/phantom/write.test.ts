@@ -35,4 +35,23 @@ describe('writePhantom', () => {
     expect(back.meta.studyInstanceUid).toBe(p.loaded.meta.studyInstanceUid);
     expect(back.meta.contrastAgent).toBeTruthy();
   });
+
+  it('writes a hard-preset study (int16 volume, values clipped at 1023) that loads back voxel for voxel', async () => {
+    const out = join(dir, 'hard');
+    const p = generatePhantom({ seed: 20077, preset: 'hard', size: 64, sliceThicknessMm: 5, hard: { always: ['clip', 'screws'] } });
+    expect(p.loaded.volume.hu).toBeInstanceOf(Int16Array);
+    const w = await writePhantom(out, p);
+    const truth = phantomTruth.parse(JSON.parse(await readFile(w.truthPath, 'utf8')));
+    expect(truth.hard?.clipMaxHu).toBe(1023);
+    const back = await loadInputPath(out);
+    expect(back.volume.dims).toEqual(p.loaded.volume.dims);
+    let maxDiff = 0;
+    let maxHu = -Infinity;
+    for (let q = 0; q < back.volume.hu.length; q++) {
+      maxDiff = Math.max(maxDiff, Math.abs(back.volume.hu[q] - p.loaded.volume.hu[q]));
+      maxHu = Math.max(maxHu, back.volume.hu[q]);
+    }
+    expect(maxDiff).toBe(0);
+    expect(maxHu).toBeLessThanOrEqual(1023);
+  });
 });
