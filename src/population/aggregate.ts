@@ -2,14 +2,18 @@ import type { BmdCategory } from '../bmd/report.js';
 import { categoryForVbmd as categoryOf } from '../bmd/report.js';
 import type { Basis, Extracted, SkipReason, TherapyRecord, VbmdScan } from './resources.js';
 import type { TherapyClass } from './therapy-value-set.js';
-import type { Trend, TrendState } from './trend.js';
+import type { Change } from '../trend/significant-change.js';
+import { changeBetween } from '../trend/significant-change.js';
+import type { Trend } from './trend.js';
 import { addTrendPoint, newTrendState, trendOf } from './trend.js';
 
 /**
- * Streaming aggregation keyed by patient. Memory is one small fixed-size record per patient (latest measured
- * scan, counters, the online trend moments, treatment bits) plus one counter row per calendar month; no
- * Observation is kept. Resources may arrive in any order (Observations before or after medications, scans
- * unsorted), and the result does not depend on that order: ties on the latest time keep the lower value
+ * Streaming aggregation keyed by patient. Memory per patient: one small fixed record (latest measured scan,
+ * treatment bits) plus five numbers per scan (a hash of the study, issued, effective, value, month) in a
+ * typed array: about 40 bytes a scan, no Observation kept. The per-scan numbers are what makes "superseded"
+ * work as in every other reader (src/fhir/result-reader.ts): a second result of the same study replaces the
+ * first when it was issued later, and its counts, trend point and latest value go with it. Resources may
+ * arrive in any order and the result does not depend on it: ties on the latest time keep the lower value
  * (the more cautious reading), never whichever came first.
  */
 
@@ -18,22 +22,43 @@ export const CATEGORIES: readonly BmdCategory[] = ['osteoporosis', 'osteopenia',
 const ACTIVE_ANTIRESORPTIVE = 1;
 const ACTIVE_ANABOLIC = 2;
 const PAST_THERAPY = 4;
+/** Fields per scan in PatientState.points. */
+const F = 5;
+const [STUDY, ISSUED, EFFECTIVE, VALUE, MONTH] = [0, 1, 2, 3, 4] as const;
+
+interface LatestDetail {
+  ms: number;
+  vbmd: number;
+  effective: string;
+  basis: Basis | null;
+  status: string;
+  uncalibrated: boolean;
+  studyUid: string | null;
+  studyHash: number;
+  observationId: string | null;
+}
 
 interface PatientState {
-  scans: number;
-  latestMs: number;
-  latestEffective: string | null;
-  latestVbmd: number | null;
-  latestBasis: Basis | null;
-  latestStatus: string | null;
-  latestStudyUid: string | null;
-  latestObservationId: string | null;
-  /** Time of the newest scan of any kind, and whether that one was indeterminate. */
-  lastScanMs: number;
-  lastScanIndeterminate: boolean;
-  trend: TrendState;
+  /** [studyHash (NaN: no study UID), issuedMs, effectiveMs, vbmd (NaN: indeterminate), monthIndex] per scan. */
+  points: Float64Array;
+  n: number;
+  latest: LatestDetail | null;
   therapyBits: number;
   activeTherapy: string | null;
+}
+
+/** 52-bit FNV-1a-style hash of a study UID (two 26-bit halves), exact in a double; NaN for no UID, so scans
+ * without a study never merge. */
+export function studyHash(uid: string | null): number {
+  if (!uid) return Number.NaN;
+  let a = 0x811c9dc5;
+  let b = 0x01000193;
+  for (let i = 0; i < uid.length; i++) {
+    const c = uid.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193) >>> 0;
+    b = Math.imul(b ^ c, 0x5bd1e995) >>> 0;
+  }
+  return (a & 0x3ffffff) * 0x4000000 + (b & 0x3ffffff);
 }
 
 export type TherapyOnRecord = 'active' | 'past' | 'none';
@@ -46,6 +71,8 @@ export interface CohortRow {
   category: BmdCategory;
   basis: Basis | null;
   status: string | null;
+  /** The latest value is not traceable to any calibration (nominal default). */
+  uncalibrated: boolean | null;
   studyUid: string | null;
   observationId: string | null;
   /** Summary Observations in the window, indeterminate ones included. */
@@ -54,6 +81,9 @@ export interface CohortRow {
   /** The newest scan had no value (dataAbsentReason): the latest value shown is older than the last scan. */
   latestScanIndeterminate: boolean;
   trend: Trend | null;
+  /** The earliest measured scan in the window against the latest: a decline only beyond the least
+   * significant change (src/trend/significant-change.ts). */
+  change: Change | null;
   /** 'active': an active bone-targeted MedicationRequest/Statement; 'past': only inactive ones on record. */
   therapy: TherapyOnRecord;
   therapyClasses: TherapyClass[];
@@ -86,6 +116,7 @@ export class CohortAccumulator {
     'no-subject': 0,
     'no-effective-time': 0,
     unit: 0,
+    superseded: 0,
     'not-bone-therapy': 0,
     'unresolved-medication-reference': 0,
     'other-resource-type': 0,
@@ -111,24 +142,26 @@ export class CohortAccumulator {
   private state(patient: string): PatientState {
     let s = this.patients.get(patient);
     if (!s) {
-      s = {
-        scans: 0,
-        latestMs: -Infinity,
-        latestEffective: null,
-        latestVbmd: null,
-        latestBasis: null,
-        latestStatus: null,
-        latestStudyUid: null,
-        latestObservationId: null,
-        lastScanMs: -Infinity,
-        lastScanIndeterminate: false,
-        trend: newTrendState(),
-        therapyBits: 0,
-        activeTherapy: null,
-      };
+      s = { points: new Float64Array(F * 4), n: 0, latest: null, therapyBits: 0, activeTherapy: null };
       this.patients.set(patient, s);
     }
     return s;
+  }
+
+  private month(key: string): MonthCounts {
+    let m = this.months.get(key);
+    if (!m) {
+      m = { month: key, scans: 0, osteoporosis: 0, osteopenia: 0, normal: 0, indeterminate: 0 };
+      this.months.set(key, m);
+    }
+    return m;
+  }
+
+  private countMonth(monthIndex: number, vbmd: number, delta: 1 | -1): void {
+    const y = Math.floor(monthIndex / 12);
+    const m = this.month(`${String(y).padStart(4, '0')}-${String((monthIndex % 12) + 1).padStart(2, '0')}`);
+    m.scans += delta;
+    m[categoryOf(Number.isNaN(vbmd) ? null : vbmd)] += delta;
   }
 
   addScan(scan: VbmdScan): void {
@@ -139,33 +172,67 @@ export class CohortAccumulator {
     }
     this.scansRead++;
     const s = this.state(scan.patient);
-    s.scans++;
-    const month = /^\d{4}-\d{2}/.test(scan.effective) ? scan.effective.slice(0, 7) : new Date(scan.effectiveMs).toISOString().slice(0, 7);
-    let m = this.months.get(month);
-    if (!m) {
-      m = { month, scans: 0, osteoporosis: 0, osteopenia: 0, normal: 0, indeterminate: 0 };
-      this.months.set(month, m);
+    const hash = studyHash(scan.studyUid);
+    const issued = scan.issuedMs ?? -Infinity;
+    const value = scan.vbmdMgCm3 ?? Number.NaN;
+    // The month as written in effectiveDateTime (the local date of the scan), as a number.
+    const ym = /^(\d{4})-(\d{2})/.exec(scan.effective);
+    const monthIndex = ym ? Number(ym[1]) * 12 + Number(ym[2]) - 1 : new Date(scan.effectiveMs).getUTCFullYear() * 12 + new Date(scan.effectiveMs).getUTCMonth();
+    let at = -1;
+    if (!Number.isNaN(hash)) for (let i = 0; i < s.n; i++) if (s.points[i * F + STUDY] === hash) at = i;
+    if (at >= 0) {
+      const p = s.points;
+      const old = p[at * F + VALUE]!;
+      // Same rule as result-reader.ts supersedes(): issued later wins; a tie keeps the lower value.
+      const newer = issued > p[at * F + ISSUED]! || (issued === p[at * F + ISSUED] && (Number.isNaN(value) ? Infinity : value) < (Number.isNaN(old) ? Infinity : old));
+      this.skipped.superseded++;
+      if (!newer) return;
+      this.countMonth(p[at * F + MONTH]!, p[at * F + VALUE]!, -1);
+    } else {
+      if ((s.n + 1) * F > s.points.length) {
+        const grown = new Float64Array(s.points.length * 2);
+        grown.set(s.points);
+        s.points = grown;
+      }
+      at = s.n++;
     }
-    m.scans++;
-    m[scan.category]++;
+    s.points.set([hash, issued, scan.effectiveMs, value, monthIndex], at * F);
+    this.countMonth(monthIndex, value, 1);
+    // A replaced study that held the latest value hands it to its replacement, whatever the values.
+    if (s.latest && !Number.isNaN(hash) && s.latest.studyHash === hash) s.latest = null;
+    if (scan.vbmdMgCm3 === null) {
+      if (s.latest === null) s.latest = this.latestFromPoints(s);
+      return;
+    }
+    const l = s.latest;
+    if (!l || scan.effectiveMs > l.ms || (scan.effectiveMs === l.ms && scan.vbmdMgCm3 < l.vbmd)) {
+      s.latest = {
+        ms: scan.effectiveMs,
+        vbmd: scan.vbmdMgCm3,
+        effective: scan.effective,
+        basis: scan.basis,
+        status: scan.status,
+        uncalibrated: scan.uncalibrated,
+        studyUid: scan.studyUid,
+        studyHash: hash,
+        observationId: scan.observationId,
+      };
+    }
+  }
 
-    const indeterminate = scan.vbmdMgCm3 === null;
-    if (scan.effectiveMs > s.lastScanMs || (scan.effectiveMs === s.lastScanMs && !indeterminate)) {
-      s.lastScanMs = scan.effectiveMs;
-      s.lastScanIndeterminate = indeterminate;
+  /** After a replacement removed the latest scan's details: the newest remaining measured scan, with the
+   * details a plain number can keep (rare: a later-issued result of the latest study without a value). */
+  private latestFromPoints(s: PatientState): LatestDetail | null {
+    let best = -1;
+    for (let i = 0; i < s.n; i++) {
+      const v = s.points[i * F + VALUE]!;
+      if (Number.isNaN(v)) continue;
+      const t = s.points[i * F + EFFECTIVE]!;
+      if (best < 0 || t > s.points[best * F + EFFECTIVE]! || (t === s.points[best * F + EFFECTIVE]! && v < s.points[best * F + VALUE]!)) best = i;
     }
-    if (scan.vbmdMgCm3 === null) return;
-    addTrendPoint(s.trend, scan.effectiveMs, scan.vbmdMgCm3);
-    const newer = scan.effectiveMs > s.latestMs || (scan.effectiveMs === s.latestMs && scan.vbmdMgCm3 < (s.latestVbmd ?? Infinity));
-    if (newer) {
-      s.latestMs = scan.effectiveMs;
-      s.latestEffective = scan.effective;
-      s.latestVbmd = scan.vbmdMgCm3;
-      s.latestBasis = scan.basis;
-      s.latestStatus = scan.status;
-      s.latestStudyUid = scan.studyUid;
-      s.latestObservationId = scan.observationId;
-    }
+    if (best < 0) return null;
+    const ms = s.points[best * F + EFFECTIVE]!;
+    return { ms, vbmd: s.points[best * F + VALUE]!, effective: new Date(ms).toISOString(), basis: null, status: 'unknown', uncalibrated: false, studyUid: null, studyHash: s.points[best * F + STUDY]!, observationId: null };
   }
 
   addTherapy(t: TherapyRecord): void {
@@ -184,23 +251,42 @@ export class CohortAccumulator {
    * part of a vBMD cohort). */
   *rows(): Generator<CohortRow> {
     for (const [patient, s] of this.patients) {
-      if (s.scans === 0) continue;
+      if (s.n === 0) continue;
       const classes: TherapyClass[] = [];
       if (s.therapyBits & ACTIVE_ANTIRESORPTIVE) classes.push('antiresorptive');
       if (s.therapyBits & ACTIVE_ANABOLIC) classes.push('anabolic');
+      const trend = newTrendState();
+      let lastScanMs = -Infinity;
+      let lastScanIndeterminate = false;
+      let first: { tMs: number; vbmdMgCm3: number } | null = null;
+      for (let i = 0; i < s.n; i++) {
+        const t = s.points[i * F + EFFECTIVE]!;
+        const v = s.points[i * F + VALUE]!;
+        const indeterminate = Number.isNaN(v);
+        if (t > lastScanMs || (t === lastScanMs && !indeterminate)) {
+          lastScanMs = t;
+          lastScanIndeterminate = indeterminate;
+        }
+        if (indeterminate) continue;
+        addTrendPoint(trend, t, v);
+        if (!first || t < first.tMs || (t === first.tMs && v < first.vbmdMgCm3)) first = { tMs: t, vbmdMgCm3: v };
+      }
+      const l = s.latest;
       yield {
         patient,
-        latestEffective: s.latestEffective,
-        latestVbmdMgCm3: s.latestVbmd,
-        category: s.latestVbmd === null ? 'indeterminate' : categoryOf(s.latestVbmd),
-        basis: s.latestBasis,
-        status: s.latestStatus,
-        studyUid: s.latestStudyUid,
-        observationId: s.latestObservationId,
-        scans: s.scans,
-        measuredScans: s.trend.n,
-        latestScanIndeterminate: s.lastScanIndeterminate,
-        trend: trendOf(s.trend),
+        latestEffective: l?.effective ?? null,
+        latestVbmdMgCm3: l?.vbmd ?? null,
+        category: l ? categoryOf(l.vbmd) : 'indeterminate',
+        basis: l?.basis ?? null,
+        status: l?.status ?? null,
+        uncalibrated: l?.uncalibrated ?? null,
+        studyUid: l?.studyUid ?? null,
+        observationId: l?.observationId ?? null,
+        scans: s.n,
+        measuredScans: trend.n,
+        latestScanIndeterminate: lastScanIndeterminate,
+        trend: trendOf(trend),
+        change: first && l && trend.n >= 2 ? changeBetween(first, { tMs: l.ms, vbmdMgCm3: l.vbmd }) : null,
         therapy: classes.length > 0 ? 'active' : s.therapyBits & PAST_THERAPY ? 'past' : 'none',
         therapyClasses: classes,
         activeTherapy: s.activeTherapy,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { BmdCategory } from '../bmd/report.js';
+import { isFastDecline } from '../trend/rate-of-change.js';
 import { VbmdError } from '../util/errors.js';
 import type { CohortRow, MonthCounts } from './aggregate.js';
 import { CATEGORIES, CohortAccumulator } from './aggregate.js';
@@ -117,7 +118,9 @@ function compareRows(a: CohortRow, b: CohortRow, byDecline: boolean): number {
 export function rowMatches(row: CohortRow, q: ParsedCohortQuery): boolean {
   if (q.category && row.category !== q.category) return false;
   if (q.untreated && row.therapy === 'active') return false;
-  if (q.decliningPctPerYear !== undefined && !(row.trend && row.trend.pctPerYear <= -q.decliningPctPerYear)) return false;
+  // Declining = the fitted loss is at least this fast AND the change is beyond the least significant change
+  // (src/trend/rate-of-change.ts isFastDecline: the card's and the app's rule too).
+  if (q.decliningPctPerYear !== undefined && !isFastDecline(row.trend ? { percentPerYear: row.trend.pctPerYear, change: row.change } : null, q.decliningPctPerYear)) return false;
   return true;
 }
 

@@ -1,14 +1,17 @@
 import { z } from 'zod';
 import type { BmdCategory } from '../bmd/report.js';
-import { categoryForVbmd } from '../bmd/report.js';
-import { DICOM_UID_SYSTEM, VBMD_BASIS_CODES, VBMD_CODE_SYSTEM, VBMD_SUMMARY_CODE } from '../fhir/codes.js';
+import { VBMD_BASIS_CODES } from '../fhir/codes.js';
+import { fhirDateTimeToMs, patientKey, readVbmdResult } from '../fhir/result-reader.js';
 import type { TherapyMatch, TherapyMatcher } from './therapy-value-set.js';
 
+export { fhirDateTimeToMs, patientKey };
+
 /**
- * The edge where resources from any source (FHIR search, Bulk Data, NDJSON files) are validated: zod schemas
- * of only the fields the cohort reads (unknown fields are dropped, so a big resource costs little), then
- * plain typed records. Anything that is not a vbmd summary Observation or a bone-therapy medication record
- * becomes a counted skip reason, never an exception: one odd resource must not end a million-row run.
+ * The edge where resources from any source (FHIR search, Bulk Data, NDJSON files) are validated. vBMD
+ * Observations are read by src/fhir/result-reader.ts, the one reader the CDS card and the SMART app use too
+ * (same status, unit and time rules); medication records by zod schemas of only the fields read here.
+ * Anything that is not a vbmd summary Observation or a bone-therapy medication record becomes a counted skip
+ * reason, never an exception: one odd resource must not end a million-row run.
  */
 
 export const COHORT_RESOURCE_TYPES = ['Observation', 'MedicationRequest', 'MedicationStatement'] as const;
@@ -19,22 +22,6 @@ const codeableConcept = z.object({ coding: z.array(coding).optional(), text: z.s
 const identifier = z.object({ system: z.string().optional(), value: z.string().optional() });
 const reference = z.object({ reference: z.string().optional(), type: z.string().optional(), identifier: identifier.optional() });
 const period = z.object({ start: z.string().optional(), end: z.string().optional() });
-
-const observationSchema = z.object({
-  resourceType: z.literal('Observation'),
-  id: z.string().optional(),
-  status: z.string(),
-  code: codeableConcept,
-  subject: reference.optional(),
-  effectiveDateTime: z.string().optional(),
-  effectiveInstant: z.string().optional(),
-  effectivePeriod: period.optional(),
-  valueQuantity: z.object({ value: z.number().optional(), unit: z.string().optional(), code: z.string().optional(), system: z.string().optional() }).optional(),
-  dataAbsentReason: codeableConcept.optional(),
-  method: codeableConcept.optional(),
-  partOf: z.array(reference).optional(),
-  derivedFrom: z.array(reference).optional(),
-});
 
 const containedMedication = z.object({ resourceType: z.string(), id: z.string().optional(), code: codeableConcept.optional() });
 const medicationCommon = {
@@ -57,9 +44,6 @@ const medicationStatementSchema = z.object({
 });
 
 export type Basis = keyof typeof VBMD_BASIS_CODES;
-const basisByCode = new Map<string, Basis>(
-  (Object.entries(VBMD_BASIS_CODES) as Array<[Basis, { code: string }]>).map(([k, v]) => [v.code, k]),
-);
 
 /** One summary vBMD Observation, as the cohort needs it. */
 export interface VbmdScan {
@@ -68,12 +52,16 @@ export interface VbmdScan {
   /** The effective time as written (for display and month keys). */
   effective: string;
   effectiveMs: number;
+  /** When the result was released; decides which of two results of one study is current. */
+  issuedMs: number | null;
   /** null when the Observation says dataAbsentReason (indeterminate). */
   vbmdMgCm3: number | null;
   category: BmdCategory;
   basis: Basis | null;
-  /** 'final', or 'preliminary' (uncalibrated nominal calibration), 'amended', 'corrected'. */
+  /** final, amended, corrected or preliminary (src/fhir/lifecycle.ts). */
   status: string;
+  /** Not traceable to any calibration (nominal default): result-reader.ts's one rule. */
+  uncalibrated: boolean;
   studyUid: string | null;
 }
 
@@ -93,6 +81,7 @@ export type SkipReason =
   | 'no-subject'
   | 'no-effective-time'
   | 'unit'
+  | 'superseded'
   | 'not-bone-therapy'
   | 'unresolved-medication-reference'
   | 'other-resource-type';
@@ -102,72 +91,24 @@ export type Extracted =
   | { kind: 'therapy'; therapy: TherapyRecord }
   | { kind: 'skip'; reason: SkipReason };
 
-/** `Patient/123`, `https://x/fhir/Patient/123` and `Patient/123/_history/2` all name patient `123`; other
- * references (urn:uuid, logical identifiers) are kept whole so they never merge with a different patient. */
-export function patientKey(ref: z.infer<typeof reference> | undefined): string | null {
-  if (!ref) return null;
-  if (ref.reference) {
-    const m = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(ref.reference);
-    return m ? m[1] : ref.reference;
-  }
-  if (ref.identifier?.value) return `identifier:${ref.identifier.system ?? ''}|${ref.identifier.value}`;
-  return null;
-}
-
-function isVbmdSummary(code: z.infer<typeof codeableConcept>): boolean {
-  return code.coding?.some((c) => c.system === VBMD_CODE_SYSTEM && c.code === VBMD_SUMMARY_CODE.code) ?? false;
-}
-
-/** FHIR dateTime to epoch ms. Partial dates ('2024', '2024-05', '2024-05-06') are UTC starts, as Date.parse
- * reads them; a time without a zone is not valid FHIR and is refused rather than read in the local zone. */
-export function fhirDateTimeToMs(value: string): number | null {
-  if (!/^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?)?)?$/.test(value)) return null;
-  const ms = Date.parse(value);
-  return Number.isFinite(ms) ? ms : null;
-}
-
-function studyUidOf(refs: Array<z.infer<typeof reference>> | undefined): string | null {
-  for (const r of refs ?? []) {
-    if (r.identifier?.system === DICOM_UID_SYSTEM && r.identifier.value) return r.identifier.value.replace(/^urn:oid:/, '');
-  }
-  return null;
-}
-
-const MG_PER_CM3_UNITS = new Set(['mg/cm3', 'mg/mL', 'mg/ml']);
-
 export function extractObservation(raw: unknown): Extracted {
-  const parsed = observationSchema.safeParse(raw);
-  if (!parsed.success) return { kind: 'skip', reason: 'invalid' };
-  const o = parsed.data;
-  if (!isVbmdSummary(o.code)) return { kind: 'skip', reason: 'not-vbmd' };
-  if (o.status === 'entered-in-error') return { kind: 'skip', reason: 'entered-in-error' };
-  // 'registered' (no result yet), 'cancelled' and 'unknown' carry no usable measurement.
-  if (o.status === 'registered' || o.status === 'cancelled' || o.status === 'unknown') return { kind: 'skip', reason: 'not-a-result' };
-  const patient = patientKey(o.subject);
-  if (!patient) return { kind: 'skip', reason: 'no-subject' };
-  const effective = o.effectiveDateTime ?? o.effectiveInstant ?? o.effectivePeriod?.start;
-  const effectiveMs = effective ? fhirDateTimeToMs(effective) : null;
-  if (!effective || effectiveMs === null) return { kind: 'skip', reason: 'no-effective-time' };
-  let vbmdMgCm3: number | null = null;
-  if (!o.dataAbsentReason && o.valueQuantity?.value !== undefined) {
-    const unit = o.valueQuantity.code ?? o.valueQuantity.unit;
-    if (!unit || !MG_PER_CM3_UNITS.has(unit)) return { kind: 'skip', reason: 'unit' };
-    vbmdMgCm3 = o.valueQuantity.value;
-  }
-  const basisCode = o.method?.coding?.find((c) => c.system === VBMD_CODE_SYSTEM)?.code;
+  const r = readVbmdResult(raw);
+  if (!r.ok) return { kind: 'skip', reason: r.reason };
+  const x = r.result;
   return {
     kind: 'scan',
     scan: {
-      patient,
-      observationId: o.id ?? null,
-      effective,
-      effectiveMs,
-      vbmdMgCm3,
-      // Recomputed from the value with the ACR thresholds, not read from interpretation: one rule everywhere.
-      category: categoryForVbmd(vbmdMgCm3),
-      basis: (basisCode && basisByCode.get(basisCode)) || null,
-      status: o.status,
-      studyUid: studyUidOf(o.partOf) ?? studyUidOf(o.derivedFrom),
+      patient: x.patient!,
+      observationId: x.observationId,
+      effective: x.effective,
+      effectiveMs: x.effectiveMs,
+      issuedMs: x.issuedMs,
+      vbmdMgCm3: x.vbmdMgCm3,
+      category: x.category,
+      basis: x.basis === 'unknown' ? null : x.basis,
+      status: x.status,
+      uncalibrated: x.uncalibrated,
+      studyUid: x.studyUid,
     },
   };
 }

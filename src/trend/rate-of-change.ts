@@ -7,6 +7,9 @@
  * lifetime average), at least two results spanning MIN_RATE_SPAN_YEARS, expressed as % per year of the
  * fitted value at the window's first result (a baseline less noisy than that single measurement).
  */
+import type { Change } from './significant-change.js';
+import { changeBetween } from './significant-change.js';
+
 export const MS_PER_YEAR = 365.25 * 86_400_000;
 /** Closer results are mostly CT measurement noise: vBMD precision is a few mg/cm3, and 1 mg/cm3 over one
  * month reads as 12 mg/cm3/year. */
@@ -59,6 +62,15 @@ export interface RateOfChange {
   count: number;
   fromMs: number;
   toMs: number;
+  /** The first result of the window against the latest: whether the loss exceeds the least significant
+   * change (significant-change.ts). A fitted slope can look fast on noise alone. */
+  change: Change | null;
+}
+
+/** A decline at least `thresholdPctPerYear` fast AND larger than the least significant change: the one
+ * definition of "falling fast" for the card, the app and the cohort. */
+export function isFastDecline(rate: Pick<RateOfChange, 'percentPerYear' | 'change'> | null, thresholdPctPerYear: number): boolean {
+  return rate !== null && rate.percentPerYear <= -thresholdPctPerYear && rate.change?.verdict === 'decline';
 }
 
 /** Null with fewer than two results in the window, a span under the minimum, or a fitted baseline <= 0. */
@@ -76,11 +88,14 @@ export function rateOfChange(
   if ((latest - fromMs) / MS_PER_YEAR < minSpanYears) return null;
   const fit = linearFit(inWindow);
   if (!fit || fit.interceptAtT0 <= 0) return null;
+  // Equal times keep the lower value, as everywhere else (the cautious reading).
+  const pick = (t: number): TimedVbmd => inWindow.filter((p) => p.tMs === t).reduce((a, b) => (b.vbmdMgCm3 < a.vbmdMgCm3 ? b : a));
   return {
     mgCm3PerYear: fit.slopePerYear,
     percentPerYear: (fit.slopePerYear / fit.interceptAtT0) * 100,
     count: inWindow.length,
     fromMs,
     toMs: latest,
+    change: changeBetween(pick(fromMs), pick(latest)),
   };
 }

@@ -35,7 +35,11 @@ describe('resource extraction', () => {
 
   it('counts what it cannot use instead of guessing', () => {
     const o = vbmdObservation('p', '2024-01-01', 90);
-    expect(extractObservation({ ...o, valueQuantity: { value: 0.09, unit: 'g/cm3', code: 'g/cm3' } })).toEqual({ kind: 'skip', reason: 'unit' });
+    // One unit rule (src/fhir/result-reader.ts): UCUM mass concentrations convert, anything else is refused.
+    const g = extractObservation({ ...o, valueQuantity: { value: 0.09, unit: 'g/cm3', system: 'http://unitsofmeasure.org', code: 'g/cm3' } });
+    expect(g.kind === 'scan' && g.scan.vbmdMgCm3).toBe(90);
+    expect(extractObservation({ ...o, valueQuantity: { value: 0.09, unit: 'g/cm2', code: 'g/cm2' } })).toEqual({ kind: 'skip', reason: 'unit' });
+    expect(extractObservation({ ...o, valueQuantity: { value: 90, system: 'http://example.org/units', code: 'mg/cm3' } })).toEqual({ kind: 'skip', reason: 'unit' });
     const { effectiveDateTime: _e, ...noDate } = o;
     expect(extractObservation(noDate)).toEqual({ kind: 'skip', reason: 'no-effective-time' });
     expect(extractObservation({ ...o, effectiveDateTime: '2024-01-01T10:00:00' })).toEqual({ kind: 'skip', reason: 'no-effective-time' });
@@ -154,12 +158,14 @@ function row(patient: string, vbmd: number | null): CohortRow {
     category: vbmd === null ? 'indeterminate' : vbmd > 120 ? 'normal' : vbmd >= 80 ? 'osteopenia' : 'osteoporosis',
     basis: 'lumbar',
     status: 'final',
+    uncalibrated: false,
     studyUid: null,
     observationId: null,
     scans: 1,
     measuredScans: vbmd === null ? 0 : 1,
     latestScanIndeterminate: false,
     trend: null,
+    change: null,
     therapy: 'none',
     therapyClasses: [],
     activeTherapy: null,
@@ -188,8 +194,8 @@ describe('outputs', () => {
     expect(csvField('=HYPERLINK("x")')).toBe(`"'=HYPERLINK(""x"")"`);
     expect(csvField(null)).toBe('');
     const lines = [...cohortCsv([row('p1', 70.5)])].join('').split('\r\n');
-    expect(lines[0]).toBe('patient_id,latest_date,vbmd_mg_cm3,category,basis,status,scans,measured_scans,latest_scan_indeterminate,trend_pct_per_year,trend_mg_cm3_per_year,trend_span_years,therapy,therapy_classes,active_therapy,study_uid');
-    expect(lines[1]).toBe('p1,2024-01-01,70.5,osteoporosis,lumbar,final,1,1,false,,,,none,,,');
+    expect(lines[0]).toBe('patient_id,latest_date,vbmd_mg_cm3,category,basis,status,uncalibrated,scans,measured_scans,latest_scan_indeterminate,trend_pct_per_year,trend_mg_cm3_per_year,trend_span_years,change_pct,change_vs_lsc,therapy,therapy_classes,active_therapy,study_uid');
+    expect(lines[1]).toBe('p1,2024-01-01,70.5,osteoporosis,lumbar,final,false,1,1,false,,,,,,none,,,');
   });
 
   it('Group is valid JSON with one member per row, references by id or identifier', () => {
@@ -261,6 +267,9 @@ describe('ordering', () => {
       vbmdObservation('slow', '2024-01-01', 76),
     ]);
     expect((await runCohort(src, {})).rows.map((r) => r.patient)).toEqual(['slow', 'fast']);
-    expect((await runCohort(src, { decliningPctPerYear: 3 })).rows.map((r) => r.patient)).toEqual(['fast', 'slow']);
+    // 'slow' loses 5%/year, but 80 -> 76 (-5%) is within measurement error (LSC 10%): not a decline.
+    expect((await runCohort(src, { decliningPctPerYear: 3 })).rows.map((r) => r.patient)).toEqual(['fast']);
+    const rows = (await runCohort(src, {})).rows;
+    expect(rows.map((r) => r.change?.verdict)).toEqual(['within-measurement-error', 'decline']);
   });
 });
