@@ -3,7 +3,7 @@ import { VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
 import { renderTrendChart } from './chart.js';
 import { latestRisk, parsePatient, parseVbmdObservations } from './fhir-parse.js';
 import type { PatientSummary, RiskSummary, VbmdStudy } from './model.js';
-import { buildTrend, contextReferences, latestByLevel, latestStudy, rateOfChange, studyForContext } from './trend.js';
+import { buildTrend, changeSincePreviousStudy, contextReferences, latestByLevel, latestStudy, rateOfChange, studyForContext } from './trend.js';
 import type { Trend } from './trend.js';
 import type { ErrorKind } from './views.js';
 import {
@@ -147,7 +147,7 @@ ${alertsView(latest, rate)}
 <section class="card" aria-labelledby="trend-h"><h2 id="trend-h">Trend</h2>
 <div id="chart" data-testid="chart-container"></div>
 ${trend.summary.some((p) => p.uncalibrated) ? '<p class="small muted" data-testid="uncalibrated-legend">Hollow points: uncalibrated results (nominal calibration, typical error 12–16 mg/cm³).</p>' : ''}
-${rateView(rate, trend.summary.length)}
+${rateView(rate, trend.summary.length, changeSincePreviousStudy(trend.summary))}
 <div id="toggles">${levelToggles(trend, shown)}</div>
 ${valuesTable(data.studies)}
 </section>

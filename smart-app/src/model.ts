@@ -22,8 +22,12 @@ export interface VbmdStudy {
   device?: string;
   /** Observation.note texts: calibration method, QC warnings, contrast, caveats. */
   notes: string[];
-  /** Calibration method and detail, when the Observation says it. */
+  /** Calibration method and fit in words (from the structured field), when the result has it. */
   calibration?: string;
+  /** Not traceable to any calibration (nominal default): drawn hollow, flagged. */
+  uncalibrated: boolean;
+  /** Contrast-enhanced scan (vBMD reads higher). */
+  contrastEnhanced: boolean;
   status: string;
 }
 

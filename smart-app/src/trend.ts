@@ -1,6 +1,7 @@
 import { VERTEBRA_LEVELS } from '../../src/bmd/report.js';
 import type { VbmdStudy } from './model.js';
-import { rateOfChange as sharedRateOfChange, type RateOfChange as SharedRateOfChange } from '../../src/trend/rate-of-change.js';
+import { isFastDecline, rateOfChange as sharedRateOfChange, type RateOfChange as SharedRateOfChange } from '../../src/trend/rate-of-change.js';
+import { changeSincePrevious, type Change } from '../../src/trend/significant-change.js';
 
 /**
  * Data shaping for the trend view: pure functions over parsed studies (no DOM, no FHIR), unit-tested with
@@ -36,8 +37,10 @@ const levelIndex = (level: string): number => {
   return i < 0 ? VERTEBRA_LEVELS.length : i;
 };
 
+/** Oldest first; at the same instant the lower value last, so it is the latest (the cautious reading, as
+ * in src/fhir/result-reader.ts). */
 export function sortByDate(studies: readonly VbmdStudy[]): VbmdStudy[] {
-  return [...studies].sort((a, b) => a.effectiveMs - b.effectiveMs);
+  return [...studies].sort((a, b) => a.effectiveMs - b.effectiveMs || (b.vbmdMgCm3 ?? -Infinity) - (a.vbmdMgCm3 ?? -Infinity));
 }
 
 export function buildTrend(studies: readonly VbmdStudy[]): Trend {
@@ -52,7 +55,7 @@ export function buildTrend(studies: readonly VbmdStudy[]): Trend {
         tMs: s.effectiveMs,
         vbmdMgCm3: s.vbmdMgCm3,
         observationId: s.observationId,
-        ...(s.status === 'preliminary' ? { uncalibrated: true } : {}),
+        ...(s.uncalibrated ? { uncalibrated: true } : {}),
       });
     }
     for (const l of s.levels) {
@@ -76,7 +79,8 @@ export interface RateOfChange extends SharedRateOfChange {
 
 /**
  * Rate of change of summary vBMD (src/trend/rate-of-change.ts: the same definition as the CDS card and the
- * cohort queries), flagged as a fast decline beyond the threshold.
+ * cohort queries), flagged as a fast decline when beyond the threshold and beyond the least significant
+ * change (isFastDecline, the card's and the cohort's rule).
  */
 export function rateOfChange(
   points: readonly TrendPoint[],
@@ -85,7 +89,13 @@ export function rateOfChange(
   const r = sharedRateOfChange(points, opts);
   if (!r) return null;
   const threshold = opts.fastDeclinePctPerYear ?? FAST_DECLINE_PCT_PER_YEAR;
-  return { ...r, studies: r.count, fastDecline: r.percentPerYear <= -threshold };
+  return { ...r, studies: r.count, fastDecline: isFastDecline(r, threshold) };
+}
+
+/** The latest result against the previous one: a decline or gain only beyond the least significant change
+ * (src/trend/significant-change.ts), else within measurement error. */
+export function changeSincePreviousStudy(points: readonly TrendPoint[]): Change | null {
+  return changeSincePrevious(points);
 }
 
 export interface LatestLevel {

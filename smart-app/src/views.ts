@@ -2,6 +2,8 @@ import { ACR_TEXT, CATEGORY_LABEL, date, esc, mgCm3, signed, UNIT_MG_CM3 } from 
 import type { PatientSummary, RiskSummary, VbmdStudy } from './model.js';
 import type { LatestLevel, RateOfChange, Trend } from './trend.js';
 import { FAST_DECLINE_PCT_PER_YEAR } from './trend.js';
+import type { Change } from '../../src/trend/significant-change.js';
+import { describeChange } from '../../src/trend/significant-change.js';
 
 /** HTML fragments of the app's views. All data goes through esc(); numbers carry their unit. */
 
@@ -23,10 +25,10 @@ export function alertsView(latest: VbmdStudy | null, rate: RateOfChange | null):
   }
   if (rate?.fastDecline) {
     items.push(
-      `<li class="alert alert-warning" data-testid="alert-decline"><strong>Fast decline.</strong> vBMD is falling ${signed(rate.mgCm3PerYear)} ${UNIT_MG_CM3} per year (${signed(rate.percentPerYear)} % per year) over ${rate.studies} studies from ${date(rate.fromMs)} to ${date(rate.toMs)}; faster than ${FAST_DECLINE_PCT_PER_YEAR} % per year.</li>`,
+      `<li class="alert alert-warning" data-testid="alert-decline"><strong>Fast decline.</strong> vBMD is falling ${signed(rate.mgCm3PerYear)} ${UNIT_MG_CM3} per year (${signed(rate.percentPerYear)} % per year) over ${rate.studies} studies from ${date(rate.fromMs)} to ${date(rate.toMs)}; faster than ${FAST_DECLINE_PCT_PER_YEAR} % per year, and beyond the least significant change (${rate.change ? esc(describeChange(rate.change)) : ''}).</li>`,
     );
   }
-  if (latest && latest.status === 'preliminary') {
+  if (latest && latest.uncalibrated) {
     items.push(
       `<li class="alert alert-info" data-testid="alert-uncalibrated"><strong>Uncalibrated result.</strong> The latest value uses a nominal calibration (typical error 12–16 ${UNIT_MG_CM3}): use it as a rough screen only.</li>`,
     );
@@ -35,11 +37,14 @@ export function alertsView(latest: VbmdStudy | null, rate: RateOfChange | null):
   return `<section class="alerts" aria-labelledby="alerts-h"><h2 id="alerts-h" class="visually-hidden">Alerts</h2><ul role="list">${items.join('')}</ul></section>`;
 }
 
-export function rateView(rate: RateOfChange | null, count: number): string {
+export function rateView(rate: RateOfChange | null, count: number, change: Change | null = null): string {
+  const since = change
+    ? ` <span data-testid="change">Since the previous study (${date(change.fromMs)}): ${esc(describeChange(change))}.</span>`
+    : '';
   if (!rate) {
-    return `<p class="rate muted" data-testid="rate">Rate of change: ${count < 2 ? 'needs at least two studies' : 'needs studies at least 6 months apart within 3 years'}.</p>`;
+    return `<p class="rate muted" data-testid="rate">Rate of change: ${count < 2 ? 'needs at least two studies' : 'needs studies at least 6 months apart within 3 years'}.${since}</p>`;
   }
-  return `<p class="rate" data-testid="rate">Rate of change (least squares, last ${rate.studies} studies since ${date(rate.fromMs)}): <strong>${signed(rate.mgCm3PerYear)} ${UNIT_MG_CM3}/year</strong> (${signed(rate.percentPerYear)} %/year).</p>`;
+  return `<p class="rate" data-testid="rate">Rate of change (least squares, last ${rate.studies} studies since ${date(rate.fromMs)}): <strong>${signed(rate.mgCm3PerYear)} ${UNIT_MG_CM3}/year</strong> (${signed(rate.percentPerYear)} %/year).${since}</p>`;
 }
 
 export function levelToggles(trend: Trend, shown: ReadonlySet<string>): string {
@@ -77,12 +82,13 @@ export function studyDetails(s: VbmdStudy, fromContext: boolean): string {
     s.basis === 'thoracic-extrapolated' || s.basis === 'single-level'
       ? `<p class="caveat" data-testid="extrapolation-caveat"><strong>Thoracic extrapolation.</strong> The ACR thresholds are defined on two lumbar vertebrae; this chest CT result uses ${esc((s.summaryLevels.length ? s.summaryLevels : s.levels.filter((l) => l.included).map((l) => l.level)).join(' and ') || 'other levels')}, so its category is extrapolated.</p>`
       : '';
-  const contrast = s.notes.find((n) => n.startsWith('Contrast-enhanced'));
-  const contrastBox = contrast ? `<p class="caveat" data-testid="contrast-caveat"><strong>Contrast-enhanced scan.</strong> ${esc(contrast.replace(/^Contrast-enhanced CT:\s*/, '').replace(/^./, (c) => c.toUpperCase()))}</p>` : '';
+  const contrastBox = s.contrastEnhanced
+    ? '<p class="caveat" data-testid="contrast-caveat"><strong>Contrast-enhanced scan.</strong> Iodinated contrast raises trabecular attenuation, so vBMD reads higher than on a non-contrast scan and osteoporosis may be under-called.</p>'
+    : '';
   const otherNotes = s.notes.filter((n) => !n.startsWith('Calibration:') && !n.startsWith('Computed by'));
   return `<section class="card" aria-labelledby="details-h" data-testid="study-details" data-observation="${esc(s.observationId)}">
 <h2 id="details-h">${fromContext ? 'Study from the alert' : 'Latest study'}: ${date(s.effectiveMs)}</h2>
-<p class="big"><span data-testid="latest-value">${mgCm3(s.vbmdMgCm3)}</span> <span class="cat cat-${s.category}" data-testid="latest-category">${esc(CATEGORY_LABEL[s.category])}</span>${s.status === 'preliminary' ? ' <span class="badge">Preliminary</span>' : ''}</p>
+<p class="big"><span data-testid="latest-value">${mgCm3(s.vbmdMgCm3)}</span> <span class="cat cat-${s.category}" data-testid="latest-category">${esc(CATEGORY_LABEL[s.category])}</span>${s.uncalibrated ? ' <span class="badge">Uncalibrated</span>' : ''}</p>
 <p class="muted small">${esc(ACR_TEXT)}</p>
 ${caveat}${contrastBox}
 <dl class="facts">

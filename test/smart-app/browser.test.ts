@@ -213,6 +213,9 @@ describe('SMART app in Chromium', () => {
     // 160 -> 70 over 10 years is 9 mg/cm3/yr; within the last 3 years the fitted baseline is ~97, so ~-9.3 %/yr.
     const decline = await page.getByTestId('alert-decline').textContent();
     expect(decline).toMatch(/−9\.0 mg\/cm³ per year \(−9\.\d % per year\)/);
+    // The decline is called one only beyond the least significant change; the last step alone is within it.
+    expect(decline).toContain('beyond the least significant change');
+    expect(await page.getByTestId('change').textContent()).toMatch(/^Since the previous study \([^)]+\): −\d+\.\d mg\/cm3 \(−\d+\.\d%\): within measurement error \(least significant change 10\.0%\)\.$/);
     expect(await page.getByTestId('patient-banner').textContent()).toContain('Demo Patient p-decline');
     expect(await page.getByTestId('levels-table').locator('tbody tr').allTextContents()).toEqual([
       'T1274.0 mg/cm³Measured, not in the summary',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildAnalysisBundle } from '../../src/fhir/bundle.js';
 import { SMART_APP_CLIENT_ID, SMART_EHR_LAUNCH_SCOPE, SMART_STANDALONE_LAUNCH_SCOPE } from '../../src/sandbox/index.js';
-import { latestRisk, parsePatient, parseVbmdObservation, parseVbmdObservations, shortenSha, summaryLevelsOf } from '../../smart-app/src/fhir-parse.js';
+import { latestRisk, parsePatient, parseVbmdObservation, parseVbmdObservations, shortenSha } from '../../smart-app/src/fhir-parse.js';
 import { CLIENT_ID, EHR_SCOPE, STANDALONE_SCOPE } from '../../smart-app/src/settings.js';
 import { makeReport } from './fixtures.js';
 
@@ -40,8 +40,11 @@ describe('parseVbmdObservation on the real mapping', () => {
       ['L3', null, false],
     ]);
     expect(s.levels[3].exclusionReason).toMatch(/^lesion/);
-    expect(s.calibration).toMatch(/^phantomless internal calibration/);
-    expect(s.device).toBe('Computed by vbmd 0.1.0 with model vbmd-resunet3d 1.2.0 (sha256 aaaaaaaaaaaa…); trabecular ROI: geometric.');
+    // From the structured vbmd-analysis extension, not from the note text.
+    expect(s.calibration).toBe("phantomless internal calibration from the scan's own tissues; trabecular HU = -2.00 + 1.1000 x vBMD (mg/cm3)");
+    expect(s.device).toBe('vbmd 0.1.0 with model vbmd-resunet3d 1.2.0 (sha256 aaaaaaaaaaaa…)');
+    expect(s.uncalibrated).toBe(false);
+    expect(s.contrastEnhanced).toBe(false);
     expect(s.imagingStudy).toEqual({ reference: 'ImagingStudy/is-1', studyUid: '1.2.3.4', display: 'CT study 1.2.3.4' });
     expect(s.status).toBe('final');
   });
@@ -54,6 +57,8 @@ describe('parseVbmdObservation on the real mapping', () => {
     expect(thoracic.basis).toBe('thoracic-extrapolated');
     expect(thoracic.category).toBe('normal');
     expect(thoracic.status).toBe('preliminary');
+    expect(thoracic.uncalibrated).toBe(true);
+    expect(thoracic.calibration).toMatch(/^nominal kVp default \(UNCALIBRATED\).*not traceable/);
     expect(thoracic.summaryLevels).toEqual(['T11', 'T12']);
 
     const none = resourcesOf(makeReport({ studyUid: '1.2.3.6', acquired: '2025-01-01T00:00:00Z', levels: [{ level: 'L1', vbmd: 50, excluded: 'fracture' }] }));
@@ -70,7 +75,7 @@ describe('parseVbmdObservation on the real mapping', () => {
       obs,
       { ...obs, id: 'x1', code: { coding: [{ system: 'http://loinc.org', code: '24966-4' }] } },
       { ...obs, id: 'x2', status: 'entered-in-error' },
-      { ...obs, id: 'x3', valueQuantity: { value: 1, unit: 'g/cm2' } },
+      { ...obs, id: 'x3', valueQuantity: { value: 1, unit: 'g/cm2', system: 'http://unitsofmeasure.org', code: 'g/cm2' } },
       { resourceType: 'Observation' },
       'garbage',
     ]);
@@ -78,9 +83,9 @@ describe('parseVbmdObservation on the real mapping', () => {
     expect(r.skipped.map((s) => s.why)).toEqual([
       'not a vBMD summary Observation',
       'status entered-in-error',
-      'unexpected unit g/cm2',
-      expect.stringMatching(/^not a valid Observation/),
-      expect.stringMatching(/^not a valid Observation/),
+      'unit is not a mass concentration (mg/cm3)',
+      'not a valid vBMD Observation',
+      'not a valid vBMD Observation',
     ]);
   });
 });
@@ -96,13 +101,10 @@ describe('latestRisk, parsePatient, helpers', () => {
     expect(latestRisk([])).toBeNull();
   });
 
-  it('names a patient and reads summary levels from notes or bodySite', () => {
+  it('names a patient; shortens a sha256 for display', () => {
     expect(parsePatient({ resourceType: 'Patient', id: 'p', name: [{ given: ['Ada'], family: 'Demo' }], birthDate: '1950-01-01' })).toEqual({ id: 'p', name: 'Ada Demo', birthDate: '1950-01-01' });
     expect(parsePatient({ resourceType: 'Patient', id: 'q' })?.name).toBe('Patient q');
     expect(parsePatient({ resourceType: 'Observation' })).toBeNull();
-    expect(summaryLevelsOf(['Summary trabecular vBMD 90.0 mg/cm3 = single level T12 90.0 mg/cm3 (basis: single-level).'], undefined)).toEqual(['T12']);
-    expect(summaryLevelsOf([], 'T11-T12')).toEqual(['T11', 'T12']);
-    expect(summaryLevelsOf([], undefined)).toEqual([]);
     expect(shortenSha(`x (sha256 ${'0123456789ab'.repeat(5)}abcd)`)).toBe('x (sha256 0123456789ab…)');
   });
 

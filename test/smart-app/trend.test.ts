@@ -18,6 +18,8 @@ function study(id: string, tMs: number, vbmd: number | null, levels: [string, nu
     levels: levels.map(([level, v, included]) => ({ level, vbmdMgCm3: v, included })),
     summaryLevels: [],
     notes: [],
+    uncalibrated: false,
+    contrastEnhanced: false,
     status: 'final',
   };
 }
