@@ -1,4 +1,5 @@
 import { rateOfChange } from '../src/trend/rate-of-change.js';
+import type { Change } from '../src/trend/significant-change.js';
 
 /**
  * Rate of change of summary vBMD for the patient-view card: src/trend/rate-of-change.ts, the definition the
@@ -17,9 +18,11 @@ export interface DeclineRate {
   results: number;
   fromMs: number;
   toMs: number;
+  /** First result of the window against the latest, judged against the least significant change. */
+  change: Change | null;
 }
 
 export function declineRate(points: readonly DeclinePoint[]): DeclineRate | null {
   const r = rateOfChange(points.map((p) => ({ tMs: p.effectiveMs, vbmdMgCm3: p.vbmdMgCm3 })));
-  return r && { mgCm3PerYear: r.mgCm3PerYear, percentPerYear: r.percentPerYear, results: r.count, fromMs: r.fromMs, toMs: r.toMs };
+  return r && { mgCm3PerYear: r.mgCm3PerYear, percentPerYear: r.percentPerYear, results: r.count, fromMs: r.fromMs, toMs: r.toMs, change: r.change };
 }

@@ -17,10 +17,12 @@ import {
   patientViewRequest,
   withFhirServerRule,
 } from './hook-request.js';
+import type { TherapyMatcher } from '../src/population/therapy-value-set.js';
+import { checkFeedback, DEFAULT_OVERRIDE_QUIET_MS, issuedCardsOf } from './feedback-check.js';
 import { matchCtOrders, orderCards } from './order-card.js';
-import { patientViewCards } from './patient-view-card.js';
+import { patientViewHook } from './patient-view-hook.js';
 import { searchResources } from './prefetch.js';
-import { readOsteoporosisRisk, readVbmdResults } from './vbmd-results.js';
+import { readVbmdResults } from './vbmd-results.js';
 
 /**
  * The CDS Hooks 2.0 service as an express Router, mounted at the root (`/cds-services...`). Order of checks:
@@ -46,6 +48,10 @@ export interface CdsHooksDeps {
   allowInsecureHttp?: boolean;
   /** Who may read `GET /api/cds/feedback-counts` (operators); the route is absent without it. */
   opsAuthorize?: (req: Request) => Promise<boolean>;
+  /** How long an override with a reason quiets that patient's patient-view card (CDS_OVERRIDE_QUIET_DAYS). */
+  overrideQuietMs?: number;
+  /** Bone-protective therapy value set (the cohort's, COHORT_THERAPY_VALUE_SET_FILE); default built in. */
+  therapyMatcher?: TherapyMatcher;
 }
 
 const hookSchemas = {
@@ -104,10 +110,15 @@ export function createCdsHooksRouter(deps: CdsHooksDeps): Router {
     const parsed = feedbackRequest.safeParse(req.body);
     if (!parsed.success) return badRequest(res, `Invalid feedback: ${describeZodError(parsed.error)}.`);
     const client = res.locals.cdsClient as VerifiedClient;
-    deps.feedback.record(id, client.iss, parsed.data.feedback).then(
-      () => res.status(200).json({}),
-      (e: unknown) => next(e),
-    );
+    // Only cards (and suggestions) this service issued; an override with a reason quiets the patient's card.
+    checkFeedback(deps.feedback, id, parsed.data.feedback, Date.now(), deps.overrideQuietMs ?? DEFAULT_OVERRIDE_QUIET_MS)
+      .then(async (checked) => {
+        if (!checked.ok) return badRequest(res, `Invalid feedback: ${checked.message}.`);
+        await deps.feedback.record(id, client.iss, parsed.data.feedback);
+        for (const q of checked.quiet) await deps.feedback.quiet(q);
+        res.status(200).json({});
+      })
+      .catch((e: unknown) => next(e));
   });
 
   router.post('/cds-services/:id', auth, json, (req, res, next) => {
@@ -154,20 +165,14 @@ export function createCdsHooksRouter(deps: CdsHooksDeps): Router {
       ...(listed ? { allowedFhirServers: listed } : {}),
     };
     if (id === SERVICE_IDS.patientView) {
-      const observations = await searchResources(body, 'vbmdObservations', def.prefetch.vbmdObservations!, fetchOpts);
-      if (observations === undefined) return 'precondition-failed';
-      const results = readVbmdResults(observations);
-      if (results.length === 0) return { cards: [] };
-      // The risk is extra detail: without it the card is still right, so a missing key is not a 412.
-      const risks = (await searchResources(body, 'riskAssessments', def.prefetch.riskAssessments!, fetchOpts)) ?? [];
-      const risk = readOsteoporosisRisk(risks, results[0]!.observationId);
-      return {
-        cards: patientViewCards(results, risk, {
-          patientId: body.context.patientId,
-          declinePctPerYear: deps.declinePctPerYear,
-          smartLaunchUrl: smartUrl(req),
-        }),
-      };
+      return patientViewHook((key) => searchResources(body, key, def.prefetch[key]!, fetchOpts), {
+        serviceId: id,
+        patientId: body.context.patientId,
+        smartLaunchUrl: smartUrl(req),
+        declinePctPerYear: deps.declinePctPerYear,
+        feedback: deps.feedback,
+        ...(deps.therapyMatcher ? { therapyMatcher: deps.therapyMatcher } : {}),
+      });
     }
     const selections = id === SERVICE_IDS.orderSelect ? body.context.selections : undefined;
     const orders = matchCtOrders(body.context.draftOrders, deps.valueSet, selections);
@@ -194,7 +199,9 @@ export function createCdsHooksRouter(deps: CdsHooksDeps): Router {
         log.error({ err: (e as Error).message, hookInstance: body.hookInstance }, 'could not record the study watch');
       }
     }
-    return { cards: orderCards(orders, latest, { smartLaunchUrl: smartUrl(req) }) };
+    const cards = orderCards(orders, latest, { smartLaunchUrl: smartUrl(req) });
+    await deps.feedback.recordIssued(issuedCardsOf(cards, id, body.context.patientId, latest?.observationId ?? null, Date.now()));
+    return { cards };
   }
 
   // Malformed JSON and other body errors: a JSON 400, never an HTML page or a stack.

@@ -106,6 +106,9 @@ const envSchema = z.object({
   CDS_CLIENTS: cdsClientsJson.optional(),
   /** Patient-view warning when vBMD falls faster than this, percent per year. */
   CDS_DECLINE_PCT_PER_YEAR: z.coerce.number().positive().max(100).default(5),
+  /** An override of the patient-view card with a reason (CDS feedback) quiets that patient's card this long,
+   * days, or until a newer result arrives. */
+  CDS_OVERRIDE_QUIET_DAYS: z.coerce.number().positive().max(3650).default(90),
   /** JSON file of the CT procedure codes that trigger measurement (default: cds-hooks/ct-value-set.json). */
   CDS_CT_VALUE_SET_FILE: z.string().optional(),
   /** Longest client JWT lifetime accepted (exp - iat) and how long jti values are remembered, seconds. */

@@ -34,6 +34,7 @@ import { startStudyPoller } from '../jobs/study-poller.js';
 import { superviseWorkerProcess } from '../jobs/worker-process.js';
 import type { StudyPoller } from '../jobs/study-poller.js';
 import { createCohortRouter } from '../population/http.js';
+import { compileTherapyValueSet, loadTherapyValueSet } from '../population/therapy-value-set.js';
 import { FhirSearchSource } from '../population/sources/fhir-search.js';
 import { createServiceApp, listen } from '../server.js';
 import type { ListeningServer, ReadinessCheck, ServiceAppParts } from '../server.js';
@@ -242,6 +243,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
       if (sandboxKey) clients.push({ iss: sandboxKey.iss, jwks: { keys: [sandboxKey.publicJwk as Record<string, unknown>] }, fhir_servers: [sandbox!.fhirBaseUrl] });
       const replayCache = stores.redis ? new RedisReplayCache(stores.redis) : new MemoryReplayCache();
       const feedback: FeedbackStore = stores.redis ? new RedisFeedbackStore(stores.redis) : new SqliteFeedbackStore(stores.sqlite!);
+      const therapyMatcher = cfg.COHORT_THERAPY_VALUE_SET_FILE ? compileTherapyValueSet(await loadTherapyValueSet(cfg.COHORT_THERAPY_VALUE_SET_FILE)) : undefined;
       const verifier = createClientJwtVerifier({ clients, replayCache, maxLifetimeS: cfg.CDS_JWT_MAX_LIFETIME_S });
       const cds: CdsHooksDeps = {
         verifier,
@@ -255,6 +257,9 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
         opsAuthorize: (req) => staticTokenAuthorizer(apiTokens)(req),
         allowInsecureHttp: cfg.ALLOW_INSECURE_HTTP,
         clientFhirServers: new Map(clients.flatMap((c) => (c.fhir_servers ? [[c.iss, c.fhir_servers] as const] : []))),
+        overrideQuietMs: cfg.CDS_OVERRIDE_QUIET_DAYS * 86_400_000,
+        // The card checks therapy against the value set the cohort uses.
+        ...(therapyMatcher ? { therapyMatcher } : {}),
       };
       const clientJwt = async (req: Request): Promise<boolean> => {
         const url = `${(cfg.PUBLIC_BASE_URL ?? publicBaseUrl).replace(/\/+$/, '')}${req.originalUrl.split('?')[0]}`;
@@ -283,6 +288,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
         handler: createCohortRouter({
           source: () => new FhirSearchSource(fhir.baseUrl, { auth: async () => `Bearer ${await fhirToken(cfg, mode, sandbox)}` }),
           authorize: (req) => staticTokenAuthorizer(apiTokens)(req),
+          ...(therapyMatcher ? { matcher: therapyMatcher } : {}),
         }),
       });
       const app = createServiceApp({

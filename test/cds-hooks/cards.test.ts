@@ -1,9 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Observation, RiskAssessment } from 'fhir/r4.js';
 import { VBMD_BASIS_CODES, VBMD_LEVEL_CODE, VBMD_SUMMARY_CODE } from '../../src/fhir/codes.js';
+import type { FractureFinding } from '../../src/fhir/finding-reader.js';
+import { compileTherapyValueSet, defaultTherapyValueSet } from '../../src/population/therapy-value-set.js';
+import { readCareContext } from '../../cds-hooks/care-context.js';
+import type { CareContext } from '../../cds-hooks/care-context.js';
 import { loadCtValueSet, buildCtValueSet, parseCtValueSet } from '../../cds-hooks/ct-value-set.js';
 import { matchCtOrders, orderCards } from '../../cds-hooks/order-card.js';
 import { DXA_ORDER_CODE, patientViewCards } from '../../cds-hooks/patient-view-card.js';
+import type { PatientViewInputs } from '../../cds-hooks/patient-view-card.js';
 import { readOsteoporosisRisk, readVbmdResults } from '../../cds-hooks/vbmd-results.js';
 import { declineRate, MS_PER_YEAR } from '../../cds-hooks/decline-rate.js';
 import { fillTemplate } from '../../cds-hooks/prefetch.js';
@@ -31,14 +36,17 @@ function obs(id: string, date: string, value: number, opts: { basis?: keyof type
   };
 }
 
-const opts = { patientId: 'p1', declinePctPerYear: 5, smartLaunchUrl: 'https://vbmd.example.org/smart/launch.html', newUuid: () => 'card-1' };
+let n = 0;
+const opts = { patientId: 'p1', declinePctPerYear: 5, smartLaunchUrl: 'https://vbmd.example.org/smart/launch.html', newUuid: () => `uuid-${++n}` };
+const NO_CARE: CareContext = { therapy: null, recentDxaMs: null, dxaOrdered: false };
+const cardsFor = (results: PatientViewInputs['results'], extra: Partial<PatientViewInputs> = {}) => patientViewCards({ results, care: NO_CARE, ...extra }, opts);
 
 describe('reading vBMD results', () => {
   it('keeps only usable summary Observations in mg/cm3, newest first, one per scan', () => {
     const resources = [
       obs('a', '2024-01-10T10:00:00Z', 100),
       obs('b', '2025-01-10T10:00:00Z', 90, { study: '1.2.3', issued: '2025-01-11T00:00:00Z' }),
-      obs('b2', '2025-01-10T10:00:00Z', 88, { study: '1.2.3', issued: '2025-06-01T00:00:00Z' }), // re-analysis, newer model
+      obs('b2', '2025-01-10T10:00:00Z', 88, { study: '1.2.3', issued: '2025-06-01T00:00:00Z' }), // a second result of the same study, issued later
       obs('c', '2025-03-01T10:00:00Z', 50, { status: 'entered-in-error' }),
       obs('d', '2025-04-01T10:00:00Z', 0.5, { unit: 'g/cm2' }),
       { resourceType: 'OperationOutcome' },
@@ -47,9 +55,9 @@ describe('reading vBMD results', () => {
     expect(r.map((x) => x.observationId)).toEqual(['b2', 'a']);
     expect(r[0]!.category).toBe('osteopenia');
     expect(r[0]!.levels).toEqual([
-      { level: 'L1', vbmdMgCm3: 86 },
-      { level: 'L2', vbmdMgCm3: 90 },
-      { level: 'L3', vbmdMgCm3: null, absentReason: 'Excluded: fracture (height loss 31%)' },
+      { level: 'L1', vbmdMgCm3: 86, included: true },
+      { level: 'L2', vbmdMgCm3: 90, included: true },
+      { level: 'L3', vbmdMgCm3: null, included: false, exclusionReason: 'fracture (height loss 31%)' },
     ]);
   });
 
@@ -69,6 +77,8 @@ describe('reading vBMD results', () => {
     };
     expect(readOsteoporosisRisk([ra], 'x')).toMatchObject({ qualitativeRisk: 'high', probability: 0.91 });
     expect(readOsteoporosisRisk([ra], 'other')).toBeUndefined();
+    // A RiskAssessment withdrawn by an indeterminate re-analysis has no prediction: no risk.
+    expect(readOsteoporosisRisk([{ ...ra, status: 'amended', prediction: undefined }], 'x')).toBeUndefined();
   });
 });
 
@@ -81,6 +91,7 @@ describe('decline rate', () => {
     expect(r.mgCm3PerYear).toBeCloseTo(-10, 6);
     expect(r.percentPerYear).toBeCloseTo(-10, 6);
     expect(r.results).toBe(3);
+    expect(r.change).toMatchObject({ deltaMgCm3: -20, verdict: 'decline' });
   });
 
   it('gives no rate for results closer than six months or a single result', () => {
@@ -92,16 +103,14 @@ describe('decline rate', () => {
 
 describe('patient-view card', () => {
   it('warns for the osteoporosis range with value, levels, date, a smart link, a DXA suggestion and override reasons', () => {
-    const cards = patientViewCards(readVbmdResults([obs('o1', '2026-03-01T09:00:00Z', 72.4)]), { qualitativeRisk: 'high', probability: 0.9 }, opts);
+    const cards = patientViewCards({ results: readVbmdResults([obs('o1', '2026-03-01T09:00:00Z', 72.4)]), risk: { qualitativeRisk: 'high', probability: 0.9 }, care: NO_CARE }, opts);
     expect(cards).toHaveLength(1);
     const c = cards[0]!;
     expect(c.indicator).toBe('warning');
-    expect(c.uuid).toBe('card-1');
     expect(c.summary).toBe('Bone density in osteoporosis range: vBMD 72.4 mg/cm3 on CT of 2026-03-01');
     expect(c.summary.length).toBeLessThan(140);
     expect(c.detail).toContain('**Vertebral trabecular vBMD 72.4 mg/cm3**');
-    expect(c.detail).toContain('levels used: L1-L2');
-    expect(c.detail).toContain('| L3 | Excluded: fracture \\(height loss 31%\\) |');
+    expect(c.detail).toContain('| L3 | fracture \\(height loss 31%\\) |');
     expect(c.detail).toContain('one result so far');
     expect(c.detail).toContain('model probability 0.90');
     expect(c.links).toEqual([
@@ -116,39 +125,123 @@ describe('patient-view card', () => {
       subject: { reference: 'Patient/p1' },
       reasonReference: [{ reference: 'Observation/o1' }],
     });
+    expect(c.suggestions![0]!.isRecommended).toBe(true);
     expect(c.selectionBehavior).toBe('at-most-one');
     expect(c.overrideReasons!.length).toBeGreaterThan(0);
     for (const r of c.overrideReasons!) expect(r.display).toBeTruthy();
   });
 
-  it('is info for osteopenia and says when the category is a thoracic extrapolation or preliminary', () => {
-    const [c] = patientViewCards(readVbmdResults([obs('o1', '2026-03-01T09:00:00Z', 95, { basis: 'thoracic-extrapolated', status: 'preliminary' })]), undefined, opts);
+  it('card and suggestion uuids are new for every card', () => {
+    const results = readVbmdResults([obs('o1', '2026-03-01T09:00:00Z', 72.4)]);
+    const a = patientViewCards({ results, care: NO_CARE }, { ...opts, newUuid: undefined as unknown as () => string });
+    const b = patientViewCards({ results, care: NO_CARE }, { ...opts, newUuid: undefined as unknown as () => string });
+    const ids = [a[0]!.uuid, a[0]!.suggestions![0]!.uuid, b[0]!.uuid, b[0]!.suggestions![0]!.uuid];
+    expect(new Set(ids).size).toBe(4);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
+  it('is info for osteopenia and says when the category is a thoracic extrapolation or uncalibrated', () => {
+    const [c] = cardsFor(readVbmdResults([obs('o1', '2026-03-01T09:00:00Z', 95, { basis: 'thoracic-extrapolated', status: 'preliminary' })]));
     expect(c!.indicator).toBe('info');
     expect(c!.summary).toContain('osteopenia range');
     expect(c!.detail).toContain('extrapolation');
-    expect(c!.detail).toContain('Preliminary');
+    expect(c!.detail).toContain('Uncalibrated');
   });
 
   it('is silent for normal and stable, and for no data', () => {
-    expect(patientViewCards(readVbmdResults([obs('a', '2024-01-01T00:00:00Z', 150), obs('b', '2025-01-01T00:00:00Z', 148)]), undefined, opts)).toEqual([]);
-    expect(patientViewCards([], undefined, opts)).toEqual([]);
+    expect(cardsFor(readVbmdResults([obs('a', '2024-01-01T00:00:00Z', 150), obs('b', '2025-01-01T00:00:00Z', 148)]))).toEqual([]);
+    expect(cardsFor([])).toEqual([]);
   });
 
-  it('warns for a fast decline even while still normal, with the rate in summary and detail', () => {
+  it('warns for a fast decline beyond the least significant change even while still normal', () => {
     const results = readVbmdResults([obs('a', '2023-03-01T00:00:00Z', 170), obs('b', '2024-03-01T00:00:00Z', 155), obs('c', '2025-03-01T00:00:00Z', 140)]);
-    const [c] = patientViewCards(results, undefined, opts);
+    const [c] = cardsFor(results);
     expect(c!.indicator).toBe('warning');
     expect(c!.summary).toMatch(/^Bone density falling fast: 8\.\d%\/yr, vBMD now 140\.0 mg\/cm3/);
-    expect(c!.detail).toContain('faster than the 5%/year alert threshold');
+    expect(c!.detail).toContain('faster than the 5%/year alert threshold and beyond the least significant change');
+    expect(c!.detail).toContain('Since the previous CT (2024-03-01): −15.0 mg/cm3 (−9.7%): within measurement error (least significant change 10.0%)');
     // A slower decline than the threshold stays silent.
-    expect(patientViewCards(results, undefined, { ...opts, declinePctPerYear: 10 })).toEqual([]);
+    expect(patientViewCards({ results, care: NO_CARE }, { ...opts, declinePctPerYear: 10 })).toEqual([]);
   });
 
-  it('makes osteopenia plus fast decline a warning', () => {
+  it('a fast-looking slope within measurement error is no decline: no warning for a normal value', () => {
+    // 150 -> 140 in 8 months is -10%/yr, but -6.7% is within the 10% least significant change.
+    const results = readVbmdResults([obs('a', '2024-07-01T00:00:00Z', 150), obs('b', '2025-03-01T00:00:00Z', 140)]);
+    expect(cardsFor(results)).toEqual([]);
+    const osteopenic = readVbmdResults([obs('a', '2024-07-01T00:00:00Z', 110), obs('b', '2025-03-01T00:00:00Z', 104)]);
+    const [c] = cardsFor(osteopenic);
+    expect(c!.indicator).toBe('info');
+    expect(c!.summary).not.toContain('falling');
+    expect(c!.detail).toContain('within measurement error');
+  });
+
+  it('makes osteopenia plus a significant fast decline a warning', () => {
     const results = readVbmdResults([obs('a', '2024-03-01T00:00:00Z', 110), obs('b', '2025-03-01T00:00:00Z', 95)]);
-    const [c] = patientViewCards(results, undefined, opts);
+    const [c] = cardsFor(results);
     expect(c!.indicator).toBe('warning');
     expect(c!.summary).toContain('falling 13.6%/yr');
+    expect(c!.detail).toContain('a decline beyond the least significant change');
+  });
+
+  it('names vertebral fractures first, as a warning, even with a normal density', () => {
+    const fx: FractureFinding[] = [{ observationId: 'f1', patient: 'p1', level: 'L3', grade: 2, effectiveMs: Date.parse('2026-03-01T09:00:00Z'), studyUid: '1.2' }];
+    const [c] = cardsFor(readVbmdResults([obs('o1', '2026-03-01T09:00:00Z', 130)]), { fractures: fx });
+    expect(c!.indicator).toBe('warning');
+    expect(c!.summary).toBe('Vertebral fracture on CT: L3 (Genant 2); vBMD 130.0 mg/cm3 (normal range)');
+    expect(c!.detail).toMatch(/^\*\*Vertebral compression fracture\*\* on CT at L3 \(Genant grade 2, CT of 2026-03-01\)/);
+  });
+
+  it.each([
+    ['on bone-protective therapy', { therapy: 'alendronate' }, 'on bone-protective therapy (alendronate)', true],
+    ['a DXA in the last two years', { recentDxaMs: Date.parse('2025-06-01T00:00:00Z') }, 'DXA on 2025-06-01', false],
+    ['a DXA already ordered', { dxaOrdered: true }, 'a DXA is already ordered', false],
+  ] as const)('no warning (info) when %s; no second DXA suggested', (_n, care, text, suggests) => {
+    const [c] = cardsFor(readVbmdResults([obs('o1', '2026-03-01T09:00:00Z', 72.4)]), { care: { ...NO_CARE, ...care } });
+    expect(c!.indicator).toBe('info');
+    expect(c!.detail).toContain(text);
+    expect(!!c!.suggestions?.length).toBe(suggests);
+    if (suggests) expect(c!.suggestions![0]!.isRecommended).toBe(false);
+  });
+
+  it('says what it could not check and then still warns', () => {
+    const [c] = cardsFor(readVbmdResults([obs('o1', '2026-03-01T09:00:00Z', 72.4)]), { care: { therapy: 'unknown', recentDxaMs: 'unknown', dxaOrdered: 'unknown' } });
+    expect(c!.indicator).toBe('warning');
+    expect(c!.detail).toContain('Could not check bone-protective therapy, recent DXA, DXA orders');
+  });
+});
+
+describe('care in place, read from the record', () => {
+  const matcher = compileTherapyValueSet(defaultTherapyValueSet());
+  const now = Date.parse('2026-03-10T00:00:00Z');
+  const med = (status: string, text: string) => ({ resourceType: 'MedicationRequest', status, subject: { reference: 'Patient/p1' }, medicationCodeableConcept: { text } });
+  const dxaObs = (date: string) => ({ resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '24966-4' }] }, effectiveDateTime: date });
+  const dxaOrder = (status: string) => ({ resourceType: 'ServiceRequest', status, intent: 'order', code: { coding: [{ system: CPT, code: '77080' }] } });
+
+  it('therapy from the cohort value set (active only), DXA within two years, open DXA orders', () => {
+    expect(readCareContext({ medications: [[med('active', 'Alendronate sodium 70 MG Oral Tablet')], []], dxaResults: [[], []], dxaOrders: [] }, matcher, now)).toEqual({
+      therapy: 'alendronate',
+      recentDxaMs: null,
+      dxaOrdered: false,
+    });
+    expect(readCareContext({ medications: [[med('stopped', 'alendronate'), med('active', 'metformin')], []], dxaResults: [[dxaObs('2023-01-01')], []], dxaOrders: [dxaOrder('completed')] }, matcher, now)).toEqual({
+      therapy: null,
+      recentDxaMs: null,
+      dxaOrdered: false,
+    });
+    expect(readCareContext({ medications: [[], []], dxaResults: [[dxaObs('2025-01-01T00:00:00Z')], []], dxaOrders: [dxaOrder('active')] }, matcher, now)).toEqual({
+      therapy: null,
+      recentDxaMs: Date.parse('2025-01-01T00:00:00Z'),
+      dxaOrdered: true,
+    });
+  });
+
+  it('unknown when a key could not be read, but what is found still counts', () => {
+    expect(readCareContext({ medications: [undefined, []], dxaResults: [undefined, undefined], dxaOrders: undefined }, matcher, now)).toEqual({
+      therapy: 'unknown',
+      recentDxaMs: 'unknown',
+      dxaOrdered: 'unknown',
+    });
+    expect(readCareContext({ medications: [[med('active', 'denosumab')], undefined], dxaResults: [[], undefined], dxaOrders: [] }, matcher, now).therapy).toBe('denosumab');
   });
 });
 

@@ -10,7 +10,7 @@ import { loadCtValueSet } from '../../cds-hooks/ct-value-set.js';
 import { SqliteFeedbackStore } from '../../cds-hooks/feedback-store.js';
 import { MemoryReplayCache } from '../../cds-hooks/replay-cache.js';
 import { createCdsHooksRouter } from '../../cds-hooks/router.js';
-import { DXA_SUGGESTION_UUID } from '../../cds-hooks/patient-view-card.js';
+import { OVERRIDE_REASON_SYSTEM } from '../../cds-hooks/card-text.js';
 import { SqliteWatchStore } from '../../src/jobs/watches.js';
 import { VBMD_BASIS_CODES, VBMD_SUMMARY_CODE, VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
 
@@ -168,11 +168,14 @@ describe('CDS Hooks service', () => {
       context: { userId: 'Practitioner/u1', patientId: 'p1' },
       prefetch: { vbmdObservations: bundle(obs('o2', '2026-02-01T10:00:00Z', 71.2)), riskAssessments: bundle() },
     });
-    const card = (r.body!.cards as { indicator: string; summary: string; links: { type: string; url: string }[]; suggestions: { uuid: string }[] }[])[0]!;
+    const card = (r.body!.cards as { uuid: string; indicator: string; summary: string; links: { type: string; url: string }[]; suggestions: { uuid: string }[] }[])[0]!;
     expect(card.indicator).toBe('warning');
     expect(card.summary).toContain('71.2 mg/cm3');
     expect(card.links[0]).toMatchObject({ type: 'smart', url: `${base}/smart/launch.html` });
-    expect(card.suggestions[0]!.uuid).toBe(DXA_SUGGESTION_UUID);
+    // Fresh uuids per card, and the service remembers them for feedback.
+    expect(card.suggestions[0]!.uuid).not.toBe(card.uuid);
+    const issued = await feedback.issued([card.uuid], Date.now());
+    expect(issued.get(card.uuid)).toMatchObject({ serviceId: 'vbmd-patient-view', patientId: 'p1', observationId: 'o2', suggestions: [{ uuid: card.suggestions[0]!.uuid, kind: 'order-dxa' }] });
   });
 
   it('patient-view without prefetch: 412 without FHIR access; fetched with fhirAuthorization (token sent, card made)', async () => {
@@ -220,20 +223,68 @@ describe('CDS Hooks service', () => {
     expect((await post('/cds-services/nope', {})).status).toBe(404);
   });
 
-  it('stores and counts feedback', async () => {
+  async function patientView(patientId: string, ...observations: object[]) {
+    const r = await post('/cds-services/vbmd-patient-view', {
+      hook: 'patient-view',
+      hookInstance: crypto.randomUUID(),
+      context: { userId: 'Practitioner/u1', patientId },
+      prefetch: { vbmdObservations: bundle(...observations), riskAssessments: bundle() },
+    });
+    return r.body!.cards as { uuid: string; indicator: string; suggestions?: { uuid: string }[] }[];
+  }
+  const reason = (code: string) => ({ reason: { system: OVERRIDE_REASON_SYSTEM, code } });
+
+  it('stores and counts feedback about the cards it issued, and refuses uuids it did not issue', async () => {
+    const [a] = await patientView('pf1', obs('fa', '2026-02-01T10:00:00Z', 70));
+    const [b] = await patientView('pf2', obs('fb', '2026-02-01T10:00:00Z', 71));
     const ok = await post('/cds-services/vbmd-patient-view/feedback', {
       feedback: [
-        { card: 'c1', outcome: 'accepted', acceptedSuggestions: [{ id: DXA_SUGGESTION_UUID }], outcomeTimestamp: '2026-11-26T10:00:00Z' },
-        { card: 'c2', outcome: 'overridden', overrideReason: { reason: { system: 'x', code: 'already-treated' }, userComment: 'on denosumab' }, outcomeTimestamp: '2026-11-26T10:01:00Z' },
+        { card: a!.uuid, outcome: 'accepted', acceptedSuggestions: [{ id: a!.suggestions![0]!.uuid }], outcomeTimestamp: '2026-11-26T10:00:00Z' },
+        { card: b!.uuid, outcome: 'overridden', overrideReason: { ...reason('already-treated'), userComment: 'on denosumab' }, outcomeTimestamp: '2026-11-26T10:01:00Z' },
       ],
     });
     expect(ok.status).toBe(200);
-    expect((await post('/cds-services/vbmd-patient-view/feedback', { feedback: [{ card: 'c3', outcome: 'ignored' }] })).status).toBe(400);
+    const at = '2026-11-26T10:02:00Z';
+    const refused = [
+      [{ card: 'made-up', outcome: 'accepted', outcomeTimestamp: at }, /made-up is not a card this service/],
+      [{ card: a!.uuid, outcome: 'accepted', acceptedSuggestions: [{ id: b!.suggestions![0]!.uuid }], outcomeTimestamp: at }, /is not a suggestion of card/],
+      [{ card: a!.uuid, outcome: 'overridden', overrideReason: reason('no-such-reason'), outcomeTimestamp: at }, /not one of the card's override reasons/],
+      [{ card: 'c3', outcome: 'ignored' }, /outcome/],
+    ] as const;
+    for (const [item, message] of refused) {
+      const r = await post('/cds-services/vbmd-patient-view/feedback', { feedback: [item] });
+      expect(r.status, JSON.stringify(item)).toBe(400);
+      expect(String(r.body!.message)).toMatch(message);
+    }
+    // A card uuid of another service is not this service's card.
+    expect((await post('/cds-services/vbmd-order-sign/feedback', { feedback: [{ card: a!.uuid, outcome: 'accepted', outcomeTimestamp: at }] })).status).toBe(400);
     const counts = await feedback.counts();
     expect(counts.total).toBe(2);
     expect(counts.byKey).toEqual([
       { serviceId: 'vbmd-patient-view', outcome: 'accepted', reason: null, count: 1 },
       { serviceId: 'vbmd-patient-view', outcome: 'overridden', reason: 'already-treated', count: 1 },
     ]);
+  });
+
+  it('an override with a reason quiets that patient\'s card until the period ends or a newer result arrives', async () => {
+    const first = obs('q1', '2026-01-10T10:00:00Z', 70);
+    const [card] = await patientView('pq', first);
+    expect(card!.indicator).toBe('warning');
+    // Without a reason: recorded, nothing quieted.
+    await post('/cds-services/vbmd-patient-view/feedback', { feedback: [{ card: card!.uuid, outcome: 'overridden', outcomeTimestamp: '2026-11-26T10:00:00Z' }] });
+    expect(await patientView('pq', first)).toHaveLength(1);
+    const [again] = await patientView('pq', first);
+    const r = await post('/cds-services/vbmd-patient-view/feedback', {
+      feedback: [{ card: again!.uuid, outcome: 'overridden', overrideReason: reason('not-relevant-now'), outcomeTimestamp: '2026-11-26T10:00:00Z' }],
+    });
+    expect(r.status).toBe(200);
+    expect(await patientView('pq', first)).toEqual([]);
+    // Another patient is not quieted; a newer result of this patient shows again.
+    expect(await patientView('pq-other', first)).toHaveLength(1);
+    expect(await patientView('pq', first, obs('q2', '2026-06-10T10:00:00Z', 66))).toHaveLength(1);
+    // The period ends (config CDS_OVERRIDE_QUIET_DAYS; 90 days by default).
+    const quiet = await feedback.quietFor('vbmd-patient-view', 'pq', Date.now());
+    expect(quiet!.untilMs - Date.now()).toBeGreaterThan(89 * 86_400_000);
+    expect(await feedback.quietFor('vbmd-patient-view', 'pq', quiet!.untilMs)).toBeNull();
   });
 });
