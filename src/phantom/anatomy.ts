@@ -1,6 +1,7 @@
 import { VERTEBRA_LEVELS, type VertebraLevel } from '../bmd/report.js';
 import type { Vec3 } from '../imaging/volume.js';
 import { Rng } from './random.js';
+import type { VertebraHard } from './hard/spec.js';
 import type { LesionKind } from './types.js';
 
 /**
@@ -66,17 +67,6 @@ export interface Vertebra {
   vein: { halfU: number; v0: number; v1: number; halfW: number };
   /** What the hard preset (src/phantom/hard) changes in this body; absent on default phantoms. */
   hard?: VertebraHard;
-}
-
-export interface VertebraHard {
-  /** Central depression of the superior / inferior endplate, mm (biconcave fracture). */
-  concavityTopMm: number;
-  concavityBottomMm: number;
-  /**
-   * Trabecular HU at local (u, v, w) from the default value `tr` and the distances (mm, positive inside) to the
-   * superior and inferior endplates: sclerosis, cement, metastases of the hard preset.
-   */
-  trabecular: ((u: number, v: number, w: number, tr: number, dTop: number, dBot: number) => number) | null;
 }
 
 export interface Rib {

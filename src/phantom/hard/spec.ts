@@ -137,3 +137,15 @@ export function featureStream(seed: number, f: HardFeature, r: HardRequest | und
   const forced = r?.always?.includes(f) ?? false;
   return { rng, on: allowed && (forced || u < HARD_FEATURE_RATE[f]) };
 }
+
+/** What the hard preset changes in one vertebral body (Vertebra.hard); absent on default phantoms. */
+export interface VertebraHard {
+  /** Central depression of the superior / inferior endplate, mm (biconcave fracture). */
+  concavityTopMm: number;
+  concavityBottomMm: number;
+  /**
+   * Trabecular HU at local (u, v, w) from the default value `tr` and the distances (mm, positive inside) to the
+   * superior and inferior endplates: sclerosis, cement, metastases of the hard preset.
+   */
+  trabecular: ((u: number, v: number, w: number, tr: number, dTop: number, dBot: number) => number) | null;
+}
