@@ -105,6 +105,13 @@ describe('naming levels from the anchors in view', () => {
     expect(Math.min(...r.confidence)).toBeGreaterThanOrEqual(0.85);
   });
 
+  it('keeps a count from the last rib alone under 0.8: 11 or 13 rib pairs move it', () => {
+    const r = labelLevels(evidence(['', '', '', 'LR', 'LR', 'LR']));
+    expect(r.names).toEqual(['L3', 'L2', 'L1', 'T12', 'T11', 'T10']);
+    expect(Math.max(...r.confidence)).toBeLessThan(0.8);
+    expect(Math.min(...r.confidence)).toBeGreaterThan(0.5);
+  });
+
   it('says so when the anchors disagree (13 rib pairs or a transitional vertebra), and no level is then sure', () => {
     // A rib on L1 as well: the last-rib count and the sacrum differ by one.
     const r = labelLevels(evidence(['', '', '', '', 'LR', 'LR', 'LR'], { sacrumBelow: true }));
@@ -119,10 +126,14 @@ describe('naming levels from the anchors in view', () => {
   });
 
   it('gives less to a name counted across an inferred boundary', () => {
-    const r = labelLevels(evidence(['', '', '', '', '', 'LR', 'LR'], { sacrumBelow: false, inferredAt: 2 }));
-    // Levels 0-2 lie beyond the inferred boundary above level 2, counted from T12 at index 5.
-    expect(r.confidence[1]).toBeLessThan(0.6);
-    expect(r.confidence[4]).toBeGreaterThan(0.85);
+    const r = labelLevels(evidence(['', '', '', '', '', 'LR', 'LR'], { sacrumBelow: true, inferredAt: 2 }));
+    // Caudal first: sacrum, L5 ... L1, T12, T11; the boundary above L3 (index 3) is inferred. Counted from
+    // the sacrum (index 1 = L5), L4 and L5 need not cross it; from T12 (index 6) they must.
+    expect(r.names.slice(1, 4)).toEqual(['L5', 'L4', 'L3']);
+    expect(r.confidence[4]).toBeGreaterThan(0.9);
+    const oneAnchor = labelLevels(evidence(['', '', '', '', '', 'LR', 'LR'], { inferredAt: 2 }));
+    expect(oneAnchor.confidence[1]).toBeLessThan(0.5);
+    expect(oneAnchor.confidence[4]).toBeGreaterThan(oneAnchor.confidence[1]);
   });
 });
 

@@ -40,12 +40,22 @@ const T1 = VERTEBRA_LEVELS.indexOf('T1');
 const T12 = VERTEBRA_LEVELS.indexOf('T12');
 const L5 = VERTEBRA_LEVELS.indexOf('L5');
 
-/** Confidence of a count from one anchor at its own level (before the distance and gap discounts). */
-const ONE_ANCHOR = { t1: 0.92, t12: 0.92, l5: 0.72 } as const;
+/**
+ * Confidence of a count from one anchor alone at its own level (before the distance and gap discounts).
+ * Below 0.8 where variant anatomy alone makes the count wrong often enough: 11 or 13 rib pairs move the
+ * last rib (several % of people; Merks et al., 2005), a transitional lumbosacral vertebra the sacrum
+ * (4-30%; Konin & Walz, AJNR 2010). The first rib is moved only by a cervical rib (< 1%).
+ */
+const ONE_ANCHOR = { t1: 0.9, t12: 0.75, l5: 0.72 } as const;
 /** Two or three anchors agreeing: the count is confirmed independently. */
 const AGREEING_ANCHORS = 0.97;
 /** Anchors disagreeing by a level: variant anatomy; the count is a choice, not a finding. */
 const DISAGREEING_ANCHORS = 0.45;
+/**
+ * Two anchors agreeing against a third: the dissent is most often the variant itself (11 or 13 rib pairs,
+ * a transitional vertebra) rather than a miscount, so the majority count is likely but not sure.
+ */
+const MAJORITY_OVER_DISSENT = 0.75;
 /** Per level counted away from the anchor (a disc could be missed), and per inferred boundary crossed. */
 const PER_LEVEL = 0.995;
 const PER_INFERRED_BOUNDARY = 0.6;
@@ -145,10 +155,10 @@ export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelO
           : (counts.find((c) => c.name === 't1') ?? counts.find((c) => c.name === 't12')!);
       base = chosen.base;
       anchorsAt = counts.filter((c) => c.base === chosen.base).map((c) => c.at);
-      conf = DISAGREEING_ANCHORS;
+      conf = agreeing.count >= 2 ? MAJORITY_OVER_DISSENT : DISAGREEING_ANCHORS;
       const said = counts.map((c) => `the ${c.name.toUpperCase()} anchor makes the lowest level ${VERTEBRA_LEVELS[c.base] ?? 'beyond L5'}`).join('; ');
       warnings.push(
-        `The anatomical anchors disagree on the vertebral count (${said}): 11 or 13 rib pairs or a lumbosacral transitional vertebra. Labels follow the ${chosen.name.toUpperCase()} count and are uncertain.`,
+        `The anatomical anchors disagree on the vertebral count (${said}): 11 or 13 rib pairs or a lumbosacral transitional vertebra. Labels follow the ${agreeing.count >= 2 ? 'majority' : chosen.name.toUpperCase()} count and are uncertain.`,
       );
     }
   }

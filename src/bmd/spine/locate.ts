@@ -104,8 +104,9 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
     const len = sg.sTo - sg.sFrom;
     const whole = sg.caudalDisc && sg.cranialDisc;
     const e = expected((sg.sFrom + sg.sTo) / 2);
-    // The rib band beside this level's cranial half, where its rib would meet the spine.
-    const bandFrom = (sg.sFrom + 0.5 * len) / st.stepMm;
+    // The rib band beside this level: a rib of this level would cross it here or lower (ribs descend as
+    // they leave the spine), so the level's own span must be in view for "no rib" to mean anything.
+    const bandFrom = sg.sFrom / st.stepMm;
     const bandTo = sg.sTo / st.stepMm;
     return {
       ribLeft: ribOf[k].left,
@@ -196,9 +197,10 @@ function sacralPieces(st: StraightSpine, segments: SpineSegment[], uCenterMm: Fl
   let top = -1;
   for (let k = 0; k < Math.min(4, segments.length - 1); k++) {
     const sg = segments[k];
-    if (sg.sTo - sg.sFrom < 8) continue;
-    const a = Math.max(sg.sFrom, sg.sTo - 25) / st.stepMm;
-    const b = (sg.sTo - 5) / st.stepMm;
+    if (sg.sTo - sg.sFrom < 12) continue;
+    // The piece between its end plates (the S1 segment reaches ~30-40 mm below the lumbosacral disc).
+    const a = Math.max(sg.sFrom + 3, sg.sTo - 35) / st.stepMm;
+    const b = (sg.sTo - 3) / st.stepMm;
     const u = uCenterMm[Math.max(0, Math.min(st.ns - 1, Math.round((a + b) / 2)))];
     if (lateralBoneSpanMm(st, a, b, u) >= SACRAL_WIDTH_MIN_MM) top = k;
   }

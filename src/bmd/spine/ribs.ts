@@ -270,13 +270,13 @@ function mean(v: number[]): number {
 }
 
 /**
- * Whether the rib band beside s in [sFrom, sTo] lies inside the scanned volume on one side (80% of its
+ * Whether the rib band beside s in [sFrom, sTo] lies inside the scanned volume on one side (60% of its
  * samples): only then does "no rib crossing here" mean "no rib". A small field of view or an off-centre
  * reconstruction cuts the band off; the spine itself can still be fully in view.
  */
 export function ribBandInView(st: StraightSpine, sFrom: number, sTo: number, side: 1 | -1): boolean {
   const v = Math.round((side * (BAND_MM[0] + BAND_MM[1]) / 2 - st.vMinMm) / st.stepMm);
-  const u = Math.round((15 - st.uMinMm) / st.stepMm);
+  const u = Math.round((10 - st.uMinMm) / st.stepMm);
   if (v < 0 || v >= st.nv || u < 0 || u >= st.nu) return false;
   let inside = 0;
   let total = 0;
@@ -284,5 +284,5 @@ export function ribBandInView(st: StraightSpine, sFrom: number, sTo: number, sid
     total++;
     if (!Number.isNaN(st.hu[v + st.nv * (u + st.nu * s)])) inside++;
   }
-  return total > 0 && inside >= 0.8 * total;
+  return total > 0 && inside >= 0.6 * total;
 }
