@@ -94,6 +94,9 @@ const observationSchema = z.object({
   component: z.array(z.object({ code: concept, valueQuantity: quantity.optional(), dataAbsentReason: concept.optional() })).optional(),
 });
 type Obs = z.infer<typeof observationSchema>;
+/** The same schema without the per-level components and the notes: the cohort reads a million results and
+ * needs neither (zod drops keys a schema does not name, without looking at them). */
+const summarySchema = observationSchema.omit({ component: true, note: true });
 
 const RESULT_STATUSES = new Set<string>(['final', 'amended', 'corrected', 'preliminary']);
 const NOT_A_RESULT = new Set<string>(['registered', 'cancelled', 'unknown']);
@@ -159,8 +162,9 @@ function studyOf(o: Obs): VbmdResult['imagingStudy'] {
   return { ...(r.reference ? { reference: r.reference } : {}), ...(uid ? { studyUid: uid } : {}), ...(r.display ? { display: r.display } : {}) };
 }
 
-export function readVbmdResult(raw: unknown): ReadOutcome {
-  const parsed = observationSchema.safeParse(raw);
+/** `detail: false` leaves `levels` and `notes` empty (same rules for everything else). */
+export function readVbmdResult(raw: unknown, opts: { detail?: boolean } = {}): ReadOutcome {
+  const parsed = (opts.detail === false ? summarySchema : observationSchema).safeParse(raw) as z.ZodSafeParseResult<Obs>;
   if (!parsed.success) return { ok: false, reason: 'invalid' };
   const o = parsed.data;
   if (!hasCode(o.code, VBMD_SUMMARY_CODE.system, VBMD_SUMMARY_CODE.code)) return { ok: false, reason: 'not-vbmd' };

@@ -4,13 +4,14 @@ import type { Basis, Extracted, SkipReason, TherapyRecord, VbmdScan } from './re
 import type { TherapyClass } from './therapy-value-set.js';
 import type { Change } from '../trend/significant-change.js';
 import { changeBetween } from '../trend/significant-change.js';
+import { ScanStore } from './scan-store.js';
 import type { Trend } from './trend.js';
 import { addTrendPoint, newTrendState, trendOf } from './trend.js';
 
 /**
  * Streaming aggregation keyed by patient. Memory per patient: one small fixed record (latest measured scan,
  * treatment bits) plus five numbers per scan (a hash of the study, issued, effective, value, month) in a
- * typed array: about 40 bytes a scan, no Observation kept. The per-scan numbers are what makes "superseded"
+ * chunked typed array (scan-store.ts): about 44 bytes a scan, no Observation kept. The per-scan numbers are what makes "superseded"
  * work as in every other reader (src/fhir/result-reader.ts): a second result of the same study replaces the
  * first when it was issued later, and its counts, trend point and latest value go with it. Resources may
  * arrive in any order and the result does not depend on it: ties on the latest time keep the lower value
@@ -22,8 +23,8 @@ export const CATEGORIES: readonly BmdCategory[] = ['osteoporosis', 'osteopenia',
 const ACTIVE_ANTIRESORPTIVE = 1;
 const ACTIVE_ANABOLIC = 2;
 const PAST_THERAPY = 4;
-/** Fields per scan in PatientState.points. */
-const F = 5;
+/** Fields per scan in the ScanStore: [studyHash (NaN: no study UID), issuedMs, effectiveMs, vbmd (NaN:
+ * indeterminate), monthIndex]. */
 const [STUDY, ISSUED, EFFECTIVE, VALUE, MONTH] = [0, 1, 2, 3, 4] as const;
 
 interface LatestDetail {
@@ -39,8 +40,8 @@ interface LatestDetail {
 }
 
 interface PatientState {
-  /** [studyHash (NaN: no study UID), issuedMs, effectiveMs, vbmd (NaN: indeterminate), monthIndex] per scan. */
-  points: Float64Array;
+  /** Index of the patient's newest-added scan in the ScanStore (-1: none) and the number of scans. */
+  head: number;
   n: number;
   latest: LatestDetail | null;
   therapyBits: number;
@@ -108,6 +109,7 @@ export interface WindowMs {
 export class CohortAccumulator {
   private readonly patients = new Map<string, PatientState>();
   private readonly months = new Map<string, MonthCounts>();
+  private readonly scans = new ScanStore();
   readonly skipped: Record<SkipReason | 'outside-window', number> = {
     invalid: 0,
     'not-vbmd': 0,
@@ -142,7 +144,7 @@ export class CohortAccumulator {
   private state(patient: string): PatientState {
     let s = this.patients.get(patient);
     if (!s) {
-      s = { points: new Float64Array(F * 4), n: 0, latest: null, therapyBits: 0, activeTherapy: null };
+      s = { head: -1, n: 0, latest: null, therapyBits: 0, activeTherapy: null };
       this.patients.set(patient, s);
     }
     return s;
@@ -178,25 +180,22 @@ export class CohortAccumulator {
     // The month as written in effectiveDateTime (the local date of the scan), as a number.
     const ym = /^(\d{4})-(\d{2})/.exec(scan.effective);
     const monthIndex = ym ? Number(ym[1]) * 12 + Number(ym[2]) - 1 : new Date(scan.effectiveMs).getUTCFullYear() * 12 + new Date(scan.effectiveMs).getUTCMonth();
+    const st = this.scans;
     let at = -1;
-    if (!Number.isNaN(hash)) for (let i = 0; i < s.n; i++) if (s.points[i * F + STUDY] === hash) at = i;
+    if (!Number.isNaN(hash)) for (let i = s.head; i >= 0 && at < 0; i = st.prev(i)) if (st.get(i, STUDY) === hash) at = i;
+    const fields = [hash, issued, scan.effectiveMs, value, monthIndex];
     if (at >= 0) {
-      const p = s.points;
-      const old = p[at * F + VALUE]!;
+      const old = st.get(at, VALUE);
       // Same rule as result-reader.ts supersedes(): issued later wins; a tie keeps the lower value.
-      const newer = issued > p[at * F + ISSUED]! || (issued === p[at * F + ISSUED] && (Number.isNaN(value) ? Infinity : value) < (Number.isNaN(old) ? Infinity : old));
+      const newer = issued > st.get(at, ISSUED) || (issued === st.get(at, ISSUED) && (Number.isNaN(value) ? Infinity : value) < (Number.isNaN(old) ? Infinity : old));
       this.skipped.superseded++;
       if (!newer) return;
-      this.countMonth(p[at * F + MONTH]!, p[at * F + VALUE]!, -1);
+      this.countMonth(st.get(at, MONTH), old, -1);
+      st.set(at, fields);
     } else {
-      if ((s.n + 1) * F > s.points.length) {
-        const grown = new Float64Array(s.points.length * 2);
-        grown.set(s.points);
-        s.points = grown;
-      }
-      at = s.n++;
+      s.head = st.append(s.head, fields);
+      s.n++;
     }
-    s.points.set([hash, issued, scan.effectiveMs, value, monthIndex], at * F);
     this.countMonth(monthIndex, value, 1);
     // A replaced study that held the latest value hands it to its replacement, whatever the values.
     if (s.latest && !Number.isNaN(hash) && s.latest.studyHash === hash) s.latest = null;
@@ -223,16 +222,17 @@ export class CohortAccumulator {
   /** After a replacement removed the latest scan's details: the newest remaining measured scan, with the
    * details a plain number can keep (rare: a later-issued result of the latest study without a value). */
   private latestFromPoints(s: PatientState): LatestDetail | null {
+    const st = this.scans;
     let best = -1;
-    for (let i = 0; i < s.n; i++) {
-      const v = s.points[i * F + VALUE]!;
+    for (let i = s.head; i >= 0; i = st.prev(i)) {
+      const v = st.get(i, VALUE);
       if (Number.isNaN(v)) continue;
-      const t = s.points[i * F + EFFECTIVE]!;
-      if (best < 0 || t > s.points[best * F + EFFECTIVE]! || (t === s.points[best * F + EFFECTIVE]! && v < s.points[best * F + VALUE]!)) best = i;
+      const t = st.get(i, EFFECTIVE);
+      if (best < 0 || t > st.get(best, EFFECTIVE) || (t === st.get(best, EFFECTIVE) && v < st.get(best, VALUE))) best = i;
     }
     if (best < 0) return null;
-    const ms = s.points[best * F + EFFECTIVE]!;
-    return { ms, vbmd: s.points[best * F + VALUE]!, effective: new Date(ms).toISOString(), basis: null, status: 'unknown', uncalibrated: false, studyUid: null, studyHash: s.points[best * F + STUDY]!, observationId: null };
+    const ms = st.get(best, EFFECTIVE);
+    return { ms, vbmd: st.get(best, VALUE), effective: new Date(ms).toISOString(), basis: null, status: 'unknown', uncalibrated: false, studyUid: null, studyHash: st.get(best, STUDY), observationId: null };
   }
 
   addTherapy(t: TherapyRecord): void {
@@ -259,9 +259,9 @@ export class CohortAccumulator {
       let lastScanMs = -Infinity;
       let lastScanIndeterminate = false;
       let first: { tMs: number; vbmdMgCm3: number } | null = null;
-      for (let i = 0; i < s.n; i++) {
-        const t = s.points[i * F + EFFECTIVE]!;
-        const v = s.points[i * F + VALUE]!;
+      for (let i = s.head; i >= 0; i = this.scans.prev(i)) {
+        const t = this.scans.get(i, EFFECTIVE);
+        const v = this.scans.get(i, VALUE);
         const indeterminate = Number.isNaN(v);
         if (t > lastScanMs || (t === lastScanMs && !indeterminate)) {
           lastScanMs = t;

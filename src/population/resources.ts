@@ -92,7 +92,7 @@ export type Extracted =
   | { kind: 'skip'; reason: SkipReason };
 
 export function extractObservation(raw: unknown): Extracted {
-  const r = readVbmdResult(raw);
+  const r = readVbmdResult(raw, { detail: false });
   if (!r.ok) return { kind: 'skip', reason: r.reason };
   const x = r.result;
   return {
