@@ -175,11 +175,14 @@ export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelO
       c = NO_ANCHOR;
     } else {
       idx = base - k;
-      // Discount from the nearest anchor: per level counted, and per inferred boundary crossed.
-      let best = 0;
+      // Discount from the nearest anchor: per level counted, and per inferred boundary crossed. Between two
+      // anchors that agree, the count of levels between them is confirmed by that agreement itself.
+      const lo = Math.min(...anchorsAt);
+      const hi = Math.max(...anchorsAt);
+      let best = anchorsAt.length >= 2 && k >= lo && k <= hi ? conf : 0;
       for (const a of anchorsAt) {
         let inferred = 0;
-        for (let j = Math.min(k, a); j < Math.max(k, a); j++) if (ev[j].cranialInferred) inferred++;
+        for (let j = Math.min(k, a); j < Math.max(k, a); j++) if (ev[j].cranialInferred || ev[j + 1].caudalInferred) inferred++;
         best = Math.max(best, conf * PER_LEVEL ** Math.abs(k - a) * PER_INFERRED_BOUNDARY ** inferred);
       }
       c = best;

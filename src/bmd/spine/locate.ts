@@ -9,7 +9,7 @@ import { measureHeightsMm, type BodyHeightsMm } from './heights.js';
 import { labelLevels, type LevelEvidence } from './labels.js';
 import { assignRibsToSegments, ribBandInView, traceRibs } from './ribs.js';
 import { lateralBoneSpanMm, SACRAL_WIDTH_MIN_MM } from './sacrum.js';
-import { segmentsFromDiscChain, type SpineSegment } from './segments.js';
+import { irregularLevels, segmentsFromDiscChain, type SpineSegment } from './segments.js';
 import { straightenSpine, type StraightSpine } from './straighten.js';
 import { buildWorkingGrid, type WorkingGrid } from './working-grid.js';
 
@@ -100,6 +100,7 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
     if (k >= 0) ribOf[k][ribs[i].side] = true;
   });
   const sacrumTop = sacralPieces(st, segments, size.uCenterMm);
+  const irregular = irregularLevels(segments);
   const evidence: LevelEvidence[] = segments.map((sg, k) => {
     const len = sg.sTo - sg.sFrom;
     const whole = sg.caudalDisc && sg.cranialDisc;
@@ -114,8 +115,8 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
       bandLeft: ribBandInView(st, bandFrom, bandTo, 1),
       bandRight: ribBandInView(st, bandFrom, bandTo, -1),
       whole,
-      caudalInferred: sg.caudalInferred,
-      cranialInferred: sg.cranialInferred,
+      caudalInferred: sg.caudalInferred || irregular[k],
+      cranialInferred: sg.cranialInferred || irregular[k],
       sacral: k <= sacrumTop,
       stub: !whole && len < 0.5 * e,
     };
@@ -149,6 +150,9 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
       sToMm: sg.sTo,
     });
   });
+  if (irregular.some((f, k) => f && !segments[k].caudalInferred && !segments[k].cranialInferred)) {
+    warnings.push('A level is much longer or shorter than its neighbours (a missed disc, a split body or a fracture): counting across it is less certain.');
+  }
   if (segments.some((sg) => sg.caudalInferred || sg.cranialInferred)) {
     warnings.push('At least one disc was not visible where the spacing of its neighbours puts one (fused or degenerated level, cement, hardware): that boundary is inferred and counting across it is less certain.');
   }
