@@ -181,4 +181,24 @@ describe('re-analysis supersedes the study result set in place', () => {
     const history = await fhir.request<{ entry?: unknown[] }>('GET', `DiagnosticReport/${dr[0]!.id}/_history`);
     expect(history.body.entry).toHaveLength(2);
   });
+
+  it('sequential mode (no transactions) supersedes with If-Match too, and a re-run after a crash mid-way completes it', async () => {
+    const patient = 'Patient/lc-seq';
+    const seq = new FhirClient({ baseUrl: proxy.url, writeMode: 'sequential', retry: { retries: 0 } });
+    const report = forStudy(lumbarOsteoporosisReport(), 'lc8');
+    const first = await writeAnalysis(seq, report, { patient });
+    const v2 = forStudy(lumbarReportNewModel(), 'lc8');
+    // Model card, Device, summary Observation pass; the fracture update commits but its answer is lost.
+    proxy.failNext('pass', 3);
+    proxy.failNext('after');
+    await expect(writeAnalysis(seq, v2, { patient })).rejects.toThrow();
+    const half = await fhir.read<DiagnosticReport>('DiagnosticReport', first.diagnosticReport.id);
+    expect(readAnalysisFields(half)?.analysisKey).toBe(analysisKey(report)); // the report still names the old analysis
+    const done = await writeAnalysis(new FhirClient({ baseUrl: proxy.url, writeMode: 'sequential', retry: { baseDelayMs: 5, maxDelayMs: 20 } }), v2, { patient });
+    expect(done.outcome).toBe('superseded');
+    const { dr, obs, risk } = await current(patient);
+    expect([dr.length, obs.length, risk.length]).toEqual([1, 2, 1]);
+    expect(readAnalysisFields(dr[0])).toMatchObject({ analysisKey: analysisKey(v2), superseded: [analysisKey(report)] });
+    expect([dr[0]!.status, ...obs.map((o) => o.status), risk[0]!.status]).toEqual(['amended', 'amended', 'amended', 'amended']);
+  });
 });

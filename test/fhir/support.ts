@@ -5,12 +5,13 @@ import type { AddressInfo } from 'node:net';
 /**
  * A loopback HTTP proxy in front of the FHIR server that fails chosen requests, to test retries for real
  * (not with a mocked fetch). `failBefore`: answer 503 without forwarding (the server never saw it);
- * `failAfter`: forward, let the server commit, then answer 503 anyway (the response was "lost").
+ * `failAfter`: forward, let the server commit, then answer 503 anyway (the response was "lost"). Faults apply
+ * to writes (POST, PUT) in the order they arrive.
  */
 export interface FaultyProxy {
   url: string;
   requests: { method: string; path: string; status: number }[];
-  /** Queue faults for the next POSTs; 'pass' lets one through untouched. */
+  /** Queue faults for the next POSTs/PUTs; 'pass' lets one through untouched. */
   failNext(mode: 'before' | 'after' | 'pass', times?: number, retryAfterS?: number): void;
   close(): Promise<void>;
 }
@@ -24,7 +25,7 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       void (async () => {
-        const fault = req.method === 'POST' ? queue.shift() : undefined;
+        const fault = req.method === 'POST' || req.method === 'PUT' ? queue.shift() : undefined;
         const fail = (): void => {
           requests.push({ method: req.method ?? '', path: req.url ?? '', status: 503 });
           res.writeHead(503, { 'content-type': 'application/fhir+json', ...(fault?.retryAfterS !== undefined ? { 'retry-after': String(fault.retryAfterS) } : {}) });
