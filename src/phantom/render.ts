@@ -163,7 +163,8 @@ export class SliceRenderer {
     const person = this.person;
     const sp = person.spineAt(z);
     const ao = person.aortaAt(z);
-    if (!ao.iliac) {
+    // r = 0 above the aortic arch of the hard preset (its painter draws the arch); the default aorta always has r > 0.
+    if (!ao.iliac && ao.r > 0) {
       // Periaortic fat (posterior mediastinum / retroperitoneum), then the aorta.
       this.paintEllipse(z, buf, ao.x, ao.y, ao.r + 5, ao.r + 5, p.fat);
       this.paintEllipse(z, buf, ao.x, ao.y, ao.r, ao.r, p.aorta);

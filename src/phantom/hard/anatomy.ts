@@ -1,12 +1,34 @@
 import type { VertebraLevel } from '../../bmd/report.js';
 import type { Vec3 } from '../../imaging/volume.js';
-import type { Person, TorsoAt, Vertebra } from '../anatomy.js';
+import type { Capsule, Person, TorsoAt, Vertebra } from '../anatomy.js';
 import { Rng, subSeed } from '../random.js';
 import { buildGirdle, type Girdle } from './girdle.js';
 import { buildHardware, type Hardware } from './hardware.js';
 import { buildHardSpine, type HardSpine } from './spine.js';
 import type { DiscDegeneration, HardSpec } from './spec.js';
 import { buildRibCage, buildSternum, type RibCage, type Sternum } from './thorax.js';
+
+/**
+ * The thoracic aorta ends in its arch: the descending aorta runs beside the spine only up to ~T4; the arch crosses
+ * from the ascending aorta (right-anterior, from the heart) backwards and to the left at the T3-T4 level (Gray's
+ * Anatomy: the arch lies behind the manubrium, its top ~2.5 cm below the jugular notch). Above it, no aorta.
+ */
+function cutAortaAtArch(person: Person, spine: Vertebra[]): Capsule[] {
+  const t4 = spine.find((v) => v.level === 'T4')!;
+  const zJoin = t4.c[2];
+  const descend = person.aortaAt;
+  const d = descend(zJoin);
+  person.aortaAt = (z: number) => (z > zJoin ? { ...descend(z), r: 0 } : descend(z));
+  const h = person.heart;
+  const zTop = zJoin + 14;
+  const asc: Vec3 = [d.x - 45, h ? h.c[1] - 5 : d.y - 70, h ? h.c[2] + h.r[2] * 0.6 : zJoin - 40];
+  const r = d.r * 1.1;
+  return [
+    { a: asc, b: [asc[0] + 5, asc[1] + 10, zTop - 6], r },
+    { a: [asc[0] + 5, asc[1] + 10, zTop - 6], b: [(asc[0] + d.x) / 2, (asc[1] + d.y) / 2, zTop], r },
+    { a: [(asc[0] + d.x) / 2, (asc[1] + d.y) / 2, zTop], b: [d.x, d.y, zJoin], r: d.r },
+  ];
+}
 
 /** A calcified plaque in the aortic wall: an arc of the wall over a z-span. */
 export interface Plaque {
@@ -29,6 +51,8 @@ export interface HardAnatomy {
   girdle: Girdle | null;
   hardware: Hardware;
   plaques: Plaque[];
+  /** Ascending aorta and arch (the descending aorta is the person's, cut above the arch). */
+  aorticArch: Capsule[];
 }
 
 function shiftOrgans(person: Person, dz: (l: VertebraLevel) => number): void {
@@ -113,6 +137,7 @@ export function applyHardAnatomy(person: Person, spec: HardSpec): HardAnatomy {
     const v = spine.spine.find((q) => q.level === d.upper);
     if (v) discs.set(v, d);
   }
+  const aorticArch = cutAortaAtArch(person, spine.spine);
   person.zMax = spine.spine[0].c[2] + spine.spine[0].heightPost / 2;
   const last = spine.spine[spine.spine.length - 1];
   person.zMin = last.c[2] - last.heightPost;
@@ -125,5 +150,6 @@ export function applyHardAnatomy(person: Person, spec: HardSpec): HardAnatomy {
     girdle,
     hardware: buildHardware(spine.spine, spec),
     plaques: drawPlaques(spec, spine.spine, new Rng(subSeed(spec.detailSeed, 'plaques'))),
+    aorticArch,
   };
 }

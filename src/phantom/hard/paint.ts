@@ -60,13 +60,14 @@ export class PaintContext {
     // Nearest capsule per voxel over each capsule's own box (not one box around all: cartilage spans the chest).
     for (const c of caps) {
       if (z < Math.min(c.a[2], c.b[2]) - c.r - px || z > Math.max(c.a[2], c.b[2]) + c.r + px) continue;
-      // The capsule's cross-section at z lies within r of the axis point(s) near z.
+      // A voxel the capsule covers (distance < px/2) is within r + px of an axis point within r + px of z.
       const dz = c.b[2] - c.a[2];
+      const reach = c.r + px;
       let ta = 0;
       let tb = 1;
       if (Math.abs(dz) > 1e-6) {
-        const t0 = (z - c.r - c.a[2]) / dz;
-        const t1 = (z + c.r - c.a[2]) / dz;
+        const t0 = (z - reach - c.a[2]) / dz;
+        const t1 = (z + reach - c.a[2]) / dz;
         ta = Math.max(0, Math.min(t0, t1));
         tb = Math.min(1, Math.max(t0, t1));
       }
@@ -74,8 +75,7 @@ export class PaintContext {
       const xb = c.a[0] + (c.b[0] - c.a[0]) * tb;
       const ya = c.a[1] + (c.b[1] - c.a[1]) * ta;
       const yb = c.a[1] + (c.b[1] - c.a[1]) * tb;
-      const r = c.r + px;
-      this.box(Math.min(xa, xb) - r, Math.max(xa, xb) + r, Math.min(ya, yb) - r, Math.max(ya, yb) + r, (idx, bx, by) => {
+      this.box(Math.min(xa, xb) - reach, Math.max(xa, xb) + reach, Math.min(ya, yb) - reach, Math.max(ya, yb) + reach, (idx, bx, by) => {
         const d = capsuleSdf(bx, by, z, c.a, c.b, c.r);
         if (d < dist[idx]) {
           if (dist[idx] === Infinity) touched[n++] = idx;

@@ -104,10 +104,13 @@ export class HardPainter implements SliceExtras {
   }
 
   afterVessels(z: number, buf: Float32Array): void {
+    const arch = this.a.aorticArch;
+    this.ctx.capsules(z, buf, arch.map((c) => ({ ...c, r: c.r + 4 })), this.ctx.pal.mediastinum);
+    this.ctx.capsules(z, buf, arch, this.ctx.pal.aorta);
     const live = this.a.plaques.filter((p) => z >= p.z0 && z <= p.z1);
     if (live.length === 0) return;
     const ao = this.person.aortaAt(z);
-    if (ao.iliac) return;
+    if (ao.iliac || ao.r <= 0) return;
     for (const p of live) {
       const rMid = ao.r + p.thickMm / 2;
       this.ctx.fill(buf, ao.x - ao.r - 4, ao.x + ao.r + 4, ao.y - ao.r - 4, ao.y + ao.r + 4, (bx, by) => {
