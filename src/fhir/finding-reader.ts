@@ -1,19 +1,12 @@
 import { z } from 'zod';
 import { GENANT_GRADE_CODES, OSTEOPOROSIS_SNOMED, RISK_PROBABILITY_SYSTEM, VERTEBRAL_COMPRESSION_FRACTURE_SNOMED } from './codes.js';
-import { fhirDateTimeToMs, patientKey } from './result-reader.js';
+import { fhirConcept as concept, fhirDateTimeToMs, fhirReference as reference, patientKey, RESULT_STATUSES } from './result-reader.js';
 
 /**
  * Readers of the other resources of a result set, next to result-reader.ts and by the same rules (status,
  * time, one current per study): the vertebral fracture findings (fracture.ts) and the osteoporosis
  * RiskAssessment (risk-assessment.ts). Browser-safe.
  */
-const coding = z.object({ system: z.string().optional(), code: z.string().optional(), display: z.string().optional() });
-const concept = z.object({ coding: z.array(coding).optional(), text: z.string().optional() });
-const reference = z.object({
-  reference: z.string().optional(),
-  identifier: z.object({ system: z.string().optional(), value: z.string().optional() }).optional(),
-});
-const RESULT_STATUSES = new Set(['final', 'amended', 'corrected', 'preliminary']);
 
 const fractureSchema = z.object({
   resourceType: z.literal('Observation'),

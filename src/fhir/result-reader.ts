@@ -64,10 +64,11 @@ export interface VbmdResult {
 
 export type ReadOutcome = { ok: true; result: VbmdResult } | { ok: false; reason: SkipReason };
 
-const coding = z.object({ system: z.string().optional(), code: z.string().optional(), display: z.string().optional() });
-const concept = z.object({ coding: z.array(coding).optional(), text: z.string().optional() });
-const quantity = z.object({ value: z.number().optional(), unit: z.string().optional(), code: z.string().optional(), system: z.string().optional() });
-const reference = z.object({
+/** zod schemas of the FHIR datatypes the readers look at (finding-reader.ts shares them). */
+export const fhirCoding = z.object({ system: z.string().optional(), code: z.string().optional(), display: z.string().optional() });
+export const fhirConcept = z.object({ coding: z.array(fhirCoding).optional(), text: z.string().optional() });
+export const fhirQuantity = z.object({ value: z.number().optional(), unit: z.string().optional(), code: z.string().optional(), system: z.string().optional() });
+export const fhirReference = z.object({
   reference: z.string().optional(),
   display: z.string().optional(),
   identifier: z.object({ system: z.string().optional(), value: z.string().optional() }).optional(),
@@ -76,29 +77,29 @@ const observationSchema = z.object({
   resourceType: z.literal('Observation'),
   id: z.string().optional(),
   status: z.string(),
-  code: concept,
-  subject: reference.optional(),
+  code: fhirConcept,
+  subject: fhirReference.optional(),
   effectiveDateTime: z.string().optional(),
   effectiveInstant: z.string().optional(),
   effectivePeriod: z.object({ start: z.string().optional() }).optional(),
   issued: z.string().optional(),
-  valueQuantity: quantity.optional(),
-  dataAbsentReason: concept.optional(),
-  method: concept.optional(),
-  bodySite: concept.optional(),
+  valueQuantity: fhirQuantity.optional(),
+  dataAbsentReason: fhirConcept.optional(),
+  method: fhirConcept.optional(),
+  bodySite: fhirConcept.optional(),
   note: z.array(z.object({ text: z.string() })).optional(),
-  device: reference.optional(),
-  partOf: z.array(reference).optional(),
-  derivedFrom: z.array(reference).optional(),
+  device: fhirReference.optional(),
+  partOf: z.array(fhirReference).optional(),
+  derivedFrom: z.array(fhirReference).optional(),
   extension: z.array(z.unknown()).optional(),
-  component: z.array(z.object({ code: concept, valueQuantity: quantity.optional(), dataAbsentReason: concept.optional() })).optional(),
+  component: z.array(z.object({ code: fhirConcept, valueQuantity: fhirQuantity.optional(), dataAbsentReason: fhirConcept.optional() })).optional(),
 });
 type Obs = z.infer<typeof observationSchema>;
 /** The same schema without the per-level components and the notes: the cohort reads a million results and
  * needs neither (zod drops keys a schema does not name, without looking at them). */
 const summarySchema = observationSchema.omit({ component: true, note: true });
 
-const RESULT_STATUSES = new Set<string>(['final', 'amended', 'corrected', 'preliminary']);
+export const RESULT_STATUSES: ReadonlySet<string> = new Set(['final', 'amended', 'corrected', 'preliminary']);
 const NOT_A_RESULT = new Set<string>(['registered', 'cancelled', 'unknown']);
 /** Factor to mg/cm3 by UCUM code (case-sensitive UCUM; `mL` and `ml` are both seen in the wild). */
 const TO_MG_PER_CM3: Record<string, number> = { 'mg/cm3': 1, 'mg/mL': 1, 'mg/ml': 1, 'kg/m3': 1, 'g/L': 1, 'g/cm3': 1000, 'g/mL': 1000, 'g/ml': 1000 };
@@ -106,7 +107,7 @@ const TO_MG_PER_CM3: Record<string, number> = { 'mg/cm3': 1, 'mg/mL': 1, 'mg/ml'
 const UNIT_TEXT: Record<string, number> = { ...TO_MG_PER_CM3, 'mg/cm³': 1, 'mg/cc': 1, 'g/cm³': 1000, 'g/cc': 1000 };
 
 /** mg/cm3, or null when the unit is missing, unknown or not UCUM. */
-export function toMgCm3(q: z.infer<typeof quantity> | undefined): number | null | 'unit' {
+export function toMgCm3(q: z.infer<typeof fhirQuantity> | undefined): number | null | 'unit' {
   if (!q || typeof q.value !== 'number' || !Number.isFinite(q.value)) return null;
   let factor: number | undefined;
   if (q.code !== undefined) factor = q.system === undefined || q.system === UCUM_SYSTEM ? TO_MG_PER_CM3[q.code] : undefined;
@@ -125,7 +126,7 @@ export function fhirDateTimeToMs(value: string): number | null {
 
 /** `Patient/123`, `https://x/fhir/Patient/123` and `Patient/123/_history/2` name `123`; anything else is kept
  * whole (so it never merges with another patient); a logical identifier becomes `identifier:system|value`. */
-export function patientKey(ref: z.infer<typeof reference> | undefined): string | null {
+export function patientKey(ref: z.infer<typeof fhirReference> | undefined): string | null {
   if (!ref) return null;
   if (ref.reference) {
     const m = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(ref.reference);
@@ -135,7 +136,7 @@ export function patientKey(ref: z.infer<typeof reference> | undefined): string |
   return null;
 }
 
-const hasCode = (c: z.infer<typeof concept> | undefined, system: string, code: string): boolean => !!c?.coding?.some((x) => x.system === system && x.code === code);
+const hasCode = (c: z.infer<typeof fhirConcept> | undefined, system: string, code: string): boolean => !!c?.coding?.some((x) => x.system === system && x.code === code);
 const BASIS_BY_CODE = new Map<string, VbmdBasis>(Object.entries(VBMD_BASIS_CODES).map(([b, c]) => [c.code, b as VbmdBasis]));
 
 function levelsOf(o: Obs): LevelValue[] {
