@@ -1,6 +1,6 @@
 import type { DicomSource, StudyRef } from '../dicom/source.js';
 import { loadStudyVolume } from '../dicom/load-study.js';
-import { loadInputPath } from '../imaging/load-input.js';
+import { loadInputPath } from './load-input.js';
 import type { LoadedVolume } from '../imaging/volume.js';
 import { analyzeVolume, type AnalyzeOptions } from '../bmd/analyze.js';
 import type { Calibrate, SiteCalibrationFile } from '../bmd/calibration/types.js';

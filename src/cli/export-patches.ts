@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { calibrate } from '../bmd/calibration/index.js';
 import { readSiteCalibrationFile } from '../bmd/calibration/site-file.js';
-import { loadInputPath } from '../imaging/load-input.js';
+import { loadInputPath } from '../analysis/load-input.js';
 import { HELDOUT_SEED_BASE, TRAIN_SEED_BASE } from '../model/cases.js';
 import { openPatchWriter, phantomStudySamples, readManifest, siteStudySamples, type ManifestRow } from '../model/export-patches.js';
 import { VbmdError, userMessage } from '../util/errors.js';

@@ -4,7 +4,7 @@ import type { VbmdReport } from '../bmd/report.js';
 import { DicomWebSource } from '../dicom/dicomweb/source.js';
 import { FolderDicomSource } from '../dicom/folder-source.js';
 import type { DicomSource } from '../dicom/source.js';
-import { assembleVolume } from '../imaging/assemble-volume.js';
+import { assembleVolume } from '../dicom/assemble-volume.js';
 import type { Volume } from '../imaging/volume.js';
 import type { VolumeStreamingSource } from '../dicom/load-study.js';
 import { VbmdError } from '../util/errors.js';

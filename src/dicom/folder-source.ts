@@ -19,7 +19,7 @@ import {
 } from './parse.js';
 import { isEncapsulated, transferSyntaxInfo } from './codecs/transfer-syntax.js';
 import { splitByAcquisition, uniquePlanes } from './plane-grouping.js';
-import { HuVolumeBuilder, finishVolume, hasIntegerHu, placeSlice, planVolume, type AssembleOptions } from '../imaging/assemble-volume.js';
+import { HuVolumeBuilder, finishVolume, hasIntegerHu, placeSlice, planVolume, type AssembleOptions } from './assemble-volume.js';
 import type { LoadedVolume } from '../imaging/volume.js';
 import { PagePrefaulter } from '../imaging/page-prefault.js';
 

@@ -1,4 +1,4 @@
-import { assembleVolume, type AssembleOptions } from '../imaging/assemble-volume.js';
+import { assembleVolume, type AssembleOptions } from './assemble-volume.js';
 import type { LoadedVolume } from '../imaging/volume.js';
 import { chooseSeries, type SeriesChoiceCandidate, type SeriesChoiceOptions } from './series-choice.js';
 import type { DicomSource, LoadOptions, StudyRef } from './source.js';

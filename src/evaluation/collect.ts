@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadInputPath } from '../imaging/load-input.js';
+import { loadInputPath } from '../analysis/load-input.js';
 import { analyzeVolume } from '../bmd/analyze.js';
 import type { SiteCalibrationFile } from '../bmd/calibration/types.js';
 import type { VbmdReport, VertebraLevel } from '../bmd/report.js';

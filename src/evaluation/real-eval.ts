@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runAnalysis } from '../analysis/run-analysis.js';
 import { vbmdReport } from '../bmd/report.js';
-import { loadInputPath } from '../imaging/load-input.js';
+import { loadInputPath } from '../analysis/load-input.js';
 import type { LoadedVolume } from '../imaging/volume.js';
 import type { ModelInference } from '../model/model-runner.js';
 import { VbmdError } from '../util/errors.js';

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { DicomWebSource } from '../../src/dicom/dicomweb/source.js';
 import { wadoAccept } from '../../src/dicom/dicomweb/client.js';
 import { rawGet } from '../../src/dicom/dicomweb/raw-http.js';
-import { assembleVolume } from '../../src/imaging/assemble-volume.js';
+import { assembleVolume } from '../../src/dicom/assemble-volume.js';
 import { loadStudyVolume } from '../../src/dicom/load-study.js';
 import type { Vec3 } from '../../src/imaging/volume.js';
 

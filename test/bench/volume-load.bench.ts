@@ -4,7 +4,7 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { writeCtSeries } from '../../src/dicom/write-series.js';
-import { loadInputPath } from '../../src/imaging/load-input.js';
+import { loadInputPath } from '../../src/analysis/load-input.js';
 import { FolderDicomSource } from '../../src/dicom/folder-source.js';
 import { chooseSeries } from '../../src/dicom/series-choice.js';
 import type { Vec3 } from '../../src/imaging/volume.js';

@@ -5,7 +5,7 @@ import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDicomHeader, parseDicomSlice } from '../../src/dicom/parse.js';
 import { isPermanentFailure } from '../../src/jobs/queue.js';
-import { loadInputPath } from '../../src/imaging/load-input.js';
+import { loadInputPath } from '../../src/analysis/load-input.js';
 import { isVbmdError, type VbmdError } from '../../src/util/errors.js';
 import { deflateBomb, gdcmDeflate, metaEnd } from './deflate-bomb.js';
 import { syntheticVolume, tempDir, writeSeries } from './synthetic-series.js';

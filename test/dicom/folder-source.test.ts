@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FolderDicomSource } from '../../src/dicom/folder-source.js';
 import { loadStudyVolume } from '../../src/dicom/load-study.js';
 import { newDicomUid } from '../../src/dicom/write-series.js';
-import { assembleVolume } from '../../src/imaging/assemble-volume.js';
-import { loadInputPath } from '../../src/imaging/load-input.js';
+import { assembleVolume } from '../../src/dicom/assemble-volume.js';
+import { loadInputPath } from '../../src/analysis/load-input.js';
 import { syntheticVolume, tempDir, writeSeries } from './synthetic-series.js';
 
 let root: string;

@@ -7,7 +7,7 @@ import { DicomWebSource } from '../../src/dicom/dicomweb/source.js';
 import { loadStudyVolume } from '../../src/dicom/load-study.js';
 import { sharedDecodePool } from '../../src/dicom/codecs/decode-pool.js';
 import { newDicomUid } from '../../src/dicom/write-series.js';
-import { loadInputPath } from '../../src/imaging/load-input.js';
+import { loadInputPath } from '../../src/analysis/load-input.js';
 import type { LoadedVolume } from '../../src/imaging/volume.js';
 import { writeEnhancedCt } from '../dicom/enhanced-ct.js';
 import { withoutUids } from '../dicom/no-uid.js';

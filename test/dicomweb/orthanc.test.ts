@@ -11,7 +11,7 @@ import { chooseSeries } from '../../src/dicom/series-choice.js';
 import type { DicomSlice } from '../../src/dicom/slice.js';
 import { loadStudyVolume } from '../../src/dicom/load-study.js';
 import { FolderDicomSource } from '../../src/dicom/folder-source.js';
-import { assembleVolume } from '../../src/imaging/assemble-volume.js';
+import { assembleVolume } from '../../src/dicom/assemble-volume.js';
 import { patternVolume, readAll, scratchDir, writeSeries, type WrittenSeries } from './fixtures.js';
 import { startProxy } from './proxy.js';
 

@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadInputPath } from '../../src/imaging/load-input.js';
+import { loadInputPath } from '../../src/analysis/load-input.js';
 import { readNiftiFile } from '../../src/imaging/nifti.js';
 import { patientMmToVoxel, voxelToPatientMm, type Vec3 } from '../../src/imaging/volume.js';
 import { syntheticVolume, tempDir, writeSeries } from '../dicom/synthetic-series.js';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FolderDicomSource } from '../../src/dicom/folder-source.js';
 import { sharedDecodePool } from '../../src/dicom/codecs/decode-pool.js';
 import { parseDicomFrames, parseDicomFramesAsync } from '../../src/dicom/parse.js';
-import { loadInputPath } from '../../src/imaging/load-input.js';
+import { loadInputPath } from '../../src/analysis/load-input.js';
 import { readNiftiFile } from '../../src/imaging/nifti.js';
 import { patientMmToVoxel, voxelToPatientMm, type Vec3, type Volume } from '../../src/imaging/volume.js';
 import { isVbmdError } from '../../src/util/errors.js';

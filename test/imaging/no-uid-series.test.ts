@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FolderDicomSource } from '../../src/dicom/folder-source.js';
 import { sharedDecodePool } from '../../src/dicom/codecs/decode-pool.js';
-import { loadInputPath } from '../../src/imaging/load-input.js';
+import { loadInputPath } from '../../src/analysis/load-input.js';
 import { readNiftiFile } from '../../src/imaging/nifti.js';
 import { withoutUids } from '../dicom/no-uid.js';
 import { syntheticVolume, tempDir, writeSeries } from '../dicom/synthetic-series.js';

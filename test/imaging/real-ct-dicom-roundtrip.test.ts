@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeCtSeries } from '../../src/dicom/write-series.js';
-import { loadInputPath } from '../../src/imaging/load-input.js';
+import { loadInputPath } from '../../src/analysis/load-input.js';
 import { readNiftiFile } from '../../src/imaging/nifti.js';
 import { patientMmToVoxel, voxelToPatientMm, type LoadedVolume } from '../../src/imaging/volume.js';
 import { TOTALSEG_DIR, totalsegAvailable } from '../support/shared-data.js';

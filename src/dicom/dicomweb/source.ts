@@ -3,7 +3,7 @@ import { parseDicomFrames, peekTransferSyntax, prepareCodecFor } from '../parse.
 import { transferSyntaxInfo } from '../codecs/index.js';
 import { sliceKey, type DicomSlice } from '../slice.js';
 import type { DicomSliceHeader } from '../parse.js';
-import { HuVolumeBuilder, finishVolume, hasIntegerHu, planVolume, assembleVolume, type AssembleOptions } from '../../imaging/assemble-volume.js';
+import { HuVolumeBuilder, finishVolume, hasIntegerHu, planVolume, assembleVolume, type AssembleOptions } from '../assemble-volume.js';
 import type { HuArray, LoadedVolume } from '../../imaging/volume.js';
 import { permuteSlabsInPlace } from './slab-permute.js';
 import type { DicomPatientIdentity } from '../patient-identity.js';

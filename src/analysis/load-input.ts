@@ -2,8 +2,8 @@ import { stat } from 'node:fs/promises';
 import { FolderDicomSource } from '../dicom/folder-source.js';
 import { loadStudyVolume, type LoadStudyOptions } from '../dicom/load-study.js';
 import { VbmdError } from '../util/errors.js';
-import { readNiftiFile } from './nifti.js';
-import type { LoadedVolume } from './volume.js';
+import { readNiftiFile } from '../imaging/nifti.js';
+import type { LoadedVolume } from '../imaging/volume.js';
 
 /**
  * `vbmd analyze <input>`: a NIfTI file (.nii/.nii.gz, affine honoured) or a folder of DICOM files (any

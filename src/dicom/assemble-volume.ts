@@ -1,10 +1,10 @@
 import { VbmdError } from '../util/errors.js';
-import { sliceKey, type DicomSlice } from '../dicom/slice.js';
-import type { DicomSliceHeader } from '../dicom/parse.js';
-import { transferSyntaxInfo } from '../dicom/codecs/transfer-syntax.js';
-import { substitutedUidWarning } from '../dicom/substitute-uids.js';
-import { isIntegerRescale, storedToFloatSimd, storedToInt16Simd } from './hu-simd.js';
-import { PADDING_HU, type HuArray, type LoadedVolume, type Vec3, type VolumeMeta } from './volume.js';
+import { sliceKey, type DicomSlice } from './slice.js';
+import type { DicomSliceHeader } from './parse.js';
+import { transferSyntaxInfo } from './codecs/transfer-syntax.js';
+import { substitutedUidWarning } from './substitute-uids.js';
+import { isIntegerRescale, storedToFloatSimd, storedToInt16Simd } from '../imaging/hu-simd.js';
+import { PADDING_HU, type HuArray, type LoadedVolume, type Vec3, type VolumeMeta } from '../imaging/volume.js';
 
 export interface AssembleOptions {
   /** What to do with single missing slices inside the stack: fill by linear interpolation (with a warning) or reject. */

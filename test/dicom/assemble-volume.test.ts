@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assembleVolume, planVolume, storedToHu } from '../../src/imaging/assemble-volume.js';
+import { assembleVolume, planVolume, storedToHu } from '../../src/dicom/assemble-volume.js';
 import type { DicomSlice } from '../../src/dicom/slice.js';
 import { PADDING_HU } from '../../src/imaging/volume.js';
 import { isVbmdError } from '../../src/util/errors.js';

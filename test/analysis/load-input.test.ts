@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import dcmjs from 'dcmjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadInputPath } from '../../src/imaging/load-input.js';
+import { loadInputPath } from '../../src/analysis/load-input.js';
 import { ds, newDicomUid } from '../../src/dicom/write-series.js';
 import { PADDING_HU, patientMmToVoxel, voxelToPatientMm } from '../../src/imaging/volume.js';
 import { isVbmdError } from '../../src/util/errors.js';
