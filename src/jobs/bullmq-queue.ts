@@ -28,6 +28,9 @@ export interface BullMqQueueOptions {
   boundedWaits?: boolean;
 }
 
+/** BullMQ priority of archive backfill jobs (any value > 0 runs after the unprioritized interactive jobs). */
+const BACKFILL_PRIORITY = 10;
+
 /** How long a non-blocking Redis command may take before it fails (a hook has about a second in all). */
 export const REDIS_COMMAND_TIMEOUT_MS = 500;
 
@@ -149,6 +152,9 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
     }
     const job = await this.queue.add('analyze', data, {
       ...(options.jobId ? { jobId: options.jobId } : {}),
+      // BullMQ takes jobs without a priority (its wait list) before any prioritized one: interactive jobs
+      // get none, backfill jobs one, so an order never waits behind the archive.
+      ...(options.priority === 'backfill' ? { priority: BACKFILL_PRIORITY } : {}),
       attempts: this.options.retry.attempts,
       backoff: { type: 'exponential', delay: this.options.retry.backoffMs },
       removeOnComplete: { age: 7 * 24 * 3600 },
@@ -193,7 +199,7 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
     const ids =
       state === 'needs-review'
         ? await this.connection.zrevrange(this.reviewKey, 0, Math.max(0, limit - 1))
-        : ((await this.queue.getJobs([state === 'waiting' ? 'wait' : state], 0, Math.max(0, limit - 1) + (state === 'failed' ? await this.connection.zcard(this.reviewKey) : 0), false)) as Job<T>[])
+        : ((await this.queue.getJobs(state === 'waiting' ? ['wait', 'prioritized'] : [state], 0, Math.max(0, limit - 1) + (state === 'failed' ? await this.connection.zcard(this.reviewKey) : 0), false)) as Job<T>[])
             .map((j) => j?.id)
             .filter((id): id is string => id !== undefined);
     const out: JobInfo<T>[] = [];

@@ -48,9 +48,16 @@ export interface JobCheckpoint {
 
 export type JobHandler<T> = (data: T, ctx: JobContext) => Promise<unknown>;
 
+/**
+ * `interactive` (default): a study someone is waiting for (an order, an API call). `backfill`: the archive,
+ * taken only when no interactive job waits, so a backfill never delays an oncologist's card.
+ */
+export type JobPriority = 'interactive' | 'backfill';
+
 export interface AddOptions {
   /** Deduplication key: adding an id that exists does nothing (a failed or needs-review one is run again). */
   jobId?: string;
+  priority?: JobPriority;
 }
 
 export interface WorkerOptions {

@@ -3,7 +3,8 @@ import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
 import { log } from '../util/log.js';
 import { JOB_STATES, failureReason, isPermanentFailure, needsReview } from './queue.js';
-import type { AddOptions, JobCheckpoint, JobHandler, JobInfo, JobQueue, JobState, JobWorker, RetryPolicy, WorkerOptions } from './queue.js';
+import type { AddOptions, JobCheckpoint, JobHandler, JobInfo, JobPriority, JobQueue, JobState, JobWorker, RetryPolicy, WorkerOptions } from './queue.js';
+import { migrateEmbeddedStore } from './sqlite-schema.js';
 
 /**
  * The embedded durable queue: one SQLite table (WAL), shared safely by several processes on one machine
@@ -43,8 +44,12 @@ export function openSqlite(path: string): Db {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
+  migrateEmbeddedStore(db, path);
   return db;
 }
+
+/** Lower runs first; interactive 0 so a job added before priorities existed stays ahead of the backfill. */
+const PRIORITY: Record<JobPriority, number> = { interactive: 0, backfill: 10 };
 
 export class SqliteJobQueue<T> implements JobQueue<T> {
   readonly kind = 'embedded' as const;
@@ -62,44 +67,27 @@ export class SqliteJobQueue<T> implements JobQueue<T> {
     this.name = options.name ?? 'analysis';
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollMs = options.pollMs ?? 250;
-    this.db.exec(`CREATE TABLE IF NOT EXISTS jobs (
-      id TEXT NOT NULL,
-      queue TEXT NOT NULL,
-      data TEXT NOT NULL,
-      state TEXT NOT NULL,
-      attempts INTEGER NOT NULL DEFAULT 0,
-      max_attempts INTEGER NOT NULL,
-      run_at INTEGER NOT NULL,
-      lease_until INTEGER,
-      lease_owner TEXT,
-      failed_reason TEXT,
-      result TEXT,
-      created_at INTEGER NOT NULL,
-      finished_at INTEGER,
-      PRIMARY KEY (queue, id)
-    );
-    CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, state, run_at);`);
-    // Added later: what an attempt saved for the next (a finished analysis whose FHIR write failed).
-    const columns = this.db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[];
-    if (!columns.some((c) => c.name === 'checkpoint')) this.db.exec('ALTER TABLE jobs ADD COLUMN checkpoint TEXT');
+    // The table and its later columns (checkpoint, priority) come from the store's migrations.
+    migrateEmbeddedStore(this.db);
   }
 
   async add(data: T, options: AddOptions = {}): Promise<{ id: string; created: boolean }> {
     const id = options.jobId ?? randomUUID();
     const now = Date.now();
+    const priority = PRIORITY[options.priority ?? 'interactive'];
     const created = this.db
       .prepare(
-        `INSERT OR IGNORE INTO jobs (id, queue, data, state, attempts, max_attempts, run_at, created_at)
-         VALUES (?, ?, ?, 'waiting', 0, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO jobs (id, queue, data, state, attempts, max_attempts, run_at, created_at, priority)
+         VALUES (?, ?, ?, 'waiting', 0, ?, ?, ?, ?)`,
       )
-      .run(id, this.name, JSON.stringify(data), this.options.retry.attempts, now, now).changes === 1;
+      .run(id, this.name, JSON.stringify(data), this.options.retry.attempts, now, now, priority).changes === 1;
     if (!created) {
       // A failed or held job added again (e.g. after the PACS or the order was fixed) gets a fresh set of attempts.
       this.db
         .prepare(
-          `UPDATE jobs SET state = 'waiting', attempts = 0, run_at = ?, failed_reason = NULL, finished_at = NULL, data = ? WHERE queue = ? AND id = ? AND state IN ('failed', 'needs-review')`,
+          `UPDATE jobs SET state = 'waiting', attempts = 0, run_at = ?, failed_reason = NULL, finished_at = NULL, data = ?, priority = ? WHERE queue = ? AND id = ? AND state IN ('failed', 'needs-review')`,
         )
-        .run(now, JSON.stringify(data), this.name, id);
+        .run(now, JSON.stringify(data), priority, this.name, id);
     }
     this.wake?.();
     return { id, created };
@@ -151,7 +139,7 @@ export class SqliteJobQueue<T> implements JobQueue<T> {
         .prepare(
           `SELECT * FROM jobs WHERE queue = ? AND (
              (state IN ('waiting', 'delayed') AND run_at <= ?) OR (state = 'active' AND lease_until < ?)
-           ) ORDER BY run_at LIMIT 1`,
+           ) ORDER BY priority, run_at LIMIT 1`,
         )
         .get(this.name, now, now) as JobRow | undefined;
       if (!r) return undefined;

@@ -3,6 +3,8 @@ import type { Database } from 'better-sqlite3';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { VbmdError } from '../util/errors.js';
+import { currentCorrelationId } from '../util/log-context.js';
+import { migrateEmbeddedStore } from './sqlite-schema.js';
 
 /**
  * A watch is the promise an order-sign hook made: "vBMD will be measured from this scan". It links the
@@ -27,6 +29,8 @@ export interface StudyWatch {
   status: WatchStatus;
   studyInstanceUid?: string;
   lastPolledAt?: string;
+  /** The hook call's correlation id (src/util/log-context.ts): the poll, the job and the write log it too. */
+  correlationId?: string;
 }
 
 export const newWatchSchema = z.object({
@@ -86,6 +90,7 @@ interface WatchRow {
   status: WatchStatus;
   study_instance_uid: string | null;
   last_polled_at: string | null;
+  correlation_id: string | null;
 }
 
 function fromRow(r: WatchRow): StudyWatch {
@@ -102,29 +107,14 @@ function fromRow(r: WatchRow): StudyWatch {
     status: r.status,
     ...(r.study_instance_uid ? { studyInstanceUid: r.study_instance_uid } : {}),
     ...(r.last_polled_at ? { lastPolledAt: r.last_polled_at } : {}),
+    ...(r.correlation_id ? { correlationId: r.correlation_id } : {}),
   };
 }
 
 export class SqliteWatchStore implements WatchStore {
   constructor(private readonly db: Database) {
-    db.exec(`CREATE TABLE IF NOT EXISTS study_watches (
-      id TEXT PRIMARY KEY,
-      key TEXT NOT NULL UNIQUE,
-      patient_id TEXT NOT NULL,
-      service_request_id TEXT,
-      accession_number TEXT,
-      fhir_server TEXT,
-      hook TEXT NOT NULL,
-      created_at TEXT NOT NULL,
-      expires_at TEXT NOT NULL,
-      status TEXT NOT NULL,
-      study_instance_uid TEXT,
-      last_polled_at TEXT
-    );
-    CREATE INDEX IF NOT EXISTS study_watches_due ON study_watches (status, last_polled_at);
-    CREATE INDEX IF NOT EXISTS study_watches_accession ON study_watches (accession_number);`);
-    const columns = db.prepare('PRAGMA table_info(study_watches)').all() as { name: string }[];
-    if (!columns.some((c) => c.name === 'accession_system')) db.exec('ALTER TABLE study_watches ADD COLUMN accession_system TEXT');
+    // The table (and its later columns) come from the embedded store's migrations.
+    migrateEmbeddedStore(db);
   }
 
   async upsert(input: NewWatch): Promise<StudyWatch> {
@@ -133,8 +123,8 @@ export class SqliteWatchStore implements WatchStore {
     const key = watchKey(w);
     const row = this.db
       .prepare(
-        `INSERT INTO study_watches (id, key, patient_id, service_request_id, accession_number, accession_system, fhir_server, hook, created_at, expires_at, status)
-         VALUES (@id, @key, @patient_id, @service_request_id, @accession_number, @accession_system, @fhir_server, @hook, @created_at, @expires_at, 'waiting')
+        `INSERT INTO study_watches (id, key, patient_id, service_request_id, accession_number, accession_system, fhir_server, hook, created_at, expires_at, status, correlation_id)
+         VALUES (@id, @key, @patient_id, @service_request_id, @accession_number, @accession_system, @fhir_server, @hook, @created_at, @expires_at, 'waiting', @correlation_id)
          ON CONFLICT(key) DO UPDATE SET
            accession_number = COALESCE(excluded.accession_number, study_watches.accession_number),
            accession_system = COALESCE(excluded.accession_system, study_watches.accession_system),
@@ -155,6 +145,7 @@ export class SqliteWatchStore implements WatchStore {
         hook: w.hook,
         created_at: now.toISOString(),
         expires_at: new Date(now.getTime() + w.ttlMs).toISOString(),
+        correlation_id: currentCorrelationId() ?? null,
       }) as WatchRow;
     return fromRow(row);
   }
@@ -255,6 +246,7 @@ export class RedisWatchStore implements WatchStore {
           createdAt: now.toISOString(),
           expiresAt,
           status: 'waiting',
+          ...(currentCorrelationId() ? { correlationId: currentCorrelationId()! } : {}),
         };
     await this.write(w);
     if (w.accessionNumber) await this.redis.sadd(`${this.p}:accs:${w.accessionNumber}`, w.id);

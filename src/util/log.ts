@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { config } from '../config.js';
+import { logContext } from './log-context.js';
 
 /**
  * Structured JSON logs on stderr. Never put tokens, patient names or MRNs in a log line at info level:
@@ -8,6 +9,8 @@ import { config } from '../config.js';
 export const log = pino(
   {
     level: config().LOG_LEVEL,
+    // The study's correlation id (and job id) on every line written while it is handled (log-context.ts).
+    mixin: () => ({ ...logContext() }),
     redact: {
       paths: ['authorization', 'headers.authorization', 'req.headers.authorization', '*.access_token', 'access_token', 'token', '*.token', 'patientName', '*.patientName'],
       censor: '[redacted]',

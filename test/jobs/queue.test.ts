@@ -224,6 +224,25 @@ describe.each(adapters)('job queue: %s', (_label, make) => {
     }
   });
 
+  it('takes interactive jobs before backfill jobs that waited longer, and backfill jobs in arrival order', async () => {
+    const { queue } = make('priority');
+    try {
+      for (let i = 1; i <= 4; i++) await queue.add({ n: 100 + i }, { jobId: `backfill-${i}`, priority: 'backfill' });
+      await queue.add({ n: 1 }, { jobId: 'order-1' });
+      await queue.add({ n: 105 }, { jobId: 'backfill-5', priority: 'backfill' });
+      await queue.add({ n: 2 }, { jobId: 'order-2', priority: 'interactive' });
+      expect((await queue.counts()).waiting).toBe(7);
+      expect((await queue.list('waiting', 10)).map((j) => j.id).sort()).toHaveLength(7);
+      const order: number[] = [];
+      const w = queue.process(async (d) => void order.push(d.n), { concurrency: 1 });
+      await waitFor(async () => (await queue.counts()).completed === 7);
+      await w.close();
+      expect(order).toEqual([1, 2, 101, 102, 103, 104, 105]);
+    } finally {
+      await queue.close();
+    }
+  });
+
   it('keeps what an attempt saved for the next attempt, and drops it when the job completes', async () => {
     const { queue: q } = make('checkpoint');
     const seen: unknown[] = [];
