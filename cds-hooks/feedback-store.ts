@@ -57,6 +57,7 @@ export class SqliteFeedbackStore implements FeedbackStore {
       observation_id TEXT,
       issued_at_ms INTEGER NOT NULL
     )`);
+    db.exec('CREATE INDEX IF NOT EXISTS cds_issued_card_at ON cds_issued_card (issued_at_ms)');
     db.exec(`CREATE TABLE IF NOT EXISTS cds_quiet (
       service_id TEXT NOT NULL,
       patient_id TEXT NOT NULL,
