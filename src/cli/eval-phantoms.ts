@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
 import type { Command } from 'commander';
-import { CONFIDENT_LABEL, evaluatePhantoms, type EvalSummary, type LabelStats } from '../analysis/eval-phantoms.js';
-import { evaluatePhantomsInWorkers } from '../analysis/eval-phantoms-pool.js';
+import { CONFIDENT_LABEL, evaluatePhantoms, type EvalSummary, type LabelStats } from '../evaluation/eval-phantoms.js';
+import { evaluatePhantomsInWorkers } from '../evaluation/eval-phantoms-pool.js';
 import { defaultCalibrate } from '../analysis/run-analysis.js';
 import { config } from '../config.js';
 import { closeSharedModelRunner, sharedModelRunner } from '../model/shared-runner.js';

@@ -2,7 +2,7 @@ import { config } from '../config.js';
 import { closeSharedModelRunner, sharedModelRunner } from '../model/shared-runner.js';
 import { evaluateCase } from './eval-phantoms.js';
 import type { WorkerReply, WorkerRequest } from './eval-phantoms-pool.js';
-import { defaultCalibrate } from './run-analysis.js';
+import { defaultCalibrate } from '../analysis/run-analysis.js';
 
 /** Child process of eval-phantoms-pool.ts: evaluates the seeds it is sent, one at a time, and reports each record. */
 const send = (m: WorkerReply): void => void process.send?.(m);

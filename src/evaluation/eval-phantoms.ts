@@ -1,10 +1,10 @@
-import { spearman } from '../evaluation/metrics.js';
+import { spearman } from './metrics.js';
 import { generatePhantom } from '../phantom/generate.js';
 import type { PhantomOptions, PhantomPreset, PhantomTruth } from '../phantom/types.js';
 import { truthLevelNear } from '../phantom/match-truth.js';
 import { bodyContainsPoint } from '../phantom/body-mask.js';
 import type { ModelInference } from '../model/model-runner.js';
-import { runAnalysis } from './run-analysis.js';
+import { runAnalysis } from '../analysis/run-analysis.js';
 import type { Calibrate } from '../bmd/calibration/types.js';
 import type { BmdCategory, VbmdReport, VertebraLevel } from '../bmd/report.js';
 import { categoryForVbmd } from '../bmd/report.js';

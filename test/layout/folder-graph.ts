@@ -1,0 +1,83 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import ts from 'typescript';
+
+/**
+ * The import graph between the rooms of the repository: each top-level folder of src/ (src/dicom, src/imaging;
+ * a file directly in src/ is a room of its own) and each other top-level folder (cds-hooks, smart-app). Read
+ * with the TypeScript compiler's own import scanner: static, type-only, re-export and dynamic imports all
+ * count, since each is a dependency a reader has to follow.
+ */
+export interface FolderEdge {
+  from: string;
+  to: string;
+  /** One importing file and its specifier, to name in a failure. */
+  example: string;
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return e.name === 'node_modules' || e.name === 'dist' ? [] : sourceFiles(p);
+    return /\.(ts|mts|mjs)$/.test(e.name) && !e.name.endsWith('.d.ts') ? [p] : [];
+  });
+}
+
+/** `src/dicom/parse.ts` -> `src/dicom`; `src/config.ts` -> `src/config.ts`; `cds-hooks/router.ts` -> `cds-hooks`. */
+function roomOf(root: string, file: string): string {
+  const parts = relative(root, file).split(sep);
+  return parts[0] === 'src' ? `src/${parts[1]}` : parts[0];
+}
+
+/** Edges between rooms of the folders `dirs` (relative to `root`); imports leaving `root` are ignored. */
+export function folderEdges(root: string, dirs: readonly string[]): FolderEdge[] {
+  const edges = new Map<string, FolderEdge>();
+  for (const file of dirs.flatMap((d) => sourceFiles(join(root, d)))) {
+    const info = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
+    for (const ref of info.importedFiles) {
+      if (!ref.fileName.startsWith('.')) continue;
+      const target = resolve(dirname(file), ref.fileName);
+      if (relative(root, target).startsWith('..')) continue;
+      const from = roomOf(root, file);
+      const to = roomOf(root, target);
+      const key = `${from}->${to}`;
+      if (from !== to && !edges.has(key)) edges.set(key, { from, to, example: `${relative(root, file)} imports ${ref.fileName}` });
+    }
+  }
+  return [...edges.values()];
+}
+
+/** Every cycle's rooms (strongly connected components of more than one room, Tarjan's algorithm). */
+export function folderCycles(edges: readonly FolderEdge[]): string[][] {
+  const next = new Map<string, string[]>();
+  for (const e of edges) next.set(e.from, [...(next.get(e.from) ?? []), e.to]);
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const out: string[][] = [];
+  const visit = (v: string): void => {
+    index.set(v, index.size);
+    low.set(v, index.get(v)!);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of next.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const scc: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        scc.push(w);
+      } while (w !== v);
+      if (scc.length > 1) out.push(scc.sort());
+    }
+  };
+  for (const v of new Set(edges.flatMap((e) => [e.from, e.to]))) if (!index.has(v)) visit(v);
+  return out;
+}
