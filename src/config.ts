@@ -47,8 +47,10 @@ const cdsClientsJson = z.string().transform((text, ctx): CdsClientConfig[] => {
   return parsed.data;
 });
 
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+
 const envSchema = z.object({
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: logLevel,
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('127.0.0.1'),
   /** Where durable local state lives (embedded queue, watches). */
@@ -176,6 +178,16 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     throw new VbmdError('config', `Invalid configuration: ${lines.join('; ')}.`);
   }
   return parsed.data;
+}
+
+/**
+ * LOG_LEVEL alone, for the logger that every module imports: reading the whole configuration there would stop
+ * any import on an unrelated bad setting, before the start could report it. A bad LOG_LEVEL gives 'info'
+ * here; config() still refuses it at start with the variable named.
+ */
+export function logLevelSetting(env: NodeJS.ProcessEnv = process.env): z.infer<typeof logLevel> {
+  const parsed = logLevel.safeParse(env.LOG_LEVEL);
+  return parsed.success ? parsed.data : 'info';
 }
 
 /** Process-wide configuration, read once. */

@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { config } from '../config.js';
+import { logLevelSetting } from '../config.js';
 import { logContext } from './log-context.js';
 
 /**
@@ -8,7 +8,7 @@ import { logContext } from './log-context.js';
  */
 export const log = pino(
   {
-    level: config().LOG_LEVEL,
+    level: logLevelSetting(),
     // The study's correlation id (and job id) on every line written while it is handled (log-context.ts).
     mixin: () => ({ ...logContext() }),
     redact: {
