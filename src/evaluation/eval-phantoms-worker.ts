@@ -18,4 +18,6 @@ process.on('message', (m: WorkerRequest) => {
     (e: unknown) => send({ seed: m.seed, error: e instanceof Error ? e.message : String(e) }),
   );
 });
+// The parent died or stopped the pool: stop too rather than linger with the model runner alive.
+process.on('disconnect', () => process.exit(1));
 send({ ready: true });

@@ -1,7 +1,7 @@
 import type { VertebraLevel } from '../bmd/report.js';
 import type { LoadedVolume, Vec3, Volume } from '../imaging/volume.js';
 import { VbmdError } from '../util/errors.js';
-import { MODELLED_LEVELS, buildPerson, type Person, type Vertebra } from './anatomy.js';
+import { MODELLED_LEVELS, buildPerson, type Person } from './anatomy.js';
 import { Rng, mulberry32, subSeed } from './random.js';
 import { inscribedCircle, reconstructSlices } from './reconstruct.js';
 import { SliceRenderer, makePalette, type Placement, type SliceGrid } from './render.js';
@@ -15,7 +15,6 @@ import {
   PHANTOM_TRUTH_SCHEMA,
   type LesionKind,
   type Phantom,
-  type PhantomLevelTruth,
   type PhantomOptions,
   type PhantomTruth,
 } from './types.js';

@@ -48,7 +48,7 @@ describe('hard-phantom evaluation metrics', () => {
   });
 
   it('evaluates one hard study end to end: every truth body either found or listed as skipped', async () => {
-    const r = await evaluateCase(20001, 'hard', 160, null);
+    const r = await evaluateCase(20701, 'hard', 160, null);
     expect(r.features.length).toBeGreaterThan(0);
     expect(r.tags).toEqual(expect.arrayContaining([expect.stringMatching(/^range:/), expect.stringMatching(/^fov:/)]));
     expect(r.truthBodies.length).toBeGreaterThan(3);

@@ -105,7 +105,6 @@ function drawPlaques(spec: HardSpec, spine: Vertebra[], rng: Rng): Plaque[] {
 
 /** Re-shapes `person` in place for the hard preset and returns the extra anatomy to draw. */
 export function applyHardAnatomy(person: Person, spec: HardSpec): HardAnatomy {
-  const rng = new Rng(spec.detailSeed);
   const zBefore = new Map(person.vertebrae.map((v) => [v.level, v.c[2]] as const));
   const spine = buildHardSpine(person.vertebrae, spec);
   // Real vertebral shells and endplates are thin: ~0.4 mm measured directly (Silva et al., Bone 1994;15:409-14),

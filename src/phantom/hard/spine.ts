@@ -1,6 +1,6 @@
 import type { VertebraLevel } from '../../bmd/report.js';
 import type { Vec3 } from '../../imaging/volume.js';
-import { MODELLED_LEVELS, type Capsule, type Vertebra } from '../anatomy.js';
+import type { Capsule, Vertebra } from '../anatomy.js';
 import type { HardSpec } from './spec.js';
 
 const DEG = Math.PI / 180;
@@ -227,7 +227,3 @@ function norm(p: Vec3): Vec3 {
   return [p[0] / n, p[1] / n, p[2] / n];
 }
 
-/** Index of a level in the modelled list (C7 = 0). */
-export function modelledIndex(level: VertebraLevel): number {
-  return MODELLED_LEVELS.indexOf(level);
-}
