@@ -18,7 +18,9 @@ export const analysisJobData = z.object({
   serviceRequest: fhirRef('ServiceRequest').optional(),
   imagingStudy: fhirRef('ImagingStudy').optional(),
   watchId: z.string().optional(),
-  trigger: z.enum(['qido-poll', 'api', 'imagingstudy-notification', 'sandbox']),
+  trigger: z.enum(['qido-poll', 'api', 'imagingstudy-notification', 'sandbox', 'backfill']),
+  /** Follows the study through hook, poll, job, retrieval, analysis and write in the logs (src/util/log-context.ts). */
+  correlationId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
 });
 export type AnalysisJobData = z.infer<typeof analysisJobData>;
 

@@ -4,8 +4,13 @@ import type { DicomSource, StudyRef } from '../dicom/source.js';
 import type { PacsStep } from '../dicom-output/pacs-step.js';
 import type { FhirClient } from '../fhir/client.js';
 import { writeAnalysis } from '../fhir/write-analysis.js';
+import { resultWriteEvent, studyRetrievalEvent } from '../audit/audit-event.js';
+import type { AuditParty } from '../audit/audit-event.js';
+import type { AuditSink } from '../audit/audit-trail.js';
+import { fhirWriteFailures, fhirWriteSeconds, observeTimings } from '../metrics/metrics.js';
 import { VbmdError } from '../util/errors.js';
 import { log } from '../util/log.js';
+import { newCorrelationId, withLogContext } from '../util/log-context.js';
 import type { AnalysisJobData, AnalysisJobResult } from './analysis-job.js';
 import { chartTarget } from './chart-target.js';
 import type { ChartTarget } from './chart-target.js';
@@ -37,21 +42,77 @@ export interface AnalysisWorkerDeps {
   tags?: { system: string; code: string; display?: string }[];
   /** DICOM results (SR, SEG, key image) to the PACS after the FHIR write; none when no STOW target is configured. */
   pacs?: PacsStep;
+  /** AuditEvents for the study retrieval and the result write (src/audit), with who did what to whom. */
+  audit?: { sink: AuditSink; service: AuditParty; pacs: AuditParty };
 }
 
 /** The analysis an earlier attempt of this job saved, else a fresh one (saved before anything is written). */
-async function analyzeOnce(deps: AnalysisWorkerDeps, source: DicomSource, job: AnalysisJobData, ctx: JobContext): Promise<VbmdReport> {
+async function analyzeOnce(deps: AnalysisWorkerDeps, source: DicomSource, job: AnalysisJobData, ctx: JobContext, patient: string): Promise<VbmdReport> {
   const saved = vbmdReport.safeParse(await ctx.checkpoint?.load());
   if (saved.success && saved.data.input.studyInstanceUid === job.studyInstanceUid) {
     log.info({ jobId: ctx.id, attempt: ctx.attempt }, 'analysis job: using the analysis saved by an earlier attempt');
     return saved.data;
   }
-  const report = await deps.analyze(source, { studyInstanceUid: job.studyInstanceUid }, { signal: ctx.signal });
+  let report: VbmdReport;
+  try {
+    report = await deps.analyze(source, { studyInstanceUid: job.studyInstanceUid }, { signal: ctx.signal });
+  } catch (e) {
+    await auditRetrieval(deps, job, patient, 'serious-failure');
+    throw e;
+  }
+  await auditRetrieval(deps, job, patient, 'success');
+  observeTimings(report.timingsMs);
   await ctx.checkpoint?.save(report);
   return report;
 }
 
+async function auditRetrieval(deps: AnalysisWorkerDeps, job: AnalysisJobData, patient: string, outcome: 'success' | 'serious-failure'): Promise<void> {
+  if (!deps.audit) return;
+  const { sink, service, pacs } = deps.audit;
+  await sink.record(studyRetrievalEvent({ patient, studyInstanceUid: job.studyInstanceUid, pacs, service, outcome, ...(job.correlationId ? { correlationId: job.correlationId } : {}) }));
+}
+
+/** The FHIR write, timed and counted (latency and failures are on /metrics), then audited. */
+async function writeResults(deps: AnalysisWorkerDeps, report: VbmdReport, job: AnalysisJobData, target: ChartTarget, signal: AbortSignal) {
+  const t0 = performance.now();
+  let written: Awaited<ReturnType<typeof writeAnalysis>>;
+  try {
+    written = await writeAnalysis(
+      deps.fhir,
+      report,
+      {
+        patient: target.patient,
+        ...(target.serviceRequest ? { serviceRequest: target.serviceRequest } : {}),
+        ...(job.imagingStudy ? { imagingStudy: job.imagingStudy } : {}),
+        ...(deps.tags ? { tags: deps.tags } : {}),
+      },
+      signal,
+    );
+  } catch (e) {
+    fhirWriteSeconds.observe({ outcome: 'failed' }, (performance.now() - t0) / 1000);
+    fhirWriteFailures.inc();
+    throw e;
+  }
+  fhirWriteSeconds.observe({ outcome: 'ok' }, (performance.now() - t0) / 1000);
+  if (deps.audit) {
+    const resources = [`Observation/${written.observation.id}`, ...(written.riskAssessment ? [`RiskAssessment/${written.riskAssessment.id}`] : [])];
+    const fhirServer = { name: 'FHIR server', url: deps.fhir.baseUrl };
+    const correlation = job.correlationId ? { correlationId: job.correlationId } : {};
+    await deps.audit.sink.record(resultWriteEvent({ patient: target.patient, fhirServer, resources, service: deps.audit.service, ...correlation }));
+  }
+  return written;
+}
+
 export function createAnalysisHandler(deps: AnalysisWorkerDeps): JobHandler<AnalysisJobData> {
+  const handle = runJob(deps);
+  // Every log line of the job (retrieval retries, the engine, the FHIR client) carries its correlation id.
+  return (job, ctx) =>
+    withLogContext({ correlationId: job.correlationId ?? newCorrelationId(), stage: 'job', jobId: ctx.id, priority: job.trigger === 'backfill' ? 'backfill' : 'interactive' }, () =>
+      handle(job, ctx),
+    );
+}
+
+function runJob(deps: AnalysisWorkerDeps): JobHandler<AnalysisJobData> {
   return async (job: AnalysisJobData, ctx: JobContext): Promise<AnalysisJobResult> => {
     const t0 = Date.now();
     const source = typeof deps.source === 'function' ? deps.source() : deps.source;
@@ -64,18 +125,8 @@ export function createAnalysisHandler(deps: AnalysisWorkerDeps): JobHandler<Anal
       if (needsReview(e)) log.warn({ jobId: ctx.id, attempt: ctx.attempt, reason: (e as Error).message }, 'analysis job held for review; nothing written');
       throw e;
     }
-    const report = await analyzeOnce(deps, source, job, ctx);
-    const written = await writeAnalysis(
-      deps.fhir,
-      report,
-      {
-        patient: target.patient,
-        ...(target.serviceRequest ? { serviceRequest: target.serviceRequest } : {}),
-        ...(job.imagingStudy ? { imagingStudy: job.imagingStudy } : {}),
-        ...(deps.tags ? { tags: deps.tags } : {}),
-      },
-      ctx.signal,
-    );
+    const report = await analyzeOnce(deps, source, job, ctx, target.patient);
+    const written = await writeResults(deps, report, job, target, ctx.signal);
     // Found only now that the result is written: a job that fails for good leaves the order open.
     if (target.watch && target.watch.status !== 'found') await deps.watches.markFound(target.watch.id, job.studyInstanceUid);
     // After the FHIR write, so the record has the result even if the PACS is down; the step retries itself.

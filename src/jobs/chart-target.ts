@@ -11,7 +11,8 @@ import type { StudyWatch, WatchStore } from './watches.js';
 /**
  * Whose chart a study's result goes to, decided before any pixels are read, and checked. The patient comes
  * from the job (the analyze API, an ImagingStudy notification), else from the order's watch for the
- * study's accession, else from the study's DICOM PatientID looked up as a Patient identifier. Then the
+ * study's accession, else from the study's DICOM PatientID looked up as a Patient identifier (none or several
+ * found: held for review; the archive backfill relies on this). Then the
  * study's DICOM patient is compared with that FHIR Patient (patient-match.ts). A disagreement, two orders
  * claiming one accession, or a job and an order naming different patients stop the job as `needs-review`:
  * nothing is written to any chart, and the reason (ids, no PHI) is in the job and the log.
@@ -61,12 +62,13 @@ async function patientByDicomId(deps: ChartTargetDeps, identity: DicomPatientIde
   const system = systemForIssuer(identity.issuerOfPatientId, cfg) ?? cfg.mrnSystem;
   const found = await deps.fhir.search<Patient>('Patient', { identifier: system ? `${system}|${identity.patientId}` : identity.patientId, _count: 2 }, { signal, maxPages: 1 });
   if (found.length === 1 && found[0]!.id) return `Patient/${found[0]!.id}`;
+  // No match or several: a person decides; a result in the wrong chart is worse than none.
   const origin = new URL(deps.fhir.baseUrl).origin;
-  throw new VbmdError(
-    'bad-input',
+  throw hold(
+    uid,
     found.length === 0
-      ? `No Patient in ${origin} has the DICOM PatientID of study ${uid}; results were not written (send the patient with the analyze request).`
-      : `Several Patients in ${origin} match the DICOM PatientID of study ${uid}; results were not written (send the patient with the analyze request).`,
+      ? `no Patient in ${origin} has the study's DICOM PatientID${system ? ` in system ${system}` : ''}; register the patient or send the patient with the analyze request.`
+      : `several Patients in ${origin} have the study's DICOM PatientID${system ? ` in system ${system}` : ''}; merge them or send the patient with the analyze request.`,
   );
 }
 

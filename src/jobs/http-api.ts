@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { DICOM_UID_SYSTEM } from '../fhir/codes.js';
 import { userMessage } from '../util/errors.js';
 import { log } from '../util/log.js';
+import { acceptCorrelationId } from '../util/log-context.js';
 import { analysisJobData, analysisJobId, dicomUid } from './analysis-job.js';
 import type { AnalysisJobData } from './analysis-job.js';
 import { JOB_STATES } from './queue.js';
@@ -79,8 +80,10 @@ export function createStudyApiRouter(opts: { queue: JobQueue<AnalysisJobData>; a
     // `?reanalyze=true` runs a study that was already analysed once more (e.g. after a model upgrade: the
     // FHIR write adds results for the new model version and never duplicates the old ones).
     const jobId = again ? `${analysisJobId(data.studyInstanceUid)}-r${Date.now()}` : analysisJobId(data.studyInstanceUid);
-    const { id, created } = await opts.queue.add(data, { jobId });
-    log.info({ jobId: id, created, trigger: data.trigger }, 'analysis requested');
+    const correlationId = acceptCorrelationId(req.get('x-correlation-id'));
+    const { id, created } = await opts.queue.add({ ...data, correlationId }, { jobId });
+    log.info({ jobId: id, created, trigger: data.trigger, correlationId }, 'analysis requested');
+    res.setHeader('X-Correlation-Id', correlationId);
     res.status(202).location(jobUrl(req, id)).json({ jobId: id, created, status: jobUrl(req, id) });
   };
 

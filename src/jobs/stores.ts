@@ -7,6 +7,8 @@ import { RedisDataGuard } from './redis-persistence.js';
 import { SqliteJobQueue, openSqlite } from './sqlite-queue.js';
 import type { AnalysisJobData } from './analysis-job.js';
 import type { JobQueue, RetryPolicy } from './queue.js';
+import { RedisLeaseStore, RedisOpsSettings, SqliteLeaseStore, SqliteOpsSettings } from './ops-settings.js';
+import type { LeaseStore, OpsSettings } from './ops-settings.js';
 import { RedisWatchStore, SqliteWatchStore } from './watches.js';
 import type { WatchStore } from './watches.js';
 
@@ -19,6 +21,10 @@ export interface ServiceStores {
   kind: 'embedded' | 'redis';
   queue: JobQueue<AnalysisJobData>;
   watches: WatchStore;
+  /** Operator settings and progress shared by processes (backfill limits and progress). */
+  settings: OpsSettings;
+  /** Leases bounding concurrent PACS retrievals across processes (backfill retrieval cap). */
+  leases: LeaseStore;
   sqlite?: Database;
   redis?: Redis;
   /** Before taking work: waits for Redis and checks that it persists (see redis-persistence.ts). */
@@ -60,6 +66,8 @@ export function openStores(o: OpenStoresOptions): ServiceStores {
       kind: 'redis',
       queue,
       watches: new RedisWatchStore(redis, `${o.prefix ?? 'vbmd'}:watch`),
+      settings: new RedisOpsSettings(redis, `${o.prefix ?? 'vbmd'}:ops`),
+      leases: new RedisLeaseStore(redis, `${o.prefix ?? 'vbmd'}:retrieval-leases`),
       redis,
       start: async () => {
         await Promise.all([redisReady(redis, 'stores'), queue.ready()]);
@@ -82,6 +90,8 @@ export function openStores(o: OpenStoresOptions): ServiceStores {
     kind: 'embedded',
     queue,
     watches: new SqliteWatchStore(db),
+    settings: new SqliteOpsSettings(db),
+    leases: new SqliteLeaseStore(db),
     sqlite: db,
     start: async () => undefined,
     check: async () => void (await queue.ping()),

@@ -1,6 +1,7 @@
 import type { DicomSource } from '../dicom/source.js';
 import { isVbmdError, userMessage } from '../util/errors.js';
 import { log } from '../util/log.js';
+import { newCorrelationId, withLogContext } from '../util/log-context.js';
 import { analysisJobId } from './analysis-job.js';
 import type { AnalysisJobData } from './analysis-job.js';
 import type { JobQueue } from './queue.js';
@@ -63,6 +64,8 @@ export function startStudyPoller(options: StudyPollerOptions, autoStart = true):
         ...(w.serviceRequestId ? { serviceRequest: `ServiceRequest/${w.serviceRequestId}` } : {}),
         watchId: w.id,
         trigger: 'qido-poll',
+        // The id of the hook call that made the watch: the job and the write log it too.
+        ...(w.correlationId ? { correlationId: w.correlationId } : {}),
       };
       const { id, created } = await options.queue.add(data, { jobId: analysisJobId(studyInstanceUid) });
       log.info({ watch: w.id, jobId: id, created }, 'watched study arrived; analysis queued');
@@ -83,7 +86,8 @@ export function startStudyPoller(options: StudyPollerOptions, autoStart = true):
     for (const w of due) {
       if (stopped) break;
       try {
-        if (await pollWatch(w, source!)) queued++;
+        const ctx = { correlationId: w.correlationId ?? newCorrelationId(), stage: 'poll' };
+        if (await withLogContext(ctx, () => pollWatch(w, source!))) queued++;
       } catch (e) {
         log.warn({ watch: w.id, err: userMessage(e) }, 'study poll failed; will retry next round');
       }

@@ -91,6 +91,8 @@ describe('study API', () => {
       serviceRequest: 'ServiceRequest/sr9',
       imagingStudy: 'ImagingStudy/is-1',
       trigger: 'imagingstudy-notification',
+      // A fresh correlation id for the study's log lines, as the response header says.
+      correlationId: expect.stringMatching(/^[0-9a-f-]{36}$/),
     });
     expect((await post('/api/notifications/imaging-study', { resourceType: 'ImagingStudy', identifier: [] })).status).toBe(400);
   });

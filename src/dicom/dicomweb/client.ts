@@ -357,6 +357,30 @@ export class DicomWebClient {
   ): Promise<number> {
     // streamed: consumeMultipart hands each chunk to the parser synchronously (it copies what it keeps).
     const spec: RequestSpec = { path, accept: wadoAccept(options.transferSyntax ?? '*'), signal: options.signal, streamed: true, ...what };
+    const gate = this.http.retrievalGate;
+    if (!gate) return this.retrieveOnce(spec, handlers, options, what);
+    const lease = await gate.begin({ operation: what.operation, studyInstanceUid: what.studyInstanceUid, signal: options.signal });
+    const onPart = (part: MultipartPart): void | Promise<void> => {
+      const r = handlers.onPart(part);
+      const pause = lease.received(part.body.length);
+      return r instanceof Promise || pause instanceof Promise ? Promise.all([r, pause]).then(() => undefined) : undefined;
+    };
+    try {
+      const n = await this.retrieveOnce(spec, { ...handlers, onPart }, options, what);
+      lease.end('ok');
+      return n;
+    } catch (e) {
+      lease.end('error');
+      throw e;
+    }
+  }
+
+  private retrieveOnce(
+    spec: RequestSpec,
+    handlers: { onStart?: () => void; onPart: (part: MultipartPart) => void | Promise<void> },
+    options: RetrieveOptions,
+    what: Pick<RequestSpec, 'operation' | 'studyInstanceUid' | 'seriesInstanceUid'>,
+  ): Promise<number> {
     return this.http.request(spec, async (res) => {
       const ct = parseContentType(firstHeader(res.headers['content-type']));
       const boundary = ct.params.boundary;

@@ -41,6 +41,23 @@ export interface DicomWebClientOptions {
   maxRetryAfterMs?: number;
   /** Parallel connections to the server (default 4). */
   maxSockets?: number;
+  /** Paces and counts WADO-RS retrievals (caps on concurrent retrievals and bytes/s, retrieval metrics). */
+  retrievalGate?: RetrievalGate;
+}
+
+/**
+ * Around each WADO-RS retrieve: `begin` may wait for a free retrieval slot; the lease is told the size of
+ * every part as it arrives and may ask the reader to pause (the response stream is paused meanwhile, so
+ * TCP flow control slows the PACS down); `end` frees the slot. Implemented in src/backfill/retrieval-gate.ts.
+ */
+export interface RetrievalGate {
+  begin(what: { operation: string; studyInstanceUid?: string; signal?: AbortSignal }): Promise<RetrievalLease>;
+}
+
+export interface RetrievalLease {
+  /** One part of `bytes` was read; a returned promise holds the next part back until it resolves. */
+  received(bytes: number): void | Promise<void>;
+  end(outcome: 'ok' | 'error'): void;
 }
 
 export interface RequestSpec {
@@ -131,6 +148,7 @@ export class DicomWebHttp {
   private readonly opts: Required<Pick<DicomWebClientOptions, 'timeoutMs' | 'idleTimeoutMs' | 'retries' | 'retryBaseDelayMs' | 'retryMaxDelayMs' | 'maxRetryAfterMs'>>;
   private readonly auth?: DicomWebAuth;
   private readonly extraHeaders: Record<string, string>;
+  readonly retrievalGate?: RetrievalGate;
 
   constructor(options: DicomWebClientOptions) {
     let url: URL;
@@ -162,6 +180,7 @@ export class DicomWebHttp {
     }
     this.auth = auth;
     this.extraHeaders = { ...(options.headers ?? {}) };
+    if (options.retrievalGate) this.retrievalGate = options.retrievalGate;
     const agentOpts = { keepAlive: true, maxSockets: options.maxSockets ?? 4 };
     this.agent = url.protocol === 'https:' ? new https.Agent({ ...agentOpts, ca: options.caPem }) : new http.Agent(agentOpts);
     this.opts = {
