@@ -9,6 +9,7 @@ import { writeFhirOutputs } from '../fhir/report-output.js';
 import type { DicomSource } from '../dicom/source.js';
 import { FolderDicomSource } from '../dicom/folder-source.js';
 import { buildFromSource, writeDicomOutputs } from '../dicom-output/from-source.js';
+import { COMMAND_SUMMARIES } from './summaries.js';
 
 interface AnalyzeFlags {
   json?: boolean;
@@ -29,7 +30,7 @@ interface AnalyzeFlags {
 export function registerAnalyze(program: Command): void {
   program
     .command('analyze')
-    .description('Measure vertebral trabecular vBMD (mg/cm3) in a CT: DICOM folder/file, NIfTI, or a DICOMweb study.')
+    .description(COMMAND_SUMMARIES.analyze)
     .argument('[input]', 'DICOM folder (any nesting), DICOM file, or .nii/.nii.gz file')
     .option('--json', 'print the vbmd.report/1 JSON on stdout')
     .option('--out <file>', 'write the vbmd.report/1 JSON to this file')

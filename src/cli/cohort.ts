@@ -13,6 +13,7 @@ import { runCohort } from '../population/query.js';
 import { cohortAuthFromConfig, cohortBackendServicesFromConfig } from '../population/source-auth.js';
 import { parseSourceSpec } from '../population/sources/parse-source.js';
 import { compileTherapyValueSet, defaultTherapyValueSet, loadTherapyValueSet } from '../population/therapy-value-set.js';
+import { COMMAND_SUMMARIES } from './summaries.js';
 
 interface CohortFlags {
   source: string;
@@ -47,7 +48,7 @@ function positiveNumber(flag: string, v: string | undefined): number | undefined
 export function registerCohort(program: Command): void {
   program
     .command('cohort')
-    .description('Population query: latest vBMD per patient with ACR category, untreated, declining; counts by category and month.')
+    .description(COMMAND_SUMMARIES.cohort)
     .requiredOption('--source <spec>', 'fhir:URL (FHIR search, paged) | bulk:URL (Bulk Data $export) | ndjson:DIR (folder of .ndjson)')
     .addOption(new Option('--format <format>', 'output format (default: table on a terminal, csv otherwise)').choices([...COHORT_FORMATS]))
     .option('--out <file>', 'write the rows here instead of stdout')

@@ -7,6 +7,7 @@ import { config } from '../config.js';
 import { closeSharedModelRunner, sharedModelRunner } from '../model/shared-runner.js';
 import { PHANTOM_PRESETS, type PhantomPreset } from '../phantom/types.js';
 import { VbmdError } from '../util/errors.js';
+import { COMMAND_SUMMARIES } from './summaries.js';
 
 interface Flags {
   count: string;
@@ -25,7 +26,7 @@ interface Flags {
 export function registerEvalPhantoms(program: Command): void {
   program
     .command('eval-phantoms')
-    .description('Generate N synthetic CTs, analyze them and compare with their truth (labels, confident errors, skipped bodies, vBMD MAE, Spearman, category).')
+    .description(COMMAND_SUMMARIES['eval-phantoms'])
     .option('--count <n>', 'number of phantoms', '50')
     .option('--seed <n>', 'first seed (tests use other seeds)', '1000')
     .option('--preset <name>', `phantom preset: ${PHANTOM_PRESETS.join(' or ')}`, 'default')

@@ -13,6 +13,7 @@ import {
 } from '../evaluation/real-eval.js';
 import { closeSharedModelRunner, sharedModelRunner } from '../model/shared-runner.js';
 import { VbmdError } from '../util/errors.js';
+import { COMMAND_SUMMARIES } from './summaries.js';
 
 interface EvalRealFlags {
   json?: boolean;
@@ -28,7 +29,7 @@ interface EvalRealFlags {
 export function registerEvalReal(program: Command): void {
   program
     .command('eval-real')
-    .description('Analyze the real CT scans of ../shared/data/real and derived variants; compare found and named levels with the reference levels.')
+    .description(COMMAND_SUMMARIES['eval-real'])
     .option('--only <name>', 'only variants whose name contains this (e.g. philips/original, totalseg/, noise)')
     .option('--json', 'print the per-variant scores and failures as JSON')
     .option('--data <dir>', 'folder holding philips-chest-ct/ and totalseg-example/', DEFAULT_REAL_DATA_DIR)

@@ -8,6 +8,7 @@ import { collectManifestRows, collectPhantomRows, type CalibrationMode, type Eva
 import { acceptanceChecks, evaluateRows, evaluationMarkdown, writeEvaluation, type EvaluationResult } from '../evaluation/evaluate.js';
 import { VbmdError } from '../util/errors.js';
 import { execFileSync } from 'node:child_process';
+import { COMMAND_SUMMARIES } from './summaries.js';
 
 /** The engine's git commit (and whether the tree had changes), for the record; "unknown" outside a checkout. */
 function engineCommit(): string {
@@ -41,7 +42,7 @@ interface Flags {
 export function registerEvaluate(program: Command): void {
   program
     .command('evaluate')
-    .description('Evaluate the vBMD model against the geometric ROI on held-out phantoms or a site manifest (the paper\'s table, plots).')
+    .description(COMMAND_SUMMARIES.evaluate)
     .option('--phantoms <n>', 'number of held-out phantom studies (src/model/cases.ts; ~9 vertebrae each)')
     .option('--seed <n>', `first phantom seed (held-out ${HELDOUT_SEED_BASE}+; training uses ${TRAIN_SEED_BASE}+)`, String(HELDOUT_SEED_BASE))
     .option('--manifest <csv>', 'site manifest: input (DICOM folder or NIfTI), level, qct_vbmd (reference vBMD, mg/cm3)')

@@ -5,6 +5,7 @@ import { loadInputPath } from '../analysis/load-input.js';
 import { HELDOUT_SEED_BASE, TRAIN_SEED_BASE } from '../model/cases.js';
 import { openPatchWriter, phantomStudySamples, readManifest, siteStudySamples, type ManifestRow } from '../model/export-patches.js';
 import { VbmdError, userMessage } from '../util/errors.js';
+import { COMMAND_SUMMARIES } from './summaries.js';
 
 interface Flags {
   out: string;
@@ -24,7 +25,7 @@ interface Flags {
 export function registerExportPatches(program: Command): void {
   program
     .command('export-patches')
-    .description('Write model training patches (density, trabecular truth mask, index) from phantoms or a site manifest, for models/train.')
+    .description(COMMAND_SUMMARIES['export-patches'])
     .requiredOption('--out <dir>', 'output folder (density.f32, mask.u8, index.jsonl, meta.json)')
     .option('--phantoms <n>', 'number of phantom studies')
     .option('--seed <n>', `first seed (training ${TRAIN_SEED_BASE}+, held-out ${HELDOUT_SEED_BASE}+)`)

@@ -8,6 +8,7 @@ import { config } from '../config.js';
 import { ACCESSION_IDENTIFIER_TYPE } from '../fhir/codes.js';
 import { VbmdError } from '../util/errors.js';
 import { loadOrCreateSandboxTokens, sandboxPaths } from './sandbox-files.js';
+import { COMMAND_SUMMARIES } from './summaries.js';
 
 /**
  * `vbmd hook <order-sign|order-select|patient-view> --patient ID`: plays the EHR. Reads the service's
@@ -41,7 +42,7 @@ interface HookOptions {
 export function registerHook(program: Command): void {
   program
     .command('hook')
-    .description('Send a signed CDS Hooks call to a running vbmd service (as an EHR would) and print the cards')
+    .description(COMMAND_SUMMARIES.hook)
     .argument('<hook>', 'order-sign | order-select | patient-view')
     .requiredOption('--patient <id>', 'FHIR Patient id (context.patientId)')
     .option('--url <url>', 'service base URL (default http://127.0.0.1:$PORT)')

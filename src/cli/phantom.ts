@@ -4,6 +4,7 @@ import { generatePhantom, writePhantom, type FractureRequest, type LesionKind, t
 import { HARD_FEATURES, type HardFeature, type HardRequest } from '../phantom/hard/spec.js';
 import { PHANTOM_PRESETS, type PhantomPreset } from '../phantom/types.js';
 import { VbmdError } from '../util/errors.js';
+import { COMMAND_SUMMARIES } from './summaries.js';
 
 interface PhantomFlags {
   out: string;
@@ -100,7 +101,7 @@ export function parseHardFlags(only: string | undefined, always: string | undefi
 export function registerPhantom(program: Command): void {
   program
     .command('phantom')
-    .description('Write a physically modelled synthetic chest/abdomen CT (DICOM) with known vBMD truth.')
+    .description(COMMAND_SUMMARIES.phantom)
     .requiredOption('--out <dir>', 'output folder: DIR/dicom/*.dcm and DIR/truth.json')
     .option('--preset <name>', `default, or hard: real-CT anatomy and acquisitions drawn per seed (${HARD_FEATURES.join(', ')})`, 'default')
     .option('--features <list>', 'hard preset: only these features may appear (comma-separated)')

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { config } from '../config.js';
 import { userMessage } from '../util/errors.js';
 import { log } from '../util/log.js';
+import { COMMAND_SUMMARIES } from './summaries.js';
 
 /**
  * `vbmd start`: the service (src/cli/service.ts), loaded only when this command runs so other commands do
@@ -11,7 +12,7 @@ import { log } from '../util/log.js';
 export function registerStart(program: Command): void {
   program
     .command('start')
-    .description('Run the service: CDS Hooks, SMART app, study API and analysis worker (sandbox when nothing is configured)')
+    .description(COMMAND_SUMMARIES.start)
     .option('--worker-only', 'run only the analysis worker and study poller (no HTTP)')
     .action(async (opts: { workerOnly?: boolean }) => {
       const { startService } = await import('./service.js');

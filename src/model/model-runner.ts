@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { VbmdError } from '../util/errors.js';
 import { log } from '../util/log.js';
+import { workerEntry } from '../util/built.js';
 import { CLASS_ORDER, CLASS_OUTPUT_NAME, INPUT_NAME, PATCH_VOXELS, ROI_OUTPUT_NAME, VBMD_OUTPUT_NAME } from './contract.js';
 import { verifyModelFile, type ModelFile, type ModelIdentity } from './model-file.js';
 import type { ErrorMessage, LoadedMessage, ResultMessage, RunRequest, TensorInfo, WorkerMessage } from './worker-protocol.js';
@@ -166,7 +167,7 @@ export class ModelRunner implements ModelInference {
 
   private async spawn(): Promise<Worker> {
     const path = this.file.path;
-    const w = new Worker(new URL('./onnx-worker.mjs', import.meta.url));
+    const w = new Worker(workerEntry('onnx-worker', new URL('./onnx-worker.mjs', import.meta.url)));
     const loaded = await new Promise<LoadedMessage>((resolve, reject) => {
       const onMessage = (m: WorkerMessage): void => {
         cleanup();

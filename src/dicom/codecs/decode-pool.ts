@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { FrameInfo, StoredPixels } from './frame.js';
 import type { TransferSyntaxInfo } from './transfer-syntax.js';
+import { workerEntry } from '../../util/built.js';
 
 export interface DecodeRequest {
   id: number;
@@ -61,7 +62,7 @@ export class DecodePool {
 
   private pickWorker(): Worker {
     if (this.workers.length < this.size) {
-      const w = new Worker(new URL('./decode-worker.mjs', import.meta.url));
+      const w = new Worker(workerEntry('decode-worker', new URL('./decode-worker.mjs', import.meta.url)));
       w.on('message', (res: DecodeResponse) => this.onMessage(w, res));
       w.on('error', (e) => this.failWorker(w, new DecodeWorkerError(`decode worker failed: ${e.message}`)));
       w.on('exit', (code) => this.failWorker(w, new DecodeWorkerError(`decode worker exited with code ${code}`)));
