@@ -340,21 +340,7 @@ export function findSpineTrack(g: WorkingGrid): SpineTrack {
     cands.push(list);
   }
   const choice = chooseCanalPath(cands, g.spacingMm[1], g.spacingMm[2]);
-  // Longest run of slices where a candidate was chosen, allowing gaps of up to ~10 mm (a disc-level miss).
-  const maxGap = Math.max(1, Math.round(10 / g.spacingMm[2]));
-  let bestA = -1;
-  let bestB = -2;
-  let runA = -1;
-  let lastHit = -100;
-  for (let z = 0; z < nz; z++) {
-    if (choice[z] < 0) continue;
-    if (z - lastHit > maxGap + 1) runA = z;
-    lastHit = z;
-    if (z - runA > bestB - bestA) {
-      bestA = runA;
-      bestB = z;
-    }
-  }
+  const { a: bestA, b: bestB } = continuousRun(choice, cands, g);
   if (bestA < 0 || (bestB - bestA + 1) * g.spacingMm[2] < 40) {
     return { found, bodyX, bodyY, bodyDepthMm: depth, bodyWidthMm: width, canalY, touchesEdge: edge, zFirst: -1, zLast: -1 };
   }
@@ -400,6 +386,65 @@ export function findSpineTrack(g: WorkingGrid): SpineTrack {
   }
   void nx;
   return { found, bodyX, bodyY, bodyDepthMm: depth, bodyWidthMm: width, canalY, touchesEdge: edge, zFirst: bestA, zLast: bestB };
+}
+
+/** The canal moves at most this far in-plane between slices (mm per mm of z, plus a fixed allowance). */
+const MAX_STEP_MM_PER_MM = 1.2;
+const MAX_STEP_FIXED_MM = 6;
+
+/**
+ * The part of the chosen path that is one canal: the longest run of chosen slices with gaps of at most
+ * ~10 mm (a disc-level miss) and no in-plane jump larger than the canal can make (the column bends at most
+ * ~45 degrees). A path that leaves the spine for a while (a contrast-filled vessel or the sternum reading
+ * like a canal over a stretch) is cut there; the run is then carried on, slice by slice, to the candidates
+ * that continue it smoothly, so the spine beyond such a stretch is not lost. Changes `choice` in place.
+ */
+function continuousRun(choice: Int32Array, cands: CanalCandidate[][], g: WorkingGrid): { a: number; b: number } {
+  const nz = choice.length;
+  const sy = g.spacingMm[1];
+  const sx = g.spacingMm[0];
+  const sz = g.spacingMm[2];
+  const maxGap = Math.max(1, Math.round(10 / sz));
+  const fits = (c: CanalCandidate, p: CanalCandidate, dz: number): boolean =>
+    Math.hypot((c.x - p.x) * sx, (c.y - p.y) * sy) <= MAX_STEP_FIXED_MM + MAX_STEP_MM_PER_MM * dz * sz;
+  let bestA = -1;
+  let bestB = -2;
+  let runA = -1;
+  let last = -100;
+  for (let z = 0; z < nz; z++) {
+    if (choice[z] < 0) continue;
+    const broken = z - last > maxGap + 1 || !fits(cands[z][choice[z]], cands[last][choice[last]], z - last);
+    if (broken) runA = z;
+    last = z;
+    if (z - runA > bestB - bestA) {
+      bestA = runA;
+      bestB = z;
+    }
+  }
+  if (bestA < 0) return { a: -1, b: -2 };
+  for (let z = 0; z < nz; z++) if (z < bestA || z > bestB) choice[z] = -1;
+  // Carry the run on in both directions through candidates that continue it.
+  const carry = (from: number, dir: 1 | -1): number => {
+    let end = from;
+    for (let z = from + dir; z >= 0 && z < nz && Math.abs(z - end) <= maxGap + 1; z += dir) {
+      const prev = cands[end][choice[end]];
+      let pick = -1;
+      let bestD = Infinity;
+      cands[z].forEach((c, i) => {
+        const d = Math.hypot((c.x - prev.x) * sx, (c.y - prev.y) * sy);
+        if (fits(c, prev, Math.abs(z - end)) && d < bestD) {
+          bestD = d;
+          pick = i;
+        }
+      });
+      if (pick >= 0) {
+        choice[z] = pick;
+        end = z;
+      }
+    }
+    return end;
+  };
+  return { a: carry(bestA, -1), b: carry(bestB, 1) };
 }
 
 /**
