@@ -159,6 +159,15 @@ const envSchema = z.object({
   /** Run the analysis worker in this process (`vbmd start`); false for a web-only node. */
   RUN_WORKER: boolFlag.default(true),
 
+  // --- Operations (issue 18): metrics, audit trail. ---
+  /** A `--worker-only` process serves its own /metrics on this port (loopback HOST unless set); unset = none.
+   * A web process serves /metrics on PORT, its supervised worker's included. */
+  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** AuditEvents go to the FHIR server (needs the AuditEvent.c scope) unless false; refused ones, and all when
+   * false, go to this append-only file (default `${VBMD_DATA_DIR}/audit/audit-events.ndjson`). */
+  AUDIT_TO_FHIR: boolFlag.default(true),
+  AUDIT_LOG_FILE: z.string().min(1).optional(),
+
   // --- Population queries (issue 6: `vbmd cohort`, GET /api/cohort). ---
   /** Bearer token for the cohort's FHIR search / Bulk Data source. FHIR_BEARER_TOKEN or Backend Services are
    * used instead only when the source is on the FHIR_BASE_URL server (a token never goes to another host). */
