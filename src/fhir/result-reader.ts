@@ -100,11 +100,11 @@ type Obs = z.infer<typeof observationSchema>;
 const summarySchema = observationSchema.omit({ component: true, note: true });
 
 export const RESULT_STATUSES: ReadonlySet<string> = new Set(['final', 'amended', 'corrected', 'preliminary']);
-const NOT_A_RESULT = new Set<string>(['registered', 'cancelled', 'unknown']);
+export const NOT_A_RESULT: ReadonlySet<string> = new Set<string>(['registered', 'cancelled', 'unknown']);
 /** Factor to mg/cm3 by UCUM code (case-sensitive UCUM; `mL` and `ml` are both seen in the wild). */
-const TO_MG_PER_CM3: Record<string, number> = { 'mg/cm3': 1, 'mg/mL': 1, 'mg/ml': 1, 'kg/m3': 1, 'g/L': 1, 'g/cm3': 1000, 'g/mL': 1000, 'g/ml': 1000 };
+export const TO_MG_PER_CM3: Readonly<Record<string, number>> = { 'mg/cm3': 1, 'mg/mL': 1, 'mg/ml': 1, 'kg/m3': 1, 'g/L': 1, 'g/cm3': 1000, 'g/mL': 1000, 'g/ml': 1000 };
 /** Display units some systems send without a code. */
-const UNIT_TEXT: Record<string, number> = { ...TO_MG_PER_CM3, 'mg/cm³': 1, 'mg/cc': 1, 'g/cm³': 1000, 'g/cc': 1000 };
+export const UNIT_TEXT: Readonly<Record<string, number>> = { ...TO_MG_PER_CM3, 'mg/cm³': 1, 'mg/cc': 1, 'g/cm³': 1000, 'g/cc': 1000 };
 
 /** mg/cm3, or null when the unit is missing, unknown or not UCUM. */
 export function toMgCm3(q: z.infer<typeof fhirQuantity> | undefined): number | null | 'unit' {
