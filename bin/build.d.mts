@@ -2,5 +2,5 @@
 export declare const ROOT: string;
 export declare const DIST: string;
 export declare const BUILD_INFO: string;
-export declare function buildCli(options?: { outDir?: string }): Promise<{ outDir: string; files: number; inputs: number; ms: number }>;
+export declare function buildCli(options?: { outDir?: string; quiet?: boolean }): Promise<{ outDir: string; files: number; inputs: number; ms: number }>;
 export declare function isBuildFresh(outDir?: string): boolean;

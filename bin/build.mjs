@@ -42,10 +42,11 @@ async function writeAtomic(path, contents) {
 
 /**
  * Bundles src/cli.ts (packages and native addons stay external: node_modules is resolved at run time) into
- * `outDir`. Files are replaced one by one with a rename, so a `vbmd` started meanwhile sees whole files; chunk
- * names carry their content hash, so concurrent builds of the same sources write the same files.
+ * `outDir` (`quiet`: no esbuild log). Files are replaced one by one with a rename, so a `vbmd` started
+ * meanwhile sees whole files; chunk names carry their content hash, so concurrent builds of the same sources
+ * write the same files.
  */
-export async function buildCli({ outDir = DIST } = {}) {
+export async function buildCli({ outDir = DIST, quiet = false } = {}) {
   const { build } = await import('esbuild');
   const out = resolve(outDir);
   const startedAt = Date.now();
@@ -68,7 +69,8 @@ export async function buildCli({ outDir = DIST } = {}) {
     sourcemap: 'linked',
     metafile: true,
     write: false,
-    logLevel: 'warning',
+    // Quiet for bin/vbmd.js: a failed build's errors are in the thrown message it prints.
+    logLevel: quiet ? 'silent' : 'warning',
     define: { __VBMD_DIST__: JSON.stringify(`${relative(ROOT, out).split(sep).join('/')}/`) },
     plugins: [keepSourceUrls(out)],
   });

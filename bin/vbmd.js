@@ -8,7 +8,7 @@ import { buildCli, isBuildFresh } from './build.mjs';
 let built = isBuildFresh();
 if (!built) {
   try {
-    await buildCli();
+    await buildCli({ quiet: true });
     built = true;
   } catch (e) {
     process.stderr.write(`vbmd: could not build dist/ (${e instanceof Error ? e.message : String(e)}); running the TypeScript sources through tsx (slower start).\n`);

@@ -22,7 +22,8 @@ export interface RunAnalysisOptions {
   software?: { name: string; version: string };
   /**
    * The vBMD network (issue 7): a started runner, null for none, or undefined for the process-wide one from
-   * configuration (VBMD_MODEL, VBMD_MODEL_FILE; a missing or corrupt model file fails here, before any work).
+   * configuration (VBMD_MODEL, VBMD_MODEL_FILE; started while the series loads, and a missing or corrupt model
+   * file fails the analysis before the engine runs).
    */
   model?: ModelInference | null;
 }
@@ -37,14 +38,20 @@ export const SOFTWARE = { name: 'vbmd', version: '0.1.0' } as const;
 export async function runAnalysis(input: AnalysisInput, options: RunAnalysisOptions = {}): Promise<VbmdReport> {
   const timingsMs: Record<string, number> = {};
   const t0 = performance.now();
+  // The model starts (worker thread, onnxruntime session, probe run) on another core while the series loads
+  // and the engine measures; it is awaited only when the levels are known.
+  const modelReady = options.model !== undefined ? Promise.resolve(options.model) : sharedModelRunner(config());
+  modelReady.catch(() => undefined); // a load error below must not leave this rejection unhandled
   const site = options.site ?? (options.calibrationFile ? await readSiteCalibration(options.calibrationFile) : undefined);
-  const model = options.model !== undefined ? options.model : await sharedModelRunner(config());
   let loaded: LoadedVolume;
   if ('loaded' in input) loaded = input.loaded;
   else if ('path' in input) loaded = await loadInputPath(input.path, { signal: options.signal });
   else loaded = await loadStudyVolume(input.source, input.ref, { signal: options.signal });
   timingsMs.load = performance.now() - t0;
   options.signal?.throwIfAborted();
+  // A model that has already failed (a missing or corrupt file is found in milliseconds) fails the analysis
+  // now, before the engine's seconds of work: the race settles with it when it is settled, else with undefined.
+  await Promise.race([modelReady, undefined]);
   const analyzeOptions: AnalyzeOptions = {
     site,
     calibrate: options.calibrate ?? calibrate,
@@ -52,6 +59,7 @@ export async function runAnalysis(input: AnalysisInput, options: RunAnalysisOpti
     software: options.software ?? SOFTWARE,
   };
   let report = analyzeVolume(loaded, analyzeOptions);
+  const model = await modelReady;
   if (model) {
     const tm = performance.now();
     report = await enrichReportWithModel(report, loaded, model);

@@ -5,7 +5,7 @@ import { log } from '../util/log.js';
 import { workerEntry } from '../util/built.js';
 import { CLASS_ORDER, CLASS_OUTPUT_NAME, INPUT_NAME, PATCH_VOXELS, ROI_OUTPUT_NAME, VBMD_OUTPUT_NAME } from './contract.js';
 import { verifyModelFile, type ModelFile, type ModelIdentity } from './model-file.js';
-import type { ErrorMessage, LoadedMessage, ResultMessage, RunRequest, TensorInfo, WorkerMessage } from './worker-protocol.js';
+import type { ErrorMessage, LoadedMessage, LoadRequest, ResultMessage, RunRequest, TensorInfo, WorkerMessage } from './worker-protocol.js';
 
 /** One batch of network outputs, index n-major as in the contract. */
 export interface ModelOutputs {
@@ -66,6 +66,20 @@ export function contractProblems(inputs: TensorInfo[], outputs: TensorInfo[]): s
   return problems;
 }
 
+/** Each output and its values per patch. */
+const OUTPUTS: readonly (readonly [string, number])[] = [
+  [ROI_OUTPUT_NAME, VOXELS],
+  [VBMD_OUTPUT_NAME, 1],
+  [CLASS_OUTPUT_NAME, CLASS_ORDER.length],
+];
+
+/** What is wrong with an output's actual shape for a batch of n (empty = fine). */
+function outputProblem(name: string, dims: readonly number[] | undefined, n: number, perCase: number): string[] {
+  if (!dims) return [`no output "${name}"`];
+  const size = dims.reduce((a, b) => a * b, 1);
+  return size === n * perCase ? [] : [`output "${name}" has shape [${dims.join(',')}] for ${n} patch${n === 1 ? '' : 'es'}`];
+}
+
 interface Pending {
   resolve: (o: ModelOutputs) => void;
   reject: (e: Error) => void;
@@ -75,7 +89,7 @@ interface Pending {
 
 /**
  * The vBMD network in an onnxruntime worker thread (src/model/onnx-worker.ts). `start` verifies the file's
- * sha256, loads it, checks names and shapes against the contract and runs one probe patch, so a wrong or
+ * sha256, loads it, checks names and shapes against the contract and runs one probe patch (in the worker), so a wrong or
  * corrupt model fails at start. A worker that dies (uncaught error, heap out of memory, exit) fails the runs
  * it held with a VbmdError and is started again on the next run; the process does not go down with it. Limits,
  * honestly: a thread shares the process, so a native abort inside onnxruntime (a segfault, or terminate() of a
@@ -190,12 +204,19 @@ export class ModelRunner implements ModelInference {
       w.on('message', onMessage);
       w.on('error', onError);
       w.on('exit', onExit);
-      w.postMessage({ type: 'load', path, threads: this.threads });
+      const load: LoadRequest = { type: 'load', path, threads: this.threads, probeDims: [1, 1, V, V, V] };
+      w.postMessage(load);
     }).catch(async (e: unknown) => {
       await w.terminate();
       throw e;
     });
+    const probe = loaded.probe;
     const problems = contractProblems(loaded.inputs, loaded.outputs);
+    if (!problems.length && 'error' in probe) {
+      await w.terminate();
+      throw new VbmdError('model', `The model file ${path} failed its probe run (${probe.error}); export it again with the contract's names and shapes.`);
+    }
+    if (!problems.length && 'dims' in probe) problems.push(...OUTPUTS.flatMap(([name, perCase]) => outputProblem(name, probe.dims[name], 1, perCase)));
     if (problems.length) {
       await w.terminate();
       throw new VbmdError('model', `The model file ${path} does not follow src/model/contract.ts (${problems.join('; ')}); export it again with the contract's names and shapes.`);
@@ -204,17 +225,6 @@ export class ModelRunner implements ModelInference {
     w.on('error', (e) => this.onDeath(w, `failed: ${e.message}`));
     w.on('exit', (code) => this.onDeath(w, `exited with code ${code}`));
     this.worker = w;
-    // Probe: the actual output sizes for one patch (metadata may leave axes symbolic).
-    try {
-      const out = await this.post(w, new Float32Array(VOXELS), 1);
-      void out;
-    } catch (e) {
-      this.worker = undefined;
-      await w.terminate();
-      throw e instanceof VbmdError && /does not follow/.test(e.message)
-        ? e
-        : new VbmdError('model', `The model file ${path} failed its probe run (${(e as Error).message}); export it again with the contract's names and shapes.`);
-    }
     w.unref();
     log.debug({ model: this.file.name, version: this.file.version, sha256: this.file.sha256 }, 'model loaded');
     return w;
@@ -238,20 +248,16 @@ export class ModelRunner implements ModelInference {
   }
 
   private unpack(m: ResultMessage, n: number): ModelOutputs {
-    const get = (name: string, perCase: number): Float32Array => {
-      const t = m.outputs[name];
-      if (!t) throw new VbmdError('model', `The model file ${this.file.path} gave no output "${name}"; export it again with the contract's names.`);
-      const data = new Float32Array(t.data);
-      if (data.length !== n * perCase) {
-        throw new VbmdError('model', `The model file ${this.file.path} does not follow src/model/contract.ts (output "${name}" has shape [${t.dims.join(',')}] for ${n} patches); export it again with the contract's shapes.`);
-      }
-      return data;
-    };
+    const problems = OUTPUTS.flatMap(([name, perCase]) => outputProblem(name, m.outputs[name]?.dims, n, perCase));
+    if (problems.length) {
+      throw new VbmdError('model', `The model file ${this.file.path} does not follow src/model/contract.ts (${problems.join('; ')}); export it again with the contract's names and shapes.`);
+    }
+    const get = (name: string): Float32Array => new Float32Array(m.outputs[name].data);
     return {
       n,
-      roiLogits: get(ROI_OUTPUT_NAME, VOXELS),
-      vbmdMgCm3: get(VBMD_OUTPUT_NAME, 1),
-      classLogits: get(CLASS_OUTPUT_NAME, CLASS_ORDER.length),
+      roiLogits: get(ROI_OUTPUT_NAME),
+      vbmdMgCm3: get(VBMD_OUTPUT_NAME),
+      classLogits: get(CLASS_OUTPUT_NAME),
       runMs: m.runMs,
     };
   }

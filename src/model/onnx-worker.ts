@@ -28,6 +28,17 @@ function ownBuffer(t: ort.Tensor): ArrayBuffer {
   return own.buffer as ArrayBuffer;
 }
 
+/** One run on zeros: the outputs' actual shapes, and onnxruntime's first-run allocations done before real work. */
+async function probe(s: ort.InferenceSession, dims: readonly number[]): Promise<LoadedMessage['probe']> {
+  try {
+    const input = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), [...dims]);
+    const result = await s.run({ [s.inputNames[0]]: input });
+    return { dims: Object.fromEntries(Object.entries(result).map(([name, t]) => [name, [...t.dims]])) };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
 let queue: Promise<void> = Promise.resolve();
 
 port.on('message', (req: WorkerRequest) => {
@@ -52,6 +63,7 @@ async function handle(req: WorkerRequest): Promise<void> {
         type: 'loaded',
         inputs: info(session.inputMetadata, session.inputNames),
         outputs: info(session.outputMetadata, session.outputNames),
+        probe: await probe(session, req.probeDims),
       };
       port!.postMessage(msg);
     } catch (e) {

@@ -7,6 +7,8 @@ export interface LoadRequest {
   path: string;
   /** onnxruntime intra-op threads; undefined = onnxruntime's default (one per physical core). */
   threads?: number;
+  /** Input shape of the probe run made right after loading (one patch of zeros). */
+  probeDims: readonly number[];
 }
 
 export interface RunRequest {
@@ -36,6 +38,11 @@ export interface LoadedMessage {
   type: 'loaded';
   inputs: TensorInfo[];
   outputs: TensorInfo[];
+  /**
+   * The probe run, in the worker so that it needs nothing of the main thread (which may be busy loading the
+   * series): each output's actual shape (metadata may leave axes symbolic), or why the run failed.
+   */
+  probe: { dims: Record<string, number[]> } | { error: string };
 }
 
 export interface OutputTensor {
