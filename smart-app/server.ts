@@ -14,7 +14,20 @@ export interface SmartAppRouterOptions {
   /** Who may frame the app (the EHR's web origin); default this origin and the FHIR origins. `vbmd start`
    * can take it from SMART_FRAME_ANCESTORS (see frameAncestorsFromConfig). */
   frameAncestors?: string[];
+  /** What the browser app needs to know before it can launch (served as /smart/settings.json). */
+  launch?: AppLaunchSettings;
 }
+
+/** settings.json: read by launch.html and the app from their own origin (the CSP allows nothing else first). */
+export interface AppLaunchSettings {
+  /** SMART_CLIENT_ID. */
+  clientId: string;
+  /** The sandbox: a standalone launch without `iss` goes to this service's own FHIR server (`/fhir`);
+   * outside the sandbox there is no FHIR server here, and the launch page says to add `iss`. */
+  sandbox: boolean;
+}
+
+export const DEFAULT_LAUNCH_SETTINGS: AppLaunchSettings = { clientId: 'vbmd-smart-app', sandbox: true };
 
 /**
  * Serves the built SMART app (mount at `/smart`): `/smart/launch.html` is the launch_uri and
@@ -57,6 +70,11 @@ export function createSmartAppRouter(opts: SmartAppRouterOptions = {}): Router {
     res.setHeader('Referrer-Policy', 'no-referrer');
     res.setHeader('X-Content-Type-Options', 'nosniff');
     next();
+  });
+  const settings = JSON.stringify(opts.launch ?? DEFAULT_LAUNCH_SETTINGS);
+  router.get('/settings.json', (_req, res) => {
+    res.setHeader('Cache-Control', 'no-cache');
+    res.type('application/json').send(settings);
   });
   router.use(express.static(dist, { index: 'index.html', maxAge: 0, setHeaders: (res) => res.setHeader('Cache-Control', 'no-cache') }));
   return router;

@@ -129,6 +129,18 @@ const envSchema = z.object({
     .string()
     .regex(/^(https?:\/\/[^\s,/]+)([\s,]+https?:\/\/[^\s,/]+)*$/, 'must be origins like https://auth.ehr.example.org, comma-separated')
     .optional(),
+  /** The SMART app's client id as registered at the EHR (public client; the sandbox registers the same). */
+  SMART_CLIENT_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9\-._~:]{1,128}$/, 'must be 1-128 characters of letters, digits and -._~:')
+    .default('vbmd-smart-app'),
+  /** Sandbox only: let anyone read (GET) the sandbox FHIR server's synthetic data without a token, as the
+   * reference SMART launcher and CDS Hooks sandbox expect of the open server they proxy. Writes still need a token. */
+  SANDBOX_ANONYMOUS_READ: boolFlag.default(false),
+  /** Sandbox authorization server: access-token lifetime, and how long an `online_access` refresh token
+   * keeps a session going (seconds). */
+  SANDBOX_ACCESS_TOKEN_TTL_S: z.coerce.number().int().min(5).max(86_400).default(300),
+  SANDBOX_SESSION_TTL_S: z.coerce.number().int().min(10).max(7 * 86_400).default(8 * 3600),
   /** Comma-separated bearer tokens allowed to call POST /api/studies/{uid}/analyze (besides CDS client JWTs). */
   ANALYZE_API_TOKENS: z.string().optional(),
   /** FHIR identifier system of the MRN the PACS stores as DICOM PatientID; unset = a PatientID is looked for
@@ -206,14 +218,17 @@ export function config(): EnvConfig {
 }
 
 /**
- * Sandbox (nothing configured: in-process FHIR, demo DICOM folder, embedded queue, sandbox CDS client) or
- * production (the EHR's FHIR server, the PACS, trusted CDS clients). A half-configured production service is
- * refused at start with every missing setting named, so it never runs against the wrong FHIR server.
+ * Sandbox (neither FHIR_BASE_URL nor DICOMWEB_URL: in-process FHIR, demo DICOM folder, embedded queue, the
+ * sandbox CDS client plus any CDS_CLIENTS) or production (the EHR's FHIR server, the PACS, trusted CDS
+ * clients). A half-configured production service is refused at start with every missing setting named, so it never runs against the wrong FHIR server.
  */
 export function serviceMode(cfg: EnvConfig): 'sandbox' | 'production' {
-  const production = cfg.FHIR_BASE_URL !== undefined || cfg.DICOMWEB_URL !== undefined || cfg.CDS_CLIENTS !== undefined;
+  // The settings that point at real systems choose production; CDS_CLIENTS only adds trusted clients (a
+  // sandbox may trust an outside CDS client: the reference CDS Hooks sandbox, an EHR's test system).
+  const production = cfg.FHIR_BASE_URL !== undefined || cfg.DICOMWEB_URL !== undefined;
   if (!production) return 'sandbox';
   const problems: string[] = [];
+  if (cfg.SANDBOX_ANONYMOUS_READ) problems.push('SANDBOX_ANONYMOUS_READ is for the sandbox only (it opens the sandbox FHIR server to anonymous reads): unset it');
   if (!cfg.FHIR_BASE_URL) problems.push('FHIR_BASE_URL is not set (the EHR FHIR R4 base URL)');
   if (!cfg.DICOMWEB_URL && !cfg.DICOM_FOLDER) problems.push('DICOMWEB_URL is not set (the PACS DICOMweb base URL)');
   if (!cfg.CDS_CLIENTS || cfg.CDS_CLIENTS.length === 0) problems.push('CDS_CLIENTS is not set (the trusted CDS clients, JSON)');

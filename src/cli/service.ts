@@ -32,6 +32,7 @@ import { openStores } from '../jobs/stores.js';
 import type { ServiceStores } from '../jobs/stores.js';
 import { startStudyPoller } from '../jobs/study-poller.js';
 import { superviseWorkerProcess } from '../jobs/worker-process.js';
+import type { SupervisedWorker } from '../jobs/worker-process.js';
 import type { StudyPoller } from '../jobs/study-poller.js';
 import { createCohortRouter } from '../population/http.js';
 import { compileTherapyValueSet, loadTherapyValueSet } from '../population/therapy-value-set.js';
@@ -45,6 +46,9 @@ import { loadOrCreateSandboxTokens, sandboxPaths } from './sandbox-files.js';
 import { sharedModelRunner } from '../model/shared-runner.js';
 import { createPacsStep, stowClientFromConfig } from '../dicom-output/pacs-step.js';
 import type { DemoStudy } from './demo-studies.js';
+import { auditSinkFromConfig, countingVerifier, createOpsRouter, registerStoreMetrics, startWorkerMetricsServer } from './service-ops.js';
+import { createRetrievalGate } from '../backfill/retrieval-gate.js';
+import type { RetrievalGate } from '../dicom/dicomweb/http.js';
 
 /**
  * The whole service, as `vbmd start` runs it. Nothing configured = the sandbox (in-process FHIR server with demo
@@ -86,8 +90,8 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-function sourceFactory(cfg: EnvConfig, dataDir: string, mode: 'sandbox' | 'production'): { get: () => DicomSource; dicomWeb?: DicomWebSource; folder?: string } {
-  const dicomWeb = dicomWebSourceFromConfig(cfg);
+function sourceFactory(cfg: EnvConfig, dataDir: string, mode: 'sandbox' | 'production', retrievalGate?: RetrievalGate): { get: () => DicomSource; dicomWeb?: DicomWebSource; folder?: string } {
+  const dicomWeb = dicomWebSourceFromConfig(cfg, retrievalGate ? { retrievalGate } : {});
   if (dicomWeb) return { get: () => dicomWeb, dicomWeb };
   const folder = resolve(cfg.DICOM_FOLDER ?? (mode === 'sandbox' ? sandboxPaths(dataDir).dicom : ''));
   if (!folder) throw new VbmdError('config', 'Neither DICOMWEB_URL nor DICOM_FOLDER is set: vbmd does not know where images come from.');
@@ -123,7 +127,10 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
   try {
     // Redis reachable and persisting before anything is taken on (stores.ts, redis-persistence.ts).
     await stores.start();
-    const source = sourceFactory(cfg, dataDir, mode);
+    const offStoreMetrics = registerStoreMetrics(stores);
+    closers.push(async () => offStoreMetrics());
+    // Retrievals are measured; the archive backfill's are capped by the limits in the shared store (src/backfill).
+    const source = sourceFactory(cfg, dataDir, mode, createRetrievalGate({ settings: stores.settings, leases: stores.leases }));
     let listener: ListeningServer | undefined;
     if (!options.workerOnly) {
       listener = await listen(cfg.PORT, cfg.HOST);
@@ -165,6 +172,10 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
         const smart = await createSandboxSmart({
           issuerUrl: `${publicBaseUrl}/auth`,
           fhirBaseUrl,
+          clientId: cfg.SMART_CLIENT_ID,
+          accessTokenTtlS: cfg.SANDBOX_ACCESS_TOKEN_TTL_S,
+          sessionTtlS: cfg.SANDBOX_SESSION_TTL_S,
+          anonymousRead: cfg.SANDBOX_ANONYMOUS_READ,
           listPatients: async () => Object.values(DEMO_PATIENT_IDS).map((id) => ({ id, label: id })),
           readResource: (type, id) => repository.readResource(type, id),
         });
@@ -182,6 +193,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
     } else {
       fhir = fhirClientFromConfig(cfg);
     }
+    const audit = { sink: auditSinkFromConfig(cfg, fhir), service: { name: 'vbmd', url: publicBaseUrl } };
     parts.readiness.push({ name: 'fhir', check: async () => void (await fhir.request('GET', 'metadata')) });
     parts.readiness.push({
       name: 'dicom',
@@ -195,12 +207,14 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
     // The pipeline: worker + study poller.
     let worker: JobWorker | undefined;
     let poller: StudyPoller | undefined;
+    let supervised: SupervisedWorker | undefined;
     const inProcess = options.workerOnly || (cfg.RUN_WORKER && (options.inProcessWorker || options.analyze !== undefined));
     if (!inProcess && cfg.RUN_WORKER) {
       // The engine's seconds of CPU per study must not stall the hooks: the worker and poller run in a
       // supervised child process with the same settings.
-      const supervised = superviseWorkerProcess(cfg, { PUBLIC_BASE_URL: publicBaseUrl });
-      closers.push(() => supervised.stop());
+      const child = superviseWorkerProcess(cfg, { PUBLIC_BASE_URL: publicBaseUrl });
+      supervised = child;
+      closers.push(() => child.stop());
     }
     if (inProcess) {
       // Load and verify the model (issue 7) before taking jobs: a missing or corrupt model file stops the
@@ -221,6 +235,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
           },
           ...(mode === 'sandbox' ? { tags: [{ ...DEMO_DATA_TAG }] } : {}),
           ...(stow ? { pacs: createPacsStep(stow) } : {}),
+          audit: { ...audit, pacs: { name: 'PACS', url: cfg.DICOMWEB_URL ?? `file://${source.folder ?? ''}` } },
         }),
         { concurrency: cfg.WORKER_CONCURRENCY, drainTimeoutMs: 60_000 },
       );
@@ -235,6 +250,10 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
       });
       const p = poller;
       closers.push(() => p.stop());
+      if (options.workerOnly && cfg.METRICS_PORT) {
+        const m = await startWorkerMetricsServer(cfg.METRICS_PORT, cfg.HOST, staticTokenAuthorizer(apiTokens));
+        closers.push(() => m.close());
+      }
     }
 
     if (listener) {
@@ -246,7 +265,8 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
       const therapyMatcher = cfg.COHORT_THERAPY_VALUE_SET_FILE ? compileTherapyValueSet(await loadTherapyValueSet(cfg.COHORT_THERAPY_VALUE_SET_FILE)) : undefined;
       const verifier = createClientJwtVerifier({ clients, replayCache, maxLifetimeS: cfg.CDS_JWT_MAX_LIFETIME_S });
       const cds: CdsHooksDeps = {
-        verifier,
+        // Rejections counted by reason on /metrics (the verdict is the verifier's).
+        verifier: countingVerifier(verifier),
         publicBaseUrl,
         valueSet: loadCtValueSet(cfg.CDS_CT_VALUE_SET_FILE),
         declinePctPerYear: cfg.CDS_DECLINE_PCT_PER_YEAR,
@@ -269,16 +289,13 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
       try {
         parts.mounts.push({
           path: '/smart',
-          // The EHR's web origin must be allowed to frame the app and a separate authorization server to be
-          // called from it; both come from config (SMART_FRAME_ANCESTORS, SMART_CONNECT_ORIGINS).
-          handler: createSmartAppRouter(
-            mode === 'production'
-              ? {
-                  fhirOrigins: connectOriginsFromConfig(cfg.FHIR_BASE_URL, cfg.SMART_CONNECT_ORIGINS),
-                  frameAncestors: frameAncestorsFromConfig(cfg.SMART_FRAME_ANCESTORS),
-                }
-              : {},
-          ),
+          // The EHR's web origin must be allowed to frame the app and its FHIR and authorization servers to be
+          // called from it, in every mode (a sandbox service is launched by other EHRs and launchers too).
+          handler: createSmartAppRouter({
+            fhirOrigins: connectOriginsFromConfig(cfg.FHIR_BASE_URL, cfg.SMART_CONNECT_ORIGINS),
+            ...(cfg.SMART_FRAME_ANCESTORS ? { frameAncestors: frameAncestorsFromConfig(cfg.SMART_FRAME_ANCESTORS) } : {}),
+            launch: { clientId: cfg.SMART_CLIENT_ID, sandbox: mode === 'sandbox' },
+          }),
         });
       } catch (e) {
         log.warn({ err: userMessage(e) }, 'SMART app not served');
@@ -291,6 +308,9 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
           ...(therapyMatcher ? { matcher: therapyMatcher } : {}),
         }),
       });
+      parts.rootRouters.push(
+        createOpsRouter({ authorize: staticTokenAuthorizer(apiTokens), stores, audit, ...(supervised ? { workerMetrics: supervised.metrics } : {}) }),
+      );
       const app = createServiceApp({
         ...parts,
         cds,
@@ -346,7 +366,9 @@ function printBanner(s: RunningService, cfg: EnvConfig, options: StartOptions): 
         : []),
       `  SMART app, EHR launch: ${base}/sandbox/launch?patient=${DEMO_PATIENT_IDS.declining}`,
       `  curl -H "authorization: Bearer $(node -p 'require(\"${sandboxPaths(resolve(cfg.VBMD_DATA_DIR)).tokens}\").apiToken')" '${base}/api/cohort?category=osteoporosis'`,
-      `  CDS discovery needs a client JWT: the sandbox EHR key is ${s.sandbox.cdsClientKeyFile} (iss ${SANDBOX_CDS_CLIENT_ISS}).`,
+      `  CDS discovery needs a client JWT: the sandbox EHR key is ${s.sandbox.cdsClientKeyFile} (iss ${SANDBOX_CDS_CLIENT_ISS})` +
+        (cfg.CDS_CLIENTS?.length ? `; also trusted (CDS_CLIENTS): ${cfg.CDS_CLIENTS.map((c) => c.iss).join(', ')}.` : '.'),
+      ...(cfg.SANDBOX_ANONYMOUS_READ ? [`  SANDBOX_ANONYMOUS_READ: anyone may read ${s.sandbox.fhirBaseUrl} without a token (synthetic data; writes still need one).`] : []),
     );
   } else {
     lines.push(`vbmd service on ${s.url} (public ${s.publicBaseUrl}), ${s.stores.kind} queue. GET /readyz checks FHIR, DICOM and the queue.`);

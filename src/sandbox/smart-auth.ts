@@ -14,19 +14,20 @@ import type { LaunchContext } from './launch-context.js';
 import { ehrFramePage, errorPage, patientIndexPage, patientPickerPage } from './pages.js';
 import { decideAccess, inPatientCompartment, parseScopes } from './scopes.js';
 
-/** The client id of the vbmd SMART app (a public client: PKCE, no secret). */
+/** The default client id of the vbmd SMART app (a public client: PKCE, no secret); SMART_CLIENT_ID changes it. */
 export const SMART_APP_CLIENT_ID = 'vbmd-smart-app';
 
-/** Scopes the app asks for (SMART App Launch 2.x v2 scopes). EHR launch uses `launch`; standalone uses
- * `launch/patient` instead. */
-export const SMART_APP_SCOPES = 'openid fhirUser patient/Observation.rs patient/RiskAssessment.rs patient/Patient.rs';
+/** Scopes the app asks for (SMART App Launch 2.x v2 scopes; smart-app/src/settings.ts). EHR launch uses
+ * `launch`; standalone uses `launch/patient` instead. `online_access`: a refresh token while the user's
+ * session lasts, so the app never has to be relaunched after a short access token runs out. */
+export const SMART_APP_SCOPES = 'openid fhirUser online_access patient/Observation.rs patient/RiskAssessment.rs patient/Patient.rs patient/ImagingStudy.rs';
 export const SMART_EHR_LAUNCH_SCOPE = `launch ${SMART_APP_SCOPES}`;
 export const SMART_STANDALONE_LAUNCH_SCOPE = `launch/patient ${SMART_APP_SCOPES}`;
 
 const SUPPORTED_SCOPES = [
-  'openid', 'fhirUser', 'launch', 'launch/patient',
+  'openid', 'fhirUser', 'launch', 'launch/patient', 'online_access',
   'patient/Observation.rs', 'patient/RiskAssessment.rs', 'patient/Patient.rs', 'patient/ImagingStudy.rs',
-  'patient/Observation.read', 'patient/RiskAssessment.read', 'patient/Patient.read',
+  'patient/Observation.read', 'patient/RiskAssessment.read', 'patient/Patient.read', 'patient/ImagingStudy.read',
 ];
 
 /** The signed-in user of the sandbox EHR. */
@@ -43,9 +44,18 @@ export interface SandboxSmartOptions {
   appLaunchUrl?: string;
   /** Redirect URIs the app may use; default `<issuer origin>/smart/index.html`. */
   appRedirectUris?: string[];
-  /** Access-token lifetime (s), or a function read at each issue (tests). Short by design: the app asks
-   * again by relaunching. Default 300. */
+  /** Access-token lifetime (s), or a function read at each issue (tests). Short by design: the app refreshes
+   * it with its `online_access` refresh token. Default 300. */
   accessTokenTtlS?: number | (() => number);
+  /** How long a session lasts (s): the refresh token's absolute lifetime (rotation keeps the remainder), the
+   * grant's and the sign-in session's. Default 8 hours; a function is read at each issue (tests). */
+  sessionTtlS?: number | (() => number);
+  /** The app's client id (SMART_CLIENT_ID); default SMART_APP_CLIENT_ID. */
+  clientId?: string;
+  /** Sandbox opt-in (SANDBOX_ANONYMOUS_READ): GET and HEAD without an Authorization header are allowed, for
+   * the reference launcher and CDS Hooks sandbox, which proxy an open FHIR server. A request that does carry
+   * a token is still checked. */
+  anonymousRead?: boolean;
   /** Patients offered by the standalone-launch picker (a free-text id field when absent or empty). */
   listPatients?: () => Promise<{ id: string; label: string }[]>;
   /** Reads a stored resource so `GET Type/id` with a patient/ scope can be checked against the compartment.
@@ -100,6 +110,9 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
   if (!issuerPath) throw new VbmdError('config', `The sandbox SMART issuer ${issuer} needs a path (e.g. /auth) so it does not shadow the app.`);
   const ttlOption = options.accessTokenTtlS ?? 300;
   const accessTokenTtlS = (): number => (typeof ttlOption === 'function' ? ttlOption() : ttlOption);
+  const sessionOption = options.sessionTtlS ?? 8 * 3600;
+  const sessionTtlS = (): number => (typeof sessionOption === 'function' ? sessionOption() : sessionOption);
+  const clientId = options.clientId ?? SMART_APP_CLIENT_ID;
 
   const launches = new LaunchStore();
   /** grantId -> launch context of that authorization. */
@@ -115,10 +128,10 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
     clientBasedCORS: (_ctx, origin) => redirectUris.some((u) => new URL(u).origin === origin),
     clients: [
       {
-        client_id: SMART_APP_CLIENT_ID,
+        client_id: clientId,
         token_endpoint_auth_method: 'none',
         redirect_uris: redirectUris,
-        grant_types: ['authorization_code'],
+        grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
       },
     ],
@@ -130,9 +143,21 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
     conformIdTokenClaims: false,
     // PKCE for every client; oidc-provider 9 implements S256 only, so `plain` and a missing challenge fail.
     pkce: { required: () => true },
+    // SMART `online_access` (and `offline_access`): a refresh token. oidc-provider's default issues one for
+    // offline_access only; an online one still ends with the session (expiresWithSession).
+    issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && (code.scopes.has('online_access') || code.scopes.has('offline_access')),
     features: { devInteractions: { enabled: false }, revocation: { enabled: true } },
     routes: { authorization: '/authorize', token: '/token', jwks: '/jwks', revocation: '/revoke', userinfo: '/userinfo' },
-    ttl: { AccessToken: accessTokenTtlS, AuthorizationCode: 60, IdToken: accessTokenTtlS, Interaction: 600, Session: 3600, Grant: 3600 },
+    ttl: {
+      AccessToken: accessTokenTtlS,
+      AuthorizationCode: 60,
+      IdToken: accessTokenTtlS,
+      Interaction: 600,
+      Session: sessionTtlS,
+      Grant: sessionTtlS,
+      // Rotation (public clients) keeps the first token's end: a session lasts sessionTtlS, not forever.
+      RefreshToken: (ctx) => ctx?.oidc?.entities.RotatedRefreshToken?.remainingTTL ?? sessionTtlS(),
+    },
     extraParams: {
       launch: null,
       // SMART: `aud` is the FHIR base the token is for; refusing others stops a token leaking to a server
@@ -241,7 +266,7 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
     token_endpoint: `${issuer}/token`,
     revocation_endpoint: `${issuer}/revoke`,
     userinfo_endpoint: `${issuer}/userinfo`,
-    grant_types_supported: ['authorization_code'],
+    grant_types_supported: ['authorization_code', 'refresh_token'],
     response_types_supported: ['code'],
     token_endpoint_auth_methods_supported: ['none'],
     scopes_supported: SUPPORTED_SCOPES,
@@ -249,7 +274,7 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
     capabilities: [
       'launch-ehr', 'launch-standalone', 'client-public', 'sso-openid-connect',
       'context-ehr-patient', 'context-standalone-patient', 'context-banner',
-      'permission-patient', 'permission-v1', 'permission-v2',
+      'permission-patient', 'permission-online', 'permission-v1', 'permission-v2',
     ],
   });
 
@@ -300,6 +325,7 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
 
   const verifyAccess = async (req: Request): Promise<AccessDecision> => {
     const header = req.headers.authorization ?? '';
+    if (!header && options.anonymousRead && (req.method === 'GET' || req.method === 'HEAD')) return { ok: true };
     const m = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
     if (!m) return { ok: false, status: 401 };
     const token = await provider.AccessToken.find(m[1]).catch(() => undefined);
