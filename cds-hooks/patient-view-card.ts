@@ -4,6 +4,8 @@ import type { FractureFinding } from '../src/fhir/finding-reader.js';
 import { isFastDecline } from '../src/trend/rate-of-change.js';
 import type { Change } from '../src/trend/significant-change.js';
 import { changeSincePrevious, describeChange } from '../src/trend/significant-change.js';
+import { contrastMix } from '../src/trend/contrast-mix.js';
+import { CAVEAT, categoryRange, contrastMixWords, resultHeadline } from '../src/fhir/result-words.js';
 import type { CareContext } from './care-context.js';
 import { careInPlace } from './care-context.js';
 import type { CdsCard, CdsLink, CdsSuggestion } from './card-types.js';
@@ -75,9 +77,9 @@ function summaryOf(f: PatientViewFindings): string {
   const date = isoDate(latest.effectiveMs);
   const value = formatMgCm3(latest.vbmdMgCm3);
   const falling = fastDecline && rate ? `, falling ${Math.abs(rate.percentPerYear).toFixed(1)}%/yr` : '';
-  if (fractures.length) return `Vertebral fracture on CT: ${fractureText(fractures)}; vBMD ${value} (${categoryText(latest.category)})`;
-  if (latest.category === 'osteoporosis') return `Bone density in osteoporosis range: vBMD ${value} on CT of ${date}${falling}`;
-  if (latest.category === 'osteopenia') return `Low bone density (osteopenia range): vBMD ${value} on CT of ${date}${falling}`;
+  if (fractures.length) return `Vertebral fracture on CT: ${fractureText(fractures)}; vBMD ${value} (${categoryRange(latest.category)})`;
+  // The same headline the SMART app shows (src/fhir/result-words.ts).
+  if (latest.category === 'osteoporosis' || latest.category === 'osteopenia') return `${resultHeadline(latest.category, value, date)}${falling}`;
   return `Bone density falling fast: ${Math.abs(rate!.percentPerYear).toFixed(1)}%/yr, vBMD now ${value} (CT of ${date})`;
 }
 
@@ -114,10 +116,6 @@ export function patientViewCards(inputs: PatientViewInputs, options: PatientView
   ];
 }
 
-function categoryText(c: VbmdResult['category']): string {
-  return c === 'osteoporosis' ? 'osteoporosis range' : c === 'osteopenia' ? 'low bone density (osteopenia) range' : 'normal range';
-}
-
 function careLines(care: CareContext): string[] {
   const out: string[] = [];
   if (typeof care.therapy === 'string' && care.therapy !== 'unknown') out.push(`on bone-protective therapy (${mdText(care.therapy)})`);
@@ -140,7 +138,8 @@ function trendLine(results: readonly VbmdResult[], f: PatientViewFindings, decli
       : rate.change && rate.change.verdict === 'within-measurement-error'
         ? ': the change over this period is within measurement error.'
         : '.';
-    return `**Trend:** ${rateText}${verdict}${since}`;
+    const mix = contrastMix(results.map((r) => ({ tMs: r.effectiveMs, contrastEnhanced: r.contrastEnhanced })), rate.fromMs, rate.toMs);
+    return `**Trend:** ${rateText}${verdict}${mix.mixed ? ` ${contrastMixWords(mix.contrast, mix.other)}` : ''}${since}`;
   }
   if (results.length > 1) return `**Trend:** ${results.length} results, too close together in time (< 6 months) for a reliable rate.${since}`;
   return '**Trend:** one result so far; no rate yet.';
@@ -162,7 +161,7 @@ export function patientViewDetail(
     );
   }
   const levels = latest.summaryLevels.length ? ` (levels used: ${mdText(latest.summaryLevels.join(' and '))})` : '';
-  lines.push(`**Vertebral trabecular vBMD ${formatMgCm3(latest.vbmdMgCm3)}**: ${categoryText(latest.category)}, from the CT of ${isoDate(latest.effectiveMs)}${levels}.`);
+  lines.push(`**Vertebral trabecular vBMD ${formatMgCm3(latest.vbmdMgCm3)}**: ${categoryRange(latest.category)}, from the CT of ${isoDate(latest.effectiveMs)}${levels}.`);
   lines.push('', `${ACR_BANDS_TEXT}.`);
   if (latest.levels.length > 0) {
     lines.push('', '| Level | vBMD (mg/cm3) |', '|---|---|');
@@ -177,16 +176,16 @@ export function patientViewDetail(
   if (latest.basis === 'thoracic-extrapolated' || latest.basis === 'single-level') {
     lines.push(
       '',
-      `> **Caveat:** the ACR thresholds are defined on the mean of two lumbar vertebrae; this value comes from ${
-        latest.basis === 'single-level' ? 'a single vertebra' : 'the lowest measurable thoracic/upper lumbar levels of a chest CT'
-      }, so the category is an extrapolation.`,
+      `> **${CAVEAT.thoracic.title}:** ${CAVEAT.thoracic.text(
+        latest.basis === 'single-level' ? 'a single vertebra' : 'the lowest measurable thoracic/upper lumbar levels of a chest CT',
+      )}`,
     );
   }
   if (latest.uncalibrated) {
-    lines.push('', '> **Uncalibrated:** no scanner calibration was available (nominal HU conversion); on synthetic phantoms that conversion erred by about 12-16 mg/cm3.');
+    lines.push('', `> **${CAVEAT.uncalibrated.title}:** ${CAVEAT.uncalibrated.text}`);
   }
-  if (latest.contrastEnhanced) lines.push('', '> **Contrast-enhanced CT:** vBMD reads higher than without contrast; osteoporosis may be under-called.');
-  lines.push('', 'Opportunistic measurement from a routine CT, not a diagnostic DXA: confirm by DXA before starting treatment.');
+  if (latest.contrastEnhanced) lines.push('', `> **${CAVEAT.contrast.title}:** ${CAVEAT.contrast.text}`);
+  lines.push('', CAVEAT.opportunistic);
   return lines.join('\n');
 }
 
@@ -197,7 +196,7 @@ function dxaSuggestion(patientId: string, latest: VbmdResult, uuid: string, reco
     intent: 'proposal',
     code: { coding: [{ ...DXA_ORDER_CODE }], text: 'DXA bone density, axial skeleton (hip and spine)' },
     subject: { reference: `Patient/${patientId}` },
-    reasonCode: [{ text: `Opportunistic CT vBMD ${formatMgCm3(latest.vbmdMgCm3)} (${categoryText(latest.category)}) on ${isoDate(latest.effectiveMs)}` }],
+    reasonCode: [{ text: `Opportunistic CT vBMD ${formatMgCm3(latest.vbmdMgCm3)} (${categoryRange(latest.category)}) on ${isoDate(latest.effectiveMs)}` }],
     ...(latest.observationId ? { reasonReference: [{ reference: `Observation/${latest.observationId}` }] } : {}),
   };
   return {

@@ -67,7 +67,7 @@ export const INTERPRETATION_BY_CATEGORY = {
 export const REFERENCE_RANGE_MEANING_SYSTEM = 'http://terminology.hl7.org/CodeSystem/referencerange-meaning';
 export const ACR_BAND_CODES = {
   normal: { system: VBMD_CODE_SYSTEM, code: 'acr-qct-normal', display: 'Normal bone density (ACR QCT, > 120 mg/cm3)' },
-  osteopenia: { system: VBMD_CODE_SYSTEM, code: 'acr-qct-low-bone-density', display: 'Low bone density / osteopenia (ACR QCT, 80-120 mg/cm3)' },
+  osteopenia: { system: VBMD_CODE_SYSTEM, code: 'acr-qct-low-bone-density', display: 'Low bone density (osteopenia) (ACR QCT, 80-120 mg/cm3)' },
   osteoporosis: { system: VBMD_CODE_SYSTEM, code: 'acr-qct-osteoporosis', display: 'Osteoporosis (ACR QCT, < 80 mg/cm3)' },
 } as const;
 

@@ -22,6 +22,7 @@ import {
 import type { AnalysisContext } from './context.js';
 import { toFhirDateTime } from './datetime.js';
 import { resultIdentifier } from './identifiers.js';
+import { CATEGORY_TERM, categoryRange } from './result-words.js';
 import { cleanDetail, observationNotes, roundTenth } from './observation-notes.js';
 import { imagingStudyReference, patientReference, serviceRequestReference } from './references.js';
 
@@ -78,9 +79,9 @@ export function acrReferenceRanges(): ObservationReferenceRange[] {
     {
       low: mgCm3(80),
       high: mgCm3(120),
-      type: { coding: [{ ...ACR_BAND_CODES.osteopenia }], text: 'Low bone density / osteopenia (ACR QCT)' },
+      type: { coding: [{ ...ACR_BAND_CODES.osteopenia }], text: `${CATEGORY_TERM.osteopenia} (ACR QCT)` },
       appliesTo,
-      text: '80-120 mg/cm3: low bone density (osteopenia) (ACR QCT)',
+      text: `80-120 mg/cm3: ${CATEGORY_TERM.osteopenia} (ACR QCT)`,
     },
     {
       high: mgCm3(79.9),
@@ -91,10 +92,11 @@ export function acrReferenceRanges(): ObservationReferenceRange[] {
   ];
 }
 
+/** The interpretation's text, in the words the card and the SMART app use (result-words.ts). */
 const CATEGORY_WORDS: Record<Exclude<BmdCategory, 'indeterminate'>, string> = {
-  normal: 'Normal bone density (ACR QCT range)',
-  osteopenia: 'Low bone density: osteopenia range (ACR QCT)',
-  osteoporosis: 'Low bone density: osteoporosis range (ACR QCT)',
+  normal: `vBMD in the ${categoryRange('normal')} (ACR QCT)`,
+  osteopenia: `vBMD in the ${categoryRange('osteopenia')} (ACR QCT)`,
+  osteoporosis: `vBMD in the ${categoryRange('osteoporosis')} (ACR QCT)`,
 };
 
 function quantity(vMgCm3: number): Observation['valueQuantity'] {

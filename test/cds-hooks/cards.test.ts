@@ -107,7 +107,8 @@ describe('patient-view card', () => {
     expect(cards).toHaveLength(1);
     const c = cards[0]!;
     expect(c.indicator).toBe('warning');
-    expect(c.summary).toBe('Bone density in osteoporosis range: vBMD 72.4 mg/cm3 on CT of 2026-03-01');
+    // The headline the SMART app shows too (src/fhir/result-words.ts resultHeadline).
+    expect(c.summary).toBe('Osteoporosis range: vBMD 72.4 mg/cm3 on CT of 2026-03-01');
     expect(c.summary.length).toBeLessThan(140);
     expect(c.detail).toContain('**Vertebral trabecular vBMD 72.4 mg/cm3**');
     expect(c.detail).toContain('| L3 | fracture \\(height loss 31%\\) |');
@@ -143,9 +144,27 @@ describe('patient-view card', () => {
   it('is info for osteopenia and says when the category is a thoracic extrapolation or uncalibrated', () => {
     const [c] = cardsFor(readVbmdResults([obs('o1', '2026-03-01T09:00:00Z', 95, { basis: 'thoracic-extrapolated', status: 'preliminary' })]));
     expect(c!.indicator).toBe('info');
-    expect(c!.summary).toContain('osteopenia range');
+    // One vocabulary: "low bone density (osteopenia)", never "osteopenia" alone.
+    expect(c!.summary).toBe('Low bone density (osteopenia) range: vBMD 95.0 mg/cm3 on CT of 2026-03-01');
+    expect(c!.detail).toContain('low bone density (osteopenia) range, from the CT');
+    expect(c!.detail.replace(/low bone density \(osteopenia\)/gi, '')).not.toMatch(/osteopenia/i);
     expect(c!.detail).toContain('extrapolation');
     expect(c!.detail).toContain('Uncalibrated');
+  });
+
+  it('carries the contrast caveat, and says when its rate mixes contrast-enhanced and other CTs', () => {
+    // 120 -> 100 -> 85 over two years: a decline, but the two older CTs were contrast-enhanced.
+    const read = readVbmdResults([obs('a', '2024-03-01T00:00:00Z', 120), obs('b', '2025-03-01T00:00:00Z', 100), obs('c', '2026-03-01T00:00:00Z', 85)]);
+    const contrastOf: Record<string, boolean> = { a: true, b: true, c: true };
+    const allContrast = read.map((r) => ({ ...r, contrastEnhanced: contrastOf[r.observationId!]! }));
+    const [same] = cardsFor(allContrast);
+    expect(same!.detail).toContain('> **Contrast-enhanced CT:** vBMD reads higher than without contrast');
+    expect(same!.detail).not.toContain('The rate mixes');
+    const mixed = read.map((r) => ({ ...r, contrastEnhanced: r.observationId !== 'c' }));
+    const [c] = cardsFor(mixed);
+    expect(c!.detail).toMatch(/\*\*Trend:\*\* [−-]?[\d.]+%\/year .*The rate mixes 2 contrast-enhanced and 1 other CT: contrast reads higher/);
+    // The latest CT had no contrast: no contrast caveat for the value itself.
+    expect(c!.detail).not.toContain('**Contrast-enhanced CT:**');
   });
 
   it('is silent for normal and stable, and for no data', () => {
