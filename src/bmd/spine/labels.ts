@@ -82,9 +82,12 @@ export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelO
   const lowest = ribbed.indexOf(true);
   if (lowest > 0 && ribless[lowest - 1]) {
     t12 = lowest;
+    // A rib on one side only at the bottom, below a level with ribs on both: a kidney, a transverse process
+    // or a short 12th rib traced on one side; less sure.
+    if (!(ev[lowest].ribLeft && ev[lowest].ribRight) && lowest + 1 < n && ev[lowest + 1].ribLeft && ev[lowest + 1].ribRight) t12Conf = Math.min(t12Conf, 0.6);
     // One-sided evidence on both levels (a small field of view, a missed rib): less sure.
     const oneSided = !(ev[lowest].ribLeft && ev[lowest].ribRight) && !(ev[lowest - 1].bandLeft && ev[lowest - 1].bandRight);
-    if (oneSided) t12Conf = 0.85;
+    if (oneSided) t12Conf = Math.min(t12Conf, 0.7);
     // A rib-less level between rib-bearing ones just above: a faint rib missed, or this "rib" is not one.
     if (lowest + 2 < n && !ribbed[lowest + 1] && ribless[lowest + 1] && ribbed[lowest + 2]) {
       t12Conf = 0.6;
