@@ -34,6 +34,16 @@ export function registerStart(program: Command): void {
       process.on('SIGTERM', () => stop('SIGTERM'));
       // A worker started by a web process (src/jobs/worker-process.ts) stops when its parent goes away.
       if (process.send) process.on('disconnect', () => stop('parent-exit'));
+      // ... and answers its parent's /metrics with its own (src/jobs/worker-process.ts).
+      if (process.send) process.on('message', (m: unknown) => void answerMetrics(m));
       await new Promise<never>(() => undefined);
     });
+}
+
+async function answerMetrics(message: unknown): Promise<void> {
+  const { METRICS_REQUEST, METRICS_ANSWER } = await import('../jobs/worker-process.js');
+  const m = message as { type?: unknown; id?: unknown } | null;
+  if (m?.type !== METRICS_REQUEST || typeof m.id !== 'number' || !process.send) return;
+  const { metricsJson } = await import('../metrics/metrics.js');
+  process.send({ type: METRICS_ANSWER, id: m.id, metrics: await metricsJson() });
 }

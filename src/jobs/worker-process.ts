@@ -3,6 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { EnvConfig } from '../config.js';
 import { log } from '../util/log.js';
+import type { MetricsJson } from '../metrics/metrics.js';
 
 /**
  * The analysis worker as a supervised child process (`vbmd start --worker-only`) of the web process. The
@@ -14,7 +15,18 @@ import { log } from '../util/log.js';
  */
 export interface SupervisedWorker {
   readonly pid: number | undefined;
+  /** The child's Prometheus metrics over the IPC channel (none when it is not running or does not answer in 2 s). */
+  metrics(): Promise<MetricsJson[]>;
   stop(): Promise<void>;
+}
+
+/** IPC messages between the web process and its worker: a metrics request and its answer. */
+export const METRICS_REQUEST = 'vbmd:metrics?';
+export const METRICS_ANSWER = 'vbmd:metrics';
+interface MetricsAnswer {
+  type: typeof METRICS_ANSWER;
+  id: number;
+  metrics: MetricsJson;
 }
 
 const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
@@ -52,10 +64,32 @@ export function superviseWorkerProcess(cfg: EnvConfig, overrides: Record<string,
   };
   start();
 
+  let asked = 0;
+  const metrics = async (): Promise<MetricsJson[]> => {
+    const c = child;
+    if (!c || !c.connected) return [];
+    const id = ++asked;
+    return new Promise<MetricsJson[]>((resolve) => {
+      const done = (m: MetricsJson[]): void => {
+        clearTimeout(timer);
+        c.off('message', onMessage);
+        resolve(m);
+      };
+      const onMessage = (msg: unknown): void => {
+        const a = msg as Partial<MetricsAnswer> | null;
+        if (a?.type === METRICS_ANSWER && a.id === id && Array.isArray(a.metrics)) done([a.metrics]);
+      };
+      const timer = setTimeout(() => done([]), 2000);
+      c.on('message', onMessage);
+      c.send({ type: METRICS_REQUEST, id }, (err) => err && done([]));
+    });
+  };
+
   return {
     get pid() {
       return child?.pid;
     },
+    metrics,
     stop: async () => {
       stopping = true;
       if (restartTimer) clearTimeout(restartTimer);
