@@ -41,10 +41,35 @@ function spread(centers: Vec3[], max: number): Vec3[] {
   return out;
 }
 
-function median(xs: Float32Array | number[], n = xs.length): number {
-  const a = Float32Array.from(xs.slice(0, n) as ArrayLike<number>).sort();
+/**
+ * Median of the first n values. `int16`: every value is an int16 integer, so a long list (air outside the body:
+ * ~10^5 voxels a slice) is counted instead of sorted, with the same result.
+ */
+function median(xs: Float32Array | number[], n = xs.length, int16 = false): number {
   const m = n >> 1;
+  if (int16 && n > 4096) {
+    const [lo, hi] = middleInt16(xs, n);
+    return n % 2 ? hi : (lo + hi) / 2;
+  }
+  const a = new Float32Array(n);
+  for (let q = 0; q < n; q++) a[q] = xs[q];
+  a.sort();
   return n % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
+}
+
+/** The (n/2 - 1)-th and (n/2)-th smallest (0-based) of n > 1 int16 values, by counting. */
+function middleInt16(xs: Float32Array | number[], n: number): [number, number] {
+  const counts = new Uint32Array(65536);
+  for (let q = 0; q < n; q++) counts[xs[q] + 32768]++;
+  const m = n >> 1;
+  let lo = NaN;
+  let seen = 0;
+  for (let v = 0; v < 65536; v++) {
+    seen += counts[v];
+    if (Number.isNaN(lo) && seen > m - 1) lo = v - 32768;
+    if (seen > m) return [lo, v - 32768];
+  }
+  throw new RangeError(`${n} values have no middle`);
 }
 
 interface SliceView {
@@ -65,8 +90,21 @@ function sliceView(v: Volume, k: number): SliceView {
   const plane = cols * rows;
   const raw = v.hu.subarray(k * plane, (k + 1) * plane);
   const smooth = new Float32Array(plane);
+  // Inside the border: the nine neighbours added in the same order as below (so the same float sums), without
+  // the bounds tests, which cost more than the sums.
+  for (let j = 1; j < rows - 1; j++) {
+    for (let i = 1; i < cols - 1; i++) {
+      const q = j * cols + i;
+      const up = q - cols;
+      const down = q + cols;
+      const s =
+        0 + raw[up - 1] + raw[up] + raw[up + 1] + raw[q - 1] + raw[q] + raw[q + 1] + raw[down - 1] + raw[down] + raw[down + 1];
+      smooth[q] = s / 9;
+    }
+  }
   for (let j = 0; j < rows; j++) {
     for (let i = 0; i < cols; i++) {
+      if (j > 0 && j < rows - 1 && i > 0 && i < cols - 1) continue;
       let s = 0;
       let n = 0;
       for (let b = -1; b <= 1; b++) {
@@ -87,15 +125,17 @@ function sliceView(v: Volume, k: number): SliceView {
   return { cols, rows, raw, smooth, di: [d0[0] * sx, d0[1] * sx], dj: [d1[0] * sy, d1[1] * sy], pxMm: Math.sqrt(sx * sy) };
 }
 
-/** Outside-the-body mask: flood fill from the image border through smoothed HU < -400. */
-function outsideMask(s: SliceView): Uint8Array {
+/** Outside-the-body mask (flood fill from the image border through smoothed HU < -400) and the body's voxel count. */
+function outsideMask(s: SliceView): { outside: Uint8Array; bodyVoxels: number } {
   const { cols, rows, smooth } = s;
   const out = new Uint8Array(cols * rows);
   const stack = new Int32Array(cols * rows);
   let sp = 0;
+  let filled = 0;
   const push = (idx: number): void => {
     if (out[idx] === 0 && smooth[idx] < -400) {
       out[idx] = 1;
+      filled++;
       stack[sp++] = idx;
     }
   };
@@ -116,26 +156,29 @@ function outsideMask(s: SliceView): Uint8Array {
     if (j > 0) push(idx - cols);
     if (j < rows - 1) push(idx + cols);
   }
-  return out;
+  return { outside: out, bodyVoxels: cols * rows - filled };
 }
 
-/** Chamfer (3-4) distance in mm from every voxel to the nearest voxel where `mask` is 0. */
-function distanceToZero(mask: Uint8Array, cols: number, rows: number, pxMm: number): Float32Array {
-  const INF = 1e9;
-  const d = new Float32Array(cols * rows);
-  for (let q = 0; q < d.length; q++) d[q] = mask[q] ? INF : 0;
+/**
+ * Chamfer (3-4) distance in mm from every voxel to the nearest voxel on the other side of `mask` (0 or 1): for
+ * an outside voxel the gap to the body, for a body voxel its depth under the skin. Both maps in one pass pair,
+ * with the same sums as two separate transforms (a voxel of the other side counts as distance 0).
+ */
+function distanceToOtherSide(mask: Uint8Array, cols: number, rows: number, pxMm: number): Float32Array {
+  const d = new Float32Array(cols * rows).fill(1e9);
   const a = pxMm;
   const b = pxMm * Math.SQRT2;
+  const via = (idx: number, m: number, step: number): number => (mask[idx] === m ? d[idx] : 0) + step;
   for (let j = 0; j < rows; j++) {
     for (let i = 0; i < cols; i++) {
       const idx = j * cols + i;
+      const m = mask[idx];
       let v = d[idx];
-      if (v === 0) continue;
-      if (i > 0) v = Math.min(v, d[idx - 1] + a);
+      if (i > 0) v = Math.min(v, via(idx - 1, m, a));
       if (j > 0) {
-        v = Math.min(v, d[idx - cols] + a);
-        if (i > 0) v = Math.min(v, d[idx - cols - 1] + b);
-        if (i < cols - 1) v = Math.min(v, d[idx - cols + 1] + b);
+        v = Math.min(v, via(idx - cols, m, a));
+        if (i > 0) v = Math.min(v, via(idx - cols - 1, m, b));
+        if (i < cols - 1) v = Math.min(v, via(idx - cols + 1, m, b));
       }
       d[idx] = v;
     }
@@ -143,13 +186,13 @@ function distanceToZero(mask: Uint8Array, cols: number, rows: number, pxMm: numb
   for (let j = rows - 1; j >= 0; j--) {
     for (let i = cols - 1; i >= 0; i--) {
       const idx = j * cols + i;
+      const m = mask[idx];
       let v = d[idx];
-      if (v === 0) continue;
-      if (i < cols - 1) v = Math.min(v, d[idx + 1] + a);
+      if (i < cols - 1) v = Math.min(v, via(idx + 1, m, a));
       if (j < rows - 1) {
-        v = Math.min(v, d[idx + cols] + a);
-        if (i < cols - 1) v = Math.min(v, d[idx + cols + 1] + b);
-        if (i > 0) v = Math.min(v, d[idx + cols - 1] + b);
+        v = Math.min(v, via(idx + cols, m, a));
+        if (i < cols - 1) v = Math.min(v, via(idx + cols + 1, m, b));
+        if (i > 0) v = Math.min(v, via(idx + cols - 1, m, b));
       }
       d[idx] = v;
     }
@@ -169,6 +212,52 @@ interface PerSlice {
   enhanced: number[];
 }
 
+/**
+ * One pass over the slice: air 5-40 mm outside the skin, and the seeds of subcutaneous fat (fat window, 2-6 mm
+ * under the skin). Padding (a whole 3x3 neighbourhood at the padding value) is not air; single voxels clipped at
+ * the lowest CT number are noisy air and stay, or the median would be biased up.
+ */
+function airAndFatSeeds(s: SliceView, outside: Uint8Array, dist: Float32Array): { air: number[]; fatMask: Uint8Array; seeds: Int32Array; seedCount: number } {
+  const { raw, smooth } = s;
+  const air: number[] = [];
+  const fatMask = new Uint8Array(outside.length);
+  const seeds = new Int32Array(outside.length);
+  let seedCount = 0;
+  for (let q = 0; q < outside.length; q++) {
+    const d = dist[q];
+    if (outside[q]) {
+      if (d >= 5 && d <= 40 && smooth[q] > PADDING_HU + 0.5 && inWin(smooth[q], WINDOW.air)) air.push(raw[q]);
+    } else if (d >= 2 && d <= 6 && inWin(smooth[q], WINDOW.fat)) {
+      fatMask[q] = 1;
+      seeds[seedCount++] = q;
+    }
+  }
+  return { air, fatMask, seeds, seedCount };
+}
+
+/** Subcutaneous fat: grows the seeds through fat-window body voxels never deeper than 60 mm; the core (>= 3 mm deep, fat core window). */
+function subcutaneousFat(s: SliceView, outside: Uint8Array, depth: Float32Array, fatMask: Uint8Array, stack: Int32Array, seedCount: number): number[] {
+  const { cols, raw, smooth } = s;
+  let sp = seedCount;
+  const grow = (n: number): void => {
+    if (n < 0 || n >= fatMask.length || fatMask[n] || outside[n] || depth[n] > 60) return;
+    if (!inWin(smooth[n], WINDOW.fat)) return;
+    fatMask[n] = 1;
+    stack[sp++] = n;
+  };
+  while (sp > 0) {
+    const idx = stack[--sp];
+    const i = idx % cols;
+    grow(i > 0 ? idx - 1 : -1);
+    grow(i < cols - 1 ? idx + 1 : -1);
+    grow(idx - cols);
+    grow(idx + cols);
+  }
+  const fat: number[] = [];
+  for (let q = 0; q < fatMask.length; q++) if (fatMask[q] && depth[q] >= 3 && inWin(smooth[q], WINDOW.fatCore)) fat.push(raw[q]);
+  return fat;
+}
+
 /** Samples one axial slice through a vertebral body centre. */
 function sampleSlice(v: Volume, center: Vec3, acc: PerSlice): void {
   const [ci, cj, ck] = patientMmToVoxel(v, center);
@@ -176,51 +265,23 @@ function sampleSlice(v: Volume, center: Vec3, acc: PerSlice): void {
   if (k < 0 || k >= v.dims[2]) return;
   const s = sliceView(v, k);
   const { cols, rows, raw, smooth } = s;
-  const outside = outsideMask(s);
-  let bodyVoxels = 0;
-  for (let q = 0; q < outside.length; q++) bodyVoxels += outside[q] ? 0 : 1;
+  const { outside, bodyVoxels } = outsideMask(s);
   if (bodyVoxels < 50) return;
-  const inside = new Uint8Array(outside.length);
-  for (let q = 0; q < inside.length; q++) inside[q] = outside[q] ? 0 : 1;
-  const depth = distanceToZero(inside, cols, rows, s.pxMm); // inside: mm to the skin
-  const gap = distanceToZero(outside, cols, rows, s.pxMm); // outside: mm to the body
+  // Outside the body: mm to the body (the gap); inside: mm to the skin (the depth).
+  const dist = distanceToOtherSide(outside, cols, rows, s.pxMm);
+  const depth = dist;
 
-  // Air: 5-40 mm outside the skin. Padding (a whole 3x3 neighbourhood at the padding value) is excluded;
-  // single voxels clipped at the lowest CT number are noisy air and stay, or the median would be biased up.
-  const air: number[] = [];
-  for (let q = 0; q < outside.length; q++) {
-    if (outside[q] && gap[q] >= 5 && gap[q] <= 40 && smooth[q] > PADDING_HU + 0.5 && inWin(smooth[q], WINDOW.air)) air.push(raw[q]);
-  }
-  if (air.length >= 30) acc.air.push(median(air));
-
-  // Subcutaneous fat: grow fat-window voxels from 2-6 mm under the skin, never deeper than 60 mm.
-  const fatMask = new Uint8Array(outside.length);
-  const stack = new Int32Array(outside.length);
-  let sp = 0;
-  for (let q = 0; q < outside.length; q++) {
-    if (!outside[q] && depth[q] >= 2 && depth[q] <= 6 && inWin(smooth[q], WINDOW.fat)) {
-      fatMask[q] = 1;
-      stack[sp++] = q;
-    }
-  }
-  while (sp > 0) {
-    const idx = stack[--sp];
-    const i = idx % cols;
-    for (const n of [i > 0 ? idx - 1 : -1, i < cols - 1 ? idx + 1 : -1, idx - cols, idx + cols]) {
-      if (n < 0 || n >= fatMask.length || fatMask[n] || outside[n] || depth[n] > 60) continue;
-      if (!inWin(smooth[n], WINDOW.fat)) continue;
-      fatMask[n] = 1;
-      stack[sp++] = n;
-    }
-  }
-  const fat: number[] = [];
-  for (let q = 0; q < fatMask.length; q++) if (fatMask[q] && depth[q] >= 3 && inWin(smooth[q], WINDOW.fatCore)) fat.push(raw[q]);
-  if (fat.length >= 30) acc.fat.push(median(fat));
+  const { air, fatMask, seeds, seedCount } = airAndFatSeeds(s, outside, dist);
+  const int16 = v.hu instanceof Int16Array;
+  if (air.length >= 30) acc.air.push(median(air, air.length, int16));
+  const fat = subcutaneousFat(s, outside, depth, fatMask, seeds, seedCount);
+  if (fat.length >= 30) acc.fat.push(median(fat, fat.length, int16));
 
   // Region offsets in LPS mm from the centre for voxel (i, j).
   const [dix, diy] = s.di;
   const [djx, djy] = s.dj;
-  const offset = (i: number, j: number): [number, number] => [(i - ci) * dix + (j - cj) * djx, (i - ci) * diy + (j - cj) * djy];
+  const offsetX = (i: number, j: number): number => (i - ci) * dix + (j - cj) * djx;
+  const offsetY = (i: number, j: number): number => (i - ci) * diy + (j - cj) * djy;
   const reach = Math.ceil(95 / s.pxMm);
   const i0 = Math.max(0, Math.floor(ci) - reach);
   const i1 = Math.min(cols - 1, Math.ceil(ci) + reach);
@@ -228,46 +289,49 @@ function sampleSlice(v: Volume, center: Vec3, acc: PerSlice): void {
   const j1 = Math.min(rows - 1, Math.ceil(cj) + reach);
 
   // Paraspinal muscle: erector spinae, 12-45 mm either side of the midline, 30-90 mm behind the body centre.
+  // The aorta is looked for left-anterior of the spine: the region marked in `box` on the same pass.
   const muscle: number[] = [];
+  const box: SearchBox = { i0, i1, j0, j1, inside: new Uint8Array((i1 - i0 + 1) * (j1 - j0 + 1)) };
   for (let j = j0; j <= j1; j++) {
     for (let i = i0; i <= i1; i++) {
-      const [dx, dy] = offset(i, j);
+      const dx = offsetX(i, j);
+      const dy = offsetY(i, j);
+      box.inside[(j - j0) * (i1 - i0 + 1) + (i - i0)] = dx >= -20 && dx <= 65 && dy >= -80 && dy <= 12 ? 1 : 0;
       const ax = Math.abs(dx);
       if (ax < 12 || ax > 45 || dy < 30 || dy > 90) continue;
       const q = j * cols + i;
       if (!outside[q] && depth[q] > 6 && inWin(smooth[q], WINDOW.muscle)) muscle.push(raw[q]);
     }
   }
-  if (muscle.length >= 30) acc.muscle.push(median(muscle));
+  if (muscle.length >= 30) acc.muscle.push(median(muscle, muscle.length, int16));
 
   // Aorta: a round blob of blood (or enhanced blood) left-anterior of the spine, ringed by fat or lung.
   for (const [win, sink] of [
     [WINDOW.enhanced, acc.enhanced],
     [WINDOW.blood, acc.blood],
   ] as const) {
-    const hu = findAorta(s, outside, offset, i0, i1, j0, j1, win);
+    const hu = findAorta(s, outside, box, win);
     if (hu !== undefined) sink.push(hu);
   }
 }
 
+/** Where the aorta is looked for: voxels i0..i1, j0..j1, and which of them lie in the region left-anterior of the spine. */
+interface SearchBox {
+  i0: number;
+  i1: number;
+  j0: number;
+  j1: number;
+  /** 1 inside the region, row-major over the box. */
+  inside: Uint8Array;
+}
+
 /** Connected components of `win` in the search box; returns the median HU of the best round, fat-ringed one. */
-function findAorta(
-  s: SliceView,
-  outside: Uint8Array,
-  offset: (i: number, j: number) => [number, number],
-  i0: number,
-  i1: number,
-  j0: number,
-  j1: number,
-  win: readonly [number, number],
-): number | undefined {
+function findAorta(s: SliceView, outside: Uint8Array, box: SearchBox, win: readonly [number, number]): number | undefined {
   const { cols, raw, smooth } = s;
+  const { i0, i1, j0, j1 } = box;
   const label = new Int32Array((i1 - i0 + 1) * (j1 - j0 + 1)).fill(0);
   const w = i1 - i0 + 1;
-  const inBox = (i: number, j: number): boolean => {
-    const [dx, dy] = offset(i, j);
-    return dx >= -20 && dx <= 65 && dy >= -80 && dy <= 12;
-  };
+  const inBox = (i: number, j: number): boolean => box.inside[(j - j0) * w + (i - i0)] === 1;
   const px2 = s.pxMm * s.pxMm;
   let best: { score: number; hu: number } | undefined;
   let next = 0;
@@ -285,18 +349,17 @@ function findAorta(
         members.push(m);
         const mi = (m % w) + i0;
         const mj = Math.floor(m / w) + j0;
-        for (const [ni, nj] of [
-          [mi - 1, mj],
-          [mi + 1, mj],
-          [mi, mj - 1],
-          [mi, mj + 1],
-        ]) {
-          if (ni < i0 || ni > i1 || nj < j0 || nj > j1) continue;
+        const visit = (ni: number, nj: number): void => {
+          if (ni < i0 || ni > i1 || nj < j0 || nj > j1) return;
           const nl = (nj - j0) * w + (ni - i0);
-          if (label[nl] || !inWin(smooth[nj * cols + ni], win) || !inBox(ni, nj)) continue;
+          if (label[nl] || !inWin(smooth[nj * cols + ni], win) || !inBox(ni, nj)) return;
           label[nl] = next;
           stack.push(nl);
-        }
+        };
+        visit(mi - 1, mj);
+        visit(mi + 1, mj);
+        visit(mi, mj - 1);
+        visit(mi, mj + 1);
         if (members.length > 5000) break;
       }
       const areaMm2 = members.length * px2;
