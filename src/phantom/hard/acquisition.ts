@@ -98,7 +98,8 @@ export function drawAcquisition(
     const heartInRange = range.kind === 'chest' || range.kind === 'chest-abdomen';
     const kind: FovKind = u < 0.4 ? 'small-spine' : u < 0.7 ? (heartInRange ? 'small-heart' : 'small-spine') : 'off-centre';
     if (kind === 'off-centre') {
-      const size = fovS.rng.range(250, 320);
+      // 25-32 cm, but never under 256 mm so a 512 matrix keeps pixels >= 0.5 mm.
+      const size = Math.max(256, fovS.rng.range(250, 320));
       const ang = fovS.rng.range(0, 2 * Math.PI);
       const r = fovS.rng.range(40, 80);
       fov = { kind, matrix: 512, pixelMm: Math.round((size / 512) * 1e4) / 1e4, shiftMm: [r * Math.cos(ang), r * Math.sin(ang)] };
