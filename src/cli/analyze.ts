@@ -3,12 +3,8 @@ import type { Command } from 'commander';
 import { runAnalysis } from '../analysis/run-analysis.js';
 import type { VbmdReport } from '../bmd/report.js';
 import { config } from '../config.js';
-import { dicomWebSourceFromConfig } from '../dicom/dicomweb/index.js';
 import { VbmdError } from '../util/errors.js';
-import { writeFhirOutputs } from '../fhir/report-output.js';
 import type { DicomSource } from '../dicom/source.js';
-import { FolderDicomSource } from '../dicom/folder-source.js';
-import { buildFromSource, writeDicomOutputs } from '../dicom-output/from-source.js';
 import { COMMAND_SUMMARIES } from './summaries.js';
 
 interface AnalyzeFlags {
@@ -53,6 +49,8 @@ export function registerAnalyze(program: Command): void {
       if (flags.dicomweb) {
         if (input) throw new VbmdError('bad-input', 'Give either an input path or --dicomweb URL, not both.');
         if (!flags.study && !flags.accession) throw new VbmdError('bad-input', '--dicomweb needs --study UID or --accession ACC.');
+        // DICOMweb, DICOM output and FHIR load only when asked for: `vbmd analyze <folder>` starts without them.
+        const { dicomWebSourceFromConfig } = await import('../dicom/dicomweb/index.js');
         const source = dicomWebSourceFromConfig(config(), { baseUrl: flags.dicomweb });
         if (!source) throw new VbmdError('config', `No DICOMweb source could be configured for ${flags.dicomweb}.`);
         dicomSource = source;
@@ -63,9 +61,10 @@ export function registerAnalyze(program: Command): void {
       } else {
         if (!input) throw new VbmdError('bad-input', 'vbmd analyze needs an input: a DICOM folder, a DICOM file or a .nii/.nii.gz file (or --dicomweb URL --study UID).');
         report = await runAnalysis({ path: input }, { calibrationFile: flags.calibration });
-        if (flags.dicomOut) dicomSource = new FolderDicomSource(input);
+        if (flags.dicomOut) dicomSource = new (await import('../dicom/folder-source.js')).FolderDicomSource(input);
       }
       if (flags.dicomOut && dicomSource) {
+        const { buildFromSource, writeDicomOutputs } = await import('../dicom-output/from-source.js');
         const { outputs } = await buildFromSource(report, dicomSource, new Date());
         for (const path of await writeDicomOutputs(outputs, flags.dicomOut)) process.stderr.write(`Wrote ${path}\n`);
         for (const note of outputs.notes) process.stderr.write(`! ${note}\n`);
@@ -80,6 +79,7 @@ export function registerAnalyze(program: Command): void {
       }
       if (flags.fhirBundle || flags.fhir) {
         const cfg = config();
+        const { writeFhirOutputs } = await import('../fhir/report-output.js');
         await writeFhirOutputs(report, {
           bundlePath: flags.fhirBundle,
           fhirUrl: flags.fhir,
