@@ -1,13 +1,16 @@
 import FHIR from 'fhirclient';
 import { VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
 import { renderTrendChart } from './chart.js';
-import { latestRisk, parsePatient, parseVbmdObservations } from './fhir-parse.js';
+import { blockBehind, describeBlock, watchCspBlocks } from './csp-watch.js';
+import { latestRisk, parseImagingStudyUid, parsePatient, parseVbmdObservations } from './fhir-parse.js';
+import { legendView } from './legend.js';
 import type { PatientSummary, RiskSummary, VbmdStudy } from './model.js';
+import type { Client, SessionKeeper } from './session.js';
+import { keepSessionAlive, relaunchHref } from './session.js';
 import { buildTrend, changeSincePreviousStudy, contextReferences, latestByLevel, latestStudy, rateOfChange, studyForContext } from './trend.js';
-import type { Trend } from './trend.js';
+import type { RateOfChange, Trend } from './trend.js';
 import type { ErrorKind } from './views.js';
 import {
-  alertsView,
   errorView,
   latestLevelsView,
   levelToggles,
@@ -15,17 +18,22 @@ import {
   patientBanner,
   rateView,
   riskView,
-  studyDetails,
+  sessionEndedView,
+  studyFacts,
+  summaryView,
   valuesTable,
 } from './views.js';
 
 /**
  * index.html: the SMART redirect_uri and the app. Completes the authorization (fhirclient exchanges the code
- * with the PKCE verifier), reads the patient's vBMD Observations and RiskAssessments from the FHIR server
- * (the only origin it talks to), and renders. Timing marks for the browser test are on window.__vbmd.
+ * with the PKCE verifier), reads the patient's vBMD Observations and RiskAssessments from the FHIR server,
+ * and renders: the result and its alerts and caveats first, then the trend, then how it was measured. The
+ * session is kept alive with the refresh token; when it ends the data stays on screen with a relaunch link.
+ * Timing marks for the browser test are on window.__vbmd.
  */
-
-type Client = Awaited<ReturnType<typeof FHIR.oauth2.ready>>;
+watchCspBlocks();
+// Refresh requests of a public client carry its client_id (RFC 6749 sections 6 and 3.2.1).
+FHIR.oauth2.settings.refreshTokenWithClientId = true;
 
 interface Unavailable {
   unavailable: number;
@@ -37,17 +45,18 @@ interface Loaded {
   skipped: number;
   risk: RiskSummary | null | 'unavailable';
   patient: PatientSummary | null;
+  /** `ImagingStudy/<id>` in launch context -> its DICOM UID (results found by polling carry only the UID). */
+  contextUids: Map<string, string>;
 }
 
 interface Timing {
   tokenArrivedMs?: number;
-  /** token response -> first FHIR request (fhirclient's ready() bookkeeping) */
   readyToLoadMs?: number;
-  /** FHIR searches (Observation, RiskAssessment, Patient in parallel) */
   loadMs?: number;
   renderMs?: number;
   trendPaintedMs?: number;
   tokenToTrendMs?: number;
+  refreshes?: number;
 }
 
 declare global {
@@ -63,115 +72,140 @@ function setState(state: string): void {
   window.__vbmd = { ...(window.__vbmd ?? {}), state };
 }
 
-function classify(e: unknown, client: Client | null): { kind: ErrorKind; detail: string; retry: boolean } {
-  const err = e as { status?: number; message?: string };
+type Classified = { kind: ErrorKind; detail: string; retry: boolean };
+
+async function classify(e: unknown, client: Client | null): Promise<Classified> {
+  const err = e as { status?: number; message?: string; response?: { url?: string } };
   const message = err?.message ?? String(e);
   const status = typeof err?.status === 'number' ? err.status : undefined;
+  if (status === undefined && /Failed to fetch|NetworkError|network/i.test(message)) {
+    const block = await blockBehind();
+    if (block) return { kind: 'blocked', detail: describeBlock(block), retry: false };
+    return { kind: 'network', detail: message, retry: true };
+  }
   // Without a client the failing request was the token exchange, at the authorization server.
   if (status !== undefined && !client) return { kind: 'launch-failed', detail: `HTTP ${status} from the authorization server (token request)`, retry: false };
+  // A refused refresh (the token endpoint answers 400/401) or a 401 from the FHIR server once the token ran out.
+  const fromTokenEndpoint = client !== null && err?.response?.url !== undefined && err.response.url === client.state.tokenUri;
+  if (fromTokenEndpoint) return { kind: 'expired', detail: '', retry: false };
   if (status === 401) {
     const expiresAt = Number(client?.state.expiresAt ?? 0);
-    // fhirclient stores expiresAt in seconds; a 401 after it means the short-lived token ran out.
     if (expiresAt && expiresAt * 1000 <= Date.now() + 1000) return { kind: 'expired', detail: '', retry: false };
     return { kind: 'unauthorized', detail: 'HTTP 401 from the FHIR server', retry: false };
   }
   if (status === 403) return { kind: 'forbidden', detail: 'HTTP 403 from the FHIR server', retry: false };
-  const where = client?.state.serverUrl ?? 'the FHIR server';
-  if (status !== undefined) return { kind: 'server', detail: `HTTP ${status} from ${where}`, retry: true };
+  if (status !== undefined) return { kind: 'server', detail: `HTTP ${status} from ${client?.state.serverUrl ?? 'the FHIR server'}`, retry: true };
   if (/No 'state' parameter|No state found|No server url/i.test(message)) return { kind: 'no-context', detail: '', retry: false };
-  if (/Failed to fetch|NetworkError|network/i.test(message)) return { kind: 'network', detail: message, retry: true };
-  return { kind: 'launch-failed', detail: message.split('\n')[0], retry: false };
+  return { kind: 'launch-failed', detail: message.split('\n')[0] ?? '', retry: false };
 }
 
-function showError(e: unknown, client: Client | null, retry: () => void): void {
-  const c = classify(e, client);
-  root().innerHTML = errorView(c.kind, c.detail, c.retry);
-  document.getElementById('retry')?.addEventListener('click', retry);
-  setState(`error:${c.kind}`);
-}
-
-async function load(client: Client, patientId: string, needBanner: boolean): Promise<Loaded> {
+async function load(client: Client, patientId: string, needBanner: boolean, contextRefs: readonly string[]): Promise<Loaded> {
   const opts = { pageLimit: 0, flat: true } as const;
   const pid = encodeURIComponent(patientId);
   // `subject=Patient/<id>`: a type-qualified reference search (FHIR R4 search 3.1.1.4.9) that every server
   // understands; the bare-id form is not (the Medplum-based sandbox server among them), and there `patient=`
   // (subject.where(resolve() is Patient)) is 3-4x slower than `subject=`.
   const patientParam = `subject=${encodeURIComponent(`Patient/${patientId}`)}`;
-  // The vBMD results are the app; the RiskAssessment and the Patient are extras: an EHR that grants only
-  // Observation access (403) or lacks the resource (404) still gets the trend, with that part marked missing.
+  // The vBMD results are the app; the RiskAssessment, the Patient and the study in context are extras: an EHR
+  // that grants only Observation access (403) or lacks the resource (404) still gets the trend.
   const optional = <T,>(p: Promise<T>): Promise<T | Unavailable> =>
     p.catch((e: unknown) => {
       const status = (e as { status?: number })?.status;
       if (status === 403 || status === 404) return { unavailable: status };
       throw e;
     });
-  const [obs, risks, patient] = await Promise.all([
+  const studyRefs = contextRefs.filter((r) => r.startsWith('ImagingStudy/'));
+  const [obs, risks, patient, ...studies] = await Promise.all([
     client.request<unknown[]>(`Observation?${patientParam}&code=${encodeURIComponent(VBMD_SUMMARY_CODE_TOKEN)}&_count=200`, opts),
     optional(client.request<unknown[]>(`RiskAssessment?${patientParam}&_count=100`, opts)),
     needBanner ? optional(client.request<unknown>(`Patient/${pid}`)) : Promise.resolve(null),
+    ...studyRefs.map((r) => optional(client.request<unknown>(r))),
   ]);
   const parsed = parseVbmdObservations(obs);
   if (parsed.skipped.length) console.warn('vbmd: skipped resources', parsed.skipped);
+  const contextUids = new Map<string, string>();
+  studyRefs.forEach((ref, i) => {
+    const uid = isUnavailable(studies[i]) ? null : parseImagingStudyUid(studies[i]);
+    if (uid) contextUids.set(ref, uid);
+  });
   return {
     studies: parsed.items,
     skipped: parsed.skipped.length,
     risk: isUnavailable(risks) ? 'unavailable' : latestRisk(risks),
     patient: patient === null ? null : isUnavailable(patient) ? { id: patientId, name: `Patient ${patientId} (details not available)` } : parsePatient(patient),
+    contextUids,
   };
 }
 
+const TITLE = '<header class="app-head"><h1>Bone density from CT (vBMD)</h1><button type="button" id="reload" class="secondary">Reload data</button></header><div id="session-slot"></div>';
 
-function render(data: Loaded, client: Client, needBanner: boolean): void {
+function contextNote(ref: string | undefined, found: boolean): string {
+  if (!ref || found) return '';
+  const what = ref.replace(/^ImagingStudy\//, 'study ').replace(/^Observation\//, 'result ').replace(/^urn:dicom:uid:/, 'study ');
+  return `<p class="muted small" data-testid="context-missing">No result yet for ${what}; showing the latest.</p>`;
+}
+
+function render(data: Loaded, contextRefs: readonly string[], needBanner: boolean): void {
   const banner = needBanner && data.patient ? patientBanner(data.patient) : '';
   if (data.studies.length === 0) {
-    root().innerHTML = `${banner}<header class="app-head"><h1>Bone density from CT (vBMD)</h1></header>${noDataView()}`;
+    root().innerHTML = `${banner}${TITLE}${noDataView()}`;
     setState('no-data');
     return;
   }
   const trend = buildTrend(data.studies);
   const rate = rateOfChange(trend.summary);
   const latest = latestStudy(data.studies);
-  const contextRefs = contextReferences(client.state.tokenResponse);
-  const contextStudy = studyForContext(data.studies, contextRefs);
-  const contextRef = contextRefs[0];
-  const focus = contextStudy ?? latest;
+  const contextStudy = studyForContext(data.studies, contextRefs, data.contextUids);
+  const focus = contextStudy ?? latest!;
   const shown = new Set<string>();
+  const notes = `${contextNote(contextRefs[0], contextStudy !== null)}${data.skipped ? `<p class="muted small">${data.skipped} record(s) could not be read and are not shown.</p>` : ''}`;
 
-  root().innerHTML = `${banner}
-<header class="app-head"><h1>Bone density from CT (vBMD)</h1><button type="button" id="reload" class="secondary">Reload data</button>${
-    contextRef && !contextStudy ? `<p class="muted small" data-testid="context-missing">No result yet for ${contextRef.replace(/^ImagingStudy\//, 'study ').replace(/^Observation\//, 'result ')}; showing the latest.</p>` : ''
-  }${data.skipped ? `<p class="muted small">${data.skipped} record(s) could not be read and are not shown.</p>` : ''}</header>
-${alertsView(latest, rate)}
-<div class="grid">
-<main class="col-main">
-<section class="card" aria-labelledby="trend-h"><h2 id="trend-h">Trend</h2>
-<div id="chart" data-testid="chart-container"></div>
-${trend.summary.some((p) => p.uncalibrated) ? '<p class="small muted" data-testid="uncalibrated-legend">Hollow points: uncalibrated results (nominal calibration, typical error 12–16 mg/cm³).</p>' : ''}
+  root().innerHTML = `${banner}${TITLE}
+<div class="layout">
+${summaryView({ focus, fromContext: focus === contextStudy, latest, rate, notes })}
+<section class="card trend" aria-labelledby="trend-h"><h2 id="trend-h">Trend</h2>
+<div id="chart" class="chart-box" data-testid="chart-container"></div>
+<div id="legend"></div>
 ${rateView(rate, trend.summary.length, changeSincePreviousStudy(trend.summary))}
 <div id="toggles">${levelToggles(trend, shown)}</div>
 ${valuesTable(data.studies)}
 </section>
-</main>
-<aside class="col-side" tabindex="0" aria-label="Study details">
-${focus ? studyDetails(focus, focus === contextStudy) : ''}
+<div class="details">
+${studyFacts(focus)}
 ${riskView(data.risk)}
 ${latestLevelsView(latestByLevel(data.studies))}
-</aside>
+</div>
 </div>`;
-  drawChart(trend, shown, focus?.observationId);
+  const draw = (): void => drawChart(trend, rate, shown, focus.observationId);
+  draw();
   document.getElementById('toggles')?.addEventListener('change', (ev) => {
     const input = ev.target as HTMLInputElement;
     if (input.name !== 'level') return;
     if (input.checked) shown.add(input.value);
     else shown.delete(input.value);
-    drawChart(trend, shown, focus?.observationId);
+    draw();
   });
+  redraw = draw;
   setState('ready');
 }
 
-function drawChart(trend: Trend, shown: ReadonlySet<string>, highlight: string | undefined): void {
+/** Redraws the chart at its container's new width (a resized EHR panel, a rotated phone). */
+let redraw: (() => void) | null = null;
+let drawnWidth = 0;
+window.addEventListener('resize', () => {
   const el = document.getElementById('chart');
-  if (el) el.innerHTML = renderTrendChart(trend, { width: 780, height: 330, showLevels: shown, highlight });
+  if (redraw && el && Math.abs(el.clientWidth - drawnWidth) > 4) requestAnimationFrame(() => redraw?.());
+});
+
+function drawChart(trend: Trend, rate: RateOfChange | null, shown: ReadonlySet<string>, highlight: string): void {
+  const el = document.getElementById('chart');
+  if (!el) return;
+  const width = Math.max(260, Math.floor(el.clientWidth));
+  const height = Math.round(width < 480 ? width * 0.75 : Math.min(360, Math.max(260, width * 0.45)));
+  drawnWidth = width;
+  el.innerHTML = renderTrendChart(trend, { width, height, showLevels: shown, highlight, rate });
+  const legend = document.getElementById('legend');
+  if (legend) legend.innerHTML = legendView(trend, rate, shown);
 }
 
 /** When the token response finished arriving, on this page's clock (Resource Timing of the token POST). */
@@ -181,14 +215,39 @@ function tokenArrivedMs(): number | undefined {
   return token?.responseEnd;
 }
 
+async function showError(e: unknown, client: Client | null, retry: () => void): Promise<void> {
+  const c = await classify(e, client);
+  root().innerHTML = errorView(c.kind, c.detail, c.retry, c.kind === 'expired' && client ? relaunchHref(client) : undefined);
+  document.getElementById('retry')?.addEventListener('click', retry);
+  setState(`error:${c.kind}`);
+}
+
+let keeper: SessionKeeper | null = null;
+let loadedAtMs = 0;
+
+/** The session is over: what is on screen stays, marked with its age, and a relaunch link is offered. */
+function endSession(client: Client): void {
+  keeper?.stop();
+  document.body.dataset.session = 'ended';
+  const slot = document.getElementById('session-slot');
+  if (!slot || !loadedAtMs) {
+    root().innerHTML = errorView('expired', '', false, relaunchHref(client));
+    setState('error:expired');
+    return;
+  }
+  slot.innerHTML = sessionEndedView(loadedAtMs, relaunchHref(client));
+  const reloadButton = document.getElementById('reload');
+  if (reloadButton) reloadButton.hidden = true;
+}
+
 async function run(): Promise<void> {
   setState('loading');
   root().innerHTML = '<p class="loading" role="status">Loading bone-density results…</p>';
-  let client: Client | null = null;
+  let client: Client;
   try {
     client = await FHIR.oauth2.ready();
   } catch (e) {
-    showError(e, null, () => window.location.reload());
+    await showError(e, null, () => window.location.reload());
     return;
   }
   const c = client;
@@ -198,14 +257,21 @@ async function run(): Promise<void> {
     setState('error:no-context');
     return;
   }
-  const needBanner = Boolean((c.state.tokenResponse as { need_patient_banner?: boolean } | undefined)?.need_patient_banner);
+  const tokenResponse = c.state.tokenResponse as { need_patient_banner?: boolean } | undefined;
+  const needBanner = Boolean(tokenResponse?.need_patient_banner);
+  const contextRefs = contextReferences(tokenResponse);
   const arrived = tokenArrivedMs();
+  document.body.dataset.session = 'active';
+  keeper = keepSessionAlive(c, () => endSession(c));
   const attempt = async (): Promise<void> => {
+    if (document.body.dataset.session === 'ended') return;
     try {
       const t0 = performance.now();
-      const data = await load(c, patientId, needBanner);
+      const data = await load(c, patientId, needBanner, contextRefs);
       const t1 = performance.now();
-      render(data, c, needBanner);
+      render(data, contextRefs, needBanner);
+      loadedAtMs = Date.now();
+      window.__vbmd = { ...(window.__vbmd ?? {}), refreshes: keeper?.refreshes() ?? 0 };
       const t2 = performance.now();
       // Two frames later the chart has been laid out and painted (first paint only, not reloads).
       if (window.__vbmd?.trendPaintedMs !== undefined) return;
@@ -224,7 +290,9 @@ async function run(): Promise<void> {
         }),
       );
     } catch (e) {
-      showError(e, c, () => void attempt());
+      const kind = (await classify(e, c)).kind;
+      if (kind === 'expired') return endSession(c);
+      await showError(e, c, () => void attempt());
     }
   };
   reload = attempt;

@@ -134,3 +134,16 @@ export function parsePatient(raw: unknown): PatientSummary | null {
     ...(p.data.identifier?.[0]?.value ? { identifier: p.data.identifier[0].value } : {}),
   };
 }
+
+const imagingStudy = z.object({
+  resourceType: z.literal('ImagingStudy'),
+  identifier: z.array(z.object({ system: z.string().optional(), value: z.string().optional() })).optional(),
+});
+
+/** The DICOM Study Instance UID of an ImagingStudy (identifier system urn:dicom:uid, value urn:oid:<uid>). */
+export function parseImagingStudyUid(raw: unknown): string | null {
+  const s = imagingStudy.safeParse(raw);
+  if (!s.success) return null;
+  const v = s.data.identifier?.find((i) => i.system === 'urn:dicom:uid' && i.value)?.value?.replace(/^urn:oid:/, '');
+  return v && /^[0-9.]{1,64}$/.test(v) ? v : null;
+}

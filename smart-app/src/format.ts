@@ -1,4 +1,5 @@
 import type { BmdCategory } from '../../src/bmd/report.js';
+import { ACR_BANDS_WORDS, categoryLabel } from '../../src/fhir/result-words.js';
 
 /** Display helpers. Every number the app shows goes through one of these, with its unit. */
 
@@ -24,12 +25,13 @@ export function date(ms: number): string {
   return DATE.format(new Date(ms));
 }
 
+/** Category labels in the one vocabulary of card, app and FHIR text (src/fhir/result-words.ts). */
 export const CATEGORY_LABEL: Record<BmdCategory, string> = {
-  normal: 'Normal',
-  osteopenia: 'Low bone density (osteopenia)',
-  osteoporosis: 'Osteoporosis range',
-  indeterminate: 'Indeterminate',
+  normal: categoryLabel('normal'),
+  osteopenia: categoryLabel('osteopenia'),
+  osteoporosis: categoryLabel('osteoporosis'),
+  indeterminate: categoryLabel('indeterminate'),
 };
 
-/** ACR QCT thresholds as shown in the chart and the details. */
-export const ACR_TEXT = '> 120 normal · 80–120 osteopenia · < 80 osteoporosis (mg/cm³, ACR QCT)';
+/** ACR QCT thresholds as shown in the app. */
+export const ACR_TEXT = `ACR QCT: ${ACR_BANDS_WORDS.replace(/ \(mg\/cm3, ACR QCT\)$/, '').replace(/-/g, '–')} (mg/cm³)`;

@@ -2,6 +2,8 @@ import { VERTEBRA_LEVELS } from '../../src/bmd/report.js';
 import type { VbmdStudy } from './model.js';
 import { isFastDecline, rateOfChange as sharedRateOfChange, type RateOfChange as SharedRateOfChange } from '../../src/trend/rate-of-change.js';
 import { changeSincePrevious, type Change } from '../../src/trend/significant-change.js';
+import { contrastMix, type ContrastMix } from '../../src/trend/contrast-mix.js';
+import { linearFit, type LinearFit } from '../../src/trend/rate-of-change.js';
 
 /**
  * Data shaping for the trend view: pure functions over parsed studies (no DOM, no FHIR), unit-tested with
@@ -21,6 +23,10 @@ export interface TrendPoint {
   observationId: string;
   /** Result with a nominal (uncalibrated) calibration: drawn hollow. */
   uncalibrated?: boolean;
+  /** Contrast-enhanced CT (reads higher): drawn as a triangle. */
+  contrast?: boolean;
+  /** Category extrapolated from thoracic (or a single) level: labelled "T". */
+  thoracic?: boolean;
 }
 
 export interface Trend {
@@ -56,6 +62,8 @@ export function buildTrend(studies: readonly VbmdStudy[]): Trend {
         vbmdMgCm3: s.vbmdMgCm3,
         observationId: s.observationId,
         ...(s.uncalibrated ? { uncalibrated: true } : {}),
+        ...(s.contrastEnhanced ? { contrast: true } : {}),
+        ...(s.basis === 'thoracic-extrapolated' || s.basis === 'single-level' ? { thoracic: true } : {}),
       });
     }
     for (const l of s.levels) {
@@ -75,6 +83,10 @@ export interface RateOfChange extends SharedRateOfChange {
   /** Studies in the window (= count). */
   studies: number;
   fastDecline: boolean;
+  /** The least-squares line over the window (drawn on the chart). */
+  fit: LinearFit;
+  /** Contrast-enhanced and other CTs in the window. */
+  contrast: ContrastMix;
 }
 
 /**
@@ -89,7 +101,16 @@ export function rateOfChange(
   const r = sharedRateOfChange(points, opts);
   if (!r) return null;
   const threshold = opts.fastDeclinePctPerYear ?? FAST_DECLINE_PCT_PER_YEAR;
-  return { ...r, studies: r.count, fastDecline: isFastDecline(r, threshold) };
+  const inWindow = pointsInRate(points, r);
+  // Same points as the shared definition, so the line drawn is the slope stated.
+  const fit = linearFit(inWindow) as LinearFit;
+  const contrast = contrastMix(points.map((p) => ({ tMs: p.tMs, contrastEnhanced: p.contrast === true })), r.fromMs, r.toMs);
+  return { ...r, studies: r.count, fastDecline: isFastDecline(r, threshold), fit, contrast };
+}
+
+/** The points the rate of change is fitted to (its window, oldest first). */
+export function pointsInRate<P extends { tMs: number }>(points: readonly P[], rate: { fromMs: number; toMs: number }): P[] {
+  return points.filter((p) => p.tMs >= rate.fromMs && p.tMs <= rate.toMs);
 }
 
 /** The latest result against the previous one: a decline or gain only beyond the least significant change
@@ -128,18 +149,30 @@ export function latestStudy(studies: readonly VbmdStudy[]): VbmdStudy | null {
   return best;
 }
 
-/** The study a launch context points at: `ImagingStudy/ID` (matched by the Observation's derivedFrom) or
- * `Observation/ID` (the result itself, as a CDS card's appContext names it). First reference that matches. */
-export function studyForContext(studies: readonly VbmdStudy[], refs: string | readonly string[] | undefined): VbmdStudy | null {
+/** The study a launch context points at: `ImagingStudy/ID` (matched by the Observation's derivedFrom
+ * reference, or by the study's DICOM UID when `uids` knows it: results found by polling name the study by UID
+ * only), `urn:dicom:uid:<uid>` (a context given by identifier), or `Observation/ID` (the result itself, as a
+ * CDS card's appContext names it). First reference that matches. */
+export function studyForContext(
+  studies: readonly VbmdStudy[],
+  refs: string | readonly string[] | undefined,
+  uids: ReadonlyMap<string, string> = new Map(),
+): VbmdStudy | null {
   const list = typeof refs === 'string' ? [refs] : (refs ?? []);
   for (const ref of list) {
-    const hit = ref.startsWith('Observation/')
-      ? studies.find((s) => `Observation/${s.observationId}` === ref)
-      : studies.find((s) => s.imagingStudy?.reference === ref);
+    let hit: VbmdStudy | undefined;
+    if (ref.startsWith('Observation/')) hit = studies.find((s) => `Observation/${s.observationId}` === ref);
+    else {
+      const uid = ref.startsWith(UID_REF) ? ref.slice(UID_REF.length) : uids.get(ref);
+      hit = studies.find((s) => s.imagingStudy?.reference === ref) ?? (uid ? studies.find((s) => s.imagingStudy?.studyUid === uid) : undefined);
+    }
     if (hit) return hit;
   }
   return null;
 }
+
+/** A context reference by DICOM Study Instance UID (fhirContext `{type: 'ImagingStudy', identifier}`). */
+export const UID_REF = 'urn:dicom:uid:';
 
 /** References the launch put in context: fhirContext entries and a CDS card's appContext
  * (`{"observation":"Observation/ID"}`, or any JSON with `observation`/`imagingStudy` strings). */
@@ -150,6 +183,12 @@ export function contextReferences(tokenResponse: unknown): string[] {
     for (const c of t.fhirContext) {
       const r = (c as { reference?: unknown })?.reference;
       if (typeof r === 'string' && /^(ImagingStudy|Observation)\/[A-Za-z0-9\-.]{1,64}$/.test(r)) refs.push(r);
+      // SMART 2.1 fhirContext may name a resource by identifier: an ImagingStudy by its DICOM UID.
+      const id = (c as { type?: unknown; identifier?: { system?: unknown; value?: unknown } })?.identifier;
+      if ((c as { type?: unknown }).type === 'ImagingStudy' && id?.system === 'urn:dicom:uid' && typeof id.value === 'string') {
+        const uid = id.value.replace(/^urn:oid:/, '');
+        if (/^[0-9.]{1,64}$/.test(uid)) refs.push(`${UID_REF}${uid}`);
+      }
     }
   }
   if (typeof t.appContext === 'string') {

@@ -1,92 +1,44 @@
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { parseSearchRequest } from '@medplum/core';
-import express from 'express';
-import type { NextFunction, Request, Response } from 'express';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildSmartApp } from '../../smart-app/build.js';
-import { createSmartAppRouter } from '../../smart-app/server.js';
-import { buildAnalysisBundle } from '../../src/fhir/bundle.js';
-import { VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
-import { createFhirApp, TransactionalMemoryRepository } from '../../src/fhir/server/index.js';
-import { createSandboxSmart } from '../../src/sandbox/index.js';
-import type { SandboxSmart } from '../../src/sandbox/index.js';
 import { launchChromium } from '../support/chromium.js';
 import { decliningSeries, makeReport } from './fixtures.js';
+import { axeSerious, noNestedScroll, openPage as open, seedPatient, startSmartStack, waitState } from './harness.js';
+import type { Opened, SmartStack } from './harness.js';
 
 /**
- * The SMART app in real Chromium against the real stack on one loopback origin: the FHIR server
- * (src/fhir/server) guarded by the sandbox SMART authorization server (src/sandbox), the built app under
- * /smart. Launches go through the real authorization flow (authorize, PKCE S256, token). Screenshots go to
- * test-artifacts/smart/.
+ * The SMART app in real Chromium against the real stack on one loopback origin (harness.ts): the FHIR
+ * server guarded by the sandbox SMART authorization server, the built app under /smart. Launches go through
+ * the real authorization flow (authorize, PKCE S256, token). Screenshots go to test-artifacts/smart/.
  */
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'smart');
 const END = Date.UTC(2026, 9, 1);
 
-let server: Server;
+let stack: SmartStack;
 let base = '';
 let browser: Browser;
-let smart: SandboxSmart;
-let distDir = '';
-let tokenTtlS = 300;
-/** Fault injected in front of the FHIR server: status for every non-metadata request. */
-let fault: number | null = null;
-/** Limits the fault to requests whose path matches (all when null). */
-let faultPath: RegExp | null = null;
-const fhirRequests: string[] = [];
 const seedSearchMs: number[] = [];
-/** Server-side time of each FHIR request (printed with the first-paint measurement). */
-const fhirTimings: string[] = [];
-
-const repository = new TransactionalMemoryRepository();
-
-async function seed(patientId: string, reports: ReturnType<typeof makeReport>[], imagingStudy?: (i: number) => string | undefined): Promise<void> {
-  const open = createFhirApp({ repository });
-  const s = open.listen(0, '127.0.0.1');
-  await new Promise<void>((r) => s.once('listening', () => r()));
-  const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-  try {
-    await fetch(`${url}/Patient/${patientId}`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/fhir+json' },
-      body: JSON.stringify({ resourceType: 'Patient', id: patientId, name: [{ given: ['Demo'], family: `Patient ${patientId}` }], gender: 'female', birthDate: '1961-04-02', identifier: [{ value: `MRN-${patientId}` }] }),
-    }).then((r) => expect(r.status).toBeLessThan(300));
-    for (const [i, report] of reports.entries()) {
-      const study = imagingStudy?.(i);
-      const bundle = buildAnalysisBundle(report, { patient: `Patient/${patientId}`, ...(study ? { imagingStudy: study } : {}) });
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(bundle) });
-      expect(res.status, await res.clone().text()).toBe(200);
-    }
-    // Measure the app against a warm server (as in use): one search per patient after seeding, so the
-    // first-paint number is not dominated by fhir-router's first-use work (cold first searches measured
-    // 0.6-0.8 s on this 2-core machine; printed below).
-    const t0 = performance.now();
-    await fetch(`${url}/Observation?subject=Patient/${patientId}&code=${encodeURIComponent(VBMD_SUMMARY_CODE_TOKEN)}&_count=200`);
-    seedSearchMs.push(Math.round(performance.now() - t0));
-  } finally {
-    await new Promise<void>((r) => s.close(() => r()));
-  }
-}
 
 const declining = decliningSeries('9001', 40, 10, 160, 70, END);
 const stable = decliningSeries('9002', 5, 3, 150, 147, END);
 
 beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
-  distDir = await mkdtemp(join(tmpdir(), 'vbmd-smart-dist-'));
-  const built = await buildSmartApp({ outDir: distDir });
-  console.log(`SMART app build: ${built.ms.toFixed(0)} ms, app.js ${built.bytes['app.js']} B, launch.js ${built.bytes['launch.js']} B`);
-
-  await seed('p-decline', declining, (i) => (i === 20 ? 'ImagingStudy/study-20' : undefined));
-  await seed('p-stable', stable);
-  await seed('p-empty', []);
-  await seed('p-thoracic', [
+  stack = await startSmartStack({
+    patients: [
+      { id: 'p-stable', label: 'Demo Patient p-stable' },
+      { id: 'p-decline', label: 'Demo Patient p-decline' },
+    ],
+  });
+  base = stack.base;
+  const { repository } = stack;
+  seedSearchMs.push(await seedPatient(repository, 'p-decline', declining, (i) => (i === 20 ? 'ImagingStudy/study-20' : undefined)));
+  seedSearchMs.push(await seedPatient(repository, 'p-stable', stable));
+  await seedPatient(repository, 'p-empty', []);
+  await seedPatient(repository, 'p-thoracic', [
     makeReport({
       studyUid: '1.2.826.0.1.3680043.8.498.9003.1',
       acquired: '2026-05-04T10:00:00Z',
@@ -100,87 +52,31 @@ beforeAll(async () => {
       contrast: true,
     }),
   ]);
-
-  const app = express();
-  app.disable('x-powered-by');
-  server = app.listen(0, '127.0.0.1');
-  await new Promise<void>((r) => server.once('listening', () => r()));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  smart = await createSandboxSmart({
-    issuerUrl: `${base}/auth`,
-    fhirBaseUrl: `${base}/fhir`,
-    accessTokenTtlS: () => tokenTtlS,
-    listPatients: async () => [
-      { id: 'p-stable', label: 'Demo Patient p-stable' },
-      { id: 'p-decline', label: 'Demo Patient p-decline' },
-    ],
-    readResource: (type, id) => repository.readResource(type, id),
-  });
+  // A result found by polling names its study by DICOM UID only; the EHR's launch context names the
+  // ImagingStudy resource, whose identifier carries that UID.
+  const uid = '1.2.826.0.1.3680043.8.498.9004.2';
+  await seedPatient(stack.repository, 'p-uid', [
+    makeReport({ studyUid: '1.2.826.0.1.3680043.8.498.9004.1', acquired: '2025-02-01T10:00:00Z', levels: [{ level: 'L1', vbmd: 131 }, { level: 'L2', vbmd: 127 }] }),
+    makeReport({ studyUid: uid, acquired: '2025-09-01T10:00:00Z', levels: [{ level: 'L1', vbmd: 118 }, { level: 'L2', vbmd: 114 }] }),
+    makeReport({ studyUid: '1.2.826.0.1.3680043.8.498.9004.3', acquired: '2026-04-01T10:00:00Z', levels: [{ level: 'L1', vbmd: 110 }, { level: 'L2', vbmd: 104 }] }),
+  ]);
+  await stack.repository.createResource({
+    resourceType: 'ImagingStudy',
+    id: 'polled-study',
+    status: 'available',
+    subject: { reference: 'Patient/p-uid' },
+    identifier: [{ system: 'urn:dicom:uid', value: `urn:oid:${uid}` }],
+  } as never);
   console.log(`FHIR server search after seeding, per patient (first is cold): ${seedSearchMs.join(', ')} ms`);
-  app.use(smart.router);
-  app.use('/fhir', (req: Request, res: Response, next: NextFunction) => {
-    fhirRequests.push(`${req.method} ${req.url}`);
-    const t0 = performance.now();
-    res.on('finish', () => fhirTimings.push(`${req.method} ${decodeURIComponent(req.url)} -> ${res.statusCode} in ${(performance.now() - t0).toFixed(0)} ms`));
-    if (fault !== null && !req.path.startsWith('/metadata') && !req.path.startsWith('/.well-known') && (!faultPath || faultPath.test(req.path))) {
-      res.status(fault).type('application/fhir+json').send(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception' }] }));
-      return;
-    }
-    next();
-  }, createFhirApp({ repository, verifyAccess: smart.verifyAccess }));
-  app.use('/smart', createSmartAppRouter({ distDir }));
   browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
   await browser?.close();
-  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-  if (distDir) await rm(distDir, { recursive: true, force: true });
+  await stack?.close();
 });
 
-interface Opened {
-  page: Page;
-  foreign: string[];
-}
-
-async function openPage(): Promise<Opened> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  const foreign: string[] = [];
-  page.on('request', (r) => {
-    const u = new URL(r.url());
-    if (u.origin !== base && u.protocol !== 'data:') foreign.push(r.url());
-  });
-  page.on('pageerror', (e) => console.error('page error:', e.message));
-  page.on('response', (r) => {
-    if (r.status() === 404) console.error('page request 404:', r.url());
-  });
-  return { page, foreign };
-}
-
-async function waitState(page: Page, pattern: RegExp, timeout = 15_000): Promise<string> {
-  try {
-    await page.waitForFunction((src) => new RegExp(src).test(document.body.dataset.state ?? ''), pattern.source, { timeout });
-  } catch (e) {
-    const seen = await page.evaluate(() => ({ state: document.body?.dataset.state, text: document.body?.innerText.slice(0, 400) })).catch(() => null);
-    throw new Error(`Page never reached state ${pattern} (at ${page.url()}: ${JSON.stringify(seen)})`, { cause: e });
-  }
-  return page.evaluate(() => document.body.dataset.state ?? '');
-}
-
-async function axeSerious(page: Page): Promise<{ id: string; impact: string; nodes: number }[]> {
-  const require = createRequire(import.meta.url);
-  const source = await readFile(require.resolve('axe-core/axe.min.js'), 'utf8');
-  // Evaluated over the DevTools protocol: the app's CSP (script-src 'self') rightly blocks inline script tags.
-  await page.evaluate(source);
-  const result = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<{ violations: { id: string; impact: string; nodes: unknown[] }[] }> } }).axe;
-    return axe.run(document, { resultTypes: ['violations'] });
-  });
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }));
-}
+const openPage = (): Promise<Opened> => open(browser, [base]);
 
 async function ehrLaunch(page: Page, query: string): Promise<void> {
   await page.goto(`${base}/sandbox/launch?${query}&open=redirect`);
@@ -193,7 +89,7 @@ function latestOf(reports: ReturnType<typeof makeReport>[]): number {
 describe('SMART app in Chromium', () => {
   it('EHR launch: trend of 40 studies with ACR bands, latest value and category from FHIR, alerts, banner; fast first paint', async () => {
     const { page, foreign } = await openPage();
-    fhirTimings.length = 0;
+    stack.fhirTimings.length = 0;
     await ehrLaunch(page, 'patient=p-decline');
     await waitState(page, /^ready$/);
     expect(new URL(page.url()).pathname).toBe('/smart/index.html');
@@ -203,13 +99,33 @@ describe('SMART app in Chromium', () => {
       expect(await page.locator(`svg [data-band="${band}"]`).count()).toBe(1);
     }
     const labels = await page.locator('svg .band-label').allTextContents();
-    expect(labels).toEqual(['Osteoporosis < 80', 'Osteopenia 80–120', 'Normal > 120']);
+    expect(labels).toEqual(['Osteoporosis range < 80', 'Low bone density (osteopenia) range 80–120', 'Normal range > 120']);
+    // The rate's studies: a shaded window holding exactly the points of the last 3 years, with the fitted line.
+    const win = await page.getByTestId('rate-window').boundingBox();
+    const inWindow = await page.locator('[data-testid="trend-point"]').evaluateAll((els, w) => {
+      const box = w as { x: number; width: number };
+      return els.filter((e) => {
+        const r = e.getBoundingClientRect();
+        const cx = r.x + r.width / 2;
+        return cx >= box.x && cx <= box.x + box.width;
+      }).length;
+    }, win);
+    expect(await page.getByTestId('rate').textContent()).toMatch(new RegExp(`least squares over the ${inWindow} studies from .* \\(shaded on the chart\\)`));
+    // 40 studies 10/39 years apart: the last 3 years hold the latest and the 11 before it.
+    expect(inWindow).toBe(12);
+    expect(await page.getByTestId('fit-line').count()).toBe(1);
+    expect(await page.getByTestId('chart-legend').locator('li > span').allTextContents()).toEqual([
+      'Summary vBMD, one point per CT study',
+      'Shaded: the 12 studies the rate of change uses',
+      'Fitted line (least squares)',
+    ]);
 
     const latest = latestOf(declining);
     expect(latest).toBe(70);
     expect(await page.getByTestId('latest-value').textContent()).toBe(`${latest.toFixed(1)} mg/cm³`);
     expect(await page.getByTestId('latest-category').textContent()).toBe('Osteoporosis range');
-    expect(await page.getByTestId('alert-osteoporosis').count()).toBe(1);
+    // The card's headline, word for word (src/fhir/result-words.ts).
+    expect(await page.getByTestId('alert-osteoporosis').textContent()).toMatch(/^Osteoporosis range: vBMD 70\.0 mg\/cm³ on CT of \d+ \w+ 2026\. Opportunistic measurement from a routine CT/);
     // 160 -> 70 over 10 years is 9 mg/cm3/yr; within the last 3 years the fitted baseline is ~97, so ~-9.3 %/yr.
     const decline = await page.getByTestId('alert-decline').textContent();
     expect(decline).toMatch(/−9\.0 mg\/cm³ per year \(−9\.\d % per year\)/);
@@ -230,7 +146,7 @@ describe('SMART app in Chromium', () => {
     console.log(
       `first meaningful paint of the trend view (40 studies), token response -> chart painted: ${Number(timing).toFixed(0)} ms ` +
         `(ready ${parts?.readyToLoadMs?.toFixed(0)} ms, FHIR reads ${parts?.loadMs?.toFixed(0)} ms, render ${parts?.renderMs?.toFixed(0)} ms)\n  ` +
-        fhirTimings.filter((t) => !t.includes('.well-known')).join('\n  '),
+        stack.fhirTimings.filter((t) => !t.includes('.well-known')).join('\n  '),
     );
     expect(Number(timing)).toBeLessThanOrEqual(1000);
 
@@ -241,6 +157,7 @@ describe('SMART app in Chromium', () => {
     });
     expect(fit.scrollW).toBeLessThanOrEqual(1280);
     expect(fit.chartBottom).toBeLessThanOrEqual(800);
+    expect(await noNestedScroll(page)).toEqual([]);
 
     await page.screenshot({ path: join(ARTIFACTS, 'trend-ehr-launch.png') });
     expect(await axeSerious(page)).toEqual([]);
@@ -264,8 +181,16 @@ describe('SMART app in Chromium', () => {
     await l1.focus();
     await page.keyboard.press('Space');
     // 40 points plus the line.
-    await page.waitForFunction(() => document.querySelectorAll('svg rect.level-point[data-level="L1"]').length === 40);
+    await page.waitForFunction(() => document.querySelectorAll('svg path.level-point[data-level="L1"]').length === 40);
     expect(await page.locator('svg polyline[data-level="L1"]').count()).toBe(1);
+    // Told apart from the summary line by width, dash, marker and a name at its end (not by colour alone).
+    const look = (sel: string) => page.locator(sel).first().evaluate((e) => [getComputedStyle(e).strokeWidth, getComputedStyle(e).strokeDasharray]);
+    expect(await look('svg polyline.summary-line')).toEqual(['2.5px', 'none']);
+    const [levelWidth, levelDash] = await look('svg polyline.level-line[data-level="L1"]');
+    expect(levelWidth).toBe('1.5px');
+    expect(levelDash).not.toBe('none');
+    expect(await page.locator('svg text.level-label[data-level="L1"]').textContent()).toBe('L1');
+    expect(await page.locator('[data-testid="chart-legend"] li[data-legend="level-L1"]').textContent()).toBe('L1 alone (dashed)');
     await page.screenshot({ path: join(ARTIFACTS, 'trend-levels-context.png') });
     expect(await axeSerious(page)).toEqual([]);
     await page.context().close();
@@ -284,8 +209,32 @@ describe('SMART app in Chromium', () => {
     await page.context().close();
   });
 
+  it('matches an ImagingStudy in launch context by its DICOM UID when the result names only the UID', async () => {
+    const { page } = await openPage();
+    await ehrLaunch(page, 'patient=p-uid&imagingStudy=polled-study');
+    await waitState(page, /^ready$/);
+    const details = page.getByTestId('study-details');
+    expect(await details.locator('h2').textContent()).toMatch(/^Study from the alert: CT of 1 Sept? 2025$/);
+    expect(await details.getByTestId('latest-value').textContent()).toBe('116.0 mg/cm³');
+    expect(await page.getByTestId('context-missing').count()).toBe(0);
+    expect(await page.getByTestId('latest-elsewhere').textContent()).toMatch(/^Latest result: 107\.0 mg\/cm³ \(Low bone density \(osteopenia\) range\) on 1 Apr 2026\.$/);
+    expect(stack.fhirRequests).toContain('GET /ImagingStudy/polled-study');
+    await page.context().close();
+  });
+
+  it('a standalone launch without iss outside the sandbox says what to do', async () => {
+    const { page } = await openPage();
+    await page.goto(`${base}/smart-outside-sandbox/launch.html`);
+    await page.waitForFunction(() => document.body.dataset.state === 'error:needs-iss');
+    expect(await page.getByTestId('state-error').locator('h2').textContent()).toBe('Which EHR should the app sign in to?');
+    expect(await page.getByTestId('error-detail').textContent()).toContain(`${base}/smart-outside-sandbox/launch.html?iss=<the EHR's FHIR base URL>`);
+    expect(stack.fhirRequests.filter((r) => r.includes('metadata'))).toEqual([]);
+    expect(await axeSerious(page)).toEqual([]);
+    await page.context().close();
+  });
+
   it('a CDS card link (appContext {"observation": ...}) opens on that result', async () => {
-    const all = await repository.searchResources(parseSearchRequest('Observation?subject=Patient/p-decline&_count=1000'));
+    const all = await stack.repository.searchResources(parseSearchRequest('Observation?subject=Patient/p-decline&_count=1000'));
     const target = all.find((o) => (o as { effectiveDateTime?: string }).effectiveDateTime === declining[10].input.acquisitionDateTime);
     expect(target?.id).toBeTruthy();
     const { page } = await openPage();
@@ -304,7 +253,7 @@ describe('SMART app in Chromium', () => {
     await ehrLaunch(page, 'patient=p-stable&imagingStudy=not-analysed-yet');
     await waitState(page, /^ready$/);
     expect(await page.getByTestId('context-missing').textContent()).toContain('No result yet for study not-analysed-yet');
-    expect(await page.getByTestId('study-details').locator('h2').textContent()).toMatch(/^Latest study/);
+    expect(await page.getByTestId('study-details').locator('h2').textContent()).toMatch(/^Latest result/);
     await page.context().close();
   });
 
@@ -319,7 +268,7 @@ describe('SMART app in Chromium', () => {
     await waitState(page, /^ready$/);
     expect(await page.locator('[data-testid="trend-point"]').count()).toBe(5);
     expect(await page.getByTestId('latest-value').textContent()).toBe(`${latestOf(stable).toFixed(1)} mg/cm³`);
-    expect(await page.getByTestId('latest-category').textContent()).toBe('Normal');
+    expect(await page.getByTestId('latest-category').textContent()).toBe('Normal range');
     expect(await page.getByTestId('no-alerts').count()).toBe(1);
     expect(await page.getByTestId('patient-banner').textContent()).toContain('Demo Patient p-stable');
     await page.screenshot({ path: join(ARTIFACTS, 'trend-standalone.png') });
@@ -333,13 +282,31 @@ describe('SMART app in Chromium', () => {
     await waitState(page, /^ready$/);
     expect(await page.getByTestId('extrapolation-caveat').count()).toBe(1);
     expect(await page.getByTestId('latest-value').textContent()).toBe('90.0 mg/cm³');
-    expect(await page.getByTestId('latest-category').textContent()).toBe('Low bone density (osteopenia)');
+    expect(await page.getByTestId('latest-category').textContent()).toBe('Low bone density (osteopenia) range');
+    expect(await page.getByTestId('alert-osteopenia').textContent()).toMatch(/^Low bone density \(osteopenia\) range: vBMD 90\.0 mg\/cm³ on CT of 4 May 2026\./);
+    // One vocabulary: never "osteopenia" without "low bone density" before it.
+    expect((await page.locator('body').innerText()).replace(/low bone density \(osteopenia\)/gi, '')).not.toMatch(/osteopenia/i);
     const rows = await page.getByTestId('levels-table').locator('tbody tr').allTextContents();
     expect(rows.find((r) => r.startsWith('T10'))).toMatch(/Excluded: lesion/);
-    expect(await page.getByTestId('alert-uncalibrated').count()).toBe(1);
-    expect(await page.getByTestId('contrast-caveat').textContent()).toMatch(/reads higher/);
-    expect(await page.locator('circle.point-uncalibrated').count()).toBe(1);
-    expect(await page.locator('[data-testid="trend-point"]').count()).toBe(1);
+    expect(await page.getByTestId('uncalibrated-caveat').textContent()).toMatch(/^Uncalibrated: no scanner calibration/);
+    expect(await page.getByTestId('contrast-caveat').textContent()).toBe('Contrast-enhanced CT: vBMD reads higher than without contrast, so osteoporosis may be under-called.');
+    // On the chart by shape and label, with a legend: a hollow (uncalibrated) triangle (contrast) tagged T.
+    const point = page.locator('[data-testid="trend-point"]');
+    expect(await point.count()).toBe(1);
+    expect(await point.evaluate((e) => [e.tagName, e.getAttribute('class'), e.dataset.contrast, e.dataset.thoracic, e.dataset.uncalibrated])).toEqual([
+      'path',
+      'point point-osteopenia point-highlight point-uncalibrated',
+      'true',
+      'true',
+      'true',
+    ]);
+    expect(await page.getByTestId('thoracic-tag').textContent()).toBe('T');
+    expect(await page.getByTestId('chart-legend').locator('li > span').allTextContents()).toEqual([
+      'Summary vBMD, one point per CT study',
+      'Triangle: contrast-enhanced CT (reads higher)',
+      'T: thoracic extrapolation',
+      'Hollow: uncalibrated (typical error 12–16 mg/cm³)',
+    ]);
     await page.screenshot({ path: join(ARTIFACTS, 'details-thoracic.png') });
     expect(await axeSerious(page)).toEqual([]);
     await page.context().close();
@@ -376,7 +343,7 @@ describe('SMART app in Chromium', () => {
     [500, 'server', 'The FHIR server had a problem'],
   ])('FHIR %i renders an actionable error', async (status, kind, title) => {
     const { page } = await openPage();
-    fault = status;
+    stack.fault.status = status;
     try {
       await ehrLaunch(page, 'patient=p-stable');
       await waitState(page, new RegExp(`^error:${kind}$`));
@@ -384,29 +351,29 @@ describe('SMART app in Chromium', () => {
       await page.screenshot({ path: join(ARTIFACTS, `state-fhir-${status}.png`) });
       expect(await axeSerious(page)).toEqual([]);
       if (status === 500) {
-        fault = null;
+        stack.fault.status = null;
         await page.getByRole('button', { name: 'Try again' }).click();
         await waitState(page, /^ready$/);
         expect(await page.locator('[data-testid="trend-point"]').count()).toBe(5);
       }
     } finally {
-      fault = null;
+      stack.fault.status = null;
       await page.context().close();
     }
   });
 
   it('degrades when only the RiskAssessment is refused (403): trend shown, risk marked not available', async () => {
     const { page } = await openPage();
-    fault = 403;
-    faultPath = /^\/RiskAssessment/;
+    stack.fault.status = 403;
+    stack.fault.path = /^\/RiskAssessment/;
     try {
       await ehrLaunch(page, 'patient=p-stable');
       await waitState(page, /^ready$/);
       expect(await page.locator('[data-testid="trend-point"]').count()).toBe(5);
       expect(await page.getByTestId('risk').textContent()).toMatch(/^Not available/);
     } finally {
-      fault = null;
-      faultPath = null;
+      stack.fault.status = null;
+      stack.fault.path = null;
       await page.context().close();
     }
   });
@@ -434,26 +401,8 @@ describe('SMART app in Chromium', () => {
     await page.context().close();
   });
 
-  it('token expired: a reload after the short-lived token ran out says so', async () => {
-    const { page } = await openPage();
-    // Long enough for the first load on a busy CI machine, short enough to wait out.
-    tokenTtlS = 4;
-    try {
-      await ehrLaunch(page, 'patient=p-stable');
-      await waitState(page, /^ready$/);
-    } finally {
-      tokenTtlS = 300;
-    }
-    await page.waitForTimeout(4500);
-    await page.getByRole('button', { name: 'Reload data' }).click();
-    await waitState(page, /^error:expired$/);
-    expect(await page.getByTestId('state-error').locator('h2').textContent()).toBe('Your session has expired');
-    await page.screenshot({ path: join(ARTIFACTS, 'state-expired.png') });
-    await page.context().close();
-  });
-
   it('every FHIR search the app made named its patient (compartment) and none went elsewhere', () => {
-    const searches = fhirRequests.filter((r) => /^GET \/(Observation|RiskAssessment)\?/.test(r));
+    const searches = stack.fhirRequests.filter((r) => /^GET \/(Observation|RiskAssessment)\?/.test(r));
     expect(searches.length).toBeGreaterThan(0);
     for (const s of searches) expect(decodeURIComponent(s)).toMatch(/[?&](patient|subject)=Patient\/p-/);
   });

@@ -83,3 +83,31 @@ export function decliningSeries(prefix: string, count: number, years: number, fr
     });
   });
 }
+
+/** A patient whose results carry every caveat: 8 CTs over 4 years falling from 132 to 70 mg/cm3 (a fast
+ * decline beyond the least significant change), the latest contrast-enhanced and a thoracic extrapolation,
+ * two earlier ones contrast-enhanced, one uncalibrated. */
+export function caveatSeries(prefix: string, endMs: number): VbmdReport[] {
+  const values = [132, 128, 121, 113, 104, 93, 82, 70];
+  return values.map((v, i) => {
+    const t = endMs - (values.length - 1 - i) * 0.55 * 365.25 * DAY;
+    const last = i === values.length - 1;
+    return makeReport({
+      studyUid: `1.2.826.0.1.3680043.8.498.${prefix}.${i + 1}`,
+      acquired: new Date(t).toISOString().replace(/\.\d+Z$/, 'Z'),
+      levels: last
+        ? [
+            { level: 'T11', vbmd: v + 3 },
+            { level: 'T12', vbmd: v - 3 },
+            { level: 'L1', vbmd: null, excluded: 'fracture' },
+          ]
+        : [
+            { level: 'T12', vbmd: v + 4 },
+            { level: 'L1', vbmd: v + 2 },
+            { level: 'L2', vbmd: v - 2 },
+          ],
+      contrast: last || i === 2 || i === 5,
+      ...(i === 4 ? { calibration: 'nominal' as const } : {}),
+    });
+  });
+}
