@@ -34,6 +34,8 @@ const COMMANDS: Record<CommandName, () => Promise<Register>> = {
   evaluate: async () => (await import('./cli/evaluate.js')).registerEvaluate,
   'export-patches': async () => (await import('./cli/export-patches.js')).registerExportPatches,
   'eval-real': async () => (await import('./cli/eval-real.js')).registerEvalReal,
+  backfill: async () => (await import('./cli/backfill.js')).registerBackfill,
+  doctor: async () => (await import('./cli/doctor.js')).registerDoctor,
 };
 
 function isCommand(name: string | undefined): name is CommandName {

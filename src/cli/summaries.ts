@@ -14,6 +14,8 @@ export const COMMAND_SUMMARIES = {
   'export-patches': 'Write model training patches (density, trabecular truth mask, index) from phantoms or a site manifest, for models/train.',
   'eval-real':
     'Analyze the real CT scans of ../shared/data/real and derived variants; compare found and named levels with the reference levels.',
+  backfill: "Queue the PACS archive's studies in a date range for analysis (after order-driven ones), follow them, and report done/held/failed.",
+  doctor: 'Check a deployment: settings, FHIR, PACS and Redis reachable, model file, embedded store, clock skew; say what is wrong.',
 } as const;
 
 export type CommandName = keyof typeof COMMAND_SUMMARIES;

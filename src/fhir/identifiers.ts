@@ -63,7 +63,15 @@ export function analysisKey(report: VbmdReport): string {
 /** The identifier value is a digest (UIDs and versions may hold characters that break `system|value`
  * search tokens); the readable parts are in the resources themselves. */
 export function resultIdentifier(report: VbmdReport, kind: ResultResourceKind): Identifier {
+  const uid = report.input.studyInstanceUid;
+  if (uid) return studyResultIdentifier(uid, kind);
   return { system: VBMD_ANALYSIS_IDENTIFIER_SYSTEM, value: `${kind}-${digest(resultKey(report)).slice(0, 40)}` };
+}
+
+/** The same identifier from the StudyInstanceUID alone: whether a study has results can be asked before
+ * analysing it (the archive backfill skips studies already analysed). */
+export function studyResultIdentifier(studyInstanceUid: string, kind: ResultResourceKind): Identifier {
+  return { system: VBMD_ANALYSIS_IDENTIFIER_SYSTEM, value: `${kind}-${digest(`dicom-study:${studyInstanceUid}`).slice(0, 40)}` };
 }
 
 /** Provenance has no `identifier` in R4: one Provenance per analysis, keyed by a `meta.tag`. */

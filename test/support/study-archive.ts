@@ -31,7 +31,12 @@ export async function uploadBaseStudy(orthanc: OrthancHandle, seed = 4242): Prom
     const phantom = generatePhantom({ seed, levels: 'T12-L2', size: 128, sliceThicknessMm: 3, kvp: 120, vbmdMgCm3: { T12: 72, L1: 70, L2: 68 } });
     const written = await writePhantom(dir, phantom);
     const uploaded = await orthanc.upload(written.files);
-    return uploaded[0]!.ParentStudy;
+    // The base itself is dated long before any test's range, so a date-range search never finds it.
+    const original = uploaded[0]!.ParentStudy;
+    const [template] = await copyStudies(orthanc, original, [{ patientId: 'TEMPLATE', accessionNumber: `TEMPLATE-${seed}`, studyDate: '19000101' }]);
+    await deleteStudy(orthanc, original);
+    const found = await orthanc.rest<string[]>('POST', '/tools/find', { Level: 'Study', Query: { StudyInstanceUID: template!.studyInstanceUid } });
+    return found[0]!;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
