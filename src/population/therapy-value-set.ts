@@ -40,10 +40,19 @@ export interface TherapyMatch {
 /** A compiled value set: one map lookup per coding, one lowercase scan per display/text. */
 export interface TherapyMatcher {
   readonly name: string;
+  /** The tables it matches with (the DuckDB engine writes them into its SQL). */
+  readonly tables: TherapyTables;
   match(concept: unknown): TherapyMatch | null;
 }
 
-export function compileTherapyValueSet(vs: TherapyValueSet): TherapyMatcher {
+/** The value set as the two tables both engines match with: `system|code` -> ingredient (a later listing of
+ * the same code wins), and lowercase name needles in listing order (the first that matches wins). */
+export interface TherapyTables {
+  byCode: ReadonlyMap<string, TherapyMatch>;
+  byName: ReadonlyArray<readonly [string, TherapyMatch]>;
+}
+
+export function therapyTables(vs: TherapyValueSet): TherapyTables {
   const byCode = new Map<string, TherapyMatch>();
   const byName: Array<[string, TherapyMatch]> = [];
   for (const ing of vs.ingredients) {
@@ -52,6 +61,12 @@ export function compileTherapyValueSet(vs: TherapyValueSet): TherapyMatcher {
     for (const a of ing.atc) byCode.set(`${ATC_SYSTEM}|${a}`, m);
     for (const s of ing.match) byName.push([s.toLowerCase(), m]);
   }
+  return { byCode, byName };
+}
+
+export function compileTherapyValueSet(vs: TherapyValueSet): TherapyMatcher {
+  const tables = therapyTables(vs);
+  const { byCode, byName } = tables;
   const byText = (text: unknown): TherapyMatch | null => {
     if (typeof text !== 'string' || text.length === 0) return null;
     const lower = text.toLowerCase();
@@ -60,6 +75,7 @@ export function compileTherapyValueSet(vs: TherapyValueSet): TherapyMatcher {
   };
   return {
     name: vs.name,
+    tables,
     match(concept: unknown): TherapyMatch | null {
       if (!concept || typeof concept !== 'object') return null;
       const cc = concept as { coding?: unknown; text?: unknown };

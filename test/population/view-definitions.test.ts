@@ -26,19 +26,25 @@ describe('SQL-on-FHIR ViewDefinitions', () => {
       id: 'obs-1',
       patient_id: 'op-untreated-declining',
       effective_date_time: '2022-01-10',
+      effective_instant: null,
+      effective_period_start: null,
       status: 'final',
-      value_mg_cm3: 95,
+      value: 95,
       unit: 'mg/cm3',
+      unit_system: 'http://unitsofmeasure.org',
+      unit_text: 'mg/cm3',
       interpretation: 'L',
       category_text: 'osteopenia',
       basis: 'basis-lumbar',
       study_uid: 'urn:oid:1.2.826.0.1.3680043.10.11',
       data_absent: false,
       issued: '2025-05-01T00:00:00Z',
+      calibration_method: null,
+      calibration_traceable: null,
     });
     const indeterminate = rows.find((r) => r.patient_id === 'indeterminate-only')!;
     expect(indeterminate.data_absent).toBe(true);
-    expect(indeterminate.value_mg_cm3 ?? null).toBeNull();
+    expect(indeterminate.value ?? null).toBeNull();
     expect(indeterminate.basis).toBe('basis-none');
     expect(rows.filter((r) => r.status === 'entered-in-error').map((r) => r.patient_id)).toEqual(['entered-in-error']);
   });

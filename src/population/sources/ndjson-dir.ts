@@ -20,26 +20,8 @@ export class NdjsonDirectorySource implements ResourceSource {
     this.label = `ndjson:${path}`;
   }
 
-  private async files(types: readonly CohortResourceType[]): Promise<string[]> {
-    let info;
-    try {
-      info = await stat(this.path);
-    } catch {
-      throw new VbmdError('not-found', `The NDJSON folder ${this.path} does not exist; give --source ndjson:DIR with a folder of .ndjson files.`);
-    }
-    if (info.isFile()) return [this.path];
-    const names = (await readdir(this.path)).filter((n) => NDJSON_FILE.test(n)).sort();
-    if (names.length === 0) throw new VbmdError('not-found', `The folder ${this.path} has no .ndjson files.`);
-    return names
-      .filter((n) => {
-        const typed = KNOWN_TYPE_IN_NAME.exec(basename(n));
-        return !typed || !isFhirTypeName(typed[1]) || (types as readonly string[]).includes(typed[1]);
-      })
-      .map((n) => join(this.path, n));
-  }
-
   async *batches(types: readonly CohortResourceType[], options: SourceReadOptions = {}): AsyncGenerator<unknown[]> {
-    const files = await this.files(types);
+    const files = await ndjsonFiles(this.path, types);
     for (const [i, file] of files.entries()) {
       options.signal?.throwIfAborted();
       options.onProgress?.(`file ${i + 1}/${files.length} ${basename(file)}`);
@@ -48,6 +30,26 @@ export class NdjsonDirectorySource implements ResourceSource {
       yield* ndjsonBatches(stream, file);
     }
   }
+}
+
+/** The files `ndjson:PATH` reads for these types (both engines): PATH itself when it is a file, else every
+ * NDJSON file in the folder except those named after another resource type. */
+export async function ndjsonFiles(path: string, types: readonly CohortResourceType[]): Promise<string[]> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch {
+    throw new VbmdError('not-found', `The NDJSON folder ${path} does not exist; give --source ndjson:DIR with a folder of .ndjson files.`);
+  }
+  if (info.isFile()) return [path];
+  const names = (await readdir(path)).filter((n) => NDJSON_FILE.test(n)).sort();
+  if (names.length === 0) throw new VbmdError('not-found', `The folder ${path} has no .ndjson files.`);
+  return names
+    .filter((n) => {
+      const typed = KNOWN_TYPE_IN_NAME.exec(basename(n));
+      return !typed || !isFhirTypeName(typed[1]) || (types as readonly string[]).includes(typed[1]);
+    })
+    .map((n) => join(path, n));
 }
 
 /** Resource type names that appear as Bulk Data file names; only these make a file skippable by name. */

@@ -1,0 +1,84 @@
+import { LSC_PCT } from '../../trend/significant-change.js';
+import type { ParsedCohortQuery } from '../query.js';
+import { MIN_TREND_SCANS, MIN_TREND_SPAN_YEARS, MS_PER_YEAR } from '../trend.js';
+import { sqlNumber, sqlString } from './sql-literals.js';
+
+/**
+ * Per-patient rows of the DuckDB cohort, the same definitions as aggregate.ts (see README "What the numbers
+ * mean"), over current_scan (cohort-rules.ts) and therapy_record. All of it is GROUP BY / window work that
+ * DuckDB spills to its temporary folder when it passes the memory limit: the number of patients has no
+ * in-memory ceiling (a JS Map stops at 2^24).
+ */
+
+/** ACR thresholds exactly as categoryForVbmd (src/bmd/report.ts): > 120 normal, 80-120 osteopenia, < 80
+ * osteoporosis; the engines-agree test runs the boundary values through both. */
+export const categorySql = (v: string) =>
+  `CASE WHEN ${v} IS NULL OR NOT isfinite(${v}) THEN 'indeterminate' WHEN ${v} > 120 THEN 'normal' WHEN ${v} >= 80 THEN 'osteopenia' ELSE 'osteoporosis' END`;
+
+/**
+ * Latest measured scan (newest, ties: the lower value), first measured scan (oldest, ties: the lower value),
+ * least-squares trend (trend.ts: >= 2 scans over >= 0.5 year, % of the fitted value at the first scan) and
+ * the change first -> latest against the least significant change (significant-change.ts changeBetween).
+ */
+export const PATIENT_SQL = `WITH s AS (
+  SELECT *, effective_ms / ${sqlNumber(MS_PER_YEAR)} AS t_years FROM current_scan
+), a AS (
+  SELECT patient_id, count(*) AS scans, count(vbmd_mg_cm3) AS measured_scans,
+    max(effective_ms) AS last_ms, max(effective_ms) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS last_measured_ms,
+    arg_max({'effective': effective, 'ms': effective_ms, 'v': vbmd_mg_cm3, 'basis': basis, 'status': status,
+             'uncalibrated': uncalibrated, 'study_uid': study_uid, 'id': id}, (effective_ms, -vbmd_mg_cm3, id))
+      FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS latest,
+    arg_min({'ms': effective_ms, 'v': vbmd_mg_cm3}, (effective_ms, vbmd_mg_cm3)) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS first,
+    regr_slope(vbmd_mg_cm3, t_years) AS slope, regr_intercept(vbmd_mg_cm3, t_years) AS intercept,
+    min(t_years) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS t_min, max(t_years) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS t_max
+  FROM s GROUP BY patient_id
+), f AS (
+  SELECT *, t_max - t_min AS span_years, intercept + slope * t_min AS fitted_at_first,
+    CASE WHEN measured_scans >= 2 AND first.v > 0 THEN ((latest.v - first.v) / first.v) * 100 END AS change_pct
+  FROM a
+)
+SELECT patient_id, latest.effective AS latest_effective, latest.v AS vbmd_mg_cm3, ${categorySql('latest.v')} AS category,
+  latest.basis AS basis, latest.status AS status, latest.uncalibrated AS uncalibrated, latest.study_uid AS study_uid,
+  latest.id AS observation_id, scans, measured_scans,
+  last_measured_ms IS NULL OR last_ms > last_measured_ms AS latest_scan_indeterminate,
+  CASE WHEN measured_scans >= ${MIN_TREND_SCANS} AND span_years >= ${sqlNumber(MIN_TREND_SPAN_YEARS)} AND slope IS NOT NULL AND fitted_at_first > 0
+       THEN {'mg_cm3_per_year': slope, 'pct_per_year': 100 * slope / fitted_at_first, 'span_years': span_years, 'scans': measured_scans} END AS trend,
+  CASE WHEN change_pct IS NOT NULL THEN {'from_ms': first.ms, 'to_ms': latest.ms, 'delta_mg_cm3': latest.v - first.v, 'delta_pct': change_pct,
+    'lsc_mg_cm3': first.v * ${sqlNumber(LSC_PCT)} / 100,
+    'verdict': CASE WHEN change_pct < -${sqlNumber(LSC_PCT)} THEN 'decline' WHEN change_pct > ${sqlNumber(LSC_PCT)} THEN 'gain' ELSE 'within-measurement-error' END} END AS change
+FROM f`;
+
+/** Per patient: active classes, any inactive record ('past'), the alphabetically first active ingredient. */
+export const THERAPY_SQL = `SELECT patient_id,
+  bool_or(active AND therapy_class = 'antiresorptive') AS active_antiresorptive,
+  bool_or(active AND therapy_class = 'anabolic') AS active_anabolic,
+  bool_or(NOT active) AS past,
+  min(ingredient) FILTER (WHERE active) AS active_therapy
+FROM therapy_record WHERE reason IS NULL GROUP BY patient_id`;
+
+/** Every patient with a current scan in the window (medication-only patients are not part of the cohort). */
+export const COHORT_ROW_SQL = `SELECT p.*,
+  CASE WHEN t.active_antiresorptive OR t.active_anabolic THEN 'active' WHEN t.past THEN 'past' ELSE 'none' END AS therapy,
+  list_filter(['antiresorptive', 'anabolic'], lambda c: (c = 'antiresorptive' AND t.active_antiresorptive) OR (c = 'anabolic' AND t.active_anabolic)) AS therapy_classes,
+  t.active_therapy
+FROM patient p LEFT JOIN therapy t USING (patient_id)`;
+
+/** WHERE clause of rowMatches (query.ts): category, untreated, and declining = the fitted loss at least this
+ * fast AND a decline beyond the least significant change (rate-of-change.ts isFastDecline). */
+export function matchWhereSql(q: ParsedCohortQuery): string {
+  const parts = ['TRUE'];
+  if (q.category) parts.push(`category = ${sqlString(q.category)}`);
+  if (q.untreated) parts.push(`therapy <> 'active'`);
+  if (q.decliningPctPerYear !== undefined) {
+    parts.push(`trend.pct_per_year <= -${sqlNumber(q.decliningPctPerYear)}`, `change.verdict = 'decline'`);
+  }
+  return parts.join(' AND ');
+}
+
+/** compareRows (query.ts): lowest vBMD, then fastest decline, then patient id; with --declining the fastest
+ * decline first. Missing values sort last as Infinity does there. */
+export function orderBySql(q: ParsedCohortQuery): string {
+  const vbmd = 'vbmd_mg_cm3 ASC NULLS LAST';
+  const trend = 'trend.pct_per_year ASC NULLS LAST';
+  return q.decliningPctPerYear !== undefined ? `${trend}, ${vbmd}, patient_id` : `${vbmd}, ${trend}, patient_id`;
+}
