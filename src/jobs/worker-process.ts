@@ -3,6 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { EnvConfig } from '../config.js';
 import { log } from '../util/log.js';
+import { BUILT_DIR } from '../util/built.js';
 import type { MetricsJson } from '../metrics/metrics.js';
 
 /**
@@ -29,7 +30,8 @@ interface MetricsAnswer {
   metrics: MetricsJson;
 }
 
-const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
+/** The child runs the same kind of code as this process: the built command (no TypeScript to compile at each (re)start), else the sources through tsx. */
+const CHILD_ENTRY = BUILT_DIR ? [fileURLToPath(new URL('cli.js', BUILT_DIR))] : ['--import', 'tsx', fileURLToPath(new URL('../cli.ts', import.meta.url))];
 
 /** Settings back to environment form (the inverse of config.ts's parsing). */
 export function configToEnv(cfg: EnvConfig): Record<string, string> {
@@ -50,7 +52,7 @@ export function superviseWorkerProcess(cfg: EnvConfig, overrides: Record<string,
 
   const start = (): void => {
     const startedAt = Date.now();
-    const c = spawn(process.execPath, ['--import', 'tsx', CLI, 'start', '--worker-only'], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const c = spawn(process.execPath, [...CHILD_ENTRY, 'start', '--worker-only'], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     child = c;
     log.info({ pid: c.pid }, 'analysis worker process started');
     c.once('exit', (code, signal) => {
