@@ -121,14 +121,14 @@ export async function runCohortSql(input: SqlCohortInput, query: CohortQuery, op
     });
     await step('applying the result rules', async () => {
       await db.run(`CREATE VIEW scan AS ${scanSql(stageSourceSql(stage))}`);
-      await db.run(`CREATE TEMP TABLE superseded AS ${SUPERSEDED_SQL}`);
+      await db.materialize('superseded', SUPERSEDED_SQL);
       await db.run(`CREATE VIEW current_scan AS ${CURRENT_SCAN_SQL}`);
-      await db.run(`CREATE TEMP TABLE therapy_record AS ${therapyRecordSql(matcher.tables)}`);
+      await db.run(`CREATE VIEW therapy_record AS ${therapyRecordSql(matcher.tables)}`);
     });
     await step('per patient', async () => {
       await db.run(`CREATE VIEW patient AS ${PATIENT_SQL}`);
       await db.run(`CREATE VIEW therapy AS ${THERAPY_SQL}`);
-      await db.run(`CREATE TEMP TABLE cohort_row AS ${COHORT_ROW_SQL}`);
+      await db.materialize('cohort_row', COHORT_ROW_SQL);
     });
     const rows: CohortRow[] = [];
     const summary = { byCategory: EMPTY_COUNTS(), matchedByCategory: EMPTY_COUNTS(), byMonth: [] as MonthCounts[], skipped: {} as CohortSummary['skipped'], scansRead: 0, therapyRecordsRead: 0, resourcesRead: 0 };
