@@ -76,6 +76,8 @@ export interface StartOptions {
   quiet?: boolean;
   /** Sandbox: skip generating demo CT studies (tests bring their own). */
   skipDemoStudies?: boolean;
+  /** The built SMART app to serve (default smart-app/dist; tests build their own). */
+  smartAppDist?: string;
   /** Run the worker on this process's event loop instead of a supervised child (debugging; hooks then
    * wait while a study is analysed). */
   inProcessWorker?: boolean;
@@ -295,6 +297,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
             fhirOrigins: connectOriginsFromConfig(cfg.FHIR_BASE_URL, cfg.SMART_CONNECT_ORIGINS),
             ...(cfg.SMART_FRAME_ANCESTORS ? { frameAncestors: frameAncestorsFromConfig(cfg.SMART_FRAME_ANCESTORS) } : {}),
             launch: { clientId: cfg.SMART_CLIENT_ID, sandbox: mode === 'sandbox' },
+            ...(options.smartAppDist ? { distDir: options.smartAppDist } : {}),
           }),
         });
       } catch (e) {
