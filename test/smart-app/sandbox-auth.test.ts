@@ -135,6 +135,23 @@ describe('sandbox SMART authorization server', () => {
     expect(await call('/Observation', 'POST')).toBe(403);
     expect(await call('/Observation?patient=p1', 'GET', null)).toBe(401);
     expect(await call('/Observation?patient=p1', 'GET', 'forged-token')).toBe(401);
+    // online_access: a refresh token; a refresh (public client: client_id, no secret) gives a new access token
+    // with the same launch patient, and the used refresh token is rotated out.
+    expect(String(body.scope).split(' ')).toContain('online_access');
+    expect(typeof body.refresh_token).toBe('string');
+    const refresh = (rt: string) =>
+      fetch(`${base}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: rt, client_id: SMART_APP_CLIENT_ID }),
+      });
+    const renewed = await refresh(String(body.refresh_token));
+    expect(renewed.status).toBe(200);
+    const next = (await renewed.json()) as Record<string, unknown>;
+    expect(next.patient).toBe('p1');
+    expect(await call('/Observation?patient=p1&code=x', 'GET', String(next.access_token))).toBe(200);
+    expect(await call('/Patient/p2', 'GET', String(next.access_token))).toBe(403);
+    expect((await refresh(String(body.refresh_token))).status).toBe(400);
     // The code is single-use.
     expect((await token(code as string, verifier)).status).toBe(400);
     // Short-lived: after expires_in the same token is refused.
