@@ -327,15 +327,21 @@ interface SearchBox {
 
 /** Connected components of `win` in the search box; returns the median HU of the best round, fat-ringed one. */
 function findAorta(s: SliceView, outside: Uint8Array, box: SearchBox, win: readonly [number, number]): number | undefined {
-  const { cols, raw, smooth } = s;
+  const { cols, smooth } = s;
   const { i0, i1, j0, j1 } = box;
   const label = new Int32Array((i1 - i0 + 1) * (j1 - j0 + 1)).fill(0);
   const w = i1 - i0 + 1;
   const inBox = (i: number, j: number): boolean => box.inside[(j - j0) * w + (i - i0)] === 1;
-  const px2 = s.pxMm * s.pxMm;
   let best: { score: number; hu: number } | undefined;
   let next = 0;
   const stack: number[] = [];
+  const visit = (ni: number, nj: number): void => {
+    if (ni < i0 || ni > i1 || nj < j0 || nj > j1) return;
+    const nl = (nj - j0) * w + (ni - i0);
+    if (label[nl] || !inWin(smooth[nj * cols + ni], win) || !inBox(ni, nj)) return;
+    label[nl] = next;
+    stack.push(nl);
+  };
   for (let j = j0; j <= j1; j++) {
     for (let i = i0; i <= i1; i++) {
       const li = (j - j0) * w + (i - i0);
@@ -349,66 +355,68 @@ function findAorta(s: SliceView, outside: Uint8Array, box: SearchBox, win: reado
         members.push(m);
         const mi = (m % w) + i0;
         const mj = Math.floor(m / w) + j0;
-        const visit = (ni: number, nj: number): void => {
-          if (ni < i0 || ni > i1 || nj < j0 || nj > j1) return;
-          const nl = (nj - j0) * w + (ni - i0);
-          if (label[nl] || !inWin(smooth[nj * cols + ni], win) || !inBox(ni, nj)) return;
-          label[nl] = next;
-          stack.push(nl);
-        };
         visit(mi - 1, mj);
         visit(mi + 1, mj);
         visit(mi, mj - 1);
         visit(mi, mj + 1);
         if (members.length > 5000) break;
       }
-      const areaMm2 = members.length * px2;
-      // Aorta 14-36 mm across (iliac arteries are smaller and lower than the levels sampled).
-      if (areaMm2 < Math.PI * 7 * 7 || areaMm2 > Math.PI * 18 * 18) continue;
-      let sx = 0;
-      let sy = 0;
-      for (const m of members) {
-        sx += (m % w) + i0;
-        sy += Math.floor(m / w) + j0;
-      }
-      const cx = sx / members.length;
-      const cy = sy / members.length;
-      let rmax2 = 0;
-      for (const m of members) {
-        const di = (m % w) + i0 - cx;
-        const dj = Math.floor(m / w) + j0 - cy;
-        rmax2 = Math.max(rmax2, di * di + dj * dj);
-      }
-      const rEq = Math.sqrt(members.length / Math.PI); // voxels
-      const roundness = (rEq * rEq) / Math.max(1, rmax2);
-      if (roundness < 0.55) continue;
-      // Ring 2-5 mm outside the blob: mostly fat or lung around a real aorta.
-      let ringLow = 0;
-      let ringN = 0;
-      const r1 = rEq + 2 / s.pxMm;
-      const r2 = rEq + 5 / s.pxMm;
-      for (let b = Math.floor(cy - r2); b <= Math.ceil(cy + r2); b++) {
-        for (let a = Math.floor(cx - r2); a <= Math.ceil(cx + r2); a++) {
-          const d2 = (a - cx) ** 2 + (b - cy) ** 2;
-          if (d2 < r1 * r1 || d2 > r2 * r2 || a < 0 || b < 0 || a >= s.cols || b >= s.rows) continue;
-          ringN++;
-          if (raw[b * cols + a] < -30) ringLow++;
-        }
-      }
-      if (ringN === 0 || ringLow / ringN < 0.45) continue;
-      // Core: within 60 % of the equivalent radius.
-      const core: number[] = [];
-      for (const m of members) {
-        const mi = (m % w) + i0;
-        const mj = Math.floor(m / w) + j0;
-        if ((mi - cx) ** 2 + (mj - cy) ** 2 <= (0.6 * rEq) ** 2) core.push(raw[mj * cols + mi]);
-      }
-      if (core.length < 5) continue;
-      const score = roundness + ringLow / ringN;
-      if (!best || score > best.score) best = { score, hu: median(core) };
+      const blob = aortaCandidate(s, members, w, i0, j0);
+      if (blob && (!best || blob.score > best.score)) best = blob;
     }
   }
   return best?.hu;
+}
+
+/**
+ * One component (`members`: indices in a box `w` wide from voxel i0, j0) judged as the aorta: 14-36 mm across,
+ * round, ringed by fat or lung; its score (roundness + ring share) and core median HU, or undefined.
+ */
+function aortaCandidate(s: SliceView, members: number[], w: number, i0: number, j0: number): { score: number; hu: number } | undefined {
+  const { cols, raw } = s;
+  const areaMm2 = members.length * (s.pxMm * s.pxMm);
+  // Aorta 14-36 mm across (iliac arteries are smaller and lower than the levels sampled).
+  if (areaMm2 < Math.PI * 7 * 7 || areaMm2 > Math.PI * 18 * 18) return undefined;
+  let sx = 0;
+  let sy = 0;
+  for (const m of members) {
+    sx += (m % w) + i0;
+    sy += Math.floor(m / w) + j0;
+  }
+  const cx = sx / members.length;
+  const cy = sy / members.length;
+  let rmax2 = 0;
+  for (const m of members) {
+    const di = (m % w) + i0 - cx;
+    const dj = Math.floor(m / w) + j0 - cy;
+    rmax2 = Math.max(rmax2, di * di + dj * dj);
+  }
+  const rEq = Math.sqrt(members.length / Math.PI); // voxels
+  const roundness = (rEq * rEq) / Math.max(1, rmax2);
+  if (roundness < 0.55) return undefined;
+  // Ring 2-5 mm outside the blob: mostly fat or lung around a real aorta.
+  let ringLow = 0;
+  let ringN = 0;
+  const r1 = rEq + 2 / s.pxMm;
+  const r2 = rEq + 5 / s.pxMm;
+  for (let b = Math.floor(cy - r2); b <= Math.ceil(cy + r2); b++) {
+    for (let a = Math.floor(cx - r2); a <= Math.ceil(cx + r2); a++) {
+      const d2 = (a - cx) ** 2 + (b - cy) ** 2;
+      if (d2 < r1 * r1 || d2 > r2 * r2 || a < 0 || b < 0 || a >= s.cols || b >= s.rows) continue;
+      ringN++;
+      if (raw[b * cols + a] < -30) ringLow++;
+    }
+  }
+  if (ringN === 0 || ringLow / ringN < 0.45) return undefined;
+  // Core: within 60 % of the equivalent radius.
+  const core: number[] = [];
+  for (const m of members) {
+    const mi = (m % w) + i0;
+    const mj = Math.floor(m / w) + j0;
+    if ((mi - cx) ** 2 + (mj - cy) ** 2 <= (0.6 * rEq) ** 2) core.push(raw[mj * cols + mi]);
+  }
+  if (core.length < 5) return undefined;
+  return { score: roundness + ringLow / ringN, hu: median(core) };
 }
 
 /**
