@@ -57,7 +57,7 @@ describe('sandbox', () => {
     const cards = (declining.body as { cards: { indicator: string; summary: string }[] }).cards;
     expect(cards).toHaveLength(1);
     expect(cards[0]!.indicator).toBe('warning');
-    expect(cards[0]!.summary).toMatch(/osteoporosis range: vBMD \d+\.\d mg\/cm3/);
+    expect(cards[0]!.summary).toMatch(/^Osteoporosis range: vBMD \d+\.\d mg\/cm3/);
     expect(await hook('patient-view', DEMO_PATIENT_IDS.stableNormal)).toMatchObject({ status: 200, body: { cards: [] } });
   });
 
@@ -77,7 +77,7 @@ describe('sandbox', () => {
       }
       await new Promise((res) => setTimeout(res, 500));
     }
-    expect(summary).toContain('osteoporosis range');
+    expect(summary).toMatch(/^Osteoporosis range: vBMD/);
     const v = Number(/vBMD (\d+\.\d) mg\/cm3/.exec(summary)![1]);
     expect(Math.abs(v - demo.expectedVbmdMgCm3)).toBeLessThan(15);
   }, 120_000);
