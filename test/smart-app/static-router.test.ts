@@ -22,6 +22,9 @@ describe('createSmartAppRouter', () => {
       expect(csp).toContain("script-src 'self';");
       expect(csp).toContain("frame-ancestors 'self' https://fhir.example.org");
       expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+      // What the browser app needs before it launches (SMART_CLIENT_ID; sandbox or not), from its own origin.
+      const settings = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/smart/settings.json`);
+      expect(await settings.json()).toEqual({ clientId: 'vbmd-smart-app', sandbox: true });
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
       await rm(dir, { recursive: true, force: true });
