@@ -25,7 +25,6 @@ const CASES: [CaseName, string[]][] = [
  * the entry is removed then.
  */
 const KNOWN_NAMING_GAPS: Record<string, string> = {
-  'totalseg/noise-50': 'at 50 HU noise the last rib is traced on one side only, low on the T12/L1 disc; it and the sacrum disagree, so every label is uncertain',
   'totalseg/tilted': 'the tilt leaves the lumbosacral disc unseen at the column end and trims T12, so no anchor holds',
 };
 const SAFETY = /^(named wrongly|fully covered bodies not reported|bodies reported more than once|no naming anchor in view)/;

@@ -82,14 +82,24 @@ export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelO
   const lowest = ribbed.indexOf(true);
   if (lowest > 0 && ribless[lowest - 1]) {
     t12 = lowest;
+    // The lowest pair split over two levels (one side's rib here, the other side's only on the level above):
+    // the 12th rib falls steeply from its head, so a traced end errs low, never high; the pair belongs to
+    // the upper level, and the count is not sure.
+    const onlyLeft = (k: number): boolean => ev[k].ribLeft && !ev[k].ribRight;
+    const onlyRight = (k: number): boolean => ev[k].ribRight && !ev[k].ribLeft;
+    if (lowest + 1 < n && ((onlyLeft(lowest) && onlyRight(lowest + 1)) || (onlyRight(lowest) && onlyLeft(lowest + 1)))) {
+      t12 = lowest + 1;
+      t12Conf = 0.6;
+      warnings.push('The lowest rib pair is traced to two neighbouring levels (one side each): the last-rib count is uncertain.');
+    }
     // A rib on one side only at the bottom, below a level with ribs on both: a kidney, a transverse process
     // or a short 12th rib traced on one side; less sure.
-    if (!(ev[lowest].ribLeft && ev[lowest].ribRight) && lowest + 1 < n && ev[lowest + 1].ribLeft && ev[lowest + 1].ribRight) t12Conf = Math.min(t12Conf, 0.6);
+    if (!(ev[t12].ribLeft && ev[t12].ribRight) && t12 + 1 < n && ev[t12 + 1].ribLeft && ev[t12 + 1].ribRight) t12Conf = Math.min(t12Conf, 0.6);
     // One-sided evidence on both levels (a small field of view, a missed rib): less sure.
-    const oneSided = !(ev[lowest].ribLeft && ev[lowest].ribRight) && !(ev[lowest - 1].bandLeft && ev[lowest - 1].bandRight);
+    const oneSided = !(ev[t12].ribLeft && ev[t12].ribRight) && !(ev[t12 - 1].bandLeft && ev[t12 - 1].bandRight);
     if (oneSided) t12Conf = Math.min(t12Conf, 0.7);
     // A rib-less level between rib-bearing ones just above: a faint rib missed, or this "rib" is not one.
-    if (lowest + 2 < n && !ribbed[lowest + 1] && ribless[lowest + 1] && ribbed[lowest + 2]) {
+    if (t12 + 2 < n && !ribbed[t12 + 1] && ribless[t12 + 1] && ribbed[t12 + 2]) {
       t12Conf = 0.6;
       warnings.push('The rib pattern at the thoracolumbar junction is irregular (a rib-bearing level below a rib-less one): the last-rib count is uncertain.');
     }
