@@ -10,8 +10,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DIST = join(ROOT, 'dist');
 export const BUILD_INFO = 'build-info.json';
-/** Chunks no build wrote for this long are deleted (a process started before a rebuild may still load them). */
-const STALE_CHUNK_MS = 10 * 60_000;
+/**
+ * Chunks the current build does not use are deleted once this old: a process started before a rebuild (a
+ * service left running in a checkout) may still load its lazily imported chunks, so they stay a day.
+ */
+const STALE_CHUNK_MS = 24 * 3600_000;
 
 /**
  * Sources find their files (models/, worker scripts, value sets) relative to `import.meta.url`. In a bundle
