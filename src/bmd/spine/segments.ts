@@ -21,7 +21,7 @@ export interface SpineSegment {
  * was not seen (fused, degenerated to a sliver, hidden by cement or hardware): every body has its own
  * level, so it is split where the spacing says, and flagged.
  */
-export const GAP_SPLIT_RATIO = 1.6;
+export const GAP_SPLIT_RATIO = 1.45;
 
 /**
  * Segments between the discs (ascending s), splitting over-long gaps into equal parts (the disc-score
