@@ -8,10 +8,10 @@ import { config } from '../config.js';
 import { VbmdError } from '../util/errors.js';
 import type { CohortFormat } from '../population/output/index.js';
 import { COHORT_FORMATS, cohortHistogramSvg, cohortOutput, summaryLines } from '../population/output/index.js';
+import type { CohortEngineChoice } from '../population/engine.js';
+import { COHORT_ENGINES, runCohortWith } from '../population/engine.js';
 import type { CohortQuery } from '../population/query.js';
-import { runCohort } from '../population/query.js';
 import { cohortAuthFromConfig, cohortBackendServicesFromConfig } from '../population/source-auth.js';
-import { parseSourceSpec } from '../population/sources/parse-source.js';
 import { compileTherapyValueSet, defaultTherapyValueSet, loadTherapyValueSet } from '../population/therapy-value-set.js';
 import { COMMAND_SUMMARIES } from './summaries.js';
 
@@ -29,6 +29,10 @@ interface CohortFlags {
   valueSet?: string;
   pageSize?: string;
   typeFilter?: boolean;
+  engine: CohortEngineChoice;
+  stageParquet?: string;
+  duckdbMemory?: string;
+  duckdbTemp?: string;
 }
 
 async function writeChunks(out: Writable, chunks: Iterable<string>): Promise<void> {
@@ -49,7 +53,11 @@ export function registerCohort(program: Command): void {
   program
     .command('cohort')
     .description(COMMAND_SUMMARIES.cohort)
-    .requiredOption('--source <spec>', 'fhir:URL (FHIR search, paged) | bulk:URL (Bulk Data $export) | ndjson:DIR (folder of .ndjson)')
+    .requiredOption('--source <spec>', 'fhir:URL (FHIR search, paged) | bulk:URL (Bulk Data $export) | ndjson:DIR (folder of .ndjson) | parquet:DIR (a --stage-parquet folder)')
+    .addOption(new Option('--engine <engine>', 'auto: DuckDB for ndjson:/bulk:/parquet:, streaming for fhir:').choices([...COHORT_ENGINES]).default('auto'))
+    .option('--stage-parquet <dir>', 'DuckDB: keep the Parquet stage of an ndjson:/bulk: source here; query it later with --source parquet:DIR')
+    .option('--duckdb-memory <size>', 'DuckDB memory limit (beyond it, DuckDB spills to its temporary folder)', '512MB')
+    .option('--duckdb-temp <dir>', 'DuckDB: parent folder for spill files, the stage and downloaded exports (default: the OS temp folder)')
     .addOption(new Option('--format <format>', 'output format (default: table on a terminal, csv otherwise)').choices([...COHORT_FORMATS]))
     .option('--out <file>', 'write the rows here instead of stdout')
     .addOption(new Option('--category <category>', 'latest vBMD category').choices(['osteoporosis', 'osteopenia', 'normal', 'indeterminate']))
@@ -69,27 +77,29 @@ export function registerCohort(program: Command): void {
       const valueSetFile = flags.valueSet ?? cfg.COHORT_THERAPY_VALUE_SET_FILE;
       const matcher = compileTherapyValueSet(valueSetFile ? await loadTherapyValueSet(valueSetFile) : defaultTherapyValueSet());
       const url = flags.source.replace(/^(fhir|bulk):/, '');
-      const source = parseSourceSpec(flags.source, {
+      const sourceOptions = {
         auth: /^(fhir|bulk):/.test(flags.source) ? cohortAuthFromConfig(cfg, url, cohortBackendServicesFromConfig(cfg)) : undefined,
         search: { pageSize: pageSize ? Math.floor(pageSize) : undefined },
         bulk: { typeFilter: flags.typeFilter === true },
-      });
+      };
       const tty = process.stderr.isTTY === true;
-      const progress = tty
-        ? (p: { resources: number; patients: number; stage: string }) => {
-            process.stderr.write(`\r\x1b[K${p.stage}: ${p.resources.toLocaleString('en')} resources, ${p.patients.toLocaleString('en')} patients`);
-          }
-        : undefined;
+      const progress = tty ? (line: string) => process.stderr.write(`\r\x1b[K${line}`) : undefined;
       const controller = new AbortController();
       const stop = () => controller.abort();
       process.once('SIGINT', stop);
       let result;
       try {
-        result = await runCohort(
-          source,
-          { category: flags.category, untreated: flags.untreated === true, decliningPctPerYear: declining, since: flags.since, until: flags.until, asOf: flags.asOf },
-          { matcher, onProgress: progress, signal: controller.signal },
-        );
+        result = await runCohortWith({
+          spec: flags.source,
+          engine: flags.engine,
+          query: { category: flags.category, untreated: flags.untreated === true, decliningPctPerYear: declining, since: flags.since, until: flags.until, asOf: flags.asOf },
+          matcher,
+          sourceOptions,
+          stageParquet: flags.stageParquet,
+          duckdb: { memoryLimit: flags.duckdbMemory, tempRoot: flags.duckdbTemp },
+          signal: controller.signal,
+          onProgress: progress,
+        });
       } catch (e) {
         if (controller.signal.aborted) throw new VbmdError('cancelled', 'Cohort query interrupted; nothing was written.');
         throw e;

@@ -27,3 +27,7 @@ export * from './output/index.js';
 export { createCohortRouter } from './http.js';
 export type { CohortRouterOptions } from './http.js';
 export { VIEW_DEFINITIONS, evaluateView } from './view-definitions.js';
+export { runCohortWith, engineFor, COHORT_ENGINES } from './engine.js';
+export type { CohortEngine, CohortEngineChoice, CohortRunRequest } from './engine.js';
+export { runCohortSql } from './sql/run-cohort-sql.js';
+export type { SqlCohortInput, RunCohortSqlOptions } from './sql/run-cohort-sql.js';

@@ -1,10 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import { rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCohortWith } from '../../src/population/engine.js';
 import { runCohort } from '../../src/population/query.js';
+import { compileTherapyValueSet, defaultTherapyValueSet } from '../../src/population/therapy-value-set.js';
 import { BulkExportSource, parseRetryAfter } from '../../src/population/sources/bulk-export.js';
 import { NdjsonDirectorySource } from '../../src/population/sources/ndjson-dir.js';
 import { staticBearer } from '../../src/population/sources/types.js';
@@ -169,6 +173,23 @@ describe('cohort over a Bulk Data $export', () => {
     expect(r.rows.map((x) => x.patient)).toEqual(EXPECTED.osteoporosisUntreated);
     await runCohort(source(), { asOf: AS_OF });
     expect(typeFilters).toEqual(['Observation?code=https://vbmd.org/fhir/CodeSystem/vbmd|vbmd-trabecular-qct', '']);
+  });
+
+  it('DuckDB reads a Bulk export downloaded to disk: same rows as the streaming engine, job deleted, download folder removed', async () => {
+    mode = 'ok';
+    jobs.clear();
+    const tempRoot = await mkdtemp(join(tmpdir(), 'vbmd-bulk-duckdb-'));
+    const matcher = compileTherapyValueSet(defaultTherapyValueSet());
+    const request = { spec: `bulk:${base}/fhir`, query: { category: 'osteoporosis', untreated: true, asOf: AS_OF } as const, matcher };
+    const sourceOptions = { auth: staticBearer('bulk-token'), bulk: { minPollMs: 5, maxPollMs: 50 } };
+    const duckdb = await runCohortWith({ ...request, engine: 'auto', sourceOptions, duckdb: { tempRoot } });
+    const stream = await runCohortWith({ ...request, engine: 'stream', sourceOptions });
+    expect(duckdb.rows.map((r) => r.patient)).toEqual(EXPECTED.osteoporosisUntreated);
+    expect(comparable(duckdb)).toEqual(comparable(stream));
+    expect(duckdb.summary.source).toBe(`bulk:${base}/fhir`);
+    expect([...jobs.values()].every((j) => j.deleted)).toBe(true);
+    expect(await readdir(tempRoot)).toEqual([]);
+    await rm(tempRoot, { recursive: true, force: true });
   });
 
   it('reads Retry-After as seconds or an HTTP date', () => {

@@ -40,6 +40,21 @@ describe('vbmd cohort', () => {
     )) as { code: number; stderr: string };
     expect(err.code).toBe(1);
     // The last line (other modules may print library warnings when the CLI loads).
-    expect(err.stderr.trim().split('\n').at(-1)).toBe('vbmd: --source must be fhir:URL, bulk:URL or ndjson:DIR (got "ftp://x").');
+    expect(err.stderr.trim().split('\n').at(-1)).toBe('vbmd: --source must be fhir:URL, bulk:URL, ndjson:DIR or parquet:DIR (got "ftp://x").');
+  });
+
+  it('answers the same CSV with --engine stream, with DuckDB (the default for ndjson:) and from the kept Parquet stage', async () => {
+    const stage = join(dir, 'stage');
+    const cohort = async (...args: string[]) =>
+      (await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'cohort', '--declining', '5', '--as-of', AS_OF, '--format', 'csv', ...args], { env: { ...process.env, LOG_LEVEL: 'silent' } })).stdout;
+    const stream = await cohort('--source', `ndjson:${dir}`, '--engine', 'stream');
+    const duckdb = await cohort('--source', `ndjson:${dir}`, '--stage-parquet', stage);
+    const parquet = await cohort('--source', `parquet:${stage}`);
+    expect(stream.trim().split('\r\n').slice(1).map((l) => l.split(',')[0])).toEqual(EXPECTED.declining5);
+    expect(duckdb).toBe(stream);
+    expect(parquet).toBe(stream);
+    const refused = (await cohort('--source', 'fhir:http://127.0.0.1:9/fhir', '--engine', 'duckdb').catch((e: unknown) => e)) as { code: number; stderr: string };
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('The DuckDB engine reads files');
   });
 });

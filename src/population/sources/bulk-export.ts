@@ -1,4 +1,8 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
@@ -98,7 +102,9 @@ export class BulkExportSource implements ResourceSource {
     }
   }
 
-  async *batches(types: readonly CohortResourceType[], read: SourceReadOptions = {}): AsyncGenerator<unknown[]> {
+  /** Kick-off, wait, then each output file of the asked types as a stream; the job is deleted on the server
+   * afterwards, or on failure (best effort, never masks the real outcome). */
+  private async *exportedFiles(types: readonly CohortResourceType[], read: SourceReadOptions): AsyncGenerator<{ type: string; index: number; count: number; body: Readable; what: string }> {
     read.onProgress?.('export kick-off');
     const statusUrl = await this.kickOff(types, read.signal);
     try {
@@ -116,15 +122,39 @@ export class BulkExportSource implements ResourceSource {
           `the exported ${file.type} file ${i + 1}`,
         );
         if (!res.body) continue;
-        yield* ndjsonBatches(Readable.fromWeb(res.body as NodeWebReadableStream<Uint8Array>), `the exported ${file.type} file ${i + 1} from ${origin(statusUrl)}`);
+        const body = Readable.fromWeb(res.body as NodeWebReadableStream<Uint8Array>);
+        yield { type: file.type, index: i, count: files.length, body, what: `the exported ${file.type} file ${i + 1} from ${origin(statusUrl)}` };
       }
     } finally {
-      // Tell the server it can drop the files (or cancel the job): best effort, never masks the real outcome.
       await fhirFetch(statusUrl, { method: 'DELETE', accept: 'application/fhir+json', auth: this.options.auth }, 'the export delete', [200, 202, 204, 404]).then(
         (r) => r.body?.cancel(),
         () => undefined,
       );
     }
+  }
+
+  async *batches(types: readonly CohortResourceType[], read: SourceReadOptions = {}): AsyncGenerator<unknown[]> {
+    for await (const file of this.exportedFiles(types, read)) yield* ndjsonBatches(file.body, file.what);
+  }
+
+  /**
+   * Downloads the export's files into `dir` (for the DuckDB engine, which reads files): streamed to disk, one
+   * `<n>.<Type>.ndjson` per output file, so memory stays flat whatever their size. Returns the paths.
+   */
+  async downloadTo(dir: string, types: readonly CohortResourceType[], read: SourceReadOptions = {}): Promise<string[]> {
+    await mkdir(dir, { recursive: true });
+    const paths: string[] = [];
+    for await (const file of this.exportedFiles(types, read)) {
+      const path = join(dir, `${String(file.index + 1).padStart(4, '0')}.${file.type}.ndjson`);
+      try {
+        await pipeline(file.body, createWriteStream(path), { signal: read.signal });
+      } catch (e) {
+        if (read.signal?.aborted) throw new VbmdError('cancelled', 'Stopped while downloading the Bulk Data export.');
+        throw new VbmdError('remote', `Downloading ${file.what} to ${path} failed: ${(e as Error).message}.`);
+      }
+      paths.push(path);
+    }
+    return paths;
   }
 }
 

@@ -41,7 +41,9 @@ export const NDJSON_COLUMNS: Readonly<Record<string, string>> = {
   dispenseRequest: 'STRUCT("validityPeriod" STRUCT("end" VARCHAR))',
 };
 
+/** The NDJSON files as rows of the declared columns (no files: no rows, same columns). */
 export function readNdjsonSql(files: readonly string[]): string {
+  if (files.length === 0) return `(SELECT ${Object.entries(NDJSON_COLUMNS).map(([name, type]) => `NULL::${type} AS "${name}"`).join(', ')} WHERE false)`;
   const columns = Object.entries(NDJSON_COLUMNS)
     .map(([name, type]) => `"${name}": ${sqlString(type)}`)
     .join(', ');
