@@ -64,7 +64,7 @@ export function patientPickerPage(opts: {
     `<header><h1>Sandbox sign-in</h1></header><main>
 <form method="post" action="${escapeHtml(opts.action)}">
 <p>The app <strong>${escapeHtml(opts.clientId)}</strong> asks to read this patient's bone-density results
-(Observation, RiskAssessment, Patient), signed in as the sandbox clinician.</p>
+(Observation, RiskAssessment, Patient, ImagingStudy), signed in as the sandbox clinician.</p>
 ${field}
 <button type="submit">Allow and open</button>
 </form></main>`,
