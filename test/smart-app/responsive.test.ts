@@ -75,6 +75,9 @@ describe('SMART app layout at 360, 760, 1024 and 1440 px', () => {
     if (vp.width < 1000) expect(summary.bottom).toBeLessThanOrEqual(chart.y);
     else expect(summary.x).toBeGreaterThan(chart.right);
     expect(await page.getByTestId('trend-point').count()).toBe(8);
+    // The rate's window holds 3 contrast-enhanced and 3 other CTs: said beside the rate (the card's words).
+    expect(await page.getByTestId('contrast-mix').textContent()).toBe('The rate mixes 3 contrast-enhanced and 3 other CTs: contrast reads higher, so part of the change may be the contrast, not the bone.');
+    expect(await page.locator('[data-testid="trend-point"][data-contrast="true"]').count()).toBe(3);
     expect(await axeSerious(page)).toEqual([]);
     const file = join(SHOTS, `app-${vp.width}px.png`);
     await savePaletteScreenshot(page, file);
