@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { AuditEvent } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateClientKey, signClientJwt } from '../../cds-hooks/client-jwt.js';
@@ -15,6 +13,8 @@ import type { OrthancHandle } from '../support/orthanc.js';
 import { copyStudies, deleteStudy, uploadBaseStudy } from '../support/study-archive.js';
 import type { ArchiveStudy } from '../support/study-archive.js';
 import { parsePrometheusText } from '../support/prometheus-text.js';
+import { spawnVbmd, waitFor } from '../support/vbmd-process.js';
+import type { VbmdProcess } from '../support/vbmd-process.js';
 
 /**
  * Operations end to end with `vbmd start` as a process (its supervised worker a child of it), Orthanc and
@@ -28,7 +28,6 @@ import { parsePrometheusText } from '../support/prometheus-text.js';
  *    series (stage times, retrieval bytes, FHIR write latency) merged in over IPC, hook latency, jobs by state
  *    and a JWT rejection counted by reason.
  */
-const ROOT = resolve(__dirname, '../..');
 const MRN_SYSTEM = 'urn:oid:2.16.840.1.113883.3.9999.7';
 const CORRELATION = 'ops-test-correlation-0001';
 const TOKEN = 'ops-api-token';
@@ -38,8 +37,7 @@ let fhir: StartedFhirServer;
 let key: CdsClientKey;
 let work: string;
 let study: ArchiveStudy;
-let service: ChildProcess | undefined;
-const logLines: string[] = [];
+let service: VbmdProcess | undefined;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'vbmd-ops-'));
@@ -56,55 +54,29 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (service && service.exitCode === null) {
-    const exited = new Promise((r) => service!.once('exit', r));
-    service.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-    if (service.exitCode === null) service.kill('SIGKILL');
-  }
+  await service?.stop();
   await Promise.allSettled([orthanc?.stop(), fhir?.close()]);
   if (work) rmSync(work, { recursive: true, force: true });
 });
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('operations: correlation id, audit trail and metrics of one study', () => {
   it('order-sign -> poll -> job -> retrieval -> write, followed by one correlation id, audited and measured', async () => {
     const port = await freeLoopbackPort();
     const base = `http://127.0.0.1:${port}`;
-    service = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'start'], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        FHIR_BASE_URL: fhir.baseUrl,
-        FHIR_BEARER_TOKEN: 'ops-fhir-token',
-        DICOMWEB_URL: orthanc.dicomWebUrl,
-        CDS_CLIENTS: JSON.stringify([{ iss: key.iss, jwks: { keys: [key.publicJwk] } }]),
-        ANALYZE_API_TOKENS: TOKEN,
-        PATIENT_MRN_SYSTEM: MRN_SYSTEM,
-        VBMD_DATA_DIR: join(work, 'data'),
-        PORT: String(port),
-        PUBLIC_BASE_URL: base,
-        QIDO_POLL_INTERVAL_S: '0.5',
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
+    service = spawnVbmd(['start'], {
+      FHIR_BASE_URL: fhir.baseUrl,
+      FHIR_BEARER_TOKEN: 'ops-fhir-token',
+      DICOMWEB_URL: orthanc.dicomWebUrl,
+      CDS_CLIENTS: JSON.stringify([{ iss: key.iss, jwks: { keys: [key.publicJwk] } }]),
+      ANALYZE_API_TOKENS: TOKEN,
+      PATIENT_MRN_SYSTEM: MRN_SYSTEM,
+      VBMD_DATA_DIR: join(work, 'data'),
+      PORT: String(port),
+      PUBLIC_BASE_URL: base,
+      QIDO_POLL_INTERVAL_S: '0.5',
+      LOG_LEVEL: 'info',
     });
-    let buffered = '';
-    service.stderr!.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      logLines.push(...lines.filter((l) => l.startsWith('{')));
-    });
+    const logLines = service.logs;
     await waitFor('the service', async () => ((await fetch(`${base}/healthz`)).ok ? true : undefined), 60_000);
 
     const hookUrl = `${base}/cds-services/vbmd-order-sign`;
@@ -176,7 +148,8 @@ describe('operations: correlation id, audit trail and metrics of one study', () 
 
     // Logs: the study's path, hook to write, under one correlation id; no patient identity in any line.
     await waitFor('the write log line', async () => (logLines.some((l) => l.includes('analysis job done')) ? true : undefined), 10_000);
-    const parsed = logLines.map((l) => JSON.parse(l) as { msg: string; correlationId?: string; stage?: string });
+    const json = logLines.filter((l) => l.startsWith('{'));
+    const parsed = json.map((l) => JSON.parse(l) as { msg: string; correlationId?: string; stage?: string });
     const ofStudy = parsed.filter((l) => l.correlationId === CORRELATION);
     expect(new Set(ofStudy.map((l) => l.stage))).toEqual(new Set(['hook', 'poll', 'job']));
     expect(ofStudy.some((l) => l.msg === 'CDS hook answered')).toBe(true);
@@ -184,6 +157,6 @@ describe('operations: correlation id, audit trail and metrics of one study', () 
       expect(parsed.filter((l) => l.msg === msg).every((l) => l.correlationId === CORRELATION), msg).toBe(true);
       expect(ofStudy.some((l) => l.msg === msg), msg).toBe(true);
     }
-    for (const l of logLines) expect(l).not.toMatch(/p-ops|MRN-OPS-1|ARCHIVE/);
+    for (const l of json) expect(l).not.toMatch(/p-ops|MRN-OPS-1|ARCHIVE/);
   }, 240_000);
 });
