@@ -12,7 +12,7 @@ import { closeSharedModelRunner } from '../../src/model/shared-runner.js';
  *  1. runAnalysis in this process (the sources through tsx): wall, peak RSS and the per-stage breakdown
  *     (targets <= 5 s, <= 1.5 GB);
  *  2. the built command (`node dist/cli.js analyze DIR --json`, what `vbmd analyze` runs) as a user starts it,
- *     process start included: best and median wall of 3 (target <= 1.5 s), with its stage timings;
+ *     process start included: best and median wall of 3 (target <= 1.5 s), its CPU time, its stage timings;
  *  3. `vbmd --help` (bin/vbmd.js, the freshness check included): best of 5 (target <= 0.3 s).
  * The study is generated once and cached in the OS temp dir. The machine is shared: the load average is
  * printed with the numbers, and wall times grow with it (at load 8 on 2 cores a process gets about a quarter
@@ -34,12 +34,18 @@ function stages(t: Record<string, number>): string {
   return Object.entries(t).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ');
 }
 
-function wallMs(args: string[]): { ms: number; stdout: string; status: number | null } {
+/**
+ * Runs node with `args`: wall time, and the child's CPU time (user + system, all its threads) from bash's
+ * `time`, which a busy machine inflates far less than the wall time.
+ */
+function timedRun(args: string[]): { ms: number; cpuS: number; stdout: string; status: number | null } {
+  const quoted = [process.execPath, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
   const t = performance.now();
-  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+  const r = spawnSync('bash', ['-c', `TIMEFORMAT='%U %S'; time ${quoted}`], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
   const ms = performance.now() - t;
+  const times = r.stderr.trim().split('\n').at(-1)?.split(' ').map(Number) ?? [];
   if (r.status !== 0) process.stderr.write(r.stderr);
-  return { ms, stdout: r.stdout, status: r.status };
+  return { ms, cpuS: times.length === 2 ? times[0] + times[1] : NaN, stdout: r.stdout, status: r.status };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
@@ -65,18 +71,18 @@ if (wall > 5000 || peak > 1.5 * 2 ** 30) failed = true;
 
 // 2. The built command, process start included.
 if (!isBuildFresh()) console.log(`built dist/ in ${(await buildCli()).ms} ms`);
-const runs = [0, 1, 2].map(() => wallMs([join(ROOT, 'dist', 'cli.js'), 'analyze', join(STUDY, 'dicom'), '--json']));
+const runs = [0, 1, 2].map(() => timedRun([join(ROOT, 'dist', 'cli.js'), 'analyze', join(STUDY, 'dicom'), '--json']));
 if (runs.some((r) => r.status !== 0)) throw new Error('vbmd analyze failed');
 const best = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
 const cliWalls = runs.map((r) => r.ms);
 console.log(
-  `vbmd analyze (built, process start included): best ${(best.ms / 1000).toFixed(2)} s, median ${(median(cliWalls) / 1000).toFixed(2)} s of 3 (target <= 1.5 s)`,
+  `vbmd analyze (built, process start included): best ${(best.ms / 1000).toFixed(2)} s, median ${(median(cliWalls) / 1000).toFixed(2)} s of 3 (target <= 1.5 s); CPU ${runs.map((r) => r.cpuS.toFixed(2)).join(', ')} s`,
 );
 console.log(`  stages of the best run (ms): ${stages((JSON.parse(best.stdout) as { timingsMs: Record<string, number> }).timingsMs)}`);
 if (best.ms > 1500) failed = true;
 
 // 3. Help.
-const helps = [0, 1, 2, 3, 4].map(() => wallMs([join(ROOT, 'bin', 'vbmd.js'), '--help']).ms);
+const helps = [0, 1, 2, 3, 4].map(() => timedRun([join(ROOT, 'bin', 'vbmd.js'), '--help']).ms);
 console.log(`vbmd --help: best ${(Math.min(...helps) / 1000).toFixed(2)} s, median ${(median(helps) / 1000).toFixed(2)} s of 5 (target <= 0.3 s)`);
 if (Math.min(...helps) > 300) failed = true;
 
