@@ -12,6 +12,7 @@ import { freeLoopbackPort, startOrthanc } from '../support/orthanc.js';
 import type { OrthancHandle } from '../support/orthanc.js';
 import { copyStudies, deleteStudy, uploadBaseStudy } from '../support/study-archive.js';
 import type { ArchiveSpec, ArchiveStudy } from '../support/study-archive.js';
+import { parsePrometheusText } from '../support/prometheus-text.js';
 import { runVbmd, spawnVbmd, waitFor } from '../support/vbmd-process.js';
 import type { VbmdProcess } from '../support/vbmd-process.js';
 
@@ -125,6 +126,12 @@ describe('vbmd backfill', () => {
     service = spawnVbmd(['start'], env);
     await waitFor('the service', async () => ((await fetch(`${env.PUBLIC_BASE_URL}/healthz`)).ok ? true : undefined), 60_000);
 
+    // A dry run lists and checks, queues nothing.
+    const dry = await runVbmd(['backfill', '--from', '2022-01-01', '--to', '2024-12-31', '--dry-run', '--json'], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, wouldQueue: 50, counts: { found: 50, skipped: 0, unusable: 0, queued: 0 } });
+    expect((await api<{ counts: Record<string, number> }>('/api/jobs?state=waiting')).counts).toMatchObject({ waiting: 0, completed: 0, active: 0 });
+
     const t0 = Date.now();
     const first = runVbmd(['backfill', '--from', '2022-01-01', '--to', '2024-12-31', '--json'], env);
     // Once the backfill is under way, an oncologist signs a CT order and the study arrives.
@@ -178,5 +185,10 @@ describe('vbmd backfill', () => {
     expect(after2.map((j) => [j.state, j.attempts, j.finishedAt])).toEqual(backfill.map((j) => [j.state, j.attempts, j.finishedAt]));
     const { counts } = await api<{ counts: Record<string, number> }>('/api/jobs?state=completed');
     expect(counts).toMatchObject({ completed: 41, 'needs-review': 10, failed: 0, waiting: 0, active: 0 });
+    // The latest run's progress is on /metrics of the service.
+    const metrics = parsePrometheusText(await (await fetch(`${env.PUBLIC_BASE_URL}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text());
+    expect(metrics.value('vbmd_backfill_studies', { state: 'found' })).toBe(50);
+    expect(metrics.value('vbmd_backfill_studies', { state: 'skipped' })).toBe(50);
+    expect(metrics.value('vbmd_jobs', { queue: 'embedded', state: 'needs-review' })).toBe(10);
   }, 400_000);
 });
