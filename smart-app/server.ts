@@ -4,6 +4,8 @@ import express from 'express';
 import type { Router } from 'express';
 import { VbmdError } from '../src/util/errors.js';
 import { SMART_APP_DIST } from './build.js';
+import { cspReportHandler } from './csp-report.js';
+import type { CspReport } from './csp-report.js';
 
 export interface SmartAppRouterOptions {
   /** Built files (smart-app/dist by default; `npm run build:smart` makes them). */
@@ -16,6 +18,8 @@ export interface SmartAppRouterOptions {
   frameAncestors?: string[];
   /** What the browser app needs to know before it can launch (served as /smart/settings.json). */
   launch?: AppLaunchSettings;
+  /** What the browser reports its CSP blocked (default: one log line per directive and origin a minute). */
+  onCspReport?: (r: CspReport) => void;
 }
 
 /** settings.json: read by launch.html and the app from their own origin (the CSP allows nothing else first). */
@@ -63,6 +67,8 @@ export function createSmartAppRouter(opts: SmartAppRouterOptions = {}): Router {
     "object-src 'none'",
     "base-uri 'none'",
     `frame-ancestors ${frame}`,
+    // Relative to the page (/smart/...): a blocked frame cannot tell its user why, the log can.
+    'report-uri csp-report',
   ].join('; ');
   const router = express.Router();
   router.use((_req, res, next) => {
@@ -76,6 +82,7 @@ export function createSmartAppRouter(opts: SmartAppRouterOptions = {}): Router {
     res.setHeader('Cache-Control', 'no-cache');
     res.type('application/json').send(settings);
   });
+  router.post('/csp-report', ...cspReportHandler(opts.onCspReport));
   router.use(express.static(dist, { index: 'index.html', maxAge: 0, setHeaders: (res) => res.setHeader('Cache-Control', 'no-cache') }));
   return router;
 }
