@@ -147,7 +147,7 @@ describe('patient-view card', () => {
     // One vocabulary: "low bone density (osteopenia)", never "osteopenia" alone.
     expect(c!.summary).toBe('Low bone density (osteopenia) range: vBMD 95.0 mg/cm3 on CT of 2026-03-01');
     expect(c!.detail).toContain('low bone density (osteopenia) range, from the CT');
-    expect(c!.detail.replace(/low bone density \(osteopenia\)/gi, '')).not.toMatch(/osteopenia/i);
+    expect((c!.detail ?? '').replace(/low bone density \(osteopenia\)/gi, '')).not.toMatch(/osteopenia/i);
     expect(c!.detail).toContain('extrapolation');
     expect(c!.detail).toContain('Uncalibrated');
   });
