@@ -54,19 +54,23 @@ export function createRetrievalGate(o: RetrievalGateOptions): RetrievalGate {
       const t0 = performance.now();
       let bytes = 0;
       let lastRenew = Date.now();
+      /** Holds the stream back while this retrieval is ahead of its share of the byte rate. */
+      const pace = async (): Promise<void> => {
+        if (leased && Date.now() - lastRenew > ttlMs / 4) {
+          lastRenew = Date.now();
+          await o.leases.renew(holder, ttlMs);
+        }
+        const l = await limits();
+        if (l.maxBytesPerSecond === null) return;
+        const rate = l.maxBytesPerSecond / (l.maxConcurrentRetrievals ?? 1);
+        const aheadMs = (bytes / rate) * 1000 - (performance.now() - t0);
+        if (aheadMs > 1) await sleep(aheadMs, undefined, what.signal ? { signal: what.signal } : {});
+      };
       return {
-        received: async (n) => {
+        // Synchronous for uncapped retrievals: a returned promise would pause the stream after every part.
+        received: (n) => {
           bytes += n;
-          if (!capped) return;
-          if (leased && Date.now() - lastRenew > ttlMs / 4) {
-            lastRenew = Date.now();
-            await o.leases.renew(holder, ttlMs);
-          }
-          const l = await limits();
-          if (l.maxBytesPerSecond === null) return;
-          const rate = l.maxBytesPerSecond / (l.maxConcurrentRetrievals ?? 1);
-          const aheadMs = (bytes / rate) * 1000 - (performance.now() - t0);
-          if (aheadMs > 1) await sleep(aheadMs, undefined, what.signal ? { signal: what.signal } : {});
+          return capped ? pace() : undefined;
         },
         end: (outcome) => {
           retrievalSeconds.observe({ priority, outcome }, (performance.now() - t0) / 1000);
