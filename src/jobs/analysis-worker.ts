@@ -26,7 +26,8 @@ import type { WatchStore } from './watches.js';
  * in production, a folder in the sandbox), the measurement from the engine, and the results go to FHIR in
  * one idempotent transaction (writeAnalysis), so a job that runs twice (at-least-once delivery) writes once.
  * A finished analysis is saved with the job before the write, so a failed write is retried from it instead
- * of downloading and analysing the study again.
+ * of downloading and analysing the study again. The job runs in its study's log context (correlation id);
+ * stage times and the FHIR write are measured (src/metrics), the retrieval and the write audited (src/audit).
  */
 export type AnalyzeStudy = (source: DicomSource, ref: StudyRef, options: { signal: AbortSignal }) => Promise<VbmdReport>;
 
