@@ -8,6 +8,7 @@ import { extrapolationText, formatMgCm3 } from './observation-notes.js';
 import type { ResultStatus } from './observation.js';
 import { resultMeta, writtenCategory } from './observation.js';
 import { patientReference, serviceRequestReference } from './references.js';
+import { CATEGORY_TERM } from './result-words.js';
 
 /**
  * The model's osteoporosis-class probability for the study: the mean over the levels the summary uses, and
@@ -47,7 +48,7 @@ export function buildRiskAssessment(report: VbmdReport, ctx: AnalysisContext, re
   const meta = resultMeta(ctx);
   const caveat = extrapolationText(report);
   const rationale =
-    `Trabecular vBMD ${formatMgCm3(s.vbmd)} (${category}, ACR QCT thresholds)` +
+    `Trabecular vBMD ${formatMgCm3(s.vbmd)} (${CATEGORY_TERM[category]}, ACR QCT thresholds)` +
     (probability !== undefined ? `; model osteoporosis-class probability ${probability} (mean over ${s.levels.join(', ')})` : '') +
     (report.input.contrast ? '; contrast-enhanced scan, vBMD may read high' : '') +
     '.';
