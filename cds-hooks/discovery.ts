@@ -59,7 +59,7 @@ export const CDS_SERVICES: readonly CdsServiceDefinition[] = [
     id: SERVICE_IDS.patientView,
     title: 'vbmd: bone density alert',
     description:
-      'Alerts when the latest CT-derived vertebral bone density is in the osteoporosis range, a vertebral fracture was found, or it is falling fast beyond measurement error (warning; info when therapy, a recent DXA or a DXA order is on record), or in the osteopenia range (info); silent otherwise.',
+      'Alerts when the latest CT-derived vertebral bone density is in the osteoporosis range, a vertebral fracture was found, or it is falling fast beyond measurement error (warning; info when therapy, a recent DXA or a DXA order is on record), or in the low bone density (osteopenia) range (info); silent otherwise.',
     prefetch: {
       vbmdObservations: OBSERVATIONS_PREFETCH,
       riskAssessments: RISK_PREFETCH,
