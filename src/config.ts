@@ -220,7 +220,8 @@ export function config(): EnvConfig {
 /**
  * Sandbox (neither FHIR_BASE_URL nor DICOMWEB_URL: in-process FHIR, demo DICOM folder, embedded queue, the
  * sandbox CDS client plus any CDS_CLIENTS) or production (the EHR's FHIR server, the PACS, trusted CDS
- * clients). A half-configured production service is refused at start with every missing setting named, so it never runs against the wrong FHIR server.
+ * clients). A half-configured production service is refused at start with every missing setting named, so it
+ * never runs against the wrong FHIR server.
  */
 export function serviceMode(cfg: EnvConfig): 'sandbox' | 'production' {
   // The settings that point at real systems choose production; CDS_CLIENTS only adds trusted clients (a
