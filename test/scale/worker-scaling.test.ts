@@ -11,7 +11,8 @@ import type { StartedFhirServer } from '../../src/fhir/server/index.js';
 import { analysisJobId } from '../../src/jobs/analysis-job.js';
 import type { AnalysisJobData, AnalysisJobResult } from '../../src/jobs/analysis-job.js';
 import { BullMqJobQueue } from '../../src/jobs/bullmq-queue.js';
-import { startOrthanc } from '../support/orthanc.js';
+import { freeLoopbackPort, startOrthanc } from '../support/orthanc.js';
+import { parsePrometheusText } from '../support/prometheus-text.js';
 import type { OrthancHandle } from '../support/orthanc.js';
 import { startRedis } from '../support/redis.js';
 import type { RedisHandle } from '../support/redis.js';
@@ -77,6 +78,9 @@ async function round(workers: number): Promise<void> {
       VBMD_DATA_DIR: join(work, `data-${workers}`),
       AUDIT_TO_FHIR: 'false',
       LOG_LEVEL: 'warn',
+      ANALYZE_API_TOKENS: 'scale-metrics-token',
+      // A lone worker serves its own /metrics (scraped below).
+      ...(workers === 1 ? { METRICS_PORT: String(await freeLoopbackPort()) } : {}),
     };
     for (let i = 0; i < workers; i++) procs.push(spawnVbmd(['start', '--worker-only'], env));
     await Promise.all(procs.map((p, i) => waitFor(`worker ${i} to start`, async () => (p.logs.some((l) => l.includes('vbmd worker running')) ? true : undefined), 90_000)));
@@ -99,6 +103,14 @@ async function round(workers: number): Promise<void> {
       const job = await queue.get(analysisJobId(s.studyInstanceUid));
       expect((job?.result as AnalysisJobResult).created).toBe(true);
       expect(job?.attempts).toBe(1);
+    }
+    if ('METRICS_PORT' in env) {
+      const url = `http://127.0.0.1:${env.METRICS_PORT}/metrics`;
+      expect((await fetch(url)).status).toBe(401);
+      const m = parsePrometheusText(await (await fetch(url, { headers: { authorization: 'Bearer scale-metrics-token' } })).text());
+      expect(m.value('vbmd_analysis_stage_seconds_count', { stage: 'total' })).toBe(STUDIES);
+      expect(m.value('vbmd_fhir_write_seconds_count', { outcome: 'ok' })).toBe(STUDIES);
+      expect(m.value('vbmd_jobs', { queue: 'bullmq', state: 'completed' })).toBe(STUDIES);
     }
   } finally {
     await Promise.all(procs.map((p) => p.stop()));
