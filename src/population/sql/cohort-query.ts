@@ -19,34 +19,35 @@ export const categorySql = (v: string) =>
  * Latest measured scan (newest, ties: the lower value), first measured scan (oldest, ties: the lower value),
  * least-squares trend (trend.ts: >= 2 scans over >= 0.5 year, % of the fitted value at the first scan) and
  * the change first -> latest against the least significant change (significant-change.ts changeBetween).
+ * Numbers only: the latest scan's text (effective as written, basis, status, study, id) is joined back by
+ * latest_row for the rows a query returns (ROWS_SQL), which costs a fraction of carrying it through the
+ * aggregation for every patient. The last tie-break (row) only makes an exact tie deterministic.
  */
 export const PATIENT_SQL = `WITH s AS (
-  SELECT *, effective_ms / ${sqlNumber(MS_PER_YEAR)} AS t_years FROM current_scan
+  SELECT patient_id, row_id, effective_ms, vbmd_mg_cm3, effective_ms / ${sqlNumber(MS_PER_YEAR)} AS t_years FROM current_scan
 ), a AS (
   SELECT patient_id, count(*) AS scans, count(vbmd_mg_cm3) AS measured_scans,
-    max(effective_ms) AS last_ms, max(effective_ms) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS last_measured_ms,
-    arg_max({'effective': effective, 'ms': effective_ms, 'v': vbmd_mg_cm3, 'basis': basis, 'status': status,
-             'uncalibrated': uncalibrated, 'study_uid': study_uid, 'id': id}, (effective_ms, -vbmd_mg_cm3, id))
-      FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS latest,
-    arg_min({'ms': effective_ms, 'v': vbmd_mg_cm3}, (effective_ms, vbmd_mg_cm3)) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS first,
+    max(effective_ms) AS last_ms, max(effective_ms) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS latest_ms,
+    arg_max({'row': row_id, 'v': vbmd_mg_cm3}, (effective_ms, -vbmd_mg_cm3, -row_id)) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS latest,
+    min(effective_ms) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS first_ms,
+    arg_min(vbmd_mg_cm3, (effective_ms, vbmd_mg_cm3)) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS first_v,
     regr_slope(vbmd_mg_cm3, t_years) AS slope, regr_intercept(vbmd_mg_cm3, t_years) AS intercept,
     min(t_years) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS t_min, max(t_years) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS t_max
   FROM s GROUP BY patient_id
 ), f AS (
-  SELECT *, t_max - t_min AS span_years, intercept + slope * t_min AS fitted_at_first,
-    CASE WHEN measured_scans >= 2 AND first.v > 0 THEN ((latest.v - first.v) / first.v) * 100 END AS change_pct
+  SELECT *, latest.v AS latest_v, t_max - t_min AS span_years, intercept + slope * t_min AS fitted_at_first,
+    CASE WHEN measured_scans >= 2 AND first_v > 0 THEN ((latest.v - first_v) / first_v) * 100 END AS change_pct
   FROM a
+), g AS (
+  SELECT *, measured_scans >= ${MIN_TREND_SCANS} AND span_years >= ${sqlNumber(MIN_TREND_SPAN_YEARS)} AND isfinite(slope) AND fitted_at_first > 0 AS has_trend FROM f
 )
-SELECT patient_id, latest.effective AS latest_effective, latest.v AS vbmd_mg_cm3, ${categorySql('latest.v')} AS category,
-  latest.basis AS basis, latest.status AS status, latest.uncalibrated AS uncalibrated, latest.study_uid AS study_uid,
-  latest.id AS observation_id, scans, measured_scans,
-  last_measured_ms IS NULL OR last_ms > last_measured_ms AS latest_scan_indeterminate,
-  CASE WHEN measured_scans >= ${MIN_TREND_SCANS} AND span_years >= ${sqlNumber(MIN_TREND_SPAN_YEARS)} AND slope IS NOT NULL AND fitted_at_first > 0
-       THEN {'mg_cm3_per_year': slope, 'pct_per_year': 100 * slope / fitted_at_first, 'span_years': span_years, 'scans': measured_scans} END AS trend,
-  CASE WHEN change_pct IS NOT NULL THEN {'from_ms': first.ms, 'to_ms': latest.ms, 'delta_mg_cm3': latest.v - first.v, 'delta_pct': change_pct,
-    'lsc_mg_cm3': first.v * ${sqlNumber(LSC_PCT)} / 100,
-    'verdict': CASE WHEN change_pct < -${sqlNumber(LSC_PCT)} THEN 'decline' WHEN change_pct > ${sqlNumber(LSC_PCT)} THEN 'gain' ELSE 'within-measurement-error' END} END AS change
-FROM f`;
+SELECT patient_id, latest.row AS latest_row, latest_v AS vbmd_mg_cm3, ${categorySql('latest_v')} AS category, scans, measured_scans,
+  latest_ms IS NULL OR last_ms > latest_ms AS latest_scan_indeterminate,
+  CASE WHEN has_trend THEN 100 * slope / fitted_at_first END AS trend_pct_per_year,
+  CASE WHEN has_trend THEN slope END AS trend_mg_cm3_per_year, CASE WHEN has_trend THEN span_years END AS trend_span_years,
+  change_pct, first_ms AS change_from_ms, latest_ms AS change_to_ms, latest_v - first_v AS change_mg_cm3, first_v * ${sqlNumber(LSC_PCT)} / 100 AS change_lsc_mg_cm3,
+  CASE WHEN change_pct < -${sqlNumber(LSC_PCT)} THEN 'decline' WHEN change_pct > ${sqlNumber(LSC_PCT)} THEN 'gain' WHEN change_pct IS NOT NULL THEN 'within-measurement-error' END AS change_verdict
+FROM g`;
 
 /** Per patient: active classes, any inactive record ('past'), the alphabetically first active ingredient. */
 export const THERAPY_SQL = `SELECT patient_id,
@@ -70,7 +71,7 @@ export function matchWhereSql(q: ParsedCohortQuery): string {
   if (q.category) parts.push(`category = ${sqlString(q.category)}`);
   if (q.untreated) parts.push(`therapy <> 'active'`);
   if (q.decliningPctPerYear !== undefined) {
-    parts.push(`trend.pct_per_year <= -${sqlNumber(q.decliningPctPerYear)}`, `change.verdict = 'decline'`);
+    parts.push(`trend_pct_per_year <= -${sqlNumber(q.decliningPctPerYear)}`, `change_verdict = 'decline'`);
   }
   return parts.join(' AND ');
 }
@@ -78,7 +79,13 @@ export function matchWhereSql(q: ParsedCohortQuery): string {
 /** compareRows (query.ts): lowest vBMD, then fastest decline, then patient id; with --declining the fastest
  * decline first. Missing values sort last as Infinity does there. */
 export function orderBySql(q: ParsedCohortQuery): string {
-  const vbmd = 'vbmd_mg_cm3 ASC NULLS LAST';
-  const trend = 'trend.pct_per_year ASC NULLS LAST';
-  return q.decliningPctPerYear !== undefined ? `${trend}, ${vbmd}, patient_id` : `${vbmd}, ${trend}, patient_id`;
+  const vbmd = 'c.vbmd_mg_cm3 ASC NULLS LAST';
+  const trend = 'c.trend_pct_per_year ASC NULLS LAST';
+  return q.decliningPctPerYear !== undefined ? `${trend}, ${vbmd}, c.patient_id` : `${vbmd}, ${trend}, c.patient_id`;
+}
+
+/** The rows a query returns, with the latest scan's text joined back (LEFT: a patient whose scans were all
+ * indeterminate has none). */
+export function rowsSql(q: ParsedCohortQuery, columns: string): string {
+  return `SELECT ${columns} FROM (SELECT * FROM cohort_row WHERE ${matchWhereSql(q)}) c LEFT JOIN scan s ON s.row_id = c.latest_row ORDER BY ${orderBySql(q)}`;
 }

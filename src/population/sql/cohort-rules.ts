@@ -36,18 +36,24 @@ const NO_VALUE = '(data_absent OR value IS NULL OR NOT isfinite(value))';
  * NULL when indeterminate), effective (as written) and effective_ms, issued_ms, basis, study_uid (without
  * urn:oid:), uncalibrated, and `reason`: NULL for a result the cohort counts, else why not, in the reader's
  * order; rows that are not vBMD results carry their kind as reason ('medication' rows are read by
- * therapyRecordSql). This is what a Parquet stage stores, so each query reads numbers, not JSON or text.
+ * therapyRecordSql). Two keys save every query a pass over text: study_key, a 64-bit hash of (patient,
+ * study) that finds re-analyses, and month, as written in the effective time (the local date of the scan;
+ * a year alone is its January). This is what a Parquet stage stores: each query reads numbers, not JSON.
  */
 export function readingSql(flat: string): string {
   return `WITH o AS (
   SELECT *, coalesce(effective_date_time, effective_instant, effective_period_start) AS effective, ${UNIT_FACTOR} AS factor FROM (${flat})
 ), t AS (
-  SELECT *, ${fhirDateTimeMsSql('effective')} AS effective_ms FROM o
+  SELECT * REPLACE (nullif(CASE WHEN starts_with(study_uid, 'urn:oid:') THEN substr(study_uid, 9) ELSE study_uid END, '') AS study_uid),
+    ${fhirDateTimeMsSql('effective')} AS effective_ms
+  FROM o
 )
 SELECT kind, id, patient_id, status, effective, effective_ms, ${fhirDateTimeMsSql('issued')} AS issued_ms,
   CASE WHEN NOT ${NO_VALUE} THEN floor(value * factor * 1e6 + 0.5) / 1e6 END AS vbmd_mg_cm3,
   ${BASIS} AS basis,
-  nullif(CASE WHEN starts_with(study_uid, 'urn:oid:') THEN substr(study_uid, 9) ELSE study_uid END, '') AS study_uid,
+  study_uid,
+  CASE WHEN study_uid IS NOT NULL THEN hash(patient_id, study_uid) END AS study_key,
+  CASE WHEN length(effective) >= 7 THEN substr(effective, 1, 7) ELSE strftime(make_timestamp(effective_ms * 1000), '%Y-%m') END AS month,
   -- Without the structured calibration (an older writer), 'preliminary' was how vbmd said uncalibrated.
   CASE WHEN calibration_method IS NOT NULL THEN NOT (calibration_traceable IS TRUE AND calibration_method <> ${sqlString(CALIBRATION_METHOD_CODES.nominal.code)})
        ELSE status = 'preliminary' END AS uncalibrated,
@@ -65,7 +71,7 @@ FROM t`;
 
 /** Columns of readingSql, in order (a stage from another version of these rules is refused). */
 export const READING_COLUMNS = [
-  'kind', 'id', 'patient_id', 'status', 'effective', 'effective_ms', 'issued_ms', 'vbmd_mg_cm3', 'basis', 'study_uid', 'uncalibrated', 'reason',
+  'kind', 'id', 'patient_id', 'status', 'effective', 'effective_ms', 'issued_ms', 'vbmd_mg_cm3', 'basis', 'study_uid', 'study_key', 'month', 'uncalibrated', 'reason',
   'resource_type', 'period_end', 'medication_text', 'medication_coding', 'medication_unresolved',
 ] as const;
 
@@ -80,19 +86,14 @@ FROM ${readingSource}`;
  * The scans that do not count because a later result of the same study does (result-reader.ts supersedes):
  * of two results of the same study of the same patient, the one issued later counts; at the same issued time
  * the lower value (the cautious reading); the last tie-breaks (time, id) only make the choice independent of
- * the order of the files. Re-analyses are rare, so a 64-bit hash of (patient, study) first finds candidate
- * pairs with an integer GROUP BY; only those rows are ranked on the real keys (a hash collision costs a
- * little work, never a wrong answer).
+ * the order of the files. Re-analyses are rare: the stage lists the study keys (64-bit hashes of patient and
+ * study) found more than once (`reanalysed`), and only those rows are ranked on the real keys (a hash
+ * collision costs a little work, never a wrong answer; a result outside the window supersedes nothing).
  */
-export const SUPERSEDED_SQL = `WITH k AS (
-  SELECT row_id, hash(patient_id, study_uid) AS h FROM scan WHERE reason IS NULL AND study_uid IS NOT NULL
-), candidate AS (
-  SELECT row_id FROM k WHERE h IN (SELECT h FROM k GROUP BY h HAVING count(*) > 1)
-)
-SELECT row_id FROM (
+export const SUPERSEDED_SQL = `SELECT row_id FROM (
   SELECT row_id, row_number() OVER (PARTITION BY patient_id, study_uid
     ORDER BY issued_ms DESC NULLS LAST, vbmd_mg_cm3 ASC NULLS LAST, effective_ms, id) AS rank
-  FROM scan WHERE row_id IN (SELECT row_id FROM candidate)
+  FROM scan WHERE reason IS NULL AND study_key IN (SELECT study_key FROM reanalysed)
 ) WHERE rank > 1`;
 
 /** The scans the cohort counts: results, in the window, not superseded. */

@@ -59,7 +59,7 @@ export function patientKeySql(ref: string): string {
   return `CASE WHEN ${reference} IS NOT NULL THEN coalesce(${id}, ${reference}) WHEN nullif(${ref}.identifier.value, '') IS NOT NULL THEN ${ident} END`;
 }
 
-const hasSummaryCode = `len(list_filter(code.coding, lambda c: c.system = ${sqlString(VBMD_SUMMARY_CODE.system)} AND c.code = ${sqlString(VBMD_SUMMARY_CODE.code)})) > 0`;
+const hasSummaryCode = `list_contains(code.coding, {'system': ${sqlString(VBMD_SUMMARY_CODE.system)}, 'code': ${sqlString(VBMD_SUMMARY_CODE.code)}})`;
 
 /** What each resource is to the cohort, before any result rule. */
 const KIND = `CASE
@@ -112,8 +112,7 @@ const MEDICATION_COLUMNS: Readonly<Record<string, string>> = {
 export const FLAT_OBSERVATION_COLUMNS = ['id', 'patient_id', 'status', ...Object.keys(OBSERVATION_COLUMNS)] as const;
 export const FLAT_MEDICATION_COLUMNS = ['resource_type', 'id', 'patient_id', 'status', ...Object.keys(MEDICATION_COLUMNS)] as const;
 
-const when = (kind: string, columns: Readonly<Record<string, string>>) =>
-  Object.entries(columns).map(([name, expr]) => `CASE WHEN kind = ${sqlString(kind)} THEN ${expr} END AS ${name}`);
+const when = (flag: string, columns: Readonly<Record<string, string>>) => Object.entries(columns).map(([name, expr]) => `CASE WHEN ${flag} THEN ${expr} END AS ${name}`);
 
 /**
  * One row per resource read: `kind` (vbmd, medication, not-vbmd, invalid, other-resource-type) and the
@@ -122,13 +121,11 @@ const when = (kind: string, columns: Readonly<Record<string, string>>) =>
  */
 export function flattenSql(source: string): string {
   return `SELECT kind, "resourceType" AS resource_type,
-  CASE WHEN kind IN ('vbmd', 'medication') THEN id END AS id,
-  CASE WHEN kind IN ('vbmd', 'medication') THEN ${patientKeySql('subject')} END AS patient_id,
-  CASE WHEN kind IN ('vbmd', 'medication') THEN status END AS status,
-  ${[...when('vbmd', OBSERVATION_COLUMNS), ...when('medication', MEDICATION_COLUMNS)].join(',\n  ')}
+  ${when('is_vbmd OR is_medication', { id: 'id', patient_id: patientKeySql('subject'), status: 'status' }).join(',\n  ')},
+  ${[...when('is_vbmd', OBSERVATION_COLUMNS), ...when('is_medication', MEDICATION_COLUMNS)].join(',\n  ')}
 FROM (
-  SELECT *, ${KIND} AS kind,
-    CASE WHEN "resourceType" IN ('MedicationRequest', 'MedicationStatement') THEN ${medicationConcept} END AS concept
-  FROM ${source}
+  SELECT *, kind = 'vbmd' AS is_vbmd, kind = 'medication' AS is_medication,
+    CASE WHEN kind = 'medication' THEN ${medicationConcept} END AS concept
+  FROM (SELECT *, ${KIND} AS kind FROM ${source})
 )`;
 }
