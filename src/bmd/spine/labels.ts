@@ -72,7 +72,23 @@ const WEAK_RIB_COUNT = 0.7;
 export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelOutcome {
   const n = ev.length;
   const warnings: string[] = [];
+  const ribless0 = ev.map((e) => !(e.ribLeft || e.ribRight) && (e.bandLeft || e.bandRight) && e.whole && !e.sacral);
+  // Ribs run without a break from T1 to T12 (a lumbar rib occurs on L1 only): a "rib" below two whole
+  // rib-less levels is an iliac crest, a kidney or a transverse process, and is set aside.
   const ribbed = ev.map((e) => e.ribLeft || e.ribRight);
+  // Walking down from the highest rib: once two whole rib-less levels have passed, nothing below is a rib.
+  let riblessRun = 0;
+  let seenRib = false;
+  for (let k = ev.length - 1; k >= 0; k--) {
+    if (ribbed[k] && riblessRun >= 2 && seenRib) ribbed[k] = false;
+    else if (ribbed[k]) {
+      seenRib = true;
+      riblessRun = 0;
+    } else if (ribless0[k]) riblessRun++;
+  }
+  if (ribbed.some((r, k) => !r && (ev[k].ribLeft || ev[k].ribRight))) {
+    warnings.push('Rib-like bone below two rib-less levels was not counted as a rib (an iliac crest, a kidney or a transverse process).');
+  }
   const ribless = ev.map((e, k) => !ribbed[k] && (e.bandLeft || e.bandRight) && e.whole && !e.sacral);
   const bodies = ev.map((e) => !e.sacral && !e.stub);
 
@@ -83,14 +99,12 @@ export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelO
   if (lowest > 0 && ribless[lowest - 1]) {
     t12 = lowest;
     // The lowest pair split over two levels (one side's rib here, the other side's only on the level above):
-    // the 12th rib falls steeply from its head, so a traced end errs low, never high; the pair belongs to
-    // the upper level, and the count is not sure.
+    // either a steep 12th rib traced low on one side, or the 11th and 12th each seen on one side only.
     const onlyLeft = (k: number): boolean => ev[k].ribLeft && !ev[k].ribRight;
     const onlyRight = (k: number): boolean => ev[k].ribRight && !ev[k].ribLeft;
     if (lowest + 1 < n && ((onlyLeft(lowest) && onlyRight(lowest + 1)) || (onlyRight(lowest) && onlyLeft(lowest + 1)))) {
-      t12 = lowest + 1;
       t12Conf = 0.6;
-      warnings.push('The lowest rib pair is traced to two neighbouring levels (one side each): the last-rib count is uncertain.');
+      warnings.push('The lowest ribs are seen on one side each on two neighbouring levels: the last-rib count is uncertain.');
     }
     // A rib on one side only at the bottom, below a level with ribs on both: a kidney, a transverse process
     // or a short 12th rib traced on one side; less sure.
