@@ -5,11 +5,12 @@ import type { StraightSpine } from './straighten.js';
  * (the sacrum is ~100-110 mm wide at its base: Gray's Anatomy) and often on through the sacroiliac joints
  * into the iliac bones. A lumbar body is 40-55 mm wide. L5's transverse processes span ~90-100 mm but arise
  * behind the body (at the pedicles), while the alae leave the S1 body at its own depth: so the band searched
- * stays at the body's depth, where beside a lumbar body lies the psoas, and a lumbar level spans ~50 mm.
+ * stays at the body's depth, where beside a lumbar body lies the psoas, and a lumbar level spans ~50 mm;
+ * 90 mm leaves room for a narrow sacrum (~95 mm).
  * Gaps of up to 4 mm are bridged (the sacroiliac joint, ~2-4 mm), not more: an enhanced kidney beyond
  * perirenal fat must not join the bone.
  */
-export const SACRAL_WIDTH_MIN_MM = 100;
+export const SACRAL_WIDTH_MIN_MM = 90;
 const BAND_U_MM: [number, number] = [-8, 12];
 
 /**
