@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
@@ -42,7 +43,8 @@ interface StepResult {
   patients: number;
   scansRead: number;
   superseded: number;
-  firstRows: string[];
+  /** sha256 of every row (patient, latest value, trend to 1e-6 %/year, therapy), in order. */
+  rowsSha256: string;
   load1Before: number;
   load1After: number;
 }
@@ -71,7 +73,7 @@ async function step(name: string, dataDir: string, stageDir: string): Promise<St
     patients: result.summary.patients,
     scansRead: result.summary.scansRead,
     superseded: result.summary.skipped.superseded,
-    firstRows: result.rows.slice(0, 50).map((r) => `${r.patient}:${r.latestVbmdMgCm3}:${r.trend?.pctPerYear.toFixed(6) ?? ''}`),
+    rowsSha256: result.rows.reduce((h, r) => h.update(`${r.patient}:${r.latestVbmdMgCm3}:${r.trend?.pctPerYear.toFixed(6) ?? ''}:${r.therapy}\n`), createHash('sha256')).digest('hex'),
     load1Before,
     load1After: loadavg()[0]!,
   };
@@ -108,7 +110,7 @@ async function main(): Promise<void> {
   const stageMb = (await stat(join(stageDir, 'resources.parquet'))).size / 2 ** 20;
   console.log(`Parquet stage: ${stageMb.toFixed(0)} MiB (${((stageMb * 2 ** 20) / size * 100).toFixed(1)}% of the NDJSON)`);
   const by = (n: string) => results.find((r) => r.step === n);
-  const same = (a: StepResult | undefined, b: StepResult | undefined) => !a || !b || (a.matched === b.matched && a.firstRows.join() === b.firstRows.join());
+  const same = (a: StepResult | undefined, b: StepResult | undefined) => !a || !b || (a.matched === b.matched && a.rowsSha256 === b.rowsSha256);
   const agree = same(by('ndjson:untreated'), by('parquet:untreated')) && same(by('stream:untreated'), by('parquet:untreated')) && same(by('stream:declining'), by('parquet:declining'));
   console.log(`same rows from NDJSON, Parquet${process.env.BENCH_COMPARE_STREAM === '1' ? ' and the streaming engine' : ''}: ${agree ? 'yes' : 'NO'}`);
   const first = by('parquet:untreated')!;
