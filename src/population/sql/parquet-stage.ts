@@ -37,9 +37,10 @@ function stageSql(files: readonly string[]): string {
   return readingSql(flattenSql(readNdjsonSql(files)));
 }
 
-/** Study keys found more than once among the results: computed once here instead of in each query. */
-function reanalysedSql(stageFile: string): string {
-  return `SELECT study_key FROM read_parquet(${sqlString(stageFile)}) WHERE reason IS NULL AND study_key IS NOT NULL GROUP BY study_key HAVING count(*) > 1`;
+/** Study keys found more than once among the results of a reading (cohort-rules.ts readingSql): computed
+ * once per stage instead of in each query. */
+export function reanalysedSql(reading: string): string {
+  return `SELECT study_key FROM ${reading} WHERE reason IS NULL AND study_key IS NOT NULL GROUP BY study_key HAVING count(*) > 1`;
 }
 
 /** The rules the stage was written with, independent of the files read. */
@@ -70,7 +71,7 @@ export async function writeParquetStage(db: DuckDbSession, files: readonly strin
   } catch (e) {
     throw duckDbError(e, 'Reading the NDJSON files');
   }
-  await db.run(`COPY (${reanalysedSql(file)}) TO ${sqlString(join(resolve(dir), REANALYSED_FILE))} (FORMAT parquet)`);
+  await db.run(`COPY (${reanalysedSql(`read_parquet(${sqlString(file)})`)}) TO ${sqlString(join(resolve(dir), REANALYSED_FILE))} (FORMAT parquet)`);
   const [[rows]] = (await db.rows(`SELECT count(*) FROM read_parquet(${sqlString(file)})`)) as [[unknown]];
   const manifest: StageManifest = {
     format: STAGE_FORMAT,
