@@ -2,9 +2,9 @@ import type { LoadedVolume, Vec3 } from '../imaging/volume.js';
 import type { Calibrate, SiteCalibrationFile } from './calibration/types.js';
 import { hounsfieldToVbmd } from './calibration/types.js';
 import { calibrateWithFallback } from './calibration-adapter.js';
-import type { CalibrationResult, LevelResult, VbmdReport } from './report.js';
+import type { CalibrationResult, LevelResult, ReportSummary, VbmdReport } from './report.js';
 import { REPORT_SCHEMA } from './report.js';
-import { locateVertebrae } from './spine/locate.js';
+import { locateVertebrae, type LocatedVertebra } from './spine/locate.js';
 import { measureRoi, roiGeometry, type RoiGeometry, type RoiStats } from './roi/trabecular-roi.js';
 import { lesionFlags, levelExclusion } from './qc/level-qc.js';
 import { ENHANCED_BLOOD_HU, prevertebralVesselHu } from './qc/contrast.js';
@@ -47,56 +47,7 @@ export function analyzeVolume(loaded: LoadedVolume, options: AnalyzeOptions = {}
   timingsMs.calibration = now() - t0;
 
   t0 = now();
-  const voxelMm3 = volume.spacingMm[0] * volume.spacingMm[1] * volume.spacingMm[2];
-  const firstPass = loc.vertebrae.map((v, k) =>
-    levelExclusion({
-      level: v.level,
-      labelConfidence: v.labelConfidence,
-      partialCoverage: v.partialCoverage,
-      roiVoxels: rois[k].stats.voxels,
-      roiVolumeMm3: rois[k].stats.voxels * voxelMm3,
-      roiMedianHu: rois[k].stats.medianHu,
-      roiSdHu: rois[k].stats.sdHu,
-      heightsMm: v.heightsMm,
-      // Endplates are found on the 1 mm straightened spine, but not finer than the source slices.
-      heightResolutionMm: Math.max(1, Math.min(...volume.spacingMm.filter((_, i) => Math.abs(volume.direction[i][2]) > 0.5))),
-    }),
-  );
-  const lesions = lesionFlags(
-    loc.vertebrae.map((v, k) => ({
-      level: v.level,
-      medianHu: rois[k].stats.medianHu,
-      sdHu: rois[k].stats.robustSdHu,
-      rawSdHu: rois[k].stats.sdHu,
-      eligible: firstPass[k].reason === null || firstPass[k].reason === 'label-uncertain',
-    })),
-  );
-  const levels: LevelResult[] = loc.vertebrae.map((v, k) => {
-    const s = rois[k].stats;
-    let reason = firstPass[k].reason;
-    let detail = firstPass[k].detail;
-    if (reason === null && lesions[k]) {
-      reason = 'lesion';
-      detail = lesions[k];
-    }
-    const vbmd = s.medianHu === null ? null : round1(hounsfieldToVbmd(s.medianHu, calibration));
-    return {
-      level: v.level,
-      labelConfidence: v.labelConfidence,
-      centerMm: v.centerMm.map(round1) as Vec3,
-      roiHuMedian: s.medianHu,
-      roiHuMean: s.meanHu,
-      roiHuSd: s.sdHu,
-      roiVoxels: s.voxels,
-      vbmd,
-      included: reason === null && vbmd !== null,
-      exclusionReason: reason,
-      exclusionDetail: detail,
-      heightsMm: v.heightsMm,
-      roiSource: 'geometric',
-      geometricRoi: rois[k].geom,
-    };
-  });
+  const levels = levelResults(loaded, loc.vertebrae, rois, calibration);
   for (const l of levels) if (l.exclusionReason && l.exclusionDetail) warnings.push(`Excluded ${l.exclusionDetail}`);
   const vesselHu = prevertebralVesselHu(loc.grid, loc.track);
   const contrastTag = contrastTagged(loaded);
@@ -107,14 +58,7 @@ export function analyzeVolume(loaded: LoadedVolume, options: AnalyzeOptions = {}
     );
   }
   const summary = summarize(levels);
-  if (summary.basis === 'thoracic-extrapolated') {
-    warnings.push(`No two lumbar levels are measurable: the summary uses ${summary.levels.join(' and ')} (thoracic extrapolation; ACR thresholds are defined for lumbar vBMD).`);
-  } else if (summary.basis === 'single-level') {
-    warnings.push(`Only ${summary.levels[0]} is measurable: the summary rests on a single level.`);
-  } else if (summary.basis === 'none' && loc.vertebrae.length > 0) {
-    warnings.push('No level is measurable: the result is indeterminate.');
-  }
-  if (calibration.uncalibrated) warnings.push('Calibration is a nominal default (uncalibrated): vBMD values are approximate.');
+  warnings.push(...summaryWarnings(summary, loc.vertebrae.length, calibration));
   timingsMs.qc = now() - t0;
 
   return {
@@ -141,6 +85,76 @@ export function analyzeVolume(loaded: LoadedVolume, options: AnalyzeOptions = {}
     software: options.software,
     timingsMs: Object.fromEntries(Object.entries(timingsMs).map(([k, v]) => [k, Math.round(v * 10) / 10])),
   };
+}
+
+/**
+ * Per level: exclusions (coverage, label, ROI size, fracture: first rule that fires), then the lesion screen
+ * across levels, and the calibrated value.
+ */
+function levelResults(loaded: LoadedVolume, vertebrae: LocatedVertebra[], rois: { geom: RoiGeometry; stats: RoiStats }[], calibration: CalibrationResult): LevelResult[] {
+  const { volume } = loaded;
+  const voxelMm3 = volume.spacingMm[0] * volume.spacingMm[1] * volume.spacingMm[2];
+  // Endplates are found on the 1 mm straightened spine, but not finer than the source slices.
+  const heightResolutionMm = Math.max(1, Math.min(...volume.spacingMm.filter((_, i) => Math.abs(volume.direction[i][2]) > 0.5)));
+  const firstPass = vertebrae.map((v, k) =>
+    levelExclusion({
+      level: v.level,
+      labelConfidence: v.labelConfidence,
+      partialCoverage: v.partialCoverage,
+      roiVoxels: rois[k].stats.voxels,
+      roiVolumeMm3: rois[k].stats.voxels * voxelMm3,
+      roiMedianHu: rois[k].stats.medianHu,
+      roiSdHu: rois[k].stats.sdHu,
+      heightsMm: v.heightsMm,
+      heightResolutionMm,
+    }),
+  );
+  const lesions = lesionFlags(
+    vertebrae.map((v, k) => ({
+      level: v.level,
+      medianHu: rois[k].stats.medianHu,
+      sdHu: rois[k].stats.robustSdHu,
+      rawSdHu: rois[k].stats.sdHu,
+      eligible: firstPass[k].reason === null || firstPass[k].reason === 'label-uncertain',
+    })),
+  );
+  return vertebrae.map((v, k) => {
+    const s = rois[k].stats;
+    const lesion = firstPass[k].reason === null && lesions[k];
+    const reason = lesion ? 'lesion' : firstPass[k].reason;
+    const detail = lesion ? lesions[k] : firstPass[k].detail;
+    const vbmd = s.medianHu === null ? null : round1(hounsfieldToVbmd(s.medianHu, calibration));
+    return {
+      level: v.level,
+      labelConfidence: v.labelConfidence,
+      centerMm: v.centerMm.map(round1) as Vec3,
+      roiHuMedian: s.medianHu,
+      roiHuMean: s.meanHu,
+      roiHuSd: s.sdHu,
+      roiVoxels: s.voxels,
+      vbmd,
+      included: reason === null && vbmd !== null,
+      exclusionReason: reason,
+      exclusionDetail: detail,
+      heightsMm: v.heightsMm,
+      roiSource: 'geometric',
+      geometricRoi: rois[k].geom,
+    };
+  });
+}
+
+/** What the summary's basis and the calibration mean for a reader. */
+function summaryWarnings(summary: ReportSummary, levelsFound: number, calibration: CalibrationResult): string[] {
+  const out: string[] = [];
+  if (summary.basis === 'thoracic-extrapolated') {
+    out.push(`No two lumbar levels are measurable: the summary uses ${summary.levels.join(' and ')} (thoracic extrapolation; ACR thresholds are defined for lumbar vBMD).`);
+  } else if (summary.basis === 'single-level') {
+    out.push(`Only ${summary.levels[0]} is measurable: the summary rests on a single level.`);
+  } else if (summary.basis === 'none' && levelsFound > 0) {
+    out.push('No level is measurable: the result is indeterminate.');
+  }
+  if (calibration.uncalibrated) out.push('Calibration is a nominal default (uncalibrated): vBMD values are approximate.');
+  return out;
 }
 
 function contrastTagged(loaded: LoadedVolume): boolean {

@@ -1,3 +1,4 @@
+import { chooseCanalPath, continuousRun, type CanalCandidate } from './canal-path.js';
 import type { WorkingGrid } from './working-grid.js';
 
 /**
@@ -90,22 +91,6 @@ export function midlineProfile(g: WorkingGrid, z: number, x0: number, hw: number
   }
 }
 
-interface CanalCandidate {
-  /** Midline x of the profile where this candidate was found (working voxels). */
-  x: number;
-  y: number;
-  /** Anterior edge of the canal (first low voxel), the posterior edge of the body. */
-  front: number;
-  /** Body anterior edge estimate (y index). */
-  bodyFront: number;
-  score: number;
-  /**
-   * Another canal-like gap lies up to 70 mm further posterior in the same profile: this one is then more
-   * likely the fat plane between a contrast-filled aorta and the vertebral body than the canal itself.
-   */
-  shadowed?: boolean;
-}
-
 /**
  * Canal candidates in one midline profile: a low run (CSF/fat) 4-30 mm long, with a run of >= 15 mm of
  * non-low tissue directly anterior (body or disc) containing or ending in bone, and bone within 30 mm posterior
@@ -153,64 +138,6 @@ export function canalCandidates(f: Float32Array, yMin: number, yMax: number, mmP
   const shadowReach = 70 / mmPerVoxel;
   for (const c of out) c.shadowed = out.some((o) => o.y > c.y && o.y - c.y <= shadowReach);
   return out;
-}
-
-/** Chooses one candidate per slice (or none) maximising matches minus jumps: Viterbi over slices. */
-function chooseCanalPath(cands: CanalCandidate[][], mmPerVoxelY: number, mmPerVoxelZ: number): Int32Array {
-  const nz = cands.length;
-  const choice = new Int32Array(nz).fill(-1);
-  // State per slice: candidate index, or -1 (none). Cost = -1 per matched slice + jump penalty.
-  const jumpPenaltyPerMm = 0.08;
-  const maxJumpMmPerMm = 1.0; // the canal moves at most ~1 mm in y per mm in z (steepest lordosis ~45 deg)
-  const best: Float64Array[] = [];
-  const back: Int32Array[] = [];
-  for (let z = 0; z < nz; z++) {
-    const m = cands[z].length;
-    const b = new Float64Array(m + 1);
-    const bk = new Int32Array(m + 1).fill(-1);
-    for (let s = 0; s <= m; s++) {
-      const self = s < m ? (cands[z][s].shadowed ? -0.3 : -1) : 0;
-      if (z === 0) {
-        b[s] = self;
-        continue;
-      }
-      const prev = best[z - 1];
-      const pm = cands[z - 1].length;
-      let v = Infinity;
-      let arg = -1;
-      for (let t = 0; t <= pm; t++) {
-        let c = prev[t];
-        if (s < m && t < pm) {
-          const dyMm =
-            Math.abs(cands[z][s].y - cands[z - 1][t].y) * mmPerVoxelY + Math.abs(cands[z][s].x - cands[z - 1][t].x) * mmPerVoxelY;
-          if (dyMm > maxJumpMmPerMm * mmPerVoxelZ + 2 * mmPerVoxelY) c += 2;
-          else c += jumpPenaltyPerMm * dyMm;
-        } else if (s < m !== t < pm) {
-          c += 0.5;
-        }
-        if (c < v) {
-          v = c;
-          arg = t;
-        }
-      }
-      b[s] = v + self;
-      bk[s] = arg;
-    }
-    best.push(b);
-    back.push(bk);
-  }
-  let s = 0;
-  let v = Infinity;
-  const last = best[nz - 1];
-  for (let t = 0; t < last.length; t++) if (last[t] < v) {
-    v = last[t];
-    s = t;
-  }
-  for (let z = nz - 1; z >= 0; z--) {
-    choice[z] = s < cands[z].length ? s : -1;
-    if (z > 0) s = back[z][s];
-  }
-  return choice;
 }
 
 function medianOf(values: number[]): number {
@@ -300,6 +227,36 @@ function bodyRowExtent(g: WorkingGrid, z: number, x0: number, y0: number): { cen
   return { center: (x1 + x2) / 2, widthMm: (x2 - x1 + 1) * g.spacingMm[0], touchesEdge: x1 === 0 || x2 === nx - 1 };
 }
 
+/**
+ * Canal candidates of every slice, from midline profiles through and up to 15 mm either side of the bone
+ * column's estimated x (the estimate can sit on a pedicle).
+ */
+function canalCandidatesPerSlice(g: WorkingGrid, outlines: SliceOutline[], colXs: Float32Array): CanalCandidate[][] {
+  const [nx, ny, nz] = g.dims;
+  const prof = new Float32Array(ny);
+  const cands: CanalCandidate[][] = [];
+  const hw = Math.max(1, Math.round(4 / g.spacingMm[0]));
+  const step = Math.max(1, Math.round(3 / g.spacingMm[0]));
+  const reach = Math.round(15 / g.spacingMm[0]);
+  for (let z = 0; z < nz; z++) {
+    const o = outlines[z];
+    if (!o.ok || !Number.isFinite(colXs[z])) {
+      cands.push([]);
+      continue;
+    }
+    const yMin = Math.max(0, Math.round(o.yAnterior + 0.25 * (o.yPosterior - o.yAnterior)));
+    const list: CanalCandidate[] = [];
+    for (let dx = -reach; dx <= reach; dx += step) {
+      const x = Math.round(colXs[z]) + dx;
+      if (x < hw || x >= nx - hw) continue;
+      midlineProfile(g, z, x, hw, prof);
+      for (const c of canalCandidates(prof, yMin, Math.max(yMin, o.yPosterior), g.spacingMm[1])) list.push({ ...c, x });
+    }
+    cands.push(list);
+  }
+  return cands;
+}
+
 export function findSpineTrack(g: WorkingGrid): SpineTrack {
   const [nx, ny, nz] = g.dims;
   const found = new Uint8Array(nz);
@@ -317,28 +274,7 @@ export function findSpineTrack(g: WorkingGrid): SpineTrack {
     if (o.ok) colX[z] = spineColumnX(g, z, o);
   }
   const colXs = runningMedian(colX, Math.max(1, Math.round(10 / g.spacingMm[2])));
-  const prof = new Float32Array(ny);
-  const cands: CanalCandidate[][] = [];
-  const hw = Math.max(1, Math.round(4 / g.spacingMm[0]));
-  for (let z = 0; z < nz; z++) {
-    const o = outlines[z];
-    if (!o.ok || !Number.isFinite(colXs[z])) {
-      cands.push([]);
-      continue;
-    }
-    const yMin = Math.max(0, Math.round(o.yAnterior + 0.25 * (o.yPosterior - o.yAnterior)));
-    // The column estimate can sit on a pedicle; the canal is sought on profiles up to 15 mm either side.
-    const list: CanalCandidate[] = [];
-    const step = Math.max(1, Math.round(3 / g.spacingMm[0]));
-    const reach = Math.round(15 / g.spacingMm[0]);
-    for (let dx = -reach; dx <= reach; dx += step) {
-      const x = Math.round(colXs[z]) + dx;
-      if (x < hw || x >= nx - hw) continue;
-      midlineProfile(g, z, x, hw, prof);
-      for (const c of canalCandidates(prof, yMin, Math.max(yMin, o.yPosterior), g.spacingMm[1])) list.push({ ...c, x });
-    }
-    cands.push(list);
-  }
+  const cands = canalCandidatesPerSlice(g, outlines, colXs);
   const choice = chooseCanalPath(cands, g.spacingMm[1], g.spacingMm[2]);
   const { a: bestA, b: bestB } = continuousRun(choice, cands, g);
   if (bestA < 0 || (bestB - bestA + 1) * g.spacingMm[2] < 40) {
@@ -386,65 +322,6 @@ export function findSpineTrack(g: WorkingGrid): SpineTrack {
   }
   void nx;
   return { found, bodyX, bodyY, bodyDepthMm: depth, bodyWidthMm: width, canalY, touchesEdge: edge, zFirst: bestA, zLast: bestB };
-}
-
-/** The canal moves at most this far in-plane between slices (mm per mm of z, plus a fixed allowance). */
-const MAX_STEP_MM_PER_MM = 1.2;
-const MAX_STEP_FIXED_MM = 6;
-
-/**
- * The part of the chosen path that is one canal: the longest run of chosen slices with gaps of at most
- * ~10 mm (a disc-level miss) and no in-plane jump larger than the canal can make (the column bends at most
- * ~45 degrees). A path that leaves the spine for a while (a contrast-filled vessel or the sternum reading
- * like a canal over a stretch) is cut there; the run is then carried on, slice by slice, to the candidates
- * that continue it smoothly, so the spine beyond such a stretch is not lost. Changes `choice` in place.
- */
-function continuousRun(choice: Int32Array, cands: CanalCandidate[][], g: WorkingGrid): { a: number; b: number } {
-  const nz = choice.length;
-  const sy = g.spacingMm[1];
-  const sx = g.spacingMm[0];
-  const sz = g.spacingMm[2];
-  const maxGap = Math.max(1, Math.round(10 / sz));
-  const fits = (c: CanalCandidate, p: CanalCandidate, dz: number): boolean =>
-    Math.hypot((c.x - p.x) * sx, (c.y - p.y) * sy) <= MAX_STEP_FIXED_MM + MAX_STEP_MM_PER_MM * dz * sz;
-  let bestA = -1;
-  let bestB = -2;
-  let runA = -1;
-  let last = -100;
-  for (let z = 0; z < nz; z++) {
-    if (choice[z] < 0) continue;
-    const broken = z - last > maxGap + 1 || !fits(cands[z][choice[z]], cands[last][choice[last]], z - last);
-    if (broken) runA = z;
-    last = z;
-    if (z - runA > bestB - bestA) {
-      bestA = runA;
-      bestB = z;
-    }
-  }
-  if (bestA < 0) return { a: -1, b: -2 };
-  for (let z = 0; z < nz; z++) if (z < bestA || z > bestB) choice[z] = -1;
-  // Carry the run on in both directions through candidates that continue it.
-  const carry = (from: number, dir: 1 | -1): number => {
-    let end = from;
-    for (let z = from + dir; z >= 0 && z < nz && Math.abs(z - end) <= maxGap + 1; z += dir) {
-      const prev = cands[end][choice[end]];
-      let pick = -1;
-      let bestD = Infinity;
-      cands[z].forEach((c, i) => {
-        const d = Math.hypot((c.x - prev.x) * sx, (c.y - prev.y) * sy);
-        if (fits(c, prev, Math.abs(z - end)) && d < bestD) {
-          bestD = d;
-          pick = i;
-        }
-      });
-      if (pick >= 0) {
-        choice[z] = pick;
-        end = z;
-      }
-    }
-    return end;
-  };
-  return { a: carry(bestA, -1), b: carry(bestB, 1) };
 }
 
 /**

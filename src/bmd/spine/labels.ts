@@ -69,14 +69,22 @@ const NO_ANCHOR = 0.2;
 export const RIB_MARGIN_MIN_MM = 10;
 const WEAK_RIB_COUNT = 0.7;
 
-export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelOutcome {
-  const n = ev.length;
-  const warnings: string[] = [];
+type AnchorName = 't1' | 't12' | 'l5';
+/** One anchor's count: the VERTEBRA_LEVELS index of level 0 (the caudal-most piece), index(k) = base - k. */
+interface AnchorCount {
+  name: AnchorName;
+  base: number;
+  at: number;
+  conf: number;
+}
+
+/** Whether each level bears ribs; rib-like bone below two whole rib-less levels is set aside. */
+function ribBearingLevels(ev: LevelEvidence[], warnings: string[]): boolean[] {
   const ribless0 = ev.map((e) => !(e.ribLeft || e.ribRight) && (e.bandLeft || e.bandRight) && e.whole && !e.sacral);
-  // Ribs run without a break from T1 to T12 (a lumbar rib occurs on L1 only): a "rib" below two whole
-  // rib-less levels is an iliac crest, a kidney or a transverse process, and is set aside.
+  // Ribs run without a break from T1 to T12 (a lumbar rib occurs on L1 only): walking down from the highest
+  // rib, once two whole rib-less levels have passed, nothing below is a rib (an iliac crest, a kidney, a
+  // transverse process).
   const ribbed = ev.map((e) => e.ribLeft || e.ribRight);
-  // Walking down from the highest rib: once two whole rib-less levels have passed, nothing below is a rib.
   let riblessRun = 0;
   let seenRib = false;
   for (let k = ev.length - 1; k >= 0; k--) {
@@ -89,136 +97,143 @@ export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelO
   if (ribbed.some((r, k) => !r && (ev[k].ribLeft || ev[k].ribRight))) {
     warnings.push('Rib-like bone below two rib-less levels was not counted as a rib (an iliac crest, a kidney or a transverse process).');
   }
-  const ribless = ev.map((e, k) => !ribbed[k] && (e.bandLeft || e.bandRight) && e.whole && !e.sacral);
-  const bodies = ev.map((e) => !e.sacral && !e.stub);
+  return ribbed;
+}
 
-  // T12: the most caudal rib-bearing level, with a rib-less whole level right below it.
-  let t12: number | null = null;
-  let t12Conf: number = ONE_ANCHOR.t12;
-  const lowest = ribbed.indexOf(true);
-  if (lowest > 0 && ribless[lowest - 1]) {
-    t12 = lowest;
-    // The lowest pair split over two levels (one side's rib here, the other side's only on the level above):
-    // either a steep 12th rib traced low on one side, or the 11th and 12th each seen on one side only.
-    const onlyLeft = (k: number): boolean => ev[k].ribLeft && !ev[k].ribRight;
-    const onlyRight = (k: number): boolean => ev[k].ribRight && !ev[k].ribLeft;
-    if (lowest + 1 < n && ((onlyLeft(lowest) && onlyRight(lowest + 1)) || (onlyRight(lowest) && onlyLeft(lowest + 1)))) {
-      t12Conf = 0.6;
-      warnings.push('The lowest ribs are seen on one side each on two neighbouring levels: the last-rib count is uncertain.');
-    }
-    // A rib on one side only at the bottom, below a level with ribs on both: a kidney, a transverse process
-    // or a short 12th rib traced on one side; less sure.
-    if (!(ev[t12].ribLeft && ev[t12].ribRight) && t12 + 1 < n && ev[t12 + 1].ribLeft && ev[t12 + 1].ribRight) t12Conf = Math.min(t12Conf, 0.6);
-    // One-sided evidence on both levels (a small field of view, a missed rib): less sure.
-    const oneSided = !(ev[t12].ribLeft && ev[t12].ribRight) && !(ev[t12 - 1].bandLeft && ev[t12 - 1].bandRight);
-    if (oneSided) t12Conf = Math.min(t12Conf, 0.7);
-    // A rib-less level between rib-bearing ones just above: a faint rib missed, or this "rib" is not one.
-    if (t12 + 2 < n && !ribbed[t12 + 1] && ribless[t12 + 1] && ribbed[t12 + 2]) {
-      t12Conf = 0.6;
-      warnings.push('The rib pattern at the thoracolumbar junction is irregular (a rib-bearing level below a rib-less one): the last-rib count is uncertain.');
-    }
+/** T12: the most caudal rib-bearing level, with a rib-less whole level right below it. */
+function lastRibAnchor(ev: LevelEvidence[], ribbed: boolean[], ribless: boolean[], warnings: string[]): AnchorCount | null {
+  const n = ev.length;
+  const t12 = ribbed.indexOf(true);
+  if (!(t12 > 0 && ribless[t12 - 1])) return null;
+  let conf: number = ONE_ANCHOR.t12;
+  const both = (k: number): boolean => ev[k].ribLeft && ev[k].ribRight;
+  const onlyLeft = (k: number): boolean => ev[k].ribLeft && !ev[k].ribRight;
+  const onlyRight = (k: number): boolean => ev[k].ribRight && !ev[k].ribLeft;
+  // The lowest pair split over two levels (one side's rib here, the other side's only on the level above):
+  // either a steep 12th rib traced low on one side, or the 11th and 12th each seen on one side only.
+  if (t12 + 1 < n && ((onlyLeft(t12) && onlyRight(t12 + 1)) || (onlyRight(t12) && onlyLeft(t12 + 1)))) {
+    conf = 0.6;
+    warnings.push('The lowest ribs are seen on one side each on two neighbouring levels: the last-rib count is uncertain.');
   }
-  // T1: the most cranial rib-bearing level, with a rib-less level of most of a body right above it (C7).
-  let t1: number | null = null;
-  let t1Conf: number = ONE_ANCHOR.t1;
-  const highest = ribbed.lastIndexOf(true);
-  if (highest >= 0 && highest + 1 < n && !ribbed[highest + 1] && (ev[highest + 1].bandLeft || ev[highest + 1].bandRight) && !ev[highest + 1].stub) {
-    t1 = highest;
-    if (highest - 2 >= 0 && !ribbed[highest - 1] && ribless[highest - 1] && ribbed[highest - 2]) {
-      t1Conf = 0.6;
-      warnings.push('The rib pattern at the top of the thorax is irregular (a rib-less level between rib-bearing ones): the first-rib count is uncertain.');
-    }
+  // A rib on one side only at the bottom, below a level with ribs on both: a kidney, a transverse process
+  // or a short 12th rib traced on one side; less sure.
+  if (!both(t12) && t12 + 1 < n && both(t12 + 1)) conf = Math.min(conf, 0.6);
+  // One-sided evidence on both levels (a small field of view, a missed rib): less sure.
+  if (!both(t12) && !(ev[t12 - 1].bandLeft && ev[t12 - 1].bandRight)) conf = Math.min(conf, 0.7);
+  // A rib-less level between rib-bearing ones just above: a faint rib missed, or this "rib" is not one.
+  if (t12 + 2 < n && !ribbed[t12 + 1] && ribless[t12 + 1] && ribbed[t12 + 2]) {
+    conf = 0.6;
+    warnings.push('The rib pattern at the thoracolumbar junction is irregular (a rib-bearing level below a rib-less one): the last-rib count is uncertain.');
   }
-  if (ribMarginMm < RIB_MARGIN_MIN_MM && (t1 !== null || t12 !== null)) {
-    t1Conf = Math.min(t1Conf, WEAK_RIB_COUNT);
-    t12Conf = Math.min(t12Conf, WEAK_RIB_COUNT);
-    warnings.push('The ribs fit their levels only a little better than one level up or down: the rib count alone is uncertain.');
+  return { name: 't12', base: T12 + t12, at: t12, conf };
+}
+
+/** T1: the most cranial rib-bearing level, with a rib-less level of most of a body right above it (C7). */
+function firstRibAnchor(ev: LevelEvidence[], ribbed: boolean[], ribless: boolean[], warnings: string[]): AnchorCount | null {
+  const t1 = ribbed.lastIndexOf(true);
+  const above = ev[t1 + 1];
+  if (t1 < 0 || !above || ribbed[t1 + 1] || !(above.bandLeft || above.bandRight) || above.stub) return null;
+  let conf: number = ONE_ANCHOR.t1;
+  if (t1 - 2 >= 0 && !ribbed[t1 - 1] && ribless[t1 - 1] && ribbed[t1 - 2]) {
+    conf = 0.6;
+    warnings.push('The rib pattern at the top of the thorax is irregular (a rib-less level between rib-bearing ones): the first-rib count is uncertain.');
   }
-  // L5: the level right above the sacrum.
+  return { name: 't1', base: T1 + t1, at: t1, conf };
+}
+
+/** L5: the level right above the (most cranial) sacral piece. */
+function sacralAnchor(ev: LevelEvidence[]): AnchorCount | null {
   let sac = -1;
   ev.forEach((e, k) => {
     if (e.sacral) sac = k;
   });
-  const l5: number | null = sac >= 0 && sac + 1 < n && bodies[sac + 1] ? sac + 1 : null;
+  const l5 = sac + 1;
+  if (sac < 0 || l5 >= ev.length || ev[l5].sacral || ev[l5].stub) return null;
+  return { name: 'l5', base: L5 + l5, at: l5, conf: ONE_ANCHOR.l5 };
+}
 
-  // Each anchor's count, as the VERTEBRA_LEVELS index of level 0 (the caudal-most piece): index(k) = base - k.
-  const counts: { name: 't1' | 't12' | 'l5'; base: number; at: number; conf: number }[] = [];
-  if (t1 !== null) counts.push({ name: 't1', base: T1 + t1, at: t1, conf: t1Conf });
-  if (t12 !== null) counts.push({ name: 't12', base: T12 + t12, at: t12, conf: t12Conf });
-  if (l5 !== null) counts.push({ name: 'l5', base: L5 + l5, at: l5, conf: ONE_ANCHOR.l5 });
-
-  let base: number | null = null;
-  let conf = NO_ANCHOR;
-  /** Positions of the anchors the count rests on; a level's discount runs from the nearest. */
-  let anchorsAt: number[] = [];
+/** The count the labels follow, its confidence, and the anchors it rests on; null base without any anchor. */
+function chooseCount(countsIn: AnchorCount[], warnings: string[]): { base: number | null; conf: number; anchorsAt: number[] } {
+  const counts = [...countsIn];
   if (counts.length === 0) {
     warnings.push(
       'No anatomical anchor (the first or last rib-bearing vertebra, or the sacrum) is in the field of view: vertebral levels cannot be named and are reported as unknown.',
     );
-  } else {
-    // A rib count whose ribs fit one level up or down almost as well is weak evidence: where a firm anchor
-    // disagrees with it, the weak count is the likelier error (a traced rib end on a disc), not the anatomy.
-    const firm = counts.filter((c) => c.conf > WEAK_RIB_COUNT);
-    const weakDisagree = counts.filter((c) => c.conf <= WEAK_RIB_COUNT && firm.length > 0 && firm.every((f) => f.base !== c.base));
-    if (weakDisagree.length > 0 && firm.length > 0 && majority(firm.map((c) => c.base)).count === firm.length) {
-      warnings.push(
-        `The rib count (${weakDisagree.map((c) => c.name.toUpperCase()).join(', ')}) is ambiguous by a level and disagrees with the ${firm.map((c) => c.name.toUpperCase()).join(' and ')} count, which the labels follow.`,
-      );
-      for (const w of weakDisagree) counts.splice(counts.indexOf(w), 1);
-    }
-    const agreeing = majority(counts.map((c) => c.base));
-    if (agreeing.count === counts.length) {
-      base = agreeing.value;
-      anchorsAt = counts.map((c) => c.at);
-      // Several anchors agreeing confirm the count; a weak rib count agreeing adds less.
-      const strong = counts.filter((c) => c.conf > WEAK_RIB_COUNT).length;
-      conf = strong >= 2 ? AGREEING_ANCHORS : counts.length >= 2 ? Math.max(...counts.map((c) => c.conf)) + 0.08 : counts[0].conf;
-    } else {
-      // Disagreement: keep the majority where there is one, else the rib count from the top (readers count
-      // down from T1 when the top of the thorax is shown), else the last rib.
-      const chosen =
-        agreeing.count >= 2
-          ? counts.find((c) => c.base === agreeing.value)!
-          : (counts.find((c) => c.name === 't1') ?? counts.find((c) => c.name === 't12')!);
-      base = chosen.base;
-      anchorsAt = counts.filter((c) => c.base === chosen.base).map((c) => c.at);
-      conf = agreeing.count >= 2 ? MAJORITY_OVER_DISSENT : DISAGREEING_ANCHORS;
-      const said = counts.map((c) => `the ${c.name.toUpperCase()} anchor makes the lowest level ${VERTEBRA_LEVELS[c.base] ?? 'beyond L5'}`).join('; ');
-      warnings.push(
-        `The anatomical anchors disagree on the vertebral count (${said}): 11 or 13 rib pairs or a lumbosacral transitional vertebra. Labels follow the ${agreeing.count >= 2 ? 'majority' : chosen.name.toUpperCase()} count and are uncertain.`,
-      );
-    }
+    return { base: null, conf: NO_ANCHOR, anchorsAt: [] };
   }
+  // A rib count whose ribs fit one level up or down almost as well is weak evidence: where a firm anchor
+  // disagrees with it, the weak count is the likelier error (a traced rib end on a disc), not the anatomy.
+  const firm = counts.filter((c) => c.conf > WEAK_RIB_COUNT);
+  const weakDisagree = counts.filter((c) => c.conf <= WEAK_RIB_COUNT && firm.length > 0 && firm.every((f) => f.base !== c.base));
+  if (weakDisagree.length > 0 && firm.length > 0 && majority(firm.map((c) => c.base)).count === firm.length) {
+    warnings.push(
+      `The rib count (${weakDisagree.map((c) => c.name.toUpperCase()).join(', ')}) is ambiguous by a level and disagrees with the ${firm.map((c) => c.name.toUpperCase()).join(' and ')} count, which the labels follow.`,
+    );
+    for (const w of weakDisagree) counts.splice(counts.indexOf(w), 1);
+  }
+  const agreeing = majority(counts.map((c) => c.base));
+  if (agreeing.count === counts.length) {
+    // Several anchors agreeing confirm the count; a weak rib count agreeing adds less.
+    const strong = counts.filter((c) => c.conf > WEAK_RIB_COUNT).length;
+    const conf = strong >= 2 ? AGREEING_ANCHORS : counts.length >= 2 ? Math.max(...counts.map((c) => c.conf)) + 0.08 : counts[0].conf;
+    return { base: agreeing.value, conf, anchorsAt: counts.map((c) => c.at) };
+  }
+  // Disagreement: keep the majority where there is one, else the rib count from the top (readers count down
+  // from T1 when the top of the thorax is shown), else the last rib.
+  const chosen =
+    agreeing.count >= 2 ? counts.find((c) => c.base === agreeing.value)! : (counts.find((c) => c.name === 't1') ?? counts.find((c) => c.name === 't12')!);
+  const said = counts.map((c) => `the ${c.name.toUpperCase()} anchor makes the lowest level ${VERTEBRA_LEVELS[c.base] ?? 'beyond L5'}`).join('; ');
+  warnings.push(
+    `The anatomical anchors disagree on the vertebral count (${said}): 11 or 13 rib pairs or a lumbosacral transitional vertebra. Labels follow the ${agreeing.count >= 2 ? 'majority' : chosen.name.toUpperCase()} count and are uncertain.`,
+  );
+  return {
+    base: chosen.base,
+    conf: agreeing.count >= 2 ? MAJORITY_OVER_DISSENT : DISAGREEING_ANCHORS,
+    anchorsAt: counts.filter((c) => c.base === chosen.base).map((c) => c.at),
+  };
+}
 
+/**
+ * Confidence of level k's name: the count's confidence discounted from the nearest anchor, per level counted
+ * and per inferred boundary crossed. Between two anchors that agree, the count of levels between them is
+ * confirmed by that agreement itself.
+ */
+function levelConfidence(ev: LevelEvidence[], k: number, conf: number, anchorsAt: number[]): number {
+  const lo = Math.min(...anchorsAt);
+  const hi = Math.max(...anchorsAt);
+  let best = anchorsAt.length >= 2 && k >= lo && k <= hi ? conf : 0;
+  for (const a of anchorsAt) {
+    let inferred = 0;
+    for (let j = Math.min(k, a); j < Math.max(k, a); j++) if (ev[j].cranialInferred || ev[j + 1].caudalInferred) inferred++;
+    best = Math.max(best, conf * PER_LEVEL ** Math.abs(k - a) * PER_INFERRED_BOUNDARY ** inferred);
+  }
+  return best;
+}
+
+export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelOutcome {
+  const warnings: string[] = [];
+  const ribbed = ribBearingLevels(ev, warnings);
+  const ribless = ev.map((e, k) => !ribbed[k] && (e.bandLeft || e.bandRight) && e.whole && !e.sacral);
+  const t12 = lastRibAnchor(ev, ribbed, ribless, warnings);
+  const t1 = firstRibAnchor(ev, ribbed, ribless, warnings);
+  if (ribMarginMm < RIB_MARGIN_MIN_MM && (t1 || t12)) {
+    for (const a of [t1, t12]) if (a) a.conf = Math.min(a.conf, WEAK_RIB_COUNT);
+    warnings.push('The ribs fit their levels only a little better than one level up or down: the rib count alone is uncertain.');
+  }
+  const l5 = sacralAnchor(ev);
+  const { base, conf, anchorsAt } = chooseCount([t1, t12, l5].filter((c): c is AnchorCount => c !== null), warnings);
+  // Without an anchor the names are placeholders (reported with the uncertainty): the caudal-most
+  // rib-bearing-looking level as T12.
+  const lowest = ribbed.indexOf(true);
   const names: (VertebraLevel | null)[] = [];
   const confidence: number[] = [];
-  for (let k = 0; k < n; k++) {
-    let idx: number;
-    let c: number;
-    if (base === null) {
-      // Placeholder names (reported with the uncertainty): the caudal-most rib-bearing-looking level as T12.
-      const ref = lowest >= 0 ? T12 + lowest : T12 + 0;
-      idx = ref - k;
-      c = NO_ANCHOR;
-    } else {
-      idx = base - k;
-      // Discount from the nearest anchor: per level counted, and per inferred boundary crossed. Between two
-      // anchors that agree, the count of levels between them is confirmed by that agreement itself.
-      const lo = Math.min(...anchorsAt);
-      const hi = Math.max(...anchorsAt);
-      let best = anchorsAt.length >= 2 && k >= lo && k <= hi ? conf : 0;
-      for (const a of anchorsAt) {
-        let inferred = 0;
-        for (let j = Math.min(k, a); j < Math.max(k, a); j++) if (ev[j].cranialInferred || ev[j + 1].caudalInferred) inferred++;
-        best = Math.max(best, conf * PER_LEVEL ** Math.abs(k - a) * PER_INFERRED_BOUNDARY ** inferred);
-      }
-      c = best;
-    }
-    const named = bodies[k] && idx >= 0 && idx <= L5;
-    names.push(named ? VERTEBRA_LEVELS[idx] : null);
+  ev.forEach((e, k) => {
+    const idx = base === null ? T12 + Math.max(0, lowest) - k : base - k;
+    const c = base === null ? NO_ANCHOR : levelConfidence(ev, k, conf, anchorsAt);
+    names.push(!e.sacral && !e.stub && idx >= 0 && idx <= L5 ? VERTEBRA_LEVELS[idx] : null);
     confidence.push(Math.round(c * 100) / 100);
-  }
-  return { names, confidence, anchors: { t1, t12, l5 }, warnings };
+  });
+  return { names, confidence, anchors: { t1: t1?.at ?? null, t12: t12?.at ?? null, l5: l5?.at ?? null }, warnings };
 }
 
 function majority(values: number[]): { value: number; count: number } {

@@ -1,6 +1,6 @@
 import type { LoadedVolume, Vec3 } from '../../imaging/volume.js';
 import type { VertebraLevel } from '../report.js';
-import { bodySizeAlongSpine, measureBodyOutline } from './body-outline.js';
+import { bodySizeAlongSpine, measureBodyOutline, type BodySizeAlongSpine } from './body-outline.js';
 import { centerlineFromTrack, curveToPatientMm, type Centerline } from './centerline.js';
 import { chooseDiscChain, localSpacingMm, theilSen } from './disc-chain.js';
 import { discComplexScore, ellipseProfile, refineDiscCentre, smoothProfile, whiteTopHat } from './disc-profile.js';
@@ -65,26 +65,7 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
   const cl = centerlineFromTrack(grid, track);
   const st = straightenSpine(loaded.volume, cl, U_RANGE_MM, V_RANGE_MM);
   const size = bodySizeAlongSpine(st);
-  const profile = smoothProfile(
-    ellipseProfile(st, size.depthMm.map((d) => 0.4 * (Number.isFinite(d) ? d : 28)), size.widthMm.map((w) => 0.4 * (Number.isFinite(w) ? w : 36)), size.uCenterMm, size.vCenterMm),
-    1 / st.stepMm,
-  );
-  const measured = localSpacingMm(profile, st.stepMm, size.depthMm);
-  const spacing = measured.map((v, s) => (Number.isFinite(v) ? v : fallbackSpacingMm(size.depthMm[s])));
-  const topHat = whiteTopHat(profile, spacing.map((v) => (0.6 * v) / st.stepMm));
-  const score = smoothProfile(discComplexScore(topHat, spacing.map((v) => (0.25 * v) / st.stepMm)), 1 / st.stepMm);
-  // Two passes: the autocorrelation spacing averages over ~4 levels (too long at the top of a chest CT,
-  // where C7-T2 are 16-18 mm apart); the first chain's own gaps then give the spacing for the second.
-  const first = chooseDiscChain(score, { spacingMm: spacing, stepMm: st.stepMm });
-  const spacing2 = spacingFromChain(first, spacing, st.stepMm);
-  const chain = chooseDiscChain(score, { spacingMm: spacing2, stepMm: st.stepMm });
-  const discs = [...new Set(chain.map((c) => refineDiscCentre(profile, topHat, c, (0.3 * spacing2[c]) / st.stepMm) * st.stepMm))].sort((a, b) => a - b);
-  let colFrom = 0;
-  while (colFrom < st.ns && Number.isNaN(profile[colFrom])) colFrom++;
-  let colTo = st.ns - 1;
-  while (colTo > colFrom && Number.isNaN(profile[colTo])) colTo--;
-  const expected = (sMm: number): number => spacing2[Math.max(0, Math.min(st.ns - 1, Math.round(sMm / st.stepMm)))];
-  const segments = segmentsFromDiscChain(discs, colFrom * st.stepMm, colTo * st.stepMm, expected, score, st.stepMm);
+  const { segments, expected } = separateLevels(st, size);
   timingsMs.spine = now() - t0;
   t0 = now();
   if (segments.length === 0) {
@@ -92,63 +73,13 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
     timingsMs.labels = now() - t0;
     return { grid, track, centerline: cl, vertebrae: [], anchors: none, pieces: [], warnings };
   }
-
-  const ribs = traceRibs(st);
-  const ribOf = segments.map(() => ({ left: false, right: false }));
-  const ribFit = assignRibsToSegments(ribs, segments);
-  ribFit.segmentOf.forEach((k, i) => {
-    if (k >= 0) ribOf[k][ribs[i].side] = true;
-  });
-  const sacrumTop = sacralPieces(st, segments, size.uCenterMm);
-  const irregular = irregularLevels(segments);
-  const evidence: LevelEvidence[] = segments.map((sg, k) => {
-    const len = sg.sTo - sg.sFrom;
-    const whole = sg.caudalDisc && sg.cranialDisc;
-    const e = expected((sg.sFrom + sg.sTo) / 2);
-    // The rib band beside this level: a rib of this level would cross it here or lower (ribs descend as
-    // they leave the spine), so the level's own span must be in view for "no rib" to mean anything.
-    const bandFrom = sg.sFrom / st.stepMm;
-    const bandTo = sg.sTo / st.stepMm;
-    return {
-      ribLeft: ribOf[k].left,
-      ribRight: ribOf[k].right,
-      bandLeft: ribBandInView(st, bandFrom, bandTo, 1),
-      bandRight: ribBandInView(st, bandFrom, bandTo, -1),
-      whole,
-      caudalInferred: sg.caudalInferred || irregular[k],
-      cranialInferred: sg.cranialInferred || irregular[k],
-      sacral: k <= sacrumTop,
-      stub: !whole && len < 0.5 * e,
-    };
-  });
-  const labels = labelLevels(evidence, ribFit.marginMm);
+  const { evidence, ribMarginMm, irregular } = levelEvidence(st, segments, size, expected);
+  const labels = labelLevels(evidence, ribMarginMm);
   warnings.push(...labels.warnings);
-
   const vertebrae: LocatedVertebra[] = [];
   segments.forEach((sg, k) => {
     const name = labels.names[k];
-    if (name === null) return;
-    const mid = (sg.sFrom + sg.sTo) / 2;
-    const ms = Math.max(0, Math.min(st.ns - 1, Math.round(mid / st.stepMm)));
-    const o = measureBodyOutline(st, sg.sFrom / st.stepMm, sg.sTo / st.stepMm, size.uCenterMm[ms], size.vCenterMm[ms]);
-    const depthMm = Number.isFinite(o.depthMm) ? o.depthMm : size.depthMm[ms];
-    const widthMm = Number.isFinite(o.widthMm) ? o.widthMm : size.widthMm[ms];
-    const heightsMm = measureHeightsMm(st, sg.sFrom / st.stepMm, sg.sTo / st.stepMm, o.uCenterMm, o.vCenterMm, depthMm);
-    const len = sg.sTo - sg.sFrom;
-    vertebrae.push({
-      level: name,
-      labelConfidence: labels.confidence[k],
-      centerMm: curveToPatientMm(cl, mid, o.uCenterMm, o.vCenterMm),
-      widthMm,
-      depthMm,
-      // Endplate to endplate on the mid line; without it, the level less a typical disc (~20% of it).
-      heightMm: heightsMm ? heightsMm.middle : 0.8 * len,
-      heightsMm,
-      partialCoverage: !(sg.caudalDisc && sg.cranialDisc) || o.outsideFraction > 0.02,
-      ribBearing: ribOf[k].left || ribOf[k].right,
-      sFromMm: sg.sFrom,
-      sToMm: sg.sTo,
-    });
+    if (name !== null) vertebrae.push(locatedVertebra(st, cl, size, sg, name, labels.confidence[k], evidence[k].ribLeft || evidence[k].ribRight));
   });
   if (irregular.some((f, k) => f && !segments[k].caudalInferred && !segments[k].cranialInferred)) {
     warnings.push('A level is much longer or shorter than its neighbours (a missed disc, a split body or a fracture): counting across it is less certain.');
@@ -168,6 +99,101 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
     anchors: { t1: nameAt(labels.anchors.t1), t12: nameAt(labels.anchors.t12), l5: nameAt(labels.anchors.l5) },
     pieces: segments.map((sg, k) => ({ ...sg, ...evidence[k], name: labels.names[k] })),
     warnings,
+  };
+}
+
+/**
+ * The levels of the straightened column: the body profile (ellipse at 80% of the body's size), its local
+ * spacing, the disc-complex score, a chain of discs chosen twice (the autocorrelation spacing averages over
+ * ~4 levels, too long at the top of a chest CT where C7-T2 are 16-18 mm apart; the first chain's own gaps
+ * give the spacing for the second), each disc moved to its complex's centre, and the pieces between them.
+ */
+function separateLevels(st: StraightSpine, size: BodySizeAlongSpine): { segments: SpineSegment[]; expected: (sMm: number) => number } {
+  const profile = smoothProfile(
+    ellipseProfile(st, size.depthMm.map((d) => 0.4 * (Number.isFinite(d) ? d : 28)), size.widthMm.map((w) => 0.4 * (Number.isFinite(w) ? w : 36)), size.uCenterMm, size.vCenterMm),
+    1 / st.stepMm,
+  );
+  const measured = localSpacingMm(profile, st.stepMm, size.depthMm);
+  const spacing = measured.map((v, s) => (Number.isFinite(v) ? v : fallbackSpacingMm(size.depthMm[s])));
+  const topHat = whiteTopHat(profile, spacing.map((v) => (0.6 * v) / st.stepMm));
+  const score = smoothProfile(discComplexScore(topHat, spacing.map((v) => (0.25 * v) / st.stepMm)), 1 / st.stepMm);
+  const first = chooseDiscChain(score, { spacingMm: spacing, stepMm: st.stepMm });
+  const spacing2 = spacingFromChain(first, spacing, st.stepMm);
+  const chain = chooseDiscChain(score, { spacingMm: spacing2, stepMm: st.stepMm });
+  const discs = [...new Set(chain.map((c) => refineDiscCentre(profile, topHat, c, (0.3 * spacing2[c]) / st.stepMm) * st.stepMm))].sort((a, b) => a - b);
+  let colFrom = 0;
+  while (colFrom < st.ns && Number.isNaN(profile[colFrom])) colFrom++;
+  let colTo = st.ns - 1;
+  while (colTo > colFrom && Number.isNaN(profile[colTo])) colTo--;
+  const expected = (sMm: number): number => spacing2[Math.max(0, Math.min(st.ns - 1, Math.round(sMm / st.stepMm)))];
+  return { segments: segmentsFromDiscChain(discs, colFrom * st.stepMm, colTo * st.stepMm, expected, score, st.stepMm), expected };
+}
+
+/** What each piece's name will rest on: its ribs, whether its rib band is in view, sacrum, stub, doubts. */
+function levelEvidence(
+  st: StraightSpine,
+  segments: SpineSegment[],
+  size: BodySizeAlongSpine,
+  expected: (sMm: number) => number,
+): { evidence: LevelEvidence[]; ribMarginMm: number; irregular: boolean[] } {
+  const ribs = traceRibs(st);
+  const ribOf = segments.map(() => ({ left: false, right: false }));
+  const ribFit = assignRibsToSegments(ribs, segments);
+  ribFit.segmentOf.forEach((k, i) => {
+    if (k >= 0) ribOf[k][ribs[i].side] = true;
+  });
+  const sacrumTop = sacralPieces(st, segments, size.uCenterMm);
+  const irregular = irregularLevels(segments);
+  const evidence = segments.map((sg, k): LevelEvidence => {
+    const whole = sg.caudalDisc && sg.cranialDisc;
+    // The rib band beside this level: a rib of this level would cross it here or lower (ribs descend as
+    // they leave the spine), so the level's own span must be in view for "no rib" to mean anything.
+    const bandFrom = sg.sFrom / st.stepMm;
+    const bandTo = sg.sTo / st.stepMm;
+    return {
+      ribLeft: ribOf[k].left,
+      ribRight: ribOf[k].right,
+      bandLeft: ribBandInView(st, bandFrom, bandTo, 1),
+      bandRight: ribBandInView(st, bandFrom, bandTo, -1),
+      whole,
+      caudalInferred: sg.caudalInferred || irregular[k],
+      cranialInferred: sg.cranialInferred || irregular[k],
+      sacral: k <= sacrumTop,
+      stub: !whole && sg.sTo - sg.sFrom < 0.5 * expected((sg.sFrom + sg.sTo) / 2),
+    };
+  });
+  return { evidence, ribMarginMm: ribFit.marginMm, irregular };
+}
+
+/** A named piece's body: outline, centre, size and Genant heights, measured perpendicular to the column. */
+function locatedVertebra(
+  st: StraightSpine,
+  cl: Centerline,
+  size: BodySizeAlongSpine,
+  sg: SpineSegment,
+  level: VertebraLevel,
+  labelConfidence: number,
+  ribBearing: boolean,
+): LocatedVertebra {
+  const mid = (sg.sFrom + sg.sTo) / 2;
+  const ms = Math.max(0, Math.min(st.ns - 1, Math.round(mid / st.stepMm)));
+  const o = measureBodyOutline(st, sg.sFrom / st.stepMm, sg.sTo / st.stepMm, size.uCenterMm[ms], size.vCenterMm[ms]);
+  const depthMm = Number.isFinite(o.depthMm) ? o.depthMm : size.depthMm[ms];
+  const widthMm = Number.isFinite(o.widthMm) ? o.widthMm : size.widthMm[ms];
+  const heightsMm = measureHeightsMm(st, sg.sFrom / st.stepMm, sg.sTo / st.stepMm, o.uCenterMm, o.vCenterMm, depthMm);
+  return {
+    level,
+    labelConfidence,
+    centerMm: curveToPatientMm(cl, mid, o.uCenterMm, o.vCenterMm),
+    widthMm,
+    depthMm,
+    // Endplate to endplate on the mid line; without it, the level less a typical disc (~20% of it).
+    heightMm: heightsMm ? heightsMm.middle : 0.8 * (sg.sTo - sg.sFrom),
+    heightsMm,
+    partialCoverage: !(sg.caudalDisc && sg.cranialDisc) || o.outsideFraction > 0.02,
+    ribBearing,
+    sFromMm: sg.sFrom,
+    sToMm: sg.sTo,
   };
 }
 

@@ -186,6 +186,22 @@ export interface RibAssignment {
   marginMm: number;
 }
 
+/** Ribs grouped into events: a left and a right rib crossing the band together, or one rib; by position. */
+function ribEvents(ribs: RibTrace[]): number[][] {
+  const used = new Set<number>();
+  const events: number[][] = [];
+  const order = ribs.map((_, i) => i).sort((x, y) => ribs[x].crossingS - ribs[y].crossingS);
+  for (const i of order) {
+    if (used.has(i)) continue;
+    used.add(i);
+    const mate = order.find((j) => !used.has(j) && ribs[j].side !== ribs[i].side && Math.abs(ribs[j].crossingS - ribs[i].crossingS) <= PAIR_MM);
+    if (mate !== undefined) used.add(mate);
+    events.push(mate === undefined ? [i] : [i, mate]);
+  }
+  const meanHead = (e: number[]): number => mean(e.map((i) => ribs[i].headS));
+  return events.sort((a, b) => meanHead(a) - meanHead(b));
+}
+
 /**
  * Which level each rib belongs to. One rib per level and side, in order, and a left and a right rib that
  * cross the band together belong to one level: so the ribs are aligned to the levels together (a monotone
@@ -198,18 +214,7 @@ export interface RibAssignment {
 export function assignRibsToSegments(ribs: RibTrace[], segments: { sFrom: number; sTo: number }[]): RibAssignment {
   const segmentOf = ribs.map(() => -1);
   const n = segments.length;
-  // Events: pairs and single ribs, by position.
-  const used = new Set<number>();
-  const events: number[][] = [];
-  const order = ribs.map((_, i) => i).sort((x, y) => ribs[x].crossingS - ribs[y].crossingS);
-  for (const i of order) {
-    if (used.has(i)) continue;
-    used.add(i);
-    const mate = order.find((j) => !used.has(j) && ribs[j].side !== ribs[i].side && Math.abs(ribs[j].crossingS - ribs[i].crossingS) <= PAIR_MM);
-    if (mate !== undefined) used.add(mate);
-    events.push(mate === undefined ? [i] : [i, mate]);
-  }
-  events.sort((a, b) => mean(a.map((i) => ribs[i].headS)) - mean(b.map((i) => ribs[i].headS)));
+  const events = ribEvents(ribs);
   const m = events.length;
   if (m === 0 || n === 0) return { segmentOf, marginMm: Infinity };
   const windowCost = (e: number, k: number): number => {
