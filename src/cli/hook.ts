@@ -6,6 +6,7 @@ import { readClientKeyFile, signClientJwt } from '../../cds-hooks/client-jwt.js'
 import { fillTemplate } from '../../cds-hooks/prefetch.js';
 import { config } from '../config.js';
 import { ACCESSION_IDENTIFIER_TYPE } from '../fhir/codes.js';
+import { OutboundClient } from '../net/outbound.js';
 import { VbmdError } from '../util/errors.js';
 import { loadOrCreateSandboxTokens, sandboxPaths } from './sandbox-files.js';
 import { COMMAND_SUMMARIES } from './summaries.js';
@@ -23,6 +24,8 @@ const HOOKS = {
 type HookName = keyof typeof HOOKS;
 
 const CPT = 'http://www.ama-assn.org/go/cpt';
+/** Discovery, card and prefetch answers are small JSON. */
+const MAX_REPLY_BYTES = 16 * 1024 * 1024;
 
 interface HookOptions {
   patient: string;
@@ -89,19 +92,21 @@ export async function sendHook(hook: HookName, opts: HookOptions): Promise<{ sta
   const fhirBase = (opts.fhir ?? `${base}/fhir`).replace(/\/+$/, '');
   const fhirToken = opts.fhirToken ?? (opts.fhir === undefined && existsSync(sandboxPaths(dataDir).tokens) ? loadOrCreateSandboxTokens(dataDir).serviceToken : undefined);
 
+  // A stand-in EHR calling the service: no retries (a hook is sent once), the outbound layer's TLS policy.
+  const net = new OutboundClient({ label: 'vbmd service', retry: { retries: 0 }, timeoutMs: 15_000, allowInsecureHttp: cfg.ALLOW_INSECURE_HTTP });
   const call = async (method: 'GET' | 'POST', url: string, body?: unknown): Promise<{ status: number; body: unknown }> => {
-    let res: Response;
+    let res: Awaited<ReturnType<OutboundClient['fetch']>>;
     try {
-      res = await fetch(url, {
+      res = await net.fetch({
         method,
+        url,
         headers: { authorization: `Bearer ${await signClientJwt(key, url)}`, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
         ...(body ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(15_000),
-      });
+      }, MAX_REPLY_BYTES);
     } catch (e) {
       throw new VbmdError('remote', `Cannot reach the vbmd service at ${base} (${(e as Error).message}); is it running (npm start)?`);
     }
-    const text = await res.text();
+    const text = res.bytes.toString('utf8');
     let parsed: unknown = text;
     try {
       parsed = text ? JSON.parse(text) : null;
@@ -144,14 +149,18 @@ export async function sendHook(hook: HookName, opts: HookOptions): Promise<{ sta
     for (const [k, template] of Object.entries(service.prefetch ?? {})) {
       const q = fillTemplate(template, context);
       if (!q) continue;
-      const res = await fetch(`${fhirBase}/${q}`, {
+      const res = await net.fetch({
+        url: `${fhirBase}/${q}`,
         headers: { accept: 'application/fhir+json', ...(fhirToken ? { authorization: `Bearer ${fhirToken}` } : {}) },
-        signal: AbortSignal.timeout(15_000),
-      }).catch((e: Error) => {
+      }, MAX_REPLY_BYTES).catch((e: Error) => {
         throw new VbmdError('remote', `Cannot read prefetch "${k}" from ${fhirBase} (${e.message}).`);
       });
-      if (!res.ok) throw new VbmdError('remote', `The FHIR server ${fhirBase} answered HTTP ${res.status} to prefetch "${k}"; pass --fhir-token or --no-prefetch.`);
-      prefetch[k] = await res.json();
+      if (res.status !== 200) throw new VbmdError('remote', `The FHIR server ${fhirBase} answered HTTP ${res.status} to prefetch "${k}"; pass --fhir-token or --no-prefetch.`);
+      try {
+        prefetch[k] = JSON.parse(res.bytes.toString('utf8')) as unknown;
+      } catch {
+        throw new VbmdError('remote', `The FHIR server ${fhirBase} answered prefetch "${k}" with a body that is not JSON.`);
+      }
     }
   }
   const url = `${base}/cds-services/${HOOKS[hook]}`;

@@ -16,7 +16,7 @@ import type { DicomSource } from '../dicom/source.js';
 import { FolderDicomSource } from '../dicom/folder-source.js';
 import { dicomWebSourceFromConfig } from '../dicom/dicomweb/from-config.js';
 import type { DicomWebSource } from '../dicom/dicomweb/source.js';
-import { StaticTokenProvider } from '../fhir/auth.js';
+import { StaticTokenProvider } from '../net/token-provider.js';
 import { FhirClient } from '../fhir/client.js';
 import { fhirClientFromConfig } from '../fhir/client-config.js';
 import { DEMO_DATA_TAG } from '../fhir/codes.js';
@@ -306,7 +306,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
       parts.mounts.push({
         path: '/api/cohort',
         handler: createCohortRouter({
-          source: () => new FhirSearchSource(fhir.baseUrl, { auth: async () => `Bearer ${await fhirToken(cfg, mode, sandbox)}` }),
+          source: () => new FhirSearchSource(fhir.baseUrl, { auth: { token: () => fhirToken(cfg, mode, sandbox), invalidate: () => undefined } }),
           authorize: (req) => staticTokenAuthorizer(apiTokens)(req),
           ...(therapyMatcher ? { matcher: therapyMatcher } : {}),
         }),

@@ -1,29 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { CryptoKey, JWK, KeyObject } from 'jose';
 import { importJWK, importPKCS8, SignJWT } from 'jose';
+import type { Dispatcher } from 'undici';
 import { z } from 'zod';
+import { OutboundClient, OutboundError } from '../net/outbound.js';
+import type { RetryPolicy } from '../net/retry.js';
+import type { TokenProvider } from '../net/token-provider.js';
 import { VbmdError } from '../util/errors.js';
 import { FhirError, hintForStatus } from './fhir-error.js';
-import type { FetchFn } from './http.js';
-import { fetchWithRetry, NoResponseError } from './http.js';
-import type { RetryPolicy } from './retry.js';
-import { DEFAULT_RETRY } from './retry.js';
-
-/** Where a FhirClient gets its bearer token: a static token, or SMART Backend Services. */
-export interface AccessTokenProvider {
-  /** A valid access token (cached by the provider). Never log it. */
-  token(signal?: AbortSignal): Promise<string>;
-  /** Drop the cached token (the server answered 401). */
-  invalidate(): void;
-}
-
-export class StaticTokenProvider implements AccessTokenProvider {
-  constructor(private readonly value: string) {}
-  async token(): Promise<string> {
-    return this.value;
-  }
-  invalidate(): void {}
-}
 
 export interface BackendServicesOptions {
   clientId: string;
@@ -40,7 +24,10 @@ export interface BackendServicesOptions {
   /** Token endpoint; discovered from `${fhirBaseUrl}/.well-known/smart-configuration` when absent. */
   tokenUrl?: string;
   fhirBaseUrl?: string;
-  fetch?: FetchFn;
+  /** Plain http to a non-loopback token endpoint (ALLOW_INSECURE_HTTP); refused otherwise. */
+  allowInsecureHttp?: boolean;
+  /** undici's MockAgent in unit tests. */
+  dispatcher?: Dispatcher;
   timeoutMs?: number;
   retry?: Partial<RetryPolicy>;
   now?: () => number;
@@ -66,14 +53,13 @@ const ASSERTION_LIFETIME_S = 240;
  * aud = the token endpoint URL, exp <= 5 min ahead and a fresh jti. The token is cached until shortly before
  * it expires; concurrent callers share one token request.
  */
-export class BackendServicesAuth implements AccessTokenProvider {
+export class BackendServicesAuth implements TokenProvider {
   private cached?: { token: string; refreshAt: number };
   private inflight?: Promise<string>;
   private key?: Promise<CryptoKey | KeyObject | Uint8Array>;
   private tokenUrl?: string;
-  private readonly fetchFn: FetchFn;
+  private readonly net: OutboundClient;
   private readonly now: () => number;
-  private readonly retry: RetryPolicy;
   /** Number of token requests made (for tests and metrics). */
   requests = 0;
 
@@ -81,9 +67,14 @@ export class BackendServicesAuth implements AccessTokenProvider {
     if (!o.tokenUrl && !o.fhirBaseUrl) {
       throw new VbmdError('config', 'SMART Backend Services needs the token URL or the FHIR base URL to discover it.');
     }
-    this.fetchFn = o.fetch ?? fetch;
     this.now = o.now ?? Date.now;
-    this.retry = { ...DEFAULT_RETRY, ...o.retry };
+    this.net = new OutboundClient({
+      label: 'token endpoint',
+      timeoutMs: o.timeoutMs ?? 15_000,
+      ...(o.retry ? { retry: o.retry } : {}),
+      ...(o.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
+      ...(o.dispatcher ? { dispatcher: o.dispatcher } : {}),
+    });
     this.tokenUrl = o.tokenUrl;
   }
 
@@ -140,10 +131,9 @@ export class BackendServicesAuth implements AccessTokenProvider {
   private async discoverTokenUrl(signal?: AbortSignal): Promise<string> {
     if (this.tokenUrl) return this.tokenUrl;
     const url = `${(this.o.fhirBaseUrl ?? '').replace(/\/+$/, '')}/.well-known/smart-configuration`;
-    const res = await this.send(url, { method: 'GET', headers: { accept: 'application/json' } }, true, signal);
-    const body = await res.json().catch(() => undefined);
-    const parsed = smartConfiguration.safeParse(body);
-    if (!res.ok || !parsed.success) {
+    const res = await this.send({ url, method: 'GET', headers: { accept: 'application/json' }, operation: 'GET /.well-known/smart-configuration', ...(signal ? { signal } : {}) });
+    const parsed = smartConfiguration.safeParse(jsonOrUndefined(res.bytes));
+    if (res.status !== 200 || !parsed.success) {
       throw new FhirError(new URL(url).origin, res.status, 'GET /.well-known/smart-configuration', undefined,
         `The FHIR server ${new URL(url).origin} has no usable SMART configuration (HTTP ${res.status}, token_endpoint missing); set FHIR_TOKEN_URL.`);
     }
@@ -161,20 +151,22 @@ export class BackendServicesAuth implements AccessTokenProvider {
     });
     const requestedAt = this.now();
     this.requests++;
-    // A token request is safe to repeat, but each attempt needs a fresh jti: retries re-sign below.
-    const res = await this.send(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form.toString() }, true, signal, async (init) => {
-      form.set('client_assertion', await this.clientAssertion(tokenUrl));
-      return { ...init, body: form.toString() };
+    // A token request is safe to repeat, but each attempt needs a fresh jti: every attempt re-signs.
+    const res = await this.send({
+      url: tokenUrl,
+      method: 'POST',
+      retryable: true,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      bodyForAttempt: async (attempt) => {
+        if (attempt > 0) form.set('client_assertion', await this.clientAssertion(tokenUrl));
+        return form.toString();
+      },
+      operation: 'POST token (client_credentials)',
+      ...(signal ? { signal } : {}),
     });
-    const text = await res.text();
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      body = undefined;
-    }
+    const body = jsonOrUndefined(res.bytes);
     const origin = new URL(tokenUrl).origin;
-    if (!res.ok) {
+    if (res.status < 200 || res.status >= 300) {
       const err = body as { error?: string; error_description?: string } | undefined;
       const diag = [err?.error, err?.error_description].filter(Boolean).join(': ') || undefined;
       throw new FhirError(origin, res.status, 'POST token (client_credentials)', diag,
@@ -192,27 +184,25 @@ export class BackendServicesAuth implements AccessTokenProvider {
     return parsed.data.access_token;
   }
 
-  private async send(url: string, init: RequestInit, retryable: boolean, signal?: AbortSignal, refresh?: (init: RequestInit) => Promise<RequestInit>): Promise<Response> {
-    let current = init;
-    let attempts = 0;
-    const fetchFn: FetchFn = async (input, i) => {
-      if (attempts++ > 0 && refresh) current = await refresh(current);
-      return this.fetchFn(input, { ...current, signal: i?.signal ?? null });
-    };
+  private async send(req: Parameters<OutboundClient['fetch']>[0]): Promise<Awaited<ReturnType<OutboundClient['fetch']>>> {
+    const url = new URL(req.url);
     try {
-      return await fetchWithRetry(url, init, {
-        fetch: fetchFn,
-        timeoutMs: this.o.timeoutMs ?? 15_000,
-        retry: this.retry,
-        retryable,
-        ...(signal ? { signal } : {}),
-      });
+      // The token endpoint is not the FHIR server: no bearer token goes there (auth: null).
+      return await this.net.fetch({ ...req, auth: null }, 1024 * 1024);
     } catch (e) {
-      if (e instanceof NoResponseError) {
-        throw new FhirError(new URL(url).origin, undefined, `${init.method ?? 'GET'} ${new URL(url).pathname}`, undefined,
-          `No answer from ${new URL(url).origin} (${e.message}) while getting a FHIR access token; ${hintForStatus(undefined)}.`, undefined, { cause: e });
+      if (e instanceof OutboundError && e.reason !== 'cancelled') {
+        throw new FhirError(url.origin, undefined, `${req.method ?? 'GET'} ${url.pathname}`, undefined,
+          `No answer from ${url.origin} (${e.reason === 'timeout' ? 'timed out' : e.message.replace(/\.$/, '')}) while getting a FHIR access token; ${hintForStatus(undefined)}.`, undefined, { cause: e });
       }
       throw e;
     }
+  }
+}
+
+function jsonOrUndefined(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
   }
 }

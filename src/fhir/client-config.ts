@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import type { EnvConfig } from '../config.js';
 import { config } from '../config.js';
 import { VbmdError } from '../util/errors.js';
-import type { AccessTokenProvider } from './auth.js';
-import { BackendServicesAuth, StaticTokenProvider } from './auth.js';
+import type { TokenProvider } from '../net/token-provider.js';
+import { StaticTokenProvider } from '../net/token-provider.js';
+import { BackendServicesAuth } from './auth.js';
 import { FhirClient } from './client.js';
 
 export interface FhirClientSettings {
@@ -18,10 +19,12 @@ export interface FhirClientSettings {
   tokenUrl?: string;
   scope?: string;
   writeMode?: 'transaction' | 'sequential';
+  /** Plain http to a non-loopback server or token endpoint (ALLOW_INSECURE_HTTP). */
+  allowInsecureHttp?: boolean;
 }
 
 /** The credentials for a FHIR server: none, a static bearer, or SMART Backend Services. */
-export function tokenProviderFor(s: FhirClientSettings): AccessTokenProvider | undefined {
+export function tokenProviderFor(s: FhirClientSettings): TokenProvider | undefined {
   if (s.token) return new StaticTokenProvider(s.token);
   if (!s.clientId) return undefined;
   if (!s.privateKeyFile) {
@@ -41,12 +44,18 @@ export function tokenProviderFor(s: FhirClientSettings): AccessTokenProvider | u
     scope: s.scope ?? 'system/Observation.cru system/RiskAssessment.cru system/Device.cru system/Provenance.c',
     ...(s.tokenUrl ? { tokenUrl: s.tokenUrl } : {}),
     fhirBaseUrl: s.baseUrl,
+    ...(s.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
   });
 }
 
 export function createFhirClient(s: FhirClientSettings): FhirClient {
   const auth = tokenProviderFor(s);
-  return new FhirClient({ baseUrl: s.baseUrl, ...(auth ? { auth } : {}), ...(s.writeMode ? { writeMode: s.writeMode } : {}) });
+  return new FhirClient({
+    baseUrl: s.baseUrl,
+    ...(auth ? { auth } : {}),
+    ...(s.writeMode ? { writeMode: s.writeMode } : {}),
+    ...(s.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
+  });
 }
 
 /** The FHIR client the service writes with, from FHIR_* settings; `baseUrl` overrides FHIR_BASE_URL (the
@@ -64,5 +73,6 @@ export function fhirClientFromConfig(cfg: EnvConfig = config(), baseUrl?: string
     ...(cfg.FHIR_TOKEN_URL ? { tokenUrl: cfg.FHIR_TOKEN_URL } : {}),
     scope: cfg.FHIR_SCOPES,
     writeMode: cfg.FHIR_WRITE_MODE,
+    allowInsecureHttp: cfg.ALLOW_INSECURE_HTTP,
   });
 }

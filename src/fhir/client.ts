@@ -1,19 +1,22 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Bundle, FhirResource, Resource } from 'fhir/r4.js';
-import { log } from '../util/log.js';
-import type { AccessTokenProvider } from './auth.js';
+import type { Dispatcher } from 'undici';
+import { OutboundClient, OutboundError } from '../net/outbound.js';
+import type { RetryPolicy } from '../net/retry.js';
+import { RETRYABLE_STATUSES } from '../net/retry.js';
+import type { TokenProvider } from '../net/token-provider.js';
 import { FhirError, hintForStatus, outcomeText } from './fhir-error.js';
-import type { FetchFn } from './http.js';
-import { fetchWithRetry, NoResponseError } from './http.js';
-import type { RetryPolicy } from './retry.js';
-import { DEFAULT_RETRY } from './retry.js';
 
 export interface FhirClientOptions {
   /** FHIR R4 base, e.g. `https://ehr.example.org/fhir/R4`. */
   baseUrl: string;
   /** No provider = no Authorization header (the sandbox). */
-  auth?: AccessTokenProvider;
-  fetch?: FetchFn;
-  /** Per attempt; default 30 s. */
+  auth?: TokenProvider;
+  /** Plain http to a non-loopback server (ALLOW_INSECURE_HTTP); refused otherwise. */
+  allowInsecureHttp?: boolean;
+  /** undici's MockAgent in unit tests; the outbound layer's policy agent otherwise. */
+  dispatcher?: Dispatcher;
+  /** To the response headers, per attempt; default 30 s. */
   timeoutMs?: number;
   retry?: Partial<RetryPolicy>;
   /**
@@ -47,85 +50,86 @@ export interface SearchOptions {
 }
 
 const FHIR_JSON = 'application/fhir+json';
+/** A FHIR answer larger than this is a broken server (a search page of hundreds of resources is a few MB). */
+const MAX_FHIR_REPLY_BYTES = 64 * 1024 * 1024;
+/** 409: servers such as HAPI answer a lost race between two conditional creates with a version conflict;
+ * repeating the (idempotent) request then finds the winner's resource. */
+const FHIR_RETRY_STATUSES: ReadonlySet<number> = new Set([...RETRYABLE_STATUSES, 409]);
 
 /**
- * A small FHIR R4 REST client over fetch. Credentials: none, a static bearer, or SMART Backend Services
- * (one AccessTokenProvider interface, as fhirclient puts one Client over its adapters). Retries network
- * errors, timeouts, 429 and 5xx with exponential backoff and jitter (Retry-After honoured) for requests
- * that are safe to repeat; a 401 with a refreshable token is retried once with a new token. Failures are a
- * FhirError naming the server, the request, the status and the server's OperationOutcome text.
- * Tokens are never logged; retries are logged with the server origin and status only.
+ * A small FHIR R4 REST client over the outbound layer (src/net/outbound.ts). Credentials: none, a static
+ * bearer, or SMART Backend Services (one TokenProvider interface, as fhirclient puts one Client over its
+ * adapters). Retries network errors, timeouts, 408, 409, 429 and 5xx with the one retry policy (Retry-After
+ * honoured) for requests that are safe to repeat; a 401 with a refreshable token is retried once with a new
+ * token. Failures are a FhirError naming the server, the request, the status and the server's
+ * OperationOutcome text. Tokens are never logged; retries are logged with the server origin and status only.
  */
 export class FhirClient {
   readonly baseUrl: string;
   readonly writeMode: 'transaction' | 'sequential';
   private readonly origin: string;
-  private readonly fetchFn: FetchFn;
-  private readonly retry: RetryPolicy;
+  private readonly net: OutboundClient;
 
   constructor(private readonly o: FhirClientOptions) {
     this.baseUrl = o.baseUrl.replace(/\/+$/, '');
     this.writeMode = o.writeMode ?? 'transaction';
     this.origin = new URL(this.baseUrl).origin;
-    this.fetchFn = o.fetch ?? fetch;
-    this.retry = { ...DEFAULT_RETRY, ...o.retry };
+    this.net = new OutboundClient({
+      label: 'FHIR server',
+      timeoutMs: o.timeoutMs ?? 30_000,
+      ...(o.auth ? { auth: o.auth } : {}),
+      ...(o.retry ? { retry: o.retry } : {}),
+      ...(o.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
+      ...(o.dispatcher ? { dispatcher: o.dispatcher } : {}),
+    });
   }
 
   /** `path` is relative to the base (`Observation?code=...`) or an absolute URL on the same server. */
   async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<FhirResponse<T>> {
     const url = this.resolve(path);
     const what = `${method} ${describePath(url, this.baseUrl)}`;
-    const idempotent = opts.idempotent ?? method !== 'POST';
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    let retriedAuth = false;
-    for (;;) {
-      const headers: Record<string, string> = { accept: FHIR_JSON, ...opts.headers };
-      if (body !== undefined) headers['content-type'] = FHIR_JSON;
-      if (this.o.auth) headers.authorization = `Bearer ${await this.o.auth.token(opts.signal)}`;
-      let res: Response;
-      try {
-        res = await fetchWithRetry(url, { method, headers, ...(body !== undefined ? { body } : {}) }, {
-          fetch: this.fetchFn,
-          timeoutMs: this.o.timeoutMs ?? 30_000,
-          retry: this.retry,
-          retryable: idempotent,
-          ...(opts.signal ? { signal: opts.signal } : {}),
-          onRetry: (i) => log.warn({ server: this.origin, request: what, ...i }, 'FHIR request failed, retrying'),
-        });
-      } catch (e) {
-        if (e instanceof NoResponseError) {
-          throw new FhirError(this.origin, undefined, what, undefined,
-            `No answer from the FHIR server ${this.origin} to ${what} (${e.message}); ${hintForStatus(undefined)}.`, undefined, { cause: e });
-        }
-        throw e;
+    const headers: Record<string, string> = { accept: FHIR_JSON, ...opts.headers };
+    if (body !== undefined) headers['content-type'] = FHIR_JSON;
+    let res: Awaited<ReturnType<OutboundClient['fetch']>>;
+    try {
+      res = await this.net.fetch({
+        method: method as 'GET',
+        url,
+        headers,
+        ...(body !== undefined ? { body } : {}),
+        retryable: opts.idempotent ?? method !== 'POST',
+        retryStatuses: FHIR_RETRY_STATUSES,
+        operation: what,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      }, MAX_FHIR_REPLY_BYTES);
+    } catch (e) {
+      if (e instanceof OutboundError && e.reason !== 'cancelled') {
+        const why = e.reason === 'timeout' ? 'timed out' : e.message.replace(/\.$/, '');
+        throw new FhirError(this.origin, undefined, what, undefined,
+          `No answer from the FHIR server ${this.origin} to ${what} (${why}); ${hintForStatus(undefined)}.`, undefined, { cause: e });
       }
-      if (res.status === 401 && this.o.auth && !retriedAuth) {
-        // An expired or revoked token: get a new one once.
-        retriedAuth = true;
-        this.o.auth.invalidate();
-        await res.body?.cancel().catch(() => undefined);
-        continue;
-      }
-      const text = await res.text();
-      let parsed: unknown = undefined;
-      if (text.length > 0) {
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          parsed = undefined;
-        }
-      }
-      if (!res.ok) {
-        const diag = outcomeText(parsed);
-        throw new FhirError(this.origin, res.status, what, diag,
-          `The FHIR server ${this.origin} answered ${res.status} to ${what}${diag ? `: ${diag}` : ''}; ${hintForStatus(res.status)}.`,
-          parsed && (parsed as { resourceType?: string }).resourceType === 'OperationOutcome' ? (parsed as never) : undefined);
-      }
-      if (text.length > 0 && parsed === undefined) {
-        throw new FhirError(this.origin, res.status, what, undefined, `The FHIR server ${this.origin} answered ${what} with a body that is not JSON.`);
-      }
-      return { status: res.status, body: parsed as T, headers: res.headers };
+      throw e;
     }
+    const text = res.bytes.toString('utf8');
+    let parsed: unknown = undefined;
+    if (text.length > 0) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+    }
+    if (res.status < 200 || res.status >= 300) {
+      const diag = outcomeText(parsed);
+      throw new FhirError(this.origin, res.status, what, diag,
+        `The FHIR server ${this.origin} answered ${res.status} to ${what}${diag ? `: ${diag}` : ''}; ${hintForStatus(res.status)}.`,
+        parsed && (parsed as { resourceType?: string }).resourceType === 'OperationOutcome' ? (parsed as never) : undefined);
+    }
+    if (text.length > 0 && parsed === undefined) {
+      throw new FhirError(this.origin, res.status, what, undefined, `The FHIR server ${this.origin} answered ${what} with a body that is not JSON.`);
+    }
+    return { status: res.status, body: parsed as T, headers: toHeaders(res.headers) };
   }
 
   async read<T extends Resource>(resourceType: T['resourceType'], id: string, signal?: AbortSignal): Promise<T> {
@@ -186,6 +190,14 @@ export class FhirClient {
     }
     return path === '' ? this.baseUrl : `${this.baseUrl}/${path.replace(/^\/+/, '')}`;
   }
+}
+
+function toHeaders(h: IncomingHttpHeaders): Headers {
+  const out = new Headers();
+  for (const [k, v] of Object.entries(h)) {
+    for (const one of Array.isArray(v) ? v : v === undefined ? [] : [v]) out.append(k, one);
+  }
+  return out;
 }
 
 function queryString(params: SearchParams): string {

@@ -16,13 +16,13 @@ export {
   ATC_SYSTEM,
 } from './therapy-value-set.js';
 export type { TherapyValueSet, TherapyMatcher, TherapyMatch, TherapyClass } from './therapy-value-set.js';
-export type { ResourceSource, SourceReadOptions, AuthHeaderProvider } from './sources/types.js';
-export { staticBearer, resourcesOf } from './sources/types.js';
+export type { ResourceSource, SourceReadOptions } from './sources/types.js';
+export { resourcesOf } from './sources/types.js';
 export { FhirSearchSource } from './sources/fhir-search.js';
-export { BulkExportSource, parseRetryAfter } from './sources/bulk-export.js';
+export { BulkExportSource } from './sources/bulk-export.js';
 export { NdjsonDirectorySource } from './sources/ndjson-dir.js';
 export { parseSourceSpec } from './sources/parse-source.js';
-export { cohortAuthFromConfig, cohortBackendServicesFromConfig, authFromTokenProvider, COHORT_SCOPES } from './source-auth.js';
+export { cohortAuthFromConfig, cohortBackendServicesFromConfig, COHORT_SCOPES } from './source-auth.js';
 export * from './output/index.js';
 export { createCohortRouter } from './http.js';
 export type { CohortRouterOptions } from './http.js';

@@ -2,23 +2,11 @@ import { readFileSync } from 'node:fs';
 import type { EnvConfig } from '../config.js';
 import { BackendServicesAuth } from '../fhir/auth.js';
 import { VbmdError } from '../util/errors.js';
-import type { AuthHeaderProvider } from './sources/types.js';
+import type { TokenProvider } from '../net/token-provider.js';
+import { StaticTokenProvider } from '../net/token-provider.js';
 
 /** Read scopes the cohort needs (SMART v2 `.rs`); Bulk Data export of these types needs the same. */
 export const COHORT_SCOPES = 'system/Observation.rs system/MedicationRequest.rs system/MedicationStatement.rs';
-
-/** Anything that hands out bearer tokens, e.g. src/fhir/auth.ts's StaticTokenProvider or
- * BackendServicesAuth (SMART Backend Services, cached and refreshed by the provider). */
-export interface TokenProviderLike {
-  token(signal?: AbortSignal): Promise<string>;
-  invalidate?(): void;
-}
-
-export function authFromTokenProvider(p: TokenProviderLike): AuthHeaderProvider {
-  const auth: AuthHeaderProvider = async () => `Bearer ${await p.token()}`;
-  if (p.invalidate) auth.invalidate = () => p.invalidate?.();
-  return auth;
-}
 
 function sameServer(sourceUrl: string, fhirBase: string | undefined): boolean {
   if (!fhirBase) return false;
@@ -39,25 +27,19 @@ function sameServer(sourceUrl: string, fhirBase: string | undefined): boolean {
 export function cohortAuthFromConfig(
   cfg: Pick<EnvConfig, 'COHORT_BEARER_TOKEN' | 'FHIR_BEARER_TOKEN' | 'FHIR_BASE_URL'>,
   sourceUrl: string,
-  backendServices?: TokenProviderLike,
-): AuthHeaderProvider | undefined {
-  if (cfg.COHORT_BEARER_TOKEN) {
-    const t = cfg.COHORT_BEARER_TOKEN;
-    return async () => `Bearer ${t}`;
-  }
+  backendServices?: TokenProvider,
+): TokenProvider | undefined {
+  if (cfg.COHORT_BEARER_TOKEN) return new StaticTokenProvider(cfg.COHORT_BEARER_TOKEN);
   if (!sameServer(sourceUrl, cfg.FHIR_BASE_URL)) return undefined;
-  if (backendServices) return authFromTokenProvider(backendServices);
-  if (cfg.FHIR_BEARER_TOKEN) {
-    const t = cfg.FHIR_BEARER_TOKEN;
-    return async () => `Bearer ${t}`;
-  }
+  if (backendServices) return backendServices;
+  if (cfg.FHIR_BEARER_TOKEN) return new StaticTokenProvider(cfg.FHIR_BEARER_TOKEN);
   return undefined;
 }
 
 /** SMART Backend Services for the cohort (read scopes) from FHIR_CLIENT_ID / FHIR_PRIVATE_KEY_FILE, when set. */
 export function cohortBackendServicesFromConfig(
   cfg: Pick<EnvConfig, 'FHIR_CLIENT_ID' | 'FHIR_PRIVATE_KEY_FILE' | 'FHIR_KEY_ALG' | 'FHIR_KEY_ID' | 'FHIR_TOKEN_URL' | 'FHIR_BASE_URL'>,
-): TokenProviderLike | undefined {
+): TokenProvider | undefined {
   if (!cfg.FHIR_CLIENT_ID || !cfg.FHIR_PRIVATE_KEY_FILE) return undefined;
   let key: string;
   try {

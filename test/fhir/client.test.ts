@@ -1,76 +1,94 @@
-import { describe, expect, it } from 'vitest';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
 import { FhirClient } from '../../src/fhir/client.js';
 import { FhirError, outcomeText } from '../../src/fhir/fhir-error.js';
-import { backoffDelayMs, DEFAULT_RETRY, retryAfterMs } from '../../src/fhir/retry.js';
+import { backoffDelayMs, DEFAULT_RETRY, retryAfterMs } from '../../src/net/retry.js';
 import { VbmdError } from '../../src/util/errors.js';
 
-/** Unit tests of the client's retry policy and error shaping, with a scripted fetch (one module, so a
- * stand-in fetch is fine here; the HTTP behaviour is tested for real in roundtrip.test.ts). */
+/** Unit tests of the client's retry policy and error shaping against a scripted loopback server: each
+ * request gets the next step (an answer, a cut connection or silence). The HTTP behaviour against a real
+ * FHIR server is tested in roundtrip.test.ts. */
 
-type Step = Response | Error;
-function scripted(steps: Step[]): { fetch: typeof fetch; calls: { url: string; init?: RequestInit }[] } {
-  const calls: { url: string; init?: RequestInit }[] = [];
-  const f = (async (url: string | URL | Request, init?: RequestInit) => {
-    calls.push({ url: String(url), init });
-    const s = steps.shift();
-    if (!s) throw new Error('no more scripted responses');
-    if (s instanceof Error) throw s;
-    return s;
-  }) as typeof fetch;
-  return { fetch: f, calls };
+type Step = (req: IncomingMessage, res: ServerResponse) => void;
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => {
+    s.close(r);
+    s.closeAllConnections();
+  })));
+});
+
+async function scripted(steps: Step[], path = ''): Promise<{ base: string; calls: { url: string; headers: IncomingMessage['headers'] }[] }> {
+  const calls: { url: string; headers: IncomingMessage['headers'] }[] = [];
+  const server = createServer((req, res) => {
+    calls.push({ url: req.url ?? '', headers: req.headers });
+    req.resume();
+    const step = steps.shift();
+    if (!step) return void res.writeHead(599).end();
+    step(req, res);
+  });
+  server.keepAliveTimeout = 100;
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  server.unref();
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`, calls };
 }
-const json = (status: number, body: unknown, headers: Record<string, string> = {}): Response =>
-  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/fhir+json', ...headers } });
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): Step => (_req, res) =>
+  void res.writeHead(status, { 'content-type': 'application/fhir+json', ...headers }).end(JSON.stringify(body));
+const cut: Step = (req) => req.socket.destroy();
+const silent: Step = () => undefined;
 const oo = (diag: string) => ({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'processing', diagnostics: diag }] });
 const fast = { baseDelayMs: 1, maxDelayMs: 2 };
 
 describe('FhirClient retries', () => {
   it('retries 503, 429 and network errors for a GET, then succeeds', async () => {
-    const s = scripted([json(503, oo('down')), json(429, {}), new TypeError('fetch failed'), json(200, { resourceType: 'Patient', id: 'a' })]);
-    const c = new FhirClient({ baseUrl: 'http://fhir.test/r4', fetch: s.fetch, retry: fast });
+    const s = await scripted([json(503, oo('down')), json(429, {}), cut, json(200, { resourceType: 'Patient', id: 'a' })], '/r4');
+    const c = new FhirClient({ baseUrl: s.base, retry: fast });
     expect(await c.read('Patient', 'a')).toEqual({ resourceType: 'Patient', id: 'a' });
     expect(s.calls).toHaveLength(4);
   });
 
   it('retries a 409 from a lost conditional-create race (idempotent transaction)', async () => {
-    const s = scripted([json(409, oo('HAPI-0550: version conflict')), json(200, { resourceType: 'Bundle', type: 'transaction-response', entry: [] })]);
-    const c = new FhirClient({ baseUrl: 'http://fhir.test', fetch: s.fetch, retry: fast });
+    const s = await scripted([json(409, oo('HAPI-0550: version conflict')), json(200, { resourceType: 'Bundle', type: 'transaction-response', entry: [] })]);
+    const c = new FhirClient({ baseUrl: s.base, retry: fast });
     await c.transaction({ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'POST', url: 'Device', ifNoneExist: 'identifier=a|b' }, resource: { resourceType: 'Device' } }] });
     expect(s.calls).toHaveLength(2);
   });
 
   it('never retries a plain (non-conditional) POST create', async () => {
-    const s = scripted([json(503, oo('down'))]);
-    const c = new FhirClient({ baseUrl: 'http://fhir.test/r4', fetch: s.fetch, retry: fast });
+    const s = await scripted([json(503, oo('down'))], '/r4');
+    const c = new FhirClient({ baseUrl: s.base, retry: fast });
     await expect(c.create({ resourceType: 'Patient' })).rejects.toBeInstanceOf(FhirError);
     expect(s.calls).toHaveLength(1);
   });
 
   it('retries a conditional create and sends If-None-Exist', async () => {
-    const s = scripted([json(502, {}), json(201, { resourceType: 'Patient', id: 'n' })]);
-    const c = new FhirClient({ baseUrl: 'http://fhir.test/r4', fetch: s.fetch, retry: fast });
+    const s = await scripted([json(502, {}), json(201, { resourceType: 'Patient', id: 'n' })], '/r4');
+    const c = new FhirClient({ baseUrl: s.base, retry: fast });
     await c.create({ resourceType: 'Patient' }, { ifNoneExist: 'identifier=s|v' });
     expect(s.calls).toHaveLength(2);
-    expect((s.calls[1].init?.headers as Record<string, string>)['if-none-exist']).toBe('identifier=s|v');
+    expect(s.calls[1]!.headers['if-none-exist']).toBe('identifier=s|v');
   });
 
   it('does not retry 4xx, and the error names server, request, status and OperationOutcome diagnostics', async () => {
-    const s = scripted([json(422, oo('Observation.code: missing'))]);
-    const c = new FhirClient({ baseUrl: 'https://ehr.example.org/fhir/R4', fetch: s.fetch, retry: fast });
+    const s = await scripted([json(422, oo('Observation.code: missing'))], '/fhir/R4');
+    const c = new FhirClient({ baseUrl: s.base, retry: fast });
     const err = (await c.request('POST', 'Observation', { body: {}, idempotent: true }).catch((e: unknown) => e)) as FhirError;
     expect(err).toBeInstanceOf(FhirError);
     expect(err).toBeInstanceOf(VbmdError);
     expect(err.code).toBe('remote');
     expect(err.status).toBe(422);
     expect(err.message).toBe(
-      'The FHIR server https://ehr.example.org answered 422 to POST Observation: Observation.code: missing; the server rejected the content; see its message.',
+      `The FHIR server ${new URL(s.base).origin} answered 422 to POST Observation: Observation.code: missing; the server rejected the content; see its message.`,
     );
     expect(s.calls).toHaveLength(1);
   });
 
   it('a Retry-After longer than the cap ends the retries (the job queue retries later)', async () => {
-    const s = scripted([json(503, oo('maintenance'), { 'retry-after': '3600' })]);
-    const c = new FhirClient({ baseUrl: 'http://fhir.test', fetch: s.fetch, retry: fast });
+    const s = await scripted([json(503, oo('maintenance'), { 'retry-after': '3600' })]);
+    const c = new FhirClient({ baseUrl: s.base, retry: fast });
     const err = (await c.read('Patient', 'a').catch((e: unknown) => e)) as FhirError;
     expect(err.status).toBe(503);
     expect(s.calls).toHaveLength(1);
@@ -78,34 +96,43 @@ describe('FhirClient retries', () => {
 
   it('stops when the caller aborts, with a cancelled VbmdError', async () => {
     const ctrl = new AbortController();
-    const s = scripted([json(503, {}), json(503, {}), json(503, {})]);
-    const c = new FhirClient({ baseUrl: 'http://fhir.test', fetch: s.fetch, retry: { baseDelayMs: 1000, maxDelayMs: 1000 } });
+    const s = await scripted([json(503, {}), json(503, {}), json(503, {})]);
+    const c = new FhirClient({ baseUrl: s.base, retry: { baseDelayMs: 1000, maxDelayMs: 1000 } });
     const p = c.read('Patient', 'a', ctrl.signal);
-    setTimeout(() => ctrl.abort(), 20);
+    setTimeout(() => ctrl.abort(), 50);
     const err = (await p.catch((e: unknown) => e)) as VbmdError;
+    expect(err).toBeInstanceOf(VbmdError);
     expect(err.code).toBe('cancelled');
     expect(s.calls.length).toBeLessThanOrEqual(2);
   });
 
   it('times out a hanging request and says so', async () => {
-    const hang = ((_u: unknown, init?: RequestInit) =>
-      new Promise((_r, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)))) as typeof fetch;
-    const c = new FhirClient({ baseUrl: 'http://fhir.test', fetch: hang, timeoutMs: 30, retry: { retries: 1, ...fast } });
+    const s = await scripted([silent, silent]);
+    const c = new FhirClient({ baseUrl: s.base, timeoutMs: 50, retry: { retries: 1, ...fast } });
     const err = (await c.read('Patient', 'a').catch((e: unknown) => e)) as FhirError;
     expect(err).toBeInstanceOf(FhirError);
     expect(err.status).toBeUndefined();
-    expect(err.message).toMatch(/No answer from the FHIR server http:\/\/fhir\.test .*timed out/);
+    expect(err.message).toContain(`No answer from the FHIR server ${new URL(s.base).origin} to GET Patient/a (timed out)`);
+    expect(s.calls).toHaveLength(2);
+  });
+
+  it('refuses plain http to a non-loopback server unless allowed, before any connection', async () => {
+    const c = new FhirClient({ baseUrl: 'http://fhir.example.org/r4', retry: fast });
+    const err = (await c.read('Patient', 'a').catch((e: unknown) => e)) as VbmdError;
+    expect(err).toBeInstanceOf(VbmdError);
+    expect(err.message).toMatch(/Refusing plain http to http:\/\/fhir\.example\.org/);
   });
 
   it('follows next links on the same server only', async () => {
-    const page1 = { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: { resourceType: 'Observation', id: '1' } }], link: [{ relation: 'next', url: 'http://fhir.test/r4/Observation?_offset=1' }] };
+    const page1 = { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: { resourceType: 'Observation', id: '1' } }], link: [{ relation: 'next', url: '' }] };
     const page2 = { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: { resourceType: 'Observation', id: '2' } }, { resource: { resourceType: 'Patient', id: 'p' }, search: { mode: 'include' } }], link: [{ relation: 'next', url: 'http://evil.test/steal' }] };
-    const s = scripted([json(200, page1), json(200, page2)]);
-    const c = new FhirClient({ baseUrl: 'http://fhir.test/r4', fetch: s.fetch, retry: fast });
+    const s = await scripted([json(200, page1), json(200, page2)], '/r4');
+    page1.link[0]!.url = `${s.base}/Observation?_offset=1`;
+    const c = new FhirClient({ baseUrl: s.base, retry: fast });
     const err = await c.search('Observation', { patient: 'Patient/1' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FhirError);
     expect((err as Error).message).toContain('another server (http://evil.test)');
-    expect(s.calls.map((x) => x.url)).toEqual(['http://fhir.test/r4/Observation?patient=Patient%2F1', 'http://fhir.test/r4/Observation?_offset=1']);
+    expect(s.calls.map((x) => x.url)).toEqual(['/r4/Observation?patient=Patient%2F1', '/r4/Observation?_offset=1']);
   });
 });
 

@@ -7,7 +7,7 @@ import type { JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendServicesAuth } from '../../src/fhir/auth.js';
 import { runCohort } from '../../src/population/query.js';
-import { authFromTokenProvider, COHORT_SCOPES } from '../../src/population/source-auth.js';
+import { COHORT_SCOPES } from '../../src/population/source-auth.js';
 import { BulkExportSource } from '../../src/population/sources/bulk-export.js';
 import { AS_OF, cohortFixture, EXPECTED } from './fixtures.js';
 import { toNdjson } from './write-ndjson.js';
@@ -92,7 +92,7 @@ afterAll(async () => {
 describe('Bulk Data export with SMART Backend Services', () => {
   it('gets a token with a signed client assertion, renews it after a 401, and gives the known answers', async () => {
     const provider = new BackendServicesAuth({ clientId: 'cohort-client', privateKey: privateJwk, alg: 'ES384', scope: COHORT_SCOPES, tokenUrl: `${base}/token` });
-    const source = new BulkExportSource(`${base}/fhir`, { auth: authFromTokenProvider(provider), minPollMs: 5 });
+    const source = new BulkExportSource(`${base}/fhir`, { auth: provider, minPollMs: 5 });
     const result = await runCohort(source, { category: 'osteoporosis', untreated: true, asOf: AS_OF });
     expect(result.rows.map((r) => r.patient)).toEqual(EXPECTED.osteoporosisUntreated);
     expect(issued).toEqual(['tok-1', 'tok-2']);

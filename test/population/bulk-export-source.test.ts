@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCohortWith } from '../../src/population/engine.js';
 import { runCohort } from '../../src/population/query.js';
 import { compileTherapyValueSet, defaultTherapyValueSet } from '../../src/population/therapy-value-set.js';
-import { BulkExportSource, parseRetryAfter } from '../../src/population/sources/bulk-export.js';
+import { BulkExportSource } from '../../src/population/sources/bulk-export.js';
+import { retryAfterMs } from '../../src/net/retry.js';
+import { StaticTokenProvider } from '../../src/net/token-provider.js';
 import { NdjsonDirectorySource } from '../../src/population/sources/ndjson-dir.js';
-import { staticBearer } from '../../src/population/sources/types.js';
 import { isVbmdError } from '../../src/util/errors.js';
 import { AS_OF, cohortFixture, EXPECTED } from './fixtures.js';
 import { checkKnownAnswers, comparable } from './known-answers.js';
@@ -117,7 +118,7 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-const source = () => new BulkExportSource(`${base}/fhir`, { auth: staticBearer('bulk-token'), minPollMs: 5, maxPollMs: 50 });
+const source = () => new BulkExportSource(`${base}/fhir`, { auth: new StaticTokenProvider('bulk-token'), minPollMs: 5, maxPollMs: 50 });
 
 describe('cohort over a Bulk Data $export', () => {
   it('kicks off, polls through 202s, downloads the NDJSON and gives the same known answers as files on disk', async () => {
@@ -168,7 +169,7 @@ describe('cohort over a Bulk Data $export', () => {
   it('asks for vBMD Observations only with _typeFilter when told to', async () => {
     mode = 'ok';
     typeFilters.length = 0;
-    const filtered = new BulkExportSource(`${base}/fhir`, { auth: staticBearer('bulk-token'), minPollMs: 5, typeFilter: true });
+    const filtered = new BulkExportSource(`${base}/fhir`, { auth: new StaticTokenProvider('bulk-token'), minPollMs: 5, typeFilter: true });
     const r = await runCohort(filtered, { category: 'osteoporosis', untreated: true, asOf: AS_OF });
     expect(r.rows.map((x) => x.patient)).toEqual(EXPECTED.osteoporosisUntreated);
     await runCohort(source(), { asOf: AS_OF });
@@ -181,7 +182,7 @@ describe('cohort over a Bulk Data $export', () => {
     const tempRoot = await mkdtemp(join(tmpdir(), 'vbmd-bulk-duckdb-'));
     const matcher = compileTherapyValueSet(defaultTherapyValueSet());
     const request = { spec: `bulk:${base}/fhir`, query: { category: 'osteoporosis', untreated: true, asOf: AS_OF } as const, matcher };
-    const sourceOptions = { auth: staticBearer('bulk-token'), bulk: { minPollMs: 5, maxPollMs: 50 } };
+    const sourceOptions = { auth: new StaticTokenProvider('bulk-token'), bulk: { minPollMs: 5, maxPollMs: 50 } };
     const duckdb = await runCohortWith({ ...request, engine: 'auto', sourceOptions, duckdb: { tempRoot } });
     const stream = await runCohortWith({ ...request, engine: 'stream', sourceOptions });
     expect(duckdb.rows.map((r) => r.patient)).toEqual(EXPECTED.osteoporosisUntreated);
@@ -193,9 +194,9 @@ describe('cohort over a Bulk Data $export', () => {
   });
 
   it('reads Retry-After as seconds or an HTTP date', () => {
-    expect(parseRetryAfter('120')).toBe(120_000);
-    expect(parseRetryAfter(new Date(Date.UTC(2025, 0, 1, 0, 0, 30)).toUTCString(), Date.UTC(2025, 0, 1))).toBe(30_000);
-    expect(parseRetryAfter('soon')).toBeUndefined();
-    expect(parseRetryAfter(null)).toBeUndefined();
+    expect(retryAfterMs('120')).toBe(120_000);
+    expect(retryAfterMs(new Date(Date.UTC(2025, 0, 1, 0, 0, 30)).toUTCString(), Date.UTC(2025, 0, 1))).toBe(30_000);
+    expect(retryAfterMs('soon')).toBeUndefined();
+    expect(retryAfterMs(null)).toBeUndefined();
   });
 });

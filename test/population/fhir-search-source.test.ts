@@ -6,7 +6,7 @@ import type { StartedFhirServer } from '../../src/fhir/server/start.js';
 import { runCohort } from '../../src/population/query.js';
 import { FhirSearchSource } from '../../src/population/sources/fhir-search.js';
 import { NdjsonDirectorySource } from '../../src/population/sources/ndjson-dir.js';
-import { staticBearer } from '../../src/population/sources/types.js';
+import { StaticTokenProvider } from '../../src/net/token-provider.js';
 import { isVbmdError } from '../../src/util/errors.js';
 import { AS_OF, cohortFixture } from './fixtures.js';
 import { checkKnownAnswers, comparable } from './known-answers.js';
@@ -49,7 +49,7 @@ afterAll(async () => {
 describe('cohort over FHIR search (paged)', () => {
   it('gives the known answers for every query, the same as the NDJSON path', async () => {
     requests.length = 0;
-    const source = new FhirSearchSource(server.baseUrl, { auth: staticBearer('cohort-token'), pageSize: 4 });
+    const source = new FhirSearchSource(server.baseUrl, { auth: new StaticTokenProvider('cohort-token'), pageSize: 4 });
     const viaFhir = await checkKnownAnswers(source);
     const viaNdjson = await checkKnownAnswers(new NdjsonDirectorySource(dir));
     for (const k of Object.keys(viaNdjson)) expect(comparable(viaFhir[k]), k).toEqual(comparable(viaNdjson[k]));
@@ -62,7 +62,7 @@ describe('cohort over FHIR search (paged)', () => {
   });
 
   it('says which server refused the credentials', async () => {
-    const err = await runCohort(new FhirSearchSource(server.baseUrl, { auth: staticBearer('wrong') }), { asOf: AS_OF }).catch((e: unknown) => e);
+    const err = await runCohort(new FhirSearchSource(server.baseUrl, { auth: new StaticTokenProvider('wrong') }), { asOf: AS_OF }).catch((e: unknown) => e);
     expect(isVbmdError(err)).toBe(true);
     expect((err as Error).message).toContain(server.baseUrl);
     expect((err as Error).message).toMatch(/HTTP 401/);

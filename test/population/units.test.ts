@@ -239,15 +239,15 @@ describe('outputs', () => {
 describe('cohort credentials', () => {
   it('never sends the EHR token to another server; COHORT_BEARER_TOKEN wins', async () => {
     const cfg = { FHIR_BASE_URL: 'https://ehr.example/fhir', FHIR_BEARER_TOKEN: 'ehr-token', COHORT_BEARER_TOKEN: undefined };
-    expect(await cohortAuthFromConfig(cfg, 'https://ehr.example/fhir/Group/1')!()).toBe('Bearer ehr-token');
+    expect(await cohortAuthFromConfig(cfg, 'https://ehr.example/fhir/Group/1')!.token()).toBe('ehr-token');
     expect(cohortAuthFromConfig(cfg, 'https://other.example/fhir')).toBeUndefined();
     expect(cohortAuthFromConfig(cfg, 'https://ehr.example/other-fhir')).toBeUndefined();
-    expect(await cohortAuthFromConfig({ ...cfg, COHORT_BEARER_TOKEN: 'c' }, 'https://other.example/fhir')!()).toBe('Bearer c');
+    expect(await cohortAuthFromConfig({ ...cfg, COHORT_BEARER_TOKEN: 'c' }, 'https://other.example/fhir')!.token()).toBe('c');
     let invalidated = 0;
     const bs = { token: async () => 'bs-token', invalidate: () => void invalidated++ };
     const auth = cohortAuthFromConfig(cfg, 'https://ehr.example/fhir', bs)!;
-    expect(await auth()).toBe('Bearer bs-token');
-    auth.invalidate?.();
+    expect(await auth.token()).toBe('bs-token');
+    auth.invalidate();
     expect(invalidated).toBe(1);
   });
 });

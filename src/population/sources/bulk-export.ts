@@ -1,18 +1,19 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { VBMD_SUMMARY_CODE_TOKEN } from '../../fhir/codes.js';
+import { retryAfterMs } from '../../net/retry.js';
+import type { TokenProvider } from '../../net/token-provider.js';
 import { log } from '../../util/log.js';
 import { VbmdError } from '../../util/errors.js';
 import type { CohortResourceType } from '../resources.js';
 import { fhirFetch, origin } from './http.js';
 import { ndjsonBatches } from './ndjson-lines.js';
-import type { AuthHeaderProvider, ResourceSource, SourceReadOptions } from './types.js';
+import type { ResourceSource, SourceReadOptions } from './types.js';
 
 /** FHIR Bulk Data Access 2.0 (https://hl7.org/fhir/uv/bulkdata/export.html) completion manifest. */
 const manifestSchema = z.object({
@@ -25,7 +26,7 @@ const manifestSchema = z.object({
 export type BulkManifest = z.infer<typeof manifestSchema>;
 
 export interface BulkExportSourceOptions {
-  auth?: AuthHeaderProvider;
+  auth?: TokenProvider;
   /** Floor and ceiling of the wait between status polls (Retry-After is honoured inside them). */
   minPollMs?: number;
   maxPollMs?: number;
@@ -66,8 +67,8 @@ export class BulkExportSource implements ResourceSource {
       'the Bulk Data $export kick-off',
       [202],
     );
-    const location = res.headers.get('content-location');
-    await res.body?.cancel();
+    const location = res.header('content-location');
+    res.discard();
     if (!location) throw new VbmdError('remote', `${origin(this.exportUrl)} accepted the $export but sent no Content-Location to poll.`);
     return new URL(location, this.exportUrl).toString();
   }
@@ -79,7 +80,7 @@ export class BulkExportSource implements ResourceSource {
     let backoff = minPoll;
     for (;;) {
       read.signal?.throwIfAborted();
-      const res = await fhirFetch(statusUrl, { accept: 'application/json', auth: this.options.auth, signal: read.signal }, 'the Bulk Data export status', [200, 202, 429]);
+      const res = await fhirFetch(statusUrl, { accept: 'application/json', auth: this.options.auth, signal: read.signal, retry429: false }, 'the Bulk Data export status', [200, 202, 429]);
       if (res.status === 200) {
         let json: unknown;
         try {
@@ -91,9 +92,9 @@ export class BulkExportSource implements ResourceSource {
         if (!m.success) throw new VbmdError('remote', `${origin(statusUrl)} sent an export manifest without the Bulk Data fields (transactionTime, request, requiresAccessToken, output).`);
         return m.data;
       }
-      const progress = res.headers.get('x-progress');
-      const retryAfter = parseRetryAfter(res.headers.get('retry-after'));
-      await res.body?.cancel();
+      const progress = res.header('x-progress');
+      const retryAfter = retryAfterMs(res.header('retry-after'));
+      res.discard();
       if (progress) read.onProgress?.(`export ${progress.slice(0, 60)}`);
       if (Date.now() > deadline) throw new VbmdError('remote', `The Bulk Data export at ${origin(statusUrl)} was not complete in time; try again later or export fewer types.`);
       const wait = retryAfter ?? backoff;
@@ -121,13 +122,11 @@ export class BulkExportSource implements ResourceSource {
           { accept: 'application/fhir+ndjson', auth: manifest.requiresAccessToken ? this.options.auth : undefined, signal: read.signal },
           `the exported ${file.type} file ${i + 1}`,
         );
-        if (!res.body) continue;
-        const body = Readable.fromWeb(res.body as NodeWebReadableStream<Uint8Array>);
-        yield { type: file.type, index: i, count: files.length, body, what: `the exported ${file.type} file ${i + 1} from ${origin(statusUrl)}` };
+        yield { type: file.type, index: i, count: files.length, body: res.body, what: `the exported ${file.type} file ${i + 1} from ${origin(statusUrl)}` };
       }
     } finally {
       await fhirFetch(statusUrl, { method: 'DELETE', accept: 'application/fhir+json', auth: this.options.auth }, 'the export delete', [200, 202, 204, 404]).then(
-        (r) => r.body?.cancel(),
+        (r) => r.discard(),
         () => undefined,
       );
     }
@@ -158,10 +157,3 @@ export class BulkExportSource implements ResourceSource {
   }
 }
 
-/** Retry-After as milliseconds: delta-seconds or an HTTP-date (RFC 9110 10.2.3). */
-export function parseRetryAfter(value: string | null, nowMs = Date.now()): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isFinite(at) ? Math.max(0, at - nowMs) : undefined;
-}

@@ -3,7 +3,8 @@ import { VBMD_SUMMARY_CODE_TOKEN } from '../../fhir/codes.js';
 import { VbmdError } from '../../util/errors.js';
 import type { CohortResourceType } from '../resources.js';
 import { fhirFetch } from './http.js';
-import type { AuthHeaderProvider, ResourceSource, SourceReadOptions } from './types.js';
+import type { TokenProvider } from '../../net/token-provider.js';
+import type { ResourceSource, SourceReadOptions } from './types.js';
 
 const searchBundle = z.object({
   resourceType: z.literal('Bundle'),
@@ -12,7 +13,7 @@ const searchBundle = z.object({
 });
 
 export interface FhirSearchSourceOptions {
-  auth?: AuthHeaderProvider;
+  auth?: TokenProvider;
   /** Page size asked for (`_count`); servers may return fewer. */
   pageSize?: number;
   /** Stop after this many pages per type (a guard against a server whose next links never end). */

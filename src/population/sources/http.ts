@@ -1,11 +1,14 @@
+import type { Readable } from 'node:stream';
+import { discard, OutboundClient, OutboundError } from '../../net/outbound.js';
+import type { OutboundResponse } from '../../net/outbound.js';
+import { RETRYABLE_STATUSES } from '../../net/retry.js';
+import type { TokenProvider } from '../../net/token-provider.js';
 import { VbmdError } from '../../util/errors.js';
-import type { AuthHeaderProvider } from './types.js';
 
 /** Plain-language text of an OperationOutcome body, if the server sent one (never the whole body: it may
  * echo request data). */
-export async function outcomeText(res: Response): Promise<string> {
+export function outcomeText(text: string): string {
   try {
-    const text = await res.text();
     const body = JSON.parse(text) as { resourceType?: string; issue?: Array<{ diagnostics?: string; details?: { text?: string } }> };
     if (body.resourceType === 'OperationOutcome') {
       const msg = (body.issue ?? []).map((i) => i.details?.text ?? i.diagnostics).filter(Boolean).join('; ');
@@ -17,35 +20,59 @@ export async function outcomeText(res: Response): Promise<string> {
   return '';
 }
 
-/** GET/DELETE with the source's credentials; network failures and non-2xx answers become VbmdErrors that
- * name the server and status. `what` says what was asked for ("the Observation search page"). */
+/** A cohort source's answer: status, headers, and the body as a stream (or parsed whole). */
+export interface SourceResponse {
+  status: number;
+  header(name: string): string | undefined;
+  body: Readable;
+  /** The whole body parsed as JSON (bounded); rejects when it is not JSON. */
+  json(): Promise<unknown>;
+  /** Drop the body unread. */
+  discard(): void;
+}
+
+/** Search pages and manifests are JSON of at most a few MB; bigger is a broken server. */
+const MAX_JSON_BYTES = 256 * 1024 * 1024;
+
+// Bulk Data output files may live behind a redirect to object storage: followed, and the token goes only
+// to the server it was issued for (outbound.ts sends credentials to the original origin only).
+const net = new OutboundClient({ label: 'cohort source', maxRedirects: 5, timeoutMs: 60_000, idleTimeoutMs: 120_000 });
+
+/** GET/DELETE with the source's credentials through the outbound layer (retries, timeouts, TLS and
+ * redirect policy); network failures and answers outside `okStatuses` become VbmdErrors that name the
+ * server and status. `what` says what was asked for ("the Observation search page"). `retry429: false`
+ * leaves a 429 to the caller (the Bulk Data status poll waits its Retry-After itself). */
 export async function fhirFetch(
   url: string,
-  init: { method?: 'GET' | 'DELETE'; accept: string; auth?: AuthHeaderProvider; headers?: Record<string, string>; signal?: AbortSignal },
+  init: { method?: 'GET' | 'DELETE'; accept: string; auth?: TokenProvider; headers?: Record<string, string>; signal?: AbortSignal; retry429?: boolean },
   what: string,
   okStatuses: readonly number[] = [200],
-): Promise<Response> {
-  const attempt = async (): Promise<Response> => {
-    const headers: Record<string, string> = { accept: init.accept, ...init.headers };
-    const authorization = init.auth ? await init.auth() : undefined;
-    if (authorization) headers.authorization = authorization;
-    try {
-      // Node's fetch drops Authorization on a cross-origin redirect (Fetch standard), so following is safe.
-      return await fetch(url, { method: init.method ?? 'GET', headers, signal: init.signal, redirect: 'follow' });
-    } catch (e) {
-      if (init.signal?.aborted) throw new VbmdError('cancelled', `Stopped while fetching ${what} from ${origin(url)}.`);
-      throw new VbmdError('remote', `Cannot reach ${origin(url)} for ${what} (${(e as Error).message}); check the URL and that the server is up.`);
-    }
-  };
-  let res = await attempt();
-  if (res.status === 401 && init.auth?.invalidate) {
-    // An expired Backend Services token: one retry with a fresh one.
-    await res.body?.cancel();
-    init.auth.invalidate();
-    res = await attempt();
+): Promise<SourceResponse> {
+  let res: OutboundResponse;
+  try {
+    res = await net.exchange({
+      method: init.method ?? 'GET',
+      url,
+      headers: { accept: init.accept, ...init.headers },
+      auth: init.auth ?? null,
+      operation: `${init.method ?? 'GET'} ${what}`,
+      ...(init.retry429 === false ? { retryStatuses: new Set([...RETRYABLE_STATUSES].filter((s) => s !== 429)) } : {}),
+      ...(init.signal ? { signal: init.signal } : {}),
+    }, async (r) => r);
+  } catch (e) {
+    if (e instanceof OutboundError && e.reason === 'cancelled') throw new VbmdError('cancelled', `Stopped while fetching ${what} from ${origin(url)}.`);
+    const why = e instanceof OutboundError ? e.message.replace(/\.$/, '') : (e as Error).message;
+    throw new VbmdError('remote', `Cannot reach ${origin(url)} for ${what} (${why}); check the URL and that the server is up.`, {}, { cause: e });
   }
-  if (okStatuses.includes(res.status)) return res;
-  const detail = await outcomeText(res);
+  const response: SourceResponse = {
+    status: res.status,
+    header: res.header,
+    body: res.body,
+    json: async () => JSON.parse((await net.readAll(res, MAX_JSON_BYTES)).toString('utf8')) as unknown,
+    discard: () => discard(res.body),
+  };
+  if (okStatuses.includes(res.status)) return response;
+  const detail = outcomeText((await net.readAll(res, 64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8'));
   if (res.status === 401 || res.status === 403) {
     throw new VbmdError('unauthorized', `${origin(url)} refused ${what} with HTTP ${res.status}${detail}; check the FHIR credentials and scopes (system/Observation.rs, system/MedicationRequest.rs, system/MedicationStatement.rs).`, { status: res.status });
   }

@@ -4,10 +4,11 @@ import type { BulkExportSourceOptions } from './bulk-export.js';
 import { FhirSearchSource } from './fhir-search.js';
 import type { FhirSearchSourceOptions } from './fhir-search.js';
 import { NdjsonDirectorySource } from './ndjson-dir.js';
-import type { AuthHeaderProvider, ResourceSource } from './types.js';
+import type { TokenProvider } from '../../net/token-provider.js';
+import type { ResourceSource } from './types.js';
 
 export interface SourceFactoryOptions {
-  auth?: AuthHeaderProvider;
+  auth?: TokenProvider;
   search?: Omit<FhirSearchSourceOptions, 'auth'>;
   bulk?: Omit<BulkExportSourceOptions, 'auth'>;
 }

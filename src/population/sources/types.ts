@@ -30,14 +30,3 @@ export interface SourceReadOptions {
   /** Called with human progress text ("page 12", "downloading Observation 2/5"). */
   onProgress?: (text: string) => void;
 }
-
-/** How a source authenticates to a FHIR server: a static bearer token or a token provider (SMART Backend
- * Services). Called before each request so expiring tokens are refreshed by the provider. */
-export type AuthHeaderProvider = (() => Promise<string | undefined>) & {
-  /** Drop a cached token after a 401 so the next call fetches a fresh one (Backend Services). */
-  invalidate?: () => void;
-};
-
-export function staticBearer(token: string | undefined): AuthHeaderProvider {
-  return async () => (token ? `Bearer ${token}` : undefined);
-}
