@@ -10,6 +10,8 @@ import type { CohortFormat } from '../population/output/index.js';
 import { COHORT_FORMATS, cohortHistogramSvg, cohortOutput, summaryLines } from '../population/output/index.js';
 import type { CohortEngineChoice } from '../population/engine.js';
 import { COHORT_ENGINES, runCohortWith } from '../population/engine.js';
+import type { CohortRow } from '../population/aggregate.js';
+import { RowSink } from '../population/output/row-sink.js';
 import type { CohortQuery } from '../population/query.js';
 import { cohortAuthFromConfig, cohortBackendServicesFromConfig } from '../population/source-auth.js';
 import { compileTherapyValueSet, defaultTherapyValueSet, loadTherapyValueSet } from '../population/therapy-value-set.js';
@@ -84,6 +86,17 @@ export function registerCohort(program: Command): void {
       };
       const tty = process.stderr.isTTY === true;
       const progress = tty ? (line: string) => process.stderr.write(`\r\x1b[K${line}`) : undefined;
+      const format: CohortFormat = flags.format ?? (flags.out || !process.stdout.isTTY ? 'csv' : 'table');
+      // CSV and NDJSON rows are written as they come (a cohort of millions is never held); the other formats
+      // need every row first.
+      const sink = format === 'csv' || format === 'ndjson' ? new RowSink(format, flags.out ? { path: flags.out } : { stream: process.stdout }) : undefined;
+      const histogramRows: Pick<CohortRow, 'latestVbmdMgCm3'>[] = [];
+      const onRows = sink
+        ? async (rows: readonly CohortRow[]) => {
+            await sink.write(rows);
+            if (flags.histogram) for (const r of rows) histogramRows.push({ latestVbmdMgCm3: r.latestVbmdMgCm3 });
+          }
+        : undefined;
       const controller = new AbortController();
       const stop = () => controller.abort();
       process.once('SIGINT', stop);
@@ -99,16 +112,18 @@ export function registerCohort(program: Command): void {
           duckdb: { memoryLimit: flags.duckdbMemory, tempRoot: flags.duckdbTemp },
           signal: controller.signal,
           onProgress: progress,
+          onRows,
         });
+        await sink?.finish();
       } catch (e) {
-        if (controller.signal.aborted) throw new VbmdError('cancelled', 'Cohort query interrupted; nothing was written.');
+        await sink?.abort();
+        if (controller.signal.aborted) throw new VbmdError('cancelled', `Cohort query interrupted${flags.out ? `; ${flags.out} was not written` : ''}.`);
         throw e;
       } finally {
         process.off('SIGINT', stop);
         if (tty) process.stderr.write('\r\x1b[K');
       }
-      const format: CohortFormat = flags.format ?? (flags.out || !process.stdout.isTTY ? 'csv' : 'table');
-      if (flags.out) {
+      if (!sink && flags.out) {
         const file = createWriteStream(flags.out);
         const failed = new Promise<never>((_, reject) =>
           file.once('error', (err) => reject(new VbmdError('bad-input', `Cannot write ${flags.out}: ${err.message}.`))),
@@ -121,12 +136,12 @@ export function registerCohort(program: Command): void {
           })(),
           failed,
         ]);
-      } else {
+      } else if (!sink) {
         await writeChunks(process.stdout, cohortOutput(result, format));
       }
       if (flags.histogram) {
         try {
-          await writeFile(flags.histogram, cohortHistogramSvg(result.rows, result.summary));
+          await writeFile(flags.histogram, cohortHistogramSvg(sink ? histogramRows : result.rows, result.summary));
         } catch (e) {
           throw new VbmdError('bad-input', `Cannot write the histogram ${flags.histogram}: ${(e as Error).message}.`);
         }

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VbmdError } from '../util/errors.js';
+import type { CohortRow } from './aggregate.js';
 import type { CohortQuery, CohortResult } from './query.js';
 import { runCohort } from './query.js';
 import { COHORT_RESOURCE_TYPES } from './resources.js';
@@ -37,6 +38,8 @@ export interface CohortRunRequest {
   signal?: AbortSignal;
   /** One line of progress ("reading NDJSON 42%", "page 12: 6,000 resources, 800 patients"). */
   onProgress?: (line: string) => void;
+  /** Take the matched rows in order, in chunks, instead of in the result (see runCohortSql). */
+  onRows?: (rows: readonly CohortRow[]) => void | Promise<void>;
 }
 
 const KIND = /^(fhir|bulk|ndjson|parquet):(.+)$/;
@@ -66,17 +69,22 @@ export async function runCohortWith(req: CohortRunRequest): Promise<CohortResult
   }
   if (engine === 'stream') {
     const source = parseSourceSpec(req.spec, req.sourceOptions);
-    return runCohort(source, req.query, {
+    const result = await runCohort(source, req.query, {
       matcher: req.matcher,
       signal: req.signal,
       onProgress: req.onProgress && ((p) => req.onProgress!(`${p.stage}: ${p.resources.toLocaleString('en')} resources, ${p.patients.toLocaleString('en')} patients`)),
     });
+    if (!req.onRows) return result;
+    // The streaming engine holds its rows anyway (one record per patient); hand them over the same way.
+    await req.onRows(result.rows);
+    return { ...result, rows: [] };
   }
   const sqlOptions = {
     matcher: req.matcher,
     signal: req.signal,
     duckdb: req.duckdb,
     onProgress: req.onProgress && ((stage: string, fraction: number) => req.onProgress!(percent(stage, fraction))),
+    onRows: req.onRows,
   };
   const label = `${kind}:${rest}`;
   if (kind === 'parquet') return runCohortSql({ kind: 'parquet', dir: rest!, label }, req.query, sqlOptions);

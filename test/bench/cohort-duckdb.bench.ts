@@ -5,11 +5,9 @@ import { rm, stat } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runCohortWith } from '../../src/population/engine.js';
 import type { CohortQuery } from '../../src/population/query.js';
-import { runCohort } from '../../src/population/query.js';
-import { COHORT_RESOURCE_TYPES } from '../../src/population/resources.js';
-import { NdjsonDirectorySource, ndjsonFiles } from '../../src/population/sources/ndjson-dir.js';
-import { runCohortSql } from '../../src/population/sql/run-cohort-sql.js';
+import { compileTherapyValueSet, defaultTherapyValueSet } from '../../src/population/therapy-value-set.js';
 import { ensureCohortBenchData } from './cohort-data.js';
 
 /**
@@ -26,7 +24,8 @@ import { ensureCohortBenchData } from './cohort-data.js';
 const PATIENTS = Number(process.env.BENCH_COHORT_PATIENTS ?? 500_000);
 const SCANS = Number(process.env.BENCH_COHORT_SCANS ?? 10);
 const MEMORY = process.env.BENCH_DUCKDB_MEMORY ?? '512MB';
-const TARGET_SECONDS = 10;
+/** The 10 s target is for the 5M default; other sizes print their times without it. */
+const TARGET_SECONDS = PATIENTS * SCANS <= 5_000_000 ? 10 : Infinity;
 const TARGET_RSS_MB = 1024;
 
 const QUERIES: Record<string, CohortQuery> = {
@@ -55,14 +54,19 @@ async function step(name: string, dataDir: string, stageDir: string): Promise<St
   const load1Before = loadavg()[0]!;
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  const files = await ndjsonFiles(dataDir, COHORT_RESOURCE_TYPES);
-  const duckdb = { memoryLimit: MEMORY };
-  const result =
-    source === 'stream'
-      ? await runCohort(new NdjsonDirectorySource(dataDir), query)
-      : source === 'ndjson'
-        ? await runCohortSql({ kind: 'ndjson', files, label: 'bench', stageDir }, query, { duckdb })
-        : await runCohortSql({ kind: 'parquet', dir: stageDir, label: 'bench' }, query, { duckdb });
+  // As `vbmd cohort` runs it: rows handed over in chunks (hashed here, as the CLI writes them), never held.
+  const hash = createHash('sha256');
+  const result = await runCohortWith({
+    spec: source === 'parquet' ? `parquet:${stageDir}` : `ndjson:${dataDir}`,
+    engine: source === 'stream' ? 'stream' : 'duckdb',
+    query,
+    matcher: compileTherapyValueSet(defaultTherapyValueSet()),
+    ...(source === 'ndjson' ? { stageParquet: stageDir } : {}),
+    duckdb: { memoryLimit: MEMORY },
+    onRows: (rows) => {
+      for (const r of rows) hash.update(`${r.patient}:${r.latestVbmdMgCm3}:${r.trend?.pctPerYear.toFixed(6) ?? ''}:${r.therapy}\n`);
+    },
+  });
   const cpu = process.cpuUsage(c0);
   return {
     step: name,
@@ -73,7 +77,7 @@ async function step(name: string, dataDir: string, stageDir: string): Promise<St
     patients: result.summary.patients,
     scansRead: result.summary.scansRead,
     superseded: result.summary.skipped.superseded,
-    rowsSha256: result.rows.reduce((h, r) => h.update(`${r.patient}:${r.latestVbmdMgCm3}:${r.trend?.pctPerYear.toFixed(6) ?? ''}:${r.therapy}\n`), createHash('sha256')).digest('hex'),
+    rowsSha256: hash.digest('hex'),
     load1Before,
     load1After: loadavg()[0]!,
   };
@@ -91,7 +95,7 @@ function runStep(name: string, dataDir: string, stageDir: string): StepResult {
 
 function line(r: StepResult): string {
   const ok = (cond: boolean) => (cond ? 'met' : 'NOT MET');
-  const time = r.step.startsWith('parquet') ? `, target <= ${TARGET_SECONDS} s: ${ok(r.wallS <= TARGET_SECONDS)}` : '';
+  const time = r.step.startsWith('parquet') && Number.isFinite(TARGET_SECONDS) ? `, target <= ${TARGET_SECONDS} s: ${ok(r.wallS <= TARGET_SECONDS)}` : '';
   return `${r.step.padEnd(18)} ${r.wallS.toFixed(1).padStart(6)} s wall, ${r.cpuS.toFixed(1).padStart(6)} s CPU, peak RSS ${r.maxRssMb.toFixed(0)} MB (target <= ${TARGET_RSS_MB}: ${ok(r.maxRssMb <= TARGET_RSS_MB)})${time}; ${r.matched.toLocaleString('en')} of ${r.patients.toLocaleString('en')} patients; load ${r.load1Before.toFixed(1)} -> ${r.load1After.toFixed(1)}`;
 }
 

@@ -2,6 +2,7 @@ import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COHORT_RESOURCE_TYPES } from '../../src/population/resources.js';
+import { RowSink } from '../../src/population/output/row-sink.js';
 import { ndjsonFiles } from '../../src/population/sources/ndjson-dir.js';
 import { openDuckDb } from '../../src/population/sql/duckdb-session.js';
 import { FLAT_MEDICATION_COLUMNS, FLAT_OBSERVATION_COLUMNS, flattenSql, readNdjsonSql } from '../../src/population/sql/flatten.js';
@@ -68,6 +69,40 @@ describe('DuckDB flattening = the SQL-on-FHIR ViewDefinitions', () => {
     expect(unnested.sort()).toEqual(viewRows.sort());
     expect(got.find((r) => r.patient_id === 'e-contained-treated')).toMatchObject({ medication_reference: '#m', medication_unresolved: false, medication_coding: [{ code: '46041' }] });
     expect(got.find((r) => r.patient_id === 'e-contained-missing')).toMatchObject({ medication_unresolved: true, medication_coding: null });
+  });
+});
+
+describe('DuckDB engine rows handed over as they come', () => {
+  it('onRows gets the same rows in the same order and the result holds none', async () => {
+    const query = { untreated: true, asOf: AS_OF };
+    const whole = await runCohortSql({ kind: 'ndjson', files, label: 'x' }, query);
+    const chunks: string[][] = [];
+    const streamed = await runCohortSql({ kind: 'ndjson', files, label: 'x' }, query, { onRows: (rows) => void chunks.push(rows.map((r) => r.patient)) });
+    expect(streamed.rows).toEqual([]);
+    expect(chunks.flat()).toEqual(whole.rows.map((r) => r.patient));
+    expect(streamed.summary.matched).toBe(whole.rows.length);
+    expect(streamed.summary.matchedByCategory).toEqual(whole.summary.matchedByCategory);
+  });
+
+  it('a CSV file is written as FILE.part and renamed when complete; removed when the run fails', async () => {
+    const rows = (await runCohortSql({ kind: 'ndjson', files, label: 'x' }, { asOf: AS_OF })).rows;
+    const path = join(dir, 'rows.csv');
+    const sink = new RowSink('csv', { path });
+    await sink.write(rows.slice(0, 3));
+    await expect(readFile(path)).rejects.toThrow();
+    await sink.write(rows.slice(3));
+    await sink.finish();
+    const lines = (await readFile(path, 'utf8')).trim().split('\r\n');
+    expect(lines.length).toBe(rows.length + 1);
+    expect(lines[0]!.startsWith('patient_id,')).toBe(true);
+
+    const failed = new RowSink('ndjson', { path: join(dir, 'failed.ndjson') });
+    await failed.write(rows.slice(0, 3));
+    await failed.abort();
+    await expect(readFile(join(dir, 'failed.ndjson.part'))).rejects.toThrow();
+    await expect(readFile(join(dir, 'failed.ndjson'))).rejects.toThrow();
+    const nowhere = new RowSink('csv', { path: join(dir, 'no-such-folder', 'x.csv') });
+    await expect(nowhere.write(rows).then(() => nowhere.finish())).rejects.toThrow(/Cannot write .*x\.csv/);
   });
 });
 

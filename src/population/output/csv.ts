@@ -10,10 +10,16 @@ export function csvField(v: string | number | boolean | null): string {
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
-export function* cohortCsv(rows: Iterable<CohortRow>): Generator<string> {
-  yield `${COHORT_COLUMNS.join(',')}\r\n`;
+export const CSV_HEADER = `${COHORT_COLUMNS.join(',')}\r\n`;
+
+export function* cohortCsvRows(rows: Iterable<CohortRow>): Generator<string> {
   for (const r of rows) {
     const f = flattenRow(r);
     yield `${COHORT_COLUMNS.map((c) => csvField(f[c])).join(',')}\r\n`;
   }
+}
+
+export function* cohortCsv(rows: Iterable<CohortRow>): Generator<string> {
+  yield CSV_HEADER;
+  yield* cohortCsvRows(rows);
 }

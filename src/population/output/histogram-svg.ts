@@ -28,7 +28,7 @@ const COLORS = { osteoporosis: '#b2182b', osteopenia: '#ef8a62', normal: '#4d922
 
 /** A self-contained SVG: bars coloured by ACR band, dashed lines at 80 and 120 mg/cm3, the counts by category
  * and the query as a caption. No fonts or scripts to load (it opens in any browser or EHR viewer). */
-export function cohortHistogramSvg(rows: Iterable<CohortRow>, summary: CohortSummary): string {
+export function cohortHistogramSvg(rows: Iterable<Pick<CohortRow, 'latestVbmdMgCm3'>>, summary: CohortSummary): string {
   const values: number[] = [];
   for (const r of rows) if (r.latestVbmdMgCm3 !== null) values.push(r.latestVbmdMgCm3);
   const h = histogramOf(values);

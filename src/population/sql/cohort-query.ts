@@ -16,6 +16,20 @@ export const categorySql = (v: string) =>
   `CASE WHEN ${v} IS NULL OR NOT isfinite(${v}) THEN 'indeterminate' WHEN ${v} > 120 THEN 'normal' WHEN ${v} >= 80 THEN 'osteopenia' ELSE 'osteoporosis' END`;
 
 /**
+ * The ordering "time, then value, then row" as one HUGEINT, because DuckDB spills a GROUP BY only when every
+ * aggregate state has a fixed size: arg_max with a (time, value, row) tuple as key held 17M patients in memory
+ * and failed at 512 MB; the same with this key did not. Digits: epoch ms (FHIR years 0001-9999 fit) x 1e23,
+ * the value in micrograms/cm3 (the reader rounds to 1e-6 mg/cm3) clamped to +-50,000 mg/cm3 x 1e12, row < 1e12.
+ * `valueOrder` 'desc' puts lower values later (so arg_max picks the lower value at a tie), 'asc' earlier.
+ */
+function orderKeySql(valueOrder: 'asc' | 'desc'): string {
+  const micro = 'least(greatest(round(vbmd_mg_cm3 * 1000000), -50000000000), 49999999999)';
+  const value = valueOrder === 'asc' ? `(${micro} + 50000000000)` : `(49999999999 - ${micro})`;
+  const row = valueOrder === 'asc' ? 'row_id' : '(999999999999 - row_id)';
+  return `effective_ms::HUGEINT * 100000000000000000000000 + ${value}::HUGEINT * 1000000000000 + ${row}`;
+}
+
+/**
  * Latest measured scan (newest, ties: the lower value), first measured scan (oldest, ties: the lower value),
  * least-squares trend (trend.ts: >= 2 scans over >= 0.5 year, % of the fitted value at the first scan) and
  * the change first -> latest against the least significant change (significant-change.ts changeBetween).
@@ -24,24 +38,27 @@ export const categorySql = (v: string) =>
  * aggregation for every patient. The last tie-break (row) only makes an exact tie deterministic.
  */
 export const PATIENT_SQL = `WITH s AS (
-  SELECT patient_id, row_id, effective_ms, vbmd_mg_cm3, effective_ms / ${sqlNumber(MS_PER_YEAR)} AS t_years FROM current_scan
+  SELECT patient_id, row_id, effective_ms, vbmd_mg_cm3, effective_ms / ${sqlNumber(MS_PER_YEAR)} AS t_years,
+    ${orderKeySql('desc')} AS latest_key, ${orderKeySql('asc')} AS first_key
+  FROM current_scan
 ), a AS (
   SELECT patient_id, count(*) AS scans, count(vbmd_mg_cm3) AS measured_scans,
     max(effective_ms) AS last_ms, max(effective_ms) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS latest_ms,
-    arg_max({'row': row_id, 'v': vbmd_mg_cm3}, (effective_ms, -vbmd_mg_cm3, -row_id)) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS latest,
+    arg_max(row_id, latest_key) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS latest_row,
+    arg_max(vbmd_mg_cm3, latest_key) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS latest_v,
     min(effective_ms) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS first_ms,
-    arg_min(vbmd_mg_cm3, (effective_ms, vbmd_mg_cm3)) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS first_v,
+    arg_min(vbmd_mg_cm3, first_key) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS first_v,
     regr_slope(vbmd_mg_cm3, t_years) AS slope, regr_intercept(vbmd_mg_cm3, t_years) AS intercept,
     min(t_years) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS t_min, max(t_years) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS t_max
   FROM s GROUP BY patient_id
 ), f AS (
-  SELECT *, latest.v AS latest_v, t_max - t_min AS span_years, intercept + slope * t_min AS fitted_at_first,
-    CASE WHEN measured_scans >= 2 AND first_v > 0 THEN ((latest.v - first_v) / first_v) * 100 END AS change_pct
+  SELECT *, t_max - t_min AS span_years, intercept + slope * t_min AS fitted_at_first,
+    CASE WHEN measured_scans >= 2 AND first_v > 0 THEN ((latest_v - first_v) / first_v) * 100 END AS change_pct
   FROM a
 ), g AS (
   SELECT *, measured_scans >= ${MIN_TREND_SCANS} AND span_years >= ${sqlNumber(MIN_TREND_SPAN_YEARS)} AND isfinite(slope) AND fitted_at_first > 0 AS has_trend FROM f
 )
-SELECT patient_id, latest.row AS latest_row, latest_v AS vbmd_mg_cm3, ${categorySql('latest_v')} AS category, scans, measured_scans,
+SELECT patient_id, latest_row, latest_v AS vbmd_mg_cm3, ${categorySql('latest_v')} AS category, scans, measured_scans,
   latest_ms IS NULL OR last_ms > latest_ms AS latest_scan_indeterminate,
   CASE WHEN has_trend THEN 100 * slope / fitted_at_first END AS trend_pct_per_year,
   CASE WHEN has_trend THEN slope END AS trend_mg_cm3_per_year, CASE WHEN has_trend THEN span_years END AS trend_span_years,

@@ -6,10 +6,10 @@ import { sqlLookup, sqlString } from './sql-literals.js';
 /**
  * The rules of src/fhir/result-reader.ts (the one reader of vBMD results) and resources.ts (bone therapy)
  * in DuckDB SQL, over the flattened rows of flatten.ts. Tables, status sets and unit factors are imported
- * from the reader, not copied; the rest mirrors its code line by line, and test/population/engines-agree
- * .test.ts holds both engines to the same rows. Query parameters are SQL variables (SET VARIABLE), so the
- * standalone script (cohort.duckdb.sql) and the engine run the same text: since_ms / until_ms (window,
- * until exclusive), as_of_ms (reference time for active therapy).
+ * from the reader, not copied; the rest mirrors its code, and test/population/engines-agree.test.ts holds
+ * both engines to the same rows. Query parameters are SQL variables (SET VARIABLE), so the standalone script
+ * (cohort.duckdb.sql) and the engine run the same text: since_ms / until_ms (window, until exclusive),
+ * as_of_ms (reference time for active therapy).
  */
 
 /** FHIR date/dateTime -> epoch ms as fhirDateTimeToMs does: partial dates are UTC starts, a time needs a
