@@ -58,7 +58,7 @@ export function analyzeVolume(loaded: LoadedVolume, options: AnalyzeOptions = {}
     );
   }
   const summary = summarize(levels);
-  warnings.push(...summaryWarnings(summary, loc.vertebrae.length, calibration));
+  warnings.push(...summaryWarnings(summary, levels, calibration));
   timingsMs.qc = now() - t0;
 
   return {
@@ -143,9 +143,16 @@ function levelResults(loaded: LoadedVolume, vertebrae: LocatedVertebra[], rois: 
   });
 }
 
-/** What the summary's basis and the calibration mean for a reader. */
-function summaryWarnings(summary: ReportSummary, levelsFound: number, calibration: CalibrationResult): string[] {
+/** What the summary's basis, its levels' names and the calibration mean for a reader. */
+function summaryWarnings(summary: ReportSummary, levels: LevelResult[], calibration: CalibrationResult): string[] {
   const out: string[] = [];
+  const levelsFound = levels.length;
+  const unsure = levels.filter((l) => summary.levels.includes(l.level) && l.labelConfidence < 0.8);
+  if (unsure.length > 0) {
+    out.push(
+      `The summary's level names are not certain (${unsure.map((l) => `${l.level} ${l.labelConfidence.toFixed(2)}`).join(', ')}): the value may come from the neighbouring vertebrae; check the labels on the images.`,
+    );
+  }
   if (summary.basis === 'thoracic-extrapolated') {
     out.push(`No two lumbar levels are measurable: the summary uses ${summary.levels.join(' and ')} (thoracic extrapolation; ACR thresholds are defined for lumbar vBMD).`);
   } else if (summary.basis === 'single-level') {

@@ -232,6 +232,7 @@ export function assignRibsToSegments(ribs: RibTrace[], segments: { sFrom: number
     return c;
   };
   const headOf = (e: number): number => mean(events[e].map((i) => ribs[i].headS));
+  const sharesSide = (a: number, b: number): boolean => events[a].some((i) => events[b].some((j) => ribs[j].side === ribs[i].side));
   // best[e][k]: event e on segment k (k = n: not assigned), earlier events aligned optimally.
   const best: Float64Array[] = [];
   const back: Int32Array[] = [];
@@ -249,7 +250,8 @@ export function assignRibsToSegments(ribs: RibTrace[], segments: { sFrom: number
         if (prev === Infinity) continue;
         let step = 0;
         if (k < n && j < n) {
-          if (k <= j) continue;
+          // One rib per level and side: a level may take a left rib and a right rib that did not pair up.
+          if (k < j || (k === j && sharesSide(e, e - 1))) continue;
           // Traced ends sit at level-dependent heights in their levels (the lower ribs climb steeply), so
           // their spacing says how many levels apart they are only to within half a level.
           const len = segments[k].sTo - segments[k].sFrom;
