@@ -2,6 +2,7 @@ import type { EnvConfig } from '../config.js';
 import type { VbmdReport } from '../bmd/report.js';
 import { DicomWebClient } from '../dicom/dicomweb/client.js';
 import { dicomWebOptionsFromConfig } from '../dicom/dicomweb/from-config.js';
+import type { RetryPolicy } from '../net/retry.js';
 import type { DicomSource } from '../dicom/source.js';
 import { isVbmdError, userMessage } from '../util/errors.js';
 import { log } from '../util/log.js';
@@ -33,19 +34,19 @@ export interface PacsJobResult {
 export type PacsStep = (report: VbmdReport, dicom: DicomSource, signal: AbortSignal) => Promise<PacsJobResult>;
 
 /** Retries of one DICOMweb request in the PACS step: 1 + 5 attempts, 1 s doubling to 30 s (about a minute). */
-export const STOW_RETRY = { retries: 5, retryBaseDelayMs: 1000, retryMaxDelayMs: 30_000 } as const;
+export const STOW_RETRY: Partial<RetryPolicy> = { retries: 5, baseDelayMs: 1000, maxDelayMs: 30_000 };
 
 /**
  * The STOW-RS client the configuration describes: STOW_URL, else DICOMWEB_URL; none when neither is set or
  * STOW_URL is "none". The DICOMweb credentials go only to the DICOMweb server's own origin.
  */
-export function stowClientFromConfig(cfg: EnvConfig, retry: Partial<typeof STOW_RETRY> = STOW_RETRY): DicomWebClient | undefined {
+export function stowClientFromConfig(cfg: EnvConfig, retry: Partial<RetryPolicy> = STOW_RETRY): DicomWebClient | undefined {
   if (cfg.STOW_URL === 'none') return undefined;
   const baseUrl = cfg.STOW_URL ?? cfg.DICOMWEB_URL;
   if (!baseUrl) return undefined;
   const options = dicomWebOptionsFromConfig(cfg, { baseUrl })!;
   const sameServer = cfg.DICOMWEB_URL !== undefined && new URL(cfg.DICOMWEB_URL).origin === new URL(baseUrl).origin;
-  return new DicomWebClient({ ...options, auth: sameServer ? options.auth : undefined, ...STOW_RETRY, ...retry });
+  return new DicomWebClient({ ...options, auth: sameServer ? options.auth : undefined, retry: { ...STOW_RETRY, ...retry } });
 }
 
 export function createPacsStep(client: DicomWebClient, now: () => Date = () => new Date()): PacsStep {

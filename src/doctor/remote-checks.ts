@@ -30,7 +30,7 @@ async function fhirCheck(cfg: EnvConfig): Promise<CheckResult[]> {
 
 async function pacsCheck(cfg: EnvConfig): Promise<CheckResult> {
   if (!cfg.DICOMWEB_URL) return { check: 'PACS', status: 'skip', message: cfg.DICOM_FOLDER ? `No DICOMWEB_URL: studies come from the folder ${cfg.DICOM_FOLDER}.` : 'No DICOMWEB_URL: the sandbox reads its demo folder.' };
-  const source = dicomWebSourceFromConfig(cfg, { retries: 0 })!;
+  const source = dicomWebSourceFromConfig(cfg, { retry: { retries: 0 } })!;
   try {
     await source.ping({ timeoutMs: 10_000 });
     return { check: 'PACS', status: 'ok', message: `DICOMweb server ${cfg.DICOMWEB_URL} answered a QIDO-RS search with the configured credentials.` };

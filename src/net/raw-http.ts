@@ -4,15 +4,21 @@ import net from 'node:net';
 
 /**
  * A plain-http (no TLS) GET whose response body is delivered from ONE reused read buffer (net.Socket
- * `onread`), for WADO-RS series retrieves of hundreds of MB.
+ * `onread`), for WADO-RS series retrieves of hundreds of MB. The outbound layer (outbound.ts) uses it for
+ * requests marked `streamed` to a plain-http server, under the same policy (address check by `lookup`,
+ * timeouts, retries); everything else goes through undici.
  *
- * Why not node:http: it allocates a fresh 64 KiB Buffer for every socket read and runs each through
- * llhttp and the stream machinery. Draining a 150 MiB WADO-RS response from Orthanc on loopback took
- * ~180-230 ms of CPU that way against ~60 ms with a reused 1 MiB buffer (measured side by side, same
- * run: /tmp bench notes in the issue 3 report): on a shared 2-core host that CPU is most of the
- * difference between the client and `curl`. The HTTP/1.1 subset needed here is small: one GET with
- * `Connection: close`, a status line and headers, then a body framed by Content-Length, chunked
- * transfer coding (RFC 9112 §7.1) or the connection close (RFC 9112 §6.3).
+ * Why not undici or node:http (test/bench/dicomweb.bench.ts, 150 MiB WADO-RS series from a loopback
+ * Orthanc, fresh process each, 2026-12-06, load 8 on 2 cores): draining it took 57 ms of CPU here, 286 ms
+ * with undici, 264 ms with node:http (in one warm process: 60-85 ms against 175-210 ms for undici's
+ * request and dispatch APIs alike, so the cost is in the HTTP parser and per-read buffers, not the stream).
+ * Over TLS this reader does not apply: undici serves https (342 ms against node:https's 250 ms there).
+ *
+ * node:http allocates a fresh 64 KiB Buffer for every socket read and runs each through llhttp and the
+ * stream machinery; on a shared 2-core host that CPU is most of the difference between the client and
+ * `curl`. The HTTP/1.1 subset needed here is small: one GET with `Connection: close`, a status line and
+ * headers, then a body framed by Content-Length, chunked transfer coding (RFC 9112 §7.1) or the
+ * connection close (RFC 9112 §6.3).
  *
  * Contract: 'data' chunks are views of the shared read buffer, valid only during the listener call (the
  * multipart parser copies what it keeps). Errors carry the same `code`s as node:http (ECONNREFUSED,
@@ -28,6 +34,8 @@ export interface RawGetOptions {
   signal?: AbortSignal;
   /** Read buffer size (default 1 MiB). */
   readBufferBytes?: number;
+  /** Name resolution that refuses addresses the policy forbids (address-policy.ts checkedLookup). */
+  lookup?: net.LookupFunction;
 }
 
 export interface RawResponse {
@@ -348,6 +356,7 @@ export function rawGet(url: URL, options: RawGetOptions): Promise<RawResponse> {
     const socket = net.connect({
       host: url.hostname.replace(/^\[|\]$/g, ''),
       port: Number(url.port || 80),
+      ...(options.lookup ? { lookup: options.lookup } : {}),
       onread: { buffer: readBuffer, callback: onRead },
     });
     const headerTimer = setTimeout(() => fail(codedError(`no response within ${options.timeoutMs} ms`, 'VBMD_TIMEOUT')), options.timeoutMs);

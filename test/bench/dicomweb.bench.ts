@@ -1,13 +1,16 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { DicomWebSource } from '../../src/dicom/dicomweb/source.js';
 import { wadoAccept } from '../../src/dicom/dicomweb/client.js';
-import { rawGet } from '../../src/dicom/dicomweb/raw-http.js';
+import { rawGet } from '../../src/net/raw-http.js';
+import { OutboundClient } from '../../src/net/outbound.js';
 import { assembleVolume } from '../../src/dicom/assemble-volume.js';
 import { loadStudyVolume } from '../../src/dicom/load-study.js';
 import type { Vec3 } from '../../src/imaging/volume.js';
@@ -18,7 +21,8 @@ import type { Vec3 } from '../../src/imaging/volume.js';
  * series request (same Accept) to /dev/null right before it, so both see the same machine load (2 cores
  * shared with other work: the load average is printed with every pair). Modes, RUNS pairs each:
  * - node:http drain: node:http reading the response, nothing kept (what the client used before raw-http);
- * - raw-http drain: our transport (src/dicom/dicomweb/raw-http.ts) reading it, nothing kept (our floor);
+ * - raw-http drain: the hand-made plain-http reader (src/dicom/dicomweb/raw-http.ts), nothing kept;
+ * - undici drain: the outbound layer (src/net/outbound.ts, undici) reading it, nothing kept;
  * - DicomWebSource.loadSlices (stream, multipart, parse: slices in memory);
  * - loadSlices + assembleVolume (first request to HU volume, slice-list path);
  * - loadSeriesVolume (instances converted into the volume as they arrive);
@@ -28,6 +32,9 @@ import type { Vec3 } from '../../src/imaging/volume.js';
  * child's RSS after its imports, before the load (Node + tsx + the modules a retrieve needs; the series
  * writer and Orthanc helper are imported by the parent only).
  * Targets: time <= 2x curl (median of the paired ratios); peak RSS <= 2x the series size (DICOM bytes).
+ * `--tls`: every client (curl included) goes through a loopback TLS proxy (test/support/tls.ts, in its own
+ * process) with a self-signed certificate made by openssl, trusted as an extra CA; raw-http cannot speak
+ * TLS: its mode is skipped. The proxy's CPU is its own, not the client's.
  */
 const DIMS: Vec3 = [512, 512, 300];
 const CACHE = join(tmpdir(), 'vbmd-bench-dicomweb-512x512x300-v1');
@@ -38,6 +45,24 @@ const argAfter = (flag: string): string | undefined => {
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
 const RUNS = Number(argAfter('--runs') ?? 5);
+const TLS = process.argv.includes('--tls');
+/** The CA (the self-signed certificate itself) of a --tls run, passed to the children by path. */
+const caPem = (): Buffer | undefined => (process.env.BENCH_CA_FILE ? readFileSync(process.env.BENCH_CA_FILE) : undefined);
+
+/** The TLS proxy (test/support/tls.ts) as a separate process in front of Orthanc; resolves with its port. */
+function startProxyProcess(targetPort: number, certDir: string): Promise<{ port: number; child: ChildProcess }> {
+  const script = fileURLToPath(new URL('../support/tls.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script, String(targetPort), certDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /PORT (\d+)/.exec(out);
+      if (m) resolve({ port: Number(m[1]), child });
+    });
+    child.once('exit', (code) => reject(new Error(`TLS proxy exited (${code})`)));
+  });
+}
 
 async function ensureSeries(): Promise<string> {
   const dir = join(CACHE, 'series');
@@ -69,10 +94,10 @@ async function ensureSeries(): Promise<string> {
 const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-type Mode = 'node-raw' | 'raw-drain' | 'slices' | 'volume' | 'streamed' | 'study' | 'study-warm';
-const ALL_MODES: Mode[] = ['node-raw', 'raw-drain', 'slices', 'volume', 'streamed', 'study', 'study-warm'];
+type Mode = 'node-raw' | 'raw-drain' | 'undici-drain' | 'slices' | 'volume' | 'streamed' | 'study' | 'study-warm';
+const ALL_MODES: Mode[] = ['node-raw', 'raw-drain', 'undici-drain', 'slices', 'volume', 'streamed', 'study', 'study-warm'];
 const DEFAULT_MODES = ALL_MODES.filter((m) => m !== 'study-warm'); // --modes study,study-warm for the warm one
-const MODES: Mode[] = argAfter('--modes')?.split(',').filter((m): m is Mode => (ALL_MODES as string[]).includes(m)) ?? DEFAULT_MODES;
+const MODES: Mode[] = (argAfter('--modes')?.split(',').filter((m): m is Mode => (ALL_MODES as string[]).includes(m)) ?? DEFAULT_MODES).filter((m) => !(TLS && m === 'raw-drain'));
 
 interface ChildResult {
   ms: number;
@@ -85,7 +110,8 @@ interface ChildResult {
 
 /** Child mode: one load in a fresh process; prints its result as JSON on the last line. */
 async function child(mode: Mode, baseUrl: string, study: string, series: string, count: number): Promise<void> {
-  const src = new DicomWebSource({ baseUrl });
+  const ca = caPem();
+  const src = new DicomWebSource({ baseUrl, ...(ca ? { caPem: ca } : {}) });
   if (mode === 'study-warm') {
     // A long-running worker has loaded studies before: JIT-compiled code, connections, codecs. One untimed
     // load first; the timed one below is the same as 'study'. (Peak RSS then includes the first volume.)
@@ -100,8 +126,9 @@ async function child(mode: Mode, baseUrl: string, study: string, series: string,
   if (mode === 'node-raw') {
     // The floor for any Node client: node:http draining the same response, no parsing, nothing kept.
     const url = `${baseUrl}/studies/${study}/series/${series}`;
+    const get = url.startsWith('https:') ? (u: string, o: https.RequestOptions, cb: (res: http.IncomingMessage) => void) => https.get(u, { ...o, ca }, cb) : http.get;
     voxels = await new Promise<number>((resolve, reject) => {
-      http.get(url, { headers: { accept: wadoAccept('*') } }, (res) => {
+      get(url, { headers: { accept: wadoAccept('*') } }, (res) => {
         let n = 0;
         res.on('data', (c: Buffer) => (n += c.length));
         res.on('end', () => resolve(n / 2));
@@ -116,6 +143,16 @@ async function child(mode: Mode, baseUrl: string, study: string, series: string,
       res.body.on('end', () => resolve(n / 2));
       res.body.on('error', reject);
     });
+  } else if (mode === 'undici-drain') {
+    const net = new OutboundClient({ ...(ca ? { caPem: ca } : {}) });
+    voxels = await net.exchange({ url: `${baseUrl}/studies/${study}/series/${series}`, headers: { accept: wadoAccept('*') } }, (res) =>
+      new Promise<number>((resolve, reject) => {
+        let n = 0;
+        res.body.on('data', (c: Buffer) => (n += c.length));
+        res.body.on('end', () => resolve(n / 2));
+        res.body.on('error', reject);
+      }));
+    await net.close();
   } else if (mode === 'streamed') {
     const loaded = await src.loadSeriesVolume({ studyInstanceUid: study, seriesInstanceUid: series, instanceCount: count });
     voxels = loaded.volume.hu.length;
@@ -138,7 +175,7 @@ async function child(mode: Mode, baseUrl: string, study: string, series: string,
 
 function runChild(mode: string, args: string[]): ChildResult {
   const self = fileURLToPath(import.meta.url);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', self, '--child', mode, ...args], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', self, '--child', mode, ...args], { encoding: 'utf8', env: process.env });
   if (r.status !== 0) throw new Error(`bench child (${mode}) failed: ${r.stderr}`);
   const last = r.stdout.trim().split('\n').pop() ?? '';
   return JSON.parse(last) as ChildResult;
@@ -147,7 +184,8 @@ function runChild(mode: string, args: string[]): ChildResult {
 /** curl to /dev/null; wall time from curl itself, CPU time (user+sys) from the shell's `times`. */
 function curl(url: string, accept: string): { ms: number; cpuMs: number; bytes: number } {
   const q = (x: string): string => `'${x.replace(/'/g, `'\\''`)}'`;
-  const cmd = `curl -s -o /dev/null -H ${q(`Accept: ${accept}`)} -w '%{time_total} %{size_download} %{http_code}\\n' ${q(url)}; times`;
+  const ca = process.env.BENCH_CA_FILE ? `--cacert ${q(process.env.BENCH_CA_FILE)} ` : '';
+  const cmd = `curl -s -o /dev/null ${ca}-H ${q(`Accept: ${accept}`)} -w '%{time_total} %{size_download} %{http_code}\\n' ${q(url)}; times`;
   const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8' });
   const lines = r.stdout.trim().split('\n');
   const [secs, bytes, code] = lines[0].split(' ');
@@ -181,6 +219,10 @@ async function main(): Promise<void> {
 
   const { startOrthanc } = await import('../support/orthanc.js');
   const pacs = await startOrthanc();
+  const certDir = TLS ? mkdtempSync(join(tmpdir(), 'vbmd-bench-tls-')) : undefined;
+  const proxy = certDir ? await startProxyProcess(pacs.port, certDir) : undefined;
+  if (certDir) process.env.BENCH_CA_FILE = join(certDir, 'cert.pem');
+  const dicomWebUrl = proxy ? `https://127.0.0.1:${proxy.port}/dicom-web` : pacs.dicomWebUrl;
   try {
     const tu = performance.now();
     const up = await pacs.upload(files);
@@ -189,9 +231,10 @@ async function main(): Promise<void> {
     const studyInfo = await pacs.rest<{ MainDicomTags: { StudyInstanceUID: string } }>('GET', `/studies/${up[0].ParentStudy}`);
     const study = studyInfo.MainDicomTags.StudyInstanceUID;
     const series = seriesInfo.MainDicomTags.SeriesInstanceUID;
-    const url = `${pacs.dicomWebUrl}/studies/${study}/series/${series}`;
+    const url = `${dicomWebUrl}/studies/${study}/series/${series}`;
     const accept = wadoAccept('*');
-    const args = [pacs.dicomWebUrl, study, series, String(files.length)];
+    const args = [dicomWebUrl, study, series, String(files.length)];
+    if (proxy) console.log(`over TLS: ${dicomWebUrl} (loopback TLS proxy in its own process, pid ${proxy.child.pid})`);
 
     curl(url, accept); // warm Orthanc and the page cache for everyone
     const bare = spawnSync(process.execPath, ['-e', 'console.log(process.resourceUsage().maxRSS * 1024)'], { encoding: 'utf8' });
@@ -199,7 +242,7 @@ async function main(): Promise<void> {
     const loads: number[] = [];
     const curls: { ms: number; cpuMs: number }[] = [];
     const orthancCpu: number[] = [];
-    const res: Record<Mode, (ChildResult & { curlMs: number; load1: number })[]> = { 'node-raw': [], 'raw-drain': [], slices: [], volume: [], streamed: [], study: [], 'study-warm': [] };
+    const res: Record<Mode, (ChildResult & { curlMs: number; load1: number })[]> = { 'node-raw': [], 'raw-drain': [], 'undici-drain': [], slices: [], volume: [], streamed: [], study: [], 'study-warm': [] };
     let wadoBytes = 0;
     for (let run = 0; run < RUNS; run++) {
       for (const mode of MODES) {
@@ -222,8 +265,9 @@ async function main(): Promise<void> {
     const serverCpu = median(orthancCpu);
     console.log(`curl to /dev/null: median ${curlMs.toFixed(0)} ms, CPU ${curlCpu.toFixed(0)} ms (${curls.length} runs); Orthanc's CPU to serve it: median ${serverCpu.toFixed(0)} ms`);
     const label: Record<Mode, string> = {
-      'node-raw': 'node:http drain only:',
-      'raw-drain': 'raw-http drain only (our floor):',
+      'node-raw': `node:${TLS ? 'https' : 'http'} drain only:`,
+      'raw-drain': 'raw-http drain only:',
+      'undici-drain': 'undici (outbound layer) drain only:',
       slices: 'loadSlices (slices in memory):',
       volume: 'loadSlices + assembleVolume:',
       streamed: 'loadSeriesVolume (streamed HU):',
@@ -262,7 +306,9 @@ async function main(): Promise<void> {
     }
     console.log(`(volume HU: ${MODES.flatMap((m) => res[m].map((r) => r.huType)).find((t) => t !== '-') ?? '-'}; a float32 volume of ${DIMS.join('x')} would itself be ${mb(DIMS[0] * DIMS[1] * DIMS[2] * 4)} MiB = ${((DIMS[0] * DIMS[1] * DIMS[2] * 4) / seriesBytes).toFixed(2)}x the series)`);
   } finally {
+    proxy?.child.kill('SIGTERM');
     await pacs.stop();
+    if (certDir) rmSync(certDir, { recursive: true, force: true });
   }
 }
 

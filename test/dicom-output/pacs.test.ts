@@ -58,7 +58,7 @@ beforeAll(async () => {
   studyUid = (await orthanc.upload([files[0]]).then(async (r) => orthanc.rest<{ MainDicomTags: { StudyInstanceUID: string } }>('GET', `/studies/${r[0].ParentStudy}`))).MainDicomTags.StudyInstanceUID;
   await orthanc.upload(files.slice(1));
   source = new DicomWebSource({ baseUrl: orthanc.dicomWebUrl, allowInsecureHttp: true });
-  stow = new DicomWebClient({ baseUrl: orthanc.dicomWebUrl, allowInsecureHttp: true, retries: 3, retryBaseDelayMs: 20 });
+  stow = new DicomWebClient({ baseUrl: orthanc.dicomWebUrl, allowInsecureHttp: true, retry: { retries: 3, baseDelayMs: 20 } });
   // Another model version: the committed weights under a new version name, through the real runner.
   copyFileSync(DEFAULT_MODEL_FILE, join(dir, 'vbmd-resunet3d-0.3.1.onnx'));
   copyFileSync(DEFAULT_MODEL_FILE.replace(/\.onnx$/, '.sha256'), join(dir, 'vbmd-resunet3d-0.3.1.sha256'));
@@ -172,7 +172,7 @@ describe.skipIf(!available)('DICOM results to the PACS (Orthanc, STOW-RS, IOCM)'
       }
       forward();
     });
-    const flaky = new DicomWebClient({ baseUrl: `${proxy.url}/dicom-web`, allowInsecureHttp: true, retries: 3, retryBaseDelayMs: 20 });
+    const flaky = new DicomWebClient({ baseUrl: `${proxy.url}/dicom-web`, allowInsecureHttp: true, retry: { retries: 3, baseDelayMs: 20 } });
     try {
       const report = await runAnalysis({ source, ref: { studyInstanceUid: studyUid } }, { model: null });
       const result = await createPacsStep(flaky)(report, source, new AbortController().signal);
@@ -193,7 +193,7 @@ describe.skipIf(!available)('DICOM results to the PACS (Orthanc, STOW-RS, IOCM)'
       }
       forward();
     });
-    const down = new DicomWebClient({ baseUrl: `${proxy.url}/dicom-web`, allowInsecureHttp: true, retries: 1, retryBaseDelayMs: 10 });
+    const down = new DicomWebClient({ baseUrl: `${proxy.url}/dicom-web`, allowInsecureHttp: true, retry: { retries: 1, baseDelayMs: 10 } });
     try {
       // A report the PACS does not hold yet (another version label), so the step has something to store.
       const report = { ...reports[0], model: { ...reports[0].model!, version: '0.0.0-down' } };

@@ -22,7 +22,7 @@ let series: WrittenSeries;
 let cand: SeriesCandidate;
 let files: Buffer[];
 const proxies: TestProxy[] = [];
-const fast: Partial<DicomWebSourceOptions> = { retries: 1, retryBaseDelayMs: 10, retryMaxDelayMs: 20 };
+const fast: Partial<DicomWebSourceOptions> = { retry: { retries: 1, baseDelayMs: 10, maxDelayMs: 20 } };
 
 const isWado = (req: IncomingMessage): boolean => /\/series\/[0-9.]+$/.test(req.url ?? '');
 
@@ -91,7 +91,7 @@ describe('DICOMweb failures', () => {
     const live = new DicomWebSource({ baseUrl: pacs.dicomWebUrl });
     await expect(live.ping()).resolves.toBeUndefined();
     live.close();
-    const { src, proxy } = await viaProxy((req, res) => answer(res, 503, {}, ''), { retries: 5 });
+    const { src, proxy } = await viaProxy((req, res) => answer(res, 503, {}, ''), { retry: { retries: 5 } });
     const err = await failure(src.ping());
     expect(err.status).toBe(503);
     expect(err.message).toMatch(/answered HTTP 503 to the QIDO-RS readiness check;/);
@@ -101,7 +101,7 @@ describe('DICOMweb failures', () => {
   it('no answer in time: a timeout error, not a hang', async () => {
     const { src } = await viaProxy(() => {
       /* never answers */
-    }, { timeoutMs: 300, retries: 0 });
+    }, { timeoutMs: 300, retry: { retries: 0 } });
     const err = await failure(src.findStudies({ accessionNumber: 'ACC-9' }));
     expect(err.message).toMatch(/did not answer in time \(no response within 300 ms\)/);
   });
@@ -129,7 +129,7 @@ describe('DICOMweb failures', () => {
       if (req.headers.authorization !== 'Bearer tok-123' || req.headers['x-tenant'] !== 'radiology') return answer(res, 401, {}, '');
       delete req.headers.authorization;
       forward();
-    }, { auth: { type: 'bearer', token: async () => 'tok-123' }, headers: { 'X-Tenant': 'radiology' } });
+    }, { auth: { type: 'bearer', tokens: { token: async () => 'tok-123', invalidate: () => undefined } }, headers: { 'X-Tenant': 'radiology' } });
     expect((await src.loadSlices(cand)).length).toBe(20);
     expect(proxy.requests.every((r) => r.headers.authorization === 'Bearer tok-123')).toBe(true);
   });

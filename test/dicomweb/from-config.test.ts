@@ -7,9 +7,10 @@ describe('DICOMweb settings from the service configuration', () => {
     expect(dicomWebSourceFromConfig(loadEnvConfig({}))).toBeUndefined();
   });
 
-  it('bearer token, or basic user/password, and the insecure-http switch are passed through', () => {
+  it('bearer token, or basic user/password, and the insecure-http switch are passed through', async () => {
     const bearer = dicomWebOptionsFromConfig(loadEnvConfig({ DICOMWEB_URL: 'https://pacs.example.org/dicom-web', DICOMWEB_BEARER_TOKEN: 'abc' }));
-    expect(bearer).toMatchObject({ baseUrl: 'https://pacs.example.org/dicom-web', auth: { type: 'bearer', token: 'abc' }, allowInsecureHttp: false });
+    expect(bearer).toMatchObject({ baseUrl: 'https://pacs.example.org/dicom-web', allowInsecureHttp: false });
+    expect(bearer?.auth?.type === 'bearer' && (await bearer.auth.tokens.token())).toBe('abc');
     const basic = dicomWebOptionsFromConfig(loadEnvConfig({ DICOMWEB_URL: 'https://pacs.example.org/dicom-web', DICOMWEB_USERNAME: 'u', DICOMWEB_PASSWORD: 'p' }));
     expect(basic?.auth).toEqual({ type: 'basic', username: 'u', password: 'p' });
     const src = dicomWebSourceFromConfig(loadEnvConfig({ DICOMWEB_URL: 'https://pacs.example.org/dicom-web' }), { baseUrl: 'http://10.0.0.5/dicom-web', allowInsecureHttp: true });

@@ -1,4 +1,5 @@
 import type { EnvConfig } from '../../config.js';
+import { StaticTokenProvider } from '../../net/token-provider.js';
 import { VbmdError } from '../../util/errors.js';
 import type { DicomWebAuth } from './http.js';
 import { DicomWebSource, type DicomWebSourceOptions } from './source.js';
@@ -12,7 +13,7 @@ export function dicomWebOptionsFromConfig(cfg: EnvConfig, overrides: Partial<Dic
   const baseUrl = overrides.baseUrl ?? cfg.DICOMWEB_URL;
   if (!baseUrl) return undefined;
   let auth: DicomWebAuth | undefined;
-  if (cfg.DICOMWEB_BEARER_TOKEN) auth = { type: 'bearer', token: cfg.DICOMWEB_BEARER_TOKEN };
+  if (cfg.DICOMWEB_BEARER_TOKEN) auth = { type: 'bearer', tokens: new StaticTokenProvider(cfg.DICOMWEB_BEARER_TOKEN) };
   else if (cfg.DICOMWEB_USERNAME !== undefined || cfg.DICOMWEB_PASSWORD !== undefined) {
     if (!cfg.DICOMWEB_USERNAME || !cfg.DICOMWEB_PASSWORD) {
       throw new VbmdError('config', 'DICOMWEB_USERNAME and DICOMWEB_PASSWORD must be set together.');

@@ -1,21 +1,23 @@
-import http, { type IncomingHttpHeaders } from 'node:http';
-import https from 'node:https';
-import { setTimeout as delay } from 'node:timers/promises';
-import { isLoopbackHostname } from '../../net/address-policy.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { errnoOf, isTransientNetworkError, OutboundClient, OutboundError } from '../../net/outbound.js';
+import type { OutboundResponse, ResponseBody } from '../../net/outbound.js';
+import type { RetryPolicy } from '../../net/retry.js';
+import { retryPolicy } from '../../net/retry.js';
+import type { TokenProvider } from '../../net/token-provider.js';
 import { log } from '../../util/log.js';
 import { VbmdError } from '../../util/errors.js';
 import { DicomWebError, adviceForStatus, codeForStatus } from './errors.js';
 import { MultipartError } from './multipart.js';
-import { rawGet } from './raw-http.js';
 
 /**
- * The HTTP transport of the DICOMweb client: node:http(s) with keep-alive, auth headers, TLS policy,
- * timeouts, retries (exponential backoff with full jitter on network errors, 408/429/5xx; `Retry-After`
- * honoured) and cancellation. Bodies stay streams (IncomingMessage yields Buffers) so WADO-RS responses are
- * parsed while they arrive.
+ * The HTTP side of the DICOMweb client, on the outbound layer (src/net/outbound.ts): auth headers, TLS
+ * policy, timeouts, the one retry policy (network errors, 408/429/5xx with Retry-After, bodies cut short)
+ * and cancellation are the layer's; this file turns its failures into DicomWebErrors that name the server,
+ * the operation and the study or series. Bodies stay streams, so WADO-RS responses are parsed while they
+ * arrive (over plain http through the layer's one-buffer reader, raw-http.ts).
  */
 export type DicomWebAuth =
-  | { type: 'bearer'; token: string | (() => string | Promise<string>) }
+  | { type: 'bearer'; tokens: TokenProvider }
   | { type: 'basic'; username: string; password: string };
 
 export interface DicomWebClientOptions {
@@ -32,13 +34,8 @@ export interface DicomWebClientOptions {
   timeoutMs?: number;
   /** Longest silence while a body streams in (default 60 s). */
   idleTimeoutMs?: number;
-  /** Retries after the first attempt (default 3). */
-  retries?: number;
-  /** First backoff step (default 500 ms); doubles each retry, full jitter, capped by `retryMaxDelayMs`. */
-  retryBaseDelayMs?: number;
-  retryMaxDelayMs?: number;
-  /** A `Retry-After` longer than this fails instead of waiting (default 60 s). */
-  maxRetryAfterMs?: number;
+  /** Over DICOMWEB_RETRY: 3 retries, 500 ms doubling to 10 s, full jitter, a Retry-After up to 60 s. */
+  retry?: Partial<RetryPolicy>;
   /** Parallel connections to the server (default 4). */
   maxSockets?: number;
   /** Paces and counts WADO-RS retrievals (caps on concurrent retrievals and bytes/s, retrieval metrics). */
@@ -78,22 +75,13 @@ export interface RequestSpec {
   timeoutMs?: number;
   /**
    * A large body read once, synchronously, chunk by chunk (WADO-RS retrieve): over plain http it comes
-   * through `rawGet` (src/dicom/dicomweb/raw-http.ts: one reused read buffer, ~3x less CPU than node:http),
-   * and 'data' chunks are then only valid during the listener call.
+   * through the outbound layer's one-buffer reader (src/net/raw-http.ts), and 'data' chunks are then only
+   * valid during the listener call.
    */
   streamed?: boolean;
 }
 
-/** What consumers use of a response body; node:http's IncomingMessage and raw-http's RawBody both are one. */
-export interface ResponseBody extends AsyncIterable<Buffer> {
-  on(event: 'data', listener: (chunk: Buffer) => void): this;
-  on(event: 'end' | 'close', listener: () => void): this;
-  on(event: 'error', listener: (e: Error) => void): this;
-  once(event: 'close' | 'end', listener: () => void): this;
-  pause(): this;
-  resume(): this;
-  destroy(error?: Error): this;
-}
+export type { ResponseBody };
 
 export interface OpenResponse {
   status: number;
@@ -111,20 +99,8 @@ export class StopRequest extends Error {
   override readonly name = 'StopRequest';
 }
 
-const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-const NETWORK_RETRY_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNABORTED',
-  'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE', 'VBMD_TIMEOUT',
-]);
-
-/** Parses `Retry-After` (delta-seconds or HTTP-date, RFC 9110 §10.2.3) into milliseconds. */
-export function parseRetryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const v = value.trim();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? undefined : Math.max(0, t - now);
-}
+/** The DICOMweb retry policy: fewer, longer waits than FHIR's default (a PACS under load recovers slowly). */
+export const DICOMWEB_RETRY: RetryPolicy = { retries: 3, baseDelayMs: 500, maxDelayMs: 10_000, maxRetryAfterMs: 60_000 };
 
 function cancelledError(server: string, spec: Pick<RequestSpec, 'operation' | 'studyInstanceUid' | 'seriesInstanceUid'>, cause?: unknown): DicomWebError {
   return new DicomWebError('cancelled', `The ${spec.operation} on DICOMweb server ${server} was cancelled.`, {
@@ -135,19 +111,15 @@ function cancelledError(server: string, spec: Pick<RequestSpec, 'operation' | 's
   }, { cause });
 }
 
-function errnoCode(e: unknown): string | undefined {
-  const c = (e as { code?: unknown } | null)?.code;
-  return typeof c === 'string' ? c : undefined;
-}
-
 export class DicomWebHttp {
   /** Base URL for messages: origin + path, no credentials, no query, no trailing slash. */
   readonly server: string;
   private readonly base: URL;
-  private readonly agent: http.Agent;
-  private readonly opts: Required<Pick<DicomWebClientOptions, 'timeoutMs' | 'idleTimeoutMs' | 'retries' | 'retryBaseDelayMs' | 'retryMaxDelayMs' | 'maxRetryAfterMs'>>;
-  private readonly auth?: DicomWebAuth;
-  private readonly extraHeaders: Record<string, string>;
+  private readonly net: OutboundClient;
+  private readonly retry: RetryPolicy;
+  private readonly timeoutMs: number;
+  private readonly basic?: string;
+  private readonly bearer?: TokenProvider;
   readonly retrievalGate?: RetrievalGate;
 
   constructor(options: DicomWebClientOptions) {
@@ -172,25 +144,30 @@ export class DicomWebHttp {
     url.pathname = url.pathname.replace(/\/+$/, '');
     this.base = url;
     this.server = `${url.origin}${url.pathname}`;
-    if (url.protocol === 'http:' && !options.allowInsecureHttp && !isLoopbackHostname(url.hostname)) {
+    if (auth?.type === 'bearer') this.bearer = auth.tokens;
+    if (auth?.type === 'basic') this.basic = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
+    if (options.retrievalGate) this.retrievalGate = options.retrievalGate;
+    this.retry = retryPolicy(options.retry ?? {}, DICOMWEB_RETRY);
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.net = new OutboundClient({
+      label: 'DICOMweb server',
+      allowInsecureHttp: options.allowInsecureHttp ?? false,
+      connections: options.maxSockets ?? 4,
+      timeoutMs: this.timeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
+      retry: this.retry,
+      headers: { ...(options.headers ?? {}), ...(this.basic ? { authorization: this.basic } : {}) },
+      ...(auth?.type === 'bearer' ? { auth: auth.tokens } : {}),
+      ...(options.caPem ? { caPem: options.caPem } : {}),
+    });
+    try {
+      this.net.checkUrl(url);
+    } catch {
       throw new VbmdError(
         'config',
         `Refusing plain http to DICOMweb server ${this.server}: images and tokens would cross the network unencrypted; use https:// or allow insecure http explicitly.`,
       );
     }
-    this.auth = auth;
-    this.extraHeaders = { ...(options.headers ?? {}) };
-    if (options.retrievalGate) this.retrievalGate = options.retrievalGate;
-    const agentOpts = { keepAlive: true, maxSockets: options.maxSockets ?? 4 };
-    this.agent = url.protocol === 'https:' ? new https.Agent({ ...agentOpts, ca: options.caPem }) : new http.Agent(agentOpts);
-    this.opts = {
-      timeoutMs: options.timeoutMs ?? 30_000,
-      idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
-      retries: options.retries ?? 3,
-      retryBaseDelayMs: options.retryBaseDelayMs ?? 500,
-      retryMaxDelayMs: options.retryMaxDelayMs ?? 10_000,
-      maxRetryAfterMs: options.maxRetryAfterMs ?? 60_000,
-    };
   }
 
   /** Full URL of a path below the base (for curl comparisons and logs at debug level). */
@@ -207,129 +184,61 @@ export class DicomWebHttp {
     return u;
   }
 
-  /** Headers every request carries (auth + custom); exposed for tools that must send the same (bench curl). */
+  /** The credentials every request carries (bench curl and tests send the same); never logged. */
   async baseHeaders(): Promise<Record<string, string>> {
-    const h: Record<string, string> = { ...this.extraHeaders };
-    if (this.auth?.type === 'bearer') {
-      const token = typeof this.auth.token === 'function' ? await this.auth.token() : this.auth.token;
-      h.authorization = `Bearer ${token}`;
-    } else if (this.auth?.type === 'basic') {
-      h.authorization = `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password}`).toString('base64')}`;
-    }
+    const h: Record<string, string> = {};
+    if (this.bearer) h.authorization = `Bearer ${await this.bearer.token()}`;
+    else if (this.basic) h.authorization = this.basic;
     return h;
   }
 
   close(): void {
-    this.agent.destroy();
+    void this.net.close();
   }
 
   /**
-   * Runs `consume` on a successful (2xx) response, retrying the whole exchange on network errors, retriable
-   * statuses and `RetriableBodyError`s from `consume`. Rejects with a DicomWebError that names the server.
+   * Runs `consume` on a successful (2xx) response; the outbound layer repeats the whole exchange on network
+   * errors, retriable statuses and bodies cut short (RetriableBodyError, a truncated multipart, a reset).
+   * Rejects with a DicomWebError that names the server.
    */
   async request<T>(spec: RequestSpec, consume: (res: OpenResponse) => Promise<T>): Promise<T> {
-    const retries = spec.retries ?? this.opts.retries;
-    let lastFailure: DicomWebError | undefined;
-    for (let attempt = 0; attempt <= retries; attempt++) {
-      if (spec.signal?.aborted) throw cancelledError(this.server, spec, spec.signal.reason);
-      let waitMs: number | undefined;
-      let res: OpenResponse | undefined;
-      try {
-        res = await this.open(spec);
-      } catch (e) {
-        if (spec.signal?.aborted) throw cancelledError(this.server, spec, e);
-        const failure = this.networkError(spec, e, attempt + 1);
-        if (!NETWORK_RETRY_CODES.has(errnoCode(e) ?? '')) throw failure;
-        lastFailure = failure;
-      }
-      if (res) {
-        if (res.status >= 200 && res.status < 300) {
-          try {
-            return await consume(res);
-          } catch (e) {
-            res.body.destroy();
-            if (spec.signal?.aborted) throw cancelledError(this.server, spec, e);
-            if (e instanceof VbmdError || e instanceof StopRequest) throw e;
-            const retriable = e instanceof RetriableBodyError || (e instanceof MultipartError && e.reason === 'truncated') || NETWORK_RETRY_CODES.has(errnoCode(e) ?? '');
-            const failure = this.bodyError(spec, e, attempt + 1);
-            if (!retriable) throw failure;
-            lastFailure = failure;
-          }
-        } else {
-          const text = await readSmallBody(res.body);
-          const failure = this.statusError(spec, res.status, text, attempt + 1);
-          if (!RETRY_STATUS.has(res.status)) throw failure;
-          lastFailure = failure;
-          const ra = parseRetryAfterMs(firstHeader(res.headers['retry-after']));
-          if (ra !== undefined) {
-            if (ra > this.opts.maxRetryAfterMs) {
-              throw new DicomWebError(failure.code, `DICOMweb server ${this.server} answered HTTP ${res.status} to the ${spec.operation}${this.what(spec)} and asks to retry after ${formatMs(ra)}, longer than this service waits; try again later.`, {
-                server: this.server, status: res.status, operation: spec.operation, studyInstanceUid: spec.studyInstanceUid, seriesInstanceUid: spec.seriesInstanceUid, attempts: attempt + 1,
-              });
-            }
-            waitMs = ra;
-          }
-        }
-      }
-      if (attempt < retries) {
-        waitMs ??= Math.random() * Math.min(this.opts.retryMaxDelayMs, this.opts.retryBaseDelayMs * 2 ** attempt);
-        log.warn({ server: this.server, operation: spec.operation, attempt: attempt + 1, waitMs: Math.round(waitMs), reason: lastFailure?.message }, 'DICOMweb request failed; retrying');
-        try {
-          await delay(waitMs, undefined, { signal: spec.signal });
-        } catch (e) {
-          throw cancelledError(this.server, spec, e);
-        }
-      }
+    const headers: Record<string, string> = { accept: spec.accept };
+    if (spec.body) headers['content-type'] = spec.contentType ?? 'application/octet-stream';
+    let attempts = 1;
+    try {
+      return await this.net.exchange({
+        method: spec.method ?? 'GET',
+        url: this.url(spec.path, spec.query),
+        headers,
+        ...(spec.body ? { body: spec.body } : {}),
+        // STOW-RS stores instances by their SOP Instance UIDs: repeating it stores nothing twice.
+        retryable: true,
+        retry: spec.retries !== undefined ? { ...this.retry, retries: spec.retries } : this.retry,
+        retryBody: retriableBody,
+        ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
+        ...(spec.signal ? { signal: spec.signal } : {}),
+        ...(spec.streamed ? { streamed: true } : {}),
+        operation: spec.operation,
+      }, async (res) => {
+        attempts = res.attempts;
+        if (res.status >= 200 && res.status < 300) return consume(res);
+        throw await this.refusal(spec, res);
+      });
+    } catch (e) {
+      if (spec.signal?.aborted || (e instanceof OutboundError && e.reason === 'cancelled')) throw cancelledError(this.server, spec, e);
+      if (e instanceof OutboundError) throw this.networkError(spec, e, e.attempts);
+      if (e instanceof VbmdError || e instanceof StopRequest) throw e;
+      throw this.bodyError(spec, e, attempts);
     }
-    throw lastFailure ?? new DicomWebError('remote', `The ${spec.operation} on DICOMweb server ${this.server} failed.`, { server: this.server });
   }
 
-  /** One HTTP exchange up to the response headers. */
-  private async open(spec: RequestSpec): Promise<OpenResponse> {
-    const url = this.url(spec.path, spec.query);
-    const headers: Record<string, string> = { ...(await this.baseHeaders()), accept: spec.accept };
-    if (spec.body) {
-      headers['content-type'] = spec.contentType ?? 'application/octet-stream';
-      headers['content-length'] = String(spec.body.length);
+  /** The DicomWebError for a non-2xx answer the layer did not (or no longer) retry. */
+  private async refusal(spec: RequestSpec, res: OutboundResponse): Promise<DicomWebError> {
+    const text = await readSmallBody(res.body);
+    if (res.retryAfterMs !== undefined) {
+      return new DicomWebError(codeForStatus(res.status), `DICOMweb server ${this.server} answered HTTP ${res.status} to the ${spec.operation}${this.what(spec)} and asks to retry after ${formatMs(res.retryAfterMs)}, longer than this service waits; try again later.`, this.details(spec, res.attempts, res.status));
     }
-    if (spec.streamed && url.protocol === 'http:' && !spec.body && (spec.method ?? 'GET') === 'GET') {
-      const r = await rawGet(url, { headers, timeoutMs: spec.timeoutMs ?? this.opts.timeoutMs, idleTimeoutMs: this.opts.idleTimeoutMs, signal: spec.signal });
-      return { status: r.status, headers: r.headers, body: r.body };
-    }
-    const mod = url.protocol === 'https:' ? https : http;
-    return new Promise<OpenResponse>((resolve, reject) => {
-      let settled = false;
-      const req = mod.request(url, { method: spec.method ?? 'GET', headers, agent: this.agent });
-      const timeoutError = (what: string, ms: number): Error =>
-        Object.assign(new Error(`no ${what} within ${formatMs(ms)}`), { code: 'VBMD_TIMEOUT' });
-      const timeoutMs = spec.timeoutMs ?? this.opts.timeoutMs;
-      const headerTimer = setTimeout(() => req.destroy(timeoutError('response', timeoutMs)), timeoutMs);
-      // Idle timeout covers the body too: a stalled stream errors the response.
-      req.setTimeout(this.opts.idleTimeoutMs, () => req.destroy(timeoutError('data', this.opts.idleTimeoutMs)));
-      const onAbort = (): void => {
-        req.destroy(Object.assign(new Error('aborted'), { code: 'ABORT_ERR' }));
-      };
-      spec.signal?.addEventListener('abort', onAbort, { once: true });
-      const cleanup = (): void => {
-        clearTimeout(headerTimer);
-      };
-      req.on('response', (res) => {
-        cleanup();
-        settled = true;
-        res.once('close', () => spec.signal?.removeEventListener('abort', onAbort));
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
-      });
-      req.on('error', (e) => {
-        cleanup();
-        spec.signal?.removeEventListener('abort', onAbort);
-        if (!settled) {
-          settled = true;
-          reject(e);
-        }
-      });
-      if (spec.signal?.aborted) onAbort();
-      req.end(spec.body);
-    });
+    return this.statusError(spec, res.status, text, res.attempts);
   }
 
   private details(spec: RequestSpec, attempts: number, status?: number): ConstructorParameters<typeof DicomWebError>[2] {
@@ -356,25 +265,26 @@ export class DicomWebHttp {
     return new DicomWebError(codeForStatus(status), msg, this.details(spec, attempts, status));
   }
 
-  private networkError(spec: RequestSpec, e: unknown, attempts: number): DicomWebError {
-    const code = errnoCode(e);
+  private networkError(spec: RequestSpec, e: OutboundError, attempts: number): DicomWebError {
+    const code = e.reason === 'refused-address' ? 'VBMD_ADDRESS_REFUSED' : e.errno;
     const tries = attempts > 1 ? ` (after ${attempts} attempts)` : '';
     let why: string;
     if (code === 'ECONNREFUSED') why = 'the connection was refused; check the URL and that the server is running';
     else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') why = 'the host name could not be resolved; check the URL';
     else if (code === 'ECONNRESET') why = 'the connection was reset; check the server and network';
-    else if (code === 'VBMD_TIMEOUT') why = `it did not answer in time (${(e as Error).message}); check the server and network`;
+    else if (code === 'VBMD_TIMEOUT') why = `it did not answer in time (no response within ${formatMs(spec.timeoutMs ?? this.timeoutMs)}); check the server and network`;
+    else if (code === 'VBMD_ADDRESS_REFUSED') why = e.message.replace(/\.$/, '');
     else if (code && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_(VERIFY|GET)|ISSUER|SIGNATURE/i.test(code)) why = `its TLS certificate was not accepted (${code}); install the PACS CA certificate or fix the server certificate`;
-    else why = `the connection failed (${code ?? (e instanceof Error ? e.message : String(e))})`;
+    else why = `the connection failed (${code ?? e.message.replace(/\.$/, '')})`;
     return new DicomWebError('remote', `Cannot reach DICOMweb server ${this.server} for the ${spec.operation}${this.what(spec)}${tries}: ${why}.`, this.details(spec, attempts), { cause: e });
   }
 
   private bodyError(spec: RequestSpec, e: unknown, attempts: number): DicomWebError {
     const tries = attempts > 1 ? ` (after ${attempts} attempts)` : '';
-    const code = errnoCode(e);
+    const code = errnoOf(e);
     let why = e instanceof Error ? e.message : String(e);
     if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || why === 'aborted') why = 'the connection closed before the whole response arrived';
-    else if (code === 'VBMD_TIMEOUT') why = `the data stopped arriving (${why})`;
+    else if (code === 'VBMD_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') why = `the data stopped arriving (${why})`;
     return new DicomWebError('remote', `The response of DICOMweb server ${this.server} to the ${spec.operation}${this.what(spec)} was broken${tries}: ${why.replace(/\.$/, '')}.`, this.details(spec, attempts), { cause: e });
   }
 }
@@ -383,8 +293,10 @@ function formatMs(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
 }
 
-function firstHeader(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
+/** A consume error a fresh attempt may cure: a body cut short, a truncated multipart, a reset connection. */
+function retriableBody(e: unknown): boolean {
+  if (e instanceof VbmdError || e instanceof StopRequest) return false;
+  return e instanceof RetriableBodyError || (e instanceof MultipartError && e.reason === 'truncated') || isTransientNetworkError(e);
 }
 
 /** Reads at most 8 KiB of an error body (for debug logs), then drops the rest. */

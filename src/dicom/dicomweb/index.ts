@@ -12,7 +12,7 @@ export {
   type RetrieveOptions,
 } from './client.js';
 export { DicomWebError, isDicomWebError, type DicomWebErrorDetails } from './errors.js';
-export { type DicomWebAuth, type DicomWebClientOptions, parseRetryAfterMs } from './http.js';
+export { type DicomWebAuth, type DicomWebClientOptions, DICOMWEB_RETRY } from './http.js';
 export { parseContentType, type MediaType } from './content-type.js';
 export { MultipartParser, MultipartError, parseMultipartStream, type MultipartPart } from './multipart.js';
 export { dicomWebOptionsFromConfig, dicomWebSourceFromConfig } from './from-config.js';

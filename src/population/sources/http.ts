@@ -67,7 +67,8 @@ export async function fhirFetch(
   const response: SourceResponse = {
     status: res.status,
     header: res.header,
-    body: res.body,
+    // Not a `streamed` request: the body is undici's, a Node Readable.
+    body: res.body as Readable,
     json: async () => JSON.parse((await net.readAll(res, MAX_JSON_BYTES)).toString('utf8')) as unknown,
     discard: () => discard(res.body),
   };
