@@ -80,13 +80,12 @@ export function edgeAlongRay(st: StraightSpine, img: Float32Array, u0: number, v
   }
   const p = new Float32Array(n).fill(NaN);
   for (let r = 1; r + 1 < n; r++) p[r] = (raw[r - 1] + raw[r] + raw[r + 1]) / 3;
-  // The first place, going outward, where bone-bright tissue (> 110 HU: cortex, even around osteoporotic
-  // cancellous bone) gives way to at least 3 mm of something darker than 90 HU and 70 HU below it: soft tissue,
-  // lung, fat or CSF. The first, not the largest: beyond the body lie rib heads, laminae and enhanced vessels,
-  // each with an edge of its own.
+  // The first place, going outward, where bone gives way to at least 3 mm of something clearly darker: soft
+  // tissue, lung, fat or CSF. The first, not the largest: beyond the body lie rib heads, laminae and enhanced
+  // vessels, each with an edge of its own.
   for (let r = 4; r + 5 < n; r++) {
     const inside = p[r];
-    if (Number.isNaN(inside) || inside < 110) continue;
+    if (Number.isNaN(inside) || inside < 50) continue;
     let out = 0;
     let c = 0;
     for (let k = r + 2; k <= r + 5; k++) if (!Number.isNaN(p[k])) {
@@ -95,7 +94,12 @@ export function edgeAlongRay(st: StraightSpine, img: Float32Array, u0: number, v
     }
     if (c < 3) return NaN;
     out /= c;
-    if (out > 90 || out > inside - 70) continue;
+    // Bone against soft tissue needs the cortex (> 110 HU); bone of any density against fat, CSF or lung
+    // (< 30 HU) is an edge too: osteoporotic bone with a thin posterior wall reads ~90 HU next to the
+    // epidural fat and the canal, and without this the ray ran on to the lamina.
+    const cortexEdge = inside >= 110 && out <= 90 && out <= inside - 70;
+    const fatEdge = out <= 30 && out <= inside - 50;
+    if (!cortexEdge && !fatEdge) continue;
     // The edge itself: the steepest descent between here and the dark run.
     let edge = r + 1;
     let steepest = -Infinity;
