@@ -93,6 +93,30 @@ async function stageOf(db: DuckDbSession, input: SqlCohortInput): Promise<string
   return dir;
 }
 
+type Step = (name: string, f: () => Promise<void>) => Promise<void>;
+
+/** Stage (or open the stage), then the query's views and its intermediate Parquet files: `cohort_row` holds
+ * one row per patient in the window. */
+async function buildCohort(db: DuckDbSession, input: SqlCohortInput, matcher: TherapyMatcher, step: Step): Promise<void> {
+  let stage = '';
+  await step(input.kind === 'ndjson' ? 'reading NDJSON' : 'opening the stage', async () => {
+    stage = await stageOf(db, input);
+  });
+  await step('applying the result rules', async () => {
+    const source = stageSourceSql(stage);
+    await db.run(`CREATE VIEW scan AS ${scanSql(source.resources)}`);
+    await db.run(`CREATE VIEW reanalysed AS SELECT * FROM ${source.reanalysed}`);
+    await db.materialize('superseded', SUPERSEDED_SQL);
+    await db.run(`CREATE VIEW current_scan AS ${CURRENT_SCAN_SQL}`);
+    await db.run(`CREATE VIEW therapy_record AS ${therapyRecordSql(matcher.tables)}`);
+  });
+  await step('per patient', async () => {
+    await db.run(`CREATE VIEW patient AS ${PATIENT_SQL}`);
+    await db.run(`CREATE VIEW therapy AS ${THERAPY_SQL}`);
+    await db.materialize('cohort_row', COHORT_ROW_SQL);
+  });
+}
+
 /** Runs one cohort query on DuckDB; same answer as runCohort over the same resources (engines-agree test). */
 export async function runCohortSql(input: SqlCohortInput, query: CohortQuery, options: RunCohortSqlOptions = {}): Promise<CohortResult> {
   const started = performance.now();
@@ -104,7 +128,7 @@ export async function runCohortSql(input: SqlCohortInput, query: CohortQuery, op
   const onAbort = () => db.interrupt();
   options.signal?.addEventListener('abort', onAbort);
   const every = options.progressEveryMs ?? 500;
-  const step = async (name: string, f: () => Promise<void>) => {
+  const step: Step = async (name, f) => {
     options.onProgress?.(name, -1);
     const timer = options.onProgress ? setInterval(() => options.onProgress!(name, db.progress()), every) : undefined;
     try {
@@ -118,23 +142,7 @@ export async function runCohortSql(input: SqlCohortInput, query: CohortQuery, op
   try {
     const vars = { since_ms: q.since ? fhirDateTimeToMs(q.since)! : -8.64e15, until_ms: q.until ? exclusiveEndMs(q.until) : 8.64e15, as_of_ms: asOfMs };
     for (const [name, v] of Object.entries(vars)) await db.run(`SET VARIABLE ${name} = ${v}::BIGINT`);
-    let stage = '';
-    await step(input.kind === 'ndjson' ? 'reading NDJSON' : 'opening the stage', async () => {
-      stage = await stageOf(db, input);
-    });
-    await step('applying the result rules', async () => {
-      const source = stageSourceSql(stage);
-      await db.run(`CREATE VIEW scan AS ${scanSql(source.resources)}`);
-      await db.run(`CREATE VIEW reanalysed AS SELECT * FROM ${source.reanalysed}`);
-      await db.materialize('superseded', SUPERSEDED_SQL);
-      await db.run(`CREATE VIEW current_scan AS ${CURRENT_SCAN_SQL}`);
-      await db.run(`CREATE VIEW therapy_record AS ${therapyRecordSql(matcher.tables)}`);
-    });
-    await step('per patient', async () => {
-      await db.run(`CREATE VIEW patient AS ${PATIENT_SQL}`);
-      await db.run(`CREATE VIEW therapy AS ${THERAPY_SQL}`);
-      await db.materialize('cohort_row', COHORT_ROW_SQL);
-    });
+    await buildCohort(db, input, matcher, step);
     const rows: CohortRow[] = [];
     let matched = 0;
     const summary = { byCategory: EMPTY_COUNTS(), matchedByCategory: EMPTY_COUNTS(), byMonth: [] as MonthCounts[], skipped: {} as CohortSummary['skipped'], scansRead: 0, therapyRecordsRead: 0, resourcesRead: 0 };
