@@ -1,5 +1,6 @@
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COHORT_RESOURCE_TYPES } from '../../src/population/resources.js';
 import { RowSink } from '../../src/population/output/row-sink.js';
@@ -69,6 +70,21 @@ describe('DuckDB flattening = the SQL-on-FHIR ViewDefinitions', () => {
     expect(unnested.sort()).toEqual(viewRows.sort());
     expect(got.find((r) => r.patient_id === 'e-contained-treated')).toMatchObject({ medication_reference: '#m', medication_unresolved: false, medication_coding: [{ code: '46041' }] });
     expect(got.find((r) => r.patient_id === 'e-contained-missing')).toMatchObject({ medication_unresolved: true, medication_coding: null });
+  });
+});
+
+describe('DuckDB engine input', () => {
+  it('reads gzipped NDJSON (Observation.ndjson.gz) to the same rows', async () => {
+    const gz = join(dir, 'gz');
+    await mkdir(gz);
+    for (const name of ['Observation', 'MedicationRequest', 'MedicationStatement', 'extra']) {
+      await writeFile(join(gz, `${name}.ndjson.gz`), gzipSync(await readFile(join(dir, `${name}.ndjson`))));
+    }
+    const query = { untreated: true, asOf: AS_OF };
+    const plain = await runCohortSql({ kind: 'ndjson', files, label: 'x' }, query);
+    const zipped = await runCohortSql({ kind: 'ndjson', files: await ndjsonFiles(gz, COHORT_RESOURCE_TYPES), label: 'x' }, query);
+    expect(zipped.rows.map((r) => [r.patient, r.latestVbmdMgCm3, r.therapy])).toEqual(plain.rows.map((r) => [r.patient, r.latestVbmdMgCm3, r.therapy]));
+    expect(zipped.summary.skipped).toEqual(plain.summary.skipped);
   });
 });
 
