@@ -33,6 +33,12 @@ export interface SpineTrack {
 const CANAL_MAX_HU = 40;
 /** Cortical/posterior-element bone at 3 mm partial volume reads well above 150 HU. */
 const BONE_HU = 150;
+/**
+ * The body in front of the canal need only read as bone somewhere: an osteoporotic upper thoracic body
+ * (cancellous bone ~80 HU, cortex < 1 mm) averaged into 3 mm voxels stays under 150 HU everywhere, and the
+ * track then stopped at T3-T5 on such spines; 110 HU is still well above any soft tissue but enhanced blood.
+ */
+const BODY_BONE_HU = 110;
 /** Fat (subcutaneous/retroperitoneal) < -30 HU: marks the end of the body's anterior soft-tissue border. */
 const FAT_HU = -20;
 /** Anterior cortex of the body at ~3 mm: partial-volumed cortical bone still reads > ~130 HU. */
@@ -118,7 +124,7 @@ export function canalCandidates(f: Float32Array, yMin: number, yMax: number, mmP
     let a = start - 1;
     let bodyBone = 0;
     while (a >= 0 && f[a] >= CANAL_MAX_HU && start - a <= maxBody) {
-      if (f[a] > BONE_HU) bodyBone++;
+      if (f[a] > BODY_BONE_HU) bodyBone++;
       a--;
     }
     const bodyLen = start - 1 - a;

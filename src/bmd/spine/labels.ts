@@ -100,11 +100,23 @@ function ribBearingLevels(ev: LevelEvidence[], warnings: string[]): boolean[] {
   return ribbed;
 }
 
+/**
+ * Whether the levels next to an anchor level, on the side where the ribs continue (dir +1: cranial, for
+ * T12; -1: caudal, for T1), bear ribs as they must: one of the next two levels in view (whole or cut by the
+ * scan edge, not a stub), unless the column ends there or their rib band is out of view.
+ */
+function ribsAlongside(ev: LevelEvidence[], ribbed: boolean[], at: number, dir: 1 | -1): boolean {
+  const next = [at + dir, at + 2 * dir].filter((k) => k >= 0 && k < ev.length && !ev[k].stub && !ev[k].sacral && (ev[k].bandLeft || ev[k].bandRight));
+  return next.length === 0 || next.some((k) => ribbed[k]);
+}
+
 /** T12: the most caudal rib-bearing level, with a rib-less whole level right below it. */
 function lastRibAnchor(ev: LevelEvidence[], ribbed: boolean[], ribless: boolean[], warnings: string[]): AnchorCount | null {
   const n = ev.length;
   const t12 = ribbed.indexOf(true);
   if (!(t12 > 0 && ribless[t12 - 1])) return null;
+  // T11 and T10 bear ribs too: a lone "rib" with rib-less levels above it (an iliac crest) is no anchor.
+  if (!ribsAlongside(ev, ribbed, t12, 1)) return null;
   let conf: number = ONE_ANCHOR.t12;
   const both = (k: number): boolean => ev[k].ribLeft && ev[k].ribRight;
   const onlyLeft = (k: number): boolean => ev[k].ribLeft && !ev[k].ribRight;
@@ -133,6 +145,8 @@ function firstRibAnchor(ev: LevelEvidence[], ribbed: boolean[], ribless: boolean
   const t1 = ribbed.lastIndexOf(true);
   const above = ev[t1 + 1];
   if (t1 < 0 || !above || ribbed[t1 + 1] || !(above.bandLeft || above.bandRight) || above.stub) return null;
+  // T2 and T3 bear ribs too: a lone "rib" with rib-less levels below it (a clavicle, an iliac crest) is no anchor.
+  if (!ribsAlongside(ev, ribbed, t1, -1)) return null;
   let conf: number = ONE_ANCHOR.t1;
   if (t1 - 2 >= 0 && !ribbed[t1 - 1] && ribless[t1 - 1] && ribbed[t1 - 2]) {
     conf = 0.6;
