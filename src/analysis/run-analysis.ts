@@ -1,4 +1,4 @@
-import type { DicomSource, StudyRef } from '../dicom/source.js';
+import type { DicomSource, SeriesCandidate, StudyRef } from '../dicom/source.js';
 import { loadStudyVolume } from '../dicom/load-study.js';
 import { loadInputPath } from './load-input.js';
 import type { LoadedVolume } from '../imaging/volume.js';
@@ -11,7 +11,8 @@ import type { ModelInference } from '../model/model-runner.js';
 import { enrichReportWithModel } from '../model/enrich-report.js';
 import { sharedModelRunner } from '../model/shared-runner.js';
 
-export type AnalysisInput = { path: string } | { source: DicomSource; ref: StudyRef } | { loaded: LoadedVolume };
+/** `series`: the study's series as a search already found them (the job's study record), so none is asked again. */
+export type AnalysisInput = { path: string } | { source: DicomSource; ref: StudyRef; series?: SeriesCandidate[] } | { loaded: LoadedVolume };
 
 export interface RunAnalysisOptions {
   /** Site calibration, parsed (`site`) or a JSON file path (`calibrationFile`). */
@@ -26,6 +27,8 @@ export interface RunAnalysisOptions {
    * file fails the analysis before the engine runs).
    */
   model?: ModelInference | null;
+  /** Called with the loaded volume (the job keeps it for the DICOM results instead of retrieving the series again). */
+  onLoaded?: (loaded: LoadedVolume) => void;
 }
 
 /** Software identity written into every report. */
@@ -46,8 +49,9 @@ export async function runAnalysis(input: AnalysisInput, options: RunAnalysisOpti
   let loaded: LoadedVolume;
   if ('loaded' in input) loaded = input.loaded;
   else if ('path' in input) loaded = await loadInputPath(input.path, { signal: options.signal });
-  else loaded = await loadStudyVolume(input.source, input.ref, { signal: options.signal });
+  else loaded = await loadStudyVolume(input.source, input.ref, { signal: options.signal, ...(input.series ? { series: input.series } : {}) });
   timingsMs.load = performance.now() - t0;
+  options.onLoaded?.(loaded);
   options.signal?.throwIfAborted();
   // A model that has already failed (a missing or corrupt file is found in milliseconds) fails the analysis
   // now, before the engine's seconds of work: the race settles with it when it is settled, else with undefined.

@@ -5,7 +5,7 @@ import { DicomWebSource } from '../dicom/dicomweb/source.js';
 import { FolderDicomSource } from '../dicom/folder-source.js';
 import type { DicomSource } from '../dicom/source.js';
 import { assembleVolume } from '../dicom/assemble-volume.js';
-import type { Volume } from '../imaging/volume.js';
+import type { LoadedVolume, Volume } from '../imaging/volume.js';
 import type { VolumeStreamingSource } from '../dicom/load-study.js';
 import { VbmdError } from '../util/errors.js';
 import { buildDicomOutputs, type DicomOutputs } from './build.js';
@@ -26,28 +26,32 @@ function streaming(source: DicomSource): VolumeStreamingSource | undefined {
   return typeof (source as Partial<VolumeStreamingSource>).loadVolume === 'function' ? (source as VolumeStreamingSource) : undefined;
 }
 
-export async function readAnalysedSeries(report: VbmdReport, dicom: DicomSource, signal?: AbortSignal): Promise<AnalysedSeries> {
+/** The analysed series' volume and source attributes; `analysed` (the volume the analysis measured, same
+ * series) spares retrieving the pixels again. */
+export async function readAnalysedSeries(report: VbmdReport, dicom: DicomSource, signal?: AbortSignal, analysed?: LoadedVolume): Promise<AnalysedSeries> {
   const studyUid = report.input.studyInstanceUid;
   const seriesUid = report.input.seriesInstanceUid;
   if (!studyUid || !seriesUid || (report.input.kind !== 'dicom' && report.input.kind !== 'dicomweb')) {
     throw new VbmdError('unsupported', `DICOM results need a DICOM source series to reference; this report is of a ${report.input.kind} input${studyUid ? '' : ' without a StudyInstanceUID'}.`);
   }
-  const candidate = (await dicom.findSeries({ studyInstanceUid: studyUid }, { signal })).find((s) => s.seriesInstanceUid === seriesUid);
-  if (!candidate) throw new VbmdError('not-found', `Series ${seriesUid} of study ${studyUid} is no longer in ${dicom.description}; its DICOM results cannot be made.`);
+  const kept = analysed?.meta.seriesInstanceUid === seriesUid ? analysed : undefined;
+  const candidate = kept ? undefined : (await dicom.findSeries({ studyInstanceUid: studyUid }, { signal })).find((s) => s.seriesInstanceUid === seriesUid);
+  if (!kept && !candidate) throw new VbmdError('not-found', `Series ${seriesUid} of study ${studyUid} is no longer in ${dicom.description}; its DICOM results cannot be made.`);
   let source: SourceSeries;
   if (dicom instanceof DicomWebSource) source = await fetchSourceSeries(dicom.client, studyUid, seriesUid, signal);
   else if (dicom instanceof FolderDicomSource) {
     const files = (await dicom.findSeries({ studyInstanceUid: studyUid })).find((s) => s.seriesInstanceUid === seriesUid)?.files ?? [];
     source = await sourceSeriesFromFiles(files, `series ${seriesUid} in ${dicom.description}`);
   } else throw new VbmdError('unsupported', `DICOM results can be made from a DICOMweb or folder source, not from ${dicom.description}.`);
+  if (kept) return { volume: kept.volume, source };
   const stream = streaming(dicom);
-  const loaded = stream ? await stream.loadVolume(candidate, { signal }) : assembleVolume(await dicom.loadSlices(candidate, { signal }), dicom.description);
+  const loaded = stream ? await stream.loadVolume(candidate!, { signal }) : assembleVolume(await dicom.loadSlices(candidate!, { signal }), dicom.description);
   return { volume: loaded.volume, source };
 }
 
 /** Reads the series again and builds the SR, SEG and key image. */
-export async function buildFromSource(report: VbmdReport, dicom: DicomSource, createdAt: Date, signal?: AbortSignal): Promise<{ series: AnalysedSeries; outputs: DicomOutputs }> {
-  const series = await readAnalysedSeries(report, dicom, signal);
+export async function buildFromSource(report: VbmdReport, dicom: DicomSource, createdAt: Date, signal?: AbortSignal, analysed?: LoadedVolume): Promise<{ series: AnalysedSeries; outputs: DicomOutputs }> {
+  const series = await readAnalysedSeries(report, dicom, signal, analysed);
   return { series, outputs: buildDicomOutputs({ report, volume: series.volume, source: series.source, createdAt }) };
 }
 

@@ -4,6 +4,7 @@ import { DicomWebClient } from '../dicom/dicomweb/client.js';
 import { dicomWebOptionsFromConfig } from '../dicom/dicomweb/from-config.js';
 import type { RetryPolicy } from '../net/retry.js';
 import type { DicomSource } from '../dicom/source.js';
+import type { LoadedVolume } from '../imaging/volume.js';
 import { isVbmdError, userMessage } from '../util/errors.js';
 import { log } from '../util/log.js';
 import { buildFromSource } from './from-source.js';
@@ -31,7 +32,8 @@ export interface PacsJobResult {
   error?: string;
 }
 
-export type PacsStep = (report: VbmdReport, dicom: DicomSource, signal: AbortSignal) => Promise<PacsJobResult>;
+/** `analysed`: the volume the analysis measured, when the job still holds it (else the series is read again). */
+export type PacsStep = (report: VbmdReport, dicom: DicomSource, signal: AbortSignal, analysed?: LoadedVolume) => Promise<PacsJobResult>;
 
 /** Retries of one DICOMweb request in the PACS step: 1 + 5 attempts, 1 s doubling to 30 s (about a minute). */
 export const STOW_RETRY: Partial<RetryPolicy> = { retries: 5, baseDelayMs: 1000, maxDelayMs: 30_000 };
@@ -50,10 +52,10 @@ export function stowClientFromConfig(cfg: EnvConfig, retry: Partial<RetryPolicy>
 }
 
 export function createPacsStep(client: DicomWebClient, now: () => Date = () => new Date()): PacsStep {
-  return async (report, dicom, signal) => {
+  return async (report, dicom, signal, analysed) => {
     try {
       const createdAt = now();
-      const { series, outputs } = await buildFromSource(report, dicom, createdAt, signal);
+      const { series, outputs } = await buildFromSource(report, dicom, createdAt, signal, analysed);
       for (const note of outputs.notes) log.warn({ sr: outputs.sr.sopInstanceUid }, note);
       const sent = await sendToPacs(client, report, series.source, outputs, createdAt, signal);
       return {

@@ -1,13 +1,15 @@
 import { assembleVolume, type AssembleOptions } from './assemble-volume.js';
 import type { LoadedVolume } from '../imaging/volume.js';
 import { chooseSeries, type SeriesChoiceCandidate, type SeriesChoiceOptions } from './series-choice.js';
-import type { DicomSource, LoadOptions, StudyRef } from './source.js';
+import type { DicomSource, LoadOptions, SeriesCandidate, StudyRef } from './source.js';
 import { VbmdError, isVbmdError } from '../util/errors.js';
 
 export interface LoadStudyOptions extends LoadOptions, SeriesChoiceOptions {
   missingSlices?: AssembleOptions['missingSlices'];
   /** Volume kind for meta; default 'dicom' (a DICOMweb source passes 'dicomweb'). */
   kind?: AssembleOptions['kind'];
+  /** The study's series as a search already found them: series choice runs on these, nothing is asked again. */
+  series?: SeriesCandidate[];
 }
 
 /**
@@ -28,7 +30,7 @@ export async function loadStudyVolume(source: DicomSource, ref: StudyRef, opts: 
 }
 
 async function loadChosen(source: DicomSource, ref: StudyRef, opts: LoadStudyOptions): Promise<LoadedVolume> {
-  const candidates = await source.findSeries(ref, opts);
+  const candidates = opts.series ?? (await source.findSeries(ref, opts));
   const choice = chooseSeries(candidates, describe(source, ref), opts);
   opts.signal?.throwIfAborted();
   const assembleOpts: AssembleOptions = { missingSlices: opts.missingSlices, kind: opts.kind, skippedSeries: choice.skipped };

@@ -31,6 +31,13 @@ export interface LoadOptions {
   signal?: AbortSignal;
 }
 
+/** One study as a search found it: whose it is (patient, accession) and its series, without pixels. */
+export interface FoundStudy {
+  studyInstanceUid: string;
+  identity: DicomPatientIdentity;
+  series: SeriesCandidate[];
+}
+
 export interface DicomSource {
   /** Human-readable name of the source ("folder /x", "DICOMweb https://pacs/dicom-web"), never PHI. */
   readonly description: string;
@@ -41,4 +48,7 @@ export interface DicomSource {
   /** Who the study says it belongs to (patient, accession and their issuers), without reading pixels;
    * undefined when the study is not there. */
   studyIdentity(studyInstanceUid: string, options?: LoadOptions): Promise<DicomPatientIdentity | undefined>;
+  /** The studies with this accession number or study UID, each with its identity and series, from one
+   * search where the source can (DICOMweb: one QIDO-RS series search); [] when none is there (yet). */
+  studiesWithSeries?(ref: Pick<StudyRef, 'studyInstanceUid' | 'accessionNumber'>, options?: LoadOptions): Promise<FoundStudy[]>;
 }

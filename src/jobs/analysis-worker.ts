@@ -1,6 +1,7 @@
 import { vbmdReport } from '../bmd/report.js';
 import type { VbmdReport } from '../bmd/report.js';
-import type { DicomSource, StudyRef } from '../dicom/source.js';
+import type { DicomSource, FoundStudy, SeriesCandidate, StudyRef } from '../dicom/source.js';
+import type { LoadedVolume } from '../imaging/volume.js';
 import type { PacsStep } from '../dicom-output/pacs-step.js';
 import type { FhirClient } from '../fhir/client.js';
 import { writeAnalysis } from '../fhir/write-analysis.js';
@@ -16,6 +17,7 @@ import { chartTarget } from './chart-target.js';
 import type { ChartTarget } from './chart-target.js';
 import type { PatientMatchConfig } from './patient-match.js';
 import { needsReview } from './queue.js';
+import { findStudies } from '../dicom/find-studies.js';
 import type { JobContext, JobHandler } from './queue.js';
 import type { WatchStore } from './watches.js';
 
@@ -29,7 +31,13 @@ import type { WatchStore } from './watches.js';
  * of downloading and analysing the study again. The job runs in its study's log context (correlation id);
  * stage times and the FHIR write are measured (src/metrics), the retrieval and the write audited (src/audit).
  */
-export type AnalyzeStudy = (source: DicomSource, ref: StudyRef, options: { signal: AbortSignal }) => Promise<VbmdReport>;
+/** `series`: the study's series from the record's search, so the analysis chooses among them without asking
+ * again; `onLoaded` receives the volume, kept for the DICOM results so the series is retrieved once. */
+export type AnalyzeStudy = (
+  source: DicomSource,
+  ref: StudyRef,
+  options: { signal: AbortSignal; series?: SeriesCandidate[]; onLoaded?: (loaded: LoadedVolume) => void },
+) => Promise<VbmdReport>;
 
 export interface AnalysisWorkerDeps {
   /** A source, or a factory called per job (a folder that gains studies is rescanned each time). */
@@ -48,15 +56,23 @@ export interface AnalysisWorkerDeps {
 }
 
 /** The analysis an earlier attempt of this job saved, else a fresh one (saved before anything is written). */
-async function analyzeOnce(deps: AnalysisWorkerDeps, source: DicomSource, job: AnalysisJobData, ctx: JobContext, patient: string): Promise<VbmdReport> {
+async function analyzeOnce(
+  deps: AnalysisWorkerDeps,
+  source: DicomSource,
+  job: AnalysisJobData,
+  study: FoundStudy,
+  ctx: JobContext,
+  patient: string,
+): Promise<{ report: VbmdReport; loaded?: LoadedVolume }> {
   const saved = vbmdReport.safeParse(await ctx.checkpoint?.load());
   if (saved.success && saved.data.input.studyInstanceUid === job.studyInstanceUid) {
     log.info({ jobId: ctx.id, attempt: ctx.attempt }, 'analysis job: using the analysis saved by an earlier attempt');
-    return saved.data;
+    return { report: saved.data };
   }
   let report: VbmdReport;
+  let loaded: LoadedVolume | undefined;
   try {
-    report = await deps.analyze(source, { studyInstanceUid: job.studyInstanceUid }, { signal: ctx.signal });
+    report = await deps.analyze(source, { studyInstanceUid: job.studyInstanceUid }, { signal: ctx.signal, series: study.series, onLoaded: (v) => (loaded = v) });
   } catch (e) {
     await auditRetrieval(deps, job, patient, 'serious-failure');
     throw e;
@@ -64,7 +80,7 @@ async function analyzeOnce(deps: AnalysisWorkerDeps, source: DicomSource, job: A
   await auditRetrieval(deps, job, patient, 'success');
   observeTimings(report.timingsMs);
   await ctx.checkpoint?.save(report);
-  return report;
+  return { report, ...(loaded ? { loaded } : {}) };
 }
 
 async function auditRetrieval(deps: AnalysisWorkerDeps, job: AnalysisJobData, patient: string, outcome: 'success' | 'serious-failure'): Promise<void> {
@@ -113,25 +129,32 @@ export function createAnalysisHandler(deps: AnalysisWorkerDeps): JobHandler<Anal
     );
 }
 
+/** The record's study (from the poller's search), else one search now; not-found while it is not there. */
+async function studyOf(source: DicomSource, job: AnalysisJobData, signal: AbortSignal): Promise<FoundStudy> {
+  if (job.dicom) return { studyInstanceUid: job.studyInstanceUid, identity: job.dicom.identity, series: job.dicom.series };
+  const found = (await findStudies(source, { studyInstanceUid: job.studyInstanceUid }, signal))[0];
+  if (!found) throw new VbmdError('not-found', `Study ${job.studyInstanceUid} is not on ${source.description} (yet).`);
+  return found;
+}
+
 function runJob(deps: AnalysisWorkerDeps): JobHandler<AnalysisJobData> {
   return async (job: AnalysisJobData, ctx: JobContext): Promise<AnalysisJobResult> => {
     const t0 = Date.now();
     const source = typeof deps.source === 'function' ? deps.source() : deps.source;
-    const identity = await source.studyIdentity(job.studyInstanceUid, { signal: ctx.signal });
-    if (!identity) throw new VbmdError('not-found', `Study ${job.studyInstanceUid} is not on ${source.description} (yet).`);
+    const study = await studyOf(source, job, ctx.signal);
     let target: ChartTarget;
     try {
-      target = await chartTarget(deps, job, identity, ctx.signal);
+      target = await chartTarget({ ...deps, source }, job, study.identity, ctx.signal);
     } catch (e) {
       if (needsReview(e)) log.warn({ jobId: ctx.id, attempt: ctx.attempt, reason: (e as Error).message }, 'analysis job held for review; nothing written');
       throw e;
     }
-    const report = await analyzeOnce(deps, source, job, ctx, target.patient);
+    const { report, loaded } = await analyzeOnce(deps, source, job, study, ctx, target.patient);
     const written = await writeResults(deps, report, job, target, ctx.signal);
-    // Found only now that the result is written: a job that fails for good leaves the order open.
-    if (target.watch && target.watch.status !== 'found') await deps.watches.markFound(target.watch.id, job.studyInstanceUid);
+    // The order's one mark: found only now that the result is written (a job that fails for good leaves it open).
+    if (target.watchId) await deps.watches.markFound(target.watchId, job.studyInstanceUid);
     // After the FHIR write, so the record has the result even if the PACS is down; the step retries itself.
-    const pacs = deps.pacs ? await deps.pacs(report, source, ctx.signal) : undefined;
+    const pacs = deps.pacs ? await deps.pacs(report, source, ctx.signal, loaded) : undefined;
     log.info(
       { jobId: ctx.id, attempt: ctx.attempt, category: report.summary.category, ms: Date.now() - t0, observation: written.observation.id, patientMatchedBy: target.matchedBy },
       'analysis job done',

@@ -1,5 +1,6 @@
 import type { Patient } from 'fhir/r4.js';
 import type { DicomPatientIdentity } from '../dicom/patient-identity.js';
+import type { DicomSource } from '../dicom/source.js';
 import type { FhirClient } from '../fhir/client.js';
 import { FhirError } from '../fhir/fhir-error.js';
 import { VbmdError } from '../util/errors.js';
@@ -21,7 +22,7 @@ export interface ChartTarget {
   patient: string;
   serviceRequest?: string;
   /** The order's watch, marked found once the result is written. */
-  watch?: StudyWatch;
+  watchId?: string;
   matchedBy: 'identifier' | 'name-and-birth-date';
 }
 
@@ -29,21 +30,45 @@ export interface ChartTargetDeps {
   fhir: FhirClient;
   watches: WatchStore;
   patientMatch?: PatientMatchConfig;
+  /** Reads the accession's issuer when an order gave one and the study search did not return it. */
+  source?: DicomSource;
+}
+
+/** What an order says about the study it expects: a watch as stored, or as the job's record carries it. */
+type OrderClaim = Pick<StudyWatch, 'id' | 'patientId' | 'serviceRequestId' | 'accessionSystem'>;
+
+/** The order the record came with (the poller's watch), from the record itself: nothing is read again. */
+function recordClaim(job: AnalysisJobData): OrderClaim | undefined {
+  if (!job.watchId || !job.patient) return undefined;
+  return {
+    id: job.watchId,
+    patientId: job.patient.replace(/^Patient\//, ''),
+    ...(job.serviceRequest ? { serviceRequestId: job.serviceRequest.replace(/^ServiceRequest\//, '') } : {}),
+    ...(job.accessionIssuer ? { accessionSystem: job.accessionIssuer } : {}),
+  };
+}
+
+/** The study's accession issuer; read from an instance only when an order's issuer must be compared with it. */
+async function studyIssuer(deps: ChartTargetDeps, uid: string, identity: DicomPatientIdentity, claims: OrderClaim[], signal: AbortSignal): Promise<string | undefined> {
+  if (identity.accessionIssuer || !deps.source || !claims.some((c) => c.accessionSystem)) return identity.accessionIssuer;
+  return (await deps.source.studyIdentity(uid, { signal }))?.accessionIssuer;
 }
 
 const hold = (studyUid: string, why: string): VbmdError =>
   new VbmdError('needs-review', `Held for review, nothing written for study ${studyUid}: ${why}`, { studyInstanceUid: studyUid });
 
-/** The order's watch for this study, if any; throws needs-review when orders conflict over it. */
-async function orderWatch(deps: ChartTargetDeps, job: AnalysisJobData, identity: DicomPatientIdentity): Promise<StudyWatch | undefined> {
+/** The order's watch for this study, if any; throws needs-review when orders conflict over it. Every order
+ * naming the accession is looked at (one read of the watch store): two orders may claim one study. */
+async function orderWatch(deps: ChartTargetDeps, job: AnalysisJobData, identity: DicomPatientIdentity, signal: AbortSignal): Promise<OrderClaim | undefined> {
   const cfg = deps.patientMatch ?? {};
   const uid = job.studyInstanceUid;
   const accession = job.accessionNumber ?? identity.accessionNumber;
-  const claims = accession ? await deps.watches.listByAccession(accession) : [];
-  const named = job.watchId ? await deps.watches.get(job.watchId) : undefined;
+  const claims: OrderClaim[] = accession ? await deps.watches.listByAccession(accession) : [];
+  const named = recordClaim(job);
   if (named && !claims.some((w) => w.id === named.id)) claims.push(named);
   // Accession numbers are unique only per issuer: an order whose accession has another issuer is not this study's.
-  const matching = claims.filter((w) => accessionIssuerAgrees(identity.accessionIssuer, w.accessionSystem, cfg));
+  const issuer = await studyIssuer(deps, uid, identity, claims, signal);
+  const matching = claims.filter((w) => accessionIssuerAgrees(issuer, w.accessionSystem, cfg));
   if (named && !matching.some((w) => w.id === named.id)) {
     throw hold(uid, `the study's accession issuer differs from the one the order (watch ${named.id}) gave its accession.`);
   }
@@ -83,7 +108,7 @@ async function readPatient(fhir: FhirClient, ref: string, uid: string, signal: A
 
 export async function chartTarget(deps: ChartTargetDeps, job: AnalysisJobData, identity: DicomPatientIdentity, signal: AbortSignal): Promise<ChartTarget> {
   const uid = job.studyInstanceUid;
-  const watch = await orderWatch(deps, job, identity);
+  const watch = await orderWatch(deps, job, identity, signal);
   const fromOrder = watch ? `Patient/${watch.patientId}` : undefined;
   if (job.patient && fromOrder && job.patient !== fromOrder) {
     throw hold(uid, `the request names ${job.patient} but the order for the study's accession (watch ${watch!.id}) names ${fromOrder}.`);
@@ -92,5 +117,5 @@ export async function chartTarget(deps: ChartTargetDeps, job: AnalysisJobData, i
   const match = matchPatient(identity, await readPatient(deps.fhir, patient, uid, signal), deps.patientMatch ?? {});
   if (!match.ok) throw hold(uid, match.reason);
   const serviceRequest = job.serviceRequest ?? (watch?.serviceRequestId ? `ServiceRequest/${watch.serviceRequestId}` : undefined);
-  return { patient, ...(serviceRequest ? { serviceRequest } : {}), ...(watch ? { watch } : {}), matchedBy: match.by };
+  return { patient, ...(serviceRequest ? { serviceRequest } : {}), ...(watch ? { watchId: watch.id } : {}), matchedBy: match.by };
 }

@@ -8,6 +8,10 @@ import type { AnalyzeStudy } from './analysis-worker.js';
  * when hooks must stay fast under load.
  */
 export function engineAnalyzeStudy(options: { calibrationFile?: string } = {}): AnalyzeStudy {
-  return (source, ref, { signal }) =>
-    runAnalysis({ source, ref }, { signal, ...(options.calibrationFile ? { calibrationFile: options.calibrationFile } : {}) });
+  return (source, ref, { signal, series, onLoaded }) =>
+    runAnalysis({ source, ref, ...(series ? { series } : {}) }, {
+      signal,
+      ...(onLoaded ? { onLoaded } : {}),
+      ...(options.calibrationFile ? { calibrationFile: options.calibrationFile } : {}),
+    });
 }

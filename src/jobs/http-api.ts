@@ -9,7 +9,7 @@ import { acceptCorrelationId } from '../util/log-context.js';
 import { analysisJobData, analysisJobId, dicomUid } from './analysis-job.js';
 import type { AnalysisJobData } from './analysis-job.js';
 import { JOB_STATES } from './queue.js';
-import type { JobQueue, JobState } from './queue.js';
+import type { JobInfo, JobQueue, JobState } from './queue.js';
 
 /**
  * Study arrival over HTTP, for a PACS, a DICOM router or an EHR to call:
@@ -34,6 +34,14 @@ export function staticTokenAuthorizer(tokens: readonly string[]): ApiAuthorizer 
     for (const x of digests) ok = timingSafeEqual(x, d) || ok;
     return ok;
   };
+}
+
+/** A job as operators see it: the study record without the patient's name, birth date and ids (PHI). */
+type PublicJob = JobInfo<Omit<AnalysisJobData, 'dicom'> & { dicom?: { series: Omit<NonNullable<AnalysisJobData['dicom']>['series'][number], 'patientId'>[] } }>;
+function withoutIdentity(job: JobInfo<AnalysisJobData>): PublicJob {
+  const { dicom, ...data } = job.data;
+  if (!dicom) return { ...job, data };
+  return { ...job, data: { ...data, dicom: { series: dicom.series.map(({ patientId: _id, ...s }) => s) } } };
 }
 
 export function anyAuthorizer(...auths: ApiAuthorizer[]): ApiAuthorizer {
@@ -138,7 +146,7 @@ export function createStudyApiRouter(opts: { queue: JobQueue<AnalysisJobData>; a
       return;
     }
     Promise.all([opts.queue.counts(), opts.queue.list(q.data.state, q.data.limit)]).then(
-      ([counts, jobs]) => res.json({ counts, state: q.data.state, jobs }),
+      ([counts, jobs]) => res.json({ counts, state: q.data.state, jobs: jobs.map(withoutIdentity) }),
       next,
     );
   });
@@ -149,7 +157,7 @@ export function createStudyApiRouter(opts: { queue: JobQueue<AnalysisJobData>; a
         res.status(404).json({ error: 'not-found', message: `No job ${String(req.params.id)}.` });
         return;
       }
-      res.json(job);
+      res.json(withoutIdentity(job));
     }, next);
   });
 

@@ -1,5 +1,6 @@
-import type { DicomSource } from '../dicom/source.js';
-import { isVbmdError, userMessage } from '../util/errors.js';
+import { findStudies } from '../dicom/find-studies.js';
+import type { DicomSource, FoundStudy } from '../dicom/source.js';
+import { userMessage } from '../util/errors.js';
 import { log } from '../util/log.js';
 import { newCorrelationId, withLogContext } from '../util/log-context.js';
 import { analysisJobId } from './analysis-job.js';
@@ -8,11 +9,14 @@ import type { JobQueue } from './queue.js';
 import type { StudyWatch, WatchStore } from './watches.js';
 
 /**
- * Study arrival by polling: for each waiting watch, ask the PACS (QIDO-RS, or the folder in the sandbox) for
- * studies with the watched accession number until one appears or the watch expires. A study is queued only
- * once its instance count stopped changing between two polls, because a PACS receives a study slice by
- * slice and an analysis of half a series would be wrong. Several pollers (several service instances) are
- * safe: the job id is the study, so a study is queued once.
+ * Study arrival by polling: for each waiting watch, ask the PACS (one QIDO-RS series search per poll, or the
+ * folder in the sandbox) for studies with the watched accession number until one appears or the watch
+ * expires. A study is queued only once its instance count stopped changing between two polls, because a PACS
+ * receives a study slice by slice and an analysis of half a series would be wrong: so a study that arrived
+ * complete between two polls costs two searches, and the job carries the second one's answer (the study
+ * record, analysis-job.ts) so the worker asks nothing again. A PACS that can say when a study is complete
+ * calls the analyze API instead (Orthanc: src/jobs/orthanc/on-stable-study.lua) and no polling is needed.
+ * Several pollers (several service instances) are safe: the job id is the study, so a study is queued once.
  */
 export interface StudyPollerOptions {
   watches: WatchStore;
@@ -30,6 +34,22 @@ export interface StudyPoller {
   stop(): Promise<void>;
 }
 
+/** The job's study record: the order's watch and the search's answer about the study. */
+export function studyRecord(w: StudyWatch, study: FoundStudy): AnalysisJobData {
+  return {
+    studyInstanceUid: study.studyInstanceUid,
+    accessionNumber: w.accessionNumber!,
+    ...(w.accessionSystem ? { accessionIssuer: w.accessionSystem } : {}),
+    patient: `Patient/${w.patientId}`,
+    ...(w.serviceRequestId ? { serviceRequest: `ServiceRequest/${w.serviceRequestId}` } : {}),
+    watchId: w.id,
+    trigger: 'qido-poll',
+    // The id of the hook call that made the watch: the job and the write log it too.
+    ...(w.correlationId ? { correlationId: w.correlationId } : {}),
+    dicom: { identity: study.identity, series: study.series },
+  };
+}
+
 export function startStudyPoller(options: StudyPollerOptions, autoStart = true): StudyPoller {
   const lastCounts = new Map<string, string>();
   let timer: NodeJS.Timeout | undefined;
@@ -38,35 +58,21 @@ export function startStudyPoller(options: StudyPollerOptions, autoStart = true):
   const abort = new AbortController();
 
   async function pollWatch(w: StudyWatch, source: DicomSource): Promise<boolean> {
-    let series: Awaited<ReturnType<DicomSource['findSeries']>>;
-    try {
-      series = await source.findSeries({ accessionNumber: w.accessionNumber! }, { signal: abort.signal });
-    } catch (e) {
-      // DICOMweb answers "no such study" as not-found: for a watch that only means "not yet".
-      if (!(isVbmdError(e) && e.code === 'not-found')) throw e;
-      series = [];
-    }
-    const studies = new Map<string, number>();
-    for (const s of series) studies.set(s.studyInstanceUid, (studies.get(s.studyInstanceUid) ?? 0) + (s.instanceCount ?? 0) + 1);
+    const studies = await findStudies(source, { accessionNumber: w.accessionNumber! }, abort.signal);
     await options.watches.markPolled(w.id, new Date());
-    if (studies.size === 0) return false;
-    const signature = [...studies.entries()].sort().map(([uid, n]) => `${uid}:${n}`).join(',');
+    if (studies.length === 0) return false;
+    const signature = studies
+      .map((st) => `${st.studyInstanceUid}:${st.series.reduce((n, s) => n + (s.instanceCount ?? 0) + 1, 0)}`)
+      .sort()
+      .join(',');
     if (lastCounts.get(w.id) !== signature) {
       lastCounts.set(w.id, signature);
       return false; // seen for the first time or still growing: look again next round
     }
     lastCounts.delete(w.id);
-    for (const studyInstanceUid of studies.keys()) {
-      const data: AnalysisJobData = {
-        studyInstanceUid,
-        accessionNumber: w.accessionNumber!,
-        patient: `Patient/${w.patientId}`,
-        ...(w.serviceRequestId ? { serviceRequest: `ServiceRequest/${w.serviceRequestId}` } : {}),
-        watchId: w.id,
-        trigger: 'qido-poll',
-        // The id of the hook call that made the watch: the job and the write log it too.
-        ...(w.correlationId ? { correlationId: w.correlationId } : {}),
-      };
+    for (const study of studies) {
+      const data = studyRecord(w, study);
+      const studyInstanceUid = study.studyInstanceUid;
       const { id, created } = await options.queue.add(data, { jobId: analysisJobId(studyInstanceUid) });
       log.info({ watch: w.id, jobId: id, created }, 'watched study arrived; analysis queued');
       // Not `found` yet: that is when the result is written (a job that fails for good leaves the order open).

@@ -83,7 +83,7 @@ describe('DICOMweb failures', () => {
     expect(err.code).toBe('remote');
     expect(err.server).toBe(`http://127.0.0.1:${port}/dicom-web`);
     expect(err.message).toBe(
-      `Cannot reach DICOMweb server http://127.0.0.1:${port}/dicom-web for the QIDO-RS study search (after 2 attempts): the connection was refused; check the URL and that the server is running.`,
+      `Cannot reach DICOMweb server http://127.0.0.1:${port}/dicom-web for the QIDO-RS series search (after 2 attempts): the connection was refused; check the URL and that the server is running.`,
     );
   });
 
@@ -115,7 +115,7 @@ describe('DICOMweb failures', () => {
       expect(err.code).toBe('unauthorized');
       expect(err.status).toBe(401);
       expect(err.message).toBe(
-        `DICOMweb server ${secured.dicomWebUrl} answered HTTP 401 to the QIDO-RS study search; check the DICOMweb credentials (token or user/password) in the configuration.`,
+        `DICOMweb server ${secured.dicomWebUrl} answered HTTP 401 to the QIDO-RS series search; check the DICOMweb credentials (token or user/password) in the configuration.`,
       );
       const basic = new DicomWebSource({ baseUrl: secured.dicomWebUrl, auth: { type: 'basic', username: 'reader', password: 's3cret' } });
       const found = await basic.findSeries({ accessionNumber: 'ACC-9' });
@@ -371,7 +371,7 @@ describe('HTTPS with a private CA', () => {
     proxies.push(proxy);
     const untrusted = new DicomWebSource({ baseUrl: `${proxy.url}/dicom-web`, ...fast });
     const err = await failure(untrusted.findSeries({ accessionNumber: 'ACC-9' }));
-    expect(err.message).toMatch(new RegExp(`^Cannot reach DICOMweb server ${proxy.url}/dicom-web for the QIDO-RS study search: its TLS certificate was not accepted \\([A-Z_]+\\); install the PACS CA certificate or fix the server certificate\\.$`));
+    expect(err.message).toMatch(new RegExp(`^Cannot reach DICOMweb server ${proxy.url}/dicom-web for the QIDO-RS series search: its TLS certificate was not accepted \\([A-Z_]+\\); install the PACS CA certificate or fix the server certificate\\.$`));
     expect(proxy.requests).toHaveLength(0);
     untrusted.close();
     const trusted = new DicomWebSource({ baseUrl: `${proxy.url}/dicom-web`, caPem: certs.caPem });

@@ -18,6 +18,8 @@ import type { RunningService } from '../../src/cli/service.js';
 import { freeLoopbackPort, startOrthanc } from '../support/orthanc.js';
 import type { OrthancHandle } from '../support/orthanc.js';
 import { startRedis } from '../support/redis.js';
+import { startProxy } from '../dicomweb/proxy.js';
+import type { TestProxy } from '../dicomweb/proxy.js';
 import type { RedisHandle } from '../support/redis.js';
 
 /**
@@ -35,6 +37,12 @@ const TRUE_VBMD = { T11: 64, T12: 62, L1: 60, L2: 58, L3: 57 } as const;
 const PATIENT = 'p-e2e';
 
 let orthanc: OrthancHandle;
+/** In front of Orthanc, forwarding everything: it counts the DICOMweb requests the service makes. */
+let pacsCounter: TestProxy;
+/** When each of pacsCounter.requests came in (ms since the epoch), in the same order. */
+const requestTimes: number[] = [];
+/** The FHIR requests the server received, with their time (the worker's result write among them). */
+const fhirRequests: { at: number; method: string; path: string }[] = [];
 let fhir: StartedFhirServer;
 let redis: RedisHandle;
 let work: string;
@@ -43,7 +51,16 @@ let study: { dir: string; accession: string; studyUid: string; files: string[] }
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'vbmd-e2e-'));
-  [orthanc, fhir, redis, key] = await Promise.all([startOrthanc(), startFhirServer(), startRedis({ persistence: 'aof' }), generateClientKey('https://ehr.e2e.test')]);
+  [orthanc, fhir, redis, key] = await Promise.all([startOrthanc(), startFhirServer({
+    verifyAccess: async (req) => {
+      fhirRequests.push({ at: Date.now(), method: req.method, path: req.path });
+      return { ok: true };
+    },
+  }), startRedis({ persistence: 'aof' }), generateClientKey('https://ehr.e2e.test')]);
+  pacsCounter = await startProxy(orthanc.baseUrl, (_req, _res, forward) => {
+    requestTimes.push(Date.now());
+    forward();
+  });
   const phantom = generatePhantom({ seed: 9101, levels: 'T11-L3', vbmdMgCm3: { ...TRUE_VBMD }, size: 256, sliceThicknessMm: 1.5, kvp: 120 });
   phantom.loaded.meta.acquisitionDateTime = new Date().toISOString().slice(0, 19);
   const written = await writePhantom(join(work, 'phantom'), phantom);
@@ -63,7 +80,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await Promise.allSettled([orthanc?.stop(), fhir?.close(), redis?.stop()]);
+  await Promise.allSettled([pacsCounter?.close(), orthanc?.stop(), fhir?.close(), redis?.stop()]);
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -71,7 +88,7 @@ function env(variant: 'redis' | 'embedded', dataDir: string, port: number): Reco
   return {
     FHIR_BASE_URL: fhir.baseUrl,
     FHIR_BEARER_TOKEN: 'e2e-fhir-token',
-    DICOMWEB_URL: orthanc.dicomWebUrl,
+    DICOMWEB_URL: `${pacsCounter.url}/dicom-web`,
     CDS_CLIENTS: JSON.stringify([{ iss: key.iss, jwks: { keys: [key.publicJwk] } }]),
     ANALYZE_API_TOKENS: 'e2e-api-token',
     VBMD_DATA_DIR: dataDir,
@@ -115,6 +132,21 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** DICOMweb requests by kind (PS3.18): QIDO-RS searches, WADO-RS metadata, WADO-RS retrieves, STOW-RS. */
+function dicomWebCounts(from: number, before = Infinity, notBefore = -Infinity): { qido: string[]; metadata: number; retrieve: number; stow: number } {
+  const out = { qido: [] as string[], metadata: 0, retrieve: 0, stow: 0 };
+  pacsCounter.requests.forEach((r, i) => {
+    if (i < from || requestTimes[i]! >= before || requestTimes[i]! < notBefore) return;
+    const [rawPath, query = ''] = r.url.split('?');
+    const path = rawPath!.replace(/^\/dicom-web/, '');
+    if (r.method === 'POST') out.stow++;
+    else if (path.endsWith('/metadata')) out.metadata++;
+    else if (/(^|\/)(studies|series|instances)$/.test(path)) out.qido.push(`${path.replace(/[0-9.]{8,}/g, '{uid}')}?${query.split('&').filter((p) => !p.startsWith('includefield')).map((p) => p.split('=')[0]).join('&')}`);
+    else out.retrieve++;
+  });
+  return out;
 }
 
 async function fhirSearch(query: string): Promise<{ resourceType: string; id: string; [k: string]: unknown }[]> {
@@ -185,6 +217,8 @@ describe.each([['Redis + BullMQ', 'redis'] as const, ['embedded SQLite queue', '
 
     // 2. The study arrives in the PACS (first variant only; the second finds it already there).
     if (variant === 'redis') await orthanc.upload(study.files);
+    const counted = pacsCounter.requests.length;
+    const countedAt = Date.now();
 
     // 3. The worker (a child process) polls QIDO, queues the job and starts it; we kill it mid-job.
     const jobId = `study-${study.studyUid}`;
@@ -222,6 +256,22 @@ describe.each([['Redis + BullMQ', 'redis'] as const, ['embedded SQLite queue', '
     expect(Math.abs(value - (TRUE_VBMD.L1 + TRUE_VBMD.L2) / 2)).toBeLessThan(15);
     // The first run wrote it, linked to its order; the second run's identical write created nothing.
     expect(JSON.stringify(forStudy[0])).toContain('ServiceRequest/sr-redis');
+    // 5b. The PACS was asked as little as the study record allows, up to the FHIR write: the two polls
+    // (the study seen, then seen with the same instance count: stability) each ONE series search by
+    // accession that brings the patient identity and the series; the worker searched nothing again; one
+    // retrieval per job attempt that got that far (the first attempt was killed). What the PACS step asks
+    // afterwards (what result series it holds already, the source series' attributes, STOW) is logged.
+    // The write begins with the worker's first FHIR request after the patient check and the retrieval's
+    // AuditEvent: a search for the study's earlier results, then the transaction (none when, as in the
+    // second variant, everything is there already).
+    const writtenAt = fhirRequests.find((r) => r.at >= countedAt && !r.path.startsWith('/Patient/') && r.path !== '/AuditEvent')?.at;
+    expect(writtenAt).toBeDefined();
+    const beforeWrite = dicomWebCounts(counted, writtenAt!);
+    console.log(`DICOMweb requests for the study (${variant}), before the FHIR write: ${JSON.stringify(beforeWrite)}; after it (PACS step): ${JSON.stringify(dicomWebCounts(counted, Infinity, writtenAt!))}`);
+    expect(beforeWrite.qido).toEqual(['/series?AccessionNumber&Modality&limit', '/series?AccessionNumber&Modality&limit']);
+    expect(beforeWrite.metadata).toBe(0);
+    expect(beforeWrite.retrieve).toBeGreaterThanOrEqual(1);
+    expect(beforeWrite.retrieve).toBeLessThanOrEqual(done.attempts);
     const risks = await fhirSearch(`RiskAssessment?patient=Patient/${PATIENT}`);
     expect(risks.filter((r) => JSON.stringify(r).includes(`Observation/${forStudy[0]!.id}`))).toHaveLength(1);
 

@@ -161,7 +161,14 @@ describe('QIDO poller', () => {
     instances = 200;
     expect((await poller.pollOnce()).queued).toBe(0); // still arriving
     expect((await poller.pollOnce()).queued).toBe(1); // stable: queued
-    expect((await q.get('study-1.2.840.9'))?.data).toMatchObject({ patient: 'Patient/p1', serviceRequest: 'ServiceRequest/sr1', watchId: w.id, trigger: 'qido-poll' });
+    // The job is the study record: the order's patient and ServiceRequest, and the last search's answer.
+    expect((await q.get('study-1.2.840.9'))?.data).toMatchObject({
+      patient: 'Patient/p1',
+      serviceRequest: 'ServiceRequest/sr1',
+      watchId: w.id,
+      trigger: 'qido-poll',
+      dicom: { identity: {}, series: [{ seriesInstanceUid: '1.2.840.9.1', instanceCount: 200 }] },
+    });
     expect((await watches.get(w.id))?.status).toBe('queued');
     await poller.stop();
     await q.close();

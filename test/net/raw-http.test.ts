@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import net, { type AddressInfo } from 'node:net';
-import { rawGet, type RawResponse } from '../../src/dicom/dicomweb/raw-http.js';
+import { rawGet, type RawResponse } from '../../src/net/raw-http.js';
 
 /**
  * rawGet against a loopback TCP server that writes exactly the bytes given, in the pieces given (so

@@ -96,6 +96,10 @@ export function wadoAccept(transferSyntax = '*'): string {
 }
 
 const UID_RE = /^[0-9]+(\.[0-9]+)*$/;
+/** Series fields series choice needs. ImageType and SliceThickness are instance-level: servers answer them
+ * from a representative instance when asked by includefield (Orthanc does); `completeSeries` falls back to
+ * one instance's metadata. */
+const SERIES_FIELDS = [TAG.SeriesDescription, TAG.ImageType, TAG.SliceThickness, TAG.NumberOfSeriesRelatedInstances, TAG.SeriesNumber, TAG.BodyPartExamined];
 const QIDO_PAGE = 500;
 const MAX_QIDO_RESULTS = 100_000;
 /** Series with at most this many instances are checked for multi-frame instances (describeSeries). */
@@ -176,33 +180,32 @@ export class DicomWebClient {
     const study = this.uid('study', studyInstanceUid);
     const params: Record<string, string> = {};
     if (query.modality !== undefined) params.Modality = this.exact('modality', query.modality);
-    // ImageType and SliceThickness are instance-level: servers answer them from a representative instance
-    // when asked by includefield (Orthanc does); `describeSeries` falls back to one instance's metadata.
-    const include = [TAG.SeriesDescription, TAG.ImageType, TAG.SliceThickness, TAG.NumberOfSeriesRelatedInstances, TAG.SeriesNumber, TAG.BodyPartExamined];
-    const rows = await this.qido(`/studies/${study}/series`, params, include, query, {
+    const rows = await this.qido(`/studies/${study}/series`, params, SERIES_FIELDS, query, {
       operation: 'QIDO-RS series search',
       signal: options.signal,
       studyInstanceUid: study,
     }, TAG.SeriesInstanceUID);
-    const out: SeriesSummary[] = [];
-    for (const ds of rows) {
-      const seriesInstanceUid = str(ds, TAG.SeriesInstanceUID);
-      if (!seriesInstanceUid) continue;
-      out.push({
-        studyInstanceUid: str(ds, TAG.StudyInstanceUID) ?? study,
-        seriesInstanceUid,
-        modality: str(ds, TAG.Modality),
-        seriesDescription: str(ds, TAG.SeriesDescription),
-        seriesNumber: num(ds, TAG.SeriesNumber),
-        imageType: strings(ds, TAG.ImageType).map((s) => s.toUpperCase()),
-        sliceThicknessMm: num(ds, TAG.SliceThickness),
-        instanceCount: num(ds, TAG.NumberOfSeriesRelatedInstances),
-        bodyPartExamined: str(ds, TAG.BodyPartExamined),
-        patientId: str(ds, TAG.PatientID),
-        accessionNumber: str(ds, TAG.AccessionNumber),
-      });
+    return rows.flatMap((ds) => seriesSummary(ds, study) ?? []);
+  }
+
+  /**
+   * Every series of the studies with this accession number or study UID, in ONE search (PS3.18 10.6:
+   * `GET {service}/series` takes study-level matching keys), with the patient and study attributes each
+   * row carries (`include`). The rows are DICOM JSON, one per series.
+   */
+  async searchSeries(match: { accessionNumber?: string; studyInstanceUid?: string; modality?: string }, include: readonly string[], options: CallOptions = {}): Promise<DicomJsonDataset[]> {
+    const params: Record<string, string> = {};
+    if (match.accessionNumber !== undefined) params.AccessionNumber = this.exact('accession number', match.accessionNumber);
+    if (match.studyInstanceUid !== undefined) params.StudyInstanceUID = this.uid('study', match.studyInstanceUid);
+    if (match.modality !== undefined) params.Modality = this.exact('modality', match.modality);
+    if (!params.AccessionNumber && !params.StudyInstanceUID) {
+      throw new VbmdError('bad-input', `A series search on DICOMweb server ${this.server} needs an accession number or a study UID.`);
     }
-    return out;
+    return this.qido('/series', params, [...SERIES_FIELDS, ...include], {}, {
+      operation: 'QIDO-RS series search',
+      signal: options.signal,
+      ...(params.StudyInstanceUID ? { studyInstanceUid: params.StudyInstanceUID } : {}),
+    }, TAG.SeriesInstanceUID);
   }
 
   async findInstances(studyInstanceUid: string, seriesInstanceUid: string, page: { limit?: number; offset?: number } = {}, options: CallOptions = {}): Promise<InstanceSummary[]> {
@@ -277,7 +280,15 @@ export class DicomWebClient {
    * one instance (bounded concurrency). Series choice needs both to skip localizers and prefer thin slices.
    */
   async describeSeries(studyInstanceUid: string, query: SeriesQuery = {}, options: CallOptions & { concurrency?: number } = {}): Promise<SeriesSummary[]> {
-    const series = await this.findSeries(studyInstanceUid, query, options);
+    return this.completeSeries(await this.findSeries(studyInstanceUid, query, options), options);
+  }
+
+  /**
+   * What a series search left out that series choice needs: for series of a few instances their frame
+   * count (Enhanced CT), for series whose answer lacks ImageType or SliceThickness one instance's values.
+   * Nothing is asked for a series the search described fully (the usual CT series on Orthanc).
+   */
+  async completeSeries(series: SeriesSummary[], options: CallOptions & { concurrency?: number } = {}): Promise<SeriesSummary[]> {
     await mapLimit(series, options.concurrency ?? 4, async (s) => {
       if (s.instanceCount !== undefined && s.instanceCount <= FEW_INSTANCES) await this.countFrames(s, options);
       if (s.imageType.length > 0 && s.sliceThicknessMm !== undefined) return;
@@ -560,6 +571,26 @@ function consumeMultipart(body: ResponseBody, parser: MultipartParser, onPart: (
       if (!ended) fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
     });
   });
+}
+
+/** A series row of a QIDO answer as a SeriesSummary; undefined for a row without its UID. */
+export function seriesSummary(ds: DicomJsonDataset, studyInstanceUid?: string): SeriesSummary | undefined {
+  const seriesInstanceUid = str(ds, TAG.SeriesInstanceUID);
+  const study = str(ds, TAG.StudyInstanceUID) ?? studyInstanceUid;
+  if (!seriesInstanceUid || !study) return undefined;
+  return {
+    studyInstanceUid: study,
+    seriesInstanceUid,
+    modality: str(ds, TAG.Modality),
+    seriesDescription: str(ds, TAG.SeriesDescription),
+    seriesNumber: num(ds, TAG.SeriesNumber),
+    imageType: strings(ds, TAG.ImageType).map((s) => s.toUpperCase()),
+    sliceThicknessMm: num(ds, TAG.SliceThickness),
+    instanceCount: num(ds, TAG.NumberOfSeriesRelatedInstances),
+    bodyPartExamined: str(ds, TAG.BodyPartExamined),
+    patientId: str(ds, TAG.PatientID),
+    accessionNumber: str(ds, TAG.AccessionNumber),
+  };
 }
 
 function firstHeader(v: string | string[] | undefined): string | undefined {

@@ -7,20 +7,20 @@ import { HuVolumeBuilder, finishVolume, hasIntegerHu, planVolume, assembleVolume
 import type { HuArray, LoadedVolume } from '../../imaging/volume.js';
 import { permuteSlabsInPlace } from './slab-permute.js';
 import type { DicomPatientIdentity } from '../patient-identity.js';
-import type { DicomSource, LoadOptions, SeriesCandidate, StudyRef } from '../source.js';
+import type { DicomSource, FoundStudy, LoadOptions, SeriesCandidate, StudyRef } from '../source.js';
 import type { VolumeStreamingSource } from '../load-study.js';
 import {
   DicomWebClient,
   EXPLICIT_VR_LITTLE_ENDIAN,
   mapLimit,
   type InstanceSummary,
-  type SeriesSummary,
   type StudyQuery,
   type StudySummary,
 } from './client.js';
 import { DicomWebError } from './errors.js';
 import { StopRequest, type DicomWebClientOptions } from './http.js';
 import { BufferPool, type MultipartPart } from './multipart.js';
+import { seriesCandidate, studiesWithSeries } from './study-search.js';
 
 /**
  * `DicomSource` over a DICOMweb server (the PACS in production).
@@ -96,10 +96,21 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
     return this.client.findStudyIdentity(studyInstanceUid, options);
   }
 
+  /** One QIDO-RS series search (study-search.ts): each study with its patient identity and series. */
+  studiesWithSeries(ref: Pick<StudyRef, 'studyInstanceUid' | 'accessionNumber'>, options: LoadOptions = {}): Promise<FoundStudy[]> {
+    return studiesWithSeries(this.client, ref, this.seriesModality, options);
+  }
+
   async findSeries(ref: StudyRef, options: LoadOptions = {}): Promise<SeriesCandidate[]> {
     const server = this.client.server;
     if (!ref.studyInstanceUid && !ref.accessionNumber && !ref.patientId) {
       throw new DicomWebError('bad-input', `Say which study to read from DICOMweb server ${server}: a study UID, an accession number or a patient ID.`, { server });
+    }
+    if (!ref.patientId && (ref.studyInstanceUid || ref.accessionNumber)) {
+      // A named study (or accession): one series search instead of a study search plus one per study.
+      const found = await this.studiesWithSeries(ref, options);
+      if (found.length === 0) throw this.notFound(ref);
+      return found.flatMap((f) => f.series);
     }
     const query: StudyQuery = {
       studyInstanceUid: ref.studyInstanceUid,
@@ -109,18 +120,20 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
     // Only for a patient-wide search: a named study is returned even if its modality list is odd.
     if (!ref.studyInstanceUid && !ref.accessionNumber && this.seriesModality) query.modalitiesInStudy = this.seriesModality;
     const studies = await this.client.findStudies(query, options);
-    if (studies.length === 0) {
-      throw new DicomWebError('not-found', `No study ${describeRef(ref)} was found on DICOMweb server ${server}; check the identifiers, or wait until the study has arrived.`, {
-        server,
-        studyInstanceUid: ref.studyInstanceUid,
-      });
-    }
+    if (studies.length === 0) throw this.notFound(ref);
     const out: SeriesCandidate[] = [];
     for (const study of studies) {
       const series = await this.client.describeSeries(study.studyInstanceUid, this.seriesModality ? { modality: this.seriesModality } : {}, options);
-      for (const s of series) out.push(toCandidate(s, study));
+      for (const s of series) out.push(seriesCandidate(s, study));
     }
     return out;
+  }
+
+  private notFound(ref: StudyRef): DicomWebError {
+    return new DicomWebError('not-found', `No study ${describeRef(ref)} was found on DICOMweb server ${this.client.server}; check the identifiers, or wait until the study has arrived.`, {
+      server: this.client.server,
+      studyInstanceUid: ref.studyInstanceUid,
+    });
   }
 
   async loadSlices(series: SeriesCandidate, options: LoadOptions = {}): Promise<DicomSlice[]> {
@@ -341,22 +354,6 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
       throw new DicomWebError('remote', `DICOMweb server ${server} returned ${received} of the ${series.instanceCount} instances of series ${series.seriesInstanceUid}; the series may still be arriving: try again later.`, where);
     }
   }
-}
-
-function toCandidate(s: SeriesSummary, study: StudySummary): SeriesCandidate {
-  return {
-    studyInstanceUid: s.studyInstanceUid,
-    seriesInstanceUid: s.seriesInstanceUid,
-    modality: s.modality,
-    seriesDescription: s.seriesDescription,
-    seriesNumber: s.seriesNumber,
-    imageType: s.imageType.length > 0 ? s.imageType : undefined,
-    sliceThicknessMm: s.sliceThicknessMm,
-    instanceCount: s.instanceCount,
-    ...(s.frameCount !== undefined ? { frameCount: s.frameCount } : {}),
-    patientId: s.patientId ?? study.patientId,
-    accessionNumber: s.accessionNumber ?? study.accessionNumber,
-  };
 }
 
 function describeRef(ref: StudyRef): string {
