@@ -17,6 +17,7 @@ import { fhirValidationIssues } from '../../src/fhir/definitions.js';
 import { startFhirServer } from '../../src/fhir/server/index.js';
 import type { StartedFhirServer } from '../../src/fhir/server/index.js';
 import { generatePhantom, writePhantom } from '../../src/phantom/index.js';
+import { signOrder } from '../support/order-sign.js';
 import { freeLoopbackPort, startOrthanc } from '../support/orthanc.js';
 import type { OrthancHandle } from '../support/orthanc.js';
 
@@ -112,36 +113,7 @@ describe('FHIR result set end to end', () => {
     // 1. The geometric engine alone (no network) analyses the study the signed order announced.
     service = await start(false);
     const base = service.url!;
-    const url = `${base}/cds-services/vbmd-order-sign`;
-    const signed = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${await signClientJwt(key, url)}` },
-      body: JSON.stringify({
-        hook: 'order-sign',
-        hookInstance: crypto.randomUUID(),
-        context: {
-          userId: 'Practitioner/dr',
-          patientId: PATIENT,
-          draftOrders: {
-            resourceType: 'Bundle',
-            entry: [
-              {
-                resource: {
-                  resourceType: 'ServiceRequest',
-                  id: 'sr-lifecycle',
-                  status: 'draft',
-                  intent: 'order',
-                  subject: { reference: `Patient/${PATIENT}` },
-                  code: { coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '74177' }] },
-                  identifier: [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'ACSN' }] }, value: study.accession }],
-                },
-              },
-            ],
-          },
-        },
-        prefetch: { vbmdObservations: { resourceType: 'Bundle', type: 'searchset', entry: [] } },
-      }),
-    });
+    const signed = await signOrder(base, key, { patientId: PATIENT, userId: 'Practitioner/dr', serviceRequestId: 'sr-lifecycle', accession: study.accession, cpt: '74177' });
     expect(signed.status).toBe(200);
     await orthanc.upload(study.files);
     await waitForJob(base, `study-${study.studyUid}`);
