@@ -98,9 +98,14 @@ export function registerAnalyze(program: Command): void {
     });
 }
 
-/** A number for the table, or "-" where there is none (never "NaN" in front of a reader). */
+/** A number as text, or "-" where there is none (never "NaN" or "Infinity" in front of a reader). */
+function fixed(v: number | null | undefined, digits: number): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits);
+}
+
+/** A number for the table, right-aligned. */
 function num(v: number | null | undefined, width: number): string {
-  return (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(1)).padStart(width);
+  return fixed(v, 1).padStart(width);
 }
 
 /** Human-readable summary: the result first, then per level, calibration, warnings and timings. */
@@ -108,11 +113,11 @@ export function formatReport(r: VbmdReport): string {
   const lines: string[] = [];
   const s = r.summary;
   lines.push(
-    s.vbmd === null
+    s.vbmd === null || !Number.isFinite(s.vbmd)
       ? `vBMD: indeterminate (${r.levels.length === 0 ? 'no vertebrae found' : 'no measurable level'})`
       : `vBMD ${s.vbmd.toFixed(1)} mg/cm3 (${s.levels.join('-')}, ${s.basis}): ${s.category}`,
   );
-  lines.push(`Calibration: ${r.calibration.method}${r.calibration.uncalibrated ? ' (uncalibrated)' : ''}, HU = ${r.calibration.intercept.toFixed(1)} + ${r.calibration.slope.toFixed(3)} x vBMD`);
+  lines.push(`Calibration: ${r.calibration.method}${r.calibration.uncalibrated ? ' (uncalibrated)' : ''}, HU = ${fixed(r.calibration.intercept, 1)} + ${fixed(r.calibration.slope, 3)} x vBMD`);
   if (r.model) lines.push(`Model: ${r.model.name} ${r.model.version} (sha256 ${r.model.sha256.slice(0, 12)}...)`);
   if (r.levels.length > 0) {
     const m = r.model ? '  model vBMD  ROI source' : '';
@@ -122,11 +127,11 @@ export function formatReport(r: VbmdReport): string {
       // A name under the confidence the report uses gets a "?": it is a position in the count, not a finding.
       const name = l.exclusionReason === 'label-uncertain' ? `${l.level}?` : l.level;
       lines.push(
-        `${name.padEnd(5)}  ${l.labelConfidence.toFixed(2)}  ${num(l.roiHuMedian, 13)}  ${String(l.roiVoxels).padStart(6)}  ${num(l.vbmd, 11)}${mv}  ${l.included ? 'used' : `excluded: ${l.exclusionReason}`}`,
+        `${name.padEnd(5)}  ${fixed(l.labelConfidence, 2).padStart(4)}  ${num(l.roiHuMedian, 13)}  ${String(l.roiVoxels).padStart(6)}  ${num(l.vbmd, 11)}${mv}  ${l.included ? 'used' : `excluded: ${l.exclusionReason ?? (Number.isFinite(l.vbmd) ? 'not used' : 'not measured')}`}`,
       );
     }
   }
   for (const w of r.qc.warnings) lines.push(`! ${w}`);
-  lines.push(`Timings (ms): ${Object.entries(r.timingsMs).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ')}`);
+  lines.push(`Timings (ms): ${Object.entries(r.timingsMs).map(([k, v]) => `${k} ${fixed(v, 0)}`).join(', ')}`);
   return lines.join('\n') + '\n';
 }
