@@ -52,7 +52,7 @@ export function exclusionsText(report: VbmdReport): string | undefined {
   const excluded = report.levels.filter((l) => !l.included);
   if (excluded.length === 0) return undefined;
   const lines = excluded.map((l) => {
-    const reason = l.exclusionReason ? EXCLUSION_NAMES[l.exclusionReason] : 'not used';
+    const reason = l.exclusionReason ? EXCLUSION_NAMES[l.exclusionReason] : l.vbmd === null ? 'not measured' : 'no reason recorded';
     const measured = l.vbmd !== null ? `; measured ${formatMgCm3(l.vbmd)}, not used` : '';
     const detail = cleanDetail(l.level, l.exclusionDetail);
     return `${l.level}: ${reason}${detail ? ` (${detail})` : ''}${measured}`;
@@ -155,7 +155,8 @@ export function referencesSummary(refs: Record<string, unknown>): string {
   if (tissues && typeof tissues === 'object') {
     const t = Object.entries(tissues as Record<string, unknown>).map(([name, v]) => {
       const hu = (v as { measuredHu?: unknown } | null)?.measuredHu;
-      return typeof hu === 'number' ? `${name} ${roundTenth(hu)} HU` : name;
+      // A tissue whose reading is not a finite number is named without one ("fat", never "fat NaN HU").
+      return typeof hu === 'number' && Number.isFinite(hu) ? `${name} ${roundTenth(hu)} HU` : name;
     });
     if (t.length) parts.push(`reference tissues ${t.join(', ')}`);
   }
