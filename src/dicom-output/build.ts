@@ -1,4 +1,5 @@
 import type { VbmdReport } from '../bmd/report.js';
+import { vbmdReport } from '../bmd/report.js';
 import type { Volume } from '../imaging/volume.js';
 import { VbmdError } from '../util/errors.js';
 import { SOP_CLASS } from './codes.js';
@@ -34,7 +35,8 @@ export interface DicomOutputs {
  * image, with deterministic UIDs (src/dicom-output/uids.ts). Pure apart from CPU: nothing is sent or written.
  */
 export function buildDicomOutputs(input: DicomOutputInput): DicomOutputs {
-  const { report, volume, source } = input;
+  const { volume, source } = input;
+  const report = checkedReport(input.report);
   if (report.input.studyInstanceUid && report.input.studyInstanceUid !== source.patientStudy.StudyInstanceUID) {
     throw new VbmdError('bad-input', `The report is of study ${report.input.studyInstanceUid} but the source series belongs to study ${source.patientStudy.StudyInstanceUID}.`);
   }
@@ -67,4 +69,15 @@ export function buildDicomOutputs(input: DicomOutputInput): DicomOutputs {
     createdAt: input.createdAt,
   });
   return { uids, sr, seg: seg.object, keyImage, rois, notes };
+}
+
+/**
+ * The report as the schema allows it: the engine's report reaches here without a parse (`vbmd analyze
+ * --dicom-out`), and a NaN or Infinity must not be burnt into the key image or fail deep in the SR writer.
+ */
+function checkedReport(r: VbmdReport): VbmdReport {
+  const parsed = vbmdReport.safeParse(r);
+  if (parsed.success) return parsed.data;
+  const first = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  throw new VbmdError('bad-input', `The report is not a valid vbmd.report/1 (${first.join('; ')}); no DICOM results were made.`);
 }

@@ -75,15 +75,17 @@ function planeGeometry(volume: Volume, report: VbmdReport): { zTop: number; zBot
 
 function levelText(report: VbmdReport, level: string): { text: string; colour: Rgb } {
   const l = report.levels.find((x) => x.level === level)!;
-  const value = l.vbmd === null ? 'n/a' : `${l.vbmd.toFixed(1)} mg/cm3`;
+  // A missing number reads "no value", as in the SMART app (smart-app/src/format.ts), never "NaN".
+  const value = l.vbmd === null || !Number.isFinite(l.vbmd) ? 'no value' : `${l.vbmd.toFixed(1)} mg/cm3`;
   return l.included ? { text: `${l.level} ${value}`, colour: GREEN } : { text: `${l.level} ${value} excluded: ${l.exclusionReason ?? 'not measurable'}`, colour: ORANGE };
 }
 
-function headerLines(report: VbmdReport): { text: string; colour: Rgb }[] {
+/** The text burnt into the key image beside the reformat, line by line (exported so tests read the words). */
+export function headerLines(report: VbmdReport): { text: string; colour: Rgb }[] {
   const s = report.summary;
   const lines = [
     { text: 'vBMD (QCT, opportunistic CT) - AI result', colour: WHITE },
-    { text: s.vbmd === null ? 'Summary: indeterminate' : `Summary ${s.vbmd.toFixed(1)} mg/cm3 (${s.levels.join('+')})`, colour: YELLOW },
+    { text: s.vbmd === null || !Number.isFinite(s.vbmd) ? 'Summary: indeterminate' : `Summary ${s.vbmd.toFixed(1)} mg/cm3 (${s.levels.join('+')})`, colour: YELLOW },
     { text: `ACR category: ${s.category} (${s.basis})`, colour: YELLOW },
     { text: `Calibration: ${report.calibration.method}${report.calibration.uncalibrated ? ' (uncalibrated)' : ''}`, colour: WHITE },
     { text: `${report.software?.name ?? 'vbmd'} ${report.software?.version ?? ''}${report.model ? `, model ${report.model.version}` : ', no model'}`, colour: WHITE },
