@@ -78,25 +78,33 @@ interface AnchorCount {
   conf: number;
 }
 
-/** Whether each level bears ribs; rib-like bone below two whole rib-less levels is set aside. */
+/**
+ * Whether each level bears ribs. Ribs run without a break from T1 to T12 (a lumbar rib occurs on L1 only):
+ * the longest run of rib-bearing levels (a single missed level allowed inside it) is the thorax, and rib-like
+ * bone in a run below it, past two or more rib-less levels, is an iliac crest, a kidney or a transverse
+ * process, and is set aside. Runs above it are kept: there a missed rib or two is the likelier story (the
+ * scapulae and arms crowd the upper ribs), and the first-rib anchor asks for ribs below it anyway.
+ */
 function ribBearingLevels(ev: LevelEvidence[], warnings: string[]): boolean[] {
-  const ribless0 = ev.map((e) => !(e.ribLeft || e.ribRight) && (e.bandLeft || e.bandRight) && e.whole && !e.sacral);
-  // Ribs run without a break from T1 to T12 (a lumbar rib occurs on L1 only): walking down from the highest
-  // rib, once two whole rib-less levels have passed, nothing below is a rib (an iliac crest, a kidney, a
-  // transverse process).
   const ribbed = ev.map((e) => e.ribLeft || e.ribRight);
-  let riblessRun = 0;
-  let seenRib = false;
-  for (let k = ev.length - 1; k >= 0; k--) {
-    if (ribbed[k] && riblessRun >= 2 && seenRib) ribbed[k] = false;
-    else if (ribbed[k]) {
-      seenRib = true;
-      riblessRun = 0;
-    } else if (ribless0[k]) riblessRun++;
+  const runs: { from: number; to: number; count: number }[] = [];
+  for (let k = 0; k < ev.length; k++) {
+    if (!ribbed[k]) continue;
+    const last = runs[runs.length - 1];
+    if (last && k - last.to <= 2) {
+      last.to = k;
+      last.count++;
+    } else runs.push({ from: k, to: k, count: 1 });
   }
-  if (ribbed.some((r, k) => !r && (ev[k].ribLeft || ev[k].ribRight))) {
-    warnings.push('Rib-like bone below two rib-less levels was not counted as a rib (an iliac crest, a kidney or a transverse process).');
+  if (runs.length < 2) return ribbed;
+  const main = runs.reduce((a, r) => (r.count > a.count ? r : a));
+  let dropped = false;
+  for (const r of runs) {
+    if (r.to >= main.from) continue;
+    for (let k = r.from; k <= r.to; k++) ribbed[k] = false;
+    dropped = true;
   }
+  if (dropped) warnings.push('Rib-like bone below two rib-less levels under the thorax was not counted as a rib (an iliac crest, a kidney or a transverse process).');
   return ribbed;
 }
 

@@ -117,15 +117,16 @@ export function traceRibs(st: StraightSpine): RibTrace[] {
 }
 
 /**
- * One rib can cross the band as two neighbouring peaks (its upper and lower border at thick slices, or a
- * bifid rib): traces of one side whose crossings lie within 6 mm and whose ends within 8 mm are one rib,
- * the stronger kept. Left unmerged, the copy would be pushed onto the next level and invent a rib there.
+ * One rib can cross the band as two neighbouring peaks (its upper and lower border at thick slices, the
+ * strongly curved first rib, a bifid rib): traces of one side whose crossings lie within 10 mm and whose ends
+ * within 8 mm are one rib, the stronger kept (ribs of neighbouring levels cross 15-25 mm apart). Left
+ * unmerged, the copy would be pushed onto the next level and invent a rib there.
  */
 function dedupe(ribs: RibTrace[]): RibTrace[] {
   const sorted = [...ribs].sort((a, b) => b.contrastHu - a.contrastHu);
   const kept: RibTrace[] = [];
   for (const r of sorted) {
-    if (kept.some((k) => k.side === r.side && Math.abs(k.crossingS - r.crossingS) <= 6 && Math.abs(k.headS - r.headS) <= 8)) continue;
+    if (kept.some((k) => k.side === r.side && Math.abs(k.crossingS - r.crossingS) <= 10 && Math.abs(k.headS - r.headS) <= 8)) continue;
     kept.push(r);
   }
   return kept.sort((a, b) => a.crossingS - b.crossingS);
