@@ -6,7 +6,7 @@ import type { CalibrationResult, LevelResult, ReportSummary, VbmdReport } from '
 import { REPORT_SCHEMA } from './report.js';
 import { locateVertebrae, type LocatedVertebra } from './spine/locate.js';
 import { measureRoi, roiGeometry, type RoiGeometry, type RoiStats } from './roi/trabecular-roi.js';
-import { lesionFlags, levelExclusion } from './qc/level-qc.js';
+import { lesionFlags, levelExclusion, MAX_FRACTURE_SLICE_MM } from './qc/level-qc.js';
 import { ENHANCED_BLOOD_HU, prevertebralVesselHu } from './qc/contrast.js';
 import { summarize } from './summary.js';
 
@@ -49,6 +49,9 @@ export function analyzeVolume(loaded: LoadedVolume, options: AnalyzeOptions = {}
   t0 = now();
   const levels = levelResults(loaded, loc.vertebrae, rois, calibration);
   for (const l of levels) if (l.exclusionReason && l.exclusionDetail) warnings.push(`Excluded ${l.exclusionDetail}`);
+  if (levels.length > 0 && sliceSpacingMm(loaded) > MAX_FRACTURE_SLICE_MM) {
+    warnings.push(`Slices ${round1(sliceSpacingMm(loaded))} mm apart: too coarse to grade vertebral height loss, so no fracture screen was done (needs <= ${MAX_FRACTURE_SLICE_MM} mm).`);
+  }
   const vesselHu = prevertebralVesselHu(loc.grid, loc.track);
   const contrastTag = contrastTagged(loaded);
   const contrastSeen = vesselHu !== null && vesselHu > ENHANCED_BLOOD_HU;
@@ -87,6 +90,23 @@ export function analyzeVolume(loaded: LoadedVolume, options: AnalyzeOptions = {}
   };
 }
 
+/** Spacing of the slices along the patient's long axis, mm (the in-plane spacing for a sagittal stack). */
+function sliceSpacingMm(loaded: LoadedVolume): number {
+  const { volume } = loaded;
+  return Math.min(...volume.spacingMm.filter((_, i) => Math.abs(volume.direction[i][2]) > 0.5));
+}
+
+/** Median posterior body height of the measured levels within two of level k, mm; null when none. */
+function neighbourPosteriorMm(vertebrae: LocatedVertebra[], k: number): number | null {
+  const h: number[] = [];
+  for (let d = -2; d <= 2; d++) {
+    const p = d !== 0 ? vertebrae[k + d]?.heightsMm?.posterior : undefined;
+    if (p !== undefined) h.push(p);
+  }
+  h.sort((x, y) => x - y);
+  return h.length ? (h.length % 2 ? h[h.length >> 1] : (h[h.length / 2 - 1] + h[h.length / 2]) / 2) : null;
+}
+
 /**
  * Per level: exclusions (coverage, label, ROI size, fracture: first rule that fires), then the lesion screen
  * across levels, and the calibrated value.
@@ -95,7 +115,7 @@ function levelResults(loaded: LoadedVolume, vertebrae: LocatedVertebra[], rois: 
   const { volume } = loaded;
   const voxelMm3 = volume.spacingMm[0] * volume.spacingMm[1] * volume.spacingMm[2];
   // Endplates are found on the 1 mm straightened spine, but not finer than the source slices.
-  const heightResolutionMm = Math.max(1, Math.min(...volume.spacingMm.filter((_, i) => Math.abs(volume.direction[i][2]) > 0.5)));
+  const heightResolutionMm = Math.max(1, sliceSpacingMm(loaded));
   const firstPass = vertebrae.map((v, k) =>
     levelExclusion({
       level: v.level,
@@ -107,6 +127,7 @@ function levelResults(loaded: LoadedVolume, vertebrae: LocatedVertebra[], rois: 
       roiSdHu: rois[k].stats.sdHu,
       heightsMm: v.heightsMm,
       heightResolutionMm,
+      neighbourPosteriorMm: neighbourPosteriorMm(vertebrae, k),
     }),
   );
   const lesions = lesionFlags(

@@ -68,11 +68,13 @@ describe('summary, QC and ROI rules', () => {
     expect(summarize([lvl('T12', 90)])).toMatchObject({ basis: 'single-level', category: 'osteopenia' });
     expect(summarize([])).toMatchObject({ vbmd: null, basis: 'none', category: 'indeterminate' });
   });
-  it('calls a > 20% anterior height loss a fracture (Genant), but not a one-slice difference', () => {
+  it('calls a > 20% anterior height loss a fracture (Genant), but not a difference within two slices', () => {
     expect(heightLoss({ anterior: 18, middle: 25, posterior: 26 }).fraction).toBeCloseTo(1 - 18 / 26);
     const base = { level: 'L1', labelConfidence: 0.9, partialCoverage: false, roiVoxels: 900, roiVolumeMm3: 900, roiMedianHu: 120, roiSdHu: 30, heightResolutionMm: 3 };
     expect(levelExclusion({ ...base, heightsMm: { anterior: 18, middle: 25, posterior: 26 } }).reason).toBe('fracture');
     expect(levelExclusion({ ...base, heightsMm: { anterior: 11, middle: 12, posterior: 14 } }).reason).toBe(null);
+    // 21% but 7.3 mm at 4 mm slices: within the two slices the two heights' ends are read to.
+    expect(levelExclusion({ ...base, heightResolutionMm: 4, heightsMm: { anterior: 28, middle: 30, posterior: 35.3 } }).reason).toBe(null);
     expect(levelExclusion({ ...base, heightsMm: null, labelConfidence: 0.3 }).reason).toBe('label-uncertain');
     expect(levelExclusion({ ...base, heightsMm: null, roiVoxels: 5, roiVolumeMm3: 40 }).reason).toBe('roi-too-small');
     expect(levelExclusion({ ...base, heightsMm: null, partialCoverage: true }).reason).toBe('partial-coverage');

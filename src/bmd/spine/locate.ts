@@ -187,8 +187,9 @@ function locatedVertebra(
     centerMm: curveToPatientMm(cl, mid, o.uCenterMm, o.vCenterMm),
     widthMm,
     depthMm,
-    // Endplate to endplate on the mid line; without it, the level less a typical disc (~20% of it).
-    heightMm: heightsMm ? heightsMm.middle : 0.8 * (sg.sTo - sg.sFrom),
+    // Disc centre to disc centre: the ROI's slab is a sixth of it either side of the middle (roiGeometry),
+    // which keeps clear of the endplates whatever the Genant heights read (they may be missing).
+    heightMm: sg.sTo - sg.sFrom,
     heightsMm,
     partialCoverage: !(sg.caudalDisc && sg.cranialDisc) || o.outsideFraction > 0.02,
     ribBearing,
