@@ -211,6 +211,11 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
   }
 
   async ping(): Promise<void> {
+    // With the offline queue off, a command while ioredis reconnects fails at once with its own words
+    // ("Stream isn't writeable..."), which /readyz would show as an internal error.
+    if (this.connection.status !== 'ready') {
+      throw new VbmdError('remote', `The queue's Redis connection is ${this.connection.status} (Redis restarting or unreachable); it reconnects by itself.`);
+    }
     const pong = await this.connection.ping();
     if (pong !== 'PONG') throw new Error(`Redis answered ${pong} to PING`);
   }

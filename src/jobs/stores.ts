@@ -74,8 +74,11 @@ export function openStores(o: OpenStoresOptions): ServiceStores {
         await guard.start();
       },
       check: async () => {
+        // The data guard first: after Redis came back empty, that is what an operator must read, even while
+        // the queue's own connection is still reconnecting.
+        const warning = await guard.check();
         await queue.ping();
-        return guard.check();
+        return warning;
       },
       close: async () => {
         await queue.close();
