@@ -97,7 +97,8 @@ function ribBearingLevels(ev: LevelEvidence[], warnings: string[]): boolean[] {
     } else runs.push({ from: k, to: k, count: 1 });
   }
   if (runs.length < 2) return ribbed;
-  const main = runs.reduce((a, r) => (r.count > a.count ? r : a));
+  // On a tie the most cranial run: ribs are cranial, an iliac crest or kidney caudal.
+  const main = runs.reduce((a, r) => (r.count >= a.count ? r : a));
   let dropped = false;
   for (const r of runs) {
     if (r.to >= main.from) continue;
