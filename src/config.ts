@@ -163,6 +163,9 @@ const envSchema = z.object({
   /** How long an order's watch waits for its study, hours; QIDO poll interval, seconds. */
   WATCH_TTL_HOURS: z.coerce.number().positive().default(24 * 14),
   QIDO_POLL_INTERVAL_S: z.coerce.number().positive().default(60),
+  /** Seconds a polled study's instance count must stay the same before it is analysed (default: one poll
+   * interval); a PACS that pushes complete studies (Orthanc's StableAge) needs no polling at all. */
+  QIDO_SETTLE_S: z.coerce.number().positive().optional(),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   JOB_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
   JOB_BACKOFF_MS: z.coerce.number().int().min(0).default(15_000),

@@ -249,6 +249,7 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
         queue: stores.queue,
         // The sandbox demo should not make people wait a minute.
         intervalMs: (mode === 'sandbox' ? Math.min(cfg.QIDO_POLL_INTERVAL_S, 5) : cfg.QIDO_POLL_INTERVAL_S) * 1000,
+        ...(cfg.QIDO_SETTLE_S ? { settleMs: cfg.QIDO_SETTLE_S * 1000 } : {}),
       });
       const p = poller;
       closers.push(() => p.stop());

@@ -14,7 +14,9 @@ import type { StudyWatch, WatchStore } from './watches.js';
  * expires. A study is queued only once its instance count stopped changing between two polls, because a PACS
  * receives a study slice by slice and an analysis of half a series would be wrong: so a study that arrived
  * complete between two polls costs two searches, and the job carries the second one's answer (the study
- * record, analysis-job.ts) so the worker asks nothing again. A PACS that can say when a study is complete
+ * record, analysis-job.ts) so the worker asks nothing again. The second look comes `settleMs` after the
+ * first (QIDO_SETTLE_S), not a whole interval later, so a study is queued within one interval plus the
+ * settle time of being complete. A PACS that can say when a study is complete
  * calls the analyze API instead (Orthanc: src/jobs/orthanc/on-stable-study.lua) and no polling is needed.
  * Several pollers (several service instances) are safe: the job id is the study, so a study is queued once.
  */
@@ -24,6 +26,8 @@ export interface StudyPollerOptions {
   source: DicomSource | (() => DicomSource);
   queue: JobQueue<AnalysisJobData>;
   intervalMs: number;
+  /** How long a study's instance count must stay the same to count as complete (default: one interval). */
+  settleMs?: number;
   /** Watches looked at per round (least recently polled first). */
   batch?: number;
 }
@@ -67,7 +71,8 @@ export function startStudyPoller(options: StudyPollerOptions, autoStart = true):
       .join(',');
     if (lastCounts.get(w.id) !== signature) {
       lastCounts.set(w.id, signature);
-      return false; // seen for the first time or still growing: look again next round
+      lookAgain(w); // seen for the first time or still growing: look again after the settle time
+      return false;
     }
     lastCounts.delete(w.id);
     for (const study of studies) {
@@ -81,6 +86,41 @@ export function startStudyPoller(options: StudyPollerOptions, autoStart = true):
     return true;
   }
 
+  /**
+   * One look at a time per watch. A watch is busy from the moment a round or a re-check starts searching for
+   * it until no re-check of it is pending any more; a round skips busy watches. Without this a round that
+   * came while a re-check was searching (or the other way round) searched too: each look compares with the
+   * count the other just stored, so the study cost four searches instead of two, and both could queue it.
+   */
+  const busy = new Set<string>();
+  const rechecks = new Map<string, NodeJS.Timeout>();
+  const inFlight = new Set<Promise<unknown>>();
+
+  async function look(w: StudyWatch, source: DicomSource): Promise<boolean> {
+    try {
+      const ctx = { correlationId: w.correlationId ?? newCorrelationId(), stage: 'poll' };
+      return await withLogContext(ctx, () => pollWatch(w, source));
+    } finally {
+      // pollWatch may just have scheduled the next re-check: the watch stays busy until that one has run.
+      if (!rechecks.has(w.id)) busy.delete(w.id);
+    }
+  }
+
+  /** A second look at one watch after the settle time, when that is shorter than the interval. */
+  function lookAgain(w: StudyWatch): void {
+    const settleMs = options.settleMs ?? options.intervalMs;
+    if (stopped || settleMs >= options.intervalMs) return; // the next round looks again
+    rechecks.set(w.id, setTimeout(() => {
+      rechecks.delete(w.id);
+      if (stopped) return;
+      const source = typeof options.source === 'function' ? options.source() : options.source;
+      const p = look(w, source)
+        .catch((e: unknown) => log.warn({ watch: w.id, err: userMessage(e) }, 'study poll failed; will retry next round'))
+        .finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }, settleMs));
+  }
+
   async function pollOnce(): Promise<{ polled: number; queued: number; expired: number }> {
     const now = new Date();
     const expired = await options.watches.expire(now);
@@ -91,9 +131,10 @@ export function startStudyPoller(options: StudyPollerOptions, autoStart = true):
     const source = due.length > 0 ? (typeof options.source === 'function' ? options.source() : options.source) : undefined;
     for (const w of due) {
       if (stopped) break;
+      if (busy.has(w.id)) continue; // a re-check is searching for it or will: that look decides
+      busy.add(w.id);
       try {
-        const ctx = { correlationId: w.correlationId ?? newCorrelationId(), stage: 'poll' };
-        if (await withLogContext(ctx, () => pollWatch(w, source!))) queued++;
+        if (await look(w, source!)) queued++;
       } catch (e) {
         log.warn({ watch: w.id, err: userMessage(e) }, 'study poll failed; will retry next round');
       }
@@ -117,8 +158,11 @@ export function startStudyPoller(options: StudyPollerOptions, autoStart = true):
     stop: async () => {
       stopped = true;
       if (timer) clearTimeout(timer);
+      for (const t of rechecks.values()) clearTimeout(t);
+      rechecks.clear();
+      busy.clear();
       abort.abort();
-      await running;
+      await Promise.all([running, ...inFlight]);
     },
   };
 }

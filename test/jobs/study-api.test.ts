@@ -173,4 +173,59 @@ describe('QIDO poller', () => {
     await poller.stop();
     await q.close();
   });
+  it('looks at a first-seen study again after the settle time, not a whole interval later', async () => {
+    const watches = new SqliteWatchStore(new Database(':memory:'));
+    const q = new SqliteJobQueue<AnalysisJobData>({ db: new Database(':memory:'), retry: { attempts: 1, backoffMs: 1 } });
+    await watches.upsert({ patientId: 'p2', serviceRequestId: 'sr2', accessionNumber: 'ACC10', hook: 'order-sign', ttlMs: 60_000 });
+    let searches = 0;
+    const source: DicomSource = {
+      description: 'fake PACS',
+      findSeries: async () => {
+        searches++;
+        return [{ studyInstanceUid: '1.2.840.10', seriesInstanceUid: '1.2.840.10.1', instanceCount: 50, accessionNumber: 'ACC10' } as SeriesCandidate];
+      },
+      loadSlices: async () => [],
+      studyIdentity: async () => ({ patientId: 'MRN-2' }),
+    };
+    const poller = startStudyPoller({ watches, source, queue: q, intervalMs: 60_000, settleMs: 50 }, false);
+    expect((await poller.pollOnce()).queued).toBe(0); // first seen
+    const deadline = Date.now() + 5000;
+    while (!(await q.get('study-1.2.840.10')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect((await q.get('study-1.2.840.10'))?.data).toMatchObject({ watchId: expect.any(String), dicom: { identity: { patientId: 'MRN-2' } } });
+    expect(searches).toBe(2);
+    await poller.stop();
+    await q.close();
+  });
+  it('never looks at a watch twice at once: rounds skip a watch whose re-check is pending or searching', async () => {
+    const watches = new SqliteWatchStore(new Database(':memory:'));
+    const q = new SqliteJobQueue<AnalysisJobData>({ db: new Database(':memory:'), retry: { attempts: 1, backoffMs: 1 } });
+    await watches.upsert({ patientId: 'p3', serviceRequestId: 'sr3', accessionNumber: 'ACC11', hook: 'order-sign', ttlMs: 60_000 });
+    let searches = 0;
+    let searching = 0;
+    let overlapped = false;
+    const source: DicomSource = {
+      description: 'slow fake PACS',
+      findSeries: async () => {
+        searches++;
+        overlapped ||= searching > 0;
+        searching++;
+        await new Promise((r) => setTimeout(r, 100)); // a search that takes a while, as a loaded PACS does
+        searching--;
+        return [{ studyInstanceUid: '1.2.840.11', seriesInstanceUid: '1.2.840.11.1', instanceCount: 50, accessionNumber: 'ACC11' } as SeriesCandidate];
+      },
+      loadSlices: async () => [],
+      studyIdentity: async () => undefined,
+    };
+    const poller = startStudyPoller({ watches, source, queue: q, intervalMs: 60_000, settleMs: 50 }, false);
+    expect((await poller.pollOnce()).queued).toBe(0); // first seen; its re-check is pending
+    expect((await poller.pollOnce()).queued).toBe(0); // pending: skipped
+    await new Promise((r) => setTimeout(r, 100)); // the re-check is searching now
+    expect((await poller.pollOnce()).queued).toBe(0); // searching: skipped
+    const deadline = Date.now() + 5000;
+    while (!(await q.get('study-1.2.840.11')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(await q.get('study-1.2.840.11')).toBeDefined();
+    expect({ searches, overlapped }).toEqual({ searches: 2, overlapped: false });
+    await poller.stop();
+    await q.close();
+  });
 });

@@ -38,6 +38,8 @@ export interface StartOrthancOptions {
   extraConfig?: Record<string, unknown>;
   /** How long to wait for `GET /system` to answer (default 30 s). */
   startTimeoutMs?: number;
+  /** Extra environment of the Orthanc process (its Lua scripts read it with os.getenv). */
+  env?: Record<string, string>;
 }
 
 export interface UploadedInstance {
@@ -157,6 +159,7 @@ async function startOnce(options: StartOrthancOptions): Promise<OrthancHandle> {
   const logFd = openSync(logPath, 'a');
   const child = spawn(ORTHANC_BIN, [configPath], {
     cwd: dir,
+    ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
     stdio: ['ignore', logFd, logFd],
     detached: false,
   });
