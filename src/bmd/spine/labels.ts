@@ -205,7 +205,13 @@ function chooseCount(countsIn: AnchorCount[], warnings: string[]): { base: numbe
   // from T1 when the top of the thorax is shown), else the last rib.
   const chosen =
     agreeing.count >= 2 ? counts.find((c) => c.base === agreeing.value)! : (counts.find((c) => c.name === 't1') ?? counts.find((c) => c.name === 't12')!);
-  const said = counts.map((c) => `the ${c.name.toUpperCase()} anchor makes the lowest level ${VERTEBRA_LEVELS[c.base] ?? 'beyond L5'}`).join('; ');
+  // Said at the chosen anchor's own level, which every count names (the lowest piece may lie below S1).
+  const nameAt = (c: AnchorCount): string => VERTEBRA_LEVELS[c.base - chosen.at] ?? 'outside C1-S1';
+  const sameAsChosen = counts.filter((c) => c.base === chosen.base).map((c) => c.name.toUpperCase());
+  const said = [
+    `the level the ${sameAsChosen.join(' and ')} anchor${sameAsChosen.length > 1 ? 's name' : ' names'} ${nameAt(chosen)}`,
+    ...counts.filter((c) => c.base !== chosen.base).map((c) => `the ${c.name.toUpperCase()} anchor names ${nameAt(c)}`),
+  ].join(', ');
   warnings.push(
     `The anatomical anchors disagree on the vertebral count (${said}): 11 or 13 rib pairs or a lumbosacral transitional vertebra. Labels follow the ${agreeing.count >= 2 ? 'majority' : chosen.name.toUpperCase()} count and are uncertain.`,
   );
