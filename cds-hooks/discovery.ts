@@ -2,9 +2,9 @@ import { VBMD_SUMMARY_CODE_TOKEN, VERTEBRAL_COMPRESSION_FRACTURE_SNOMED } from '
 import { CPT_SYSTEM, DXA_CPT, DXA_LOINC, LOINC } from './care-context.js';
 
 /**
- * The three services (ids fixed by issue 8) and their prefetch templates. Templates use only first-level
- * context tokens and the recommended query subset (token equality, _sort, _count) so any CDS client can
- * satisfy them (STANDARDS.md section 1, "Prefetch tokens").
+ * The three services (ids fixed, as EHRs register them: cds-hooks/README.md "HTTP surface") and their prefetch
+ * templates. Templates use only first-level context tokens and the recommended query subset (token equality, _sort,
+ * _count) so any CDS client can satisfy them (STANDARDS.md section 1, "Prefetch tokens").
  */
 export const SERVICE_IDS = {
   orderSelect: 'vbmd-order-select',

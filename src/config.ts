@@ -57,7 +57,7 @@ const envSchema = z.object({
   VBMD_DATA_DIR: z.string().default('.vbmd-data'),
   /** JSON calibration file (site phantom / asynchronous calibration), see src/bmd/calibration. */
   VBMD_CALIBRATION_FILE: z.string().optional(),
-  /** The vBMD network (issue 7): on by default with the committed model (src/model/model-file.ts
+  /** The vBMD network (models/MODEL_CARD.md): on by default with the committed model (src/model/model-file.ts
    * DEFAULT_MODEL_FILE); false = geometric ROI only, and reports carry no model. */
   VBMD_MODEL: boolFlag.default(true),
   /** Another model file `<name>-<version>.onnx` with its `.sha256` beside it (a site's retrained model). */
@@ -65,7 +65,7 @@ const envSchema = z.object({
   /** onnxruntime intra-op threads for the model worker (default: cores - 1, 1 to 4; src/model/model-runner.ts). */
   VBMD_MODEL_THREADS: z.coerce.number().int().min(1).max(64).optional(),
 
-  // --- Service (issue 8: CDS Hooks, pipeline, `vbmd start`). Nothing set = sandbox; see serviceMode(). ---
+  // --- Service (CDS Hooks, pipeline, `vbmd start`: cds-hooks/README.md). Nothing set = sandbox; see serviceMode(). ---
   /** Public URL of this service as clients call it (behind a proxy); CDS JWT `aud` is checked against it. */
   PUBLIC_BASE_URL: httpUrl('PUBLIC_BASE_URL').optional(),
   /** The EHR's FHIR R4 base; unset = the in-process sandbox FHIR server at /fhir. */
@@ -174,7 +174,7 @@ const envSchema = z.object({
   /** Run the analysis worker in this process (`vbmd start`); false for a web-only node. */
   RUN_WORKER: boolFlag.default(true),
 
-  // --- Operations (issue 18): metrics, audit trail. ---
+  // --- Operations: metrics, audit trail (README.md "Operations"). ---
   /** A `--worker-only` process serves its own /metrics on this port (loopback HOST unless set); unset = none.
    * A web process serves /metrics on PORT, its supervised worker's included. */
   METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
@@ -183,7 +183,7 @@ const envSchema = z.object({
   AUDIT_TO_FHIR: boolFlag.default(true),
   AUDIT_LOG_FILE: z.string().min(1).optional(),
 
-  // --- Population queries (issue 6: `vbmd cohort`, GET /api/cohort). ---
+  // --- Population queries (`vbmd cohort`, GET /api/cohort; src/population/README.md). ---
   /** Bearer token for the cohort's FHIR search / Bulk Data source. FHIR_BEARER_TOKEN or Backend Services are
    * used instead only when the source is on the FHIR_BASE_URL server (a token never goes to another host). */
   COHORT_BEARER_TOKEN: z.string().min(1).optional(),

@@ -22,8 +22,8 @@ export interface RunAnalysisOptions {
   signal?: AbortSignal;
   software?: { name: string; version: string };
   /**
-   * The vBMD network (issue 7): a started runner, null for none, or undefined for the process-wide one from
-   * configuration (VBMD_MODEL, VBMD_MODEL_FILE; started while the series loads, and a missing or corrupt model
+   * The vBMD network (models/MODEL_CARD.md): a started runner, null for none, or undefined for the process-wide one
+   * from configuration (VBMD_MODEL, VBMD_MODEL_FILE; started while the series loads, and a missing or corrupt model
    * file fails the analysis before the engine runs).
    */
   model?: ModelInference | null;

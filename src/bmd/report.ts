@@ -51,7 +51,7 @@ export const levelResult = z.object({
     .object({ anterior: z.number(), middle: z.number(), posterior: z.number() })
     .nullable()
     .optional(),
-  // Filled by the model (issue 7) when a model is configured.
+  // Filled by the model (src/model/enrich-report.ts) when a model is configured.
   modelVbmd: z.number().nullable().optional(),
   modelClassProbabilities: z
     .object({ normal: z.number(), osteopenia: z.number(), osteoporosis: z.number() })

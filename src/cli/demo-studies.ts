@@ -5,7 +5,7 @@ import { DEMO_PATIENT_IDS } from '../fhir/sandbox/demo-data.js';
 import { log } from '../util/log.js';
 
 /**
- * The sandbox's demo CT: one synthetic chest/abdomen study (the phantom generator, issue 2) with
+ * The sandbox's demo CT: one synthetic chest/abdomen study (the phantom generator, src/phantom/) with
  * osteoporotic lumbar vBMD, written once into the sandbox DICOM folder. Its accession number is what
  * `vbmd hook order-sign --accession` uses to show the whole flow: order -> watch -> study found -> analysis
  * -> FHIR -> patient-view card.

@@ -69,7 +69,7 @@ function yes(b: boolean): string {
 
 function mainRows(s: EvalSummary, preset: PhantomPreset): string[][] {
   const hard = preset === 'hard';
-  // Targets: issue 2 for the default preset; the real-CT issue's hard-phantom acceptance for the hard one.
+  // Targets: README.md "Accuracy" for the default preset, and its "Hard phantoms (real-CT anatomy)" for the hard one.
   const labelTarget = hard ? 0.97 : 0.95;
   return [
     ['metric', 'value', 'target', 'holds'],

@@ -219,8 +219,8 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
       closers.push(() => child.stop());
     }
     if (inProcess) {
-      // Load and verify the model (issue 7) before taking jobs: a missing or corrupt model file stops the
-      // start with its one-sentence VbmdError instead of failing every job later.
+      // Load and verify the model (src/model/model-file.ts) before taking jobs: a missing or corrupt model file stops
+      // the start with its one-sentence VbmdError instead of failing every job later.
       if (!options.analyze) await sharedModelRunner(cfg);
       // DICOM results go to STOW_URL (default DICOMWEB_URL); none in the sandbox's folder mode.
       const stow = stowClientFromConfig(cfg);

@@ -10,13 +10,13 @@ import type { BmdCategory, VbmdReport, VertebraLevel } from '../bmd/report.js';
 import { categoryForVbmd } from '../bmd/report.js';
 
 /**
- * Accuracy of the whole analysis on generated phantoms against their truth (issue 2 acceptance; the hard preset
- * for real-CT anatomy): label accuracy over found levels, how often a confident label (>= 0.8) is wrong, fully
- * covered bodies no reported level lies in (skipped), vBMD MAE and Spearman over included levels (known site
- * calibration and the default calibration chain), summary category agreement. Each phantom goes through
- * runAnalysis, the path of `vbmd analyze`, so with a model the numbers are those of the reported (model) values;
- * the geometric ROI's MAE is kept beside them. One case is one serialisable record, so worker processes
- * (eval-phantoms-pool.ts) can share the seeds.
+ * Accuracy of the whole analysis on generated phantoms against their truth (the targets of README.md "Accuracy"; the
+ * hard preset for real-CT anatomy): label accuracy over found levels, how often a confident label (>= 0.8) is wrong,
+ * fully covered bodies no reported level lies in (skipped), vBMD MAE and Spearman over included levels (known site
+ * calibration and the default calibration chain), summary category agreement. Each phantom goes through runAnalysis,
+ * the path of `vbmd analyze`, so with a model the numbers are those of the reported (model) values; the geometric
+ * ROI's MAE is kept beside them. One case is one serialisable record, so worker processes (eval-phantoms-pool.ts)
+ * can share the seeds.
  */
 export interface EvalOptions {
   count: number;

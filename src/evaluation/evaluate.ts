@@ -8,8 +8,9 @@ import { methodStats, OSTEOPOROSIS_BELOW_MG_CM3, type MethodStats, type WithCi }
 import { blandAltmanSvg, rocSvg, scatterSvg } from './svg-plots.js';
 
 /**
- * The paper's evaluation table (Wang et al. 2024) for the model and the geometric ROI on the same vertebrae,
- * per calibration mode and subset, with the issue 7 acceptance checks, as Markdown, JSON and SVG plots.
+ * The paper's evaluation table (Wang et al. 2024) for the model and the geometric ROI on the same vertebrae, per
+ * calibration mode and subset, with the model acceptance checks (targets in models/MODEL_CARD.md), as Markdown, JSON
+ * and SVG plots.
  */
 export type MethodName = 'model' | 'regression' | 'geometric' | 'reported';
 export const METHOD_LABEL: Record<MethodName, string> = {
@@ -109,7 +110,8 @@ export function evaluateRows(rows: EvalRow[], calibration: CalibrationMode, opti
   };
 }
 
-/** Issue 7 acceptance on the primary subset with site calibration (or the first calibration run). */
+/** Model acceptance (models/MODEL_CARD.md "`vbmd evaluate` table") on the primary subset with site calibration (or
+ * the first calibration run). */
 export function acceptanceChecks(results: CalibrationResultSet[]): AcceptanceCheck[] {
   const res = results.find((r) => r.calibration === 'site') ?? results[0];
   if (!res) return [];
@@ -164,7 +166,7 @@ export function evaluationMarkdown(e: EvaluationResult): string {
   L.push(`95% CIs: percentile bootstrap over vertebrae (${e.bootstrapResamples} resamples; vertebrae of one study are not independent, so the intervals are optimistic).`);
   L.push('');
   if (e.acceptance.length) {
-    L.push('## Acceptance (issue 7)');
+    L.push('## Model acceptance (models/MODEL_CARD.md)');
     L.push('');
     L.push('| check | target | value | holds |');
     L.push('|---|---|---|---|');
@@ -221,7 +223,7 @@ export function evaluationSummaryMarkdown(e: EvaluationResult): string {
   L.push(`Model ${e.model.name} ${e.model.version} (sha256 \`${e.model.sha256.slice(0, 16)}...\`); ${e.set}.`);
   L.push('');
   if (e.acceptance.length) {
-    L.push('| acceptance check (issue 7) | target | value | holds |');
+    L.push('| model acceptance check (models/MODEL_CARD.md) | target | value | holds |');
     L.push('|---|---|---|---|');
     for (const a of e.acceptance) L.push(`| ${a.what} | ${a.target} | ${a.value} | ${a.holds ? 'yes' : '**no**'} |`);
     L.push('');

@@ -8,7 +8,8 @@ import type { Anchor, VariantView } from './real-variants.js';
  * in which reference body, named right or wrong at what confidence, and which bodies were never reported.
  */
 
-/** A label given with at least this confidence is one a reader may act on (issue 13 calibration target). */
+/** A label given with at least this confidence is one a reader may act on: the real-CT calibration target (none
+ * wrong at >= 0.8, test/bmd/real-variants.test.ts). */
 export const CONFIDENT = 0.8;
 
 export interface LevelVerdict {
@@ -83,7 +84,8 @@ export function scoreReport(report: VbmdReport, ref: SpineReference, view: Varia
   };
 }
 
-/** What the full-quality original must meet beyond the variant rules (issue 13 acceptance). */
+/** What the full-quality original must meet beyond the variant rules (its acceptance, asserted by
+ * test/bmd/real-variants.test.ts). */
 export interface StrictExpectation {
   /** Every covered body named right with at least this confidence. */
   minConfidence: number;

@@ -48,7 +48,8 @@ export interface RealVariant {
   caseName: CaseName;
   description: string;
   steps: VariantStep[];
-  /** The full-quality original: held to the issue's acceptance for the scan, beyond the variant rules. */
+  /** The full-quality original: held to the acceptance for the scan that test/bmd/real-variants.test.ts asserts,
+   * beyond the variant rules. */
   strict?: StrictExpectation;
 }
 
@@ -192,7 +193,8 @@ export function variantsOf(caseName: CaseName): RealVariant[] {
   ];
   if (caseName === 'philips-chest-ct') {
     return [
-      // Issue 13 acceptance: every covered body (C7-T11) inside its reference body, named right at >= 0.8.
+      // Acceptance for this scan (test/bmd/real-variants.test.ts): every covered body (C7-T11) inside its reference
+      // body, named right at >= 0.8.
       { ...v('original', 'the scan as it is (2 mm, C7-T11 fully covered)', []), strict: { minConfidence: CONFIDENT, summaryBasis: 'thoracic-extrapolated' } },
       v('z-C7-T6', 'chest top only: scan top to the bottom of T6', [zCropStep(null, 'T6')]),
       v('z-T4-T11', 'mid and lower chest: top of T4 to the bottom of T11 (no first rib, no last rib)', [zCropStep('T4', 'T11')]),

@@ -77,7 +77,7 @@ export const RISK_PROBABILITY_SYSTEM = 'http://terminology.hl7.org/CodeSystem/ri
 export const VBMD_ANALYSIS_IDENTIFIER_SYSTEM = 'https://vbmd.org/fhir/sid/analysis';
 export const DICOM_UID_SYSTEM = 'urn:dicom:uid';
 
-// ---- Added by the FHIR mapping (issue 4). ----
+// ---- Added by the FHIR mapping (README.md "What lands in the record (FHIR R4)"). ----
 
 /** `Observation.status`/`RiskAssessment.status`: 'preliminary' when the calibration is the nominal default
  * (the number is not traceable to any calibration), 'final' otherwise. */

@@ -3,9 +3,9 @@ import { parseLevelRange } from '../phantom/generate.js';
 import type { PhantomOptions } from '../phantom/types.js';
 
 /**
- * The synthetic cases the model is trained and held-out-tested on (issue 7), one deterministic phantom per seed.
- * `vbmd evaluate --phantoms N --seed S` should call modelCaseOptions(seed) for S..S+N-1 so its held-out set is
- * the one models/MODEL_CARD.md describes.
+ * The synthetic cases the model is trained and held-out-tested on (models/MODEL_CARD.md "Training data"), one
+ * deterministic phantom per seed. `vbmd evaluate --phantoms N --seed S` should call modelCaseOptions(seed) for
+ * S..S+N-1 so its held-out set is the one models/MODEL_CARD.md describes.
  *
  * Seeds: training TRAIN_SEED_BASE.. (100000+), held-out HELDOUT_SEED_BASE.. (900000+); never overlap.
  */

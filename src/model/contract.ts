@@ -1,7 +1,7 @@
 /**
- * The input/output contract of the vBMD network (issue 7): one place that the patch exporter (training data),
- * the ONNX runner (pipeline) and models/MODEL_CARD.md all follow. Python never re-implements this: training
- * reads patches the TypeScript exporter wrote with these constants.
+ * The input/output contract of the vBMD network (models/MODEL_CARD.md "Input contract"): one place that the patch
+ * exporter (training data), the ONNX runner (pipeline) and models/MODEL_CARD.md all follow. Python never
+ * re-implements this: training reads patches the TypeScript exporter wrote with these constants.
  *
  * Patch: a cube of PATCH_VOXELS^3 voxels at PATCH_SPACING_MM isotropic (48 mm: a lumbar body is ~40-50 mm wide,
  * ~30-35 mm deep and ~25-30 mm tall, so the whole body and its endplates fit), centred on the engine's vertebral

@@ -29,30 +29,31 @@ export const VBMD_SOURCE_DECISION: VbmdSource = 'model';
 /**
  * The model readout: the mask readout (mean calibrated density over the predicted ROI) is auditable, a mean over
  * voxels one can show on the key image; the regression head adds a learned correction of up to 20 mg/cm3
- * (models/MODEL_CARD.md "Architecture") and cross-checks it (issue 7). Chosen on the validation split, not on the
- * test set (models/train/results/validation2-g2-b8.json: 34 training-seed studies never trained on, non-contrast,
- * model 0.3.0): mask MAE 1.07, bias -0.43 mg/cm3 (a perfect truth-mask readout: 1.20, -0.19); head MAE 0.83, bias
- * -0.06. The head is 0.2 mg/cm3 closer, but part of what it learned is the simulator's own physics (beam-hardening
- * cupping at the spine, the phantoms' fixed marrow enhancement under contrast): a correction learned from a
- * simulator is not one to apply unseen to patients, and the mask readout already meets every acceptance limit on
- * the held-out set (models/evaluation/), so the auditable mask readout is used.
+ * (models/MODEL_CARD.md "Architecture") and cross-checks it (READOUT_CROSS_CHECK_MG_CM3 below). Chosen on the
+ * validation split, not on the test set (models/train/results/validation2-g2-b8.json: 34 training-seed studies never
+ * trained on, non-contrast, model 0.3.0): mask MAE 1.07, bias -0.43 mg/cm3 (a perfect truth-mask readout: 1.20,
+ * -0.19); head MAE 0.83, bias -0.06. The head is 0.2 mg/cm3 closer, but part of what it learned is the simulator's
+ * own physics (beam-hardening cupping at the spine, the phantoms' fixed marrow enhancement under contrast): a
+ * correction learned from a simulator is not one to apply unseen to patients, and the mask readout already meets
+ * every acceptance limit on the held-out set (models/evaluation/), so the auditable mask readout is used.
  */
 export const MODEL_READOUT: 'mask' | 'regression' = 'mask';
 
 /**
- * Model and geometric ROI values further apart than this get a QC warning on the level. Two measurements each within the issue 7 acceptance limits of
- * agreement (+-12 mg/cm3 at 95 %, SD 6.1) differ by more than 1.96 * sqrt(2) * 6.1 = 17 mg/cm3 in fewer than 5 %
- * of bodies even if their errors were independent; a larger gap means one ROI caught something the other did
- * not (a lesion, an endplate, the basivertebral vein, a misplaced centre), and it can move a level across an ACR
- * band (80-120 mg/cm3 is 40 wide). Measured on the held-out set (models/evaluation/, model 0.3.0, site
- * calibration, levels without lesion, fracture or contrast): 95th percentile of |model - geometric| 5 mg/cm3 on
- * the clinical-resolution studies (96 % within this margin), but 173 mg/cm3 on the coarse 2.5-3 mm ones (87 %),
- * where the geometric ROI is the one that fails (MAE 21 vs the model's 3 mg/cm3).
+ * Model and geometric ROI values further apart than this get a QC warning on the level. Two measurements each within
+ * the model's acceptance limits of agreement (+-12 mg/cm3 at 95 %, SD 6.1; models/MODEL_CARD.md "`vbmd evaluate`
+ * table") differ by more than 1.96 * sqrt(2) * 6.1 = 17 mg/cm3 in fewer than 5 % of bodies even if their errors were
+ * independent; a larger gap means one ROI caught something the other did not (a lesion, an endplate, the
+ * basivertebral vein, a misplaced centre), and it can move a level across an ACR band (80-120 mg/cm3 is 40 wide).
+ * Measured on the held-out set (models/evaluation/, model 0.3.0, site calibration, levels without lesion, fracture
+ * or contrast): 95th percentile of |model - geometric| 5 mg/cm3 on the clinical-resolution studies (96 % within this
+ * margin), but 173 mg/cm3 on the coarse 2.5-3 mm ones (87 %), where the geometric ROI is the one that fails (MAE 21
+ * vs the model's 3 mg/cm3).
  */
 export const DISAGREEMENT_MARGIN_MG_CM3 = 17;
 
 /**
- * The regression head cross-checks the mask readout (issue 7): further apart than this (the same margin as
+ * The regression head cross-checks the mask readout: further apart than this (the same margin as
  * above) the network is outside what it learned, and the level gets a QC warning. On the held-out set the two
  * never differ by more than it (0 of 618 site-calibrated levels with both; 10 by more than 10 mg/cm3,
  * models/evaluation/rows.csv, model 0.3.0), so on a real scan it is a sign of inputs unlike the training phantoms.

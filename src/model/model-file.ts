@@ -10,7 +10,7 @@ import { VbmdError } from '../util/errors.js';
  * (sha256sum format: 64 hex digits, optionally followed by the file name). The digest is checked before the
  * file is ever given to onnxruntime: a truncated copy, a half-finished git checkout or an LFS pointer must fail
  * at start with a sentence saying what to do, never produce numbers from other weights than the ones named in
- * the FHIR Device (issue 4: Device carries the model sha256).
+ * the FHIR Device (it carries the model sha256: README.md "What lands in the record").
  */
 export interface ModelIdentity {
   name: string;

@@ -1,4 +1,4 @@
-/** Population queries over vBMD Observations (issue 6). See README.md in this folder. */
+/** Population queries over vBMD Observations. See README.md in this folder. */
 export { runCohort, parseCohortQuery, cohortQuerySchema, rowMatches, exclusiveEndMs } from './query.js';
 export type { CohortQuery, ParsedCohortQuery, CohortResult, CohortSummary, RunCohortOptions } from './query.js';
 export { CohortAccumulator, CATEGORIES } from './aggregate.js';

@@ -16,10 +16,11 @@ import { loadStudyVolume } from '../../src/dicom/load-study.js';
 import type { Vec3 } from '../../src/imaging/volume.js';
 
 /**
- * DICOMweb retrieve speed and memory (issue 3): a 512x512x300 synthetic CT series (cached in the OS temp
- * dir) is stored in a real Orthanc on loopback. Each of our runs is paired with a `curl` of the same WADO-RS
- * series request (same Accept) to /dev/null right before it, so both see the same machine load (2 cores
- * shared with other work: the load average is printed with every pair). Modes, RUNS pairs each:
+ * DICOMweb retrieve speed and memory (targets in README.md "Performance": <= 2x curl time and peak RSS <= 2x the
+ * series): a 512x512x300 synthetic CT series (cached in the OS temp dir) is stored in a real Orthanc on loopback.
+ * Each of our runs is paired with a `curl` of the same WADO-RS series request (same Accept) to /dev/null right
+ * before it, so both see the same machine load (2 cores shared with other work: the load average is printed with
+ * every pair). Modes, RUNS pairs each:
  * - node:http drain: node:http reading the response, nothing kept (what the client used before raw-http);
  * - raw-http drain: the hand-made plain-http reader (src/dicom/dicomweb/raw-http.ts), nothing kept;
  * - undici drain: the outbound layer (src/net/outbound.ts, undici) reading it, nothing kept;

@@ -10,9 +10,9 @@ import { chooseSeries } from '../../src/dicom/series-choice.js';
 import type { Vec3 } from '../../src/imaging/volume.js';
 
 /**
- * Series-to-volume speed (issue 2: ours within 1.5x of dcm2niix). A 512x512x300, 1 mm synthetic CT series
- * is written once and cached in the OS temp dir; then `loadInputPath` (scan, choose, read, decode,
- * assemble) and Debian's dcm2niix (-z n, uncompressed NIfTI) load the same files, warm cache, interleaved,
+ * Series-to-volume speed (target in README.md "Performance": ours within 1.5x of dcm2niix). A 512x512x300, 1 mm
+ * synthetic CT series is written once and cached in the OS temp dir; then `loadInputPath` (scan, choose, read,
+ * decode, assemble) and Debian's dcm2niix (-z n, uncompressed NIfTI) load the same files, warm cache, interleaved,
  * best of 5; CPU time is printed too because wall time on a shared machine swings with other load.
  */
 const DIMS: Vec3 = [512, 512, 300];

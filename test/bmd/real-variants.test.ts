@@ -4,12 +4,13 @@ import { variantsOf, type CaseName } from '../../src/evaluation/real-variants.js
 import { REAL_DATA_DIR, realCaseAvailable } from '../support/shared-data.js';
 
 /**
- * The real-CT yardstick (issue 13): the Philips chest CT and the TotalSegmentator example from ../shared, and
- * variants of both whose reference levels carry over by coordinates (crops, thicker slices, noise, a tilted
- * patient, contrast in the aorta, clipped values), each through `vbmd analyze`'s path (geometric ROI, no model:
- * finding and naming do not depend on it). Per variant: no label wrong at confidence >= 0.8, no fully covered body
- * skipped or split, every covered body named right where a naming anchor is in view, and no confident label
- * where none is; the two originals also meet the issue's acceptance (src/evaluation/real-variants.ts `strict`).
+ * The real-CT yardstick (the real scans of README.md "Accuracy"): the Philips chest CT and the TotalSegmentator
+ * example from ../shared, and variants of both whose reference levels carry over by coordinates (crops, thicker
+ * slices, noise, a tilted patient, contrast in the aorta, clipped values), each through `vbmd analyze`'s path
+ * (geometric ROI, no model: finding and naming do not depend on it). Per variant: no label wrong at confidence >=
+ * 0.8, no fully covered body skipped or split, every covered body named right where a naming anchor is in view, and
+ * no confident label where none is; the two originals also meet their own acceptance
+ * (src/evaluation/real-variants.ts `strict`).
  *
  * One variant: `npx vitest run test/bmd/real-variants.test.ts -t philips/tilted`, or `vbmd eval-real --only philips/tilted`.
  */

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { percentiles, runOpenLoop } from '../bench/open-loop.js';
 
 /**
- * The CDS Hooks bench's load generator (test/bench/open-loop.ts) must measure what the issue asks: an even,
- * open-loop offered rate, with time lost to a stalled server counted (coordinated omission). Only lower
+ * The CDS Hooks bench's load generator (test/bench/open-loop.ts) must measure what README.md "Performance" reports:
+ * an even, open-loop offered rate, with time lost to a stalled server counted (coordinated omission). Only lower
  * bounds and counts are asserted: a busy machine can make latencies longer, never shorter.
  */
 let server: Server;
