@@ -64,7 +64,7 @@ export function registerCohort(program: Command): void {
     .option('--out <file>', 'write the rows here instead of stdout')
     .addOption(new Option('--category <category>', 'latest vBMD category').choices(['osteoporosis', 'osteopenia', 'normal', 'indeterminate']))
     .option('--untreated', 'only patients with no active bone-targeted therapy on record')
-    .option('--declining <pctPerYear>', 'only patients losing at least this many % per year (least squares, >= 2 scans over >= 6 months)')
+    .option('--declining <pctPerYear>', 'only patients losing at least this many % per year (least squares over the 3 years up to the latest scan, >= 2 scans over >= 6 months, and a decline beyond the least significant change)')
     .option('--since <date>', 'only scans on or after this date (YYYY-MM-DD or dateTime with zone)')
     .option('--until <date>', 'only scans on or before this date (a date includes its whole day)')
     .option('--as-of <date>', 'reference time for "active" therapy (default now)')

@@ -3,10 +3,10 @@ import { categoryForVbmd as categoryOf } from '../bmd/report.js';
 import type { Basis, Extracted, SkipReason, TherapyRecord, VbmdScan } from './resources.js';
 import type { TherapyClass } from './therapy-value-set.js';
 import type { Change } from '../trend/significant-change.js';
-import { changeBetween } from '../trend/significant-change.js';
+import type { TimedVbmd } from '../trend/rate-of-change.js';
 import { ScanStore } from './scan-store.js';
 import type { Trend } from './trend.js';
-import { addTrendPoint, newTrendState, trendOf } from './trend.js';
+import { cohortTrend } from './trend.js';
 
 /**
  * Streaming aggregation keyed by patient. Memory per patient: one small fixed record (latest measured scan,
@@ -82,8 +82,8 @@ export interface CohortRow {
   /** The newest scan had no value (dataAbsentReason): the latest value shown is older than the last scan. */
   latestScanIndeterminate: boolean;
   trend: Trend | null;
-  /** The earliest measured scan in the window against the latest: a decline only beyond the least
-   * significant change (src/trend/significant-change.ts). */
+  /** The first measured scan of the trend's window (trend.ts: the 3 years up to the latest measured scan) against
+   * the latest: a decline only beyond the least significant change (src/trend/significant-change.ts). */
   change: Change | null;
   /** 'active': an active bone-targeted MedicationRequest/Statement; 'past': only inactive ones on record. */
   therapy: TherapyOnRecord;
@@ -255,10 +255,9 @@ export class CohortAccumulator {
       const classes: TherapyClass[] = [];
       if (s.therapyBits & ACTIVE_ANTIRESORPTIVE) classes.push('antiresorptive');
       if (s.therapyBits & ACTIVE_ANABOLIC) classes.push('anabolic');
-      const trend = newTrendState();
+      const measured: TimedVbmd[] = [];
       let lastScanMs = -Infinity;
       let lastScanIndeterminate = false;
-      let first: { tMs: number; vbmdMgCm3: number } | null = null;
       for (let i = s.head; i >= 0; i = this.scans.prev(i)) {
         const t = this.scans.get(i, EFFECTIVE);
         const v = this.scans.get(i, VALUE);
@@ -267,10 +266,9 @@ export class CohortAccumulator {
           lastScanMs = t;
           lastScanIndeterminate = indeterminate;
         }
-        if (indeterminate) continue;
-        addTrendPoint(trend, t, v);
-        if (!first || t < first.tMs || (t === first.tMs && v < first.vbmdMgCm3)) first = { tMs: t, vbmdMgCm3: v };
+        if (!indeterminate) measured.push({ tMs: t, vbmdMgCm3: v });
       }
+      const { trend, change } = cohortTrend(measured);
       const l = s.latest;
       yield {
         patient,
@@ -283,10 +281,10 @@ export class CohortAccumulator {
         studyUid: l?.studyUid ?? null,
         observationId: l?.observationId ?? null,
         scans: s.n,
-        measuredScans: trend.n,
+        measuredScans: measured.length,
         latestScanIndeterminate: lastScanIndeterminate,
-        trend: trendOf(trend),
-        change: first && l && trend.n >= 2 ? changeBetween(first, { tMs: l.ms, vbmdMgCm3: l.vbmd }) : null,
+        trend,
+        change,
         therapy: classes.length > 0 ? 'active' : s.therapyBits & PAST_THERAPY ? 'past' : 'none',
         therapyClasses: classes,
         activeTherapy: s.activeTherapy,

@@ -5,7 +5,7 @@ export { CohortAccumulator, CATEGORIES } from './aggregate.js';
 export type { CohortRow, MonthCounts, TherapyOnRecord } from './aggregate.js';
 export { extractResource, extractObservation, extractMedication, patientKey, fhirDateTimeToMs, COHORT_RESOURCE_TYPES } from './resources.js';
 export type { VbmdScan, TherapyRecord, SkipReason, CohortResourceType } from './resources.js';
-export { trendOf, newTrendState, addTrendPoint, MIN_TREND_SPAN_YEARS, MIN_TREND_SCANS, MS_PER_YEAR } from './trend.js';
+export { cohortTrend, MIN_TREND_SPAN_YEARS, MIN_TREND_SCANS, MS_PER_YEAR, RATE_WINDOW_YEARS } from './trend.js';
 export type { Trend } from './trend.js';
 export {
   compileTherapyValueSet,

@@ -1,7 +1,7 @@
 /**
  * Rate of change of a patient's summary vBMD: the one definition the CDS card (cds-hooks/), the SMART app
- * (smart-app/) and the cohort queries (src/population/) share, so an alert, the chart and a population list
- * never disagree about how fast someone is losing bone.
+ * (smart-app/) and the cohort queries (src/population/trend.ts, and its SQL twin src/population/sql/cohort-query.ts)
+ * share, so an alert, the chart and a population list never disagree about how fast someone is losing bone.
  *
  * Least squares over the results of the last RATE_WINDOW_YEARS up to the newest one (recent slope, not a
  * lifetime average), at least two results spanning MIN_RATE_SPAN_YEARS, expressed as % per year of the
@@ -73,29 +73,42 @@ export function isFastDecline(rate: Pick<RateOfChange, 'percentPerYear' | 'chang
   return rate !== null && rate.percentPerYear <= -thresholdPctPerYear && rate.change?.verdict === 'decline';
 }
 
+/** The results a rate is fitted to: those of the last `windowYears` up to the newest (empty for none). */
+export function rateWindow(points: readonly TimedVbmd[], windowYears: number = RATE_WINDOW_YEARS): TimedVbmd[] {
+  if (points.length === 0) return [];
+  const latest = Math.max(...points.map((p) => p.tMs));
+  return points.filter((p) => p.tMs >= latest - windowYears * MS_PER_YEAR);
+}
+
+/** The first result of a window against the latest (significant-change.ts), or null with fewer than two. Equal
+ * times keep the lower value, as everywhere else (the cautious reading). */
+export function windowChange(inWindow: readonly TimedVbmd[]): Change | null {
+  if (inWindow.length < 2) return null;
+  const fromMs = Math.min(...inWindow.map((p) => p.tMs));
+  const toMs = Math.max(...inWindow.map((p) => p.tMs));
+  const pick = (t: number): TimedVbmd => inWindow.filter((p) => p.tMs === t).reduce((a, b) => (b.vbmdMgCm3 < a.vbmdMgCm3 ? b : a));
+  return changeBetween(pick(fromMs), pick(toMs));
+}
+
 /** Null with fewer than two results in the window, a span under the minimum, or a fitted baseline <= 0. */
 export function rateOfChange(
   points: readonly TimedVbmd[],
   opts: { windowYears?: number; minSpanYears?: number } = {},
 ): RateOfChange | null {
-  const windowYears = opts.windowYears ?? RATE_WINDOW_YEARS;
   const minSpanYears = opts.minSpanYears ?? MIN_RATE_SPAN_YEARS;
-  if (points.length < 2) return null;
-  const latest = Math.max(...points.map((p) => p.tMs));
-  const inWindow = points.filter((p) => p.tMs >= latest - windowYears * MS_PER_YEAR);
+  const inWindow = rateWindow(points, opts.windowYears);
   if (inWindow.length < 2) return null;
   const fromMs = Math.min(...inWindow.map((p) => p.tMs));
+  const latest = Math.max(...inWindow.map((p) => p.tMs));
   if ((latest - fromMs) / MS_PER_YEAR < minSpanYears) return null;
   const fit = linearFit(inWindow);
   if (!fit || fit.interceptAtT0 <= 0) return null;
-  // Equal times keep the lower value, as everywhere else (the cautious reading).
-  const pick = (t: number): TimedVbmd => inWindow.filter((p) => p.tMs === t).reduce((a, b) => (b.vbmdMgCm3 < a.vbmdMgCm3 ? b : a));
   return {
     mgCm3PerYear: fit.slopePerYear,
     percentPerYear: (fit.slopePerYear / fit.interceptAtT0) * 100,
     count: inWindow.length,
     fromMs,
     toMs: latest,
-    change: changeBetween(pick(fromMs), pick(latest)),
+    change: windowChange(inWindow),
   };
 }

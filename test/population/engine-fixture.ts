@@ -72,6 +72,22 @@ function extraObservations(): Obs[] {
     o('e-lsc-within', '2025-03-01T00:00:00Z', 92),
     o('e-lsc-gain', '2024-03-01T00:00:00Z', 80),
     o('e-lsc-gain', '2025-03-01T00:00:00Z', 90),
+    // The rate is the card's (src/trend/rate-of-change.ts): least squares over the 3 years up to the latest scan.
+    // Stable at 100 for years, then losing ~6 %/year (100 -> 83 since 2022-06): a whole-series fit read -0.8
+    // %/year and missed it. The reverse: 150 -> 100 by 2021-06, stable since: a whole-series fit read -4.1 %/year
+    // with a decline beyond the least significant change. No scan in 2019-2020 (the window2019 query).
+    ...[2011, 2012, 2013, 2014, 2015, 2016, 2017, 2018, 2021].map((y) => o('e-recent-decline', `${y}-03-01`, 100)),
+    o('e-recent-decline', '2022-06-01', 100),
+    o('e-recent-decline', '2023-06-01', 94),
+    o('e-recent-decline', '2024-06-01', 88),
+    o('e-recent-decline', '2025-03-01', 83),
+    o('e-old-decline', '2017-01-01', 150),
+    o('e-old-decline', '2018-01-01', 125),
+    o('e-old-decline', '2018-06-01', 110),
+    o('e-old-decline', '2021-06-01', 100),
+    o('e-old-decline', '2022-06-01', 100),
+    o('e-old-decline', '2023-06-01', 100),
+    o('e-old-decline', '2024-06-01', 101),
     // Units.
     o('e-g-cm3', '2024-02-01', 0, qty(0.0741, 'g/cm3', 'g/cm3', UCUM)),
     o('e-kg-m3', '2024-02-01', 0, qty(130, 'kg/m3', 'kg/m3', UCUM)),
@@ -228,8 +244,17 @@ export const ENGINE_EXPECTED = {
     'no-subject': 1,
     'other-resource-type': 2,
   },
-  /** --declining 5: a fast slope counts only with a change beyond the least significant change. */
-  declining5Includes: ['e-lsc-decline'],
-  declining5Excludes: ['e-lsc-within', 'e-lsc-gain'],
-  verdicts: { 'e-lsc-decline': 'decline', 'e-lsc-within': 'within-measurement-error', 'e-lsc-gain': 'gain' },
+  /** --declining 5: a fast slope counts only with a change beyond the least significant change, both over the 3
+   * years up to the latest scan (the card's and the app's rule). */
+  declining5Includes: ['e-lsc-decline', 'e-recent-decline'],
+  declining5Excludes: ['e-lsc-within', 'e-lsc-gain', 'e-old-decline'],
+  /** --declining 3: a loss before the 3 years up to the latest scan does not count. */
+  declining3Excludes: ['e-old-decline'],
+  verdicts: {
+    'e-lsc-decline': 'decline',
+    'e-lsc-within': 'within-measurement-error',
+    'e-lsc-gain': 'gain',
+    'e-recent-decline': 'decline',
+    'e-old-decline': 'within-measurement-error',
+  },
 } as const;

@@ -81,6 +81,10 @@ describe('the streaming and the DuckDB cohort agree on the shared fixture', () =
       for (const [patient, n] of Object.entries(ENGINE_EXPECTED.scans)) expect(by.get(patient)?.scans, `${engine} ${patient}`).toBe(n);
       for (const [patient, v] of Object.entries(ENGINE_EXPECTED.verdicts)) expect(by.get(patient)?.change?.verdict, `${engine} ${patient}`).toBe(v);
       expect(by.get('e-lsc-within')!.trend!.pctPerYear, engine).toBeLessThan(-5);
+      // The last 3 years only (src/trend/rate-of-change.ts): 4 of 13 scans, -6.1 %/year; 3 of 7, +0.5 %/year.
+      expect(by.get('e-recent-decline')!.trend, engine).toMatchObject({ scans: 4 });
+      expect(by.get('e-recent-decline')!.trend!.pctPerYear, engine).toBeCloseTo(-6.1475, 3);
+      expect(by.get('e-old-decline')!.trend!.pctPerYear, engine).toBeCloseTo(0.5007, 3);
       expect(by.get('e-two-drugs')!.therapyClasses, engine).toEqual(['antiresorptive', 'anabolic']);
       expect(by.get('e-newest-indeterminate')!.latestScanIndeterminate, engine).toBe(true);
       expect(all.summary.skipped, engine).toMatchObject(ENGINE_EXPECTED.skipped);
@@ -93,6 +97,7 @@ describe('the streaming and the DuckDB cohort agree on the shared fixture', () =
       const declining = results.declining5![engine].rows.map((row) => row.patient);
       for (const p of ENGINE_EXPECTED.declining5Includes) expect(declining, engine).toContain(p);
       for (const p of ENGINE_EXPECTED.declining5Excludes) expect(declining, engine).not.toContain(p);
+      for (const p of ENGINE_EXPECTED.declining3Excludes) expect(results.declining3![engine].rows.map((row) => row.patient), engine).not.toContain(p);
       expect(results.window2019![engine].rows.map((row) => row.patient), engine).toEqual(['window']);
       expect(results.window2019![engine].summary.skipped['outside-window'], engine).toBeGreaterThan(0);
     }

@@ -8,7 +8,8 @@ import { exclusiveEndMs, parseCohortQuery, runCohort } from '../../src/populatio
 import type { ResourceSource } from '../../src/population/sources/types.js';
 import { extractMedication, extractObservation, fhirDateTimeToMs, patientKey } from '../../src/population/resources.js';
 import { compileTherapyValueSet, defaultTherapyValueSet, therapyValueSetSchema } from '../../src/population/therapy-value-set.js';
-import { addTrendPoint, newTrendState, trendOf } from '../../src/population/trend.js';
+import { cohortTrend } from '../../src/population/trend.js';
+import { rateOfChange } from '../../src/trend/rate-of-change.js';
 import { cohortAuthFromConfig } from '../../src/population/source-auth.js';
 import { vbmdObservation } from './fixtures.js';
 
@@ -123,24 +124,31 @@ describe('bone-targeted therapy', () => {
 
 describe('trend', () => {
   const day = 86_400_000;
+  const at = (tMs: number, vbmdMgCm3: number) => ({ tMs, vbmdMgCm3 });
   it('needs two scans over at least half a year', () => {
-    const s = newTrendState();
-    addTrendPoint(s, 0, 100);
-    expect(trendOf(s)).toBeNull();
-    addTrendPoint(s, 182 * day, 95);
-    expect(trendOf(s)).toBeNull(); // 182 days < 182.625
-    addTrendPoint(s, 183 * day, 95);
-    expect(trendOf(s)).not.toBeNull();
+    expect(cohortTrend([at(0, 100)]).trend).toBeNull();
+    expect(cohortTrend([at(0, 100), at(182 * day, 95)]).trend).toBeNull(); // 182 days < 182.625
+    expect(cohortTrend([at(0, 100), at(182 * day, 95)]).change).not.toBeNull();
+    expect(cohortTrend([at(0, 100), at(182 * day, 95), at(183 * day, 95)]).trend).not.toBeNull();
   });
 
   it('fits least squares and gives %/year of the fitted first value', () => {
     // 100, 92, 90, 80 at 0, 1, 2, 3 years: slope -31/5 = -6.2, intercept 90.5 + 6.2 * 1.5 = 99.8 (normal equations by hand).
-    const s = newTrendState();
-    [100, 92, 90, 80].forEach((v, i) => addTrendPoint(s, Date.UTC(2020, 0, 1) + i * 365.25 * day, v));
-    const t = trendOf(s)!;
+    const t = cohortTrend([100, 92, 90, 80].map((v, i) => at(Date.UTC(2020, 0, 1) + i * 365.25 * day, v))).trend!;
     expect(t.mgCm3PerYear).toBeCloseTo(-6.2, 9);
     expect(t.pctPerYear).toBeCloseTo((-6.2 / 99.8) * 100, 9);
     expect(t.spanYears).toBeCloseTo(3, 9);
+  });
+
+  it('is the card\'s rate: the 3 years up to the latest scan, and the change over the same years', () => {
+    const year = 365.25 * day;
+    // A loss of 40 five years ago, stable since: no decline now, as the card and the app say.
+    const pts = [at(0, 140), at(1 * year, 100), at(3 * year, 100), at(4 * year, 99), at(6 * year, 100)];
+    const { trend, change } = cohortTrend(pts);
+    const card = rateOfChange(pts)!;
+    expect(trend).toMatchObject({ mgCm3PerYear: card.mgCm3PerYear, pctPerYear: card.percentPerYear, scans: 3 });
+    expect(change).toEqual(card.change);
+    expect(change!.verdict).toBe('within-measurement-error');
   });
 
   it('queries: declining must be positive', () => {

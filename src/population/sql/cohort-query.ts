@@ -1,6 +1,6 @@
 import { LSC_PCT } from '../../trend/significant-change.js';
 import type { ParsedCohortQuery } from '../query.js';
-import { MIN_TREND_SCANS, MIN_TREND_SPAN_YEARS, MS_PER_YEAR } from '../trend.js';
+import { MIN_TREND_SCANS, MIN_TREND_SPAN_YEARS, MS_PER_YEAR, RATE_WINDOW_YEARS } from '../trend.js';
 import { sqlNumber, sqlString } from './sql-literals.js';
 
 /**
@@ -30,38 +30,44 @@ function orderKeySql(valueOrder: 'asc' | 'desc'): string {
 }
 
 /**
- * Latest measured scan (newest, ties: the lower value), first measured scan (oldest, ties: the lower value),
- * least-squares trend (trend.ts: >= 2 scans over >= 0.5 year, % of the fitted value at the first scan) and
- * the change first -> latest against the least significant change (significant-change.ts changeBetween).
- * Numbers only: the latest scan's text (effective as written, basis, status, study, id) is joined back by
- * latest_row for the rows a query returns (ROWS_SQL), which costs a fraction of carrying it through the
- * aggregation for every patient. The last tie-break (row) only makes an exact tie deterministic.
+ * Latest measured scan (newest, ties: the lower value), and over the rate window - the measured scans of the
+ * RATE_WINDOW_YEARS up to the latest (trend.ts, src/trend/rate-of-change.ts: the card's and the app's rate) - the
+ * first scan (oldest, ties: the lower value), the least-squares trend (>= 2 scans over >= 0.5 year, % of the fitted
+ * value at the window's first scan) and the change first -> latest against the least significant change
+ * (significant-change.ts changeBetween). Time is in years from the latest scan, so the fit does not subtract epoch
+ * years from each other. Numbers only: the latest scan's text (effective as written, basis, status, study, id) is
+ * joined back by latest_row for the rows a query returns (ROWS_SQL), which costs a fraction of carrying it through
+ * the aggregation for every patient. The last tie-break (row) only makes an exact tie deterministic.
  */
 export const PATIENT_SQL = `WITH s AS (
-  SELECT patient_id, row_id, effective_ms, vbmd_mg_cm3, effective_ms / ${sqlNumber(MS_PER_YEAR)} AS t_years,
-    ${orderKeySql('desc')} AS latest_key, ${orderKeySql('asc')} AS first_key
+  SELECT patient_id, row_id, effective_ms, vbmd_mg_cm3, ${orderKeySql('desc')} AS latest_key, ${orderKeySql('asc')} AS first_key
   FROM current_scan
 ), a AS (
   SELECT patient_id, count(*) AS scans, count(vbmd_mg_cm3) AS measured_scans,
     max(effective_ms) AS last_ms, max(effective_ms) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS latest_ms,
     arg_max(row_id, latest_key) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS latest_row,
-    arg_max(vbmd_mg_cm3, latest_key) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS latest_v,
-    min(effective_ms) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS first_ms,
-    arg_min(vbmd_mg_cm3, first_key) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS first_v,
-    regr_slope(vbmd_mg_cm3, t_years) AS slope, regr_intercept(vbmd_mg_cm3, t_years) AS intercept,
-    min(t_years) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS t_min, max(t_years) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS t_max
+    arg_max(vbmd_mg_cm3, latest_key) FILTER (WHERE vbmd_mg_cm3 IS NOT NULL) AS latest_v
   FROM s GROUP BY patient_id
+), w AS (
+  SELECT s.patient_id, s.effective_ms, s.vbmd_mg_cm3, s.first_key, (s.effective_ms - a.latest_ms) / ${sqlNumber(MS_PER_YEAR)} AS t_years
+  FROM s JOIN a USING (patient_id)
+  WHERE s.vbmd_mg_cm3 IS NOT NULL AND s.effective_ms >= a.latest_ms - ${sqlNumber(RATE_WINDOW_YEARS * MS_PER_YEAR)}
+), r AS (
+  SELECT patient_id, count(*) AS trend_scans, min(effective_ms) AS first_ms, arg_min(vbmd_mg_cm3, first_key) AS first_v,
+    regr_slope(vbmd_mg_cm3, t_years) AS slope, regr_intercept(vbmd_mg_cm3, t_years) AS intercept,
+    min(t_years) AS t_min, max(t_years) AS t_max
+  FROM w GROUP BY patient_id
 ), f AS (
-  SELECT *, t_max - t_min AS span_years, intercept + slope * t_min AS fitted_at_first,
-    CASE WHEN measured_scans >= 2 AND first_v > 0 THEN ((latest_v - first_v) / first_v) * 100 END AS change_pct
-  FROM a
+  SELECT a.*, r.trend_scans, r.first_ms, r.first_v, r.slope, r.t_max - r.t_min AS span_years, r.intercept + r.slope * r.t_min AS fitted_at_first,
+    CASE WHEN r.trend_scans >= 2 AND r.first_v > 0 THEN ((a.latest_v - r.first_v) / r.first_v) * 100 END AS change_pct
+  FROM a LEFT JOIN r USING (patient_id)
 ), g AS (
-  SELECT *, measured_scans >= ${MIN_TREND_SCANS} AND span_years >= ${sqlNumber(MIN_TREND_SPAN_YEARS)} AND isfinite(slope) AND fitted_at_first > 0 AS has_trend FROM f
+  SELECT *, trend_scans >= ${MIN_TREND_SCANS} AND span_years >= ${sqlNumber(MIN_TREND_SPAN_YEARS)} AND isfinite(slope) AND fitted_at_first > 0 AS has_trend FROM f
 )
 SELECT patient_id, latest_row, latest_v AS vbmd_mg_cm3, ${categorySql('latest_v')} AS category, scans, measured_scans,
   latest_ms IS NULL OR last_ms > latest_ms AS latest_scan_indeterminate,
   CASE WHEN has_trend THEN 100 * slope / fitted_at_first END AS trend_pct_per_year,
-  CASE WHEN has_trend THEN slope END AS trend_mg_cm3_per_year, CASE WHEN has_trend THEN span_years END AS trend_span_years,
+  CASE WHEN has_trend THEN slope END AS trend_mg_cm3_per_year, CASE WHEN has_trend THEN span_years END AS trend_span_years, trend_scans,
   change_pct, first_ms AS change_from_ms, latest_ms AS change_to_ms, latest_v - first_v AS change_mg_cm3, first_v * ${sqlNumber(LSC_PCT)} / 100 AS change_lsc_mg_cm3,
   CASE WHEN change_pct < -${sqlNumber(LSC_PCT)} THEN 'decline' WHEN change_pct > ${sqlNumber(LSC_PCT)} THEN 'gain' WHEN change_pct IS NOT NULL THEN 'within-measurement-error' END AS change_verdict
 FROM g`;
@@ -82,7 +88,8 @@ export const COHORT_ROW_SQL = `SELECT p.*,
 FROM patient p LEFT JOIN therapy t USING (patient_id)`;
 
 /** WHERE clause of rowMatches (query.ts): category, untreated, and declining = the fitted loss at least this
- * fast AND a decline beyond the least significant change (rate-of-change.ts isFastDecline). */
+ * fast AND a decline beyond the least significant change, both over the rate window (rate-of-change.ts
+ * isFastDecline). */
 export function matchWhereSql(q: ParsedCohortQuery): string {
   const parts = ['TRUE'];
   if (q.category) parts.push(`category = ${sqlString(q.category)}`);

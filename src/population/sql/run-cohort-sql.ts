@@ -47,7 +47,7 @@ const EMPTY_COUNTS = (): Record<BmdCategory, number> => ({ osteoporosis: 0, oste
 /** The row columns, in the order rowOf reads them. */
 const ROW_SELECT = `c.patient_id, s.effective, c.vbmd_mg_cm3, c.category, s.basis, s.status, s.uncalibrated, s.study_uid, s.id,
   c.scans::INTEGER, c.measured_scans::INTEGER, c.latest_scan_indeterminate,
-  c.trend_mg_cm3_per_year, c.trend_pct_per_year, c.trend_span_years, c.measured_scans::INTEGER,
+  c.trend_mg_cm3_per_year, c.trend_pct_per_year, c.trend_span_years, c.trend_scans::INTEGER,
   c.change_from_ms::DOUBLE, c.change_to_ms::DOUBLE, c.change_mg_cm3, c.change_pct, c.change_lsc_mg_cm3, c.change_verdict,
   c.therapy, c.therapy_classes, c.active_therapy`;
 
