@@ -187,6 +187,26 @@ async function stopAll(r: Running | undefined): Promise<void> {
   await Promise.allSettled([r.proxy.close(), r.orthanc.stop()]);
 }
 
+/**
+ * One warm-up study through the service (the worker loads the model and compiles on its first), then the
+ * measured one: `before` runs ahead of each upload (the poll test's order-sign), and the proxy's request
+ * count is taken just before the measured upload.
+ */
+async function warmThenMeasure(r: Running, warm: Study, measured: Study, before: (s: Study) => Promise<void> = async () => undefined) {
+  await before(warm);
+  await r.orthanc.upload(warm.files);
+  await resultVisible(warm, 180_000);
+  await finished(r.base, warm);
+  await before(measured);
+  const from = r.proxy.requests.length;
+  const load1 = loadavg()[0]!;
+  await r.orthanc.upload(measured.files);
+  const uploadedAt = Date.now();
+  const visibleAt = await resultVisible(measured, 60_000);
+  const j = await finished(r.base, measured);
+  return { from, load1, uploadedAt, visibleAt, j };
+}
+
 describe('push: Orthanc calls the analyze API when a study becomes stable', () => {
   let running: Running | undefined;
   afterAll(() => stopAll(running));
@@ -199,18 +219,9 @@ describe('push: Orthanc calls the analyze API when a study becomes stable', () =
       // No polling: the push is the only way the studies arrive.
       { QIDO_POLL_INTERVAL_S: '3600' },
     );
-    const { orthanc, proxy, base } = running;
-    const [warm, measured] = [studies[0]!, studies[1]!];
-    await orthanc.upload(warm.files);
-    await resultVisible(warm, 180_000);
-    await finished(base, warm);
-
-    const from = proxy.requests.length;
-    const load1 = loadavg()[0]!;
-    await orthanc.upload(measured.files);
-    const uploadedAt = Date.now();
-    const visibleAt = await resultVisible(measured, 60_000);
-    const j = await finished(base, measured);
+    const { base } = running;
+    const measured = studies[1]!;
+    const { from, load1, uploadedAt, visibleAt, j } = await warmThenMeasure(running, studies[0]!, measured);
     const pushedAt = Date.parse(j.createdAt);
     const writeAt = fhirWrites.find((t) => t >= pushedAt)!;
     const stableToResultMs = visibleAt - pushedAt;
@@ -262,20 +273,9 @@ describe('poll: the study of a watched order is queued within one interval plus 
     const intervalMs = 2000;
     const settleMs = 500;
     running = await startAll({}, port, { QIDO_POLL_INTERVAL_S: String(intervalMs / 1000), QIDO_SETTLE_S: String(settleMs / 1000) });
-    const { orthanc, proxy, base } = running;
-    const [warm, measured] = [studies[2]!, studies[3]!];
-    await orderSign(base, warm);
-    await orthanc.upload(warm.files);
-    await resultVisible(warm, 180_000);
-    await finished(base, warm);
-
-    await orderSign(base, measured);
-    const from = proxy.requests.length;
-    const load1 = loadavg()[0]!;
-    await orthanc.upload(measured.files);
-    const uploadedAt = Date.now();
-    const visibleAt = await resultVisible(measured, 60_000);
-    const j = await finished(base, measured);
+    const { base } = running;
+    const measured = studies[3]!;
+    const { from, load1, uploadedAt, visibleAt, j } = await warmThenMeasure(running, studies[2]!, measured, (s) => orderSign(base, s));
     const queuedAt = Date.parse(j.createdAt);
     console.log(
       `poll (interval ${intervalMs} ms, settle ${settleMs} ms): last instance stored -> queued ${queuedAt - uploadedAt} ms, queued -> result visible ${visibleAt - queuedAt} ms (analysis and write), ` +
