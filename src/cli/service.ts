@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Request } from 'express';
 import { createClientJwtVerifier } from '../../cds-hooks/client-auth.js';
-import { loadOrCreateClientKeyFile } from '../../cds-hooks/client-jwt.js';
+import type { ClientJwtVerifier } from '../../cds-hooks/client-auth.js';
 import type { CdsClientKey } from '../../cds-hooks/client-jwt.js';
 import { loadCtValueSet } from '../../cds-hooks/ct-value-set.js';
 import { RedisFeedbackStore, SqliteFeedbackStore } from '../../cds-hooks/feedback-store.js';
@@ -16,12 +16,12 @@ import type { DicomSource } from '../dicom/source.js';
 import { FolderDicomSource } from '../dicom/folder-source.js';
 import { dicomWebSourceFromConfig } from '../dicom/dicomweb/from-config.js';
 import type { DicomWebSource } from '../dicom/dicomweb/source.js';
-import { StaticTokenProvider } from '../net/token-provider.js';
-import { FhirClient } from '../fhir/client.js';
+import type { AuditParty } from '../audit/audit-event.js';
+import type { AuditSink } from '../audit/audit-trail.js';
+import type { FhirClient } from '../fhir/client.js';
 import { fhirClientFromConfig } from '../fhir/client-config.js';
 import { DEMO_DATA_TAG } from '../fhir/codes.js';
-import { createFhirApp, TransactionalMemoryRepository } from '../fhir/server/index.js';
-import { DEMO_PATIENT_IDS, seedDemoData } from '../fhir/sandbox/demo-data.js';
+import { DEMO_PATIENT_IDS } from '../fhir/sandbox/demo-data.js';
 import { createAnalysisHandler } from '../jobs/analysis-worker.js';
 import type { AnalyzeStudy } from '../jobs/analysis-worker.js';
 import { engineAnalyzeStudy } from '../jobs/engine.js';
@@ -36,36 +36,30 @@ import type { SupervisedWorker } from '../jobs/worker-process.js';
 import type { StudyPoller } from '../jobs/study-poller.js';
 import { createCohortRouter } from '../population/http.js';
 import { compileTherapyValueSet, loadTherapyValueSet } from '../population/therapy-value-set.js';
+import type { TherapyMatcher } from '../population/therapy-value-set.js';
 import { FhirSearchSource } from '../population/sources/fhir-search.js';
 import { createServiceApp, listen } from '../server.js';
 import type { ListeningServer, ReadinessCheck, ServiceAppParts } from '../server.js';
 import { VbmdError, userMessage } from '../util/errors.js';
 import { log } from '../util/log.js';
-import { ensureDemoStudies } from './demo-studies.js';
-import { loadOrCreateSandboxTokens, sandboxPaths } from './sandbox-files.js';
+import { sandboxPaths } from './sandbox-files.js';
+import { buildSandbox, SANDBOX_CDS_CLIENT_ISS } from './service-sandbox.js';
+import type { SandboxInfo } from './service-sandbox.js';
 import { sharedModelRunner } from '../model/shared-runner.js';
 import { createPacsStep, stowClientFromConfig } from '../dicom-output/pacs-step.js';
-import type { DemoStudy } from './demo-studies.js';
 import { auditSinkFromConfig, countingVerifier, createOpsRouter, registerStoreMetrics, startWorkerMetricsServer } from './service-ops.js';
 import { createRetrievalGate } from '../backfill/retrieval-gate.js';
 import type { RetrievalGate } from '../dicom/dicomweb/http.js';
 
 /**
- * The whole service, as `vbmd start` runs it. Nothing configured = the sandbox (in-process FHIR server with demo
- * patients at /fhir behind the sandbox SMART authorization server, a folder of generated demo CT studies,
- * the embedded queue, a sandbox CDS client key pair); FHIR_BASE_URL + DICOMWEB_URL + CDS_CLIENTS (+ REDIS_URL)
- * = production. `--worker-only` runs the analysis worker and study poller without HTTP (scale-out, or to
- * keep CPU-heavy analysis away from the hooks).
+ * The whole service, as `vbmd start` runs it. Nothing configured = the sandbox (src/cli/service-sandbox.ts:
+ * in-process FHIR server with demo patients at /fhir behind the sandbox SMART authorization server, a folder of
+ * generated demo CT studies, the embedded queue, a sandbox CDS client key pair); FHIR_BASE_URL + DICOMWEB_URL +
+ * CDS_CLIENTS (+ REDIS_URL) = production. `--worker-only` runs the analysis worker and study poller without HTTP
+ * (scale-out, or to keep CPU-heavy analysis away from the hooks).
  */
-export const SANDBOX_CDS_CLIENT_ISS = 'urn:vbmd:sandbox-ehr';
-
-export interface SandboxCredentials {
-  /** Full access to the sandbox FHIR server (the "EHR" role): the worker's writes, `vbmd hook` prefetch. */
-  serviceToken: string;
-  /** For POST /api/studies/{uid}/analyze, /api/jobs, /api/cohort. */
-  apiToken: string;
-  cdsClientKeyFile: string;
-}
+export { SANDBOX_CDS_CLIENT_ISS } from './service-sandbox.js';
+export type { SandboxCredentials } from './service-sandbox.js';
 
 export interface StartOptions {
   workerOnly?: boolean;
@@ -88,11 +82,38 @@ export interface RunningService {
   url?: string;
   publicBaseUrl?: string;
   stores: ServiceStores;
-  sandbox?: SandboxCredentials & { fhirBaseUrl: string; demoStudies: DemoStudy[] };
+  sandbox?: SandboxInfo;
   close(): Promise<void>;
 }
 
-function sourceFactory(cfg: EnvConfig, dataDir: string, mode: 'sandbox' | 'production', retrievalGate?: RetrievalGate): { get: () => DicomSource; dicomWeb?: DicomWebSource; folder?: string } {
+type Mode = 'sandbox' | 'production';
+type SourceFactory = { get: () => DicomSource; dicomWeb?: DicomWebSource; folder?: string };
+type AppParts = Partial<ServiceAppParts> & { readiness: ReadinessCheck[]; mounts: NonNullable<ServiceAppParts['mounts']>; rootRouters: NonNullable<ServiceAppParts['rootRouters']> };
+type Audit = { sink: AuditSink; service: AuditParty };
+
+/** What the steps of startService share once the stores are up. */
+interface ServiceContext {
+  cfg: EnvConfig;
+  options: StartOptions;
+  mode: Mode;
+  dataDir: string;
+  stores: ServiceStores;
+  closers: (() => Promise<void>)[];
+  source: SourceFactory;
+  listener: ListeningServer | undefined;
+  publicBaseUrl: string;
+  parts: AppParts;
+}
+
+/** The FHIR side, as the sandbox or the production builder leaves it. */
+interface FhirSide {
+  fhir: FhirClient;
+  apiTokens: string[];
+  sandbox?: SandboxInfo;
+  sandboxKey?: CdsClientKey;
+}
+
+function sourceFactory(cfg: EnvConfig, dataDir: string, mode: Mode, retrievalGate?: RetrievalGate): SourceFactory {
   const dicomWeb = dicomWebSourceFromConfig(cfg, retrievalGate ? { retrievalGate } : {});
   if (dicomWeb) return { get: () => dicomWeb, dicomWeb };
   const folder = resolve(cfg.DICOM_FOLDER ?? (mode === 'sandbox' ? sandboxPaths(dataDir).dicom : ''));
@@ -105,15 +126,7 @@ function sourceFactory(cfg: EnvConfig, dataDir: string, mode: 'sandbox' | 'produ
 export async function startService(cfg: EnvConfig = config(), options: StartOptions = {}): Promise<RunningService> {
   const mode = serviceMode(cfg);
   const dataDir = resolve(cfg.VBMD_DATA_DIR);
-  const stores = openStores({
-    dataDir,
-    ...(cfg.REDIS_URL ? { redisUrl: cfg.REDIS_URL } : {}),
-    retry: { attempts: cfg.JOB_ATTEMPTS, backoffMs: cfg.JOB_BACKOFF_MS },
-    leaseMs: options.leaseMs ?? cfg.JOB_LEASE_S * 1000,
-    ...(options.storePrefix ? { prefix: options.storePrefix } : {}),
-    requireRedisPersistence: cfg.REDIS_REQUIRE_PERSISTENCE,
-    boundedRedisWaits: options.workerOnly !== true,
-  });
+  const stores = openServiceStores(cfg, options, dataDir);
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async (): Promise<void> => {
     for (const c of closers.reverse()) {
@@ -127,210 +140,20 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
   };
 
   try {
-    // Redis reachable and persisting before anything is taken on (stores.ts, redis-persistence.ts).
-    await stores.start();
-    const offStoreMetrics = registerStoreMetrics(stores);
-    closers.push(async () => offStoreMetrics());
-    // Retrievals are measured; the archive backfill's are capped by the limits in the shared store (src/backfill).
-    const source = sourceFactory(cfg, dataDir, mode, createRetrievalGate({ settings: stores.settings, leases: stores.leases }));
-    let listener: ListeningServer | undefined;
-    if (!options.workerOnly) {
-      listener = await listen(cfg.PORT, cfg.HOST);
-      const l = listener;
-      closers.push(() => l.close());
-    }
-    const publicBaseUrl = cfg.PUBLIC_BASE_URL ?? listener?.url ?? `http://127.0.0.1:${cfg.PORT}`;
-
+    const ctx = await startSharedSteps(cfg, options, mode, dataDir, stores, closers);
     // FHIR: the EHR's server (production) or the in-process sandbox server, both written over HTTP.
-    let fhir: FhirClient;
-    let sandbox: RunningService['sandbox'];
-    let sandboxKey: CdsClientKey | undefined;
-    const parts: Partial<ServiceAppParts> & { readiness: ReadinessCheck[]; mounts: NonNullable<ServiceAppParts['mounts']>; rootRouters: NonNullable<ServiceAppParts['rootRouters']> } = {
-      readiness: [],
-      mounts: [],
-      rootRouters: [],
-    };
-    let apiTokens = (cfg.ANALYZE_API_TOKENS ?? '').split(',').map((t) => t.trim()).filter(Boolean);
-
-    if (mode === 'sandbox') {
-      if (stores.sqlite) {
-        // The sandbox FHIR store lives in memory and starts empty; finished jobs would otherwise stop a demo
-        // study from being analysed (and written) again after a restart.
-        stores.sqlite.prepare(`DELETE FROM jobs WHERE state = 'completed'`).run();
-      }
-      const tokens = loadOrCreateSandboxTokens(dataDir);
-      apiTokens = [...apiTokens, tokens.apiToken];
-      const paths = sandboxPaths(dataDir);
-      sandboxKey = await loadOrCreateClientKeyFile(paths.cdsClientKey, SANDBOX_CDS_CLIENT_ISS);
-      const fhirBaseUrl = `${publicBaseUrl}/fhir`;
-      fhir = new FhirClient({ baseUrl: fhirBaseUrl, auth: new StaticTokenProvider(tokens.serviceToken) });
-      const demoStudies = options.skipDemoStudies || !source.folder ? [] : await ensureDemoStudies(source.folder);
-      sandbox = { ...tokens, cdsClientKeyFile: paths.cdsClientKey, fhirBaseUrl, demoStudies };
-      if (listener) {
-        const repository = new TransactionalMemoryRepository();
-        await seedDemoData(repository);
-        // Loaded only here: production never starts the sandbox authorization server.
-        const { createSandboxSmart } = await import('../sandbox/index.js');
-        const smart = await createSandboxSmart({
-          issuerUrl: `${publicBaseUrl}/auth`,
-          fhirBaseUrl,
-          clientId: cfg.SMART_CLIENT_ID,
-          accessTokenTtlS: cfg.SANDBOX_ACCESS_TOKEN_TTL_S,
-          sessionTtlS: cfg.SANDBOX_SESSION_TTL_S,
-          anonymousRead: cfg.SANDBOX_ANONYMOUS_READ,
-          listPatients: async () => Object.values(DEMO_PATIENT_IDS).map((id) => ({ id, label: id })),
-          readResource: (type, id) => repository.readResource(type, id),
-        });
-        const serviceAuth = staticTokenAuthorizer([tokens.serviceToken]);
-        parts.rootRouters.push(smart.router);
-        parts.mounts.push({
-          path: '/fhir',
-          handler: createFhirApp({
-            repository,
-            baseUrl: fhirBaseUrl,
-            verifyAccess: async (req: Request) => ((await serviceAuth(req)) ? { ok: true } : smart.verifyAccess(req)),
-          }),
-        });
-      }
-    } else {
-      fhir = fhirClientFromConfig(cfg);
-    }
-    const audit = { sink: auditSinkFromConfig(cfg, fhir), service: { name: 'vbmd', url: publicBaseUrl } };
-    parts.readiness.push({ name: 'fhir', check: async () => void (await fhir.request('GET', 'metadata')) });
-    parts.readiness.push({
-      name: 'dicom',
-      check: async () => {
-        if (source.dicomWeb) await source.dicomWeb.findStudies({ studyInstanceUid: '1.2.3.4.5.6.7.8.9' });
-        else if (source.folder && !existsSync(source.folder)) throw new VbmdError('not-found', `DICOM folder ${source.folder} does not exist.`);
-      },
-    });
-    parts.readiness.push({ name: 'queue', check: () => stores.check() });
-
-    // The pipeline: worker + study poller.
-    let worker: JobWorker | undefined;
-    let poller: StudyPoller | undefined;
-    let supervised: SupervisedWorker | undefined;
-    const inProcess = options.workerOnly || (cfg.RUN_WORKER && (options.inProcessWorker || options.analyze !== undefined));
-    if (!inProcess && cfg.RUN_WORKER) {
-      // The engine's seconds of CPU per study must not stall the hooks: the worker and poller run in a
-      // supervised child process with the same settings.
-      const child = superviseWorkerProcess(cfg, { PUBLIC_BASE_URL: publicBaseUrl });
-      supervised = child;
-      closers.push(() => child.stop());
-    }
-    if (inProcess) {
-      // Load and verify the model (src/model/model-file.ts) before taking jobs: a missing or corrupt model file stops
-      // the start with its one-sentence VbmdError instead of failing every job later.
-      if (!options.analyze) await sharedModelRunner(cfg);
-      // DICOM results go to STOW_URL (default DICOMWEB_URL); none in the sandbox's folder mode.
-      const stow = stowClientFromConfig(cfg);
-      if (stow) closers.push(async () => stow.close());
-      worker = stores.queue.process(
-        createAnalysisHandler({
-          source: source.get,
-          analyze: options.analyze ?? engineAnalyzeStudy(cfg.VBMD_CALIBRATION_FILE ? { calibrationFile: cfg.VBMD_CALIBRATION_FILE } : {}),
-          fhir,
-          watches: stores.watches,
-          patientMatch: {
-            ...(cfg.PATIENT_MRN_SYSTEM ? { mrnSystem: cfg.PATIENT_MRN_SYSTEM } : {}),
-            ...(cfg.DICOM_ISSUER_SYSTEMS ? { issuerSystems: cfg.DICOM_ISSUER_SYSTEMS } : {}),
-          },
-          ...(mode === 'sandbox' ? { tags: [{ ...DEMO_DATA_TAG }] } : {}),
-          ...(stow ? { pacs: createPacsStep(stow) } : {}),
-          audit: { ...audit, pacs: { name: 'PACS', url: cfg.DICOMWEB_URL ?? `file://${source.folder ?? ''}` } },
-        }),
-        { concurrency: cfg.WORKER_CONCURRENCY, drainTimeoutMs: 60_000 },
-      );
-      const w = worker;
-      closers.push(() => w.close());
-      poller = startStudyPoller({
-        watches: stores.watches,
-        source: source.get,
-        queue: stores.queue,
-        // The sandbox demo should not make people wait a minute.
-        intervalMs: (mode === 'sandbox' ? Math.min(cfg.QIDO_POLL_INTERVAL_S, 5) : cfg.QIDO_POLL_INTERVAL_S) * 1000,
-        ...(cfg.QIDO_SETTLE_S ? { settleMs: cfg.QIDO_SETTLE_S * 1000 } : {}),
-      });
-      const p = poller;
-      closers.push(() => p.stop());
-      if (options.workerOnly && cfg.METRICS_PORT) {
-        const m = await startWorkerMetricsServer(cfg.METRICS_PORT, cfg.HOST, staticTokenAuthorizer(apiTokens));
-        closers.push(() => m.close());
-      }
-    }
-
-    if (listener) {
-      const clients: CdsClientConfig[] = [...(cfg.CDS_CLIENTS ?? [])];
-      // The sandbox EHR may name the in-process FHIR server (a loopback address) as its fhirServer.
-      if (sandboxKey) clients.push({ iss: sandboxKey.iss, jwks: { keys: [sandboxKey.publicJwk as Record<string, unknown>] }, fhir_servers: [sandbox!.fhirBaseUrl] });
-      const replayCache = stores.redis ? new RedisReplayCache(stores.redis) : new MemoryReplayCache();
-      const feedback: FeedbackStore = stores.redis ? new RedisFeedbackStore(stores.redis) : new SqliteFeedbackStore(stores.sqlite!);
-      const therapyMatcher = cfg.COHORT_THERAPY_VALUE_SET_FILE ? compileTherapyValueSet(await loadTherapyValueSet(cfg.COHORT_THERAPY_VALUE_SET_FILE)) : undefined;
-      const verifier = createClientJwtVerifier({ clients, replayCache, maxLifetimeS: cfg.CDS_JWT_MAX_LIFETIME_S });
-      const cds: CdsHooksDeps = {
-        // Rejections counted by reason on /metrics (the verdict is the verifier's).
-        verifier: countingVerifier(verifier),
-        publicBaseUrl,
-        valueSet: loadCtValueSet(cfg.CDS_CT_VALUE_SET_FILE),
-        declinePctPerYear: cfg.CDS_DECLINE_PCT_PER_YEAR,
-        smartLaunchUrl: cfg.SMART_LAUNCH_URL ?? `${publicBaseUrl}/smart/launch.html`,
-        watches: stores.watches,
-        watchTtlMs: cfg.WATCH_TTL_HOURS * 3600_000,
-        feedback,
-        opsAuthorize: (req) => staticTokenAuthorizer(apiTokens)(req),
-        allowInsecureHttp: cfg.ALLOW_INSECURE_HTTP,
-        clientFhirServers: new Map(clients.flatMap((c) => (c.fhir_servers ? [[c.iss, c.fhir_servers] as const] : []))),
-        overrideQuietMs: cfg.CDS_OVERRIDE_QUIET_DAYS * 86_400_000,
-        // The card checks therapy against the value set the cohort uses.
-        ...(therapyMatcher ? { therapyMatcher } : {}),
-      };
-      const clientJwt = async (req: Request): Promise<boolean> => {
-        const url = `${(cfg.PUBLIC_BASE_URL ?? publicBaseUrl).replace(/\/+$/, '')}${req.originalUrl.split('?')[0]}`;
-        return (await verifier.verify(req.get('authorization'), url)).ok;
-      };
-      const apiAuthorize: ApiAuthorizer = anyAuthorizer(staticTokenAuthorizer(apiTokens), clientJwt);
-      try {
-        parts.mounts.push({
-          path: '/smart',
-          // The EHR's web origin must be allowed to frame the app and its FHIR and authorization servers to be
-          // called from it, in every mode (a sandbox service is launched by other EHRs and launchers too).
-          handler: createSmartAppRouter({
-            fhirOrigins: connectOriginsFromConfig(cfg.FHIR_BASE_URL, cfg.SMART_CONNECT_ORIGINS),
-            ...(cfg.SMART_FRAME_ANCESTORS ? { frameAncestors: frameAncestorsFromConfig(cfg.SMART_FRAME_ANCESTORS) } : {}),
-            launch: { clientId: cfg.SMART_CLIENT_ID, sandbox: mode === 'sandbox' },
-            ...(options.smartAppDist ? { distDir: options.smartAppDist } : {}),
-          }),
-        });
-      } catch (e) {
-        log.warn({ err: userMessage(e) }, 'SMART app not served');
-      }
-      parts.mounts.push({
-        path: '/api/cohort',
-        handler: createCohortRouter({
-          source: () => new FhirSearchSource(fhir.baseUrl, { auth: { token: () => fhirToken(cfg, mode, sandbox), invalidate: () => undefined } }),
-          authorize: (req) => staticTokenAuthorizer(apiTokens)(req),
-          ...(therapyMatcher ? { matcher: therapyMatcher } : {}),
-        }),
-      });
-      parts.rootRouters.push(
-        createOpsRouter({ authorize: staticTokenAuthorizer(apiTokens), stores, audit, ...(supervised ? { workerMetrics: supervised.metrics } : {}) }),
-      );
-      const app = createServiceApp({
-        ...parts,
-        cds,
-        queue: stores.queue,
-        apiAuthorize,
-        publicBaseUrl,
-      });
-      listener.use(app);
-    }
+    const side = mode === 'sandbox' ? await sandboxSide(ctx) : productionSide(cfg);
+    const audit: Audit = { sink: auditSinkFromConfig(cfg, side.fhir), service: { name: 'vbmd', url: ctx.publicBaseUrl } };
+    addReadiness(ctx, side.fhir);
+    const supervised = await startPipeline(ctx, side, audit);
+    if (ctx.listener) await mountHttpApp(ctx, ctx.listener, side, audit, supervised);
 
     const running: RunningService = {
       mode,
-      ...(listener ? { url: listener.url } : {}),
-      publicBaseUrl,
+      ...(ctx.listener ? { url: ctx.listener.url } : {}),
+      publicBaseUrl: ctx.publicBaseUrl,
       stores,
-      ...(sandbox ? { sandbox } : {}),
+      ...(side.sandbox ? { sandbox: side.sandbox } : {}),
       close: closeAll,
     };
     if (!options.quiet) printBanner(running, cfg, options);
@@ -339,6 +162,212 @@ export async function startService(cfg: EnvConfig = config(), options: StartOpti
     await closeAll();
     throw e;
   }
+}
+
+function openServiceStores(cfg: EnvConfig, options: StartOptions, dataDir: string): ServiceStores {
+  return openStores({
+    dataDir,
+    ...(cfg.REDIS_URL ? { redisUrl: cfg.REDIS_URL } : {}),
+    retry: { attempts: cfg.JOB_ATTEMPTS, backoffMs: cfg.JOB_BACKOFF_MS },
+    leaseMs: options.leaseMs ?? cfg.JOB_LEASE_S * 1000,
+    ...(options.storePrefix ? { prefix: options.storePrefix } : {}),
+    requireRedisPersistence: cfg.REDIS_REQUIRE_PERSISTENCE,
+    boundedRedisWaits: options.workerOnly !== true,
+  });
+}
+
+/** Stores started, the image source, and the listening socket (none with --worker-only). */
+async function startSharedSteps(
+  cfg: EnvConfig,
+  options: StartOptions,
+  mode: Mode,
+  dataDir: string,
+  stores: ServiceStores,
+  closers: (() => Promise<void>)[],
+): Promise<ServiceContext> {
+  // Redis reachable and persisting before anything is taken on (stores.ts, redis-persistence.ts).
+  await stores.start();
+  const offStoreMetrics = registerStoreMetrics(stores);
+  closers.push(async () => offStoreMetrics());
+  // Retrievals are measured; the archive backfill's are capped by the limits in the shared store (src/backfill).
+  const source = sourceFactory(cfg, dataDir, mode, createRetrievalGate({ settings: stores.settings, leases: stores.leases }));
+  let listener: ListeningServer | undefined;
+  if (!options.workerOnly) {
+    listener = await listen(cfg.PORT, cfg.HOST);
+    const l = listener;
+    closers.push(() => l.close());
+  }
+  const publicBaseUrl = cfg.PUBLIC_BASE_URL ?? listener?.url ?? `http://127.0.0.1:${cfg.PORT}`;
+  const parts: AppParts = { readiness: [], mounts: [], rootRouters: [] };
+  return { cfg, options, mode, dataDir, stores, closers, source, listener, publicBaseUrl, parts };
+}
+
+function configApiTokens(cfg: EnvConfig): string[] {
+  return (cfg.ANALYZE_API_TOKENS ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+}
+
+/** Production builder: the EHR's FHIR server from config. */
+function productionSide(cfg: EnvConfig): FhirSide {
+  return { fhir: fhirClientFromConfig(cfg), apiTokens: configApiTokens(cfg) };
+}
+
+/** Sandbox builder (service-sandbox.ts); its API token is accepted next to the configured ones. */
+async function sandboxSide(ctx: ServiceContext): Promise<FhirSide> {
+  const built = await buildSandbox({
+    cfg: ctx.cfg,
+    dataDir: ctx.dataDir,
+    stores: ctx.stores,
+    publicBaseUrl: ctx.publicBaseUrl,
+    demoFolder: ctx.source.folder,
+    skipDemoStudies: ctx.options.skipDemoStudies,
+    ehr: ctx.listener ? ctx.parts : undefined,
+  });
+  return { ...built, apiTokens: [...configApiTokens(ctx.cfg), built.sandbox.apiToken] };
+}
+
+function addReadiness(ctx: ServiceContext, fhir: FhirClient): void {
+  const { parts, source, stores } = ctx;
+  parts.readiness.push({ name: 'fhir', check: async () => void (await fhir.request('GET', 'metadata')) });
+  parts.readiness.push({
+    name: 'dicom',
+    check: async () => {
+      if (source.dicomWeb) await source.dicomWeb.findStudies({ studyInstanceUid: '1.2.3.4.5.6.7.8.9' });
+      else if (source.folder && !existsSync(source.folder)) throw new VbmdError('not-found', `DICOM folder ${source.folder} does not exist.`);
+    },
+  });
+  parts.readiness.push({ name: 'queue', check: () => stores.check() });
+}
+
+/** The pipeline: worker + study poller, in a supervised child process or (worker-only, tests) in this one. */
+async function startPipeline(ctx: ServiceContext, side: FhirSide, audit: Audit): Promise<SupervisedWorker | undefined> {
+  const { cfg, options, closers } = ctx;
+  let supervised: SupervisedWorker | undefined;
+  const inProcess = options.workerOnly || (cfg.RUN_WORKER && (options.inProcessWorker || options.analyze !== undefined));
+  if (!inProcess && cfg.RUN_WORKER) {
+    // The engine's seconds of CPU per study must not stall the hooks: the worker and poller run in a
+    // supervised child process with the same settings.
+    const child = superviseWorkerProcess(cfg, { PUBLIC_BASE_URL: ctx.publicBaseUrl });
+    supervised = child;
+    closers.push(() => child.stop());
+  }
+  if (inProcess) await startInProcessPipeline(ctx, side, audit);
+  return supervised;
+}
+
+async function startInProcessPipeline(ctx: ServiceContext, side: FhirSide, audit: Audit): Promise<void> {
+  const { cfg, options, mode, stores, source, closers } = ctx;
+  // Load and verify the model (src/model/model-file.ts) before taking jobs: a missing or corrupt model file stops
+  // the start with its one-sentence VbmdError instead of failing every job later.
+  if (!options.analyze) await sharedModelRunner(cfg);
+  // DICOM results go to STOW_URL (default DICOMWEB_URL); none in the sandbox's folder mode.
+  const stow = stowClientFromConfig(cfg);
+  if (stow) closers.push(async () => stow.close());
+  const worker: JobWorker = stores.queue.process(
+    createAnalysisHandler({
+      source: source.get,
+      analyze: options.analyze ?? engineAnalyzeStudy(cfg.VBMD_CALIBRATION_FILE ? { calibrationFile: cfg.VBMD_CALIBRATION_FILE } : {}),
+      fhir: side.fhir,
+      watches: stores.watches,
+      patientMatch: {
+        ...(cfg.PATIENT_MRN_SYSTEM ? { mrnSystem: cfg.PATIENT_MRN_SYSTEM } : {}),
+        ...(cfg.DICOM_ISSUER_SYSTEMS ? { issuerSystems: cfg.DICOM_ISSUER_SYSTEMS } : {}),
+      },
+      ...(mode === 'sandbox' ? { tags: [{ ...DEMO_DATA_TAG }] } : {}),
+      ...(stow ? { pacs: createPacsStep(stow) } : {}),
+      audit: { ...audit, pacs: { name: 'PACS', url: cfg.DICOMWEB_URL ?? `file://${source.folder ?? ''}` } },
+    }),
+    { concurrency: cfg.WORKER_CONCURRENCY, drainTimeoutMs: 60_000 },
+  );
+  closers.push(() => worker.close());
+  const poller: StudyPoller = startStudyPoller({
+    watches: stores.watches,
+    source: source.get,
+    queue: stores.queue,
+    // The sandbox demo should not make people wait a minute.
+    intervalMs: (mode === 'sandbox' ? Math.min(cfg.QIDO_POLL_INTERVAL_S, 5) : cfg.QIDO_POLL_INTERVAL_S) * 1000,
+    ...(cfg.QIDO_SETTLE_S ? { settleMs: cfg.QIDO_SETTLE_S * 1000 } : {}),
+  });
+  closers.push(() => poller.stop());
+  if (options.workerOnly && cfg.METRICS_PORT) {
+    const m = await startWorkerMetricsServer(cfg.METRICS_PORT, cfg.HOST, staticTokenAuthorizer(side.apiTokens));
+    closers.push(() => m.close());
+  }
+}
+
+/** The CDS Hooks dependencies: trusted clients (and the sandbox EHR's key), replay cache, feedback store. */
+async function cdsDeps(ctx: ServiceContext, side: FhirSide, therapyMatcher: TherapyMatcher | undefined): Promise<{ cds: CdsHooksDeps; verifier: ClientJwtVerifier }> {
+  const { cfg, stores, publicBaseUrl } = ctx;
+  const clients: CdsClientConfig[] = [...(cfg.CDS_CLIENTS ?? [])];
+  // The sandbox EHR may name the in-process FHIR server (a loopback address) as its fhirServer.
+  if (side.sandboxKey) clients.push({ iss: side.sandboxKey.iss, jwks: { keys: [side.sandboxKey.publicJwk as Record<string, unknown>] }, fhir_servers: [side.sandbox!.fhirBaseUrl] });
+  const replayCache = stores.redis ? new RedisReplayCache(stores.redis) : new MemoryReplayCache();
+  const feedback: FeedbackStore = stores.redis ? new RedisFeedbackStore(stores.redis) : new SqliteFeedbackStore(stores.sqlite!);
+  const verifier = createClientJwtVerifier({ clients, replayCache, maxLifetimeS: cfg.CDS_JWT_MAX_LIFETIME_S });
+  const cds: CdsHooksDeps = {
+    // Rejections counted by reason on /metrics (the verdict is the verifier's).
+    verifier: countingVerifier(verifier),
+    publicBaseUrl,
+    valueSet: loadCtValueSet(cfg.CDS_CT_VALUE_SET_FILE),
+    declinePctPerYear: cfg.CDS_DECLINE_PCT_PER_YEAR,
+    smartLaunchUrl: cfg.SMART_LAUNCH_URL ?? `${publicBaseUrl}/smart/launch.html`,
+    watches: stores.watches,
+    watchTtlMs: cfg.WATCH_TTL_HOURS * 3600_000,
+    feedback,
+    opsAuthorize: (req) => staticTokenAuthorizer(side.apiTokens)(req),
+    allowInsecureHttp: cfg.ALLOW_INSECURE_HTTP,
+    clientFhirServers: new Map(clients.flatMap((c) => (c.fhir_servers ? [[c.iss, c.fhir_servers] as const] : []))),
+    overrideQuietMs: cfg.CDS_OVERRIDE_QUIET_DAYS * 86_400_000,
+    // The card checks therapy against the value set the cohort uses.
+    ...(therapyMatcher ? { therapyMatcher } : {}),
+  };
+  return { cds, verifier };
+}
+
+/** The HTTP app: CDS Hooks, the SMART app, the cohort and ops APIs, and the sandbox EHR's parts. */
+async function mountHttpApp(ctx: ServiceContext, listener: ListeningServer, side: FhirSide, audit: Audit, supervised: SupervisedWorker | undefined): Promise<void> {
+  const { cfg, options, mode, stores, parts, publicBaseUrl } = ctx;
+  const { fhir, apiTokens, sandbox } = side;
+  const therapyMatcher = cfg.COHORT_THERAPY_VALUE_SET_FILE ? compileTherapyValueSet(await loadTherapyValueSet(cfg.COHORT_THERAPY_VALUE_SET_FILE)) : undefined;
+  const { cds, verifier } = await cdsDeps(ctx, side, therapyMatcher);
+  const clientJwt = async (req: Request): Promise<boolean> => {
+    const url = `${(cfg.PUBLIC_BASE_URL ?? publicBaseUrl).replace(/\/+$/, '')}${req.originalUrl.split('?')[0]}`;
+    return (await verifier.verify(req.get('authorization'), url)).ok;
+  };
+  const apiAuthorize: ApiAuthorizer = anyAuthorizer(staticTokenAuthorizer(apiTokens), clientJwt);
+  try {
+    parts.mounts.push({
+      path: '/smart',
+      // The EHR's web origin must be allowed to frame the app and its FHIR and authorization servers to be
+      // called from it, in every mode (a sandbox service is launched by other EHRs and launchers too).
+      handler: createSmartAppRouter({
+        fhirOrigins: connectOriginsFromConfig(cfg.FHIR_BASE_URL, cfg.SMART_CONNECT_ORIGINS),
+        ...(cfg.SMART_FRAME_ANCESTORS ? { frameAncestors: frameAncestorsFromConfig(cfg.SMART_FRAME_ANCESTORS) } : {}),
+        launch: { clientId: cfg.SMART_CLIENT_ID, sandbox: mode === 'sandbox' },
+        ...(options.smartAppDist ? { distDir: options.smartAppDist } : {}),
+      }),
+    });
+  } catch (e) {
+    log.warn({ err: userMessage(e) }, 'SMART app not served');
+  }
+  parts.mounts.push({
+    path: '/api/cohort',
+    handler: createCohortRouter({
+      source: () => new FhirSearchSource(fhir.baseUrl, { auth: { token: () => fhirToken(cfg, mode, sandbox), invalidate: () => undefined } }),
+      authorize: (req) => staticTokenAuthorizer(apiTokens)(req),
+      ...(therapyMatcher ? { matcher: therapyMatcher } : {}),
+    }),
+  });
+  parts.rootRouters.push(
+    createOpsRouter({ authorize: staticTokenAuthorizer(apiTokens), stores, audit, ...(supervised ? { workerMetrics: supervised.metrics } : {}) }),
+  );
+  const app = createServiceApp({
+    ...parts,
+    cds,
+    queue: stores.queue,
+    apiAuthorize,
+    publicBaseUrl,
+  });
+  listener.use(app);
 }
 
 async function fhirToken(cfg: EnvConfig, mode: 'sandbox' | 'production', sandbox: RunningService['sandbox']): Promise<string> {
