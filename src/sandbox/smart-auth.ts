@@ -89,13 +89,22 @@ function pathOf(url: string): string {
   return new URL(url).pathname.replace(/\/+$/, '');
 }
 
-/**
- * The sandbox SMART authorization server (oidc-provider, OpenID Certified) plus the EHR side of a launch.
- * SMART on top of OAuth/OIDC: the `launch` and `aud` authorize parameters, launch context (`patient`,
- * `fhirContext`, `need_patient_banner`) in the token response, PKCE with S256 only (oidc-provider has no
- * `plain`, and we require PKCE for every client), short-lived opaque access tokens checked in process.
- */
-export async function createSandboxSmart(options: SandboxSmartOptions): Promise<SandboxSmart> {
+/** The options resolved once: URLs without trailing slashes, TTLs as functions read at each issue. */
+interface SmartSettings {
+  issuer: string;
+  fhirBase: string;
+  issuerPath: string;
+  appLaunchUrl: string;
+  redirectUris: string[];
+  accessTokenTtlS: () => number;
+  sessionTtlS: () => number;
+  clientId: string;
+}
+
+/** grantId -> launch context of that authorization. */
+type GrantContexts = Map<string, LaunchContext>;
+
+function resolveSettings(options: SandboxSmartOptions): SmartSettings {
   // oidc-provider 9 targets Node 22 LTS (it prints "Unsupported runtime" on 20) and checks PKCE with
   // crypto.hash, which Node 20 has from 20.12 on: fail at start with a clear line rather than at a token.
   if (typeof (nodeCrypto as { hash?: unknown }).hash !== 'function') {
@@ -104,31 +113,33 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
   const issuer = options.issuerUrl.replace(/\/+$/, '');
   const fhirBase = options.fhirBaseUrl.replace(/\/+$/, '');
   const origin = new URL(issuer).origin;
-  const appLaunchUrl = options.appLaunchUrl ?? `${origin}/smart/launch.html`;
-  const redirectUris = options.appRedirectUris ?? [`${origin}/smart/index.html`];
   const issuerPath = pathOf(issuer);
   if (!issuerPath) throw new VbmdError('config', `The sandbox SMART issuer ${issuer} needs a path (e.g. /auth) so it does not shadow the app.`);
   const ttlOption = options.accessTokenTtlS ?? 300;
-  const accessTokenTtlS = (): number => (typeof ttlOption === 'function' ? ttlOption() : ttlOption);
   const sessionOption = options.sessionTtlS ?? 8 * 3600;
-  const sessionTtlS = (): number => (typeof sessionOption === 'function' ? sessionOption() : sessionOption);
-  const clientId = options.clientId ?? SMART_APP_CLIENT_ID;
+  return {
+    issuer,
+    fhirBase,
+    issuerPath,
+    appLaunchUrl: options.appLaunchUrl ?? `${origin}/smart/launch.html`,
+    redirectUris: options.appRedirectUris ?? [`${origin}/smart/index.html`],
+    accessTokenTtlS: () => (typeof ttlOption === 'function' ? ttlOption() : ttlOption),
+    sessionTtlS: () => (typeof sessionOption === 'function' ? sessionOption() : sessionOption),
+    clientId: options.clientId ?? SMART_APP_CLIENT_ID,
+  };
+}
 
-  const launches = new LaunchStore();
-  /** grantId -> launch context of that authorization. */
-  const grantContexts = new Map<string, LaunchContext>();
-
-  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
-  const jwk = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
-
-  const configuration: Configuration = {
+/** oidc-provider's configuration: one public PKCE client, SMART scopes, `aud` and `launch` parameters. */
+function providerConfiguration(s: SmartSettings, grantContexts: GrantContexts, jwk: Record<string, unknown>): Configuration {
+  const { fhirBase, redirectUris, accessTokenTtlS, sessionTtlS } = s;
+  return {
     adapter: sandboxMemoryAdapter(),
     // Browsers send Origin with the app's token POST: only the origins of the registered redirect URIs may call
     // (SMART App Launch "CORS": token endpoint open to registered origins).
     clientBasedCORS: (_ctx, origin) => redirectUris.some((u) => new URL(u).origin === origin),
     clients: [
       {
-        client_id: clientId,
+        client_id: s.clientId,
         token_endpoint_auth_method: 'none',
         redirect_uris: redirectUris,
         grant_types: ['authorization_code', 'refresh_token'],
@@ -168,7 +179,7 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
         }
       },
     },
-    interactions: { url: (_ctx, interaction) => `${issuerPath}/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `${s.issuerPath}/interaction/${interaction.uid}` },
     findAccount: (_ctx, sub) => ({
       accountId: sub,
       claims: () => ({ sub, fhirUser: `${fhirBase}/Practitioner/${sub}` }),
@@ -183,9 +194,13 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
       ctx.body = errorPage('Sign-in failed', `${String(out.error)}: ${String(out.error_description ?? '')}`);
     },
   };
+}
 
-  const provider = new Provider(issuer, configuration);
-
+/** The provider with a fresh signing key, adding the SMART launch context to its token responses. */
+async function createProvider(s: SmartSettings, grantContexts: GrantContexts): Promise<Provider> {
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const jwk = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
+  const provider = new Provider(s.issuer, providerConfiguration(s, grantContexts, jwk));
   // SMART launch context rides on the token response (app-launch.md "Response"), next to access_token.
   provider.use(async (ctx, next) => {
     await next();
@@ -200,13 +215,20 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
     if (context.appContext !== undefined) body.appContext = context.appContext;
     ctx.set('Cache-Control', 'no-store');
   });
+  return provider;
+}
 
+/**
+ * The sign-in interaction. The sandbox EHR user is always signed in; EHR launch resolves `launch` to its
+ * context, standalone launch asks which patient (the launch/patient scope), as SMART's "patient picker".
+ */
+function addInteractionRoutes(router: Router, provider: Provider, s: SmartSettings, launches: LaunchStore, grantContexts: GrantContexts, options: SandboxSmartOptions): void {
   async function finish(req: Request, res: Response, scope: string, context: LaunchContext | null): Promise<void> {
     const details = await provider.interactionDetails(req, res);
     const clientId = String(details.params.client_id);
     const grant = new provider.Grant({ accountId: SANDBOX_USER, clientId });
     const requested = new Set(scope.split(/\s+/).filter(Boolean));
-    grant.addOIDCScope([...requested].filter((s) => SUPPORTED_SCOPES.includes(s)).join(' '));
+    grant.addOIDCScope([...requested].filter((sc) => SUPPORTED_SCOPES.includes(sc)).join(' '));
     const grantId = await grant.save();
     if (context) grantContexts.set(grantId, context);
     await provider.interactionFinished(
@@ -221,11 +243,7 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
     await provider.interactionFinished(req, res, { error: 'invalid_request', error_description: description }, { mergeWithLastSubmission: false });
   }
 
-  const router = express.Router();
-
-  // The sandbox EHR user is always signed in; EHR launch resolves `launch` to its context, standalone
-  // launch asks which patient (the launch/patient scope), as SMART's "patient picker".
-  router.get(`${issuerPath}/interaction/:uid`, (req, res, next) => {
+  router.get(`${s.issuerPath}/interaction/:uid`, (req, res, next) => {
     (async () => {
       const details = await provider.interactionDetails(req, res);
       const params = details.params as Record<string, string | undefined>;
@@ -240,7 +258,7 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
       if (scopes.includes('launch/patient')) {
         const patients = options.listPatients ? await options.listPatients() : [];
         res.type('html').send(
-          patientPickerPage({ action: `${issuerPath}/interaction/${details.uid}/patient`, patients, clientId: String(params.client_id) }),
+          patientPickerPage({ action: `${s.issuerPath}/interaction/${details.uid}/patient`, patients, clientId: String(params.client_id) }),
         );
         return;
       }
@@ -249,7 +267,7 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
     })().catch(next);
   });
 
-  router.post(`${issuerPath}/interaction/:uid/patient`, express.urlencoded({ extended: false, limit: '10kb' }), (req, res, next) => {
+  router.post(`${s.issuerPath}/interaction/:uid/patient`, express.urlencoded({ extended: false, limit: '10kb' }), (req, res, next) => {
     (async () => {
       const details = await provider.interactionDetails(req, res);
       const parsed = z.object({ patient: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/) }).safeParse(req.body);
@@ -258,8 +276,10 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
       return finish(req, res, scope, { patient: parsed.data.patient, needPatientBanner: true });
     })().catch(next);
   });
+}
 
-  const smartConfiguration = (): Record<string, unknown> => ({
+function smartConfigurationOf(issuer: string): Record<string, unknown> {
+  return {
     issuer,
     jwks_uri: `${issuer}/jwks`,
     authorization_endpoint: `${issuer}/authorize`,
@@ -276,22 +296,12 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
       'context-ehr-patient', 'context-standalone-patient', 'context-banner',
       'permission-patient', 'permission-online', 'permission-v1', 'permission-v2',
     ],
-  });
-
-  // Discovery is open to any origin (SMART App Launch, "CORS").
-  router.get(`${pathOf(fhirBase)}/.well-known/smart-configuration`, (_req, res) => {
-    res.set('Access-Control-Allow-Origin', '*').json(smartConfiguration());
-  });
-
-  const createLaunch = (context: LaunchContext): { launch: string; url: string } => {
-    const launch = launches.create(context);
-    const url = new URL(appLaunchUrl);
-    url.searchParams.set('iss', fhirBase);
-    url.searchParams.set('launch', launch);
-    return { launch, url: url.href };
   };
+}
 
-  router.get('/sandbox/launch', (req, res, next) => {
+/** `GET /sandbox/launch`: the EHR side of an EHR launch (a patient index without `?patient=`). */
+function launchHandler(createLaunch: SandboxSmart['createLaunch'], options: SandboxSmartOptions): express.RequestHandler {
+  return (req, res, next) => {
     if (req.query.patient === undefined) {
       (options.listPatients ? options.listPatients() : Promise.resolve([]))
         .then((patients) => res.type('html').send(patientIndexPage(patients)))
@@ -319,11 +329,12 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
       return;
     }
     res.type('html').send(ehrFramePage({ patient: q.data.patient, fhirContext: fhirContext?.[0]?.reference, appUrl: url }));
-  });
+  };
+}
 
-  router.use(issuerPath, provider.callback() as unknown as express.RequestHandler);
-
-  const verifyAccess = async (req: Request): Promise<AccessDecision> => {
+/** Checks a FHIR request's bearer token: issued here, unexpired, within its scopes and the launch patient. */
+function accessVerifier(provider: Provider, options: SandboxSmartOptions): SandboxSmart['verifyAccess'] {
+  return async (req: Request): Promise<AccessDecision> => {
     const header = req.headers.authorization ?? '';
     if (!header && options.anonymousRead && (req.method === 'GET' || req.method === 'HEAD')) return { ok: true };
     const m = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
@@ -349,6 +360,36 @@ export async function createSandboxSmart(options: SandboxSmartOptions): Promise<
     }
     return { ok: true };
   };
+}
 
-  return { router, verifyAccess, createLaunch, smartConfiguration };
+/**
+ * The sandbox SMART authorization server (oidc-provider, OpenID Certified) plus the EHR side of a launch.
+ * SMART on top of OAuth/OIDC: the `launch` and `aud` authorize parameters, launch context (`patient`,
+ * `fhirContext`, `need_patient_banner`) in the token response, PKCE with S256 only (oidc-provider has no
+ * `plain`, and we require PKCE for every client), short-lived opaque access tokens checked in process.
+ */
+export async function createSandboxSmart(options: SandboxSmartOptions): Promise<SandboxSmart> {
+  const s = resolveSettings(options);
+  const launches = new LaunchStore();
+  const grantContexts: GrantContexts = new Map();
+  const provider = await createProvider(s, grantContexts);
+
+  const router = express.Router();
+  addInteractionRoutes(router, provider, s, launches, grantContexts, options);
+  const smartConfiguration = (): Record<string, unknown> => smartConfigurationOf(s.issuer);
+  // Discovery is open to any origin (SMART App Launch, "CORS").
+  router.get(`${pathOf(s.fhirBase)}/.well-known/smart-configuration`, (_req, res) => {
+    res.set('Access-Control-Allow-Origin', '*').json(smartConfiguration());
+  });
+  const createLaunch = (context: LaunchContext): { launch: string; url: string } => {
+    const launch = launches.create(context);
+    const url = new URL(s.appLaunchUrl);
+    url.searchParams.set('iss', s.fhirBase);
+    url.searchParams.set('launch', launch);
+    return { launch, url: url.href };
+  };
+  router.get('/sandbox/launch', launchHandler(createLaunch, options));
+  router.use(s.issuerPath, provider.callback() as unknown as express.RequestHandler);
+
+  return { router, verifyAccess: accessVerifier(provider, options), createLaunch, smartConfiguration };
 }
