@@ -22,7 +22,7 @@ const MAX_QIDO_RESULTS = 100_000;
  * `keyTag`, so a server that ignores `offset` stops the paging instead of looping).
  */
 export async function qidoSearch(
-  http: DicomWebHttp,
+  web: DicomWebHttp,
   path: string,
   params: Record<string, string>,
   include: string[],
@@ -37,12 +37,12 @@ export async function qidoSearch(
       accept: ACCEPT_DICOM_JSON,
       ...what,
     };
-    return http.request(spec, async (res) => {
+    return web.request(spec, async (res) => {
       if (res.status === 204) {
         res.body.resume();
         return [];
       }
-      return parseDicomJson(http.server, spec, res.headers['content-type'], await readBody(res.body, MAX_JSON_BYTES));
+      return parseDicomJson(web.server, spec, res.headers['content-type'], await readBody(res.body, MAX_JSON_BYTES));
     });
   };
   if (page.limit !== undefined) return fetchPage(page.limit, page.offset);
@@ -62,11 +62,11 @@ export async function qidoSearch(
     }
     if (rows.length < QIDO_PAGE) break;
     if (fresh === 0) {
-      log.warn({ server: http.server, operation: what.operation }, 'DICOMweb server ignored the QIDO offset; stopping paging');
+      log.warn({ server: web.server, operation: what.operation }, 'DICOMweb server ignored the QIDO offset; stopping paging');
       break;
     }
     if (all.length >= MAX_QIDO_RESULTS) {
-      throw new DicomWebError('remote', `The ${what.operation} on DICOMweb server ${http.server} matched more than ${MAX_QIDO_RESULTS} results; narrow the search.`, { server: http.server });
+      throw new DicomWebError('remote', `The ${what.operation} on DICOMweb server ${web.server} matched more than ${MAX_QIDO_RESULTS} results; narrow the search.`, { server: web.server });
     }
     offset += rows.length;
   }
