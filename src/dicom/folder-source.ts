@@ -1,36 +1,24 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
-import { basename, join, relative } from 'node:path';
-import { VbmdError, isVbmdError } from '../util/errors.js';
+import { relative } from 'node:path';
+import { VbmdError } from '../util/errors.js';
 import { sliceKey, type DicomSlice } from './slice.js';
 import type { DicomPatientIdentity } from './patient-identity.js';
 import type { DicomSource, LoadOptions, StudyRef } from './source.js';
 import type { SeriesChoiceCandidate } from './series-choice.js';
-import {
-  parseDicomFramesParallel,
-  parseDicomHeaders,
-  parseDicomSlice,
-  parseDicomSliceParallel,
-  prepareCodecFor,
-  sliceFromScannedHeader,
-  type DicomSliceHeader,
-  type PixelDataLocation,
-} from './parse.js';
+import { parseDicomFramesParallel, prepareCodecFor, type DicomSliceHeader, type PixelDataLocation } from './parse.js';
 import { isEncapsulated, transferSyntaxInfo } from './codecs/transfer-syntax.js';
 import { splitByAcquisition, uniquePlanes } from './plane-grouping.js';
 import { HuVolumeBuilder, finishVolume, hasIntegerHu, placeSlice, planVolume, type AssembleOptions } from './assemble-volume.js';
+import { listFiles, readBytes, readHeaderSync } from './folder-files.js';
+import { decodeByFile, decodeCompressed, decodeFile, decodeNative, mapLimit } from './folder-decode.js';
 import type { LoadedVolume } from '../imaging/volume.js';
 import { PagePrefaulter } from '../imaging/page-prefault.js';
 
+export { listFiles } from './folder-files.js';
+
 /** Bytes read per file for the header scan; CT headers are 1-10 KB (longer ones are re-read whole). */
 const HEADER_PROBE_BYTES = 16 * 1024;
-/** Longer reads tried when a header does not fit the first probe (the last bounds the header scan). */
-const LONG_HEADER_PROBES = [1024 * 1024, 16 * 1024 * 1024, 64 * 1024 * 1024];
 /** Files scanned between yields to the event loop. */
 const SCAN_BATCH = 64;
-/** Files read and decoded between yields to the event loop (~1-2 ms each at 512x512). */
-const LOAD_BATCH = 8;
 /** Files read at once: enough to keep the disk and the parser busy on 2 cores without exhausting fds. */
 const READ_CONCURRENCY = 16;
 
@@ -215,199 +203,6 @@ export class FolderDicomSource implements DicomSource {
   }
 }
 
-/** Every regular file under `root` (or `root` itself when it is a file), skipping dot-files. */
-export async function listFiles(root: string): Promise<string[]> {
-  let st;
-  try {
-    st = await stat(root);
-  } catch {
-    throw new VbmdError('not-found', `${root} does not exist.`);
-  }
-  if (st.isFile()) return [root];
-  const out: string[] = [];
-  let entries;
-  try {
-    entries = await readdir(root, { recursive: true, withFileTypes: true });
-  } catch (e) {
-    throw new VbmdError('bad-input', `Cannot read folder ${root}: ${(e as Error).message}.`);
-  }
-  for (const e of entries) {
-    if (e.name.startsWith('.') || !(e.isFile() || e.isSymbolicLink())) continue;
-    // Node 20: parentPath (20.12+) or path; both are the entry's directory.
-    const dir = (e as { parentPath?: string }).parentPath ?? (e as { path?: string }).path ?? root;
-    const file = join(dir, e.name);
-    // Exported datasets often link files into place: follow links to regular files, skip the rest.
-    if (e.isSymbolicLink() && !(await stat(file).then((s) => s.isFile(), () => false))) continue;
-    out.push(file);
-  }
-  return out.sort();
-}
-
-type Place = (slice: DicomSlice, k: number) => Promise<void>;
-
-/**
- * Native pixel data: one reusable read buffer (no per-file allocation, page faults or garbage: the parsed
- * slice's pixels are views into it, consumed by `place` before the next read). Reads are synchronous, like
- * the header scan: from the page cache that is a memcpy, measured at a third of the CPU of async reads
- * (300 CT files: ~18 ms vs ~50 ms); the event loop gets a turn every few files.
- */
-async function decodeNative(
-  order: DicomSliceHeader[],
-  place: Place,
-  options: LoadOptions,
-  scanned: (h: DicomSliceHeader) => (PixelDataLocation & { fileSize: number }) | undefined,
-): Promise<void> {
-  let buffer: Buffer = Buffer.allocUnsafeSlow(0);
-  for (let k = 0; k < order.length; k++) {
-    if (k % LOAD_BATCH === LOAD_BATCH - 1) {
-      await new Promise((r) => setImmediate(r));
-      options.signal?.throwIfAborted();
-    }
-    const h = order[k];
-    let bytes: Uint8Array;
-    ({ bytes, buffer } = readIntoSync(h.source, buffer));
-    // The header was parsed moments ago by the scan: reuse it when the file is unchanged (same size,
-    // PixelData tag where it was), saving a second full parse per file.
-    const at = scanned(h);
-    const quick = at && at.fileSize === bytes.length ? sliceFromScannedHeader(h, bytes, at) : undefined;
-    await place(quick ?? (await decodeFile(h.source, () => bytes, parseDicomSlice)), k);
-  }
-}
-
-/** Compressed: decoding dominates, so files are read asynchronously and decoded on the worker pool, several in flight per core. */
-async function decodeCompressed(order: DicomSliceHeader[], place: Place, options: LoadOptions): Promise<void> {
-  await mapLimit(order, Math.max(4, 2 * availableParallelism()), async (h, k) => {
-    options.signal?.throwIfAborted();
-    await place(await decodeFile(h.source, () => readBytes(h.source), parseDicomSliceParallel), k);
-  });
-}
-
-/**
- * Multi-frame files (Enhanced CT): each file is read once and all its frames decoded (compressed ones on
- * the worker pool), then placed; files one after another, since one can hold a whole series.
- */
-async function decodeByFile(order: DicomSliceHeader[], place: Place, options: LoadOptions): Promise<void> {
-  const byFile = new Map<string, number[]>();
-  order.forEach((h, k) => {
-    const ks = byFile.get(h.source);
-    if (ks) ks.push(k);
-    else byFile.set(h.source, [k]);
-  });
-  for (const [file, ks] of byFile) {
-    options.signal?.throwIfAborted();
-    const slices = await decodeFile(file, () => readBytes(file), parseDicomFramesParallel);
-    const byKey = new Map(slices.map((s) => [sliceKey(s), s]));
-    for (const k of ks) {
-      const s = byKey.get(sliceKey(order[k]));
-      if (!s) throw new VbmdError('bad-input', `${file} changed while it was being read (frame ${order[k].frameNumber ?? 1} of instance ${order[k].sopInstanceUid} is gone); load it again.`);
-      await place(s, k);
-    }
-  }
-}
-
-/** Reads and parses one file; anything but a VbmdError becomes one that names the file. */
-async function decodeFile<T>(
-  file: string,
-  read: () => Uint8Array | Promise<Uint8Array>,
-  parse: (bytes: Uint8Array, source: string) => T | Promise<T>,
-): Promise<T> {
-  const bytes = await read();
-  try {
-    return await parse(bytes, file);
-  } catch (e) {
-    if (isVbmdError(e)) throw e;
-    throw new VbmdError('bad-input', `${file} could not be decoded: ${(e as Error).message}.`, {}, { cause: e });
-  }
-}
-
-type HeaderResult = { headers: DicomSliceHeader[]; pixelData?: PixelDataLocation; fileSize: number } | { dicom: boolean; message: string };
-
-/**
- * Header of a DICOM image file; else whether it looked like DICOM (DICM marker) and why it failed.
- * Synchronous on purpose: a small read from the page cache costs microseconds, while each async fs call
- * hops through the thread pool (measured: 300 CT headers in ~25 ms sync vs ~120 ms async). The caller
- * yields to the event loop between batches.
- */
-function readHeaderSync(file: string, probe: Buffer): HeaderResult {
-  let head: Uint8Array;
-  let size: number;
-  try {
-    const fd = openSync(file, 'r');
-    try {
-      size = fstatSync(fd).size;
-      const n = readSync(fd, probe, 0, Math.min(probe.length, size), 0);
-      head = probe.subarray(0, n);
-    } finally {
-      closeSync(fd);
-    }
-  } catch (e) {
-    return { dicom: false, message: (e as Error).message };
-  }
-  // A DICOMDIR (PS3.10 media directory) is DICOM but not an image: ignore it like any non-image file.
-  if (/^dicomdir$/i.test(basename(file))) return { dicom: false, message: 'DICOMDIR' };
-  const looksDicom = head.length >= 132 && Buffer.from(head.subarray(128, 132)).toString('latin1') === 'DICM';
-  const found: { pixelData?: PixelDataLocation } = {};
-  // Longer headers (Enhanced CT functional groups, big private blocks) are read from longer prefixes, not
-  // the whole file: a multi-frame file's pixel data can be hundreds of MB, a raw-data object gigabytes.
-  for (const prefix of [0, ...LONG_HEADER_PROBES]) {
-    try {
-      const bytes = prefix === 0 ? head : readPrefixSync(file, Math.min(prefix, size));
-      return { headers: parseDicomHeaders(bytes, file, bytes.length < size, found), pixelData: found.pixelData, fileSize: size };
-    } catch (e) {
-      if (!(isVbmdError(e) && e.details.needMoreBytes === true)) return { dicom: looksDicom, message: (e as Error).message };
-      if (prefix >= size) break;
-    }
-  }
-  return { dicom: looksDicom, message: `${file}: no pixel data within its first ${LONG_HEADER_PROBES.at(-1)! / 2 ** 20} MiB; not an image vbmd reads.` };
-}
-
-function readPrefixSync(file: string, length: number): Buffer {
-  const fd = openSync(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(length);
-    let off = 0;
-    while (off < length) {
-      const n = readSync(fd, buf, off, length - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return buf.subarray(0, off);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Reads a whole file into `buffer` (replaced by a larger one when needed); returns a view and the buffer. */
-function readIntoSync(file: string, buffer: Buffer): { bytes: Uint8Array; buffer: Buffer } {
-  try {
-    const fd = openSync(file, 'r');
-    try {
-      const size = fstatSync(fd).size;
-      // Grow with headroom so a series of similar files reallocates once.
-      const buf = buffer.length >= size ? buffer : Buffer.allocUnsafeSlow(Math.ceil(size * 1.25));
-      let off = 0;
-      while (off < size) {
-        const n = readSync(fd, buf, off, size - off, off);
-        if (n === 0) break;
-        off += n;
-      }
-      return { bytes: buf.subarray(0, off), buffer: buf };
-    } finally {
-      closeSync(fd);
-    }
-  } catch (e) {
-    throw new VbmdError('bad-input', `Cannot read ${file}: ${(e as Error).message}.`);
-  }
-}
-
-async function readBytes(file: string): Promise<Uint8Array> {
-  try {
-    return await readFile(file);
-  } catch (e) {
-    throw new VbmdError('bad-input', `Cannot read ${file}: ${(e as Error).message}.`);
-  }
-}
-
 function orientationOf(h: DicomSliceHeader): SeriesChoiceCandidate['orientation'] {
   const o = h.imageOrientation;
   if (!o) return undefined;
@@ -434,24 +229,3 @@ function extentOf(hs: DicomSliceHeader[]): number | undefined {
   }
   return hi - lo + (hs[0].sliceThicknessMm ?? 0);
 }
-
-/** Runs `fn` over `items` with at most `limit` in flight; results in input order; first rejection wins. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number, worker: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async (w: number): Promise<void> => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        out[i] = await fn(items[i], i, w);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, (_, w) => worker(w)));
-  return out;
-}
-
