@@ -76,20 +76,7 @@ export function createFhirApp(options: FhirAppOptions = {}): FhirApp {
     sendJson(res, 200, capabilityStatement(baseOf(req), options.oauthUris));
   });
 
-  if (options.verifyAccess) {
-    const verify = options.verifyAccess;
-    app.use((req: Request, res: Response, next: NextFunction) => {
-      verify(req).then(
-        (decision) => {
-          if (decision.ok) return next();
-          if (decision.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
-          sendJson(res, decision.status, outcome('error', decision.status === 401 ? 'login' : 'forbidden',
-            decision.status === 401 ? 'Missing or invalid access token' : 'The access token does not allow this request'));
-        },
-        (e: unknown) => next(e),
-      );
-    });
-  }
+  if (options.verifyAccess) app.use(accessCheck(options.verifyAccess));
 
   const bulk = bulkExportHandler(repository, baseOf, !!options.verifyAccess);
   app.use((req: Request, res: Response, next: NextFunction) => {
@@ -97,137 +84,169 @@ export function createFhirApp(options: FhirAppOptions = {}): FhirApp {
   });
 
   app.use((req: Request, res: Response, next: NextFunction) => {
-    handle(req, res).catch(next);
+    handle(req, res, (fhirReq) => runExclusive(router, repository, fhirReq), baseOf).catch(next);
   });
 
-  /**
-   * fhir-router resolves a transaction's conditional creates (If-None-Exist -> which id each fullUrl becomes)
-   * before it enters repo.withTransaction, so two concurrent transactions could both decide to create the
-   * same Device and one would point its Observation at an id that is never written. Running the whole
-   * transaction inside our repository's lock closes that window; a failed outcome is thrown inside the lock
-   * so the journal rolls back, then answered as usual.
-   */
-  async function runExclusive(fhirReq: FhirRequest): Promise<FhirResponse> {
-    if (!(repository instanceof TransactionalMemoryRepository) || !isTransaction(fhirReq.body) || fhirReq.method !== 'POST') {
-      return router.handleRequest(fhirReq, repository);
-    }
-    try {
-      return await repository.withTransaction(async () => {
-        const body = fhirReq.body as Bundle;
-        const resolved = body.type === 'transaction' ? await resolveConditionalCreates(body, repository) : { bundle: body, matched: new Map<number, never>() };
-        if (isOperationOutcome(resolved)) throw new TransactionFailed([resolved]);
-        // Every entry was a matched conditional create (a retry of a committed write): nothing left to route.
-        if (!resolved.bundle.entry?.length && resolved.matched.size) {
-          return [allOk, mergeTransactionResponse({ resourceType: 'Bundle', type: 'transaction-response', entry: [] }, resolved.matched, body.entry?.length ?? 0)] as FhirResponse;
-        }
-        const response = await router.handleRequest({ ...fhirReq, body: resolved.bundle }, repository);
-        if (!isOk(response[0])) throw new TransactionFailed(response);
-        const merged = response[1] && resolved.matched.size ? mergeTransactionResponse(response[1] as Bundle, resolved.matched, body.entry?.length ?? 0) : response[1];
-        return (merged ? [response[0], merged] : response) as FhirResponse;
-      });
-    } catch (e) {
-      if (e instanceof TransactionFailed) return e.response;
-      throw e;
-    }
-  }
-
-  async function handle(req: Request, res: Response): Promise<void> {
-    let method = req.method.toUpperCase() as HttpMethod;
-    const full = new URL(req.url, 'http://local');
-    let path = full.pathname.replace(/^\/+/, '').replace(/\/+$/, '');
-    const params = full.searchParams;
-    // POST [type]/_search with a form body is the same search as GET [type]?body (FHIR R4 3.1.0.8.1).
-    if (method === 'POST' && /^[A-Z][A-Za-z]+\/_search$/.test(path)) {
-      const form = (req.body ?? {}) as Record<string, unknown>;
-      for (const [k, v] of Object.entries(form)) {
-        for (const one of Array.isArray(v) ? v : [v]) params.append(k, String(one));
-      }
-      method = 'GET';
-      path = path.slice(0, -'/_search'.length);
-    }
-    const isSearch = method === 'GET' && (path === '' || /^[A-Z][A-Za-z]+$/.test(path));
-    const type = path.split('/')[0];
-    if (type && !type.startsWith('$') && !isResourceType(type)) {
-      sendJson(res, 404, outcome('error', 'not-found', `Unknown resource type: ${type.slice(0, 64)}`));
-      return;
-    }
-    const hasBody = method === 'POST' || method === 'PUT' || method === 'PATCH';
-    if (hasBody && (req.body === undefined || req.body === null || typeof req.body !== 'object')) {
-      const ct = String(req.headers['content-type'] ?? '');
-      if (ct && !/json/i.test(ct)) {
-        sendJson(res, 415, outcome('error', 'not-supported', `Unsupported content type ${ct.slice(0, 64)}: send application/fhir+json`));
-      } else {
-        sendJson(res, 400, outcome('error', 'invalid', 'A FHIR JSON resource body is required'));
-      }
-      return;
-    }
-    // fhir-router answers a transaction whose entry lacks request.method/url with 200 and an error entry;
-    // a transaction must be all or nothing, so refuse it whole.
-    if (method === 'POST' && path === '' && isTransaction(req.body)) {
-      const bad = (req.body.entry ?? []).findIndex((e) => !e?.request?.method || !e?.request?.url);
-      if (bad >= 0) {
-        sendJson(res, 400, outcome('error', 'invalid', `Bundle.entry[${bad}].request needs method and url`));
-        return;
-      }
-    }
-    let summaryCount = false;
-    if (isSearch) {
-      summaryCount = params.get('_summary') === 'count';
-      const requested = Number(params.get('_count') ?? DEFAULT_SEARCH_COUNT);
-      const count = Number.isFinite(requested) && requested >= 0 ? Math.min(requested, DEFAULT_MAX_SEARCH_COUNT) : DEFAULT_SEARCH_COUNT;
-      params.set('_count', String(summaryCount ? 0 : count));
-      params.delete('_summary');
-    }
-    const query = params.toString();
-    const fhirReq: FhirRequest = {
-      method,
-      url: `/${path}${query ? `?${query}` : ''}`,
-      pathname: '',
-      body: method === 'GET' ? undefined : (req.body as unknown),
-      params: {},
-      query: {},
-      headers: req.headers,
-      // Without this flag fhir-router runs a transaction Bundle entry by entry, like a batch.
-      config: { transactions: true },
-    };
-    const [oo, resource] = await runExclusive(fhirReq);
-    const status = getStatus(oo);
-    if (!isOk(oo)) {
-      sendJson(res, status, oo);
-      return;
-    }
-    if (!resource) {
-      sendJson(res, status, oo);
-      return;
-    }
-    const base = baseOf(req);
-    if (isSearch && resource.resourceType === 'Bundle') {
-      decorateSearchset(resource, base, path, params, summaryCount);
-    }
-    if (resource.meta?.versionId) res.setHeader('ETag', `W/"${resource.meta.versionId}"`);
-    if (resource.meta?.lastUpdated) res.setHeader('Last-Modified', new Date(resource.meta.lastUpdated).toUTCString());
-    if (status === 201 && resource.id) {
-      res.setHeader('Location', `${base}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId ?? '1'}`);
-    }
-    sendJson(res, status, resource);
-  }
-
-  // Malformed JSON, oversize bodies and unexpected faults: an OperationOutcome, never an HTML page.
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const e = err as { status?: number; type?: string; message?: string };
-    if (e?.type === 'entity.parse.failed') {
-      sendJson(res, 400, badRequest('Request body is not valid JSON'));
-      return;
-    }
-    if (e?.type === 'entity.too.large') {
-      sendJson(res, 413, outcome('error', 'too-costly', 'Request body too large'));
-      return;
-    }
-    const oo = normalizeOperationOutcome(err);
-    sendJson(res, getStatus(oo) || 500, oo);
-  });
-
+  app.use(fhirErrorHandler);
   return app;
+}
+
+/** `verifyAccess` as middleware: 401 (with WWW-Authenticate) or 403 as an OperationOutcome. */
+function accessCheck(verify: NonNullable<FhirAppOptions['verifyAccess']>): express.RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    verify(req).then(
+      (decision) => {
+        if (decision.ok) return next();
+        if (decision.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+        sendJson(res, decision.status, outcome('error', decision.status === 401 ? 'login' : 'forbidden',
+          decision.status === 401 ? 'Missing or invalid access token' : 'The access token does not allow this request'));
+      },
+      (e: unknown) => next(e),
+    );
+  };
+}
+
+/** Malformed JSON, oversize bodies and unexpected faults: an OperationOutcome, never an HTML page. */
+function fhirErrorHandler(err: unknown, _req: Request, res: Response, _next: NextFunction): void {
+  const e = err as { status?: number; type?: string; message?: string };
+  if (e?.type === 'entity.parse.failed') {
+    sendJson(res, 400, badRequest('Request body is not valid JSON'));
+    return;
+  }
+  if (e?.type === 'entity.too.large') {
+    sendJson(res, 413, outcome('error', 'too-costly', 'Request body too large'));
+    return;
+  }
+  const oo = normalizeOperationOutcome(err);
+  sendJson(res, getStatus(oo) || 500, oo);
+}
+
+/**
+ * fhir-router resolves a transaction's conditional creates (If-None-Exist -> which id each fullUrl becomes)
+ * before it enters repo.withTransaction, so two concurrent transactions could both decide to create the
+ * same Device and one would point its Observation at an id that is never written. Running the whole
+ * transaction inside our repository's lock closes that window; a failed outcome is thrown inside the lock
+ * so the journal rolls back, then answered as usual.
+ */
+async function runExclusive(router: FhirRouter, repository: FhirRepository, fhirReq: FhirRequest): Promise<FhirResponse> {
+  if (!(repository instanceof TransactionalMemoryRepository) || !isTransaction(fhirReq.body) || fhirReq.method !== 'POST') {
+    return router.handleRequest(fhirReq, repository);
+  }
+  try {
+    return await repository.withTransaction(async () => {
+      const body = fhirReq.body as Bundle;
+      const resolved = body.type === 'transaction' ? await resolveConditionalCreates(body, repository) : { bundle: body, matched: new Map<number, never>() };
+      if (isOperationOutcome(resolved)) throw new TransactionFailed([resolved]);
+      // Every entry was a matched conditional create (a retry of a committed write): nothing left to route.
+      if (!resolved.bundle.entry?.length && resolved.matched.size) {
+        return [allOk, mergeTransactionResponse({ resourceType: 'Bundle', type: 'transaction-response', entry: [] }, resolved.matched, body.entry?.length ?? 0)] as FhirResponse;
+      }
+      const response = await router.handleRequest({ ...fhirReq, body: resolved.bundle }, repository);
+      if (!isOk(response[0])) throw new TransactionFailed(response);
+      const merged = response[1] && resolved.matched.size ? mergeTransactionResponse(response[1] as Bundle, resolved.matched, body.entry?.length ?? 0) : response[1];
+      return (merged ? [response[0], merged] : response) as FhirResponse;
+    });
+  } catch (e) {
+    if (e instanceof TransactionFailed) return e.response;
+    throw e;
+  }
+}
+
+/** One REST call as fhir-router sees it, with what the answer needs to know of the search. */
+interface ParsedCall {
+  method: HttpMethod;
+  path: string;
+  params: URLSearchParams;
+  isSearch: boolean;
+}
+
+/** Method and path, with POST [type]/_search turned into the same search as GET [type]?body (FHIR R4 3.1.0.8.1). */
+function parseCall(req: Request): ParsedCall {
+  let method = req.method.toUpperCase() as HttpMethod;
+  const full = new URL(req.url, 'http://local');
+  let path = full.pathname.replace(/^\/+/, '').replace(/\/+$/, '');
+  const params = full.searchParams;
+  if (method === 'POST' && /^[A-Z][A-Za-z]+\/_search$/.test(path)) {
+    const form = (req.body ?? {}) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(form)) {
+      for (const one of Array.isArray(v) ? v : [v]) params.append(k, String(one));
+    }
+    method = 'GET';
+    path = path.slice(0, -'/_search'.length);
+  }
+  const isSearch = method === 'GET' && (path === '' || /^[A-Z][A-Za-z]+$/.test(path));
+  return { method, path, params, isSearch };
+}
+
+/** Refuses what fhir-router would get wrong: an unknown type, a missing body, a half-specified transaction. */
+function rejected(req: Request, res: Response, { method, path }: ParsedCall): boolean {
+  const type = path.split('/')[0];
+  if (type && !type.startsWith('$') && !isResourceType(type)) {
+    sendJson(res, 404, outcome('error', 'not-found', `Unknown resource type: ${type.slice(0, 64)}`));
+    return true;
+  }
+  const hasBody = method === 'POST' || method === 'PUT' || method === 'PATCH';
+  if (hasBody && (req.body === undefined || req.body === null || typeof req.body !== 'object')) {
+    const ct = String(req.headers['content-type'] ?? '');
+    if (ct && !/json/i.test(ct)) {
+      sendJson(res, 415, outcome('error', 'not-supported', `Unsupported content type ${ct.slice(0, 64)}: send application/fhir+json`));
+    } else {
+      sendJson(res, 400, outcome('error', 'invalid', 'A FHIR JSON resource body is required'));
+    }
+    return true;
+  }
+  // fhir-router answers a transaction whose entry lacks request.method/url with 200 and an error entry;
+  // a transaction must be all or nothing, so refuse it whole.
+  if (method === 'POST' && path === '' && isTransaction(req.body)) {
+    const bad = (req.body.entry ?? []).findIndex((e) => !e?.request?.method || !e?.request?.url);
+    if (bad >= 0) {
+      sendJson(res, 400, outcome('error', 'invalid', `Bundle.entry[${bad}].request needs method and url`));
+      return true;
+    }
+  }
+  return false;
+}
+
+async function handle(req: Request, res: Response, run: (fhirReq: FhirRequest) => Promise<FhirResponse>, baseOf: (req: Request) => string): Promise<void> {
+  const call = parseCall(req);
+  if (rejected(req, res, call)) return;
+  const { method, path, params, isSearch } = call;
+  let summaryCount = false;
+  if (isSearch) {
+    summaryCount = params.get('_summary') === 'count';
+    const requested = Number(params.get('_count') ?? DEFAULT_SEARCH_COUNT);
+    const count = Number.isFinite(requested) && requested >= 0 ? Math.min(requested, DEFAULT_MAX_SEARCH_COUNT) : DEFAULT_SEARCH_COUNT;
+    params.set('_count', String(summaryCount ? 0 : count));
+    params.delete('_summary');
+  }
+  const query = params.toString();
+  const fhirReq: FhirRequest = {
+    method,
+    url: `/${path}${query ? `?${query}` : ''}`,
+    pathname: '',
+    body: method === 'GET' ? undefined : (req.body as unknown),
+    params: {},
+    query: {},
+    headers: req.headers,
+    // Without this flag fhir-router runs a transaction Bundle entry by entry, like a batch.
+    config: { transactions: true },
+  };
+  const [oo, resource] = await run(fhirReq);
+  const status = getStatus(oo);
+  if (!isOk(oo) || !resource) {
+    sendJson(res, status, oo);
+    return;
+  }
+  const base = baseOf(req);
+  if (isSearch && resource.resourceType === 'Bundle') {
+    decorateSearchset(resource, base, path, params, summaryCount);
+  }
+  if (resource.meta?.versionId) res.setHeader('ETag', `W/"${resource.meta.versionId}"`);
+  if (resource.meta?.lastUpdated) res.setHeader('Last-Modified', new Date(resource.meta.lastUpdated).toUTCString());
+  if (status === 201 && resource.id) {
+    res.setHeader('Location', `${base}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId ?? '1'}`);
+  }
+  sendJson(res, status, resource);
 }
 
 function decorateSearchset(bundle: Bundle, base: string, path: string, params: URLSearchParams, summaryCount: boolean): void {
