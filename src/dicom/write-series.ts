@@ -88,12 +88,19 @@ export async function writeCtSeries(dir: string, volume: Volume, meta: CtSeriesM
   if (!(slope !== 0 && Number.isFinite(slope) && Number.isFinite(intercept))) {
     throw new VbmdError('bad-input', `Cannot write a CT series: rescale slope ${slope} / intercept ${intercept} are not usable.`);
   }
+  const sopClassUid = meta.sopClassUid ?? CT_IMAGE_STORAGE;
+  const sharedDicom = DicomMetaDictionary.denaturalizeDataset(seriesAttributes(volume, meta, sopClassUid, slope, intercept));
+  return writeSlices(dir, volume, meta, { sharedDicom, sopClassUid, slope, intercept });
+}
+
+/** The attributes every slice of the series shares (dcmjs naturalized keywords), UIDs generated where unset. */
+function seriesAttributes(volume: Volume, meta: CtSeriesMeta, sopClassUid: string, slope: number, intercept: number): Record<string, unknown> {
+  const [cols, rows] = volume.dims;
   const studyUid = meta.studyInstanceUid ?? newDicomUid();
   const seriesUid = meta.seriesInstanceUid ?? newDicomUid();
   const forUid = meta.frameOfReferenceUid ?? newDicomUid();
-  const sopClassUid = meta.sopClassUid ?? CT_IMAGE_STORAGE;
   const dt = splitIsoDateTime(meta.acquisitionDateTime);
-  const [di, dj, dk] = volume.direction;
+  const [di, dj] = volume.direction;
   const [sx, sy, sz] = volume.spacingMm;
 
   const shared: Record<string, unknown> = {
@@ -130,21 +137,7 @@ export async function writeCtSeries(dir: string, volume: Volume, meta: CtSeriesM
     WindowCenter: '40',
     WindowWidth: '400',
   };
-  if (dt) {
-    Object.assign(shared, {
-      StudyDate: dt.date,
-      StudyTime: dt.time,
-      SeriesDate: dt.date,
-      SeriesTime: dt.time,
-      AcquisitionDate: dt.date,
-      AcquisitionTime: dt.time,
-      AcquisitionDateTime: dt.date + dt.time,
-      ContentDate: dt.date,
-      ContentTime: dt.time,
-    });
-  } else {
-    Object.assign(shared, { StudyDate: '', StudyTime: '' });
-  }
+  Object.assign(shared, dateAttributes(dt));
   const optional: [string, unknown][] = [
     ['Manufacturer', meta.manufacturer],
     ['ManufacturerModelName', meta.manufacturerModelName],
@@ -162,8 +155,39 @@ export async function writeCtSeries(dir: string, volume: Volume, meta: CtSeriesM
   // Pixel Padding Value is US or SS by Pixel Representation (PS3.3 C.7.5.1.1.2); our pixels are signed.
   if (meta.pixelPaddingValue !== undefined) shared._vrMap = { PixelPaddingValue: 'SS' };
   Object.assign(shared, meta.extraAttributes ?? {});
-  const sharedDicom = DicomMetaDictionary.denaturalizeDataset(shared);
+  return shared;
+}
 
+/** Study, series, acquisition and content date/time from the acquisition date-time; empty study date/time without one. */
+function dateAttributes(dt: { date: string; time: string } | undefined): Record<string, string> {
+  if (!dt) return { StudyDate: '', StudyTime: '' };
+  return {
+    StudyDate: dt.date,
+    StudyTime: dt.time,
+    SeriesDate: dt.date,
+    SeriesTime: dt.time,
+    AcquisitionDate: dt.date,
+    AcquisitionTime: dt.time,
+    AcquisitionDateTime: dt.date + dt.time,
+    ContentDate: dt.date,
+    ContentTime: dt.time,
+  };
+}
+
+/**
+ * One Part-10 file per slice: the shared header plus the slice's position and UID, PixelData appended as
+ * raw bytes. Returns the file paths in slice order.
+ */
+async function writeSlices(
+  dir: string,
+  volume: Volume,
+  meta: CtSeriesMeta,
+  series: { sharedDicom: DenaturalizedDataset; sopClassUid: string; slope: number; intercept: number },
+): Promise<string[]> {
+  const { sharedDicom, sopClassUid, slope, intercept } = series;
+  const [cols, rows, slices] = volume.dims;
+  const dk = volume.direction[2];
+  const sz = volume.spacingMm[2];
   const prefix = meta.fileNamePrefix ?? 'CT';
   const first = meta.firstInstanceNumber ?? 1;
   const plane = cols * rows;
