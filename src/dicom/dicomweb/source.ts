@@ -3,7 +3,7 @@ import { parseDicomFrames, peekTransferSyntax, prepareCodecFor } from '../parse.
 import { transferSyntaxInfo } from '../codecs/index.js';
 import { sliceKey, type DicomSlice } from '../slice.js';
 import type { DicomSliceHeader } from '../parse.js';
-import { HuVolumeBuilder, finishVolume, hasIntegerHu, planVolume, assembleVolume, type AssembleOptions } from '../assemble-volume.js';
+import { HuVolumeBuilder, finishVolume, hasIntegerHu, planVolume, assembleVolume, type AssembleOptions, type VolumePlan } from '../assemble-volume.js';
 import type { HuArray, LoadedVolume } from '../../imaging/volume.js';
 import { permuteSlabsInPlace } from './slab-permute.js';
 import type { DicomPatientIdentity } from '../patient-identity.js';
@@ -235,23 +235,7 @@ export class DicomWebSource implements DicomSource, VolumeStreamingSource {
         server: this.client.server, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid,
       });
     }
-    const target = plan.order.map(() => 0);
-    plan.order.forEach((h, k) => {
-      target[arrival.get(h) as number] = plan.gridIndex[k];
-    });
-    const total = plan.dims[0] * plan.dims[1] * plan.dims[2];
-    const vol = hu.hu;
-    let out: HuArray;
-    if (plan.dims[2] === headers.length) {
-      permuteSlabsInPlace(vol, plane, target);
-      // Exact-size buffer (only after growing).
-      out = vol.length === total ? vol : vol.slice(0, total);
-    } else {
-      // Gaps to interpolate: the grid is longer than the instances; copy slabs to their grid places.
-      out = vol instanceof Int16Array ? new Int16Array(total) : new Float32Array(total);
-      for (let a = 0; a < headers.length; a++) out.set(vol.subarray(a * plane, (a + 1) * plane), target[a] * plane);
-    }
-    return finishVolume(plan, out);
+    return finishVolume(plan, slabsOnGrid(plan, headers.length, arrival, hu.hu, plane));
   }
 
   /** `VolumeStreamingSource` (src/dicom/load-study.ts): `loadStudyVolume` takes the streamed path through this. */
@@ -362,4 +346,27 @@ function describeRef(ref: StudyRef): string {
   if (ref.accessionNumber) parts.push(`with accession number ${ref.accessionNumber}`);
   if (ref.patientId) parts.push(`for patient ID ${ref.patientId}`);
   return parts.join(' and ');
+}
+
+/**
+ * The streamed HU slabs, stored in arrival order (`arrival` of each header), moved to their grid places:
+ * in place when the grid has no gaps, else copied into a longer array whose gaps finishVolume fills.
+ */
+function slabsOnGrid(plan: VolumePlan, count: number, arrival: ReadonlyMap<DicomSliceHeader, number>, vol: HuArray, plane: number): HuArray {
+  const target = plan.order.map(() => 0);
+  plan.order.forEach((h, k) => {
+    target[arrival.get(h) as number] = plan.gridIndex[k];
+  });
+  const total = plan.dims[0] * plan.dims[1] * plan.dims[2];
+  let out: HuArray;
+  if (plan.dims[2] === count) {
+    permuteSlabsInPlace(vol, plane, target);
+    // Exact-size buffer (only after growing).
+    out = vol.length === total ? vol : vol.slice(0, total);
+  } else {
+    // Gaps to interpolate: the grid is longer than the instances; copy slabs to their grid places.
+    out = vol instanceof Int16Array ? new Int16Array(total) : new Float32Array(total);
+    for (let a = 0; a < count; a++) out.set(vol.subarray(a * plane, (a + 1) * plane), target[a] * plane);
+  }
+  return out;
 }
