@@ -72,6 +72,11 @@ const str = (s: string): number[] => [s.length, ...[...s].map((c) => c.charCodeA
  * shift = 16 - BitsStored: each value is shifted left then right (arithmetic when signed), which keeps
  * BitsStored bits and extends the sign (PS3.5 8.1.1).
  * `count` is a multiple of 8.
+ *
+ * One function of ~140 lines on purpose: it is a hand-assembled WebAssembly module. The four bodies share
+ * the opcode choices that depend on `signed` and the local-index helpers, and the type, export and code
+ * sections at the end index them by position; split up, each piece would need the whole table passed in
+ * and the byte layout could no longer be read top to bottom against the spec.
  */
 function moduleBytes(signed: boolean): Uint8Array<ArrayBuffer> {
   const extLow = signed ? [0xfd, 0xa7, 0x01] : [0xfd, 0xa9, 0x01]; // i32x4.extend_low_i16x8_{s,u}
