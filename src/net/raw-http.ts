@@ -226,155 +226,211 @@ function framingOf(status: number, headers: IncomingHttpHeaders): Framing {
 /** GET `url` (http: only) and resolve at the end of the response headers. */
 export function rawGet(url: URL, options: RawGetOptions): Promise<RawResponse> {
   if (url.protocol !== 'http:') return Promise.reject(new TypeError(`rawGet serves http: only, not ${url.protocol}`));
+  const request = requestHead(url, options.headers);
+  if (request instanceof Error) return Promise.reject(request);
+  return new Promise<RawResponse>((resolve, reject) => {
+    new RawExchange(url, options, request, resolve, reject);
+  });
+}
+
+/** GET line, Host, the caller's headers and `Connection: close`; an Error for a header with CR, LF or (in the name) a colon. */
+function requestHead(url: URL, headers: Record<string, string>): string | Error {
   const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`];
-  for (const [k, v] of Object.entries(options.headers)) {
-    if (/[\r\n:]/.test(k) || /[\r\n]/.test(v)) return Promise.reject(codedError(`invalid character in HTTP header "${k.slice(0, 40)}"`, 'ERR_INVALID_CHAR'));
+  for (const [k, v] of Object.entries(headers)) {
+    if (/[\r\n:]/.test(k) || /[\r\n]/.test(v)) return codedError(`invalid character in HTTP header "${k.slice(0, 40)}"`, 'ERR_INVALID_CHAR');
     if (k.toLowerCase() === 'connection' || k.toLowerCase() === 'host') continue;
     lines.push(`${k}: ${v}`);
   }
   lines.push('Connection: close', '', '');
-  const request = lines.join('\r\n');
+  return lines.join('\r\n');
+}
 
-  return new Promise<RawResponse>((resolve, reject) => {
-    let settled = false;
-    let head: Buffer | undefined = Buffer.alloc(0);
-    let body: RawBody | undefined;
-    let framing: Framing = { kind: 'none' };
-    let status = 0;
-    let chunkState: ChunkState = 'size';
-    let chunkLeft = 0;
-    let line = '';
-    let bodyDone = false;
+/**
+ * The response head read so far plus `data`: the parsed status and headers with the bytes after the blank
+ * line once it has arrived, else the longer prefix (copied: `data` is a view of the reused read buffer).
+ */
+function splitHead(head: Buffer, data: Buffer): { pending: Buffer } | { status: number; headers: IncomingHttpHeaders; rest: Buffer } {
+  const joined = head.length > 0 ? Buffer.concat([head, data]) : data;
+  const end = joined.indexOf('\r\n\r\n');
+  if (end < 0) {
+    if (joined.length > MAX_HEAD_BYTES) throw codedError('response headers too large', 'HPE_HEADER_OVERFLOW');
+    return { pending: Buffer.from(joined) };
+  }
+  const parsed = parseHead(joined.toString('latin1', 0, end));
+  return { status: parsed.status, headers: parsed.headers, rest: joined.subarray(end + 4) };
+}
+
+/**
+ * One GET on its own connection: sends the request, reads the head from the socket's reused read buffer,
+ * resolves with a RawBody and feeds it through a BodyDecoder. Every failure, before or after the head,
+ * goes through `fail` (reject before, the body's 'error' after).
+ */
+class RawExchange {
+  private settled = false;
+  /** Head bytes so far; undefined once the head is parsed. */
+  private head: Buffer | undefined = Buffer.alloc(0);
+  private body: RawBody | undefined;
+  private framing: Framing = { kind: 'none' };
+  private decoder: BodyDecoder | undefined;
+  private bodyDone = false;
+  private readonly socket: net.Socket;
+  private readonly headerTimer: ReturnType<typeof setTimeout>;
+  private readonly onAbort = (): void => this.fail(codedError('aborted', 'ABORT_ERR'));
+
+  constructor(
+    url: URL,
+    private readonly options: RawGetOptions,
+    request: string,
+    private readonly resolve: (response: RawResponse) => void,
+    private readonly reject: (e: Error) => void,
+  ) {
     const readBuffer = Buffer.allocUnsafe(options.readBufferBytes ?? 1 << 20);
-
-    const fail = (e: Error): void => {
-      clearTimeout(headerTimer);
-      options.signal?.removeEventListener('abort', onAbort);
-      if (!settled) {
-        settled = true;
-        socket.destroy();
-        reject(e);
-      } else body?.fail(e);
-    };
-    const complete = (): void => {
-      bodyDone = true;
-      options.signal?.removeEventListener('abort', onAbort);
-      body?.finish();
-    };
-
-    /** Consumes body bytes per the framing; returns false to pause reading. */
-    const onBody = (data: Buffer): boolean => {
-      const b = body as RawBody;
-      if (framing.kind === 'close') return b.deliver(data);
-      if (framing.kind === 'length') {
-        const n = Math.min(framing.left, data.length);
-        framing.left -= n;
-        const go = n > 0 ? b.deliver(data.subarray(0, n)) : true;
-        if (framing.left === 0) complete();
-        return go;
-      }
-      if (framing.kind === 'none') {
-        complete();
-        return false;
-      }
-      // chunked (RFC 9112 §7.1): size line [; ext] CRLF, data, CRLF, ..., 0 CRLF, trailers, CRLF
-      let off = 0;
-      let go = true;
-      while (off < data.length) {
-        if (chunkState === 'data') {
-          const n = Math.min(chunkLeft, data.length - off);
-          go = b.deliver(data.subarray(off, off + n)) && go;
-          off += n;
-          chunkLeft -= n;
-          if (chunkLeft === 0) chunkState = 'data-crlf';
-          continue;
-        }
-        // Line-oriented states: size line, the CRLF after data, trailer lines.
-        const nl = data.indexOf(0x0a, off);
-        const piece = data.toString('latin1', off, nl < 0 ? data.length : nl + 1);
-        off = nl < 0 ? data.length : nl + 1;
-        line += piece;
-        if (line.length > 4096) throw codedError('over-long chunk line', 'HPE_CHUNK_EXTENSIONS_OVERFLOW');
-        if (nl < 0) break;
-        const text = line.replace(/\r?\n$/, '');
-        line = '';
-        if (chunkState === 'data-crlf') {
-          if (text !== '') throw codedError('missing CRLF after chunk data', 'HPE_INVALID_CHUNK_SIZE');
-          chunkState = 'size';
-        } else if (chunkState === 'size') {
-          const m = /^([0-9a-fA-F]{1,12})\s*(;.*)?$/.exec(text);
-          if (!m) throw codedError(`invalid chunk size line "${text.slice(0, 40)}"`, 'HPE_INVALID_CHUNK_SIZE');
-          chunkLeft = parseInt(m[1], 16);
-          chunkState = chunkLeft === 0 ? 'trailer' : 'data';
-        } else if (text === '') {
-          complete(); // end of trailers
-          return false;
-        }
-      }
-      return go;
-    };
-
-    const onRead = (n: number, buf: Buffer): boolean => {
-      try {
-        let data = buf.subarray(0, n);
-        if (head) {
-          const joined = head.length > 0 ? Buffer.concat([head, data]) : data;
-          const end = joined.indexOf('\r\n\r\n');
-          if (end < 0) {
-            if (joined.length > MAX_HEAD_BYTES) throw codedError('response headers too large', 'HPE_HEADER_OVERFLOW');
-            head = Buffer.from(joined);
-            return true;
-          }
-          const parsed = parseHead(joined.toString('latin1', 0, end));
-          data = joined.subarray(end + 4);
-          if (parsed.status >= 100 && parsed.status < 200) {
-            // Interim response (100 Continue, 103 Early Hints): the real one follows.
-            head = Buffer.alloc(0);
-            return data.length > 0 ? onRead(data.length, Buffer.from(data)) : true;
-          }
-          head = undefined;
-          clearTimeout(headerTimer);
-          status = parsed.status;
-          framing = framingOf(status, parsed.headers);
-          body = new RawBody(socket);
-          settled = true;
-          resolve({ status, headers: parsed.headers, body });
-          if (framing.kind === 'length' && framing.left === 0) framing = { kind: 'none' };
-          if (framing.kind === 'none') {
-            complete();
-            return false;
-          }
-          if (data.length === 0) return false; // paused until someone listens
-        }
-        return onBody(data);
-      } catch (e) {
-        fail(e as Error);
-        return false;
-      }
-    };
-
     const socket = net.connect({
       host: url.hostname.replace(/^\[|\]$/g, ''),
       port: Number(url.port || 80),
       ...(options.lookup ? { lookup: options.lookup } : {}),
-      onread: { buffer: readBuffer, callback: onRead },
+      onread: { buffer: readBuffer, callback: (n, buf) => this.onRead(n, buf as Buffer) },
     });
-    const headerTimer = setTimeout(() => fail(codedError(`no response within ${options.timeoutMs} ms`, 'VBMD_TIMEOUT')), options.timeoutMs);
-    socket.setTimeout(options.idleTimeoutMs, () => fail(codedError(`no data within ${options.idleTimeoutMs} ms`, 'VBMD_TIMEOUT')));
-    const onAbort = (): void => fail(codedError('aborted', 'ABORT_ERR'));
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.signal?.aborted) onAbort();
+    this.socket = socket;
+    this.headerTimer = setTimeout(() => this.fail(codedError(`no response within ${options.timeoutMs} ms`, 'VBMD_TIMEOUT')), options.timeoutMs);
+    socket.setTimeout(options.idleTimeoutMs, () => this.fail(codedError(`no data within ${options.idleTimeoutMs} ms`, 'VBMD_TIMEOUT')));
+    options.signal?.addEventListener('abort', this.onAbort, { once: true });
+    if (options.signal?.aborted) this.onAbort();
     socket.on('connect', () => socket.write(request));
-    socket.on('error', (e) => fail(e));
-    socket.on('end', () => {
-      if (!settled) fail(codedError('socket hang up', 'ECONNRESET'));
-      else if (bodyDone) return;
-      else if (framing.kind === 'close') complete();
-      else fail(codedError('aborted', 'ECONNRESET')); // Content-Length or chunked body cut short
-    });
+    socket.on('error', (e) => this.fail(e));
+    socket.on('end', () => this.onEnd());
     socket.on('close', () => {
-      clearTimeout(headerTimer);
-      if (!settled || !bodyDone) fail(codedError(settled ? 'aborted' : 'socket hang up', 'ECONNRESET'));
+      clearTimeout(this.headerTimer);
+      if (!this.settled || !this.bodyDone) this.fail(codedError(this.settled ? 'aborted' : 'socket hang up', 'ECONNRESET'));
     });
-  });
+  }
+
+  private fail(e: Error): void {
+    clearTimeout(this.headerTimer);
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+    if (!this.settled) {
+      this.settled = true;
+      this.socket.destroy();
+      this.reject(e);
+    } else this.body?.fail(e);
+  }
+
+  private readonly complete = (): void => {
+    this.bodyDone = true;
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+    this.body?.finish();
+  };
+
+  /** The socket's onread callback: `buf` is the reused read buffer. Returns false to pause reading. */
+  private onRead(n: number, buf: Buffer): boolean {
+    try {
+      let data = buf.subarray(0, n);
+      if (this.head) {
+        const got = splitHead(this.head, data);
+        if ('pending' in got) {
+          this.head = got.pending;
+          return true;
+        }
+        data = got.rest;
+        if (got.status >= 100 && got.status < 200) {
+          // Interim response (100 Continue, 103 Early Hints): the real one follows.
+          this.head = Buffer.alloc(0);
+          return data.length > 0 ? this.onRead(data.length, Buffer.from(data)) : true;
+        }
+        this.head = undefined;
+        clearTimeout(this.headerTimer);
+        this.framing = framingOf(got.status, got.headers);
+        const body = (this.body = new RawBody(this.socket));
+        this.settled = true;
+        this.resolve({ status: got.status, headers: got.headers, body });
+        if (this.framing.kind === 'length' && this.framing.left === 0) this.framing = { kind: 'none' };
+        this.decoder = new BodyDecoder(this.framing, body, this.complete);
+        if (this.framing.kind === 'none') {
+          this.complete();
+          return false;
+        }
+        if (data.length === 0) return false; // paused until someone listens
+      }
+      return (this.decoder as BodyDecoder).push(data);
+    } catch (e) {
+      this.fail(e as Error);
+      return false;
+    }
+  }
+
+  private onEnd(): void {
+    if (!this.settled) this.fail(codedError('socket hang up', 'ECONNRESET'));
+    else if (this.bodyDone) return;
+    else if (this.framing.kind === 'close') this.complete();
+    else this.fail(codedError('aborted', 'ECONNRESET')); // Content-Length or chunked body cut short
+  }
+}
+
+/** Body bytes -> the RawBody, framed by Content-Length, chunked transfer coding or the close (RFC 9112 §6.3). */
+class BodyDecoder {
+  private chunkState: ChunkState = 'size';
+  private chunkLeft = 0;
+  private line = '';
+
+  constructor(
+    private readonly framing: Framing,
+    private readonly body: RawBody,
+    private readonly complete: () => void,
+  ) {}
+
+  /** Consumes body bytes per the framing; returns false to pause reading. */
+  push(data: Buffer): boolean {
+    const framing = this.framing;
+    if (framing.kind === 'close') return this.body.deliver(data);
+    if (framing.kind === 'length') {
+      const n = Math.min(framing.left, data.length);
+      framing.left -= n;
+      const go = n > 0 ? this.body.deliver(data.subarray(0, n)) : true;
+      if (framing.left === 0) this.complete();
+      return go;
+    }
+    if (framing.kind === 'none') {
+      this.complete();
+      return false;
+    }
+    return this.chunked(data);
+  }
+
+  /** Chunked (RFC 9112 §7.1): size line [; ext] CRLF, data, CRLF, ..., 0 CRLF, trailers, CRLF. */
+  private chunked(data: Buffer): boolean {
+    let off = 0;
+    let go = true;
+    while (off < data.length) {
+      if (this.chunkState === 'data') {
+        const n = Math.min(this.chunkLeft, data.length - off);
+        go = this.body.deliver(data.subarray(off, off + n)) && go;
+        off += n;
+        this.chunkLeft -= n;
+        if (this.chunkLeft === 0) this.chunkState = 'data-crlf';
+        continue;
+      }
+      // Line-oriented states: size line, the CRLF after data, trailer lines.
+      const nl = data.indexOf(0x0a, off);
+      const piece = data.toString('latin1', off, nl < 0 ? data.length : nl + 1);
+      off = nl < 0 ? data.length : nl + 1;
+      this.line += piece;
+      if (this.line.length > 4096) throw codedError('over-long chunk line', 'HPE_CHUNK_EXTENSIONS_OVERFLOW');
+      if (nl < 0) break;
+      const text = this.line.replace(/\r?\n$/, '');
+      this.line = '';
+      if (this.chunkState === 'data-crlf') {
+        if (text !== '') throw codedError('missing CRLF after chunk data', 'HPE_INVALID_CHUNK_SIZE');
+        this.chunkState = 'size';
+      } else if (this.chunkState === 'size') {
+        const m = /^([0-9a-fA-F]{1,12})\s*(;.*)?$/.exec(text);
+        if (!m) throw codedError(`invalid chunk size line "${text.slice(0, 40)}"`, 'HPE_INVALID_CHUNK_SIZE');
+        this.chunkLeft = parseInt(m[1], 16);
+        this.chunkState = this.chunkLeft === 0 ? 'trailer' : 'data';
+      } else if (text === '') {
+        this.complete(); // end of trailers
+        return false;
+      }
+    }
+    return go;
+  }
 }
