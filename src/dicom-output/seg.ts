@@ -118,6 +118,18 @@ function perFrameGroups(f: Frame, positionIndex: number): Dataset {
   };
 }
 
+/** Multi-frame Dimension Module (PS3.3 C.7.6.17): frames indexed by segment number, then image position. */
+function dimensionModule(dimensionOrganizationUid: string): Dataset {
+  return {
+    DimensionOrganizationType: '3D',
+    DimensionOrganizationSequence: [{ DimensionOrganizationUID: dimensionOrganizationUid }],
+    DimensionIndexSequence: [
+      { DimensionOrganizationUID: dimensionOrganizationUid, DimensionIndexPointer: referencedSegmentNumber, FunctionalGroupPointer: segmentIdentification, DimensionDescriptionLabel: 'Segment Number' },
+      { DimensionOrganizationUID: dimensionOrganizationUid, DimensionIndexPointer: imagePositionPatient, FunctionalGroupPointer: planePositionSequence, DimensionDescriptionLabel: 'Image Position Patient' },
+    ],
+  };
+}
+
 export function buildSeg(
   report: VbmdReport,
   volume: Volume,
@@ -132,7 +144,6 @@ export function buildSeg(
   const segments: SegmentInfo[] = rois.map((roi, i) => ({ number: i + 1, roi, label: segmentLabel(roi) }));
   const positions = [...new Set(frames.map((f) => f.k))].sort((a, b) => a - b);
   const positionIndex = new Map(positions.map((k, i) => [k, i + 1]));
-  const dimensionOrganizationUid = uidFromName('seg-dimension-organization', uids.seg);
   const { date, time } = dicomDateTimeUtc(createdAt);
   const referenced = positions.map((k) => bySlice[k]!);
   const [sx, sy, sz] = volume.spacingMm;
@@ -170,12 +181,7 @@ export function buildSeg(
     SegmentsOverlap: 'YES',
     SegmentSequence: segments.map((s) => segmentItem(s, report)),
     NumberOfFrames: String(frames.length),
-    DimensionOrganizationType: '3D',
-    DimensionOrganizationSequence: [{ DimensionOrganizationUID: dimensionOrganizationUid }],
-    DimensionIndexSequence: [
-      { DimensionOrganizationUID: dimensionOrganizationUid, DimensionIndexPointer: referencedSegmentNumber, FunctionalGroupPointer: segmentIdentification, DimensionDescriptionLabel: 'Segment Number' },
-      { DimensionOrganizationUID: dimensionOrganizationUid, DimensionIndexPointer: imagePositionPatient, FunctionalGroupPointer: planePositionSequence, DimensionDescriptionLabel: 'Image Position Patient' },
-    ],
+    ...dimensionModule(uidFromName('seg-dimension-organization', uids.seg)),
     SharedFunctionalGroupsSequence: [
       {
         PlaneOrientationSequence: [{ ImageOrientationPatient: [...volume.direction[0], ...volume.direction[1]].map(ds) }],
