@@ -4,11 +4,11 @@ import { VbmdError } from '../util/errors.js';
 import { MODELLED_LEVELS, buildPerson, type Person } from './anatomy.js';
 import { Rng, mulberry32, subSeed } from './random.js';
 import { inscribedCircle, reconstructSlices } from './reconstruct.js';
-import { SliceRenderer, makePalette, type Placement, type SliceGrid } from './render.js';
+import { SliceRenderer, makePalette, type Palette, type Placement, type SliceGrid } from './render.js';
 import { bodyBounds, levelTruths, round3, round6 } from './truth.js';
-import { hardGrid, hardRendering, hardZRange, prepareHardScene } from './hard/scene.js';
+import { hardGrid, hardRendering, hardZRange, prepareHardScene, type HardScene } from './hard/scene.js';
 import { addHardLevelTruth, hardTruthOf } from './hard/truth.js';
-import { ENHANCEMENT_FRACTION, SCANNER_MODELS, drawScannerState, enhancementHu, type ScannerModel } from './scanner.js';
+import { ENHANCEMENT_FRACTION, SCANNER_MODELS, drawScannerState, enhancementHu, type ScannerModel, type ScannerState } from './scanner.js';
 import {
   PHANTOM_GENERATOR_VERSION,
   PHANTOM_PRESETS,
@@ -134,13 +134,11 @@ function hashString(s: string): number {
 /**
  * Generates a synthetic chest/abdomen CT with known truth, in memory. Deterministic in (seed, options).
  * Speed: a 512x512x300 1 mm volume takes a few seconds; 128x128 test volumes well under one.
+ * Each part draws from its own named stream (subSeed), so the steps below only read what earlier ones made.
  */
 export function generatePhantom(options: PhantomOptions = {}): Phantom {
   const o = resolve(options);
-  const preset = options.preset ?? 'default';
-  if (!(PHANTOM_PRESETS as readonly string[]).includes(preset)) {
-    throw new VbmdError('bad-input', `Phantom preset "${String(preset)}" is not one of: ${PHANTOM_PRESETS.join(', ')}.`);
-  }
+  const preset = checkPreset(options.preset ?? 'default');
   const person: Person = buildPerson(new Rng(subSeed(o.seed, 'person')), {
     vbmdOverrides: o.vbmdMgCm3,
     lesions: o.lesions,
@@ -148,41 +146,84 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
     ribAnomalies: o.ribAnomalies,
   });
   const scannerRng = new Rng(subSeed(o.seed, 'scanner'));
-  // Water-equivalent diameter at L1 (AAPM Report 220 style, from the torso outline): drives residual beam hardening.
-  const l1t = person.torsoAt(person.vertebrae[MODELLED_LEVELS.indexOf('L1')].c[2]);
-  const waterEquivalentDiameterMm = 2 * Math.sqrt(l1t.a * ((l1t.bAnt + l1t.bPost) / 2)) * 0.95;
+  const waterEquivalentDiameterMm = waterEquivalentDiameterAtL1(person);
   // The hard preset re-shapes the person and draws its own acquisition (src/phantom/hard), from its own streams.
   const requested = options.levels !== undefined ? o.levels : null;
   const hard = preset === 'hard' ? prepareHardScene(options, o.seed, person, requested) : null;
-  if (hard) {
-    o.noiseHu = hard.acq.noiseHu;
-    o.sliceThicknessMm = hard.acq.sliceThicknessMm;
-    o.sliceSpacingMm = hard.acq.sliceSpacingMm;
-    o.size = hard.acq.fov.matrix;
-    o.pixelSpacingMm = hard.acq.fov.pixelMm;
-    if (hard.spec.contrast) o.contrast = true;
-  }
+  if (hard) applyHardAcquisition(o, hard);
   const state = drawScannerState(scannerRng, o.kvp, o.contrast, o.scanner, waterEquivalentDiameterMm);
   if (hard?.spec.contrast) state.contrast = { ...state.contrast, enabled: true, iodineMgMl: hard.spec.contrast.aortaIodineMgMl };
-  const placeRng = new Rng(subSeed(o.seed, 'placement'));
-  const place: Placement = {
+  const place = drawPlacement(o.seed);
+  const { zTop, zBot } = hard ? hardZRange(hard, requested) : defaultZRange(person, o.levels);
+  const scan = renderScan(o, person, state, place, hard, zTop, zBot);
+
+  const truthSpine = hard ? hard.anatomy.spine.spine.filter((v) => v !== hard.anatomy.spine.s2) : person.vertebrae;
+  const levels = levelTruths(person, scan.palette, place, zBot, zTop, truthSpine);
+  if (hard) addHardLevelTruth(levels, hard, place, scan.grid, scan.inFov);
+  const resolvedOptions = resolvedOptionsOf(o, options, hard);
+  const truth: PhantomTruth = {
+    ...truthOf(o, resolvedOptions, scan, state, waterEquivalentDiameterMm, levels),
+    ribPairs: person.ribPairs,
+    levels,
+    ...(hard ? { preset: 'hard' as const, hard: hardTruthOf(hard, levels, zBot, zTop, scan.fovGrid!.centerMm) } : {}),
+  };
+  const loaded: LoadedVolume = { volume: scan.volume, meta: phantomMeta(o, resolvedOptions) };
+  return { loaded, truth, anatomy: { person, placement: place, ...(hard ? { spine: hard.anatomy.spine.spine, hard: hard.anatomy } : {}) } };
+}
+
+function checkPreset(preset: NonNullable<PhantomOptions['preset']>): NonNullable<PhantomOptions['preset']> {
+  if (!(PHANTOM_PRESETS as readonly string[]).includes(preset)) {
+    throw new VbmdError('bad-input', `Phantom preset "${String(preset)}" is not one of: ${PHANTOM_PRESETS.join(', ')}.`);
+  }
+  return preset;
+}
+
+/** Water-equivalent diameter at L1 (AAPM Report 220 style, from the torso outline): drives residual beam hardening. */
+function waterEquivalentDiameterAtL1(person: Person): number {
+  const l1t = person.torsoAt(person.vertebrae[MODELLED_LEVELS.indexOf('L1')].c[2]);
+  return 2 * Math.sqrt(l1t.a * ((l1t.bAnt + l1t.bPost) / 2)) * 0.95;
+}
+
+/** The hard preset's drawn acquisition replaces the resolved one (in place). */
+function applyHardAcquisition(o: Resolved, hard: HardScene): void {
+  o.noiseHu = hard.acq.noiseHu;
+  o.sliceThicknessMm = hard.acq.sliceThicknessMm;
+  o.sliceSpacingMm = hard.acq.sliceSpacingMm;
+  o.size = hard.acq.fov.matrix;
+  o.pixelSpacingMm = hard.acq.fov.pixelMm;
+  if (hard.spec.contrast) o.contrast = true;
+}
+
+/** The patient's placement on the table: a small rotation about z and a shift. */
+function drawPlacement(seed: number): Placement {
+  const placeRng = new Rng(subSeed(seed, 'placement'));
+  return {
     rotationRad: (placeRng.range(-3, 3) * Math.PI) / 180,
     tx: placeRng.range(-12, 12),
     ty: placeRng.range(-10, 25),
     tz: -placeRng.range(150, 700),
   };
+}
 
-  // Scan z-range (body frame): the requested levels fully, plus half the neighbouring discs and a margin.
-  let zTop: number;
-  let zBot: number;
-  if (hard) ({ zTop, zBot } = hardZRange(hard, requested));
-  else {
-    const vIndex = (l: VertebraLevel): number => MODELLED_LEVELS.indexOf(l);
-    const fb = bodyBounds(person.vertebrae[vIndex(o.levels[0])]);
-    const lb = bodyBounds(person.vertebrae[vIndex(o.levels[o.levels.length - 1])]);
-    zTop = fb.max[2] + 4;
-    zBot = lb.min[2] - 4;
-  }
+/** Scan z-range (body frame): the requested levels fully, plus half the neighbouring discs and a margin. */
+function defaultZRange(person: Person, levels: VertebraLevel[]): { zTop: number; zBot: number } {
+  const vIndex = (l: VertebraLevel): number => MODELLED_LEVELS.indexOf(l);
+  const fb = bodyBounds(person.vertebrae[vIndex(levels[0])]);
+  const lb = bodyBounds(person.vertebrae[vIndex(levels[levels.length - 1])]);
+  return { zTop: fb.max[2] + 4, zBot: lb.min[2] - 4 };
+}
+
+interface RenderedScan {
+  volume: Volume;
+  grid: SliceGrid;
+  inFov: Uint8Array;
+  palette: Palette;
+  /** The hard preset's reconstruction grid (null on default phantoms). */
+  fovGrid: ReturnType<typeof hardGrid> | null;
+}
+
+/** Renders and reconstructs every slice between zBot and zTop into the volume. */
+function renderScan(o: Resolved, person: Person, state: ScannerState, place: Placement, hard: HardScene | null, zTop: number, zBot: number): RenderedScan {
   const sz = o.sliceSpacingMm;
   const slices = Math.max(1, Math.ceil((zTop - zBot) / sz) + 1);
   const cols = o.size;
@@ -224,13 +265,11 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
       [0, 0, 1],
     ],
   };
+  return { volume, grid, inFov, palette, fovGrid };
+}
 
-  const trabDelta = enhancementHu(state, ENHANCEMENT_FRACTION.trabecular);
-  const truthSpine = hard ? hard.anatomy.spine.spine.filter((v) => v !== hard.anatomy.spine.s2) : person.vertebrae;
-  const levels = levelTruths(person, palette, place, zBot, zTop, truthSpine);
-  if (hard) addHardLevelTruth(levels, hard, place, grid, inFov);
-  const spineCup = levels.length ? levels.reduce((s, l) => s + (l.trabecularHu - palette.trabIntercept - palette.trabSlope * l.vbmdMgCm3), 0) / levels.length : 0;
-
+/** The options as resolved (drawn values filled in), as the truth records them and the UIDs hash them. */
+function resolvedOptionsOf(o: Resolved, options: PhantomOptions, hard: HardScene | null): Record<string, unknown> {
   const resolvedOptions: Record<string, unknown> = {
     levels: hard ? hard.levelsText : `${o.levels[0]}-${o.levels[o.levels.length - 1]}`,
     kvp: o.kvp,
@@ -251,9 +290,24 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
     resolvedOptions.preset = 'hard';
     if (options.hard) resolvedOptions.hard = options.hard;
   }
+  return resolvedOptions;
+}
+
+/** The truth's acquisition part: volume geometry, scanner, calibration, tissue HUs, contrast, noise and cupping. */
+function truthOf(
+  o: Resolved,
+  resolvedOptions: Record<string, unknown>,
+  scan: RenderedScan,
+  state: ScannerState,
+  waterEquivalentDiameterMm: number,
+  levels: PhantomTruth['levels'],
+): Omit<PhantomTruth, 'ribPairs' | 'levels' | 'preset' | 'hard'> {
+  const { volume, palette } = scan;
+  const trabDelta = enhancementHu(state, ENHANCEMENT_FRACTION.trabecular);
+  const spineCup = levels.length ? levels.reduce((s, l) => s + (l.trabecularHu - palette.trabIntercept - palette.trabSlope * l.vbmdMgCm3), 0) / levels.length : 0;
   const tissueHu: Record<string, number> = {};
   for (const [k, v] of Object.entries(state.tissue)) tissueHu[k] = round3(v);
-  const truth: PhantomTruth = {
+  return {
     schema: PHANTOM_TRUTH_SCHEMA,
     generatorVersion: PHANTOM_GENERATOR_VERSION,
     seed: o.seed,
@@ -284,30 +338,26 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
     },
     noise: { sdHu: round3(o.noiseHu), psfSigmaMm: o.scanner.psfSigmaMm },
     cuppingAtSpineHu: round3(spineCup),
-    ribPairs: person.ribPairs,
-    levels,
-    ...(hard ? { preset: 'hard' as const, hard: hardTruthOf(hard, levels, zBot, zTop, fovGrid!.centerMm) } : {}),
   };
+}
 
+/** DICOM-style metadata: UIDs from the seed and the resolved options, a study date drawn from the seed. */
+function phantomMeta(o: Resolved, resolvedOptions: Record<string, unknown>): LoadedVolume['meta'] {
   const uidSeed = (o.seed ^ hashString(JSON.stringify(resolvedOptions))) >>> 0;
   const dateRng = new Rng(subSeed(o.seed, 'date'));
   const day = new Date(Date.UTC(2020, 0, 1) + Math.floor(dateRng.range(0, 6 * 365)) * 86400000 + Math.floor(dateRng.range(7, 19)) * 3600000);
-  const loaded: LoadedVolume = {
-    volume,
-    meta: {
-      kind: 'phantom',
-      source: `phantom:seed=${o.seed}`,
-      studyInstanceUid: deterministicUid(uidSeed, 'study'),
-      seriesInstanceUid: deterministicUid(uidSeed, 'series'),
-      seriesDescription: `vbmd phantom ${resolvedOptions.levels as string}${o.contrast ? ' contrast' : ''}`,
-      patientId: `PHANTOM-${o.seed}`,
-      accessionNumber: `PH${String(o.seed).padStart(8, '0')}`,
-      acquisitionDateTime: day.toISOString().slice(0, 19),
-      manufacturer: o.scanner.manufacturer,
-      manufacturerModelName: o.scanner.model,
-      kvp: o.kvp,
-      ...(o.contrast ? { contrastAgent: 'IOHEXOL 350 MG/ML' } : {}),
-    },
+  return {
+    kind: 'phantom',
+    source: `phantom:seed=${o.seed}`,
+    studyInstanceUid: deterministicUid(uidSeed, 'study'),
+    seriesInstanceUid: deterministicUid(uidSeed, 'series'),
+    seriesDescription: `vbmd phantom ${resolvedOptions.levels as string}${o.contrast ? ' contrast' : ''}`,
+    patientId: `PHANTOM-${o.seed}`,
+    accessionNumber: `PH${String(o.seed).padStart(8, '0')}`,
+    acquisitionDateTime: day.toISOString().slice(0, 19),
+    manufacturer: o.scanner.manufacturer,
+    manufacturerModelName: o.scanner.model,
+    kvp: o.kvp,
+    ...(o.contrast ? { contrastAgent: 'IOHEXOL 350 MG/ML' } : {}),
   };
-  return { loaded, truth, anatomy: { person, placement: place, ...(hard ? { spine: hard.anatomy.spine.spine, hard: hard.anatomy } : {}) } };
 }

@@ -1,4 +1,4 @@
-import type { Person } from './anatomy.js';
+import type { Person, TorsoAt } from './anatomy.js';
 import type { Placement, SliceGrid } from './frame.js';
 import type { Palette } from './palette.js';
 import { coverage, ellipseSdf } from './sdf.js';
@@ -13,28 +13,12 @@ export function paintBase(person: Person, p: Palette, grid: SliceGrid, place: Pl
   const cos = Math.cos(place.rotationRad);
   const sin = Math.sin(place.rotationRad);
   const { tx, ty } = place;
-  const t = person.torsoAt(z);
-  const sp = person.spineAt(z);
-  const cupHu = person.cuppingHu;
+  // Locals, not s.field, and no call per voxel on the way to the muscle wall: this loop runs for every voxel of
+  // every sub-slice, and a helper there measured ~15-30 % slower.
+  const { t, cupHu, dz0, domeHalf, liverCx, liverCy, liverA, liverB, hasLiver, medX, medHalf, medBack, invA, lungPost, airR2 } = baseSlice(person, px, z);
   const skinIn = t.skin;
   const fatBase = t.fat;
   const mw = t.muscleWall;
-  const dz0 = person.diaphragmZ;
-  const domeHalf = 0.5 * t.a;
-  const liverF = Math.min(1, Math.max(0.25, (z - person.liverBottomZ) / 60));
-  const liverCx = -0.4 * t.a;
-  const liverCy = -0.05 * t.bAnt;
-  const liverA = 0.5 * t.a * liverF;
-  const liverB = 0.7 * ((t.bAnt + t.bPost) / 2) * liverF;
-  const hasLiver = z > person.liverBottomZ - px;
-  const medX = sp.x + 8;
-  const medHalf = 34;
-  const medBack = sp.y - sp.halfDepth * 0.2;
-  const invA = 1 / t.a;
-  const lungPost = sp.y + sp.halfDepth + 2 * sp.canalHalfDepth + 6;
-  // Beyond this normalised radius a voxel is surely outside the skin (2 voxels of margin).
-  const airR = 1 + (2 * px) / Math.min(t.a, t.bAnt, t.bPost);
-  const airR2 = airR * airR;
   for (let j = 0; j < rows; j++) {
     const dy = oy + j * px - ty;
     for (let i = 0; i < cols; i++) {
@@ -94,4 +78,48 @@ export function paintBase(person: Person, p: Palette, grid: SliceGrid, place: Pl
       buf[idx] = v;
     }
   }
+}
+
+/** What every voxel of one axial plane reads: the torso outline and layers, diaphragm dome, liver, mediastinum, lungs. */
+interface BaseSlice {
+  t: TorsoAt;
+  cupHu: number;
+  dz0: number;
+  domeHalf: number;
+  liverCx: number;
+  liverCy: number;
+  liverA: number;
+  liverB: number;
+  hasLiver: boolean;
+  medX: number;
+  medHalf: number;
+  medBack: number;
+  invA: number;
+  lungPost: number;
+  airR2: number;
+}
+
+function baseSlice(person: Person, px: number, z: number): BaseSlice {
+  const t = person.torsoAt(z);
+  const sp = person.spineAt(z);
+  const liverF = Math.min(1, Math.max(0.25, (z - person.liverBottomZ) / 60));
+  // Beyond this normalised radius a voxel is surely outside the skin (2 voxels of margin).
+  const airR = 1 + (2 * px) / Math.min(t.a, t.bAnt, t.bPost);
+  return {
+    t,
+    cupHu: person.cuppingHu,
+    dz0: person.diaphragmZ,
+    domeHalf: 0.5 * t.a,
+    liverCx: -0.4 * t.a,
+    liverCy: -0.05 * t.bAnt,
+    liverA: 0.5 * t.a * liverF,
+    liverB: 0.7 * ((t.bAnt + t.bPost) / 2) * liverF,
+    hasLiver: z > person.liverBottomZ - px,
+    medX: sp.x + 8,
+    medHalf: 34,
+    medBack: sp.y - sp.halfDepth * 0.2,
+    invA: 1 / t.a,
+    lungPost: sp.y + sp.halfDepth + 2 * sp.canalHalfDepth + 6,
+    airR2: airR * airR,
+  };
 }

@@ -55,9 +55,15 @@ function drawContrast(rng: Rng): { phase: ContrastPhase; aortaIodineMgMl: number
   return { phase: 'excretory', aortaIodineMgMl: rng.range(2, 4) };
 }
 
+/** Levels that move (fractures, cement, screws and lesions go there): not the sacrum nor the cervical spine. */
+function mobile(l: VertebraLevel): boolean {
+  return l !== 'S1' && l !== 'C6' && l !== 'C7';
+}
+
 /**
  * Everything the hard preset changes in the person, drawn per feature. `inView` = levels the scan shows
  * (fractures, cement, screws and lesions go where they can be seen; whole-spine features are drawn anyway).
+ * Each feature draws from its own stream, whether it is on or not, so forcing one leaves the others as they were.
  */
 export function drawHardSpec(seed: number, req: HardRequest | undefined, inView: VertebraLevel[]): HardSpec {
   const on = new Set<HardFeature>();
@@ -67,29 +73,12 @@ export function drawHardSpec(seed: number, req: HardRequest | undefined, inView:
     return s.rng;
   };
   const inner = inView.length > 2 ? inView.slice(1, -1) : inView;
-  const mobile = (l: VertebraLevel): boolean => l !== 'S1' && l !== 'C6' && l !== 'C7';
 
   const cv = stream('curvature');
-  // Fon et al., AJR 1980;134:979-83 (T4-T12 kyphosis, rising with age to ~55-65 deg); Legaye et al., Eur Spine J
-  // 1998;7:99-103 (sacral slope 41 +- 8 deg, lordosis ~60 deg); T1 slope ~25 +- 7 deg (Knott et al., Spine J 2010).
-  const curvature: HardSpec['curvature'] = {
-    kyphosisCobbDeg: cv.clampedNormal(44, 11, 22, 72),
-    lordosisCobbDeg: cv.clampedNormal(54, 10, 32, 76),
-    sacralSlopeDeg: cv.clampedNormal(40, 7, 26, 55),
-    t1SlopeDeg: cv.clampedNormal(25, 6, 12, 40),
-    kyphosisApex: cv.range(6.5, 8.5),
-    scoliosisCobbDeg: 0,
-    scoliosisFrom: 0,
-    scoliosisTo: 0,
-    scoliosisSide: 1,
-  };
-  if (!on.has('curvature')) Object.assign(curvature, { kyphosisCobbDeg: 30, lordosisCobbDeg: 45, sacralSlopeDeg: 38, t1SlopeDeg: 20, kyphosisApex: 7.5 });
+  const curvature = drawCurvature(cv, on.has('curvature'));
   const sc = stream('scoliosis');
-  const scApex = sc.range(5, 15);
-  const scHalf = sc.range(3, 5);
-  const scCobb = sc.range(10, 22);
-  const scSide = sc.chance(0.6) ? 1 : -1;
-  if (on.has('scoliosis')) Object.assign(curvature, { scoliosisCobbDeg: scCobb, scoliosisFrom: scApex - scHalf, scoliosisTo: scApex + scHalf, scoliosisSide: scSide });
+  const scoliosis = drawScoliosis(sc);
+  if (on.has('scoliosis')) Object.assign(curvature, scoliosis);
 
   const rc = stream('rib-count');
   const ribPairs = on.has('rib-count') ? (rc.chance(0.5) ? 11 : 13) : 12;
@@ -104,51 +93,14 @@ export function drawHardSpec(seed: number, req: HardRequest | undefined, inView:
 
   const dg = stream('degeneration');
   const degeneration = on.has('degeneration') ? drawDegeneration(dg, inView) : [];
-
   const fr = stream('fractures');
-  const fractures: HardFracture[] = [];
-  if (on.has('fractures')) {
-    const n = fr.chance(0.3) ? 2 : 1;
-    for (const level of drawLevels(fr, inner.filter(mobile), n)) {
-      const g = genant(fr);
-      const su = fr.uniform();
-      const shape: FractureShape = su < 0.5 ? 'wedge' : su < 0.8 ? 'biconcave' : 'crush';
-      fractures.push({ level, shape, genantGrade: g.grade, heightLossFraction: g.loss });
-    }
-  }
-
+  const fractures = on.has('fractures') ? drawFractures(fr, inner) : [];
   const cm = stream('cement');
-  const cement: HardSpec['cement'] = [];
-  if (on.has('cement')) {
-    // Vertebroplasty goes into fractured (or lytic) bodies; PMMA opacified with barium reads ~1500-3000 HU.
-    const pool = fractures.length ? fractures.map((f) => f.level) : inner.filter(mobile);
-    for (const level of drawLevels(cm, pool, cm.chance(0.3) ? 2 : 1)) {
-      const lu = cm.uniform();
-      cement.push({ level, fillFraction: cm.range(0.25, 0.6), hu: cm.range(1500, 3000), leak: lu < 0.15 ? 'disc' : lu < 0.3 ? 'vein' : 'none' });
-    }
-  }
-
+  const cement = on.has('cement') ? drawCement(cm, fractures, inner) : [];
   const sw = stream('screws');
-  let screws: HardSpec['screws'] = null;
-  if (on.has('screws')) {
-    const pool = inView.filter(mobile);
-    const n = Math.min(pool.length, 2 + Math.floor(sw.uniform() * 3));
-    const start = Math.floor(sw.uniform() * Math.max(1, pool.length - n + 1));
-    const levels = pool.slice(start, start + n);
-    const lumbar = levels.some((l) => l.startsWith('L'));
-    // Pedicle screws: 4.5-6.5 mm thoracic, 5.5-7.5 mm lumbar; 35-55 mm long; converging 10-25 deg.
-    screws = { levels, diameterMm: lumbar ? sw.range(5.5, 7.5) : sw.range(4.5, 6.5), lengthMm: lumbar ? sw.range(42, 52) : sw.range(35, 45), convergenceDeg: sw.range(10, 25) };
-  }
-
+  const screws = on.has('screws') ? drawScrews(sw, inView) : null;
   const ls = stream('lesions');
-  const lesions: HardSpec['lesions'] = [];
-  if (on.has('lesions')) {
-    const n = 1 + Math.floor(ls.uniform() * 3);
-    const kindBias = ls.uniform();
-    for (const level of drawLevels(ls, inView.filter(mobile), n)) {
-      lesions.push({ level, kind: ls.uniform() < kindBias ? 'blastic' : 'lytic', radiusFraction: ls.range(0.3, 0.75), excess: ls.range(200, 700) });
-    }
-  }
+  const lesions = on.has('lesions') ? drawLesions(ls, inView) : [];
 
   const ct = stream('contrast');
   const contrast = on.has('contrast') ? drawContrast(ct) : null;
@@ -176,4 +128,79 @@ export function drawHardSpec(seed: number, req: HardRequest | undefined, inView:
     aorticPlaques,
     detailSeed: subSeed(seed, 'hard/detail'),
   };
+}
+
+/**
+ * Sagittal curvature, drawn (or the fixed adult defaults when the feature is off); no scoliosis.
+ * Fon et al., AJR 1980;134:979-83 (T4-T12 kyphosis, rising with age to ~55-65 deg); Legaye et al., Eur Spine J
+ * 1998;7:99-103 (sacral slope 41 +- 8 deg, lordosis ~60 deg); T1 slope ~25 +- 7 deg (Knott et al., Spine J 2010).
+ */
+function drawCurvature(cv: Rng, on: boolean): HardSpec['curvature'] {
+  const curvature: HardSpec['curvature'] = {
+    kyphosisCobbDeg: cv.clampedNormal(44, 11, 22, 72),
+    lordosisCobbDeg: cv.clampedNormal(54, 10, 32, 76),
+    sacralSlopeDeg: cv.clampedNormal(40, 7, 26, 55),
+    t1SlopeDeg: cv.clampedNormal(25, 6, 12, 40),
+    kyphosisApex: cv.range(6.5, 8.5),
+    scoliosisCobbDeg: 0,
+    scoliosisFrom: 0,
+    scoliosisTo: 0,
+    scoliosisSide: 1,
+  };
+  if (!on) Object.assign(curvature, { kyphosisCobbDeg: 30, lordosisCobbDeg: 45, sacralSlopeDeg: 38, t1SlopeDeg: 20, kyphosisApex: 7.5 });
+  return curvature;
+}
+
+/** A scoliotic curve: Cobb angle, the span around its apex (thoracic numbers) and its side. */
+function drawScoliosis(sc: Rng): Pick<HardSpec['curvature'], 'scoliosisCobbDeg' | 'scoliosisFrom' | 'scoliosisTo' | 'scoliosisSide'> {
+  const scApex = sc.range(5, 15);
+  const scHalf = sc.range(3, 5);
+  const scCobb = sc.range(10, 22);
+  const scSide = sc.chance(0.6) ? 1 : -1;
+  return { scoliosisCobbDeg: scCobb, scoliosisFrom: scApex - scHalf, scoliosisTo: scApex + scHalf, scoliosisSide: scSide };
+}
+
+/** One or two compression fractures in the inner mobile levels, each graded (Genant) and shaped. */
+function drawFractures(fr: Rng, inner: VertebraLevel[]): HardFracture[] {
+  const fractures: HardFracture[] = [];
+  const n = fr.chance(0.3) ? 2 : 1;
+  for (const level of drawLevels(fr, inner.filter(mobile), n)) {
+    const g = genant(fr);
+    const su = fr.uniform();
+    const shape: FractureShape = su < 0.5 ? 'wedge' : su < 0.8 ? 'biconcave' : 'crush';
+    fractures.push({ level, shape, genantGrade: g.grade, heightLossFraction: g.loss });
+  }
+  return fractures;
+}
+
+/** Vertebroplasty goes into fractured (or lytic) bodies; PMMA opacified with barium reads ~1500-3000 HU. */
+function drawCement(cm: Rng, fractures: HardFracture[], inner: VertebraLevel[]): HardSpec['cement'] {
+  const cement: HardSpec['cement'] = [];
+  const pool = fractures.length ? fractures.map((f) => f.level) : inner.filter(mobile);
+  for (const level of drawLevels(cm, pool, cm.chance(0.3) ? 2 : 1)) {
+    const lu = cm.uniform();
+    cement.push({ level, fillFraction: cm.range(0.25, 0.6), hu: cm.range(1500, 3000), leak: lu < 0.15 ? 'disc' : lu < 0.3 ? 'vein' : 'none' });
+  }
+  return cement;
+}
+
+/** Pedicle screws over 2-4 adjacent levels: 4.5-6.5 mm thoracic, 5.5-7.5 mm lumbar; 35-55 mm long; converging 10-25 deg. */
+function drawScrews(sw: Rng, inView: VertebraLevel[]): NonNullable<HardSpec['screws']> {
+  const pool = inView.filter(mobile);
+  const n = Math.min(pool.length, 2 + Math.floor(sw.uniform() * 3));
+  const start = Math.floor(sw.uniform() * Math.max(1, pool.length - n + 1));
+  const levels = pool.slice(start, start + n);
+  const lumbar = levels.some((l) => l.startsWith('L'));
+  return { levels, diameterMm: lumbar ? sw.range(5.5, 7.5) : sw.range(4.5, 6.5), lengthMm: lumbar ? sw.range(42, 52) : sw.range(35, 45), convergenceDeg: sw.range(10, 25) };
+}
+
+/** One to three metastases in the mobile levels in view, blastic or lytic by a per-study bias. */
+function drawLesions(ls: Rng, inView: VertebraLevel[]): HardSpec['lesions'] {
+  const lesions: HardSpec['lesions'] = [];
+  const n = 1 + Math.floor(ls.uniform() * 3);
+  const kindBias = ls.uniform();
+  for (const level of drawLevels(ls, inView.filter(mobile), n)) {
+    lesions.push({ level, kind: ls.uniform() < kindBias ? 'blastic' : 'lytic', radiusFraction: ls.range(0.3, 0.75), excess: ls.range(200, 700) });
+  }
+  return lesions;
 }
