@@ -39,6 +39,15 @@ describe('disc finding on the straightened profile', () => {
     expect(discsOf(columnProfile(200, 20, 30, { interiorHu: 50, discHu: 90, plateHu: 200, discMm: 8 }), 30)).toEqual([20, 50, 80, 110, 140, 170]);
   });
 
+  it('keeps a disc on its own complex, not on a short body between two complexes (C7 between C6-C7 and C7-T1)', () => {
+    const p = new Float32Array(160).fill(140);
+    for (const s of [97, 98, 99, 101, 102, 103]) p[s] = 320; // C7-T1: endplates either side of a thin disc
+    p[100] = 250;
+    for (let s = 113; s <= 117; s++) p[s] = 300; // C6-C7, merged into one band; C7's body (104-112) between
+    const t = p.map((v) => Math.max(0, v - 140));
+    expect(refineDiscCentre(p, t, 103, 6)).toBe(100);
+  });
+
   it('reads the vertebral spacing off the profile, and not a multiple of it where the body depth bounds the lag', () => {
     const p = columnProfile(300, 10, 24, { interiorHu: 150, discHu: 90, plateHu: 250, discMm: 5 });
     // Every other disc faint: the two-level period correlates too.

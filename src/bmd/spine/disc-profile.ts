@@ -146,13 +146,17 @@ export function discComplexScore(t: Float32Array, aMax: Float32Array): Float32Ar
 
 /**
  * The disc centre near chain position c: the deepest valley of the profile within +-reach whose two sides
- * both rise to a bright band (top-hat >= 40% of the strongest near c) within `reach` of it: the disc
+ * both rise to a bright band (top-hat >= 40% of the strongest near c) close beside it: the disc
  * between its two endplates, when they are resolved. When they are not (a thin disc at thick slices merges
  * into one bright band), c itself. The chain's pick can sit on either endplate; this moves it to the disc.
  */
 export function refineDiscCentre(p: Float32Array, t: Float32Array, c: number, reach: number): number {
   const n = p.length;
   const r = Math.max(2, Math.round(reach));
+  // The endplates hug their disc: each within ~0.2 spacings of its middle (half a thick lumbar disc is
+  // 5-6 mm of a 38 mm spacing). A valley whose bright sides lie further out is a short body between two
+  // disc complexes (C7 at 15 mm between C6-C7 and C7-T1 was taken for the C7-T1 disc, merging T1 and C7).
+  const side = Math.max(3, Math.round(0.7 * r));
   let top = 0;
   for (let s = Math.max(0, c - 2 * r); s <= Math.min(n - 1, c + 2 * r); s++) if (t[s] > top) top = t[s];
   if (!(top > 0)) return c;
@@ -162,13 +166,13 @@ export function refineDiscCentre(p: Float32Array, t: Float32Array, c: number, re
     if (!(p[v] <= p[v - 1] && p[v] <= p[v + 1])) continue;
     let left = -Infinity;
     let leftT = 0;
-    for (let s = Math.max(0, v - r); s < v; s++) {
+    for (let s = Math.max(0, v - side); s < v; s++) {
       if (p[s] > left) left = p[s];
       if (t[s] > leftT) leftT = t[s];
     }
     let right = -Infinity;
     let rightT = 0;
-    for (let s = v + 1; s <= Math.min(n - 1, v + r); s++) {
+    for (let s = v + 1; s <= Math.min(n - 1, v + side); s++) {
       if (p[s] > right) right = p[s];
       if (t[s] > rightT) rightT = t[s];
     }
@@ -176,10 +180,12 @@ export function refineDiscCentre(p: Float32Array, t: Float32Array, c: number, re
     const depth = Math.min(left, right) - p[v];
     if (depth > bestDepth) {
       bestDepth = depth;
-      // A flat-bottomed valley (a thick disc): its middle.
+      // A flat-bottomed valley (a thick disc): its middle, wherever in it v lies.
+      let b = v;
+      while (b > 0 && Math.abs(p[b - 1] - p[v]) < 1) b--;
       let e = v;
       while (e + 1 < n && Math.abs(p[e + 1] - p[v]) < 1) e++;
-      best = Math.round((v + e) / 2);
+      best = Math.round((b + e) / 2);
     }
   }
   return best;
