@@ -104,13 +104,27 @@ function pointTitle(p: TrendPoint): string {
   return `${date(p.tMs)}: ${p.vbmdMgCm3.toFixed(1)} ${UNIT_MG_CM3}, ${CATEGORY_TERM[cat]}${flags.length ? ` (${flags.join(', ')})` : ''}`;
 }
 
-export function renderTrendChart(trend: Trend, opts: ChartOptions): string {
+/** The plot's geometry: margins, plot size, value and time ranges and the scales from data to pixels. */
+interface Frame {
+  narrow: boolean;
+  m: { left: number; right: number; top: number; bottom: number };
+  plotW: number;
+  plotH: number;
+  yMax: number;
+  tMin: number;
+  tMax: number;
+  x: (t: number) => number;
+  y: (v: number) => number;
+}
+
+const f = (n: number): string => n.toFixed(1);
+
+function chartFrame(trend: Trend, opts: ChartOptions, shownLevels: Trend['levels']): Frame {
   const { width, height } = opts;
   const narrow = width < 480;
   const m = { left: narrow ? 38 : 50, right: narrow ? 30 : 40, top: 10, bottom: 36 };
   const plotW = width - m.left - m.right;
   const plotH = height - m.top - m.bottom;
-  const shownLevels = trend.levels.filter((l) => opts.showLevels.has(l.level));
   const all: TrendPoint[] = [...trend.summary, ...shownLevels.flatMap((l) => l.points)];
   const yMax = niceMax(all.length ? Math.max(...all.map((p) => p.vbmdMgCm3)) : 0);
   const times = all.map((p) => p.tMs);
@@ -121,36 +135,44 @@ export function renderTrendChart(trend: Trend, opts: ChartOptions): string {
   tMax += pad;
   const x = (t: number): number => m.left + ((t - tMin) / (tMax - tMin)) * plotW;
   const y = (v: number): number => m.top + plotH - (Math.max(0, Math.min(v, yMax)) / yMax) * plotH;
-  const f = (n: number): string => n.toFixed(1);
+  return { narrow, m, plotW, plotH, yMax, tMin, tMax, x, y };
+}
 
-  const parts: string[] = [];
+/** The svg element's opening tag with its accessible name and description. */
+function chartHead(trend: Trend, opts: ChartOptions, rate: RateOfChange | null): string[] {
+  const { width, height } = opts;
   const latest = trend.summary[trend.summary.length - 1];
-  const rate = opts.rate ?? null;
   const desc = latest
     ? `${trend.summary.length} studies from ${date(trend.summary[0]!.tMs)} to ${date(latest.tMs)}. Latest ${latest.vbmdMgCm3.toFixed(1)} ${UNIT_MG_CM3} (${CATEGORY_TERM[categoryForVbmd(latest.vbmdMgCm3)]}). Shaded bands: osteoporosis below 80, low bone density (osteopenia) 80 to 120, normal above 120 ${UNIT_MG_CM3}.${
         rate ? ` The rate of change is fitted to the ${rate.studies} studies from ${date(rate.fromMs)} to ${date(rate.toMs)} (shaded window, dashed line).` : ''
       }`
     : 'No results to plot.';
-  parts.push(
+  return [
     `<svg xmlns="http://www.w3.org/2000/svg" class="trend-chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-labelledby="chart-title chart-desc" data-testid="trend-chart">`,
     `<title id="chart-title">Summary vBMD over time (${UNIT_MG_CM3})</title><desc id="chart-desc">${esc(desc)}</desc>`,
-  );
+  ];
+}
 
-  // ACR bands, shaded, each labelled inside its top-left corner.
+/** ACR bands, shaded, each labelled inside its top-left corner; then the rate's window (its studies are the
+ * ones inside the shaded span). */
+function bandsAndWindow(fr: Frame, rate: RateOfChange | null, parts: string[]): void {
+  const { m, plotW, plotH, yMax, x, y } = fr;
   for (const b of BANDS) {
     const top = y(Math.min(b.to, yMax));
     const bottom = y(b.from);
     parts.push(`<rect class="band band-${b.id}" data-band="${b.id}" x="${m.left}" y="${f(top)}" width="${f(plotW)}" height="${f(bottom - top)}"/>`);
     if (bottom - top >= 16) parts.push(`<text class="band-label band-label-${b.id}" x="${m.left + 6}" y="${f(top + 13)}">${esc(b.label)}</text>`);
   }
-
-  // The rate's window: its studies are the ones inside the shaded span.
   if (rate) {
     const x0 = x(rate.fromMs) - 4;
     const x1 = x(rate.toMs) + 4;
     parts.push(`<rect class="rate-window" data-testid="rate-window" x="${f(x0)}" y="${m.top}" width="${f(x1 - x0)}" height="${f(plotH)}"/>`);
   }
+}
 
+/** Value grid and ticks, the axes and the time ticks. */
+function axes(fr: Frame, parts: string[]): void {
+  const { narrow, m, plotW, plotH, yMax, tMin, tMax, x, y } = fr;
   const step = yMax > 300 ? 50 : 20;
   for (let v = 0; v <= yMax; v += step) {
     parts.push(
@@ -169,8 +191,11 @@ export function renderTrendChart(trend: Trend, opts: ChartOptions): string {
       `<text class="tick" x="${f(x(t.tMs))}" y="${f(m.top + plotH + 18)}" text-anchor="middle">${esc(t.label)}</text>`,
     );
   }
+}
 
-  // Per-level series under the summary: thin, dashed, coloured, small diamonds, named at their last point.
+/** Per-level series under the summary: thin, dashed, coloured, small diamonds, named at their last point. */
+function levelSeries(fr: Frame, trend: Trend, shownLevels: Trend['levels'], parts: string[]): void {
+  const { x, y } = fr;
   shownLevels.forEach((l) => {
     const i = trend.levels.indexOf(l);
     const attrs = `data-level="${esc(l.level)}" stroke="${levelColor(i)}"`;
@@ -187,8 +212,11 @@ export function renderTrendChart(trend: Trend, opts: ChartOptions): string {
     const last = l.points[l.points.length - 1];
     if (last) parts.push(`<text class="level-label" data-level="${esc(l.level)}" fill="${levelColor(i)}" x="${f(x(last.tMs) + 6)}" y="${f(y(last.vbmdMgCm3) + 4)}">${esc(l.level)}</text>`);
   });
+}
 
-  // Summary series: one point per study, thick solid line.
+/** Summary series: one point per study, thick solid line, the rate's fitted line over it, then the markers. */
+function summarySeries(fr: Frame, trend: Trend, opts: ChartOptions, rate: RateOfChange | null, parts: string[]): void {
+  const { x, y } = fr;
   if (trend.summary.length > 1) {
     parts.push(`<polyline class="summary-line" fill="none" points="${trend.summary.map((p) => `${f(x(p.tMs))},${f(y(p.vbmdMgCm3))}`).join(' ')}"/>`);
   }
@@ -209,6 +237,17 @@ export function renderTrendChart(trend: Trend, opts: ChartOptions): string {
     const top = (hi ? r + 2 : r) * (p.contrast ? 1.35 : 1);
     if (p.thoracic) parts.push(`<text class="point-tag" data-testid="thoracic-tag" x="${f(cx)}" y="${f(cy - top - 4)}" text-anchor="middle">T</text>`);
   }
+}
+
+export function renderTrendChart(trend: Trend, opts: ChartOptions): string {
+  const shownLevels = trend.levels.filter((l) => opts.showLevels.has(l.level));
+  const fr = chartFrame(trend, opts, shownLevels);
+  const rate = opts.rate ?? null;
+  const parts: string[] = chartHead(trend, opts, rate);
+  bandsAndWindow(fr, rate, parts);
+  axes(fr, parts);
+  levelSeries(fr, trend, shownLevels, parts);
+  summarySeries(fr, trend, opts, rate, parts);
   parts.push('</svg>');
   return parts.join('');
 }

@@ -1,6 +1,6 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import express from 'express';
-import type { NextFunction, Request, Response, Router } from 'express';
+import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
 import { DICOM_UID_SYSTEM } from '../fhir/codes.js';
 import { userMessage } from '../util/errors.js';
@@ -72,7 +72,10 @@ function studyFromNotification(body: unknown): z.infer<typeof imagingStudyLike> 
   return undefined;
 }
 
-export function createStudyApiRouter(opts: { queue: JobQueue<AnalysisJobData>; authorize: ApiAuthorizer; publicBaseUrl?: string }): Router {
+type StudyApiOptions = { queue: JobQueue<AnalysisJobData>; authorize: ApiAuthorizer; publicBaseUrl?: string };
+type Enqueue = (req: Request, res: Response, data: AnalysisJobData, again?: boolean) => Promise<void>;
+
+export function createStudyApiRouter(opts: StudyApiOptions): Router {
   const router = express.Router();
   const json = express.json({ limit: '2mb', type: () => true });
   const auth = (req: Request, res: Response, next: NextFunction): void => {
@@ -81,10 +84,20 @@ export function createStudyApiRouter(opts: { queue: JobQueue<AnalysisJobData>; a
       (e: unknown) => next(e),
     );
   };
+  const enqueue = enqueuer(opts);
+  router.post('/api/studies/:uid/analyze', auth, json, analyzeHandler(enqueue));
+  router.post('/api/notifications/imaging-study', auth, json, notificationHandler(enqueue));
+  router.get('/api/jobs', auth, listJobsHandler(opts.queue));
+  router.get('/api/jobs/:id', auth, getJobHandler(opts.queue));
+  router.use('/api', apiErrorHandler);
+  return router;
+}
+
+/** Queues one study and answers 202 with the job's URL. */
+function enqueuer(opts: StudyApiOptions): Enqueue {
   const jobUrl = (req: Request, id: string): string =>
     `${opts.publicBaseUrl ?? `${req.protocol}://${req.get('host')}`}/api/jobs/${encodeURIComponent(id)}`;
-
-  const enqueue = async (req: Request, res: Response, data: AnalysisJobData, again = false): Promise<void> => {
+  return async (req, res, data, again = false) => {
     // `?reanalyze=true` runs a study that was already analysed once more (e.g. after a model upgrade: the
     // FHIR write adds results for the new model version and never duplicates the old ones).
     const jobId = again ? `${analysisJobId(data.studyInstanceUid)}-r${Date.now()}` : analysisJobId(data.studyInstanceUid);
@@ -94,8 +107,11 @@ export function createStudyApiRouter(opts: { queue: JobQueue<AnalysisJobData>; a
     res.setHeader('X-Correlation-Id', correlationId);
     res.status(202).location(jobUrl(req, id)).json({ jobId: id, created, status: jobUrl(req, id) });
   };
+}
 
-  router.post('/api/studies/:uid/analyze', auth, json, (req, res, next) => {
+/** `POST /api/studies/{StudyInstanceUID}/analyze[?reanalyze=true]`. */
+function analyzeHandler(enqueue: Enqueue): RequestHandler {
+  return (req, res, next) => {
     const uid = dicomUid.safeParse(req.params.uid);
     if (!uid.success) {
       res.status(400).json({ error: 'bad-request', message: `The StudyInstanceUID in the path ${uid.error.issues[0]!.message}.` });
@@ -109,9 +125,12 @@ export function createStudyApiRouter(opts: { queue: JobQueue<AnalysisJobData>; a
     }
     const again = req.query.reanalyze === 'true' || req.query.reanalyze === '1';
     enqueue(req, res, { ...parsed.data, studyInstanceUid: uid.data, trigger: 'api' }, again).catch(next);
-  });
+  };
+}
 
-  router.post('/api/notifications/imaging-study', auth, json, (req, res, next) => {
+/** `POST /api/notifications/imaging-study` with an ImagingStudy or a notification Bundle holding one. */
+function notificationHandler(enqueue: Enqueue): RequestHandler {
+  return (req, res, next) => {
     const study = studyFromNotification(req.body);
     const uidValue = study?.identifier?.find((i) => i.system === DICOM_UID_SYSTEM)?.value?.replace(/^urn:oid:/, '');
     const uid = dicomUid.safeParse(uidValue);
@@ -133,43 +152,49 @@ export function createStudyApiRouter(opts: { queue: JobQueue<AnalysisJobData>; a
       return;
     }
     enqueue(req, res, data.data).catch(next);
-  });
+  };
+}
 
-  const listQuery = z.object({
-    state: z.enum(JOB_STATES as [JobState, ...JobState[]]).default('failed'),
-    limit: z.coerce.number().int().min(1).max(500).default(50),
-  });
-  router.get('/api/jobs', auth, (req, res, next) => {
+const listQuery = z.object({
+  state: z.enum(JOB_STATES as [JobState, ...JobState[]]).default('failed'),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+/** `GET /api/jobs?state=failed&limit=50`: counts per state and the jobs in one state. */
+function listJobsHandler(queue: JobQueue<AnalysisJobData>): RequestHandler {
+  return (req, res, next) => {
     const q = listQuery.safeParse(req.query);
     if (!q.success) {
       res.status(400).json({ error: 'bad-request', message: `Invalid job listing: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}.` });
       return;
     }
-    Promise.all([opts.queue.counts(), opts.queue.list(q.data.state, q.data.limit)]).then(
+    Promise.all([queue.counts(), queue.list(q.data.state, q.data.limit)]).then(
       ([counts, jobs]) => res.json({ counts, state: q.data.state, jobs: jobs.map(withoutIdentity) }),
       next,
     );
-  });
+  };
+}
 
-  router.get('/api/jobs/:id', auth, (req, res, next) => {
-    opts.queue.get(String(req.params.id)).then((job) => {
+/** `GET /api/jobs/{id}`. */
+function getJobHandler(queue: JobQueue<AnalysisJobData>): RequestHandler {
+  return (req, res, next) => {
+    queue.get(String(req.params.id)).then((job) => {
       if (!job) {
         res.status(404).json({ error: 'not-found', message: `No job ${String(req.params.id)}.` });
         return;
       }
       res.json(withoutIdentity(job));
     }, next);
-  });
+  };
+}
 
-  router.use('/api', (err: unknown, _req: Request, res: Response, next: NextFunction) => {
-    const e = err as { type?: string };
-    if (res.headersSent) return next(err);
-    if (e?.type === 'entity.parse.failed') {
-      res.status(400).json({ error: 'bad-request', message: 'The request body is not valid JSON.' });
-      return;
-    }
-    log.error({ err: userMessage(err) }, 'study API failed');
-    res.status(503).json({ error: 'unavailable', message: `The job queue did not accept the request: ${userMessage(err)}` });
-  });
-  return router;
+function apiErrorHandler(err: unknown, _req: Request, res: Response, next: NextFunction): void {
+  const e = err as { type?: string };
+  if (res.headersSent) return next(err);
+  if (e?.type === 'entity.parse.failed') {
+    res.status(400).json({ error: 'bad-request', message: 'The request body is not valid JSON.' });
+    return;
+  }
+  log.error({ err: userMessage(err) }, 'study API failed');
+  res.status(503).json({ error: 'unavailable', message: `The job queue did not accept the request: ${userMessage(err)}` });
 }

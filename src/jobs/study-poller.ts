@@ -55,86 +55,104 @@ export function studyRecord(w: StudyWatch, study: FoundStudy): AnalysisJobData {
 }
 
 export function startStudyPoller(options: StudyPollerOptions, autoStart = true): StudyPoller {
-  const lastCounts = new Map<string, string>();
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  let running: Promise<unknown> | undefined;
-  const abort = new AbortController();
+  const poller = new Poller(options);
+  if (autoStart) poller.start();
+  return { pollOnce: () => poller.pollOnce(), stop: () => poller.stop() };
+}
 
-  async function pollWatch(w: StudyWatch, source: DicomSource): Promise<boolean> {
-    const studies = await findStudies(source, { accessionNumber: w.accessionNumber! }, abort.signal);
-    await options.watches.markPolled(w.id, new Date());
-    if (studies.length === 0) return false;
-    const signature = studies
-      .map((st) => `${st.studyInstanceUid}:${st.series.reduce((n, s) => n + (s.instanceCount ?? 0) + 1, 0)}`)
-      .sort()
-      .join(',');
-    if (lastCounts.get(w.id) !== signature) {
-      lastCounts.set(w.id, signature);
-      lookAgain(w); // seen for the first time or still growing: look again after the settle time
-      return false;
-    }
-    lastCounts.delete(w.id);
-    for (const study of studies) {
-      const data = studyRecord(w, study);
-      const studyInstanceUid = study.studyInstanceUid;
-      const { id, created } = await options.queue.add(data, { jobId: analysisJobId(studyInstanceUid) });
-      log.info({ watch: w.id, jobId: id, created }, 'watched study arrived; analysis queued');
-      // Not `found` yet: that is when the result is written (a job that fails for good leaves the order open).
-      await options.watches.markQueued(w.id, studyInstanceUid);
-    }
-    return true;
-  }
+type RoundResult = { polled: number; queued: number; expired: number };
 
+/** The poller's state and its steps: a round, one look at a watch, the settle-time re-check, the timer. */
+class Poller {
+  private readonly lastCounts = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private running: Promise<unknown> | undefined;
+  private readonly abort = new AbortController();
   /**
    * One look at a time per watch. A watch is busy from the moment a round or a re-check starts searching for
    * it until no re-check of it is pending any more; a round skips busy watches. Without this a round that
    * came while a re-check was searching (or the other way round) searched too: each look compares with the
    * count the other just stored, so the study cost four searches instead of two, and both could queue it.
    */
-  const busy = new Set<string>();
-  const rechecks = new Map<string, NodeJS.Timeout>();
-  const inFlight = new Set<Promise<unknown>>();
+  private readonly busy = new Set<string>();
+  private readonly rechecks = new Map<string, NodeJS.Timeout>();
+  private readonly inFlight = new Set<Promise<unknown>>();
 
-  async function look(w: StudyWatch, source: DicomSource): Promise<boolean> {
+  constructor(private readonly options: StudyPollerOptions) {}
+
+  private source(): DicomSource {
+    return typeof this.options.source === 'function' ? this.options.source() : this.options.source;
+  }
+
+  private async pollWatch(w: StudyWatch, source: DicomSource): Promise<boolean> {
+    const studies = await findStudies(source, { accessionNumber: w.accessionNumber! }, this.abort.signal);
+    await this.options.watches.markPolled(w.id, new Date());
+    if (studies.length === 0) return false;
+    const signature = studies
+      .map((st) => `${st.studyInstanceUid}:${st.series.reduce((n, s) => n + (s.instanceCount ?? 0) + 1, 0)}`)
+      .sort()
+      .join(',');
+    if (this.lastCounts.get(w.id) !== signature) {
+      this.lastCounts.set(w.id, signature);
+      this.lookAgain(w); // seen for the first time or still growing: look again after the settle time
+      return false;
+    }
+    this.lastCounts.delete(w.id);
+    await this.queueStudies(w, studies);
+    return true;
+  }
+
+  private async queueStudies(w: StudyWatch, studies: FoundStudy[]): Promise<void> {
+    for (const study of studies) {
+      const data = studyRecord(w, study);
+      const studyInstanceUid = study.studyInstanceUid;
+      const { id, created } = await this.options.queue.add(data, { jobId: analysisJobId(studyInstanceUid) });
+      log.info({ watch: w.id, jobId: id, created }, 'watched study arrived; analysis queued');
+      // Not `found` yet: that is when the result is written (a job that fails for good leaves the order open).
+      await this.options.watches.markQueued(w.id, studyInstanceUid);
+    }
+  }
+
+  private async look(w: StudyWatch, source: DicomSource): Promise<boolean> {
     try {
       const ctx = { correlationId: w.correlationId ?? newCorrelationId(), stage: 'poll' };
-      return await withLogContext(ctx, () => pollWatch(w, source));
+      return await withLogContext(ctx, () => this.pollWatch(w, source));
     } finally {
       // pollWatch may just have scheduled the next re-check: the watch stays busy until that one has run.
-      if (!rechecks.has(w.id)) busy.delete(w.id);
+      if (!this.rechecks.has(w.id)) this.busy.delete(w.id);
     }
   }
 
   /** A second look at one watch after the settle time, when that is shorter than the interval. */
-  function lookAgain(w: StudyWatch): void {
-    const settleMs = options.settleMs ?? options.intervalMs;
-    if (stopped || settleMs >= options.intervalMs) return; // the next round looks again
-    rechecks.set(w.id, setTimeout(() => {
-      rechecks.delete(w.id);
-      if (stopped) return;
-      const source = typeof options.source === 'function' ? options.source() : options.source;
-      const p = look(w, source)
+  private lookAgain(w: StudyWatch): void {
+    const settleMs = this.options.settleMs ?? this.options.intervalMs;
+    if (this.stopped || settleMs >= this.options.intervalMs) return; // the next round looks again
+    this.rechecks.set(w.id, setTimeout(() => {
+      this.rechecks.delete(w.id);
+      if (this.stopped) return;
+      const source = this.source();
+      const p = this.look(w, source)
         .catch((e: unknown) => log.warn({ watch: w.id, err: userMessage(e) }, 'study poll failed; will retry next round'))
-        .finally(() => inFlight.delete(p));
-      inFlight.add(p);
+        .finally(() => this.inFlight.delete(p));
+      this.inFlight.add(p);
     }, settleMs));
   }
 
-  async function pollOnce(): Promise<{ polled: number; queued: number; expired: number }> {
+  async pollOnce(): Promise<RoundResult> {
     const now = new Date();
-    const expired = await options.watches.expire(now);
+    const expired = await this.options.watches.expire(now);
     // Bounded memory: forgetting the counts only costs each watch one extra poll before it is queued.
-    if (lastCounts.size > 10_000) lastCounts.clear();
-    const due = await options.watches.due(now, options.batch ?? 50);
+    if (this.lastCounts.size > 10_000) this.lastCounts.clear();
+    const due = await this.options.watches.due(now, this.options.batch ?? 50);
     let queued = 0;
-    const source = due.length > 0 ? (typeof options.source === 'function' ? options.source() : options.source) : undefined;
+    const source = due.length > 0 ? this.source() : undefined;
     for (const w of due) {
-      if (stopped) break;
-      if (busy.has(w.id)) continue; // a re-check is searching for it or will: that look decides
-      busy.add(w.id);
+      if (this.stopped) break;
+      if (this.busy.has(w.id)) continue; // a re-check is searching for it or will: that look decides
+      this.busy.add(w.id);
       try {
-        if (await look(w, source!)) queued++;
+        if (await this.look(w, source!)) queued++;
       } catch (e) {
         log.warn({ watch: w.id, err: userMessage(e) }, 'study poll failed; will retry next round');
       }
@@ -142,27 +160,27 @@ export function startStudyPoller(options: StudyPollerOptions, autoStart = true):
     return { polled: due.length, queued, expired };
   }
 
-  const loop = (): void => {
-    if (stopped) return;
-    running = pollOnce()
+  private readonly loop = (): void => {
+    if (this.stopped) return;
+    this.running = this.pollOnce()
       .catch((e: unknown) => log.error({ err: userMessage(e) }, 'study poller round failed'))
       .finally(() => {
-        running = undefined;
-        if (!stopped) timer = setTimeout(loop, options.intervalMs);
+        this.running = undefined;
+        if (!this.stopped) this.timer = setTimeout(this.loop, this.options.intervalMs);
       });
   };
-  if (autoStart) timer = setTimeout(loop, Math.min(1000, options.intervalMs));
 
-  return {
-    pollOnce,
-    stop: async () => {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      for (const t of rechecks.values()) clearTimeout(t);
-      rechecks.clear();
-      busy.clear();
-      abort.abort();
-      await Promise.all([running, ...inFlight]);
-    },
-  };
+  start(): void {
+    this.timer = setTimeout(this.loop, Math.min(1000, this.options.intervalMs));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const t of this.rechecks.values()) clearTimeout(t);
+    this.rechecks.clear();
+    this.busy.clear();
+    this.abort.abort();
+    await Promise.all([this.running, ...this.inFlight]);
+  }
 }
