@@ -72,81 +72,102 @@ export function registerCohort(program: Command): void {
     .option('--value-set <file.json>', 'bone-targeted therapy value set (default: COHORT_THERAPY_VALUE_SET_FILE or the built-in one)')
     .option('--page-size <n>', 'FHIR search page size (_count)', '500')
     .option('--type-filter', 'bulk: ask the server to export only vBMD Observations (_typeFilter; optional server feature)')
-    .action(async (flags: CohortFlags) => {
-      const cfg = config();
-      const declining = positiveNumber('--declining', flags.declining);
-      const pageSize = positiveNumber('--page-size', flags.pageSize);
-      const valueSetFile = flags.valueSet ?? cfg.COHORT_THERAPY_VALUE_SET_FILE;
-      const matcher = compileTherapyValueSet(valueSetFile ? await loadTherapyValueSet(valueSetFile) : defaultTherapyValueSet());
-      const url = flags.source.replace(/^(fhir|bulk):/, '');
-      const sourceOptions = {
-        auth: /^(fhir|bulk):/.test(flags.source) ? cohortAuthFromConfig(cfg, url, cohortBackendServicesFromConfig(cfg)) : undefined,
-        search: { pageSize: pageSize ? Math.floor(pageSize) : undefined },
-        bulk: { typeFilter: flags.typeFilter === true },
-      };
-      const tty = process.stderr.isTTY === true;
-      const progress = tty ? (line: string) => process.stderr.write(`\r\x1b[K${line}`) : undefined;
-      const format: CohortFormat = flags.format ?? (flags.out || !process.stdout.isTTY ? 'csv' : 'table');
-      // CSV and NDJSON rows are written as they come (a cohort of millions is never held); the other formats
-      // need every row first.
-      const sink = format === 'csv' || format === 'ndjson' ? new RowSink(format, flags.out ? { path: flags.out } : { stream: process.stdout }) : undefined;
-      const histogramRows: Pick<CohortRow, 'latestVbmdMgCm3'>[] = [];
-      const onRows = sink
-        ? async (rows: readonly CohortRow[]) => {
-            await sink.write(rows);
-            if (flags.histogram) for (const r of rows) histogramRows.push({ latestVbmdMgCm3: r.latestVbmdMgCm3 });
-          }
-        : undefined;
-      const controller = new AbortController();
-      const stop = () => controller.abort();
-      process.once('SIGINT', stop);
-      let result;
-      try {
-        result = await runCohortWith({
-          spec: flags.source,
-          engine: flags.engine,
-          query: { category: flags.category, untreated: flags.untreated === true, decliningPctPerYear: declining, since: flags.since, until: flags.until, asOf: flags.asOf },
-          matcher,
-          sourceOptions,
-          stageParquet: flags.stageParquet,
-          duckdb: { memoryLimit: flags.duckdbMemory, tempRoot: flags.duckdbTemp },
-          signal: controller.signal,
-          onProgress: progress,
-          onRows,
-        });
-        await sink?.finish();
-      } catch (e) {
-        await sink?.abort();
-        if (controller.signal.aborted) throw new VbmdError('cancelled', `Cohort query interrupted${flags.out ? `; ${flags.out} was not written` : ''}.`);
-        throw e;
-      } finally {
-        process.off('SIGINT', stop);
-        if (tty) process.stderr.write('\r\x1b[K');
+    .action(runCohortCommand);
+}
+
+type CohortRun = Parameters<typeof runCohortWith>[0];
+type CohortResult = Awaited<ReturnType<typeof runCohortWith>>;
+
+/** The flags and the configuration turned into the query's numbers, the therapy matcher and the source's options. */
+async function cohortInputs(flags: CohortFlags): Promise<{ declining: number | undefined; matcher: CohortRun['matcher']; sourceOptions: CohortRun['sourceOptions'] }> {
+  const cfg = config();
+  const declining = positiveNumber('--declining', flags.declining);
+  const pageSize = positiveNumber('--page-size', flags.pageSize);
+  const valueSetFile = flags.valueSet ?? cfg.COHORT_THERAPY_VALUE_SET_FILE;
+  const matcher = compileTherapyValueSet(valueSetFile ? await loadTherapyValueSet(valueSetFile) : defaultTherapyValueSet());
+  const url = flags.source.replace(/^(fhir|bulk):/, '');
+  const sourceOptions = {
+    auth: /^(fhir|bulk):/.test(flags.source) ? cohortAuthFromConfig(cfg, url, cohortBackendServicesFromConfig(cfg)) : undefined,
+    search: { pageSize: pageSize ? Math.floor(pageSize) : undefined },
+    bulk: { typeFilter: flags.typeFilter === true },
+  };
+  return { declining, matcher, sourceOptions };
+}
+
+async function runCohortCommand(flags: CohortFlags): Promise<void> {
+  const { declining, matcher, sourceOptions } = await cohortInputs(flags);
+  const tty = process.stderr.isTTY === true;
+  const progress = tty ? (line: string) => process.stderr.write(`\r\x1b[K${line}`) : undefined;
+  const format: CohortFormat = flags.format ?? (flags.out || !process.stdout.isTTY ? 'csv' : 'table');
+  // CSV and NDJSON rows are written as they come (a cohort of millions is never held); the other formats
+  // need every row first.
+  const sink = format === 'csv' || format === 'ndjson' ? new RowSink(format, flags.out ? { path: flags.out } : { stream: process.stdout }) : undefined;
+  const histogramRows: Pick<CohortRow, 'latestVbmdMgCm3'>[] = [];
+  const onRows = sink
+    ? async (rows: readonly CohortRow[]) => {
+        await sink.write(rows);
+        if (flags.histogram) for (const r of rows) histogramRows.push({ latestVbmdMgCm3: r.latestVbmdMgCm3 });
       }
-      if (!sink && flags.out) {
-        const file = createWriteStream(flags.out);
-        const failed = new Promise<never>((_, reject) =>
-          file.once('error', (err) => reject(new VbmdError('bad-input', `Cannot write ${flags.out}: ${err.message}.`))),
-        );
-        await Promise.race([
-          (async () => {
-            await writeChunks(file, cohortOutput(result, format));
-            file.end();
-            await once(file, 'finish');
-          })(),
-          failed,
-        ]);
-      } else if (!sink) {
-        await writeChunks(process.stdout, cohortOutput(result, format));
-      }
-      if (flags.histogram) {
-        try {
-          await writeFile(flags.histogram, cohortHistogramSvg(sink ? histogramRows : result.rows, result.summary));
-        } catch (e) {
-          throw new VbmdError('bad-input', `Cannot write the histogram ${flags.histogram}: ${(e as Error).message}.`);
-        }
-      }
-      // The counts go to stderr whenever stdout carries machine-readable rows, so pipes stay clean.
-      if (format !== 'table' || flags.out) for (const line of summaryLines(result.summary)) process.stderr.write(line);
-    });
+    : undefined;
+  const run: Omit<CohortRun, 'signal'> = {
+    spec: flags.source,
+    engine: flags.engine,
+    query: { category: flags.category, untreated: flags.untreated === true, decliningPctPerYear: declining, since: flags.since, until: flags.until, asOf: flags.asOf },
+    matcher,
+    sourceOptions,
+    stageParquet: flags.stageParquet,
+    duckdb: { memoryLimit: flags.duckdbMemory, tempRoot: flags.duckdbTemp },
+    onProgress: progress,
+    onRows,
+  };
+  const result = await runInterruptible(run, flags, sink, tty);
+  if (!sink) await writeAllRows(result, format, flags.out);
+  if (flags.histogram) {
+    try {
+      await writeFile(flags.histogram, cohortHistogramSvg(sink ? histogramRows : result.rows, result.summary));
+    } catch (e) {
+      throw new VbmdError('bad-input', `Cannot write the histogram ${flags.histogram}: ${(e as Error).message}.`);
+    }
+  }
+  // The counts go to stderr whenever stdout carries machine-readable rows, so pipes stay clean.
+  if (format !== 'table' || flags.out) for (const line of summaryLines(result.summary)) process.stderr.write(line);
+}
+
+/** Runs the query with Ctrl-C as its abort signal; the streamed rows' sink is finished, or dropped on failure. */
+async function runInterruptible(run: Omit<CohortRun, 'signal'>, flags: CohortFlags, sink: RowSink | undefined, tty: boolean): Promise<CohortResult> {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  try {
+    const result = await runCohortWith({ ...run, signal: controller.signal });
+    await sink?.finish();
+    return result;
+  } catch (e) {
+    await sink?.abort();
+    if (controller.signal.aborted) throw new VbmdError('cancelled', `Cohort query interrupted${flags.out ? `; ${flags.out} was not written` : ''}.`);
+    throw e;
+  } finally {
+    process.off('SIGINT', stop);
+    if (tty) process.stderr.write('\r\x1b[K');
+  }
+}
+
+/** The formats that need every row first: written to the file (or stdout) once the query is done. */
+async function writeAllRows(result: CohortResult, format: CohortFormat, out: string | undefined): Promise<void> {
+  if (out) {
+    const file = createWriteStream(out);
+    const failed = new Promise<never>((_, reject) =>
+      file.once('error', (err) => reject(new VbmdError('bad-input', `Cannot write ${out}: ${err.message}.`))),
+    );
+    await Promise.race([
+      (async () => {
+        await writeChunks(file, cohortOutput(result, format));
+        file.end();
+        await once(file, 'finish');
+      })(),
+      failed,
+    ]);
+  } else {
+    await writeChunks(process.stdout, cohortOutput(result, format));
+  }
 }

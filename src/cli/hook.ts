@@ -80,6 +80,9 @@ export function registerHook(program: Command): void {
     });
 }
 
+type ServiceCall = (method: 'GET' | 'POST', url: string, body?: unknown) => Promise<{ status: number; body: unknown }>;
+type ServiceEntry = { id: string; prefetch?: Record<string, string> };
+
 export async function sendHook(hook: HookName, opts: HookOptions): Promise<{ status: number; url: string; body: unknown }> {
   const cfg = config();
   const base = (opts.url ?? `http://127.0.0.1:${cfg.PORT}`).replace(/\/+$/, '');
@@ -94,7 +97,29 @@ export async function sendHook(hook: HookName, opts: HookOptions): Promise<{ sta
 
   // A stand-in EHR calling the service: no retries (a hook is sent once), the outbound layer's TLS policy.
   const net = new OutboundClient({ label: 'vbmd service', retry: { retries: 0 }, timeoutMs: 15_000, allowInsecureHttp: cfg.ALLOW_INSECURE_HTTP });
-  const call = async (method: 'GET' | 'POST', url: string, body?: unknown): Promise<{ status: number; body: unknown }> => {
+  const call = serviceCaller(net, key, base);
+
+  const discovery = await call('GET', `${base}/cds-services`);
+  if (discovery.status !== 200) throw new VbmdError('remote', `Discovery at ${base}/cds-services answered HTTP ${discovery.status}; check the client key (${keyFile}).`);
+  const service = (discovery.body as { services: ServiceEntry[] }).services.find((s) => s.id === HOOKS[hook]);
+  if (!service) throw new VbmdError('remote', `The service at ${base} has no ${HOOKS[hook]} service.`);
+
+  const context = hookContext(hook, opts);
+  const prefetch = opts.prefetch ? await fillPrefetch(net, service, context, fhirBase, fhirToken) : {};
+  const url = `${base}/cds-services/${HOOKS[hook]}`;
+  const body = {
+    hook,
+    hookInstance: randomUUID(),
+    context,
+    ...(opts.prefetch ? { prefetch } : {}),
+  };
+  const res = await call('POST', url, body);
+  return { status: res.status, url, body: res.body };
+}
+
+/** A call to the service with a fresh client JWT for its exact URL; the answer parsed as JSON where it is. */
+function serviceCaller(net: OutboundClient, key: Awaited<ReturnType<typeof readClientKeyFile>>, base: string): ServiceCall {
+  return async (method, url, body) => {
     let res: Awaited<ReturnType<OutboundClient['fetch']>>;
     try {
       res = await net.fetch({
@@ -115,12 +140,10 @@ export async function sendHook(hook: HookName, opts: HookOptions): Promise<{ sta
     }
     return { status: res.status, body: parsed };
   };
+}
 
-  const discovery = await call('GET', `${base}/cds-services`);
-  if (discovery.status !== 200) throw new VbmdError('remote', `Discovery at ${base}/cds-services answered HTTP ${discovery.status}; check the client key (${keyFile}).`);
-  const service = (discovery.body as { services: { id: string; prefetch?: Record<string, string> }[] }).services.find((s) => s.id === HOOKS[hook]);
-  if (!service) throw new VbmdError('remote', `The service at ${base} has no ${HOOKS[hook]} service.`);
-
+/** The hook's context: user and patient, and for the order hooks a draft ServiceRequest (and its selection). */
+function hookContext(hook: HookName, opts: HookOptions): Record<string, unknown> {
   const context: Record<string, unknown> = { userId: opts.user, patientId: opts.patient };
   if (hook !== 'patient-view') {
     const srId = opts.serviceRequest ?? `sr-${randomUUID().slice(0, 8)}`;
@@ -143,33 +166,27 @@ export async function sendHook(hook: HookName, opts: HookOptions): Promise<{ sta
     };
     if (hook === 'order-select') context.selections = [`ServiceRequest/${srId}`];
   }
+  return context;
+}
 
+/** The service's prefetch templates filled from the context and read from the FHIR server. */
+async function fillPrefetch(net: OutboundClient, service: ServiceEntry, context: Record<string, unknown>, fhirBase: string, fhirToken: string | undefined): Promise<Record<string, unknown>> {
   const prefetch: Record<string, unknown> = {};
-  if (opts.prefetch) {
-    for (const [k, template] of Object.entries(service.prefetch ?? {})) {
-      const q = fillTemplate(template, context);
-      if (!q) continue;
-      const res = await net.fetch({
-        url: `${fhirBase}/${q}`,
-        headers: { accept: 'application/fhir+json', ...(fhirToken ? { authorization: `Bearer ${fhirToken}` } : {}) },
-      }, MAX_REPLY_BYTES).catch((e: Error) => {
-        throw new VbmdError('remote', `Cannot read prefetch "${k}" from ${fhirBase} (${e.message}).`);
-      });
-      if (res.status !== 200) throw new VbmdError('remote', `The FHIR server ${fhirBase} answered HTTP ${res.status} to prefetch "${k}"; pass --fhir-token or --no-prefetch.`);
-      try {
-        prefetch[k] = JSON.parse(res.bytes.toString('utf8')) as unknown;
-      } catch {
-        throw new VbmdError('remote', `The FHIR server ${fhirBase} answered prefetch "${k}" with a body that is not JSON.`);
-      }
+  for (const [k, template] of Object.entries(service.prefetch ?? {})) {
+    const q = fillTemplate(template, context);
+    if (!q) continue;
+    const res = await net.fetch({
+      url: `${fhirBase}/${q}`,
+      headers: { accept: 'application/fhir+json', ...(fhirToken ? { authorization: `Bearer ${fhirToken}` } : {}) },
+    }, MAX_REPLY_BYTES).catch((e: Error) => {
+      throw new VbmdError('remote', `Cannot read prefetch "${k}" from ${fhirBase} (${e.message}).`);
+    });
+    if (res.status !== 200) throw new VbmdError('remote', `The FHIR server ${fhirBase} answered HTTP ${res.status} to prefetch "${k}"; pass --fhir-token or --no-prefetch.`);
+    try {
+      prefetch[k] = JSON.parse(res.bytes.toString('utf8')) as unknown;
+    } catch {
+      throw new VbmdError('remote', `The FHIR server ${fhirBase} answered prefetch "${k}" with a body that is not JSON.`);
     }
   }
-  const url = `${base}/cds-services/${HOOKS[hook]}`;
-  const body = {
-    hook,
-    hookInstance: randomUUID(),
-    context,
-    ...(opts.prefetch ? { prefetch } : {}),
-  };
-  const res = await call('POST', url, body);
-  return { status: res.status, url, body: res.body };
+  return prefetch;
 }
