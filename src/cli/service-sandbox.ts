@@ -56,10 +56,10 @@ export interface SandboxSide {
 
 export async function buildSandbox(input: SandboxBuildInput): Promise<SandboxSide> {
   const { stores, dataDir, publicBaseUrl } = input;
-  if (stores.sqlite) {
+  if (stores.kind === 'embedded') {
     // The sandbox FHIR store lives in memory and starts empty; finished jobs would otherwise stop a demo
     // study from being analysed (and written) again after a restart.
-    stores.sqlite.prepare(`DELETE FROM jobs WHERE state = 'completed'`).run();
+    await stores.queue.purge(['completed']);
   }
   const tokens = loadOrCreateSandboxTokens(dataDir);
   const paths = sandboxPaths(dataDir);

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { VbmdError } from '../util/errors.js';
 import { log } from '../util/log.js';
 import { JOB_STATES, failureReason, isPermanentFailure, needsReview } from './queue.js';
-import type { AddOptions, JobCheckpoint, JobHandler, JobInfo, JobQueue, JobState, JobWorker, RetryPolicy, WorkerOptions } from './queue.js';
+import type { AddOptions, FinishedJobState, JobCheckpoint, JobHandler, JobInfo, JobQueue, JobState, JobWorker, RetryPolicy, WorkerOptions } from './queue.js';
 
 /**
  * BullMQ on Redis (REDIS_URL): the same JobQueue contract, for workers on several machines. BullMQ's lock +
@@ -208,6 +208,25 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
       if (info && info.state === state && out.length < limit) out.push(info);
     }
     return out;
+  }
+
+  async purge(states: readonly FinishedJobState[]): Promise<number> {
+    let n = 0;
+    // 0 grace, 0 limit: every completed job, however recent.
+    if (states.includes('completed')) n += (await this.queue.clean(0, 0, 'completed')).length;
+    const failed = states.includes('failed');
+    const held = states.includes('needs-review');
+    if (!failed && !held) return n;
+    // Both are BullMQ failed jobs; the held ones are also in the review set.
+    const review = new Set(await this.connection.zrange(this.reviewKey, '0', '-1'));
+    for (const job of await this.queue.getJobs(['failed'], 0, -1)) {
+      const id = job?.id;
+      if (id === undefined || (review.has(id) ? !held : !failed)) continue;
+      n += await this.queue.remove(id);
+      await this.connection.zrem(this.reviewKey, id);
+      await this.connection.hdel(this.checkpointKey, id);
+    }
+    return n;
   }
 
   async ping(): Promise<void> {

@@ -15,6 +15,8 @@ import { isVbmdError } from '../util/errors.js';
  */
 export type JobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'needs-review';
 export const JOB_STATES: readonly JobState[] = ['waiting', 'delayed', 'active', 'completed', 'failed', 'needs-review'];
+/** The states `purge` empties: finished jobs only (a waiting, delayed or running job is never dropped that way). */
+export type FinishedJobState = Extract<JobState, 'completed' | 'failed' | 'needs-review'>;
 
 export interface JobInfo<T> {
   id: string;
@@ -84,6 +86,12 @@ export interface JobQueue<T> {
   counts(): Promise<Record<JobState, number>>;
   /** Jobs in one state, newest first (operators: what failed and why). */
   list(state: JobState, limit: number): Promise<JobInfo<T>[]>;
+  /**
+   * Deletes this queue's jobs in the given finished states and returns how many went. Their ids are free
+   * again: adding one creates a new job (the sandbox, whose FHIR store starts empty, drops its completed jobs
+   * at start so the demo studies are analysed and written again).
+   */
+  purge(states: readonly FinishedJobState[]): Promise<number>;
   /** Resolves when the queue's store answers (readiness). */
   ping(): Promise<void>;
   process(handler: JobHandler<T>, options: WorkerOptions): JobWorker;

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
 import { log } from '../util/log.js';
 import { JOB_STATES, failureReason, isPermanentFailure, needsReview } from './queue.js';
-import type { AddOptions, JobCheckpoint, JobHandler, JobInfo, JobPriority, JobQueue, JobState, JobWorker, RetryPolicy, WorkerOptions } from './queue.js';
+import type { AddOptions, FinishedJobState, JobCheckpoint, JobHandler, JobInfo, JobPriority, JobQueue, JobState, JobWorker, RetryPolicy, WorkerOptions } from './queue.js';
 import { migrateEmbeddedStore } from './sqlite-schema.js';
 
 /**
@@ -125,6 +125,11 @@ export class SqliteJobQueue<T> implements JobQueue<T> {
       .prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY COALESCE(finished_at, created_at) DESC LIMIT ?')
       .all(this.name, state, limit) as JobRow[];
     return rows.map((r) => this.info(r));
+  }
+
+  async purge(states: readonly FinishedJobState[]): Promise<number> {
+    if (states.length === 0) return 0;
+    return this.db.prepare(`DELETE FROM jobs WHERE queue = ? AND state IN (${states.map(() => '?').join(', ')})`).run(this.name, ...states).changes;
   }
 
   async ping(): Promise<void> {

@@ -224,6 +224,44 @@ describe.each(adapters)('job queue: %s', (_label, make) => {
     }
   });
 
+  it('purges finished jobs by state: only those states, and a purged id can be added (and run) again', async () => {
+    const { queue: q } = make('purge');
+    const w = q.process(async (d) => {
+      if (d.n === 1) throw new VbmdError('needs-review', 'Held for review.');
+      if (d.n === 2) throw new VbmdError('no-spine', 'No spine in view.');
+      return 'written';
+    }, { concurrency: 1 });
+    try {
+      await q.add({ n: 1 }, { jobId: 'p-held' });
+      await q.add({ n: 2 }, { jobId: 'p-failed' });
+      await q.add({ n: 3 }, { jobId: 'p-done-1' });
+      await q.add({ n: 4 }, { jobId: 'p-done-2' });
+      await waitFor(async () => (await q.counts()).completed === 2);
+      await waitState(q, 'p-held', 'needs-review');
+      await waitState(q, 'p-failed', 'failed');
+      await w.close();
+      await q.add({ n: 5 }, { jobId: 'p-waiting' });
+
+      expect(await q.purge([])).toBe(0);
+      expect(await q.purge(['completed'])).toBe(2);
+      expect(await q.counts()).toMatchObject({ completed: 0, failed: 1, 'needs-review': 1, waiting: 1 });
+      expect(await q.get('p-done-1')).toBeUndefined();
+      expect(await q.purge(['needs-review'])).toBe(1);
+      expect(await q.counts()).toMatchObject({ failed: 1, 'needs-review': 0, waiting: 1 });
+      expect(await q.purge(['failed', 'completed'])).toBe(1);
+      expect(await q.counts()).toMatchObject({ completed: 0, failed: 0, 'needs-review': 0, waiting: 1 });
+
+      expect(await q.add({ n: 6 }, { jobId: 'p-done-1' })).toEqual({ id: 'p-done-1', created: true });
+      const w2 = q.process(async () => 'again', { concurrency: 1 });
+      await waitState(q, 'p-done-1', 'completed');
+      await w2.close();
+      expect(await q.get('p-done-1')).toMatchObject({ data: { n: 6 }, result: 'again' });
+    } finally {
+      await w.close();
+      await q.close();
+    }
+  });
+
   it('takes interactive jobs before backfill jobs that waited longer, and backfill jobs in arrival order', async () => {
     const { queue } = make('priority');
     try {
