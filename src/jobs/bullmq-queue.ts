@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { VbmdError } from '../util/errors.js';
 import { log } from '../util/log.js';
 import { JOB_STATES, failureReason, isPermanentFailure, needsReview } from './queue.js';
-import type { AddOptions, FinishedJobState, JobCheckpoint, JobHandler, JobInfo, JobQueue, JobState, JobWorker, RetryPolicy, WorkerOptions } from './queue.js';
+import type { AddOptions, FinishedJobState, JobCheckpoint, JobHandler, JobInfo, JobQueue, JobState, JobWorker, JobRetryPolicy, WorkerOptions } from './queue.js';
 
 /**
  * BullMQ on Redis (REDIS_URL): the same JobQueue contract, for workers on several machines. BullMQ's lock +
@@ -15,7 +15,7 @@ import type { AddOptions, FinishedJobState, JobCheckpoint, JobHandler, JobInfo, 
 export interface BullMqQueueOptions {
   redisUrl: string;
   name?: string;
-  retry: RetryPolicy;
+  retry: JobRetryPolicy;
   /** Lock time of a running job; a dead worker's job is taken again after about this long (default 30 s). */
   lockDurationMs?: number;
   /** Key prefix (tests use a unique one per run). */

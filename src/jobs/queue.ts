@@ -73,7 +73,15 @@ export interface JobWorker {
   close(): Promise<void>;
 }
 
-export interface RetryPolicy {
+/**
+ * How often a whole job (an analysis: retrieval, measurement, FHIR write) is run again after it failed
+ * (JOB_ATTEMPTS, JOB_BACKOFF_MS). Not the outbound layer's RequestRetryPolicy (src/net/retry.ts), which
+ * repeats one HTTP request within an attempt (sub-second to seconds, capped, Retry-After honoured): this one
+ * counts attempts in total, is stored with each job (so it survives restarts) and on Redis is run by BullMQ's
+ * own exponential backoff, with waits of minutes. A job retry comes after a request's retries gave up.
+ */
+export interface JobRetryPolicy {
+  /** Runs in total, the first one included. */
   attempts: number;
   /** First retry after this long, doubling each time (with +-20% jitter on the embedded queue). */
   backoffMs: number;

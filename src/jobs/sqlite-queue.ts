@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
 import { log } from '../util/log.js';
 import { JOB_STATES, failureReason, isPermanentFailure, needsReview } from './queue.js';
-import type { AddOptions, FinishedJobState, JobCheckpoint, JobHandler, JobInfo, JobPriority, JobQueue, JobState, JobWorker, RetryPolicy, WorkerOptions } from './queue.js';
+import type { AddOptions, FinishedJobState, JobCheckpoint, JobHandler, JobInfo, JobPriority, JobQueue, JobState, JobWorker, JobRetryPolicy, WorkerOptions } from './queue.js';
 import { migrateEmbeddedStore } from './sqlite-schema.js';
 
 /**
@@ -16,7 +16,7 @@ export interface SqliteQueueOptions {
   /** Database file (created with its folder's permissions), or an open better-sqlite3 Database. */
   db: string | Db;
   name?: string;
-  retry: RetryPolicy;
+  retry: JobRetryPolicy;
   /** How long a taken job stays taken without a renewal (default 30 s; renewed every third of it). */
   leaseMs?: number;
   /** How often an idle worker looks for jobs added by other processes (default 250 ms). */

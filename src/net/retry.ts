@@ -2,9 +2,10 @@
  * The one retry policy of every outbound call (FHIR, token endpoints, DICOMweb, cohort sources): exponential
  * backoff with full jitter (AWS architecture blog "Exponential Backoff And Jitter", 2015): the wait before
  * attempt n+1 is uniform in [0, min(cap, base * 2^n)], so many workers retrying after one outage do not hit
- * the server in lockstep. A server's Retry-After wins when present, up to `maxRetryAfterMs`.
+ * the server in lockstep. A server's Retry-After wins when present, up to `maxRetryAfterMs`. The job queue's
+ * JobRetryPolicy (src/jobs/queue.ts) is the other level: it runs a whole failed job again, minutes later.
  */
-export interface RetryPolicy {
+export interface RequestRetryPolicy {
   /** Retries after the first attempt (0 = no retry). */
   retries: number;
   baseDelayMs: number;
@@ -13,18 +14,18 @@ export interface RetryPolicy {
   maxRetryAfterMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { retries: 4, baseDelayMs: 300, maxDelayMs: 8_000, maxRetryAfterMs: 30_000 };
+export const DEFAULT_RETRY: RequestRetryPolicy = { retries: 4, baseDelayMs: 300, maxDelayMs: 8_000, maxRetryAfterMs: 30_000 };
 
-export function retryPolicy(overrides: Partial<RetryPolicy> = {}, base: RetryPolicy = DEFAULT_RETRY): RetryPolicy {
+export function retryPolicy(overrides: Partial<RequestRetryPolicy> = {}, base: RequestRetryPolicy = DEFAULT_RETRY): RequestRetryPolicy {
   const out = { ...base };
-  for (const k of Object.keys(out) as (keyof RetryPolicy)[]) {
+  for (const k of Object.keys(out) as (keyof RequestRetryPolicy)[]) {
     const v = overrides[k];
     if (v !== undefined) out[k] = v;
   }
   return out;
 }
 
-export function backoffDelayMs(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+export function backoffDelayMs(attempt: number, policy: RequestRetryPolicy, random: () => number = Math.random): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
   return Math.floor(random() * ceiling);
 }
