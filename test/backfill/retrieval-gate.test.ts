@@ -24,6 +24,7 @@ let redis: RedisHandle;
 let source: DicomWebSource;
 let settings: SqliteOpsSettings;
 let series: SeriesCandidate[];
+const REFRESH_MS = 50;
 
 beforeAll(async () => {
   [orthanc, redis] = await Promise.all([startOrthanc(), startRedis()]);
@@ -34,7 +35,7 @@ beforeAll(async () => {
   ]);
   const db = new Database(':memory:');
   settings = new SqliteOpsSettings(db);
-  const gate = createRetrievalGate({ settings, leases: new SqliteLeaseStore(db), refreshMs: 50, waitStepMs: 20 });
+  const gate = createRetrievalGate({ settings, leases: new SqliteLeaseStore(db), refreshMs: REFRESH_MS, waitStepMs: 20 });
   source = new DicomWebSource({ baseUrl: orthanc.dicomWebUrl, allowInsecureHttp: true, retrievalGate: gate });
   series = await Promise.all(studies.map(async (s) => (await source.findSeries({ studyInstanceUid: s.studyInstanceUid }))[0]!));
 }, 120_000);
@@ -64,6 +65,9 @@ describe('backfill retrieval limits', () => {
 
   it('serialises backfill retrievals at one at a time, and a raised cap applies while they wait', async () => {
     await updateLimits(settings, { maxConcurrentRetrievals: 1, maxBytesPerSecond: parseByteRate('2MB') });
+    // The gate re-reads limits at most every refreshMs (50 ms here): the previous test's paced retrieval may
+    // have cached 'no cap' just now, and both would then start at once.
+    await new Promise((r) => setTimeout(r, REFRESH_MS * 3));
     const [a, b] = await Promise.all([retrieve(series[0]!, 'backfill'), retrieve(series[1]!, 'backfill')]);
     const [first, second] = a.start <= b.start && a.end <= b.end ? [a, b] : [b, a];
     expect(second.end - first.end).toBeGreaterThan(400);
