@@ -75,6 +75,9 @@ export function buildWorkingGrid(volume: Volume, targetMm = WORKING_SPACING_MM):
   const inv = 1 / (fx * fy * fz);
   const src = volume.hu;
   const rowSum = new Float64Array(dims[0]);
+  // The usual storage (columns along patient x, left to right) reads each row as one run: no offset table
+  // per voxel. The pooling is the largest single cost of the spine search on a 512x512x290 study.
+  const contiguousX = axis[0] === 0 && sign[0] > 0;
   let o = 0;
   for (let z = 0; z < dims[2]; z++) {
     for (let y = 0; y < dims[1]; y++) {
@@ -83,18 +86,34 @@ export function buildWorkingGrid(volume: Volume, targetMm = WORKING_SPACING_MM):
         const bz = offZ[z * fz + tz];
         for (let ty = 0; ty < fy; ty++) {
           const by = bz + offY[y * fy + ty];
-          let xi = 0;
-          for (let x = 0; x < dims[0]; x++) {
-            let acc = 0;
-            for (let tx = 0; tx < fx; tx++, xi++) acc += src[by + offX[xi]];
-            rowSum[x] += acc;
-          }
+          if (contiguousX) addRunsContiguous(src, by, fx, rowSum);
+          else addRunsIndexed(src, by, offX, fx, rowSum);
         }
       }
       for (let x = 0; x < dims[0]; x++, o++) hu[o] = rowSum[x] * inv;
     }
   }
   return { hu, dims, spacingMm, sourceAxis: axis, sourceSign: sign, factor, source: volume };
+}
+
+/** rowSum[x] += the fx source values of pooled column x, the row starting at `base` in memory. */
+function addRunsContiguous(src: ArrayLike<number>, base: number, fx: number, rowSum: Float64Array): void {
+  let p = base;
+  for (let x = 0; x < rowSum.length; x++) {
+    let acc = 0;
+    for (let tx = 0; tx < fx; tx++) acc += src[p++];
+    rowSum[x] += acc;
+  }
+}
+
+/** As addRunsContiguous, for a flipped or permuted x axis: source offsets from the table. */
+function addRunsIndexed(src: ArrayLike<number>, base: number, offX: Int32Array, fx: number, rowSum: Float64Array): void {
+  let xi = 0;
+  for (let x = 0; x < rowSum.length; x++) {
+    let acc = 0;
+    for (let tx = 0; tx < fx; tx++, xi++) acc += src[base + offX[xi]];
+    rowSum[x] += acc;
+  }
 }
 
 /** Fractional source voxel (i,j,k) of the centre of working voxel (x,y,z) (fractional allowed). */
