@@ -74,7 +74,12 @@ export class RowSink {
 
   async abort(): Promise<void> {
     if (!this.file || !('path' in this.target)) return;
-    this.file.destroy();
+    // The stream opens its file asynchronously: removed before that open completed, the .part file came back
+    // (empty) once it did. Wait until the stream has closed its descriptor, then remove it.
+    const file = this.file;
+    const closed = file.closed ? Promise.resolve() : once(file, 'close').then(() => undefined, () => undefined);
+    file.destroy();
+    await closed;
     await rm(`${this.target.path}.part`, { force: true });
   }
 }
