@@ -1,40 +1,15 @@
-import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FhirClient } from '../../src/fhir/client.js';
 import { FhirError, outcomeText } from '../../src/fhir/fhir-error.js';
 import { backoffDelayMs, DEFAULT_RETRY, retryAfterMs } from '../../src/net/retry.js';
 import { VbmdError } from '../../src/util/errors.js';
+import { scriptedServer } from '../support/scripted-server.js';
+import type { Step } from '../support/scripted-server.js';
 
 /** Unit tests of the client's retry policy and error shaping against a scripted loopback server: each
  * request gets the next step (an answer, a cut connection or silence). The HTTP behaviour against a real
  * FHIR server is tested in roundtrip.test.ts. */
 
-type Step = (req: IncomingMessage, res: ServerResponse) => void;
-const servers: Server[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => {
-    s.close(r);
-    s.closeAllConnections();
-  })));
-});
-
-async function scripted(steps: Step[], path = ''): Promise<{ base: string; calls: { url: string; headers: IncomingMessage['headers'] }[] }> {
-  const calls: { url: string; headers: IncomingMessage['headers'] }[] = [];
-  const server = createServer((req, res) => {
-    calls.push({ url: req.url ?? '', headers: req.headers });
-    req.resume();
-    const step = steps.shift();
-    if (!step) return void res.writeHead(599).end();
-    step(req, res);
-  });
-  server.keepAliveTimeout = 100;
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  server.unref();
-  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`, calls };
-}
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): Step => (_req, res) =>
   void res.writeHead(status, { 'content-type': 'application/fhir+json', ...headers }).end(JSON.stringify(body));
 const cut: Step = (req) => req.socket.destroy();
@@ -44,28 +19,28 @@ const fast = { baseDelayMs: 1, maxDelayMs: 2 };
 
 describe('FhirClient retries', () => {
   it('retries 503, 429 and network errors for a GET, then succeeds', async () => {
-    const s = await scripted([json(503, oo('down')), json(429, {}), cut, json(200, { resourceType: 'Patient', id: 'a' })], '/r4');
+    const s = await scriptedServer([json(503, oo('down')), json(429, {}), cut, json(200, { resourceType: 'Patient', id: 'a' })], '/r4');
     const c = new FhirClient({ baseUrl: s.base, retry: fast });
     expect(await c.read('Patient', 'a')).toEqual({ resourceType: 'Patient', id: 'a' });
     expect(s.calls).toHaveLength(4);
   });
 
   it('retries a 409 from a lost conditional-create race (idempotent transaction)', async () => {
-    const s = await scripted([json(409, oo('HAPI-0550: version conflict')), json(200, { resourceType: 'Bundle', type: 'transaction-response', entry: [] })]);
+    const s = await scriptedServer([json(409, oo('HAPI-0550: version conflict')), json(200, { resourceType: 'Bundle', type: 'transaction-response', entry: [] })]);
     const c = new FhirClient({ baseUrl: s.base, retry: fast });
     await c.transaction({ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'POST', url: 'Device', ifNoneExist: 'identifier=a|b' }, resource: { resourceType: 'Device' } }] });
     expect(s.calls).toHaveLength(2);
   });
 
   it('never retries a plain (non-conditional) POST create', async () => {
-    const s = await scripted([json(503, oo('down'))], '/r4');
+    const s = await scriptedServer([json(503, oo('down'))], '/r4');
     const c = new FhirClient({ baseUrl: s.base, retry: fast });
     await expect(c.create({ resourceType: 'Patient' })).rejects.toBeInstanceOf(FhirError);
     expect(s.calls).toHaveLength(1);
   });
 
   it('retries a conditional create and sends If-None-Exist', async () => {
-    const s = await scripted([json(502, {}), json(201, { resourceType: 'Patient', id: 'n' })], '/r4');
+    const s = await scriptedServer([json(502, {}), json(201, { resourceType: 'Patient', id: 'n' })], '/r4');
     const c = new FhirClient({ baseUrl: s.base, retry: fast });
     await c.create({ resourceType: 'Patient' }, { ifNoneExist: 'identifier=s|v' });
     expect(s.calls).toHaveLength(2);
@@ -73,7 +48,7 @@ describe('FhirClient retries', () => {
   });
 
   it('does not retry 4xx, and the error names server, request, status and OperationOutcome diagnostics', async () => {
-    const s = await scripted([json(422, oo('Observation.code: missing'))], '/fhir/R4');
+    const s = await scriptedServer([json(422, oo('Observation.code: missing'))], '/fhir/R4');
     const c = new FhirClient({ baseUrl: s.base, retry: fast });
     const err = (await c.request('POST', 'Observation', { body: {}, idempotent: true }).catch((e: unknown) => e)) as FhirError;
     expect(err).toBeInstanceOf(FhirError);
@@ -87,7 +62,7 @@ describe('FhirClient retries', () => {
   });
 
   it('a Retry-After longer than the cap ends the retries (the job queue retries later)', async () => {
-    const s = await scripted([json(503, oo('maintenance'), { 'retry-after': '3600' })]);
+    const s = await scriptedServer([json(503, oo('maintenance'), { 'retry-after': '3600' })]);
     const c = new FhirClient({ baseUrl: s.base, retry: fast });
     const err = (await c.read('Patient', 'a').catch((e: unknown) => e)) as FhirError;
     expect(err.status).toBe(503);
@@ -96,7 +71,7 @@ describe('FhirClient retries', () => {
 
   it('stops when the caller aborts, with a cancelled VbmdError', async () => {
     const ctrl = new AbortController();
-    const s = await scripted([json(503, {}), json(503, {}), json(503, {})]);
+    const s = await scriptedServer([json(503, {}), json(503, {}), json(503, {})]);
     const c = new FhirClient({ baseUrl: s.base, retry: { baseDelayMs: 1000, maxDelayMs: 1000 } });
     const p = c.read('Patient', 'a', ctrl.signal);
     setTimeout(() => ctrl.abort(), 50);
@@ -107,7 +82,7 @@ describe('FhirClient retries', () => {
   });
 
   it('times out a hanging request and says so', async () => {
-    const s = await scripted([silent, silent]);
+    const s = await scriptedServer([silent, silent]);
     const c = new FhirClient({ baseUrl: s.base, timeoutMs: 50, retry: { retries: 1, ...fast } });
     const err = (await c.read('Patient', 'a').catch((e: unknown) => e)) as FhirError;
     expect(err).toBeInstanceOf(FhirError);
@@ -126,7 +101,7 @@ describe('FhirClient retries', () => {
   it('follows next links on the same server only', async () => {
     const page1 = { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: { resourceType: 'Observation', id: '1' } }], link: [{ relation: 'next', url: '' }] };
     const page2 = { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: { resourceType: 'Observation', id: '2' } }, { resource: { resourceType: 'Patient', id: 'p' }, search: { mode: 'include' } }], link: [{ relation: 'next', url: 'http://evil.test/steal' }] };
-    const s = await scripted([json(200, page1), json(200, page2)], '/r4');
+    const s = await scriptedServer([json(200, page1), json(200, page2)], '/r4');
     page1.link[0]!.url = `${s.base}/Observation?_offset=1`;
     const c = new FhirClient({ baseUrl: s.base, retry: fast });
     const err = await c.search('Observation', { patient: 'Patient/1' }).catch((e: unknown) => e);
