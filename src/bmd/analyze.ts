@@ -49,8 +49,9 @@ export function analyzeVolume(loaded: LoadedVolume, options: AnalyzeOptions = {}
   t0 = now();
   const levels = levelResults(loaded, loc.vertebrae, rois, calibration);
   for (const l of levels) if (l.exclusionReason && l.exclusionDetail) warnings.push(`Excluded ${l.exclusionDetail}`);
-  if (levels.length > 0 && sliceSpacingMm(loaded) > MAX_FRACTURE_SLICE_MM) {
-    warnings.push(`Slices ${round1(sliceSpacingMm(loaded))} mm apart: too coarse to grade vertebral height loss, so no fracture screen was done (needs <= ${MAX_FRACTURE_SLICE_MM} mm).`);
+  const sliceMm = sliceSpacingMm(loaded);
+  if (levels.length > 0 && sliceMm > MAX_FRACTURE_SLICE_MM) {
+    warnings.push(`Slices ${round1(sliceMm)} mm apart: too coarse to grade vertebral height loss, so no fracture screen was done (needs <= ${MAX_FRACTURE_SLICE_MM} mm).`);
   }
   const vesselHu = prevertebralVesselHu(loc.grid, loc.track);
   const contrastTag = contrastTagged(loaded);

@@ -89,9 +89,17 @@ export function localSpacingMm(profile: Float32Array, stepMm: number, depthMm?: 
     if (i <= centres[0]) out[i] = values[0];
     else if (k + 1 >= centres.length) out[i] = values[values.length - 1];
     else out[i] = values[k] + ((values[k + 1] - values[k]) * (i - centres[k])) / (centres[k + 1] - centres[k]);
+    // Held ends and interpolation can carry a spacing where the body is much smaller: at the top of a chest CT
+    // (C7-T2, 14-18 mm apart) the 25 mm of the mid-thoracic levels, so a 14 mm C7-T1 gap fell outside the
+    // chain's bounds and T1 merged with C7. Spacing stays within 1.3x the local depth.
+    const d = depthMm?.[i];
+    if (d !== undefined && Number.isFinite(d)) out[i] = Math.min(out[i], MAX_SPACING_PER_DEPTH * d);
   }
   return out;
 }
+
+/** Spacing runs ~0.8-1.3x the body's AP depth from T1 to L5 (Panjabi et al.). */
+const MAX_SPACING_PER_DEPTH = 1.3;
 
 /** Theil-Sen line (median of pairwise slopes), or null with fewer than 3 points. */
 export function theilSen(xs: number[], ys: number[]): { slope: number; intercept: number } | null {

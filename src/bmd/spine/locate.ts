@@ -46,7 +46,6 @@ export interface SpineLocation {
 const U_RANGE_MM: [number, number] = [-40, 60];
 const V_RANGE_MM: [number, number] = [-80, 80];
 /** Spacing used where the profile is too short to show its own period: body depth x 0.9 (Panjabi). */
-const MAX_SPACING_PER_DEPTH = 1.3;
 const fallbackSpacingMm = (depthMm: number): number => (Number.isFinite(depthMm) ? Math.max(16, Math.min(42, 0.9 * depthMm)) : 25);
 
 const now = (): number => performance.now();
@@ -115,14 +114,7 @@ function separateLevels(st: StraightSpine, size: BodySizeAlongSpine): { segments
     1 / st.stepMm,
   );
   const measured = localSpacingMm(profile, st.stepMm, size.depthMm);
-  // Spacing runs ~0.8-1.3x the body's AP depth from T1 to L5 (Panjabi et al.): the autocorrelation's line is
-  // held at 1.3x the local depth, or at the top of a chest CT (C7-T2, 14-18 mm apart) it carries the 25 mm of
-  // the mid-thoracic levels below, a 14 mm C7-T1 gap falls outside the chain's bounds and T1 merges with C7.
-  const spacing = measured.map((v, s) => {
-    const d = size.depthMm[s];
-    if (!Number.isFinite(v)) return fallbackSpacingMm(d);
-    return Number.isFinite(d) ? Math.min(v, MAX_SPACING_PER_DEPTH * d) : v;
-  });
+  const spacing = measured.map((v, s) => (Number.isFinite(v) ? v : fallbackSpacingMm(size.depthMm[s])));
   const topHat = whiteTopHat(profile, spacing.map((v) => (0.6 * v) / st.stepMm));
   const score = smoothProfile(discComplexScore(topHat, spacing.map((v) => (0.25 * v) / st.stepMm)), 1 / st.stepMm);
   const first = chooseDiscChain(score, { spacingMm: spacing, stepMm: st.stepMm });
