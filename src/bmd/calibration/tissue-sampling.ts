@@ -102,23 +102,29 @@ function sliceView(v: Volume, k: number): SliceView {
       smooth[q] = s / 9;
     }
   }
-  for (let j = 0; j < rows; j++) {
-    for (let i = 0; i < cols; i++) {
-      if (j > 0 && j < rows - 1 && i > 0 && i < cols - 1) continue;
-      let s = 0;
-      let n = 0;
-      for (let b = -1; b <= 1; b++) {
-        const jj = j + b;
-        if (jj < 0 || jj >= rows) continue;
-        for (let a = -1; a <= 1; a++) {
-          const ii = i + a;
-          if (ii < 0 || ii >= cols) continue;
-          s += raw[jj * cols + ii];
-          n++;
-        }
+  // The border: the neighbours that exist (first and last row, then first and last column).
+  const edge = (i: number, j: number): void => {
+    let s = 0;
+    let n = 0;
+    for (let b = -1; b <= 1; b++) {
+      const jj = j + b;
+      if (jj < 0 || jj >= rows) continue;
+      for (let a = -1; a <= 1; a++) {
+        const ii = i + a;
+        if (ii < 0 || ii >= cols) continue;
+        s += raw[jj * cols + ii];
+        n++;
       }
-      smooth[j * cols + i] = s / n;
     }
+    smooth[j * cols + i] = s / n;
+  };
+  for (let i = 0; i < cols; i++) {
+    edge(i, 0);
+    if (rows > 1) edge(i, rows - 1);
+  }
+  for (let j = 1; j < rows - 1; j++) {
+    edge(0, j);
+    if (cols > 1) edge(cols - 1, j);
   }
   const [sx, sy] = v.spacingMm;
   const [d0, d1] = v.direction;
@@ -131,32 +137,49 @@ function outsideMask(s: SliceView): { outside: Uint8Array; bodyVoxels: number } 
   const out = new Uint8Array(cols * rows);
   const stack = new Int32Array(cols * rows);
   let sp = 0;
-  let filled = 0;
-  const push = (idx: number): void => {
+  const seed = (idx: number): void => {
     if (out[idx] === 0 && smooth[idx] < -400) {
       out[idx] = 1;
-      filled++;
       stack[sp++] = idx;
     }
   };
   for (let i = 0; i < cols; i++) {
-    push(i);
-    push((rows - 1) * cols + i);
+    seed(i);
+    seed((rows - 1) * cols + i);
   }
   for (let j = 0; j < rows; j++) {
-    push(j * cols);
-    push(j * cols + cols - 1);
+    seed(j * cols);
+    seed(j * cols + cols - 1);
   }
+  // The fill's inner steps are written out (no helper call per neighbour): this runs once per slice, cold.
+  const last = cols * rows - cols;
   while (sp > 0) {
     const idx = stack[--sp];
     const i = idx % cols;
-    const j = (idx - i) / cols;
-    if (i > 0) push(idx - 1);
-    if (i < cols - 1) push(idx + 1);
-    if (j > 0) push(idx - cols);
-    if (j < rows - 1) push(idx + cols);
+    let n = idx - 1;
+    if (i > 0 && out[n] === 0 && smooth[n] < -400) {
+      out[n] = 1;
+      stack[sp++] = n;
+    }
+    n = idx + 1;
+    if (i < cols - 1 && out[n] === 0 && smooth[n] < -400) {
+      out[n] = 1;
+      stack[sp++] = n;
+    }
+    n = idx - cols;
+    if (idx >= cols && out[n] === 0 && smooth[n] < -400) {
+      out[n] = 1;
+      stack[sp++] = n;
+    }
+    n = idx + cols;
+    if (idx < last && out[n] === 0 && smooth[n] < -400) {
+      out[n] = 1;
+      stack[sp++] = n;
+    }
   }
-  return { outside: out, bodyVoxels: cols * rows - filled };
+  let outsideCount = 0;
+  for (let q = 0; q < out.length; q++) outsideCount += out[q];
+  return { outside: out, bodyVoxels: cols * rows - outsideCount };
 }
 
 /**
@@ -168,31 +191,43 @@ function distanceToOtherSide(mask: Uint8Array, cols: number, rows: number, pxMm:
   const d = new Float32Array(cols * rows).fill(1e9);
   const a = pxMm;
   const b = pxMm * Math.SQRT2;
-  const via = (idx: number, m: number, step: number): number => (mask[idx] === m ? d[idx] : 0) + step;
+  // A neighbour n offers (its distance if on the same side, else 0) + step. Written out, no helper call per
+  // neighbour: this runs on a whole slice, cold, six times an analysis. The minimum does not depend on the
+  // order the neighbours are taken in, so the sums are those of the two-transform definition.
   for (let j = 0; j < rows; j++) {
+    const row = j * cols;
     for (let i = 0; i < cols; i++) {
-      const idx = j * cols + i;
+      const idx = row + i;
       const m = mask[idx];
       let v = d[idx];
-      if (i > 0) v = Math.min(v, via(idx - 1, m, a));
+      let n = idx - 1;
+      if (i > 0) v = Math.min(v, (mask[n] === m ? d[n] : 0) + a);
       if (j > 0) {
-        v = Math.min(v, via(idx - cols, m, a));
-        if (i > 0) v = Math.min(v, via(idx - cols - 1, m, b));
-        if (i < cols - 1) v = Math.min(v, via(idx - cols + 1, m, b));
+        n = idx - cols;
+        v = Math.min(v, (mask[n] === m ? d[n] : 0) + a);
+        n = idx - cols - 1;
+        if (i > 0) v = Math.min(v, (mask[n] === m ? d[n] : 0) + b);
+        n = idx - cols + 1;
+        if (i < cols - 1) v = Math.min(v, (mask[n] === m ? d[n] : 0) + b);
       }
       d[idx] = v;
     }
   }
   for (let j = rows - 1; j >= 0; j--) {
+    const row = j * cols;
     for (let i = cols - 1; i >= 0; i--) {
-      const idx = j * cols + i;
+      const idx = row + i;
       const m = mask[idx];
       let v = d[idx];
-      if (i < cols - 1) v = Math.min(v, via(idx + 1, m, a));
+      let n = idx + 1;
+      if (i < cols - 1) v = Math.min(v, (mask[n] === m ? d[n] : 0) + a);
       if (j < rows - 1) {
-        v = Math.min(v, via(idx + cols, m, a));
-        if (i < cols - 1) v = Math.min(v, via(idx + cols + 1, m, b));
-        if (i > 0) v = Math.min(v, via(idx + cols - 1, m, b));
+        n = idx + cols;
+        v = Math.min(v, (mask[n] === m ? d[n] : 0) + a);
+        n = idx + cols + 1;
+        if (i < cols - 1) v = Math.min(v, (mask[n] === m ? d[n] : 0) + b);
+        n = idx + cols - 1;
+        if (i > 0) v = Math.min(v, (mask[n] === m ? d[n] : 0) + b);
       }
       d[idx] = v;
     }
@@ -217,45 +252,55 @@ interface PerSlice {
  * under the skin). Padding (a whole 3x3 neighbourhood at the padding value) is not air; single voxels clipped at
  * the lowest CT number are noisy air and stay, or the median would be biased up.
  */
-function airAndFatSeeds(s: SliceView, outside: Uint8Array, dist: Float32Array): { air: number[]; fatMask: Uint8Array; seeds: Int32Array; seedCount: number } {
+function airAndFatSeeds(s: SliceView, outside: Uint8Array, dist: Float32Array): { air: Float32Array; airCount: number; fatMask: Uint8Array; seeds: Int32Array; seedCount: number } {
   const { raw, smooth } = s;
-  const air: number[] = [];
+  const air = new Float32Array(outside.length);
+  let airCount = 0;
   const fatMask = new Uint8Array(outside.length);
   const seeds = new Int32Array(outside.length);
   let seedCount = 0;
+  const [airLo, airHi] = WINDOW.air;
+  const [fatLo, fatHi] = WINDOW.fat;
   for (let q = 0; q < outside.length; q++) {
     const d = dist[q];
+    const h = smooth[q];
     if (outside[q]) {
-      if (d >= 5 && d <= 40 && smooth[q] > PADDING_HU + 0.5 && inWin(smooth[q], WINDOW.air)) air.push(raw[q]);
-    } else if (d >= 2 && d <= 6 && inWin(smooth[q], WINDOW.fat)) {
+      if (d >= 5 && d <= 40 && h > PADDING_HU + 0.5 && h >= airLo && h <= airHi) air[airCount++] = raw[q];
+    } else if (d >= 2 && d <= 6 && h >= fatLo && h <= fatHi) {
       fatMask[q] = 1;
       seeds[seedCount++] = q;
     }
   }
-  return { air, fatMask, seeds, seedCount };
+  return { air, airCount, fatMask, seeds, seedCount };
 }
 
-/** Subcutaneous fat: grows the seeds through fat-window body voxels never deeper than 60 mm; the core (>= 3 mm deep, fat core window). */
-function subcutaneousFat(s: SliceView, outside: Uint8Array, depth: Float32Array, fatMask: Uint8Array, stack: Int32Array, seedCount: number): number[] {
+/**
+ * Subcutaneous fat: grows the seeds through fat-window body voxels never deeper than 60 mm; the core (>= 3 mm
+ * deep, fat core window). Returns the core's values in a buffer and how many there are.
+ */
+function subcutaneousFat(s: SliceView, outside: Uint8Array, depth: Float32Array, fatMask: Uint8Array, stack: Int32Array, seedCount: number): { fat: Float32Array; n: number } {
   const { cols, raw, smooth } = s;
+  const [fatLo, fatHi] = WINDOW.fat;
+  const size = fatMask.length;
   let sp = seedCount;
-  const grow = (n: number): void => {
-    if (n < 0 || n >= fatMask.length || fatMask[n] || outside[n] || depth[n] > 60) return;
-    if (!inWin(smooth[n], WINDOW.fat)) return;
-    fatMask[n] = 1;
-    stack[sp++] = n;
-  };
   while (sp > 0) {
     const idx = stack[--sp];
     const i = idx % cols;
-    grow(i > 0 ? idx - 1 : -1);
-    grow(i < cols - 1 ? idx + 1 : -1);
-    grow(idx - cols);
-    grow(idx + cols);
+    // The four neighbours (left and right only within the row), written out: this runs once per slice, cold.
+    for (let k = 0; k < 4; k++) {
+      const n = k === 0 ? (i > 0 ? idx - 1 : -1) : k === 1 ? (i < cols - 1 ? idx + 1 : -1) : k === 2 ? idx - cols : idx + cols;
+      if (n < 0 || n >= size || fatMask[n] || outside[n] || depth[n] > 60) continue;
+      const h = smooth[n];
+      if (h < fatLo || h > fatHi) continue;
+      fatMask[n] = 1;
+      stack[sp++] = n;
+    }
   }
-  const fat: number[] = [];
-  for (let q = 0; q < fatMask.length; q++) if (fatMask[q] && depth[q] >= 3 && inWin(smooth[q], WINDOW.fatCore)) fat.push(raw[q]);
-  return fat;
+  const fat = new Float32Array(size);
+  let n = 0;
+  const [coreLo, coreHi] = WINDOW.fatCore;
+  for (let q = 0; q < size; q++) if (fatMask[q] && depth[q] >= 3 && smooth[q] >= coreLo && smooth[q] <= coreHi) fat[n++] = raw[q];
+  return { fat, n };
 }
 
 /** Samples one axial slice through a vertebral body centre. */
@@ -271,17 +316,15 @@ function sampleSlice(v: Volume, center: Vec3, acc: PerSlice): void {
   const dist = distanceToOtherSide(outside, cols, rows, s.pxMm);
   const depth = dist;
 
-  const { air, fatMask, seeds, seedCount } = airAndFatSeeds(s, outside, dist);
+  const { air, airCount, fatMask, seeds, seedCount } = airAndFatSeeds(s, outside, dist);
   const int16 = v.hu instanceof Int16Array;
-  if (air.length >= 30) acc.air.push(median(air, air.length, int16));
+  if (airCount >= 30) acc.air.push(median(air, airCount, int16));
   const fat = subcutaneousFat(s, outside, depth, fatMask, seeds, seedCount);
-  if (fat.length >= 30) acc.fat.push(median(fat, fat.length, int16));
+  if (fat.n >= 30) acc.fat.push(median(fat.fat, fat.n, int16));
 
   // Region offsets in LPS mm from the centre for voxel (i, j).
   const [dix, diy] = s.di;
   const [djx, djy] = s.dj;
-  const offsetX = (i: number, j: number): number => (i - ci) * dix + (j - cj) * djx;
-  const offsetY = (i: number, j: number): number => (i - ci) * diy + (j - cj) * djy;
   const reach = Math.ceil(95 / s.pxMm);
   const i0 = Math.max(0, Math.floor(ci) - reach);
   const i1 = Math.min(cols - 1, Math.ceil(ci) + reach);
@@ -290,20 +333,22 @@ function sampleSlice(v: Volume, center: Vec3, acc: PerSlice): void {
 
   // Paraspinal muscle: erector spinae, 12-45 mm either side of the midline, 30-90 mm behind the body centre.
   // The aorta is looked for left-anterior of the spine: the region marked in `box` on the same pass.
-  const muscle: number[] = [];
+  const muscle = new Float32Array((i1 - i0 + 1) * (j1 - j0 + 1));
+  let muscleCount = 0;
+  const [muscleLo, muscleHi] = WINDOW.muscle;
   const box: SearchBox = { i0, i1, j0, j1, inside: new Uint8Array((i1 - i0 + 1) * (j1 - j0 + 1)) };
   for (let j = j0; j <= j1; j++) {
     for (let i = i0; i <= i1; i++) {
-      const dx = offsetX(i, j);
-      const dy = offsetY(i, j);
+      const dx = (i - ci) * dix + (j - cj) * djx;
+      const dy = (i - ci) * diy + (j - cj) * djy;
       box.inside[(j - j0) * (i1 - i0 + 1) + (i - i0)] = dx >= -20 && dx <= 65 && dy >= -80 && dy <= 12 ? 1 : 0;
       const ax = Math.abs(dx);
       if (ax < 12 || ax > 45 || dy < 30 || dy > 90) continue;
       const q = j * cols + i;
-      if (!outside[q] && depth[q] > 6 && inWin(smooth[q], WINDOW.muscle)) muscle.push(raw[q]);
+      if (!outside[q] && depth[q] > 6 && smooth[q] >= muscleLo && smooth[q] <= muscleHi) muscle[muscleCount++] = raw[q];
     }
   }
-  if (muscle.length >= 30) acc.muscle.push(median(muscle, muscle.length, int16));
+  if (muscleCount >= 30) acc.muscle.push(median(muscle, muscleCount, int16));
 
   // Aorta: a round blob of blood (or enhanced blood) left-anterior of the spine, ringed by fat or lung.
   for (const [win, sink] of [
