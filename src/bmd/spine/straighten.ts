@@ -49,6 +49,13 @@ export function straightenSpine(volume: Volume, cl: Centerline, uRangeMm: [numbe
     const p = patientMmToVoxel(volume, d);
     return [p[0] - origin[0], p[1] - origin[1], p[2] - origin[2]];
   };
+  // Steps of one voxel on each axis (none on an axis one voxel thick), and the last index a fast sample may start at.
+  const bx = nx > 1 ? 1 : 0;
+  const by = ny > 1 ? nx : 0;
+  const bz = nz > 1 ? sxy : 0;
+  const nx1 = nx - 1;
+  const ny1 = ny - 1;
+  const nz1 = nz - 1;
   let o = 0;
   for (let s = 0; s < ns; s++) {
     const c = [cl.pointMm[3 * s], cl.pointMm[3 * s + 1], cl.pointMm[3 * s + 2]] as [number, number, number];
@@ -60,12 +67,30 @@ export function straightenSpine(volume: Volume, cl: Centerline, uRangeMm: [numbe
       c[2] + uRangeMm[0] * ap[2] + vRangeMm[0] * lr[2],
     ]);
     const du = linear([ap[0] * step, ap[1] * step, ap[2] * step]);
-    const dv = linear([lr[0] * step, lr[1] * step, lr[2] * step]);
+    const [dvx, dvy, dvz] = linear([lr[0] * step, lr[1] * step, lr[2] * step]);
     for (let u = 0; u < nu; u++) {
       let x = c0[0] + u * du[0];
       let y = c0[1] + u * du[1];
       let z = c0[2] + u * du[2];
-      for (let v = 0; v < nv; v++, o++, x += dv[0], y += dv[1], z += dv[2]) {
+      for (let v = 0; v < nv; v++, o++, x += dvx, y += dvy, z += dvz) {
+        if (x >= 0 && y >= 0 && z >= 0 && x < nx1 && y < ny1 && z < nz1) {
+          // Inside the last voxel centres on every axis (nearly every sample): no clamping, the same sums.
+          const x0 = Math.floor(x);
+          const y0 = Math.floor(y);
+          const z0 = Math.floor(z);
+          const fx = x - x0;
+          const fy = y - y0;
+          const fz = z - z0;
+          const b = x0 + nx * y0 + sxy * z0;
+          const c00 = src[b] + fx * (src[b + 1] - src[b]);
+          const c10 = src[b + nx] + fx * (src[b + nx + 1] - src[b + nx]);
+          const c01 = src[b + sxy] + fx * (src[b + sxy + 1] - src[b + sxy]);
+          const c11 = src[b + sxy + nx] + fx * (src[b + sxy + nx + 1] - src[b + sxy + nx]);
+          const c0y = c00 + fy * (c10 - c00);
+          const c1y = c01 + fy * (c11 - c01);
+          hu[o] = c0y + fz * (c1y - c0y);
+          continue;
+        }
         // Half a voxel of slack at the faces: the outermost voxel centres are still inside the scan.
         if (x < -0.5 || y < -0.5 || z < -0.5 || x > nx - 0.5 || y > ny - 0.5 || z > nz - 0.5) {
           hu[o] = NaN;
@@ -81,9 +106,6 @@ export function straightenSpine(volume: Volume, cl: Centerline, uRangeMm: [numbe
         const fy = ny > 1 ? yc - y0 : 0;
         const fz = nz > 1 ? zc - z0 : 0;
         const b = Math.max(0, x0) + nx * Math.max(0, y0) + sxy * Math.max(0, z0);
-        const bx = nx > 1 ? 1 : 0;
-        const by = ny > 1 ? nx : 0;
-        const bz = nz > 1 ? sxy : 0;
         const c00 = src[b] + fx * (src[b + bx] - src[b]);
         const c10 = src[b + by] + fx * (src[b + by + bx] - src[b + by]);
         const c01 = src[b + bz] + fx * (src[b + bz + bx] - src[b + bz]);
