@@ -27,6 +27,11 @@ export interface RunAnalysisOptions {
    * file fails the analysis before the engine runs).
    */
   model?: ModelInference | null;
+  /**
+   * Intra-op threads for the process-wide runner when this call is the one that starts it and VBMD_MODEL_THREADS
+   * is not set (a one-shot command passes oneShotModelThreads(); the service keeps a core for its event loop).
+   */
+  modelThreads?: number;
   /** Called with the loaded volume (the job keeps it for the DICOM results instead of retrieving the series again). */
   onLoaded?: (loaded: LoadedVolume) => void;
 }
@@ -43,7 +48,11 @@ export async function runAnalysis(input: AnalysisInput, options: RunAnalysisOpti
   const t0 = performance.now();
   // The model starts (worker thread, onnxruntime session, probe run) on another core while the series loads
   // and the engine measures; it is awaited only when the levels are known.
-  const modelReady = options.model !== undefined ? Promise.resolve(options.model) : sharedModelRunner(config());
+  const cfg = config();
+  const modelReady =
+    options.model !== undefined
+      ? Promise.resolve(options.model)
+      : sharedModelRunner({ ...cfg, VBMD_MODEL_THREADS: cfg.VBMD_MODEL_THREADS ?? options.modelThreads });
   modelReady.catch(() => undefined); // a load error below must not leave this rejection unhandled
   const site = options.site ?? (options.calibrationFile ? await readSiteCalibration(options.calibrationFile) : undefined);
   let loaded: LoadedVolume;

@@ -6,6 +6,7 @@ import { config } from '../config.js';
 import { VbmdError } from '../util/errors.js';
 import type { DicomSource } from '../dicom/source.js';
 import { COMMAND_SUMMARIES } from './summaries.js';
+import { oneShotModelThreads } from '../model/model-runner.js';
 
 interface AnalyzeFlags {
   json?: boolean;
@@ -56,11 +57,11 @@ export function registerAnalyze(program: Command): void {
         dicomSource = source;
         report = await runAnalysis(
           { source, ref: { studyInstanceUid: flags.study, accessionNumber: flags.accession, patientId: flags.patient } },
-          { calibrationFile: flags.calibration },
+          { calibrationFile: flags.calibration, modelThreads: oneShotModelThreads() },
         );
       } else {
         if (!input) throw new VbmdError('bad-input', 'vbmd analyze needs an input: a DICOM folder, a DICOM file or a .nii/.nii.gz file (or --dicomweb URL --study UID).');
-        report = await runAnalysis({ path: input }, { calibrationFile: flags.calibration });
+        report = await runAnalysis({ path: input }, { calibrationFile: flags.calibration, modelThreads: oneShotModelThreads() });
         if (flags.dicomOut) dicomSource = new (await import('../dicom/folder-source.js')).FolderDicomSource(input);
       }
       if (flags.dicomOut && dicomSource) {

@@ -46,6 +46,15 @@ export function defaultModelThreads(cores = availableParallelism()): number {
   return Math.max(1, Math.min(4, cores - 1));
 }
 
+/**
+ * Intra-op threads for a one-shot command (`vbmd analyze`): while the network runs, the command's own thread only
+ * waits for it, so every core (at most 4) goes to onnxruntime. Measured on the 2-core dev machine at load ~0.4
+ * (test/bench/analyze.bench.ts study, 10 levels): 1 thread 346-353 ms, 2 threads 215-241 ms.
+ */
+export function oneShotModelThreads(cores = availableParallelism()): number {
+  return Math.max(1, Math.min(4, cores));
+}
+
 /** Shape problems of the graph's declared inputs/outputs against src/model/contract.ts (empty = fine). */
 export function contractProblems(inputs: TensorInfo[], outputs: TensorInfo[]): string[] {
   const problems: string[] = [];
