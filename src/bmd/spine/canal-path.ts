@@ -81,6 +81,16 @@ export function chooseCanalPath(cands: CanalCandidate[][], mmPerVoxelY: number, 
 /** The canal moves at most this far in-plane between slices (mm per mm of z, plus a fixed allowance). */
 const MAX_STEP_MM_PER_MM = 1.2;
 const MAX_STEP_FIXED_MM = 6;
+/** A run of slices without a canal candidate that the canal is carried across (a disc-level miss). */
+const MAX_GAP_MM = 10;
+/**
+ * Longer runs without a candidate, up to most of a vertebra, are crossed only where the canal continues
+ * nearly in line (at most ~27 degrees off the slice normal): at the upper thoracic spine the canal merges with
+ * the fat behind it between the laminae for 15 mm at a time, and the track stopped there, losing T1-T3 (hard
+ * phantom 20036, arms down). A path that jumps to another structure moves further than this.
+ */
+const MAX_LONG_GAP_MM = 20;
+const LONG_GAP_STEP_MM_PER_MM = 0.5;
 
 /**
  * The part of the chosen path that is one canal: the longest run of chosen slices with gaps of at most
@@ -94,16 +104,20 @@ export function continuousRun(choice: Int32Array, cands: CanalCandidate[][], g: 
   const sy = g.spacingMm[1];
   const sx = g.spacingMm[0];
   const sz = g.spacingMm[2];
-  const maxGap = Math.max(1, Math.round(10 / sz));
-  const fits = (c: CanalCandidate, p: CanalCandidate, dz: number): boolean =>
-    Math.hypot((c.x - p.x) * sx, (c.y - p.y) * sy) <= MAX_STEP_FIXED_MM + MAX_STEP_MM_PER_MM * dz * sz;
+  const maxGap = Math.max(1, Math.round(MAX_GAP_MM / sz));
+  const longGap = Math.max(maxGap, Math.round(MAX_LONG_GAP_MM / sz));
+  const fits = (c: CanalCandidate, p: CanalCandidate, dz: number): boolean => {
+    const stepMm = Math.hypot((c.x - p.x) * sx, (c.y - p.y) * sy);
+    if (dz <= maxGap + 1) return stepMm <= MAX_STEP_FIXED_MM + MAX_STEP_MM_PER_MM * dz * sz;
+    return dz <= longGap + 1 && stepMm <= MAX_STEP_FIXED_MM + LONG_GAP_STEP_MM_PER_MM * dz * sz;
+  };
   let bestA = -1;
   let bestB = -2;
   let runA = -1;
   let last = -100;
   for (let z = 0; z < nz; z++) {
     if (choice[z] < 0) continue;
-    const broken = z - last > maxGap + 1 || !fits(cands[z][choice[z]], cands[last][choice[last]], z - last);
+    const broken = last < 0 || !fits(cands[z][choice[z]], cands[last][choice[last]], z - last);
     if (broken) runA = z;
     last = z;
     if (z - runA > bestB - bestA) {
@@ -116,7 +130,7 @@ export function continuousRun(choice: Int32Array, cands: CanalCandidate[][], g: 
   // Carry the run on in both directions through candidates that continue it.
   const carry = (from: number, dir: 1 | -1): number => {
     let end = from;
-    for (let z = from + dir; z >= 0 && z < nz && Math.abs(z - end) <= maxGap + 1; z += dir) {
+    for (let z = from + dir; z >= 0 && z < nz && Math.abs(z - end) <= longGap + 1; z += dir) {
       const prev = cands[end][choice[end]];
       let pick = -1;
       let bestD = Infinity;
