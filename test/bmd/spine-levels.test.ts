@@ -82,7 +82,7 @@ describe('disc finding on the straightened profile', () => {
 });
 
 /** Levels caudal first; `ribs[k]` says which sides bear a rib. */
-function evidence(ribs: ('' | 'L' | 'R' | 'LR')[], o: { sacrumBelow?: boolean; inferredAt?: number } = {}): LevelEvidence[] {
+function evidence(ribs: ('' | 'L' | 'R' | 'LR')[], o: { sacrumBelow?: boolean; inferredAt?: number; topPartial?: boolean } = {}): LevelEvidence[] {
   const ev: LevelEvidence[] = ribs.map((r, k) => ({
     ribLeft: r.includes('L'),
     ribRight: r.includes('R'),
@@ -95,6 +95,8 @@ function evidence(ribs: ('' | 'L' | 'R' | 'LR')[], o: { sacrumBelow?: boolean; i
     stub: false,
   }));
   if (o.sacrumBelow) ev.unshift({ ...ev[0], ribLeft: false, ribRight: false, sacral: true });
+  // The cranial-most piece cut by the scan's top edge, under 3/4 of a level in view.
+  if (o.topPartial) ev[ev.length - 1] = { ...ev[ev.length - 1], whole: false, partial: true };
   return ev;
 }
 
@@ -132,6 +134,29 @@ describe('naming levels from the anchors in view', () => {
     const r = labelLevels(evidence(['LR', 'LR', 'LR', 'LR', 'LR']));
     expect(Math.max(...r.confidence)).toBeLessThan(0.5);
     expect(r.warnings.join(' ')).toMatch(/No anatomical anchor/);
+  });
+
+  it('does not trust a first rib below a rib-less piece that the scan cuts short (it may be T1 with its rib out of view)', () => {
+    // Caudal first: T6 ... T1, then a short piece at the top edge: C7, or T1 cut above its first rib.
+    const cut = labelLevels(evidence(['LR', 'LR', 'LR', 'LR', 'LR', 'LR', ''], { topPartial: true }));
+    expect(cut.names.slice(0, 6)).toEqual(['T6', 'T5', 'T4', 'T3', 'T2', 'T1']);
+    expect(Math.max(...cut.confidence)).toBeLessThan(0.8);
+    expect(cut.warnings.join(' ')).toMatch(/cut by the edge of the scan/);
+    // The last rib disagrees by a level (T11 ... L1 below): the firm last-rib count wins over the weak first-rib one.
+    const both = labelLevels(evidence(['', '', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', ''], { topPartial: true }));
+    expect(both.names.slice(0, 3)).toEqual(['L2', 'L1', 'T12']);
+    expect(both.names[12]).toBe('T2');
+  });
+
+  it('sets aside a one-sided "rib" below a rib-less level at the bottom of the thorax (a kidney under contrast)', () => {
+    // Caudal first: L3, L2 with a left "rib", L1 rib-less, then T12 ... T9.
+    const r = labelLevels(evidence(['', 'L', '', 'LR', 'LR', 'LR', 'LR']));
+    expect(r.names).toEqual(['L3', 'L2', 'L1', 'T12', 'T11', 'T10', 'T9']);
+    expect(r.anchors.t12).toBe(3);
+    expect(r.warnings.join(' ')).toMatch(/not counted as a rib/);
+    // On both sides it is a rib (a missed eleventh is the likelier story): kept.
+    const pair = labelLevels(evidence(['', 'LR', '', 'LR', 'LR', 'LR', 'LR']));
+    expect(pair.anchors.t12).toBe(1);
   });
 
   it('gives less to a name counted across an inferred boundary', () => {

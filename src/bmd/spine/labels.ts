@@ -26,6 +26,11 @@ export interface LevelEvidence {
   sacral: boolean;
   /** Too little of a body to name (an endplate and disc at the scan edge). */
   stub: boolean;
+  /**
+   * Cut by the scan edge with under 3/4 of a level in view: too little to show that it bears no rib (the
+   * first rib leaves the top of T1, so a T1 cut there looks rib-less).
+   */
+  partial?: boolean;
 }
 
 export interface LabelOutcome {
@@ -78,11 +83,13 @@ interface AnchorCount {
   conf: number;
 }
 
+const RIB_LIKE_SET_ASIDE = 'Rib-like bone below a rib-less level under the thorax was not counted as a rib (an iliac crest, a kidney or a transverse process).';
+
 /**
  * Whether each level bears ribs. Ribs run without a break from T1 to T12 (a lumbar rib occurs on L1 only):
- * the longest run of rib-bearing levels (a single missed level allowed inside it) is the thorax, and rib-like
- * bone in a run below it, past two or more rib-less levels, is an iliac crest, a kidney or a transverse
- * process, and is set aside. Runs above it are kept: there a missed rib or two is the likelier story (the
+ * the longest run of rib-bearing levels (a single missed level allowed inside it, not at its caudal end) is
+ * the thorax, and rib-like bone in a run below it, past two or more rib-less levels, is an iliac crest, a
+ * kidney or a transverse process, and is set aside. Runs above it are kept: there a missed rib or two is the likelier story (the
  * scapulae and arms crowd the upper ribs), and the first-rib anchor asks for ribs below it anyway.
  */
 function ribBearingLevels(ev: LevelEvidence[], warnings: string[]): boolean[] {
@@ -96,16 +103,31 @@ function ribBearingLevels(ev: LevelEvidence[], warnings: string[]): boolean[] {
       last.count++;
     } else runs.push({ from: k, to: k, count: 1 });
   }
-  if (runs.length < 2) return ribbed;
+  // A one-sided "rib" at the caudal end of a run, past a rib-less level, is a kidney (renal cortex under
+  // contrast lies just where the ribs cross the band), an iliac crest or a transverse process: the twelfth
+  // rib does not skip the eleventh. It is set aside before the runs are compared.
+  let dropped = false;
+  for (const r of runs) {
+    const k = r.from;
+    if (r.count >= 2 && !ribbed[k + 1] && !(ev[k].ribLeft && ev[k].ribRight) && ev[k + 1].whole && (ev[k + 1].bandLeft || ev[k + 1].bandRight)) {
+      ribbed[k] = false;
+      r.from = k + 2;
+      r.count--;
+      dropped = true;
+    }
+  }
+  if (runs.length < 2) {
+    if (dropped) warnings.push(RIB_LIKE_SET_ASIDE);
+    return ribbed;
+  }
   // On a tie the most cranial run: ribs are cranial, an iliac crest or kidney caudal.
   const main = runs.reduce((a, r) => (r.count >= a.count ? r : a));
-  let dropped = false;
   for (const r of runs) {
     if (r.to >= main.from) continue;
     for (let k = r.from; k <= r.to; k++) ribbed[k] = false;
     dropped = true;
   }
-  if (dropped) warnings.push('Rib-like bone below two rib-less levels under the thorax was not counted as a rib (an iliac crest, a kidney or a transverse process).');
+  if (dropped) warnings.push(RIB_LIKE_SET_ASIDE);
   return ribbed;
 }
 
@@ -160,6 +182,12 @@ function firstRibAnchor(ev: LevelEvidence[], ribbed: boolean[], ribless: boolean
   if (t1 - 2 >= 0 && !ribbed[t1 - 1] && ribless[t1 - 1] && ribbed[t1 - 2]) {
     conf = 0.6;
     warnings.push('The rib pattern at the top of the thorax is irregular (a rib-less level between rib-bearing ones): the first-rib count is uncertain.');
+  }
+  // The "C7" above is a piece cut by the scan's top edge: it may be T1 with its first rib out of view, so the
+  // count is weak (hard phantom 20036: the first-rib count fell one level low where the scan cut T1).
+  if (above.partial) {
+    conf = Math.min(conf, WEAK_RIB_COUNT);
+    warnings.push('The level above the first rib-bearing one is cut by the edge of the scan, so it may bear a rib out of view: the first-rib count is uncertain.');
   }
   return { name: 't1', base: T1 + t1, at: t1, conf };
 }
