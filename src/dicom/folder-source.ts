@@ -181,6 +181,7 @@ export class FolderDicomSource implements DicomSource {
         seriesNumber: f.seriesNumber,
         imageType: f.imageType,
         sliceThicknessMm: f.sliceThicknessMm,
+        convolutionKernel: f.convolutionKernel,
         instanceCount: uniqueSop.size,
         ...(planes !== uniqueSop.size ? { frameCount: planes } : {}),
         patientId: f.patientId,

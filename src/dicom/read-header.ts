@@ -82,6 +82,7 @@ function instanceHeader(ds: DataSet, source: string): DicomSliceHeader {
     columns: us(ds, 'x00280011') ?? 0,
     pixelSpacingMm: ps ? [ps[0], ps[1]] : undefined,
     sliceThicknessMm: num(ds, 'x00180050'),
+    convolutionKernel: ds.string('x00181210')?.trim() || undefined,
     imagePositionMm: ipp ? (ipp as Vec3) : undefined,
     imageOrientation: iop ? (iop as [number, number, number, number, number, number]) : undefined,
     rescaleSlope: num(ds, 'x00281053') ?? 1,

@@ -1,4 +1,5 @@
 import { VbmdError } from '../util/errors.js';
+import { sharpKernel } from './kernel.js';
 import type { SeriesCandidate } from './source.js';
 
 /** A candidate plus what a source may know from headers (folder scan) beyond QIDO-RS metadata. */
@@ -40,7 +41,8 @@ const COVERAGE_TIE = 0.1;
 /**
  * DESIGN.md "Series choice": CT, ORIGINAL/PRIMARY, axial; skip localizers, derived/secondary series,
  * other modalities and series too short to hold vertebrae; among the rest prefer slices <= 3 mm, then the
- * best coverage, then the thinnest. Every other series is returned with the reason it was not chosen.
+ * best coverage, then a soft-tissue over a sharp (lung, bone) reconstruction kernel (src/dicom/kernel.ts),
+ * then the thinnest. Every other series is returned with the reason it was not chosen.
  * With nothing usable, rejects with a VbmdError that lists what was found and why each was unusable.
  */
 export function chooseSeries<C extends SeriesChoiceCandidate>(
@@ -64,11 +66,13 @@ export function chooseSeries<C extends SeriesChoiceCandidate>(
 
   const coverage = (c: C): number => c.extentMm ?? planes(c) * (c.sliceThicknessMm ?? 1);
   const thin = (c: C): boolean => c.sliceThicknessMm === undefined || c.sliceThicknessMm <= maxThin + 1e-6;
+  const sharp = (c: C): boolean => sharpKernel(c.convolutionKernel, c.seriesDescription);
   const ranked = [...usable].sort((a, b) => {
     if (thin(a) !== thin(b)) return thin(a) ? -1 : 1;
     const ca = coverage(a);
     const cb = coverage(b);
     if (Math.abs(ca - cb) > COVERAGE_TIE * Math.max(ca, cb)) return cb - ca;
+    if (sharp(a) !== sharp(b)) return sharp(a) ? 1 : -1;
     const ta = a.sliceThicknessMm ?? Infinity;
     const tb = b.sliceThicknessMm ?? Infinity;
     if (ta !== tb) return ta - tb;
@@ -79,11 +83,17 @@ export function chooseSeries<C extends SeriesChoiceCandidate>(
     let reason: string;
     if (thin(chosen) && !thin(c)) reason = `slices thicker (${c.sliceThicknessMm} mm) than ${maxThin} mm`;
     else if (coverage(c) < (1 - COVERAGE_TIE) * coverage(chosen)) reason = `covers less (${Math.round(coverage(c))} mm vs ${Math.round(coverage(chosen))} mm)`;
+    else if (sharp(c) && !sharp(chosen)) reason = `sharp (lung or bone) reconstruction kernel${kernelOf(c)}; a soft-tissue reconstruction of the same coverage was chosen`;
     else if ((c.sliceThicknessMm ?? Infinity) > (chosen.sliceThicknessMm ?? Infinity)) reason = `thicker slices (${c.sliceThicknessMm} mm vs ${chosen.sliceThicknessMm} mm) with similar coverage`;
     else reason = `another series of similar thickness and coverage was chosen (${label(chosen)})`;
     skipped.push({ seriesInstanceUid: c.seriesInstanceUid, reason });
   }
   const warnings: string[] = [];
+  if (sharp(chosen)) {
+    warnings.push(
+      `The series was reconstructed with a sharp (lung or bone) kernel${kernelOf(chosen)} and no soft-tissue reconstruction of it was found: its noise and edge enhancement shift trabecular HU, so vBMD is less accurate.`,
+    );
+  }
   if (!thin(chosen)) {
     warnings.push(`Only slices thicker than ${maxThin} mm were available (${chosen.sliceThicknessMm} mm); partial-volume effects lower the precision of vBMD.`);
   }
@@ -138,4 +148,9 @@ function summarize(candidates: SeriesChoiceCandidate[], skipped: SkippedSeries[]
     return `${c ? label(c) : `series ${s.seriesInstanceUid}`}: ${s.reason}`;
   });
   return `found ${candidates.length} series, none usable (${list.join('; ')})`;
+}
+
+/** ' (KERNEL)' when the kernel is recorded, for messages. */
+function kernelOf(c: SeriesChoiceCandidate): string {
+  return c.convolutionKernel ? ` (${c.convolutionKernel})` : '';
 }

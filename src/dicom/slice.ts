@@ -46,6 +46,8 @@ export interface DicomSlice {
   /** (0028,0030): [row spacing (between rows), column spacing (between columns)] in mm. */
   pixelSpacingMm?: [number, number];
   sliceThicknessMm?: number;
+  /** (0018,1210), e.g. "B30f", "STANDARD", "LUNG" (series choice prefers a soft-tissue kernel). */
+  convolutionKernel?: string;
   imagePositionMm?: Vec3;
   /** (0020,0037): row direction cosine then column direction cosine. */
   imageOrientation?: [number, number, number, number, number, number];

@@ -20,6 +20,8 @@ export interface SeriesCandidate {
   seriesNumber?: number;
   imageType?: string[];
   sliceThicknessMm?: number;
+  /** Convolution Kernel (0018,1210) as recorded, e.g. "B30f", "STANDARD", "LUNG"; when known. */
+  convolutionKernel?: string;
   instanceCount?: number;
   /** Image planes when instances hold several frames (Enhanced CT): what a stack is made of. */
   frameCount?: number;

@@ -18,7 +18,7 @@ const seriesB = newDicomUid();
 
 beforeAll(async () => {
   ({ dir: root, cleanup } = await tempDir('folder-source'));
-  await writeSeries(join(root, 'p1', 'visit1', 'ct'), { studyInstanceUid: studyA, seriesInstanceUid: seriesA, accessionNumber: 'A1', patientId: 'P1' }, syntheticVolume([24, 20, 14], [0.9, 0.9, 2]));
+  await writeSeries(join(root, 'p1', 'visit1', 'ct'), { studyInstanceUid: studyA, seriesInstanceUid: seriesA, accessionNumber: 'A1', patientId: 'P1', convolutionKernel: 'B31f' }, syntheticVolume([24, 20, 14], [0.9, 0.9, 2]));
   await writeSeries(join(root, 'p1', 'visit2'), { studyInstanceUid: studyB, seriesInstanceUid: seriesB, accessionNumber: 'B2', patientId: 'P1' }, syntheticVolume([24, 20, 30], [0.9, 0.9, 1]));
 });
 afterAll(async () => {
@@ -31,7 +31,7 @@ describe('FolderDicomSource', () => {
     const all = await src.findSeries({});
     expect(all.map((s) => s.seriesInstanceUid).sort()).toEqual([seriesA, seriesB].sort());
     const a = all.find((s) => s.seriesInstanceUid === seriesA)!;
-    expect(a).toMatchObject({ studyInstanceUid: studyA, modality: 'CT', instanceCount: 14, orientation: 'axial', sliceThicknessMm: 2, accessionNumber: 'A1' });
+    expect(a).toMatchObject({ studyInstanceUid: studyA, modality: 'CT', instanceCount: 14, orientation: 'axial', sliceThicknessMm: 2, accessionNumber: 'A1', convolutionKernel: 'B31f' });
     expect(a.extentMm).toBeCloseTo(13 * 2 + 2, 6);
     expect((await src.findSeries({ studyInstanceUid: studyB })).map((s) => s.seriesInstanceUid)).toEqual([seriesB]);
     expect((await src.findSeries({ accessionNumber: 'A1' })).map((s) => s.seriesInstanceUid)).toEqual([seriesA]);

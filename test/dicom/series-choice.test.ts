@@ -32,6 +32,28 @@ describe('chooseSeries', () => {
     expect(c.warnings).toEqual([]);
   });
 
+  it('prefers the soft-tissue reconstruction over a lung or bone kernel of the same slices, whichever comes first', () => {
+    const lung = cand('lung', { convolutionKernel: 'B70f', seriesDescription: 'Thorax 1.0 B70f', sliceThicknessMm: 1, extentMm: 320 });
+    const soft = cand('soft', { convolutionKernel: 'B31f', seriesDescription: 'Thorax 1.0 B31f', sliceThicknessMm: 1, extentMm: 320 });
+    for (const order of [[lung, soft], [soft, lung]]) {
+      const c = chooseSeries(order, 'x');
+      expect(c.chosen.seriesInstanceUid).toBe('soft');
+      expect(c.skipped[0].reason).toMatch(/sharp \(lung or bone\) reconstruction kernel \(B70f\)/);
+      expect(c.warnings).toEqual([]);
+    }
+    // A soft-tissue kernel at 2 mm beats a GE LUNG kernel at 0.625 mm; coverage still comes first.
+    expect(chooseSeries([cand('l', { convolutionKernel: 'LUNG', sliceThicknessMm: 0.625, extentMm: 300 }), cand('s', { convolutionKernel: 'STANDARD', sliceThicknessMm: 2, extentMm: 300 })], 'x').chosen.seriesInstanceUid).toBe('s');
+    expect(chooseSeries([cand('l', { convolutionKernel: 'LUNG', extentMm: 450 }), cand('s', { convolutionKernel: 'STANDARD', extentMm: 200 })], 'x').chosen.seriesInstanceUid).toBe('l');
+  });
+
+  it('warns when only a sharp-kernel reconstruction is there, and reads the kernel from the description when none is recorded', () => {
+    const c = chooseSeries([cand('only', { seriesDescription: 'CHEST LUNG 1.25' })], 'x');
+    expect(c.chosen.seriesInstanceUid).toBe('only');
+    expect(c.warnings.join(' ')).toMatch(/sharp \(lung or bone\) kernel .*vBMD is less accurate/);
+    expect(chooseSeries([cand('soft', { convolutionKernel: 'Br40d\\3' })], 'x').warnings).toEqual([]);
+    expect(chooseSeries([cand('fc', { convolutionKernel: 'FC52' })], 'x').warnings.join(' ')).toMatch(/sharp/);
+  });
+
   it('among thin series prefers the best coverage, then the thinner', () => {
     const chest = cand('chest', { sliceThicknessMm: 1, extentMm: 300 });
     const abdomen = cand('abd', { sliceThicknessMm: 1, extentMm: 450 });

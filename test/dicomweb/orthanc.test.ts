@@ -65,11 +65,11 @@ beforeAll(async () => {
   });
   thick = await writeSeries(work, 'study1/thick', patternVolume([64, 64, 6], 5, 2), {
     ...common, studyInstanceUid: study1, accessionNumber: 'ACC-1', acquisitionDateTime: '2024-01-10T09:00:00',
-    seriesNumber: 2, seriesDescription: 'Chest 5.0 B30f', sliceThicknessMm: 5,
+    seriesNumber: 2, seriesDescription: 'Chest 5.0 B30f', sliceThicknessMm: 5, convolutionKernel: 'B30f',
   });
   thin = await writeSeries(work, 'study1/thin', patternVolume([64, 64, 20], 1, 3), {
     ...common, studyInstanceUid: study1, accessionNumber: 'ACC-1', acquisitionDateTime: '2024-01-10T09:00:00',
-    seriesNumber: 3, seriesDescription: 'Chest 1.0 B60f', sliceThicknessMm: 1,
+    seriesNumber: 3, seriesDescription: 'Chest 1.0 B60f', sliceThicknessMm: 1, convolutionKernel: 'B60f',
   });
   second = await writeSeries(work, 'second', patternVolume([64, 64, 12], 1, 4), {
     ...common, studyInstanceUid: study2, accessionNumber: 'ACC-2', acquisitionDateTime: '2024-06-01T10:00:00',
@@ -124,8 +124,8 @@ describe('QIDO-RS against Orthanc', () => {
     const byUid = new Map(series.map((s) => [s.seriesInstanceUid, s]));
     expect(series).toHaveLength(3);
     expect(byUid.get(localizer.seriesInstanceUid)).toMatchObject({ imageType: ['ORIGINAL', 'PRIMARY', 'LOCALIZER'], seriesDescription: 'Topogram', instanceCount: 2, modality: 'CT' });
-    expect(byUid.get(thick.seriesInstanceUid)).toMatchObject({ sliceThicknessMm: 5, instanceCount: 6, seriesNumber: 2, accessionNumber: 'ACC-1', patientId: 'P-1' });
-    expect(byUid.get(thin.seriesInstanceUid)).toMatchObject({ sliceThicknessMm: 1, instanceCount: 20, imageType: ['ORIGINAL', 'PRIMARY', 'AXIAL'], studyInstanceUid: study1 });
+    expect(byUid.get(thick.seriesInstanceUid)).toMatchObject({ sliceThicknessMm: 5, convolutionKernel: 'B30f', instanceCount: 6, seriesNumber: 2, accessionNumber: 'ACC-1', patientId: 'P-1' });
+    expect(byUid.get(thin.seriesInstanceUid)).toMatchObject({ sliceThicknessMm: 1, convolutionKernel: 'B60f', instanceCount: 20, imageType: ['ORIGINAL', 'PRIMARY', 'AXIAL'], studyInstanceUid: study1 });
     const choice = chooseSeries(series, source.description);
     expect(choice.chosen.seriesInstanceUid).toBe(thin.seriesInstanceUid);
     expect(choice.skipped.map((s) => s.seriesInstanceUid)).toContain(localizer.seriesInstanceUid);

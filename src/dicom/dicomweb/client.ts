@@ -32,7 +32,15 @@ export function wadoAccept(transferSyntax = '*'): string {
 /** Series fields series choice needs. ImageType and SliceThickness are instance-level: servers answer them
  * from a representative instance when asked by includefield (Orthanc does); `completeSeries` falls back to
  * one instance's metadata. */
-const SERIES_FIELDS = [TAG.SeriesDescription, TAG.ImageType, TAG.SliceThickness, TAG.NumberOfSeriesRelatedInstances, TAG.SeriesNumber, TAG.BodyPartExamined];
+const SERIES_FIELDS = [
+  TAG.SeriesDescription,
+  TAG.ImageType,
+  TAG.SliceThickness,
+  TAG.ConvolutionKernel,
+  TAG.NumberOfSeriesRelatedInstances,
+  TAG.SeriesNumber,
+  TAG.BodyPartExamined,
+];
 /** Series with at most this many instances are checked for multi-frame instances (describeSeries). */
 const FEW_INSTANCES = 16;
 

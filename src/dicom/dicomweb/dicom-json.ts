@@ -33,6 +33,7 @@ export const TAG = {
   PatientID: '00100020',
   BodyPartExamined: '00180015',
   SliceThickness: '00180050',
+  ConvolutionKernel: '00181210',
   StudyInstanceUID: '0020000D',
   SeriesInstanceUID: '0020000E',
   SeriesNumber: '00200011',

@@ -50,6 +50,8 @@ export interface SeriesSummary {
   /** Upper case, e.g. ["ORIGINAL","PRIMARY","AXIAL"]; empty when the server did not return it. */
   imageType: string[];
   sliceThicknessMm?: number;
+  /** Convolution Kernel, when the server returns it for a series search (Orthanc does, from an instance). */
+  convolutionKernel?: string;
   instanceCount?: number;
   /** Image planes when the series' instances hold several frames (Enhanced CT); see describeSeries. */
   frameCount?: number;
@@ -94,6 +96,7 @@ export function seriesSummary(ds: DicomJsonDataset, studyInstanceUid?: string): 
     seriesNumber: num(ds, TAG.SeriesNumber),
     imageType: strings(ds, TAG.ImageType).map((s) => s.toUpperCase()),
     sliceThicknessMm: num(ds, TAG.SliceThickness),
+    convolutionKernel: strings(ds, TAG.ConvolutionKernel).join('\\') || undefined,
     instanceCount: num(ds, TAG.NumberOfSeriesRelatedInstances),
     bodyPartExamined: str(ds, TAG.BodyPartExamined),
     patientId: str(ds, TAG.PatientID),

@@ -52,6 +52,7 @@ export function seriesCandidate(s: SeriesSummary, study: { patientId?: string; a
     seriesNumber: s.seriesNumber,
     imageType: s.imageType.length > 0 ? s.imageType : undefined,
     sliceThicknessMm: s.sliceThicknessMm,
+    ...(s.convolutionKernel !== undefined ? { convolutionKernel: s.convolutionKernel } : {}),
     instanceCount: s.instanceCount,
     ...(s.frameCount !== undefined ? { frameCount: s.frameCount } : {}),
     patientId: s.patientId ?? study.patientId,
