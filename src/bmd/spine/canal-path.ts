@@ -87,7 +87,9 @@ const MAX_GAP_MM = 10;
  * Longer runs without a candidate, up to most of a vertebra, are crossed only where the canal continues
  * nearly in line (at most ~27 degrees off the slice normal): at the upper thoracic spine the canal merges with
  * the fat behind it between the laminae for 15 mm at a time, and the track stopped there, losing T1-T3 (hard
- * phantom 20036, arms down). A path that jumps to another structure moves further than this.
+ * phantom 20036, arms down). A path that jumps to another structure moves further than this. Only inside the
+ * chosen path: the run is carried on past its ends over short gaps only (carried over long ones, it followed
+ * soft tissue 20 mm below the last vertebra of default phantom 1026 and moved the whole column).
  */
 const MAX_LONG_GAP_MM = 20;
 const LONG_GAP_STEP_MM_PER_MM = 0.5;
@@ -130,7 +132,7 @@ export function continuousRun(choice: Int32Array, cands: CanalCandidate[][], g: 
   // Carry the run on in both directions through candidates that continue it.
   const carry = (from: number, dir: 1 | -1): number => {
     let end = from;
-    for (let z = from + dir; z >= 0 && z < nz && Math.abs(z - end) <= longGap + 1; z += dir) {
+    for (let z = from + dir; z >= 0 && z < nz && Math.abs(z - end) <= maxGap + 1; z += dir) {
       const prev = cands[end][choice[end]];
       let pick = -1;
       let bestD = Infinity;
