@@ -142,6 +142,14 @@ describe('naming levels from the anchors in view', () => {
     expect(cut.names.slice(0, 6)).toEqual(['T6', 'T5', 'T4', 'T3', 'T2', 'T1']);
     expect(Math.max(...cut.confidence)).toBeLessThan(0.8);
     expect(cut.warnings.join(' ')).toMatch(/cut by the edge of the scan/);
+    // A mere stub of it at the edge: the same weak count (it used to refuse the anchor, leaving every name at 0.2).
+    const stubEv = evidence(['LR', 'LR', 'LR', 'LR', 'LR', 'LR', '']);
+    stubEv[6] = { ...stubEv[6], whole: false, stub: true };
+    const stub = labelLevels(stubEv);
+    expect(stub.names.slice(0, 6)).toEqual(['T6', 'T5', 'T4', 'T3', 'T2', 'T1']);
+    expect(stub.anchors.t1).toBe(5);
+    expect(Math.max(...stub.confidence)).toBeLessThan(0.8);
+    expect(Math.min(...stub.confidence.slice(0, 6))).toBeGreaterThan(0.6);
     // The last rib disagrees by a level (T11 ... L1 below): the firm last-rib count wins over the weak first-rib one.
     const both = labelLevels(evidence(['', '', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', ''], { topPartial: true }));
     expect(both.names.slice(0, 3)).toEqual(['L2', 'L1', 'T12']);

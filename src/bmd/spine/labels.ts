@@ -171,11 +171,14 @@ function lastRibAnchor(ev: LevelEvidence[], ribbed: boolean[], ribless: boolean[
   return { name: 't12', base: T12 + t12, at: t12, conf };
 }
 
-/** T1: the most cranial rib-bearing level, with a rib-less level of most of a body right above it (C7). */
+/**
+ * T1: the most cranial rib-bearing level, with a rib-less level right above it (C7). When that level is cut
+ * short by the scan's edge (a stub or under 3/4 of a level), the count is weak: it may be T1 itself.
+ */
 function firstRibAnchor(ev: LevelEvidence[], ribbed: boolean[], ribless: boolean[], warnings: string[]): AnchorCount | null {
   const t1 = ribbed.lastIndexOf(true);
   const above = ev[t1 + 1];
-  if (t1 < 0 || !above || ribbed[t1 + 1] || !(above.bandLeft || above.bandRight) || above.stub) return null;
+  if (t1 < 0 || !above || ribbed[t1 + 1] || !(above.bandLeft || above.bandRight)) return null;
   // T2 and T3 bear ribs too: a lone "rib" with rib-less levels below it (a clavicle, an iliac crest) is no anchor.
   if (!ribsAlongside(ev, ribbed, t1, -1)) return null;
   let conf: number = ONE_ANCHOR.t1;
@@ -185,7 +188,7 @@ function firstRibAnchor(ev: LevelEvidence[], ribbed: boolean[], ribless: boolean
   }
   // The "C7" above is a piece cut by the scan's top edge: it may be T1 with its first rib out of view, so the
   // count is weak (hard phantom 20036: the first-rib count fell one level low where the scan cut T1).
-  if (above.partial) {
+  if (above.partial || above.stub) {
     conf = Math.min(conf, WEAK_RIB_COUNT);
     warnings.push('The level above the first rib-bearing one is cut by the edge of the scan, so it may bear a rib out of view: the first-rib count is uncertain.');
   }
