@@ -9,16 +9,10 @@
  * so departures are penalised, not forbidden, within bounds.
  */
 
-/**
- * Local vertebral spacing (mm, per sample), NaN where the profile is too short or not periodic. Where the
- * body depth is known, lags outside 0.55-1.5x the depth are not considered: spacing runs ~0.8-1.3x the
- * body's AP depth from T1 to L5 (Panjabi et al.), and a multiple of the true period (two levels, when every
- * other disc is faint) would otherwise win in places.
- */
-export function localSpacingMm(profile: Float32Array, stepMm: number, depthMm?: Float32Array, minMm = 12, maxMm = 55, windowMm = 120): Float32Array {
+/** The profile minus its running mean over ~40 mm (about one lumbar spacing), so slow changes do not dominate. */
+function detrended(profile: Float32Array, stepMm: number): Float64Array {
   const n = profile.length;
   const x = new Float64Array(n);
-  // Detrend with a running mean of ~40 mm (about one lumbar spacing), so slow changes do not dominate.
   const half = Math.round(20 / stepMm);
   for (let i = 0; i < n; i++) {
     let s = 0;
@@ -29,6 +23,18 @@ export function localSpacingMm(profile: Float32Array, stepMm: number, depthMm?: 
     }
     x[i] = Number.isNaN(profile[i]) || c === 0 ? NaN : profile[i] - s / c;
   }
+  return x;
+}
+
+/**
+ * Local vertebral spacing (mm, per sample), NaN where the profile is too short or not periodic. Where the
+ * body depth is known, lags outside 0.55-1.5x the depth are not considered: spacing runs ~0.8-1.3x the
+ * body's AP depth from T1 to L5 (Panjabi et al.), and a multiple of the true period (two levels, when every
+ * other disc is faint) would otherwise win in places.
+ */
+export function localSpacingMm(profile: Float32Array, stepMm: number, depthMm?: Float32Array, minMm = 12, maxMm = 55, windowMm = 120): Float32Array {
+  const n = profile.length;
+  const x = detrended(profile, stepMm);
   const out = new Float32Array(n).fill(NaN);
   const hw = Math.round(windowMm / 2 / stepMm);
   const stride = Math.max(1, Math.round(5 / stepMm));

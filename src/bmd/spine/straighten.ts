@@ -1,4 +1,4 @@
-import type { Volume } from '../../imaging/volume.js';
+import type { Vec3, Volume } from '../../imaging/volume.js';
 import { patientMmToVoxel } from '../../imaging/volume.js';
 import type { Centerline } from './centerline.js';
 
@@ -43,12 +43,6 @@ export function straightenSpine(volume: Volume, cl: Centerline, uRangeMm: [numbe
   const [nx, ny, nz] = volume.dims;
   const src = volume.hu;
   const sxy = nx * ny;
-  const origin = patientMmToVoxel(volume, [0, 0, 0]);
-  // Voxel-space image of a patient-space vector (linear part of the inverse affine).
-  const linear = (d: [number, number, number]): [number, number, number] => {
-    const p = patientMmToVoxel(volume, d);
-    return [p[0] - origin[0], p[1] - origin[1], p[2] - origin[2]];
-  };
   // Steps of one voxel on each axis (none on an axis one voxel thick), and the last index a fast sample may start at.
   const bx = nx > 1 ? 1 : 0;
   const by = ny > 1 ? nx : 0;
@@ -58,16 +52,7 @@ export function straightenSpine(volume: Volume, cl: Centerline, uRangeMm: [numbe
   const nz1 = nz - 1;
   let o = 0;
   for (let s = 0; s < ns; s++) {
-    const c = [cl.pointMm[3 * s], cl.pointMm[3 * s + 1], cl.pointMm[3 * s + 2]] as [number, number, number];
-    const ap = [cl.ap[3 * s], cl.ap[3 * s + 1], cl.ap[3 * s + 2]] as [number, number, number];
-    const lr = [cl.lr[3 * s], cl.lr[3 * s + 1], cl.lr[3 * s + 2]] as [number, number, number];
-    const c0 = patientMmToVoxel(volume, [
-      c[0] + uRangeMm[0] * ap[0] + vRangeMm[0] * lr[0],
-      c[1] + uRangeMm[0] * ap[1] + vRangeMm[0] * lr[1],
-      c[2] + uRangeMm[0] * ap[2] + vRangeMm[0] * lr[2],
-    ]);
-    const du = linear([ap[0] * step, ap[1] * step, ap[2] * step]);
-    const [dvx, dvy, dvz] = linear([lr[0] * step, lr[1] * step, lr[2] * step]);
+    const { c0, du, dv: [dvx, dvy, dvz] } = planeInVoxels(volume, cl, s, uRangeMm[0], vRangeMm[0]);
     for (let u = 0; u < nu; u++) {
       let x = c0[0] + u * du[0];
       let y = c0[1] + u * du[1];
@@ -117,4 +102,21 @@ export function straightenSpine(volume: Volume, cl: Centerline, uRangeMm: [numbe
     }
   }
   return { hu, ns, nu, nv, uMinMm: uRangeMm[0], vMinMm: vRangeMm[0], stepMm: step };
+}
+
+/**
+ * Plane s of the straightened block in the volume's voxel space: the voxel of its first sample (u and v at
+ * their minimum) and the voxel steps of one sample along u and along v (the linear part of the inverse affine).
+ */
+function planeInVoxels(volume: Volume, cl: Centerline, s: number, uMinMm: number, vMinMm: number): { c0: Vec3; du: Vec3; dv: Vec3 } {
+  const origin = patientMmToVoxel(volume, [0, 0, 0]);
+  const linear = (d: Vec3): Vec3 => {
+    const p = patientMmToVoxel(volume, d);
+    return [p[0] - origin[0], p[1] - origin[1], p[2] - origin[2]];
+  };
+  const at = (a: Float32Array | Float64Array): Vec3 => [a[3 * s], a[3 * s + 1], a[3 * s + 2]];
+  const [c, ap, lr] = [at(cl.pointMm), at(cl.ap), at(cl.lr)];
+  const step = cl.stepMm;
+  const c0 = patientMmToVoxel(volume, [c[0] + uMinMm * ap[0] + vMinMm * lr[0], c[1] + uMinMm * ap[1] + vMinMm * lr[1], c[2] + uMinMm * ap[2] + vMinMm * lr[2]]);
+  return { c0, du: linear([ap[0] * step, ap[1] * step, ap[2] * step]), dv: linear([lr[0] * step, lr[1] * step, lr[2] * step]) };
 }
