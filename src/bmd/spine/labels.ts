@@ -89,8 +89,9 @@ const RIB_LIKE_SET_ASIDE = 'Rib-like bone below a rib-less level under the thora
  * Whether each level bears ribs. Ribs run without a break from T1 to T12 (a lumbar rib occurs on L1 only):
  * the longest run of rib-bearing levels (a single missed level allowed inside it, not at its caudal end) is
  * the thorax, and rib-like bone in a run below it, past two or more rib-less levels, is an iliac crest, a
- * kidney or a transverse process, and is set aside. Runs above it are kept: there a missed rib or two is the likelier story (the
- * scapulae and arms crowd the upper ribs), and the first-rib anchor asks for ribs below it anyway.
+ * kidney or a transverse process, and is set aside. Runs above it are kept: there a missed rib or two is the
+ * likelier story (the scapulae and arms crowd the upper ribs), and the first-rib anchor asks for ribs below it
+ * anyway.
  */
 function ribBearingLevels(ev: LevelEvidence[], warnings: string[]): boolean[] {
   const ribbed = ev.map((e) => e.ribLeft || e.ribRight);
