@@ -1,4 +1,5 @@
 import { PADDING_HU, patientMmToVoxel, voxelToPatientMm, type HuArray, type Vec3, type Volume } from '../imaging/volume.js';
+import { blendCell } from '../imaging/trilinear.js';
 import { mulberry32 } from '../util/prng.js';
 import { VbmdError } from '../util/errors.js';
 
@@ -218,13 +219,5 @@ function trilinear(v: Volume, x: number, y: number, z: number): number {
   const sx = nx > 1 ? 1 : 0;
   const sy = ny > 1 ? nx : 0;
   const sz = nz > 1 ? nx * ny : 0;
-  const h = v.hu;
-  const n = i + nx * (j + ny * k);
-  const c00 = h[n] + fx * (h[n + sx] - h[n]);
-  const c10 = h[n + sy] + fx * (h[n + sy + sx] - h[n + sy]);
-  const c01 = h[n + sz] + fx * (h[n + sz + sx] - h[n + sz]);
-  const c11 = h[n + sz + sy] + fx * (h[n + sz + sy + sx] - h[n + sz + sy]);
-  const c0 = c00 + fy * (c10 - c00);
-  const c1 = c01 + fy * (c11 - c01);
-  return c0 + fz * (c1 - c0);
+  return blendCell(v.hu, i + nx * (j + ny * k), sx, sy, sz, fx, fy, fz);
 }

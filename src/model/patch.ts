@@ -1,4 +1,5 @@
 import { PADDING_HU, patientMmToVoxel, type Vec3, type Volume } from '../imaging/volume.js';
+import { blendCell } from '../imaging/trilinear.js';
 import { INPUT_CLIP_MG_CM3, INPUT_SCALE_MG_CM3, PATCH_SPACING_MM, PATCH_VOXELS } from './contract.js';
 
 /**
@@ -80,14 +81,7 @@ export function extractDensityPatch(
         let v: number;
         if (i0 >= 0 && j0 >= 0 && k0 >= 0 && i0 + 1 < nx && j0 + 1 < ny && k0 + 1 < nz) {
           // Fast path: all 8 corners inside.
-          const b = i0 + nx * j0 + plane * k0;
-          const c00 = hu[b] + fx * (hu[b + 1] - hu[b]);
-          const c10 = hu[b + nx] + fx * (hu[b + nx + 1] - hu[b + nx]);
-          const c01 = hu[b + plane] + fx * (hu[b + plane + 1] - hu[b + plane]);
-          const c11 = hu[b + plane + nx] + fx * (hu[b + plane + nx + 1] - hu[b + plane + nx]);
-          const c0 = c00 + fy * (c10 - c00);
-          const c1 = c01 + fy * (c11 - c01);
-          v = c0 + fz * (c1 - c0);
+          v = blendCell(hu, i0 + nx * j0 + plane * k0, 1, nx, plane, fx, fy, fz);
         } else {
           v = 0;
           for (let c = 0; c < 8; c++) {

@@ -1,5 +1,6 @@
 import type { Vec3, Volume } from '../../imaging/volume.js';
 import { patientMmToVoxel } from '../../imaging/volume.js';
+import { blendCell } from '../../imaging/trilinear.js';
 import type { Centerline } from './centerline.js';
 
 /**
@@ -66,14 +67,7 @@ export function straightenSpine(volume: Volume, cl: Centerline, uRangeMm: [numbe
           const fx = x - x0;
           const fy = y - y0;
           const fz = z - z0;
-          const b = x0 + nx * y0 + sxy * z0;
-          const c00 = src[b] + fx * (src[b + 1] - src[b]);
-          const c10 = src[b + nx] + fx * (src[b + nx + 1] - src[b + nx]);
-          const c01 = src[b + sxy] + fx * (src[b + sxy + 1] - src[b + sxy]);
-          const c11 = src[b + sxy + nx] + fx * (src[b + sxy + nx + 1] - src[b + sxy + nx]);
-          const c0y = c00 + fy * (c10 - c00);
-          const c1y = c01 + fy * (c11 - c01);
-          hu[o] = c0y + fz * (c1y - c0y);
+          hu[o] = blendCell(src, x0 + nx * y0 + sxy * z0, 1, nx, sxy, fx, fy, fz);
           continue;
         }
         // Half a voxel of slack at the faces: the outermost voxel centres are still inside the scan.
@@ -90,14 +84,7 @@ export function straightenSpine(volume: Volume, cl: Centerline, uRangeMm: [numbe
         const fx = nx > 1 ? xc - x0 : 0;
         const fy = ny > 1 ? yc - y0 : 0;
         const fz = nz > 1 ? zc - z0 : 0;
-        const b = Math.max(0, x0) + nx * Math.max(0, y0) + sxy * Math.max(0, z0);
-        const c00 = src[b] + fx * (src[b + bx] - src[b]);
-        const c10 = src[b + by] + fx * (src[b + by + bx] - src[b + by]);
-        const c01 = src[b + bz] + fx * (src[b + bz + bx] - src[b + bz]);
-        const c11 = src[b + bz + by] + fx * (src[b + bz + by + bx] - src[b + bz + by]);
-        const c0y = c00 + fy * (c10 - c00);
-        const c1y = c01 + fy * (c11 - c01);
-        hu[o] = c0y + fz * (c1y - c0y);
+        hu[o] = blendCell(src, Math.max(0, x0) + nx * Math.max(0, y0) + sxy * Math.max(0, z0), bx, by, bz, fx, fy, fz);
       }
     }
   }
