@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DicomWebClient, StudySummary } from '../dicom/dicomweb/client.js';
-import { mapLimit } from '../dicom/dicomweb/client.js';
+import { mapLimit } from '../util/map-limit.js';
 import type { FhirClient } from '../fhir/client.js';
 import { analysisJobId } from '../jobs/analysis-job.js';
 import type { AnalysisJobData } from '../jobs/analysis-job.js';

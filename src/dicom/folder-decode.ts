@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { VbmdError, isVbmdError } from '../util/errors.js';
+import { mapLimit } from '../util/map-limit.js';
 import { sliceKey, type DicomSlice } from './slice.js';
 import type { LoadOptions } from './source.js';
 import {
@@ -97,22 +98,3 @@ export async function decodeFile<T>(
   }
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight; results in input order; first rejection wins. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number, worker: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async (w: number): Promise<void> => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        out[i] = await fn(items[i], i, w);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, (_, w) => worker(w)));
-  return out;
-}

@@ -9,7 +9,8 @@ import { isEncapsulated, transferSyntaxInfo } from './codecs/transfer-syntax.js'
 import { splitByAcquisition, uniquePlanes } from './plane-grouping.js';
 import { HuVolumeBuilder, finishVolume, hasIntegerHu, placeSlice, planVolume, type AssembleOptions } from './assemble-volume.js';
 import { listFiles, readBytes, readHeaderSync } from './folder-files.js';
-import { decodeByFile, decodeCompressed, decodeFile, decodeNative, mapLimit } from './folder-decode.js';
+import { decodeByFile, decodeCompressed, decodeFile, decodeNative } from './folder-decode.js';
+import { mapLimit } from '../util/map-limit.js';
 import type { LoadedVolume } from '../imaging/volume.js';
 import { PagePrefaulter } from '../imaging/page-prefault.js';
 

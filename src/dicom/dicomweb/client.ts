@@ -5,7 +5,7 @@ import { DicomWebError } from './errors.js';
 import { DicomWebHttp, RetriableBodyError, readBody, type DicomWebClientOptions, type RequestSpec } from './http.js';
 import { MultipartParser, type MultipartPart } from './multipart.js';
 import { consumeMultipart } from './multipart-stream.js';
-import { mapLimit } from './map-limit.js';
+import { mapLimit } from '../../util/map-limit.js';
 import { ACCEPT_DICOM_JSON, MAX_JSON_BYTES, checkedUid, exactValue, parseDicomJson, qidoSearch } from './qido.js';
 import type { CallOptions, InstanceSummary, RetrieveOptions, SeriesQuery, SeriesSummary, StudyQuery, StudySummary } from './qido-model.js';
 import { dateRange, seriesSummary } from './qido-model.js';
@@ -19,7 +19,6 @@ import { IDENTITY_TAGS, identityFromDicomJson, type DicomPatientIdentity } from 
 
 export type { CallOptions, InstanceSummary, RetrieveOptions, SeriesQuery, SeriesSummary, StudyQuery, StudySummary } from './qido-model.js';
 export { dateRange, seriesSummary } from './qido-model.js';
-export { mapLimit } from './map-limit.js';
 export { ACCEPT_DICOM_JSON } from './qido.js';
 
 export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';

@@ -12,11 +12,11 @@ import type { VolumeStreamingSource } from '../load-study.js';
 import {
   DicomWebClient,
   EXPLICIT_VR_LITTLE_ENDIAN,
-  mapLimit,
   type InstanceSummary,
   type StudyQuery,
   type StudySummary,
 } from './client.js';
+import { mapLimit } from '../../util/map-limit.js';
 import { DicomWebError } from './errors.js';
 import { StopRequest, type DicomWebClientOptions } from './http.js';
 import { BufferPool, type MultipartPart } from './multipart.js';

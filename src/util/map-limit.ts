@@ -1,4 +1,7 @@
-/** Runs `fn` over `items` with at most `limit` in flight; rejects on the first failure (others still settle). */
+/**
+ * Runs `fn` over `items` with at most `limit` in flight, results in input order; on the first failure no new item
+ * starts, and it rejects once those in flight have settled (the DICOMweb client, the folder reader, the backfill).
+ */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
