@@ -9,6 +9,7 @@ import { measureRoi, roiGeometry, type RoiGeometry, type RoiStats } from './roi/
 import { lesionFlags, levelExclusion, MAX_FRACTURE_SLICE_MM } from './qc/level-qc.js';
 import { ENHANCED_BLOOD_HU, prevertebralVesselHu } from './qc/contrast.js';
 import { summarize } from './summary.js';
+import { median } from './median.js';
 
 export interface AnalyzeOptions {
   /** Parsed site calibration file (`--calibration FILE`). */
@@ -104,8 +105,7 @@ function neighbourPosteriorMm(vertebrae: LocatedVertebra[], k: number): number |
     const p = d !== 0 ? vertebrae[k + d]?.heightsMm?.posterior : undefined;
     if (p !== undefined) h.push(p);
   }
-  h.sort((x, y) => x - y);
-  return h.length ? (h.length % 2 ? h[h.length >> 1] : (h[h.length / 2 - 1] + h[h.length / 2]) / 2) : null;
+  return h.length ? median(h) : null;
 }
 
 /**

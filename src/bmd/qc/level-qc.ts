@@ -1,5 +1,6 @@
 import type { ExclusionReason } from '../report.js';
 import type { BodyHeightsMm } from '../spine/heights.js';
+import { median } from '../median.js';
 
 /**
  * Per-level exclusion rules. The first rule that fires decides the reason; all remarks are kept as detail.
@@ -122,8 +123,3 @@ export function lesionFlags(
 /** Whole-ROI SD beyond which the ROI cannot be homogeneous trabecular bone, whatever the neighbours show. */
 export const ABS_MAX_ROI_SD_HU = 130;
 
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}

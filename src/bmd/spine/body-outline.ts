@@ -1,4 +1,8 @@
 import type { StraightSpine } from './straighten.js';
+import { median } from '../median.js';
+
+/** Median of the finite values (a ray or a slab that found no edge gives NaN and is left out). */
+const medianOfFinite = (v: number[]): number => median(v.filter(Number.isFinite));
 
 /**
  * The cross-section of one vertebral body, measured on the straightened spine (perpendicular to the
@@ -115,13 +119,6 @@ export function edgeAlongRay(st: StraightSpine, img: Float32Array, u0: number, v
   return NaN;
 }
 
-function medianOf(v: number[]): number {
-  const f = v.filter(Number.isFinite).sort((a, b) => a - b);
-  if (f.length === 0) return NaN;
-  const m = f.length >> 1;
-  return f.length % 2 ? f[m] : (f[m - 1] + f[m]) / 2;
-}
-
 /**
  * Outline of the body in the mean cross-section of its middle half (endplates and the rib heads at the
  * body's cranial end left out). (u0, v0): provisional centre, mm.
@@ -136,10 +133,10 @@ export function measureBodyOutline(st: StraightSpine, sFrom: number, sTo: number
     const dv = Math.sin(angleDeg * deg);
     return edgeAlongRay(st, img, u0, v0, du, dv, 40);
   };
-  const anterior = medianOf([-25, -12, 0, 12, 25].map(ray));
-  const left = medianOf([70, 80, 90, 100].map(ray));
-  const right = medianOf([-70, -80, -90, -100].map(ray));
-  const posterior = medianOf([165, 180, -165].map(ray));
+  const anterior = medianOfFinite([-25, -12, 0, 12, 25].map(ray));
+  const left = medianOfFinite([70, 80, 90, 100].map(ray));
+  const right = medianOfFinite([-70, -80, -90, -100].map(ray));
+  const posterior = medianOfFinite([165, 180, -165].map(ray));
   let depth = anterior + posterior;
   let width = left + right;
   let uC = u0 + (posterior - anterior) / 2;
@@ -190,7 +187,7 @@ export function bodySizeAlongSpine(st: StraightSpine): BodySizeAlongSpine {
   }
   const win = Math.max(1, Math.round(24 / (stepS * st.stepMm)));
   const smooth = (get: (o: BodyOutline) => number): number[] =>
-    meas.map((_, i) => medianOf(meas.slice(Math.max(0, i - win), i + win + 1).map(get)));
+    meas.map((_, i) => medianOfFinite(meas.slice(Math.max(0, i - win), i + win + 1).map(get)));
   const depth = smooth((o) => o.depthMm);
   const width = smooth((o) => o.widthMm);
   const uC = smooth((o) => (Number.isFinite(o.depthMm) ? o.uCenterMm : NaN));

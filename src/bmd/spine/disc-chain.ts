@@ -1,3 +1,5 @@
+import { median } from '../median.js';
+
 /**
  * Choosing the intervertebral discs along the straightened spine: one regular chain of disc positions.
  *
@@ -114,14 +116,8 @@ export function theilSen(xs: number[], ys: number[]): { slope: number; intercept
   const slopes: number[] = [];
   for (let i = 0; i < xs.length; i += step) for (let j = i + 1; j < xs.length; j += step) if (xs[j] !== xs[i]) slopes.push((ys[j] - ys[i]) / (xs[j] - xs[i]));
   if (slopes.length === 0) return null;
-  const slope = medianOf(slopes);
-  return { slope, intercept: medianOf(ys.map((y, i) => y - slope * xs[i])) };
-}
-
-function medianOf(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  const slope = median(slopes);
+  return { slope, intercept: median(ys.map((y, i) => y - slope * xs[i])) };
 }
 
 function correlationAtLag(x: Float64Array, a: number, b: number, lag: number): number {

@@ -1,5 +1,6 @@
 import { chooseCanalPath, continuousRun, type CanalCandidate } from './canal-path.js';
 import type { WorkingGrid } from './working-grid.js';
+import { median } from '../median.js';
 
 /**
  * Per-slice spine track on the working grid (x left, y posterior, z superior; ~3 mm voxels).
@@ -147,13 +148,6 @@ export function canalCandidates(f: Float32Array, yMin: number, yMax: number, mmP
   return out;
 }
 
-function medianOf(values: number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 /** Running median of finite values over a window of +-half slices; NaN stays NaN where no values. */
 export function runningMedian(a: Float32Array, half: number): Float32Array {
   const out = new Float32Array(a.length).fill(NaN);
@@ -161,7 +155,7 @@ export function runningMedian(a: Float32Array, half: number): Float32Array {
     if (!Number.isFinite(a[i])) continue;
     const w: number[] = [];
     for (let j = Math.max(0, i - half); j <= Math.min(a.length - 1, i + half); j++) if (Number.isFinite(a[j])) w.push(a[j]);
-    out[i] = medianOf(w);
+    out[i] = median(w);
   }
   return out;
 }
@@ -242,7 +236,7 @@ function canalCandidatesPerSlice(g: WorkingGrid, outlines: SliceOutline[], colXs
   const [nx, ny, nz] = g.dims;
   const prof = new Float32Array(ny);
   const cands: CanalCandidate[][] = [];
-  const usualX = medianOf(Array.from(colXs).filter(Number.isFinite));
+  const usualX = median(Array.from(colXs).filter(Number.isFinite));
   const hw = Math.max(1, Math.round(4 / g.spacingMm[0]));
   const step = Math.max(1, Math.round(3 / g.spacingMm[0]));
   const reach = Math.round(15 / g.spacingMm[0]);
@@ -358,8 +352,8 @@ export function rejectDepthOutliers(depth: Float32Array, a: number, b: number, l
     for (let j = i + 3; j < zs.length; j += step) slopes.push((depth[zs[j]] - depth[zs[i]]) / (zs[j] - zs[i]));
   }
   if (slopes.length === 0) return;
-  const slope = medianOf(slopes);
-  const intercept = medianOf(zs.map((z) => depth[z] - slope * z));
+  const slope = median(slopes);
+  const intercept = median(zs.map((z) => depth[z] - slope * z));
   for (const z of zs) {
     const fit = intercept + slope * z;
     if (!(fit > 0) || depth[z] > hi * fit || depth[z] < lo * fit) depth[z] = NaN;

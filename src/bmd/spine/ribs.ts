@@ -1,4 +1,5 @@
 import type { StraightSpine } from './straighten.js';
+import { median } from '../median.js';
 
 /**
  * Ribs on the straightened spine, for counting levels as a reader does (ribs articulate with T1-T12 only:
@@ -84,7 +85,7 @@ export function traceRibs(st: StraightSpine): RibTrace[] {
         const h = at(s, k);
         if (!Number.isNaN(h)) cols[c++] = Math.min(1000, h);
       }
-      if (c >= 0.8 * (k1 - k0 + 1)) band[s] = medianOfFirst(cols, c);
+      if (c >= 0.8 * (k1 - k0 + 1)) band[s] = median(cols.subarray(0, c));
     }
     const finite = Array.from(band).filter(Number.isFinite).sort((a, b) => a - b);
     if (finite.length === 0) continue;
@@ -312,8 +313,3 @@ export function ribBandInView(st: StraightSpine, sFrom: number, sTo: number, sid
   return total > 0 && inside >= 0.6 * total;
 }
 
-/** Median of the first n values of xs (sorts them in place). */
-function medianOfFirst(xs: Float32Array, n: number): number {
-  const head = xs.subarray(0, n).sort();
-  return n % 2 ? head[n >> 1] : (head[n / 2 - 1] + head[n / 2]) / 2;
-}
