@@ -228,6 +228,11 @@ describe.each([['Redis + BullMQ', 'redis'] as const, ['embedded SQLite queue', '
     };
     worker = startWorker(vars);
     await waitFor('the job to become active', async () => ((await jobState())?.state === 'active' ? true : undefined), 90_000, 20);
+    // The poller queues the job, then marks the watch queued (in that order, so that a crash between the two
+    // costs one more poll rather than a lost study). The worker in the same process can take the job before
+    // the mark lands; a kill in that gap makes the next worker poll the study again (twice more, and the
+    // queue drops the duplicate job). This test is about a kill mid-job, so it waits for the mark.
+    await waitFor('the watch to be marked queued', async () => ((await service.stores.watches.get(watch!.id))?.status !== 'waiting' ? true : undefined), 10_000, 5);
     await stopWorker(worker, 'SIGKILL');
     const afterKill = await jobState();
     expect(afterKill?.state).not.toBe('completed');
