@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { traceRibs } from '../../src/bmd/spine/ribs.js';
+import { traceRibs, traceShortRibs } from '../../src/bmd/spine/ribs.js';
 import type { StraightSpine } from '../../src/bmd/spine/straighten.js';
 
 /**
@@ -46,5 +46,28 @@ describe('rib tracing on the straightened spine', () => {
       expect(crossings).toHaveLength(6);
       for (const s0 of [90, 115]) expect(crossings.some((c) => Math.abs(c - (s0 - 0.15 * 40)) <= 4)).toBe(true);
     }
+  });
+});
+
+describe('short first ribs', () => {
+  /** The plain chest with one more rib pair above, at s = 190, that turns forward 60 mm out (out of the slab). */
+  function withShortFirstRib(): StraightSpine {
+    const st = chest(false);
+    const set = (s: number, u: number, v: number): void => {
+      st.hu[v + 80 + st.nv * (u + 40 + st.nu * s)] = 400;
+    };
+    for (let a = 25; a <= 60; a++) for (let ds = -3; ds <= 3; ds++) for (let u = 10; u <= 30; u++) for (const side of [1, -1]) set(190 + ds, u, side * a);
+    return st;
+  }
+
+  it('finds a first rib that never reaches the lateral band, and not the other ribs seen again near the spine', () => {
+    const st = withShortFirstRib();
+    // The lateral band misses it ...
+    expect(traceRibs(st).some((r) => r.crossingS > 180)).toBe(false);
+    // ... the inner band finds it on both sides.
+    const short = traceShortRibs(st);
+    for (const side of ['left', 'right'] as const) expect(short.some((r) => r.side === side && Math.abs(r.crossingS - 190) <= 2)).toBe(true);
+    // Without it, nothing above the lateral ribs.
+    expect(traceShortRibs(chest(false)).some((r) => r.crossingS > 180)).toBe(false);
   });
 });

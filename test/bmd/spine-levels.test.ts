@@ -156,6 +156,27 @@ describe('naming levels from the anchors in view', () => {
     expect(both.names[12]).toBe('T2');
   });
 
+  it('counts a short first rib, seen near the spine only, as the rib of the level above the lateral band\'s ribs', () => {
+    // Caudal first: T6 ... T2 with ribs in the lateral band, T1 whose first rib curves forward before it, C7.
+    const ev = evidence(['LR', 'LR', 'LR', 'LR', 'LR', '', '']);
+    const before = labelLevels(ev);
+    // Without the short rib, T2 is counted as T1.
+    expect(before.anchors.t1).toBe(4);
+    expect(before.names[4]).toBe('T1');
+    ev[5] = { ...ev[5], shortRibLeft: true, shortRibRight: true };
+    const r = labelLevels(ev);
+    expect(r.names).toEqual(['T6', 'T5', 'T4', 'T3', 'T2', 'T1', 'C7']);
+    expect(r.anchors.t1).toBe(5);
+    // On one side only, with both lateral bands in view: not enough (a long transverse process, a cervical rib).
+    const oneSide = evidence(['LR', 'LR', 'LR', 'LR', 'LR', '', '']);
+    oneSide[5] = { ...oneSide[5], shortRibLeft: true };
+    expect(labelLevels(oneSide).anchors.t1).toBe(4);
+    // A short rib further up, past a rib-less level, is not a first rib.
+    const far = evidence(['LR', 'LR', 'LR', 'LR', 'LR', '', '']);
+    far[6] = { ...far[6], shortRibLeft: true, shortRibRight: true };
+    expect(labelLevels(far).anchors.t1).toBe(4);
+  });
+
   it('sets aside a one-sided "rib" below a rib-less level at the bottom of the thorax (a kidney under contrast)', () => {
     // Caudal first: L3, L2 with a left "rib", L1 rib-less, then T12 ... T9.
     const r = labelLevels(evidence(['', 'L', '', 'LR', 'LR', 'LR', 'LR']));

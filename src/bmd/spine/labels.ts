@@ -17,6 +17,12 @@ export interface LevelEvidence {
   /** The lateral rib band beside this level lies inside the scan, per side ("no rib" then means no rib). */
   bandLeft: boolean;
   bandRight: boolean;
+  /**
+   * A short rib crosses the inner band (near the spine only) within this level, apart from the lateral
+   * band's ribs: what a first rib that curves forward early looks like. Used only just above those ribs.
+   */
+  shortRibLeft?: boolean;
+  shortRibRight?: boolean;
   /** Disc at both ends (a whole level); for an open end piece, whether it holds most of a body. */
   whole: boolean;
   /** A boundary of this level was inferred across a run with no visible disc. */
@@ -119,7 +125,7 @@ function ribBearingLevels(ev: LevelEvidence[], warnings: string[]): boolean[] {
   }
   if (runs.length < 2) {
     if (dropped) warnings.push(RIB_LIKE_SET_ASIDE);
-    return ribbed;
+    return withShortFirstRib(ev, ribbed);
   }
   // On a tie the most cranial run: ribs are cranial, an iliac crest or kidney caudal.
   const main = runs.reduce((a, r) => (r.count >= a.count ? r : a));
@@ -129,6 +135,23 @@ function ribBearingLevels(ev: LevelEvidence[], warnings: string[]): boolean[] {
     dropped = true;
   }
   if (dropped) warnings.push(RIB_LIKE_SET_ASIDE);
+  return withShortFirstRib(ev, ribbed);
+}
+
+/**
+ * The level right above the most cranial rib-bearing one bears a rib when a short rib crosses the inner band
+ * there: on both sides, or on the one side whose lateral band is in view. A first rib that curves forward
+ * before the lateral band would otherwise leave T1 looking rib-less, and the first-rib count would name T2
+ * "T1" (AMOS 0336: the count fell one level low and disagreed with the last rib and the sacrum).
+ */
+function withShortFirstRib(ev: LevelEvidence[], ribbed: boolean[]): boolean[] {
+  const top = ribbed.lastIndexOf(true);
+  const above = ev[top + 1];
+  if (top < 0 || !above || above.stub) return ribbed;
+  const left = above.shortRibLeft === true;
+  const right = above.shortRibRight === true;
+  const seen = above.bandLeft && above.bandRight ? left && right : (above.bandLeft && left) || (above.bandRight && right);
+  if (seen) ribbed[top + 1] = true;
   return ribbed;
 }
 

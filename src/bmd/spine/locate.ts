@@ -7,7 +7,7 @@ import { discComplexScore, ellipseProfile, refineDiscCentre, smoothProfile, whit
 import { findSpineTrack, type SpineTrack } from './find-spine.js';
 import { measureHeightsMm, type BodyHeightsMm } from './heights.js';
 import { labelLevels, type LevelEvidence } from './labels.js';
-import { assignRibsToSegments, ribBandInView, traceRibs } from './ribs.js';
+import { assignRibsToSegments, ribBandInView, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
 import { lateralBoneSpanMm, SACRAL_WIDTH_MIN_MM } from './sacrum.js';
 import { irregularLevels, segmentsFromDiscChain, type SpineSegment } from './segments.js';
 import { straightenSpine, type StraightSpine } from './straighten.js';
@@ -142,6 +142,7 @@ function levelEvidence(
   ribFit.segmentOf.forEach((k, i) => {
     if (k >= 0) ribOf[k][ribs[i].side] = true;
   });
+  const shortRibOf = shortRibsOfLevels(traceShortRibs(st), ribs, segments);
   const sacrumTop = sacralPieces(st, segments, size.uCenterMm);
   const irregular = irregularLevels(segments);
   const evidence = segments.map((sg, k): LevelEvidence => {
@@ -153,6 +154,8 @@ function levelEvidence(
     return {
       ribLeft: ribOf[k].left,
       ribRight: ribOf[k].right,
+      shortRibLeft: shortRibOf[k].left,
+      shortRibRight: shortRibOf[k].right,
       bandLeft: ribBandInView(st, bandFrom, bandTo, 1),
       bandRight: ribBandInView(st, bandFrom, bandTo, -1),
       whole,
@@ -164,6 +167,19 @@ function levelEvidence(
     };
   });
   return { evidence, ribMarginMm: ribFit.marginMm, irregular };
+}
+
+/**
+ * Per level and side, whether a short rib crosses the inner band within the level's span and is not one of
+ * the lateral band's ribs seen again further in (its crossing or traced end within 8 mm, as in the rib
+ * tracer's own dedupe).
+ */
+function shortRibsOfLevels(short: { side: 'left' | 'right'; crossingS: number }[], ribs: RibTrace[], segments: SpineSegment[]): { left: boolean; right: boolean }[] {
+  const fresh = short.filter((r) => !ribs.some((b) => b.side === r.side && (Math.abs(b.crossingS - r.crossingS) <= 8 || Math.abs(b.headS - r.crossingS) <= 8)));
+  return segments.map((sg) => {
+    const inside = fresh.filter((r) => r.crossingS >= sg.sFrom && r.crossingS <= sg.sTo);
+    return { left: inside.some((r) => r.side === 'left'), right: inside.some((r) => r.side === 'right') };
+  });
 }
 
 /** A named piece's body: outline, centre, size and Genant heights, measured perpendicular to the column. */

@@ -36,13 +36,28 @@ const SLAB_U_MM: [number, number] = [-10, 55];
  * level than the head, which sits on the disc between two vertebrae (ribs 2-9).
  */
 const HEAD_V_MM = 40;
+/** Inner band where a short first rib still runs behind the body (mm from the centre line). */
+const INNER_BAND_MM: [number, number] = [48, 56];
 /** A crossing must stand this far above the band's baseline (rib cortex vs muscle in a MIP). */
 const MIN_CONTRAST_HU = 120;
 /** Along the trace, bone-bright MIP (a rib's cortex, partial-volumed at 3-5 mm slices). */
 const RIDGE_HU = 140;
 
-/** Maximum over the slab of each (s, |v|) on one side: ns x nv/2 image, NaN outside the scan. */
-function sideMip(st: StraightSpine, side: 1 | -1): { img: Float32Array; nvHalf: number } {
+/** One side's MIP over the slab: an ns x nv/2 image read by `at(s, k)` (k samples from the centre line), NaN outside. */
+interface SideMip {
+  nvHalf: number;
+  at: (s: number, k: number) => number;
+}
+
+/** The MIPs made for each straightened spine, so that the lateral and the inner band tracers share them. */
+const mipsMade = new WeakMap<StraightSpine, Map<1 | -1, SideMip>>();
+
+/** Maximum over the slab of each (s, |v|) on one side. */
+function sideMip(st: StraightSpine, side: 1 | -1): SideMip {
+  const made = mipsMade.get(st) ?? new Map<1 | -1, SideMip>();
+  mipsMade.set(st, made);
+  const known = made.get(side);
+  if (known) return known;
   const v0 = Math.round(-st.vMinMm / st.stepMm);
   const nvHalf = side > 0 ? st.nv - v0 : v0 + 1;
   const img = new Float32Array(st.ns * nvHalf).fill(NaN);
@@ -62,61 +77,93 @@ function sideMip(st: StraightSpine, side: 1 | -1): { img: Float32Array; nvHalf: 
       img[s * nvHalf + k] = any ? m : NaN;
     }
   }
-  return { img, nvHalf };
+  const mip: SideMip = { nvHalf, at: (s, k) => (s < 0 || s >= st.ns || k < 0 || k >= nvHalf ? NaN : img[s * nvHalf + k]) };
+  made.set(side, mip);
+  return mip;
 }
 
 export function traceRibs(st: StraightSpine): RibTrace[] {
   const out: RibTrace[] = [];
   for (const side of [1, -1] as const) {
-    const { img, nvHalf } = sideMip(st, side);
-    const at = (s: number, k: number): number => (s < 0 || s >= st.ns || k < 0 || k >= nvHalf ? NaN : img[s * nvHalf + k]);
-    const k0 = Math.round(BAND_MM[0] / st.stepMm);
-    const k1 = Math.min(nvHalf - 1, Math.round(BAND_MM[1] / st.stepMm));
-    if (k1 <= k0) continue;
-    const band = new Float32Array(st.ns).fill(NaN);
-    // The band's value at s is the median over its columns, not their mean: the scapula's medial border
-    // crosses the band obliquely, bright in a few columns at each s, and a mean lifted by it between two ribs
-    // hid the ribs of T2-T4 (hard phantoms with the shoulder girdle: labels 68.7% -> 79.0%, seeds 20000-20059;
-    // the real variants 31 -> 32 of 32). A rib crosses most of the band's 14 mm at its own s.
-    const cols = new Float32Array(k1 - k0 + 1);
-    for (let s = 0; s < st.ns; s++) {
-      let c = 0;
-      for (let k = k0; k <= k1; k++) {
-        const h = at(s, k);
-        if (!Number.isNaN(h)) cols[c++] = Math.min(1000, h);
-      }
-      if (c >= 0.8 * (k1 - k0 + 1)) band[s] = median(cols.subarray(0, c));
-    }
-    const finite = Array.from(band).filter(Number.isFinite).sort((a, b) => a - b);
-    if (finite.length === 0) continue;
-    // Baseline: the band's lower third (muscle and fat between the ribs).
-    const baseline = finite[Math.floor(finite.length / 3)];
-    const sm = new Float32Array(st.ns).fill(NaN);
-    for (let s = 1; s + 1 < st.ns; s++) sm[s] = (band[s - 1] + band[s] + band[s + 1]) / 3;
-    for (let s = 2; s + 2 < st.ns; s++) {
-      const v = sm[s];
-      if (!(v - baseline >= MIN_CONTRAST_HU) || !(v >= sm[s - 1]) || !(v > sm[s + 1])) continue;
-      // A rib is a local peak: darker on both sides within 12 mm (an intercostal space, ~10-20 mm).
-      const reach = Math.round(12 / st.stepMm);
-      let loBelow = Infinity;
-      let loAbove = Infinity;
-      for (let d = 2; d <= reach; d++) {
-        if (s - d >= 0 && Number.isFinite(sm[s - d])) loBelow = Math.min(loBelow, sm[s - d]);
-        if (s + d < st.ns && Number.isFinite(sm[s + d])) loAbove = Math.min(loAbove, sm[s + d]);
-      }
-      if (!(v - loBelow >= 0.5 * (v - baseline) && v - loAbove >= 0.5 * (v - baseline))) continue;
-      const kMid = Math.round((BAND_MM[0] + BAND_MM[1]) / 2 / st.stepMm);
-      const s55 = followRidge(at, s, kMid, Math.round(55 / st.stepMm), st.stepMm);
-      const s40 = s55 === null ? null : followRidge(at, s55, Math.round(55 / st.stepMm), Math.round(HEAD_V_MM / st.stepMm), st.stepMm);
+    const mip = sideMip(st, side);
+    for (const { s, contrastHu } of bandPeaks(st, mip, BAND_MM)) {
+      const s55 = followRidge(mip.at, s, Math.round((BAND_MM[0] + BAND_MM[1]) / 2 / st.stepMm), Math.round(55 / st.stepMm), st.stepMm);
+      const s40 = s55 === null ? null : followRidge(mip.at, s55, Math.round(55 / st.stepMm), Math.round(HEAD_V_MM / st.stepMm), st.stepMm);
       if (s55 === null || s40 === null) continue;
       // The lower ribs (11, 12) have no costotransverse joint and still climb steeply towards their heads
       // on the body: carry the last 15 mm of the trace on to the body's side (~25 mm from the midline).
       // Ribs climb or run level towards the spine; never extrapolated downward, at most 20 mm up.
       const headS = s40 + Math.max(0, Math.min(20 / st.stepMm, s40 - s55));
-      out.push({ side: side > 0 ? 'left' : 'right', crossingS: s * st.stepMm, headS: headS * st.stepMm, contrastHu: Math.round(v - baseline) });
+      out.push({ side: side > 0 ? 'left' : 'right', crossingS: s * st.stepMm, headS: headS * st.stepMm, contrastHu });
     }
   }
   return dedupe(out);
+}
+
+/**
+ * Where a short first rib crosses the inner band (48-56 mm from the centre line) and runs on to the
+ * costotransverse joint: mm along s, per side. The first rib is short and curves forward within a few cm of
+ * the spine (Gray's Anatomy, the first rib), so on many patients it never reaches the lateral band behind
+ * the body (AMOS 0336: both first ribs turn forward 55-65 mm out; the second ribs cross the band). The inner
+ * band also meets every other rib's neck and the lumbar transverse processes: the caller uses these only
+ * just above the ribs that the lateral band found.
+ */
+export function traceShortRibs(st: StraightSpine): { side: 'left' | 'right'; crossingS: number }[] {
+  const out: { side: 'left' | 'right'; crossingS: number }[] = [];
+  for (const side of [1, -1] as const) {
+    const mip = sideMip(st, side);
+    for (const { s } of bandPeaks(st, mip, INNER_BAND_MM)) {
+      const from = Math.round((INNER_BAND_MM[0] + INNER_BAND_MM[1]) / 2 / st.stepMm);
+      if (followRidge(mip.at, s, from, Math.round(HEAD_V_MM / st.stepMm), st.stepMm) !== null) out.push({ side: side > 0 ? 'left' : 'right', crossingS: s * st.stepMm });
+    }
+  }
+  return out;
+}
+
+/**
+ * Where something rib-like crosses a band of columns (mm from the centre line) on one side's MIP: sample
+ * indices along s of local peaks standing MIN_CONTRAST_HU above the band's baseline and darker again within
+ * 12 mm on both sides (an intercostal space).
+ */
+function bandPeaks(st: StraightSpine, mip: SideMip, bandMm: [number, number]): { s: number; contrastHu: number }[] {
+  const k0 = Math.round(bandMm[0] / st.stepMm);
+  const k1 = Math.min(mip.nvHalf - 1, Math.round(bandMm[1] / st.stepMm));
+  if (k1 <= k0) return [];
+  const band = new Float32Array(st.ns).fill(NaN);
+  // The band's value at s is the median over its columns, not their mean: the scapula's medial border
+  // crosses the band obliquely, bright in a few columns at each s, and a mean lifted by it between two ribs
+  // hid the ribs of T2-T4 (hard phantoms with the shoulder girdle: labels 68.7% -> 79.0%, seeds 20000-20059;
+  // the real variants 31 -> 32 of 32). A rib crosses most of the band's 14 mm at its own s.
+  const cols = new Float32Array(k1 - k0 + 1);
+  for (let s = 0; s < st.ns; s++) {
+    let c = 0;
+    for (let k = k0; k <= k1; k++) {
+      const h = mip.at(s, k);
+      if (!Number.isNaN(h)) cols[c++] = Math.min(1000, h);
+    }
+    if (c >= 0.8 * (k1 - k0 + 1)) band[s] = median(cols.subarray(0, c));
+  }
+  const finite = Array.from(band).filter(Number.isFinite).sort((a, b) => a - b);
+  if (finite.length === 0) return [];
+  // Baseline: the band's lower third (muscle and fat between the ribs).
+  const baseline = finite[Math.floor(finite.length / 3)];
+  const sm = new Float32Array(st.ns).fill(NaN);
+  for (let s = 1; s + 1 < st.ns; s++) sm[s] = (band[s - 1] + band[s] + band[s + 1]) / 3;
+  const reach = Math.round(12 / st.stepMm);
+  const peaks: { s: number; contrastHu: number }[] = [];
+  for (let s = 2; s + 2 < st.ns; s++) {
+    const v = sm[s];
+    if (!(v - baseline >= MIN_CONTRAST_HU) || !(v >= sm[s - 1]) || !(v > sm[s + 1])) continue;
+    // A rib is a local peak: darker on both sides within 12 mm (an intercostal space, ~10-20 mm).
+    let loBelow = Infinity;
+    let loAbove = Infinity;
+    for (let d = 2; d <= reach; d++) {
+      if (s - d >= 0 && Number.isFinite(sm[s - d])) loBelow = Math.min(loBelow, sm[s - d]);
+      if (s + d < st.ns && Number.isFinite(sm[s + d])) loAbove = Math.min(loAbove, sm[s + d]);
+    }
+    if (v - loBelow >= 0.5 * (v - baseline) && v - loAbove >= 0.5 * (v - baseline)) peaks.push({ s, contrastHu: Math.round(v - baseline) });
+  }
+  return peaks;
 }
 
 /**
