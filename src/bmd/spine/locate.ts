@@ -73,8 +73,9 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
     timingsMs.labels = now() - t0;
     return { grid, track, centerline: cl, vertebrae: [], anchors: none, pieces: [], warnings };
   }
-  const { evidence, ribMarginMm, irregular } = levelEvidence(st, segments, size, expected);
+  const { evidence, ribMarginMm, irregular, sacrumRuledOut } = levelEvidence(st, segments, size, expected);
   const labels = labelLevels(evidence, ribMarginMm);
+  if (sacrumRuledOut) warnings.push('Bone as wide as the sacral alae lies below levels that bear ribs on both sides, so it is not taken for the sacrum.');
   warnings.push(...labels.warnings);
   const vertebrae: LocatedVertebra[] = [];
   segments.forEach((sg, k) => {
@@ -135,7 +136,7 @@ function levelEvidence(
   segments: SpineSegment[],
   size: BodySizeAlongSpine,
   expected: (sMm: number) => number,
-): { evidence: LevelEvidence[]; ribMarginMm: number; irregular: boolean[] } {
+): { evidence: LevelEvidence[]; ribMarginMm: number; irregular: boolean[]; sacrumRuledOut: boolean } {
   const ribs = traceRibs(st);
   const ribOf = segments.map(() => ({ left: false, right: false }));
   const ribFit = assignRibsToSegments(ribs, segments);
@@ -143,7 +144,9 @@ function levelEvidence(
     if (k >= 0) ribOf[k][ribs[i].side] = true;
   });
   const shortRibOf = shortRibsOfLevels(traceShortRibs(st), ribs, segments);
-  const sacrumTop = sacralPieces(st, segments, size.uCenterMm);
+  const sacralTop = sacralPieces(st, segments, size.uCenterMm);
+  const sacrumRuledOut = sacralTop >= 0 && ribsAboveSacrum(sacralTop, ribOf);
+  const sacrumTop = sacrumRuledOut ? -1 : sacralTop;
   const irregular = irregularLevels(segments);
   const evidence = segments.map((sg, k): LevelEvidence => {
     const whole = sg.caudalDisc && sg.cranialDisc;
@@ -166,7 +169,18 @@ function levelEvidence(
       partial: !whole && sg.sTo - sg.sFrom < 0.75 * expected((sg.sFrom + sg.sTo) / 2),
     };
   });
-  return { evidence, ribMarginMm: ribFit.marginMm, irregular };
+  return { evidence, ribMarginMm: ribFit.marginMm, irregular, sacrumRuledOut };
+}
+
+/**
+ * Whether levels that would be L3 or L2 above a sacrum found at `sacralTop` bear ribs on both sides: then the
+ * wide bone is not the sacral alae, for the lumbar levels above a sacrum bear none (L1-L5, 4-6 with a
+ * transitional vertebra; a one-sided "rib" there can be a kidney or an iliac crest, a pair cannot). At the
+ * bottom of a chest CT the rib heads and an enhanced aorta beside T11-T12 span as wide at the body's depth
+ * (hard phantom 20040: T11 and T12 taken for the sacrum, left unnamed, and every name moved by four levels).
+ */
+function ribsAboveSacrum(sacralTop: number, ribOf: { left: boolean; right: boolean }[]): boolean {
+  return [sacralTop + 3, sacralTop + 4].some((k) => k < ribOf.length && ribOf[k].left && ribOf[k].right);
 }
 
 /**
