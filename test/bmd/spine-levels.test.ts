@@ -136,6 +136,16 @@ describe('naming levels from the anchors in view', () => {
     expect(r.warnings.join(' ')).toMatch(/No anatomical anchor/);
   });
 
+  it('still reports every body when no anchor is in view, as unknown levels (placeholder names at low confidence)', () => {
+    // A rib-bearing level high up with six rib-less levels below it, none a sure anchor (their rib band is cut off).
+    const ev = evidence(['', '', '', '', '', '', 'R', 'LR', 'LR']).map((e, k) => (k < 7 ? { ...e, bandLeft: false, bandRight: false } : e));
+    const r = labelLevels(ev);
+    expect(r.warnings.join(' ')).toMatch(/No anatomical anchor/);
+    expect(r.names.every((n) => n !== null)).toBe(true);
+    expect(r.names[0]).toBe('L5');
+    expect(Math.max(...r.confidence)).toBeLessThan(0.5);
+  });
+
   it('does not trust a first rib below a rib-less piece that the scan cuts short (it may be T1 with its rib out of view)', () => {
     // Caudal first: T6 ... T1, then a short piece at the top edge: C7, or T1 cut above its first rib.
     const cut = labelLevels(evidence(['LR', 'LR', 'LR', 'LR', 'LR', 'LR', ''], { topPartial: true }));

@@ -306,18 +306,27 @@ export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelO
   }
   const l5 = sacralAnchor(ev);
   const { base, conf, anchorsAt } = chooseCount([t1, t12, l5].filter((c): c is AnchorCount => c !== null), warnings);
-  // Without an anchor the names are placeholders (reported with the uncertainty): the caudal-most
-  // rib-bearing-looking level as T12.
-  const lowest = ribbed.indexOf(true);
+  const placeholder = base === null ? placeholderBase(ev, ribbed) : base;
   const names: (VertebraLevel | null)[] = [];
   const confidence: number[] = [];
   ev.forEach((e, k) => {
-    const idx = base === null ? T12 + Math.max(0, lowest) - k : base - k;
+    const idx = placeholder - k;
     const c = base === null ? NO_ANCHOR : levelConfidence(ev, k, conf, anchorsAt);
     names.push(!e.sacral && !e.stub && idx >= 0 && idx <= L5 ? VERTEBRA_LEVELS[idx] : null);
     confidence.push(Math.round(c * 100) / 100);
   });
   return { names, confidence, anchors: { t1: t1?.at ?? null, t12: t12?.at ?? null, l5: l5?.at ?? null }, warnings };
+}
+
+/**
+ * Without an anchor the names are placeholders, reported with the uncertainty: the caudal-most
+ * rib-bearing-looking level as T12, moved up where that would leave a measurable level below L5 without a name
+ * (every body found is still reported, as an unknown level, rather than silently dropped).
+ */
+function placeholderBase(ev: LevelEvidence[], ribbed: boolean[]): number {
+  const lowest = Math.max(0, ribbed.indexOf(true));
+  const firstBody = ev.findIndex((e) => !e.sacral && !e.stub);
+  return firstBody < 0 ? T12 + lowest : Math.min(T12 + lowest, L5 + firstBody);
 }
 
 function majority(values: number[]): { value: number; count: number } {

@@ -1,4 +1,4 @@
-import type { LoadedVolume, Vec3 } from '../../imaging/volume.js';
+import { patientMmToVoxel, type LoadedVolume, type Vec3, type Volume } from '../../imaging/volume.js';
 import type { VertebraLevel } from '../report.js';
 import { bodySizeAlongSpine, measureBodyOutline, type BodySizeAlongSpine } from './body-outline.js';
 import { centerlineFromTrack, curveToPatientMm, type Centerline } from './centerline.js';
@@ -73,7 +73,8 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
     timingsMs.labels = now() - t0;
     return { grid, track, centerline: cl, vertebrae: [], anchors: none, pieces: [], warnings };
   }
-  const { evidence, ribMarginMm, irregular, sacrumRuledOut } = levelEvidence(st, segments, size, expected);
+  const ribDepthCut = (sFromMm: number, sToMm: number, side: 1 | -1): boolean => ribDepthCutByFov(loaded.volume, cl, sFromMm, sToMm, side);
+  const { evidence, ribMarginMm, irregular, sacrumRuledOut } = levelEvidence(st, segments, size, expected, ribDepthCut);
   const labels = labelLevels(evidence, ribMarginMm);
   if (sacrumRuledOut) warnings.push('Bone as wide as the sacral alae lies below levels that bear ribs on both sides, so it is not taken for the sacrum.');
   warnings.push(...labels.warnings);
@@ -136,6 +137,7 @@ function levelEvidence(
   segments: SpineSegment[],
   size: BodySizeAlongSpine,
   expected: (sMm: number) => number,
+  ribDepthCut: (sFromMm: number, sToMm: number, side: 1 | -1) => boolean,
 ): { evidence: LevelEvidence[]; ribMarginMm: number; irregular: boolean[]; sacrumRuledOut: boolean } {
   const ribs = traceRibs(st);
   const ribOf = segments.map(() => ({ left: false, right: false }));
@@ -159,8 +161,8 @@ function levelEvidence(
       ribRight: ribOf[k].right,
       shortRibLeft: shortRibOf[k].left,
       shortRibRight: shortRibOf[k].right,
-      bandLeft: ribBandInView(st, bandFrom, bandTo, 1),
-      bandRight: ribBandInView(st, bandFrom, bandTo, -1),
+      bandLeft: ribBandInView(st, bandFrom, bandTo, 1) && !ribDepthCut(sg.sFrom, sg.sTo, 1),
+      bandRight: ribBandInView(st, bandFrom, bandTo, -1) && !ribDepthCut(sg.sFrom, sg.sTo, -1),
       whole,
       caudalInferred: sg.caudalInferred || irregular[k],
       cranialInferred: sg.cranialInferred || irregular[k],
@@ -171,6 +173,32 @@ function levelEvidence(
   });
   return { evidence, ribMarginMm: ribFit.marginMm, irregular, sacrumRuledOut };
 }
+
+/**
+ * Whether the field of view cuts off, in-plane, the depth at which ribs cross the band beside [sFrom, sTo]
+ * (mm along the column; 40% of its samples or more): ribs cross it 30-50 mm behind the body centre, and a
+ * field of view centred on the heart can end 25-35 mm behind the body there, showing the band's front but
+ * none of its ribs (hard phantom 20035: T8-T11 read as rib-less, and the last-rib count fell on T7). Samples
+ * beyond the scan's first or last slice do not count: the ends of the scan are judged by the level's own
+ * coverage (a stub or partial level), and at the top of a chest CT the column's curve tips that depth above
+ * the last slice beside a C7 that is in view.
+ */
+function ribDepthCutByFov(vol: Volume, cl: Centerline, sFromMm: number, sToMm: number, side: 1 | -1): boolean {
+  const [nx, ny, nz] = vol.dims;
+  let cut = 0;
+  let total = 0;
+  for (let s = sFromMm; s <= sToMm; s += 2) {
+    const [i, j, k] = patientMmToVoxel(vol, curveToPatientMm(cl, s, RIB_DEPTH_MM, side * RIB_BAND_CENTRE_MM));
+    if (k < -0.5 || k > nz - 0.5) continue;
+    total++;
+    if (i < -0.5 || i > nx - 0.5 || j < -0.5 || j > ny - 0.5) cut++;
+  }
+  return total > 0 && cut >= 0.4 * total;
+}
+
+/** Depth behind the body centre and distance from the midline (mm) where ribs cross the lateral band (ribs.ts). */
+const RIB_DEPTH_MM = 40;
+const RIB_BAND_CENTRE_MM = 65;
 
 /**
  * Whether levels that would be L3 or L2 above a sacrum found at `sacralTop` bear ribs on both sides: then the
