@@ -187,6 +187,33 @@ describe('naming levels from the anchors in view', () => {
     expect(labelLevels(far).anchors.t1).toBe(4);
   });
 
+  it('keeps the last-rib count weak when the level below it ends where a twelfth rib would cross out of view', () => {
+    // Caudal first: a rib-less level at the scan's bottom edge, then rib-bearing levels up to T1, and C7 cut
+    // by the top edge (a weak first-rib count): the last-rib count (the bottom level as L1) disagrees with
+    // the first-rib count (the bottom level as T12).
+    const ev = evidence(['', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', ''], { topPartial: true });
+    const firm = labelLevels(ev);
+    expect(firm.names[0]).toBe('L1'); // the firm last rib outweighs the weak first rib
+    ev[0] = { ...ev[0], ribDescentInView: false };
+    const r = labelLevels(ev);
+    expect(r.warnings.join(' ')).toMatch(/twelfth rib would cross the rib band out of view/);
+    expect(r.names[0]).toBe('T12');
+    expect(r.names[11]).toBe('T1');
+    expect(Math.max(...r.confidence)).toBeLessThan(0.8);
+  });
+
+  it('is sure when a weak first-rib count and a weak last-rib count agree (their edge errors run in opposite directions)', () => {
+    // Caudal first: L1 at the bottom edge (a twelfth rib could cross below it, out of view), T12 ... T1, and a
+    // C7 cut by the top edge: each count alone is weak, and they agree.
+    const ev = evidence(['', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', ''], { topPartial: true });
+    ev[0] = { ...ev[0], ribDescentInView: false };
+    const r = labelLevels(ev);
+    expect(r.names.slice(0, 13)).toEqual(['L1', 'T12', 'T11', 'T10', 'T9', 'T8', 'T7', 'T6', 'T5', 'T4', 'T3', 'T2', 'T1']);
+    expect(r.anchors.t1).toBe(12);
+    expect(r.anchors.t12).toBe(1);
+    expect(Math.min(...r.confidence.slice(0, 13))).toBeGreaterThanOrEqual(0.85);
+  });
+
   it('sets aside a one-sided "rib" below a rib-less level at the bottom of the thorax (a kidney under contrast)', () => {
     // Caudal first: L3, L2 with a left "rib", L1 rib-less, then T12 ... T9.
     const r = labelLevels(evidence(['', 'L', '', 'LR', 'LR', 'LR', 'LR']));

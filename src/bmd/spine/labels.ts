@@ -23,6 +23,11 @@ export interface LevelEvidence {
    */
   shortRibLeft?: boolean;
   shortRibRight?: boolean;
+  /**
+   * The band below this level, where its rib would cross if it descends steeply as a twelfth rib does, is in
+   * view too (false at the bottom edge of a scan): without it a rib-less look may be a twelfth rib cut off.
+   */
+  ribDescentInView?: boolean;
   /** Disc at both ends (a whole level); for an open end piece, whether it holds most of a body. */
   whole: boolean;
   /** A boundary of this level was inferred across a run with no visible disc. */
@@ -60,6 +65,13 @@ const L5 = VERTEBRA_LEVELS.indexOf('L5');
 const ONE_ANCHOR = { t1: 0.9, t12: 0.75, l5: 0.72 } as const;
 /** Two or three anchors agreeing: the count is confirmed independently. */
 const AGREEING_ANCHORS = 0.97;
+/**
+ * A weak first-rib count and a weak last-rib count agreeing. Each is weak because the scan's edge may hide
+ * a rib (a T1 cut above its first rib, a T12 whose twelfth ribs cross below the scan), and those two errors
+ * move the counts in opposite directions: for both to be wrong and still agree, 13 rib pairs would have to
+ * meet a cut T1. So their agreement is surer than either (hard phantom 20000: C7-L1 with both edges close).
+ */
+const WEAK_RIB_ENDS_AGREEING = 0.85;
 /** Anchors disagreeing by a level: variant anatomy; the count is a choice, not a finding. */
 const DISAGREEING_ANCHORS = 0.45;
 /**
@@ -187,6 +199,12 @@ function lastRibAnchor(ev: LevelEvidence[], ribbed: boolean[], ribless: boolean[
   if (!both(t12) && t12 + 1 < n && both(t12 + 1)) conf = Math.min(conf, 0.6);
   // One-sided evidence on both levels (a small field of view, a missed rib): less sure.
   if (!both(t12) && !(ev[t12 - 1].bandLeft && ev[t12 - 1].bandRight)) conf = Math.min(conf, 0.7);
+  // The "L1" below ends at the bottom edge of the scan, above where a twelfth rib would cross the band: it
+  // may be T12 with its ribs out of view (hard phantom 20051), so the count is weak, as for the first rib.
+  if (ev[t12 - 1].ribDescentInView === false) {
+    conf = Math.min(conf, WEAK_RIB_COUNT);
+    warnings.push('The level below the last rib-bearing one ends at the bottom edge of the scan, where a twelfth rib would cross the rib band out of view: the last-rib count is uncertain.');
+  }
   // A rib-less level between rib-bearing ones just above: a faint rib missed, or this "rib" is not one.
   if (t12 + 2 < n && !ribbed[t12 + 1] && ribless[t12 + 1] && ribbed[t12 + 2]) {
     conf = 0.6;
@@ -253,7 +271,13 @@ function chooseCount(countsIn: AnchorCount[], warnings: string[]): { base: numbe
   if (agreeing.count === counts.length) {
     // Several anchors agreeing confirm the count; a weak rib count agreeing adds less.
     const strong = counts.filter((c) => c.conf > WEAK_RIB_COUNT).length;
-    const conf = strong >= 2 ? AGREEING_ANCHORS : counts.length >= 2 ? Math.max(...counts.map((c) => c.conf)) + 0.08 : counts[0].conf;
+    const bothRibEnds = counts.some((c) => c.name === 't1') && counts.some((c) => c.name === 't12');
+    const conf =
+      strong >= 2
+        ? AGREEING_ANCHORS
+        : counts.length >= 2
+          ? Math.max(Math.max(...counts.map((c) => c.conf)) + 0.08, bothRibEnds ? WEAK_RIB_ENDS_AGREEING : 0)
+          : counts[0].conf;
     return { base: agreeing.value, conf, anchorsAt: counts.map((c) => c.at) };
   }
   // Disagreement: keep the majority where there is one, else the rib count from the top (readers count down

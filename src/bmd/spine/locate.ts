@@ -156,13 +156,19 @@ function levelEvidence(
     // they leave the spine), so the level's own span must be in view for "no rib" to mean anything.
     const bandFrom = sg.sFrom / st.stepMm;
     const bandTo = sg.sTo / st.stepMm;
+    const inView = (side: 1 | -1): boolean => ribBandInView(st, bandFrom, bandTo, side) && !ribDepthCut(sg.sFrom, sg.sTo, side);
+    // And the RIB_DESCENT_MM below it, where a twelfth rib crosses (hard phantom 20051: the scan ended just
+    // below T12, whose ribs cross the band 10-13 mm under the body as on AMOS 0336; T12 read as rib-less).
+    const descentFrom = (sg.sFrom - RIB_DESCENT_MM) / st.stepMm;
+    const descentInView = ribBandInView(st, descentFrom, bandFrom, 1) || ribBandInView(st, descentFrom, bandFrom, -1);
     return {
       ribLeft: ribOf[k].left,
       ribRight: ribOf[k].right,
       shortRibLeft: shortRibOf[k].left,
       shortRibRight: shortRibOf[k].right,
-      bandLeft: ribBandInView(st, bandFrom, bandTo, 1) && !ribDepthCut(sg.sFrom, sg.sTo, 1),
-      bandRight: ribBandInView(st, bandFrom, bandTo, -1) && !ribDepthCut(sg.sFrom, sg.sTo, -1),
+      bandLeft: inView(1),
+      bandRight: inView(-1),
+      ribDescentInView: descentInView,
       whole,
       caudalInferred: sg.caudalInferred || irregular[k],
       cranialInferred: sg.cranialInferred || irregular[k],
@@ -196,6 +202,8 @@ function ribDepthCutByFov(vol: Volume, cl: Centerline, sFromMm: number, sToMm: n
   return total > 0 && cut >= 0.4 * total;
 }
 
+/** How far below its own level a rib can cross the lateral band (mm): the twelfth, 10-13 mm on AMOS 0336. */
+const RIB_DESCENT_MM = 12;
 /** Depth behind the body centre and distance from the midline (mm) where ribs cross the lateral band (ribs.ts). */
 const RIB_DEPTH_MM = 40;
 const RIB_BAND_CENTRE_MM = 65;
