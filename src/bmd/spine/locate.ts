@@ -7,7 +7,7 @@ import { discComplexScore, ellipseProfile, refineDiscCentre, smoothProfile, whit
 import { findSpineTrack, type SpineTrack } from './find-spine.js';
 import { measureHeightsMm, type BodyHeightsMm } from './heights.js';
 import { labelLevels, type LevelEvidence } from './labels.js';
-import { assignRibsToSegments, ribBandInView, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
+import { assignRibsToSegments, RIB_BAND_CENTRE_MM, RIB_CROSSING_DEPTH_MM, ribBandInView, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
 import { lateralBoneSpanMm, SACRAL_WIDTH_MIN_MM } from './sacrum.js';
 import { irregularLevels, segmentsFromDiscChain, type SpineSegment } from './segments.js';
 import { straightenSpine, type StraightSpine } from './straighten.js';
@@ -194,7 +194,7 @@ function ribDepthCutByFov(vol: Volume, cl: Centerline, sFromMm: number, sToMm: n
   let cut = 0;
   let total = 0;
   for (let s = sFromMm; s <= sToMm; s += 2) {
-    const [i, j, k] = patientMmToVoxel(vol, curveToPatientMm(cl, s, RIB_DEPTH_MM, side * RIB_BAND_CENTRE_MM));
+    const [i, j, k] = patientMmToVoxel(vol, curveToPatientMm(cl, s, RIB_CROSSING_DEPTH_MM, side * RIB_BAND_CENTRE_MM));
     if (k < -0.5 || k > nz - 0.5) continue;
     total++;
     if (i < -0.5 || i > nx - 0.5 || j < -0.5 || j > ny - 0.5) cut++;
@@ -204,9 +204,6 @@ function ribDepthCutByFov(vol: Volume, cl: Centerline, sFromMm: number, sToMm: n
 
 /** How far below its own level a rib can cross the lateral band (mm): the twelfth, 10-13 mm on AMOS 0336. */
 const RIB_DESCENT_MM = 12;
-/** Depth behind the body centre and distance from the midline (mm) where ribs cross the lateral band (ribs.ts). */
-const RIB_DEPTH_MM = 40;
-const RIB_BAND_CENTRE_MM = 65;
 
 /**
  * Whether levels that would be L3 or L2 above a sacrum found at `sacralTop` bear ribs on both sides: then the

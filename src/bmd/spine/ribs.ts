@@ -24,6 +24,9 @@ export interface RibTrace {
 
 /** Lateral band where ribs cross and lumbar transverse processes do not reach (mm from the centre line). */
 const BAND_MM: [number, number] = [58, 72];
+/** The band's middle (mm from the centre line), and the depth behind the body centre (mm) where ribs cross it (SLAB_U_MM). */
+export const RIB_BAND_CENTRE_MM = (BAND_MM[0] + BAND_MM[1]) / 2;
+export const RIB_CROSSING_DEPTH_MM = 40;
 /**
  * Slab (mm along the AP axis, posterior positive) holding rib heads, necks and angles: where they cross the
  * band the ribs lie 30-50 mm behind the body centre (the chest wall's posterior curve); the scapula lies
