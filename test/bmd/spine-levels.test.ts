@@ -95,7 +95,7 @@ function evidence(ribs: ('' | 'L' | 'R' | 'LR')[], o: { sacrumBelow?: boolean; i
     stub: false,
   }));
   if (o.sacrumBelow) ev.unshift({ ...ev[0], ribLeft: false, ribRight: false, sacral: true });
-  // The cranial-most piece cut by the scan's top edge, under 3/4 of a level in view.
+  // The cranial-most piece cut by the scan's top edge, under a whole level in view.
   if (o.topPartial) ev[ev.length - 1] = { ...ev[ev.length - 1], whole: false, partial: true };
   return ev;
 }

@@ -38,8 +38,10 @@ export interface LevelEvidence {
   /** Too little of a body to name (an endplate and disc at the scan edge). */
   stub: boolean;
   /**
-   * Cut by the scan edge with under 3/4 of a level in view: too little to show that it bears no rib (the
-   * first rib leaves the top of T1, so a T1 cut there looks rib-less).
+   * Cut by the scan edge with less than a whole level in view: too little to show that it bears no rib. A rib
+   * crosses the band at the top of its own level or above it, so most of a level can be in view without its
+   * rib (the first rib leaves the top of T1; AMOS 0336 cropped through T9: the cut T9 read as a rib-less "C7",
+   * and a firm first-rib count put "T1" on T10).
    */
   partial?: boolean;
 }

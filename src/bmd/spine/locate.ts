@@ -174,7 +174,7 @@ function levelEvidence(
       cranialInferred: sg.cranialInferred || irregular[k],
       sacral: k <= sacrumTop,
       stub: !whole && sg.sTo - sg.sFrom < 0.5 * expected((sg.sFrom + sg.sTo) / 2),
-      partial: !whole && sg.sTo - sg.sFrom < 0.75 * expected((sg.sFrom + sg.sTo) / 2),
+      partial: !whole && sg.sTo - sg.sFrom < expected((sg.sFrom + sg.sTo) / 2),
     };
   });
   return { evidence, ribMarginMm: ribFit.marginMm, irregular, sacrumRuledOut };
