@@ -93,6 +93,17 @@ export function zCropStep(from: VertebraLevel | null, to: VertebraLevel | null):
   };
 }
 
+/** A z crop whose top edge runs through the middle of a body: the scan starts inside it (a mid-chest field). */
+export function zCropThroughStep(level: VertebraLevel): VariantStep {
+  return {
+    label: `z top through ${level}`,
+    apply(v, { reference: ref }) {
+      const [lo, hi] = zRange(levelOf(ref, level));
+      return cropMm(v, { maxMm: [undefined, undefined, (lo + hi) / 2] });
+    },
+  };
+}
+
 const zRange = (l: ReferenceLevel): [number, number] => [Math.min(...l.hullMm.map((p) => p[2])), Math.max(...l.hullMm.map((p) => p[2]))];
 
 function levelOf(ref: SpineReference, level: VertebraLevel): ReferenceLevel {
@@ -199,6 +210,7 @@ export function variantsOf(caseName: CaseName): RealVariant[] {
       v('z-C7-T6', 'chest top only: scan top to the bottom of T6', [zCropStep(null, 'T6')]),
       v('z-T4-T11', 'mid and lower chest: top of T4 to the bottom of T11 (no first rib, no last rib)', [zCropStep('T4', 'T11')]),
       v('z-T8-T12', 'lower chest: top of T8 to the scan bottom (the 12th rib is below the scan)', [zCropStep('T8', null)]),
+      v('z-through-T5', 'a scan that starts inside T5 (the cut T5 looks rib-less, like a C7 above a first rib)', [zCropThroughStep('T5')]),
       v('slices-3mm', '3 mm slices averaged from 2 mm', [thickStep(3)]),
       v('slices-5mm', '5 mm slices averaged from 2 mm', [thickStep(5)]),
       ...common(1300),

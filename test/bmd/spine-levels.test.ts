@@ -158,8 +158,9 @@ describe('naming levels from the anchors in view', () => {
     const stub = labelLevels(stubEv);
     expect(stub.names.slice(0, 6)).toEqual(['T6', 'T5', 'T4', 'T3', 'T2', 'T1']);
     expect(stub.anchors.t1).toBe(5);
-    expect(Math.max(...stub.confidence)).toBeLessThan(0.8);
-    expect(Math.min(...stub.confidence.slice(0, 6))).toBeGreaterThan(0.6);
+    // Alone, it is a guess (a scan that starts lower in the chest looks the same): under 0.5, so no value rests on it.
+    expect(Math.max(...stub.confidence)).toBeLessThan(0.5);
+    expect(Math.min(...stub.confidence.slice(0, 6))).toBeGreaterThan(0.4);
     // The last rib disagrees by a level (T11 ... L1 below): the firm last-rib count wins over the weak first-rib one.
     const both = labelLevels(evidence(['', '', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', ''], { topPartial: true }));
     expect(both.names.slice(0, 3)).toEqual(['L2', 'L1', 'T12']);

@@ -93,6 +93,13 @@ const NO_ANCHOR = 0.2;
  */
 export const RIB_MARGIN_MIN_MM = 10;
 const WEAK_RIB_COUNT = 0.7;
+/**
+ * A first-rib count below a piece that the scan's top edge cuts: it is right only when the scan starts inside
+ * T1, and a scan that starts lower in the chest gives the same picture (the Philips chest CT cropped to start
+ * inside any of T2-T7: every name wrong by the levels cut away). Alone it names levels as a guess, under 0.5
+ * so that no value rests on it; with another anchor that agrees it is still a confirmation.
+ */
+const CUT_TOP_RIB_COUNT = 0.45;
 
 type AnchorName = 't1' | 't12' | 'l5';
 /** One anchor's count: the VERTEBRA_LEVELS index of level 0 (the caudal-most piece), index(k) = base - k. */
@@ -233,7 +240,7 @@ function firstRibAnchor(ev: LevelEvidence[], ribbed: boolean[], ribless: boolean
   // The "C7" above is a piece cut by the scan's top edge: it may be T1 with its first rib out of view, so the
   // count is weak (hard phantom 20036: the first-rib count fell one level low where the scan cut T1).
   if (above.partial || above.stub) {
-    conf = Math.min(conf, WEAK_RIB_COUNT);
+    conf = Math.min(conf, CUT_TOP_RIB_COUNT);
     warnings.push('The level above the first rib-bearing one is cut by the edge of the scan, so it may bear a rib out of view: the first-rib count is uncertain.');
   }
   return { name: 't1', base: T1 + t1, at: t1, conf };
