@@ -224,7 +224,7 @@ function lastRibAnchor(ev: LevelEvidence[], ribbed: boolean[], ribless: boolean[
 
 /**
  * T1: the most cranial rib-bearing level, with a rib-less level right above it (C7). When that level is cut
- * short by the scan's edge (a stub or under 3/4 of a level), the count is weak: it may be T1 itself.
+ * short by the scan's edge (a stub or less than a whole level), the count is weak: it may be T1 itself.
  */
 function firstRibAnchor(ev: LevelEvidence[], ribbed: boolean[], ribless: boolean[], warnings: string[]): AnchorCount | null {
   const t1 = ribbed.lastIndexOf(true);

@@ -7,7 +7,7 @@ import { discComplexScore, ellipseProfile, refineDiscCentre, smoothProfile, whit
 import { findSpineTrack, type SpineTrack } from './find-spine.js';
 import { measureHeightsMm, type BodyHeightsMm } from './heights.js';
 import { labelLevels, type LevelEvidence } from './labels.js';
-import { assignRibsToSegments, RIB_BAND_CENTRE_MM, RIB_CROSSING_DEPTH_MM, ribBandInView, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
+import { assignRibsToSegments, RIB_BAND_CENTRE_MM, RIB_CROSSING_DEPTH_MM, ribBandInView, ribMips, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
 import { lateralBoneSpanMm, SACRAL_WIDTH_MIN_MM } from './sacrum.js';
 import { irregularLevels, segmentsFromDiscChain, type SpineSegment } from './segments.js';
 import { straightenSpine, type StraightSpine } from './straighten.js';
@@ -139,13 +139,14 @@ function levelEvidence(
   expected: (sMm: number) => number,
   ribDepthCut: (sFromMm: number, sToMm: number, side: 1 | -1) => boolean,
 ): { evidence: LevelEvidence[]; ribMarginMm: number; irregular: boolean[]; sacrumRuledOut: boolean } {
-  const ribs = traceRibs(st);
+  const mips = ribMips(st);
+  const ribs = traceRibs(st, mips);
   const ribOf = segments.map(() => ({ left: false, right: false }));
   const ribFit = assignRibsToSegments(ribs, segments);
   ribFit.segmentOf.forEach((k, i) => {
     if (k >= 0) ribOf[k][ribs[i].side] = true;
   });
-  const shortRibOf = shortRibsOfLevels(traceShortRibs(st), ribs, segments);
+  const shortRibOf = shortRibsOfLevels(traceShortRibs(st, mips), ribs, segments);
   const sacralTop = sacralPieces(st, segments, size.uCenterMm);
   const sacrumRuledOut = sacralTop >= 0 && ribsAboveSacrum(sacralTop, ribOf);
   const sacrumTop = sacrumRuledOut ? -1 : sacralTop;

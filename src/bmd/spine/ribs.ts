@@ -52,15 +52,18 @@ interface SideMip {
   at: (s: number, k: number) => number;
 }
 
-/** The MIPs made for each straightened spine, so that the lateral and the inner band tracers share them. */
-const mipsMade = new WeakMap<StraightSpine, Map<1 | -1, SideMip>>();
+/** Both sides' MIPs of one straightened spine: made once (ribMips) and read by both rib tracers. */
+export interface RibMips {
+  left: SideMip;
+  right: SideMip;
+}
+
+export function ribMips(st: StraightSpine): RibMips {
+  return { left: sideMip(st, 1), right: sideMip(st, -1) };
+}
 
 /** Maximum over the slab of each (s, |v|) on one side. */
 function sideMip(st: StraightSpine, side: 1 | -1): SideMip {
-  const made = mipsMade.get(st) ?? new Map<1 | -1, SideMip>();
-  mipsMade.set(st, made);
-  const known = made.get(side);
-  if (known) return known;
   const v0 = Math.round(-st.vMinMm / st.stepMm);
   const nvHalf = side > 0 ? st.nv - v0 : v0 + 1;
   const img = new Float32Array(st.ns * nvHalf).fill(NaN);
@@ -80,15 +83,13 @@ function sideMip(st: StraightSpine, side: 1 | -1): SideMip {
       img[s * nvHalf + k] = any ? m : NaN;
     }
   }
-  const mip: SideMip = { nvHalf, at: (s, k) => (s < 0 || s >= st.ns || k < 0 || k >= nvHalf ? NaN : img[s * nvHalf + k]) };
-  made.set(side, mip);
-  return mip;
+  return { nvHalf, at: (s, k) => (s < 0 || s >= st.ns || k < 0 || k >= nvHalf ? NaN : img[s * nvHalf + k]) };
 }
 
-export function traceRibs(st: StraightSpine): RibTrace[] {
+export function traceRibs(st: StraightSpine, mips: RibMips = ribMips(st)): RibTrace[] {
   const out: RibTrace[] = [];
   for (const side of [1, -1] as const) {
-    const mip = sideMip(st, side);
+    const mip = side > 0 ? mips.left : mips.right;
     for (const { s, contrastHu } of bandPeaks(st, mip, BAND_MM)) {
       const s55 = followRidge(mip.at, s, Math.round((BAND_MM[0] + BAND_MM[1]) / 2 / st.stepMm), Math.round(55 / st.stepMm), st.stepMm);
       const s40 = s55 === null ? null : followRidge(mip.at, s55, Math.round(55 / st.stepMm), Math.round(HEAD_V_MM / st.stepMm), st.stepMm);
@@ -111,10 +112,10 @@ export function traceRibs(st: StraightSpine): RibTrace[] {
  * band also meets every other rib's neck and the lumbar transverse processes: the caller uses these only
  * just above the ribs that the lateral band found.
  */
-export function traceShortRibs(st: StraightSpine): { side: 'left' | 'right'; crossingS: number }[] {
+export function traceShortRibs(st: StraightSpine, mips: RibMips = ribMips(st)): { side: 'left' | 'right'; crossingS: number }[] {
   const out: { side: 'left' | 'right'; crossingS: number }[] = [];
   for (const side of [1, -1] as const) {
-    const mip = sideMip(st, side);
+    const mip = side > 0 ? mips.left : mips.right;
     for (const { s } of bandPeaks(st, mip, INNER_BAND_MM)) {
       const from = Math.round((INNER_BAND_MM[0] + INNER_BAND_MM[1]) / 2 / st.stepMm);
       if (followRidge(mip.at, s, from, Math.round(HEAD_V_MM / st.stepMm), st.stepMm) !== null) out.push({ side: side > 0 ? 'left' : 'right', crossingS: s * st.stepMm });
