@@ -236,6 +236,19 @@ describe('naming levels from the anchors in view', () => {
     expect(oneAnchor.confidence[1]).toBeLessThan(0.5);
     expect(oneAnchor.confidence[4]).toBeGreaterThan(oneAnchor.confidence[1]);
   });
+
+  it('counts across an inferred boundary without a discount where each level bears its own rib on one side', () => {
+    // Caudal first: L1, T12 ... T8; the boundary between T10 (index 3) and T9 (index 4) is inferred.
+    const confirmed = labelLevels(evidence(['', 'LR', 'LR', 'L', 'LR', 'LR'], { inferredAt: 3 }));
+    expect(confirmed.names).toEqual(['L1', 'T12', 'T11', 'T10', 'T9', 'T8']);
+    expect(confirmed.confidence[4]).toBeCloseTo(confirmed.confidence[3] * 0.995, 2);
+    // A left rib below and a right rib above the boundary could be one level's pair, split with its body.
+    const crossed = labelLevels(evidence(['', 'LR', 'LR', 'L', 'R', 'LR'], { inferredAt: 3 }));
+    expect(crossed.confidence[4]).toBeLessThan(0.6 * confirmed.confidence[3]);
+    // A rib-less level next to the pair (in view) breaks the run: one of the ribs may belong to it.
+    const gap = labelLevels(evidence(['', 'LR', 'LR', 'L', 'L', '', 'LR'], { inferredAt: 3 }));
+    expect(gap.confidence[4]).toBeLessThan(0.6 * confirmed.confidence[3]);
+  });
 });
 
 describe('rib assignment', () => {

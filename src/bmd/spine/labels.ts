@@ -28,6 +28,12 @@ export interface LevelEvidence {
    * view too (false at the bottom edge of a scan): without it a rib-less look may be a twelfth rib cut off.
    */
   ribDescentInView?: boolean;
+  /**
+   * A rib traced to within this level was given to no level: one rib per level and side leaves it over, as
+   * when a disc is missed and two levels read as one (hard phantom 20013: T7 and T8 shared two pieces with
+   * T6, and T7's ribs were left over).
+   */
+  unassignedRib?: boolean;
   /** Disc at both ends (a whole level); for an open end piece, whether it holds most of a body. */
   whole: boolean;
   /** A boundary of this level was inferred across a run with no visible disc. */
@@ -321,10 +327,28 @@ function levelConfidence(ev: LevelEvidence[], k: number, conf: number, anchorsAt
   let best = anchorsAt.length >= 2 && k >= lo && k <= hi ? conf : 0;
   for (const a of anchorsAt) {
     let inferred = 0;
-    for (let j = Math.min(k, a); j < Math.max(k, a); j++) if (ev[j].cranialInferred || ev[j + 1].caudalInferred) inferred++;
+    for (let j = Math.min(k, a); j < Math.max(k, a); j++) {
+      if ((ev[j].cranialInferred || ev[j + 1].caudalInferred) && !ribsConfirmBoundary(ev, j)) inferred++;
+    }
     best = Math.max(best, conf * PER_LEVEL ** Math.abs(k - a) * PER_INFERRED_BOUNDARY ** inferred);
   }
   return best;
+}
+
+/**
+ * Whether the ribs show that an inferred boundary, between levels j and j+1, parts two vertebrae: each bears
+ * its own rib on the same side (one rib per level and side, ribs.ts), in a run with ribs on that side on the
+ * levels either side of the pair too, and no traced rib within the two was left over. A body split in two
+ * would leave one of its halves without a rib there, and a missed disc leaves the ribs of the level it hides
+ * over; so the count across it needs no discount (AMOS 0336: T6 is short and its discs too thin to see at
+ * 4 mm, and T1-T5, named right, stayed at 0.33 below the last rib's count).
+ */
+function ribsConfirmBoundary(ev: LevelEvidence[], j: number): boolean {
+  if (ev[j].unassignedRib || ev[j + 1].unassignedRib) return false;
+  const run = [j - 1, j, j + 1, j + 2].filter((k) => k >= 0 && k < ev.length && !ev[k].stub);
+  const side = (has: (e: LevelEvidence) => boolean, band: (e: LevelEvidence) => boolean): boolean =>
+    has(ev[j]) && has(ev[j + 1]) && run.every((k) => has(ev[k]) || !band(ev[k]));
+  return side((e) => e.ribLeft, (e) => e.bandLeft) || side((e) => e.ribRight, (e) => e.bandRight);
 }
 
 export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelOutcome {

@@ -146,6 +146,7 @@ function levelEvidence(
   ribFit.segmentOf.forEach((k, i) => {
     if (k >= 0) ribOf[k][ribs[i].side] = true;
   });
+  const unassignedIn = (sg: SpineSegment): boolean => ribFit.segmentOf.some((k, i) => k < 0 && ribs[i].headS >= sg.sFrom && ribs[i].headS < sg.sTo);
   const shortRibOf = shortRibsOfLevels(traceShortRibs(st, mips), ribs, segments);
   const sacralTop = sacralPieces(st, segments, size.uCenterMm);
   const sacrumRuledOut = sacralTop >= 0 && ribsAboveSacrum(sacralTop, ribOf);
@@ -170,6 +171,7 @@ function levelEvidence(
       bandLeft: inView(1),
       bandRight: inView(-1),
       ribDescentInView: descentInView,
+      unassignedRib: unassignedIn(sg),
       whole,
       caudalInferred: sg.caudalInferred || irregular[k],
       cranialInferred: sg.cranialInferred || irregular[k],
