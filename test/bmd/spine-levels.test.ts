@@ -261,6 +261,12 @@ describe('rib assignment', () => {
     expect(a.segmentOf).toEqual([2, 2, 3, 3]);
   });
 
+  it('never gives one level two ribs of one side, even with an unpaired rib of the other side between them', () => {
+    // Level 2's window is [62.5, 78.75]: all three ends fit it, but the two right ribs cannot both be its own.
+    const a = assignRibsToSegments([rib('right', 50, 64), rib('left', 60, 70), rib('right', 70, 77)], segs);
+    expect(a.segmentOf[0]).not.toBe(a.segmentOf[2]);
+  });
+
   it('reports a wide margin when the sequence fits its levels well, a small one when one level up or down fits almost as well', () => {
     const good = assignRibsToSegments([rib('left', 50, 68), rib('right', 50, 69), rib('left', 75, 93), rib('right', 75, 94)], segs);
     expect(good.marginMm).toBeGreaterThan(10);

@@ -288,48 +288,70 @@ export function assignRibsToSegments(ribs: RibTrace[], segments: { sFrom: number
   };
   const headOf = (e: number): number => mean(events[e].map((i) => ribs[i].headS));
   const sharesSide = (a: number, b: number): boolean => events[a].some((i) => events[b].some((j) => ribs[j].side === ribs[i].side));
-  // best[e][k]: event e on segment k (k = n: not assigned), earlier events aligned optimally.
+  // best[e][k]: events 0..e aligned optimally with the last assigned one on segment k (k = n: none yet);
+  // took[e][k]: whether event e itself is that one (else it went unassigned); from[e][k]: the state before.
+  // The state is the last assigned segment, not event e's own, so that an unassigned rib between two others
+  // does not let them break order or share a level's side.
   const best: Float64Array[] = [];
-  const back: Int32Array[] = [];
+  const took: Uint8Array[] = [];
+  const from: Int32Array[] = [];
+  /** The last event up to q that the path ending in state (q, k) assigned (to k); -1 if none. */
+  const lastTaken = (q: number, k: number): number => {
+    while (q >= 0 && !took[q][k]) q--;
+    return q;
+  };
+  /** Whether a side of event e is taken on segment k by the path ending in state (e - 1, k). */
+  const sideTaken = (e: number, k: number): boolean => {
+    for (let q = lastTaken(e - 1, k); q >= 0; q = from[q][k] === k ? lastTaken(q - 1, k) : -1) if (sharesSide(e, q)) return true;
+    return false;
+  };
   for (let e = 0; e < m; e++) {
     const b = new Float64Array(n + 1).fill(Infinity);
-    const bk = new Int32Array(n + 1).fill(-1);
-    for (let k = 0; k <= n; k++) {
-      const own = k === n ? UNASSIGNED_COST_MM * events[e].length : windowCost(e, k);
-      if (e === 0) {
-        b[k] = own;
-        continue;
+    const t = new Uint8Array(n + 1);
+    const f = new Int32Array(n + 1).fill(-1);
+    const offer = (k: number, v: number, assigned: boolean, j: number): void => {
+      if (v < b[k]) {
+        b[k] = v;
+        t[k] = assigned ? 1 : 0;
+        f[k] = j;
       }
+    };
+    if (e === 0) {
+      for (let k = 0; k < n; k++) offer(k, windowCost(e, k), true, n);
+      offer(n, UNASSIGNED_COST_MM * events[e].length, false, n);
+    } else {
       for (let j = 0; j <= n; j++) {
         const prev = best[e - 1][j];
         if (prev === Infinity) continue;
-        let step = 0;
-        if (k < n && j < n) {
+        // Left unassigned: the state stays.
+        offer(j, prev + UNASSIGNED_COST_MM * events[e].length, false, j);
+        const q = j < n ? lastTaken(e - 1, j) : -1;
+        for (let k = j < n ? j : 0; k < n; k++) {
           // One rib per level and side: a level may take a left rib and a right rib that did not pair up.
-          if (k < j || (k === j && sharesSide(e, e - 1))) continue;
-          // Traced ends sit at level-dependent heights in their levels (the lower ribs climb steeply), so
-          // their spacing says how many levels apart they are only to within half a level.
-          const len = segments[k].sTo - segments[k].sFrom;
-          const expectLevels = (headOf(e) - headOf(e - 1)) / len;
-          step = STEP_MISMATCH_COST_MM * Math.max(0, Math.abs(k - j - expectLevels) - 0.5);
-        }
-        const v = prev + own + step;
-        if (v < b[k]) {
-          b[k] = v;
-          bk[k] = j;
+          if (k === j && sideTaken(e, k)) continue;
+          let step = 0;
+          if (q >= 0) {
+            // Traced ends sit at level-dependent heights in their levels (the lower ribs climb steeply), so
+            // their spacing says how many levels apart they are only to within half a level.
+            const len = segments[k].sTo - segments[k].sFrom;
+            const expectLevels = (headOf(e) - headOf(q)) / len;
+            step = STEP_MISMATCH_COST_MM * Math.max(0, Math.abs(k - j - expectLevels) - 0.5);
+          }
+          offer(k, prev + windowCost(e, k) + step, true, j);
         }
       }
     }
     best.push(b);
-    back.push(bk);
+    took.push(t);
+    from.push(f);
   }
   let k = 0;
-  for (let t = 1; t <= n; t++) if (best[m - 1][t] < best[m - 1][k]) k = t;
+  for (let c = 1; c <= n; c++) if (best[m - 1][c] < best[m - 1][k]) k = c;
   const chosen = new Int32Array(m);
   for (let e = m - 1; e >= 0; e--) {
-    chosen[e] = k < n ? k : -1;
+    chosen[e] = took[e][k] ? k : -1;
     for (const i of events[e]) segmentOf[i] = chosen[e];
-    k = back[e][k];
+    k = from[e][k];
   }
   // The same alignment moved one level up or down, as a whole: how much worse does it fit?
   const fit = (shift: number): number => {
