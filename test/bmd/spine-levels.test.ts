@@ -82,7 +82,7 @@ describe('disc finding on the straightened profile', () => {
 });
 
 /** Levels caudal first; `ribs[k]` says which sides bear a rib. */
-function evidence(ribs: ('' | 'L' | 'R' | 'LR')[], o: { sacrumBelow?: boolean; inferredAt?: number; topPartial?: boolean } = {}): LevelEvidence[] {
+function evidence(ribs: ('' | 'L' | 'R' | 'LR')[], o: { sacrumBelow?: boolean; inferredAt?: number; longAt?: number; topPartial?: boolean } = {}): LevelEvidence[] {
   const ev: LevelEvidence[] = ribs.map((r, k) => ({
     ribLeft: r.includes('L'),
     ribRight: r.includes('R'),
@@ -93,6 +93,7 @@ function evidence(ribs: ('' | 'L' | 'R' | 'LR')[], o: { sacrumBelow?: boolean; i
     cranialInferred: o.inferredAt === k,
     sacral: false,
     stub: false,
+    lengthOverTrend: o.longAt === k ? 1.4 : 1,
   }));
   if (o.sacrumBelow) ev.unshift({ ...ev[0], ribLeft: false, ribRight: false, sacral: true });
   // The cranial-most piece cut by the scan's top edge, under a whole level in view.
@@ -248,6 +249,13 @@ describe('naming levels from the anchors in view', () => {
     // A rib-less level next to the pair (in view) breaks the run: one of the ribs may belong to it.
     const gap = labelLevels(evidence(['', 'LR', 'LR', 'L', 'L', '', 'LR'], { inferredAt: 3 }));
     expect(gap.confidence[4]).toBeLessThan(0.6 * confirmed.confidence[3]);
+    // A long level may hide a disc: its second rib pair would have gone to a neighbour or been left over.
+    const long = labelLevels(evidence(['', 'LR', 'LR', 'L', 'LR', 'LR'], { inferredAt: 3, longAt: 3 }));
+    expect(long.confidence[4]).toBeLessThan(0.6 * confirmed.confidence[3]);
+    // And a traced rib left over within either of the two says the same.
+    const over = evidence(['', 'LR', 'LR', 'L', 'LR', 'LR'], { inferredAt: 3 });
+    over[4].unassignedRib = true;
+    expect(labelLevels(over).confidence[4]).toBeLessThan(0.6 * confirmed.confidence[3]);
   });
 });
 

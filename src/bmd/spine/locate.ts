@@ -9,7 +9,7 @@ import { measureHeightsMm, type BodyHeightsMm } from './heights.js';
 import { labelLevels, type LevelEvidence } from './labels.js';
 import { assignRibsToSegments, RIB_BAND_CENTRE_MM, RIB_CROSSING_DEPTH_MM, ribBandInView, ribMips, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
 import { lateralBoneSpanMm, SACRAL_WIDTH_MIN_MM } from './sacrum.js';
-import { irregularLevels, segmentsFromDiscChain, type SpineSegment } from './segments.js';
+import { lengthOverTrend, segmentsFromDiscChain, type SpineSegment } from './segments.js';
 import { straightenSpine, type StraightSpine } from './straighten.js';
 import { buildWorkingGrid, type WorkingGrid } from './working-grid.js';
 
@@ -131,6 +131,14 @@ function separateLevels(st: StraightSpine, size: BodySizeAlongSpine): { segments
   return { segments: segmentsFromDiscChain(discs, colFrom * st.stepMm, colTo * st.stepMm, expected, score, st.stepMm), expected };
 }
 
+/**
+ * A whole level whose length is off the column's own trend by more than this: vertebral spacing changes by a
+ * few % per level (Panjabi et al.), so such a level is two bodies behind one missed disc plus a false one, a
+ * split body, or a fracture. Its name may be right, but a count carried across it may be off by one: the
+ * labelling treats both its boundaries as uncertain.
+ */
+const IRREGULAR_LENGTH = 0.25;
+
 /** What each piece's name will rest on: its ribs, whether its rib band is in view, sacrum, stub, doubts. */
 function levelEvidence(
   st: StraightSpine,
@@ -151,7 +159,8 @@ function levelEvidence(
   const sacralTop = sacralPieces(st, segments, size.uCenterMm);
   const sacrumRuledOut = sacralTop >= 0 && ribsAboveSacrum(sacralTop, ribOf);
   const sacrumTop = sacrumRuledOut ? -1 : sacralTop;
-  const irregular = irregularLevels(segments);
+  const lengthRatio = lengthOverTrend(segments);
+  const irregular = lengthRatio.map((r) => Number.isFinite(r) && Math.abs(r - 1) > IRREGULAR_LENGTH);
   const evidence = segments.map((sg, k): LevelEvidence => {
     const whole = sg.caudalDisc && sg.cranialDisc;
     // The rib band beside this level: a rib of this level would cross it here or lower (ribs descend as
@@ -172,6 +181,7 @@ function levelEvidence(
       bandRight: inView(-1),
       ribDescentInView: descentInView,
       unassignedRib: unassignedIn(sg),
+      lengthOverTrend: lengthRatio[k],
       whole,
       caudalInferred: sg.caudalInferred || irregular[k],
       cranialInferred: sg.cranialInferred || irregular[k],

@@ -110,17 +110,14 @@ function nearestScoreMax(score: Float32Array, target: number, reachMm: number, s
 }
 
 /**
- * Whole levels whose length is off the column's own trend by more than 25%: vertebral spacing changes by a
- * few % per level (Panjabi et al.), so such a level is two bodies behind one missed disc plus a false one, a
- * split body, or a fracture. Its name may be right, but a count carried across it may be off by one: the
- * labelling treats both its boundaries as uncertain. Returns a flag per segment.
+ * Each whole level's length over the column's own trend of length against position (a Theil-Sen line over
+ * the whole levels); NaN for a level cut by the scan's edge, or where fewer than 4 levels are whole.
  */
-export function irregularLevels(segments: SpineSegment[]): boolean[] {
+export function lengthOverTrend(segments: SpineSegment[]): number[] {
   const whole = segments.map((sg, k) => ({ k, x: (sg.sFrom + sg.sTo) / 2, len: sg.sTo - sg.sFrom, ok: sg.caudalDisc && sg.cranialDisc }));
   const pts = whole.filter((w) => w.ok);
-  const out = segments.map(() => false);
+  const out = segments.map(() => NaN);
   if (pts.length < 4) return out;
-  // Theil-Sen line of length against position.
   const slopes: number[] = [];
   for (let i = 0; i < pts.length; i++) for (let j = i + 1; j < pts.length; j++) slopes.push((pts[j].len - pts[i].len) / (pts[j].x - pts[i].x));
   slopes.sort((a, b) => a - b);
@@ -128,7 +125,7 @@ export function irregularLevels(segments: SpineSegment[]): boolean[] {
   const icpt = pts.map((p) => p.len - slope * p.x).sort((a, b) => a - b)[pts.length >> 1];
   for (const p of pts) {
     const fit = icpt + slope * p.x;
-    if (fit > 0 && Math.abs(p.len / fit - 1) > 0.25) out[p.k] = true;
+    if (fit > 0) out[p.k] = p.len / fit;
   }
   return out;
 }
