@@ -287,11 +287,53 @@ export function assignRibsToSegments(ribs: RibTrace[], segments: { sFrom: number
     return c;
   };
   const headOf = (e: number): number => mean(events[e].map((i) => ribs[i].headS));
-  const sharesSide = (a: number, b: number): boolean => events[a].some((i) => events[b].some((j) => ribs[j].side === ribs[i].side));
-  // best[e][k]: events 0..e aligned optimally with the last assigned one on segment k (k = n: none yet);
-  // took[e][k]: whether event e itself is that one (else it went unassigned); from[e][k]: the state before.
-  // The state is the last assigned segment, not event e's own, so that an unassigned rib between two others
-  // does not let them break order or share a level's side.
+  const chosen = alignEvents({
+    events: m,
+    levels: n,
+    own: windowCost,
+    unassigned: (e) => UNASSIGNED_COST_MM * events[e].length,
+    // Traced ends sit at level-dependent heights in their levels (the lower ribs climb steeply), so their
+    // spacing says how many levels apart they are only to within half a level.
+    step: (e, q, k, j) => STEP_MISMATCH_COST_MM * Math.max(0, Math.abs(k - j - (headOf(e) - headOf(q)) / (segments[k].sTo - segments[k].sFrom)) - 0.5),
+    sharesSide: (a, b) => events[a].some((i) => events[b].some((j) => ribs[j].side === ribs[i].side)),
+  });
+  chosen.forEach((k, e) => {
+    for (const i of events[e]) segmentOf[i] = k;
+  });
+  // The same alignment moved one level up or down, as a whole: how much worse does it fit?
+  const fit = (shift: number): number => {
+    let c = 0;
+    for (let e = 0; e < m; e++) if (chosen[e] >= 0) c += windowCost(e, chosen[e] + shift);
+    return c;
+  };
+  const assigned = chosen.some((c) => c >= 0);
+  const marginMm = assigned ? Math.min(fit(1), fit(-1)) - fit(0) : Infinity;
+  return { segmentOf, marginMm };
+}
+
+/** The costs of aligning rib events (in order) to levels, for alignEvents. */
+interface AlignmentCosts {
+  events: number;
+  levels: number;
+  /** Event e on level k. */
+  own: (e: number, k: number) => number;
+  /** Event e left unassigned (a clavicle, a scapula edge). */
+  unassigned: (e: number) => number;
+  /** Event e on level k after event q, the last assigned before it, on level j. */
+  step: (e: number, q: number, k: number, j: number) => number;
+  /** Whether events a and b hold a rib of the same side. */
+  sharesSide: (a: number, b: number) => boolean;
+}
+
+/**
+ * The cheapest monotone alignment of events to levels (dynamic programming), with one rib per level and side;
+ * per event its level, or -1. State best[e][k]: events 0..e aligned with the last assigned one on level k
+ * (k = levels: none yet); took[e][k]: whether event e itself is that one; from[e][k]: the state before. The
+ * state is the last assigned level, not event e's own, so that an unassigned rib between two others does not
+ * let them break order or share a level's side.
+ */
+function alignEvents(c: AlignmentCosts): Int32Array {
+  const { events: m, levels: n } = c;
   const best: Float64Array[] = [];
   const took: Uint8Array[] = [];
   const from: Int32Array[] = [];
@@ -300,9 +342,9 @@ export function assignRibsToSegments(ribs: RibTrace[], segments: { sFrom: number
     while (q >= 0 && !took[q][k]) q--;
     return q;
   };
-  /** Whether a side of event e is taken on segment k by the path ending in state (e - 1, k). */
+  /** Whether a side of event e is taken on level k by the path ending in state (e - 1, k). */
   const sideTaken = (e: number, k: number): boolean => {
-    for (let q = lastTaken(e - 1, k); q >= 0; q = from[q][k] === k ? lastTaken(q - 1, k) : -1) if (sharesSide(e, q)) return true;
+    for (let q = lastTaken(e - 1, k); q >= 0; q = from[q][k] === k ? lastTaken(q - 1, k) : -1) if (c.sharesSide(e, q)) return true;
     return false;
   };
   for (let e = 0; e < m; e++) {
@@ -316,29 +358,16 @@ export function assignRibsToSegments(ribs: RibTrace[], segments: { sFrom: number
         f[k] = j;
       }
     };
-    if (e === 0) {
-      for (let k = 0; k < n; k++) offer(k, windowCost(e, k), true, n);
-      offer(n, UNASSIGNED_COST_MM * events[e].length, false, n);
-    } else {
-      for (let j = 0; j <= n; j++) {
-        const prev = best[e - 1][j];
-        if (prev === Infinity) continue;
-        // Left unassigned: the state stays.
-        offer(j, prev + UNASSIGNED_COST_MM * events[e].length, false, j);
-        const q = j < n ? lastTaken(e - 1, j) : -1;
-        for (let k = j < n ? j : 0; k < n; k++) {
-          // One rib per level and side: a level may take a left rib and a right rib that did not pair up.
-          if (k === j && sideTaken(e, k)) continue;
-          let step = 0;
-          if (q >= 0) {
-            // Traced ends sit at level-dependent heights in their levels (the lower ribs climb steeply), so
-            // their spacing says how many levels apart they are only to within half a level.
-            const len = segments[k].sTo - segments[k].sFrom;
-            const expectLevels = (headOf(e) - headOf(q)) / len;
-            step = STEP_MISMATCH_COST_MM * Math.max(0, Math.abs(k - j - expectLevels) - 0.5);
-          }
-          offer(k, prev + windowCost(e, k) + step, true, j);
-        }
+    for (let j = e === 0 ? n : 0; j <= n; j++) {
+      const prev = e === 0 ? 0 : best[e - 1][j];
+      if (prev === Infinity) continue;
+      // Left unassigned: the state stays.
+      offer(j, prev + c.unassigned(e), false, j);
+      const q = j < n ? lastTaken(e - 1, j) : -1;
+      for (let k = j < n ? j : 0; k < n; k++) {
+        // A level may take a left rib and a right rib that did not pair up, not two of one side.
+        if (k === j && sideTaken(e, k)) continue;
+        offer(k, prev + c.own(e, k) + (q >= 0 ? c.step(e, q, k, j) : 0), true, j);
       }
     }
     best.push(b);
@@ -346,22 +375,13 @@ export function assignRibsToSegments(ribs: RibTrace[], segments: { sFrom: number
     from.push(f);
   }
   let k = 0;
-  for (let c = 1; c <= n; c++) if (best[m - 1][c] < best[m - 1][k]) k = c;
+  for (let x = 1; x <= n; x++) if (best[m - 1][x] < best[m - 1][k]) k = x;
   const chosen = new Int32Array(m);
   for (let e = m - 1; e >= 0; e--) {
     chosen[e] = took[e][k] ? k : -1;
-    for (const i of events[e]) segmentOf[i] = chosen[e];
     k = from[e][k];
   }
-  // The same alignment moved one level up or down, as a whole: how much worse does it fit?
-  const fit = (shift: number): number => {
-    let c = 0;
-    for (let e = 0; e < m; e++) if (chosen[e] >= 0) c += windowCost(e, chosen[e] + shift);
-    return c;
-  };
-  const assigned = chosen.some((c) => c >= 0);
-  const marginMm = assigned ? Math.min(fit(1), fit(-1)) - fit(0) : Infinity;
-  return { segmentOf, marginMm };
+  return chosen;
 }
 
 function mean(v: number[]): number {
