@@ -162,6 +162,20 @@ describe('naming levels from the anchors in view', () => {
     // Alone, it is a guess (a scan that starts lower in the chest looks the same): under 0.5, so no value rests on it.
     expect(Math.max(...stub.confidence)).toBeLessThan(0.5);
     expect(Math.min(...stub.confidence.slice(0, 6))).toBeGreaterThan(0.4);
+    // The same when the stub's rib band is out of view, or a rib was given to the stub (T1's first rib traced
+    // high, or a clavicle): a stub bears no rib of its own (hard phantom 21010).
+    const hidden = labelLevels(stubEv.map((e, k) => (k === 6 ? { ...e, bandLeft: false, bandRight: false, ribLeft: true, ribRight: true } : e)));
+    expect(hidden.anchors.t1).toBe(5);
+    expect(hidden.names.slice(0, 6)).toEqual(['T6', 'T5', 'T4', 'T3', 'T2', 'T1']);
+    expect(Math.max(...hidden.confidence)).toBeLessThan(0.5);
+    // A "rib" on the column's lowest level, rib-less levels above: bone beside the sacrum, not a first rib.
+    const low = labelLevels(evidence(['R', '', '', '', '', '', '']));
+    expect(low.anchors.t1).toBeNull();
+    expect(Math.max(...low.confidence)).toBeLessThan(0.5);
+    // A whole level above with its band out of view may be T1 itself: no count at all.
+    const whole = evidence(['LR', 'LR', 'LR', 'LR', 'LR', 'LR', '']);
+    whole[6] = { ...whole[6], bandLeft: false, bandRight: false };
+    expect(labelLevels(whole).anchors.t1).toBeNull();
     // The last rib disagrees by a level (T11 ... L1 below): the firm last-rib count wins over the weak first-rib one.
     const both = labelLevels(evidence(['', '', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', ''], { topPartial: true }));
     expect(both.names.slice(0, 3)).toEqual(['L2', 'L1', 'T12']);
@@ -202,6 +216,15 @@ describe('naming levels from the anchors in view', () => {
     expect(r.names[0]).toBe('T12');
     expect(r.names[11]).toBe('T1');
     expect(Math.max(...r.confidence)).toBeLessThan(0.8);
+    // Four levels apart, the cut-top count is the one to doubt: the scan started lower in the chest, where the
+    // last-rib count's own edge error is one level (default phantom 1018, T4-L1): it is set aside.
+    const far = evidence(['', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', ''], { topPartial: true });
+    far[0] = { ...far[0], ribDescentInView: false };
+    const f = labelLevels(far);
+    expect(f.names.slice(0, 9)).toEqual(['L1', 'T12', 'T11', 'T10', 'T9', 'T8', 'T7', 'T6', 'T5']);
+    expect(f.warnings.join(' ')).toMatch(/4 levels off the T12 count/);
+    expect(f.anchors.t12).toBe(1);
+    expect(Math.max(...f.confidence)).toBeLessThan(0.8);
   });
 
   it('is sure when a weak first-rib count and a weak last-rib count agree (their edge errors run in opposite directions)', () => {
@@ -214,6 +237,13 @@ describe('naming levels from the anchors in view', () => {
     expect(r.anchors.t1).toBe(12);
     expect(r.anchors.t12).toBe(1);
     expect(Math.min(...r.confidence.slice(0, 13))).toBeGreaterThanOrEqual(0.85);
+    // A last-rib count weak for another reason (the lowest pair split over two levels) can be off either way:
+    // its agreement with the cut-top count is no confirmation (hard phantom 20019, one level off at 0.85).
+    const split = evidence(['', 'L', 'R', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', 'LR', ''], { topPartial: true });
+    const s = labelLevels(split);
+    expect(s.anchors.t12).toBe(1);
+    expect(s.anchors.t1).toBe(12);
+    expect(Math.max(...s.confidence)).toBeLessThan(0.8);
   });
 
   it('sets aside a one-sided "rib" below a rib-less level at the bottom of the thorax (a kidney under contrast)', () => {

@@ -80,6 +80,8 @@ const AGREEING_ANCHORS = 0.97;
  * a rib (a T1 cut above its first rib, a T12 whose twelfth ribs cross below the scan), and those two errors
  * move the counts in opposite directions: for both to be wrong and still agree, 13 rib pairs would have to
  * meet a cut T1. So their agreement is surer than either (hard phantom 20000: C7-L1 with both edges close).
+ * Only for those edge doubts: a last-rib count weak for a split or one-sided lowest pair can be off either way
+ * (hard phantom 20019: it agreed, one level off, with the count from a T1 the scan cut).
  */
 const WEAK_RIB_ENDS_AGREEING = 0.85;
 /** Anchors disagreeing by a level: variant anatomy; the count is a choice, not a finding. */
@@ -116,6 +118,11 @@ interface AnchorCount {
   base: number;
   at: number;
   conf: number;
+  /**
+   * Weakened for a reason other than the scan's edge (an irregular or one-sided rib pattern, ribs that fit a
+   * level up or down almost as well): such a count can be off in either direction.
+   */
+  doubt: boolean;
 }
 
 const RIB_LIKE_SET_ASIDE = 'Rib-like bone below a rib-less level under the thorax was not counted as a rib (an iliac crest, a kidney or a transverse process).';
@@ -216,42 +223,54 @@ function lastRibAnchor(ev: LevelEvidence[], ribbed: boolean[], ribless: boolean[
   if (!both(t12) && t12 + 1 < n && both(t12 + 1)) conf = Math.min(conf, 0.6);
   // One-sided evidence on both levels (a small field of view, a missed rib): less sure.
   if (!both(t12) && !(ev[t12 - 1].bandLeft && ev[t12 - 1].bandRight)) conf = Math.min(conf, 0.7);
+  // A rib-less level between rib-bearing ones just above: a faint rib missed, or this "rib" is not one.
+  if (t12 + 2 < n && !ribbed[t12 + 1] && ribless[t12 + 1] && ribbed[t12 + 2]) {
+    conf = 0.6;
+    warnings.push('The rib pattern at the thoracolumbar junction is irregular (a rib-bearing level below a rib-less one): the last-rib count is uncertain.');
+  }
+  const doubt = conf < ONE_ANCHOR.t12;
   // The "L1" below ends at the bottom edge of the scan, above where a twelfth rib would cross the band: it
   // may be T12 with its ribs out of view (hard phantom 20051), so the count is weak, as for the first rib.
   if (ev[t12 - 1].ribDescentInView === false) {
     conf = Math.min(conf, WEAK_RIB_COUNT);
     warnings.push('The level below the last rib-bearing one ends at the bottom edge of the scan, where a twelfth rib would cross the rib band out of view: the last-rib count is uncertain.');
   }
-  // A rib-less level between rib-bearing ones just above: a faint rib missed, or this "rib" is not one.
-  if (t12 + 2 < n && !ribbed[t12 + 1] && ribless[t12 + 1] && ribbed[t12 + 2]) {
-    conf = 0.6;
-    warnings.push('The rib pattern at the thoracolumbar junction is irregular (a rib-bearing level below a rib-less one): the last-rib count is uncertain.');
-  }
-  return { name: 't12', base: T12 + t12, at: t12, conf };
+  return { name: 't12', base: T12 + t12, at: t12, conf, doubt };
 }
 
 /**
  * T1: the most cranial rib-bearing level, with a rib-less level right above it (C7). When that level is cut
  * short by the scan's edge (a stub or less than a whole level), the count is weak: it may be T1 itself.
  */
-function firstRibAnchor(ev: LevelEvidence[], ribbed: boolean[], ribless: boolean[], warnings: string[]): AnchorCount | null {
+function firstRibAnchor(ev: LevelEvidence[], ribbedIn: boolean[], ribless: boolean[], warnings: string[]): AnchorCount | null {
+  // A stub at the top edge is too little of a level to show a first rib of its own: a rib given to it is the
+  // first rib of the level below traced high, or a clavicle (hard phantom 21010: T1's ribs on a 6 mm C7 stub
+  // hid the count). For the last-rib count a stub keeps its rib: a T12 that the scan's top edge cuts may show
+  // one (the TotalSegmentator example, tilted).
+  const ribbed = ribbedIn.map((r, k) => r && !ev[k].stub);
   const t1 = ribbed.lastIndexOf(true);
   const above = ev[t1 + 1];
-  if (t1 < 0 || !above || ribbed[t1 + 1] || !(above.bandLeft || above.bandRight)) return null;
+  const cut = above !== undefined && (above.partial === true || above.stub);
+  // A whole level above with its rib band out of view may be T1 itself; a cut one is a weak count either way.
+  if (t1 < 0 || !above || ribbed[t1 + 1] || !(cut || above.bandLeft || above.bandRight)) return null;
   // T2 and T3 bear ribs too: a lone "rib" with rib-less levels below it (a clavicle, an iliac crest) is no anchor.
   if (!ribsAlongside(ev, ribbed, t1, -1)) return null;
+  // Nor is a "rib" on the column's lowest level, with nothing below to show the thorax goes on (hard phantom
+  // 21020, an abdomen CT: bone beside the sacrum read as a rib named the sacrum "T1" at 0.9, and L5-T12 C7-C2).
+  if (!ev.slice(0, t1).some((e) => !e.stub && !e.sacral)) return null;
   let conf: number = ONE_ANCHOR.t1;
   if (t1 - 2 >= 0 && !ribbed[t1 - 1] && ribless[t1 - 1] && ribbed[t1 - 2]) {
     conf = 0.6;
     warnings.push('The rib pattern at the top of the thorax is irregular (a rib-less level between rib-bearing ones): the first-rib count is uncertain.');
   }
+  const doubt = conf < ONE_ANCHOR.t1;
   // The "C7" above is a piece cut by the scan's top edge: it may be T1 with its first rib out of view, so the
   // count is weak (hard phantom 20036: the first-rib count fell one level low where the scan cut T1).
-  if (above.partial || above.stub) {
+  if (cut) {
     conf = Math.min(conf, CUT_TOP_RIB_COUNT);
     warnings.push('The level above the first rib-bearing one is cut by the edge of the scan, so it may bear a rib out of view: the first-rib count is uncertain.');
   }
-  return { name: 't1', base: T1 + t1, at: t1, conf };
+  return { name: 't1', base: T1 + t1, at: t1, conf, doubt };
 }
 
 /** L5: the level right above the (most cranial) sacral piece. */
@@ -262,7 +281,7 @@ function sacralAnchor(ev: LevelEvidence[]): AnchorCount | null {
   });
   const l5 = sac + 1;
   if (sac < 0 || l5 >= ev.length || ev[l5].sacral || ev[l5].stub) return null;
-  return { name: 'l5', base: L5 + l5, at: l5, conf: ONE_ANCHOR.l5 };
+  return { name: 'l5', base: L5 + l5, at: l5, conf: ONE_ANCHOR.l5, doubt: false };
 }
 
 /** The count the labels follow, its confidence, and the anchors it rests on; null base without any anchor. */
@@ -284,11 +303,22 @@ function chooseCount(countsIn: AnchorCount[], warnings: string[]): { base: numbe
     );
     for (const w of weakDisagree) counts.splice(counts.indexOf(w), 1);
   }
+  // A first-rib count below a level the scan cuts is off by as many levels as the scan starts below C7, where
+  // the other counts' own errors (a twelfth rib out of view, 11 or 13 pairs, a transitional vertebra) are one
+  // level: two or more levels from another count, and alone, it is set aside (default phantom 1018, T4-L1: a T4 under a
+  // cut T3 was taken for T1, three levels off a last-rib count weak only for the scan's bottom edge).
+  const cutTop = counts.find((c) => c.name === 't1' && c.conf <= CUT_TOP_RIB_COUNT);
+  const far = cutTop && !counts.some((c) => c !== cutTop && c.base === cutTop.base) && counts.find((c) => Math.abs(c.base - cutTop.base) >= 2);
+  if (cutTop && far) {
+    warnings.push(`The first-rib count, below a level the scan's top edge cuts, is ${Math.abs(far.base - cutTop.base)} levels off the ${far.name.toUpperCase()} count: the scan starts below C7, and that count is set aside.`);
+    counts.splice(counts.indexOf(cutTop), 1);
+  }
   const agreeing = majority(counts.map((c) => c.base));
   if (agreeing.count === counts.length) {
     // Several anchors agreeing confirm the count; a weak rib count agreeing adds less.
     const strong = counts.filter((c) => c.conf > WEAK_RIB_COUNT).length;
-    const bothRibEnds = counts.some((c) => c.name === 't1') && counts.some((c) => c.name === 't12');
+    // Only where each rib count is weak for its scan edge alone do their errors run in opposite directions.
+    const bothRibEnds = counts.some((c) => c.name === 't1' && !c.doubt) && counts.some((c) => c.name === 't12' && !c.doubt);
     const conf =
       strong >= 2
         ? AGREEING_ANCHORS
@@ -368,7 +398,11 @@ export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelO
   const t12 = lastRibAnchor(ev, ribbed, ribless, warnings);
   const t1 = firstRibAnchor(ev, ribbed, ribless, warnings);
   if (ribMarginMm < RIB_MARGIN_MIN_MM && (t1 || t12)) {
-    for (const a of [t1, t12]) if (a) a.conf = Math.min(a.conf, WEAK_RIB_COUNT);
+    for (const a of [t1, t12]) {
+      if (!a) continue;
+      a.conf = Math.min(a.conf, WEAK_RIB_COUNT);
+      a.doubt = true;
+    }
     warnings.push('The ribs fit their levels only a little better than one level up or down: the rib count alone is uncertain.');
   }
   const l5 = sacralAnchor(ev);
