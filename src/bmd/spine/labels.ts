@@ -305,10 +305,12 @@ function chooseCount(countsIn: AnchorCount[], warnings: string[]): { base: numbe
   }
   // A first-rib count below a level the scan cuts is off by as many levels as the scan starts below C7, where
   // the other counts' own errors (a twelfth rib out of view, 11 or 13 pairs, a transitional vertebra) are one
-  // level: two or more levels from another count, and alone, it is set aside (default phantom 1018, T4-L1: a T4 under a
-  // cut T3 was taken for T1, three levels off a last-rib count weak only for the scan's bottom edge).
+  // level: two or more levels from another count, with none agreeing, it is set aside (default phantom 1018,
+  // T4-L1: a T4 under a cut T3 was taken for T1, three levels off a last-rib count weak only for the scan's
+  // bottom edge). Only a cut top level takes the first-rib count down to CUT_TOP_RIB_COUNT.
   const cutTop = counts.find((c) => c.name === 't1' && c.conf <= CUT_TOP_RIB_COUNT);
-  const far = cutTop && !counts.some((c) => c !== cutTop && c.base === cutTop.base) && counts.find((c) => Math.abs(c.base - cutTop.base) >= 2);
+  const alone = cutTop !== undefined && !counts.some((c) => c !== cutTop && c.base === cutTop.base);
+  const far = alone ? counts.find((c) => Math.abs(c.base - cutTop.base) >= 2) : undefined;
   if (cutTop && far) {
     warnings.push(`The first-rib count, below a level the scan's top edge cuts, is ${Math.abs(far.base - cutTop.base)} levels off the ${far.name.toUpperCase()} count: the scan starts below C7, and that count is set aside.`);
     counts.splice(counts.indexOf(cutTop), 1);
