@@ -9,8 +9,9 @@ import { measureHeightsMm, type BodyHeightsMm } from './heights.js';
 import { labelLevels, type LevelEvidence } from './labels.js';
 import { assignRibsToSegments, RIB_BAND_CENTRE_MM, RIB_CROSSING_DEPTH_MM, ribBandInView, ribMips, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
 import { lateralBoneSpanMm, SACRAL_WIDTH_MIN_MM } from './sacrum.js';
-import { lengthOverTrend, segmentsFromDiscChain, type SpineSegment } from './segments.js';
+import { lengthOverTrend, nearestScoreMax, segmentsFromDiscChain, type SpineSegment } from './segments.js';
 import { straightenSpine, type StraightSpine } from './straighten.js';
+import { checkDiscsAgainstProcesses, pairedProcessLevelsMm, processCentresMm, processProfiles } from './transverse-processes.js';
 import { buildWorkingGrid, type WorkingGrid } from './working-grid.js';
 
 /** One found vertebral body with its geometry: what the ROI, the model and the report need. */
@@ -122,13 +123,18 @@ function separateLevels(st: StraightSpine, size: BodySizeAlongSpine): { segments
   const first = chooseDiscChain(score, { spacingMm: spacing, stepMm: st.stepMm });
   const spacing2 = spacingFromChain(first, spacing, st.stepMm);
   const chain = chooseDiscChain(score, { spacingMm: spacing2, stepMm: st.stepMm });
-  const discs = [...new Set(chain.map((c) => refineDiscCentre(profile, topHat, c, (0.3 * spacing2[c]) / st.stepMm) * st.stepMm))].sort((a, b) => a - b);
+  const seen = [...new Set(chain.map((c) => refineDiscCentre(profile, topHat, c, (0.3 * spacing2[c]) / st.stepMm) * st.stepMm))].sort((a, b) => a - b);
   let colFrom = 0;
   while (colFrom < st.ns && Number.isNaN(profile[colFrom])) colFrom++;
   let colTo = st.ns - 1;
   while (colTo > colFrom && Number.isNaN(profile[colTo])) colTo--;
   const expected = (sMm: number): number => spacing2[Math.max(0, Math.min(st.ns - 1, Math.round(sMm / st.stepMm)))];
-  return { segments: segmentsFromDiscChain(discs, colFrom * st.stepMm, colTo * st.stepMm, expected, score, st.stepMm), expected };
+  // One disc between the transverse processes of two neighbouring levels: a check on the chain that does not
+  // rest on the disc profile (hard phantom 21036: a false disc inside L3 and every name below it one level off).
+  const [left, right] = processProfiles(st, size).map((p) => processCentresMm(p, st.stepMm, expected));
+  const levels = pairedProcessLevelsMm(left, right, expected);
+  const { discs, inferred, oneLevel } = checkDiscsAgainstProcesses(seen, levels, expected, (t, r) => nearestScoreMax(score, t, r, st.stepMm));
+  return { segments: segmentsFromDiscChain(discs, colFrom * st.stepMm, colTo * st.stepMm, expected, score, st.stepMm, { inferred, oneLevel }), expected };
 }
 
 /**

@@ -23,6 +23,13 @@ export interface SpineSegment {
  */
 export const GAP_SPLIT_RATIO = 1.45;
 
+export interface DiscChainChecks {
+  /** Discs that were placed, not seen (transverse-processes.ts): their boundaries are inferred. */
+  inferred?: ReadonlySet<number>;
+  /** Whether other evidence shows the gap between two discs to be one level: it is then not split. */
+  oneLevel?: (fromMm: number, toMm: number) => boolean;
+}
+
 /**
  * Segments between the discs (ascending s), splitting over-long gaps into equal parts (the disc-score
  * maximum nearest each equal split point, when there is one within a quarter spacing), and the open ends.
@@ -35,20 +42,23 @@ export function segmentsFromDiscChain(
   expectedMm: (s: number) => number,
   score: Float32Array,
   stepMm: number,
+  checks: DiscChainChecks = {},
 ): SpineSegment[] {
   const out: SpineSegment[] = [];
   if (discs.length === 0) return out;
-  const bounds: { s: number; inferred: boolean }[] = [{ s: discs[0], inferred: false }];
+  const placed = (s: number): boolean => checks.inferred?.has(s) ?? false;
+  const bounds: { s: number; inferred: boolean }[] = [{ s: discs[0], inferred: placed(discs[0]) }];
   for (let i = 0; i + 1 < discs.length; i++) {
     const a = discs[i];
     const b = discs[i + 1];
     const e = expectedAround(discs, i, expectedMm);
-    const parts = Number.isFinite(e) && (b - a) > GAP_SPLIT_RATIO * e ? Math.round((b - a) / e) : 1;
+    const long = Number.isFinite(e) && (b - a) > GAP_SPLIT_RATIO * e && !checks.oneLevel?.(a, b);
+    const parts = long ? Math.round((b - a) / e) : 1;
     for (let k = 1; k < parts; k++) {
       const target = a + ((b - a) * k) / parts;
       bounds.push({ s: nearestScoreMax(score, target, 0.25 * e, stepMm), inferred: true });
     }
-    bounds.push({ s: b, inferred: false });
+    bounds.push({ s: b, inferred: placed(b) });
   }
   // An open end longer than the split ratio holds a whole level whose far disc was not seen (noise, a
   // degenerated disc): inferred boundaries one expected spacing apart, from the last seen disc outwards.
@@ -95,7 +105,8 @@ function expectedAround(discs: number[], i: number, expectedMm: (s: number) => n
   return near.length ? near[near.length >> 1] : NaN;
 }
 
-function nearestScoreMax(score: Float32Array, target: number, reachMm: number, stepMm: number): number {
+/** The highest local maximum of the disc score within reachMm of target (mm), else target itself. */
+export function nearestScoreMax(score: Float32Array, target: number, reachMm: number, stepMm: number): number {
   const t = Math.round(target / stepMm);
   const r = Math.max(1, Math.round(reachMm / stepMm));
   let best = target;

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import type { BodySizeAlongSpine } from '../../src/bmd/spine/body-outline.js';
+import { segmentsFromDiscChain } from '../../src/bmd/spine/segments.js';
+import type { StraightSpine } from '../../src/bmd/spine/straighten.js';
+import {
+  checkDiscsAgainstProcesses,
+  oneLevelGaps,
+  pairedProcessLevelsMm,
+  processCentresMm,
+  processProfiles,
+} from '../../src/bmd/spine/transverse-processes.js';
+
+const spacing = (mm: number) => (): number => mm;
+/** Snapping that finds no disc-score peak: the target itself. */
+const noPeak = (t: number): number => t;
+
+/**
+ * A straightened block (1 mm, u -40..60, v -80..80) of muscle, with a 36 x 28 mm body column (centre u 0) and a
+ * transverse process pair, bone 8 mm thick, on each level at `processesMm` (each side's bar reaches 40 mm out
+ * from the column, 16-26 mm behind the body centre).
+ */
+function blockWithProcesses(ns: number, processesMm: number[], { leftOnly = false } = {}): { st: StraightSpine; size: BodySizeAlongSpine } {
+  const nu = 101;
+  const nv = 161;
+  const hu = new Float32Array(ns * nu * nv).fill(40);
+  for (let s = 0; s < ns; s++) {
+    for (let u = 0; u < nu; u++) {
+      for (let v = 0; v < nv; v++) {
+        const uMm = u - 40;
+        const vMm = v - 80;
+        const o = v + nv * (u + nu * s);
+        if (Math.abs(uMm) <= 14 && Math.abs(vMm) <= 18) hu[o] = 200;
+        const onBar = processesMm.some((p) => Math.abs(s - p) <= 4) && uMm >= 16 && uMm <= 26 && Math.abs(vMm) >= 10 && Math.abs(vMm) <= 40;
+        if (onBar && (!leftOnly || vMm > 0)) hu[o] = 600;
+      }
+    }
+  }
+  const st: StraightSpine = { hu, ns, nu, nv, uMinMm: -40, vMinMm: -80, stepMm: 1 };
+  const fill = (x: number): Float32Array => new Float32Array(ns).fill(x);
+  return { st, size: { depthMm: fill(28), widthMm: fill(36), uCenterMm: fill(0), vCenterMm: fill(0) } };
+}
+
+describe('transverse processes along the straightened spine', () => {
+  it('finds one bar per level on each side, at its centre, and pairs them into levels', () => {
+    const levels = [30, 62, 95, 129];
+    const { st, size } = blockWithProcesses(160, levels);
+    const [left, right] = processProfiles(st, size).map((p) => processCentresMm(p, st.stepMm, spacing(32)));
+    expect(left).toEqual(levels);
+    expect(right).toEqual(levels);
+    expect(pairedProcessLevelsMm(left, right, spacing(32))).toEqual(levels);
+  });
+
+  it('pairs no level where only one side shows a process, and none where the two sides are a third of a level apart', () => {
+    const { st, size } = blockWithProcesses(160, [30, 62, 95], { leftOnly: true });
+    const [left, right] = processProfiles(st, size).map((p) => processCentresMm(p, st.stepMm, spacing(32)));
+    expect(left).toEqual([30, 62, 95]);
+    expect(right).toEqual([]);
+    expect(pairedProcessLevelsMm([30, 62], [41, 62], spacing(32))).toEqual([62]);
+  });
+
+  it('takes a run longer than a process is thick (a sacral ala, an iliac crest) for no process', () => {
+    const p = new Float32Array(120);
+    for (let s = 10; s < 18; s++) p[s] = 0.8; // 8 mm: a process
+    for (let s = 40; s < 80; s++) p[s] = 0.8; // 40 mm: an ala
+    expect(processCentresMm(p, 1, spacing(32))).toEqual([13.5]);
+  });
+
+  it('trusts a gap as one level only next to a gap that agrees and near the disc spacing', () => {
+    // 30 mm levels, then a missed process (60 mm gap), then two more.
+    expect(oneLevelGaps([0, 30, 61, 121, 151, 181], spacing(30))).toEqual([true, true, false, true, true]);
+    // Half-level "processes" (rib heads at the discs): gaps agree with each other but are too short for the spacing.
+    expect(oneLevelGaps([0, 15, 30, 45, 60], spacing(30))).toEqual([false, false, false, false]);
+    // A lone gap has no neighbour to agree with.
+    expect(oneLevelGaps([0, 30], spacing(30))).toEqual([false]);
+  });
+
+  it('leaves a chain with one disc in the middle of every gap as it is', () => {
+    const r = checkDiscsAgainstProcesses([15, 45, 76, 105], [0, 30, 61, 91, 121], spacing(30), noPeak);
+    expect(r.discs).toEqual([15, 45, 76, 105]);
+    expect(r.inferred.size).toBe(0);
+  });
+
+  it('makes two discs between neighbouring levels one (a false disc inside a body), keeping a seen disc near the middle', () => {
+    const r = checkDiscsAgainstProcesses([15, 40, 52, 76], [0, 30, 61, 91], spacing(30), (t) => (Math.abs(t - 45.5) < 6 ? 44 : t));
+    expect(r.discs).toEqual([15, 44, 76]);
+    expect([...r.inferred]).toEqual([44]);
+    const kept = checkDiscsAgainstProcesses([15, 38, 46, 76], [0, 30, 61, 91], spacing(30), () => 45);
+    expect(kept.discs).toEqual([15, 46, 76]);
+    expect(kept.inferred.size).toBe(0);
+  });
+
+  it('adds the disc missed between two levels, and moves one that sits against a process', () => {
+    const missed = checkDiscsAgainstProcesses([15, 76, 105], [0, 30, 61, 91, 121], spacing(30), noPeak);
+    expect(missed.discs).toEqual([15, 45.5, 76, 105]);
+    expect([...missed.inferred]).toEqual([45.5]);
+    const moved = checkDiscsAgainstProcesses([15, 58, 76], [0, 30, 61, 91], spacing(30), noPeak);
+    expect(moved.discs).toEqual([15, 45.5, 76]);
+  });
+
+  it('changes nothing across a gap that holds two levels (a process missed between them)', () => {
+    const r = checkDiscsAgainstProcesses([15, 45, 76, 105, 136], [0, 30, 61, 121, 151], spacing(30), noPeak);
+    expect(r.discs).toEqual([15, 45, 76, 105, 136]);
+  });
+
+  it('keeps a disc gap with one process level inside from being split for its length', () => {
+    const r = checkDiscsAgainstProcesses([17, 55, 91], [0, 36, 73, 110], spacing(36), noPeak);
+    expect(r.oneLevel(17, 55)).toBe(true);
+    expect(r.oneLevel(0, 73)).toBe(false);
+    // The disc spacing read short (25 mm, as in a degenerated lumbar spine): 38 mm is over 1.45 x 25, yet one level.
+    const split = segmentsFromDiscChain([17, 55, 91], 0, 110, spacing(25), new Float32Array(120), 1);
+    const kept = segmentsFromDiscChain([17, 55, 91], 0, 110, spacing(25), new Float32Array(120), 1, { oneLevel: r.oneLevel });
+    expect(split.length).toBeGreaterThan(kept.length);
+    expect(kept.map((sg) => [sg.sFrom, sg.sTo])).toEqual([
+      [0, 17],
+      [17, 55],
+      [55, 91],
+      [91, 110],
+    ]);
+  });
+});
