@@ -287,6 +287,22 @@ describe('naming levels from the anchors in view', () => {
     over[4].unassignedRib = true;
     expect(labelLevels(over).confidence[4]).toBeLessThan(0.6 * confirmed.confidence[3]);
   });
+
+  it('counts across an inferred boundary without a discount where the transverse processes part the two levels', () => {
+    // Caudal first: sacrum, L5 ... L1, T12, T11; the boundary between L4 (index 2) and L3 (index 3) is inferred,
+    // and the count comes from the last rib (T12, index 6), across it for L4 and L5.
+    const parted = evidence(['', '', '', '', '', 'LR', 'LR'], { inferredAt: 2 });
+    const discounted = labelLevels(parted);
+    parted[2].cranialPartedByProcesses = true;
+    const kept = labelLevels(parted);
+    expect(kept.names).toEqual(discounted.names);
+    expect(discounted.confidence[1]).toBeLessThan(0.6 * discounted.confidence[3]);
+    expect(kept.confidence[1]).toBeGreaterThanOrEqual(kept.confidence[3] - 0.02);
+    // A long level may hold a second body whose processes were not seen: no confirmation.
+    const long = evidence(['', '', '', '', '', 'LR', 'LR'], { inferredAt: 2, longAt: 2 });
+    long[2].cranialPartedByProcesses = true;
+    expect(labelLevels(long).confidence[1]).toBeLessThan(0.6 * kept.confidence[3]);
+  });
 });
 
 describe('rib assignment', () => {

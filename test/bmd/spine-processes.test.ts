@@ -3,6 +3,7 @@ import type { BodySizeAlongSpine } from '../../src/bmd/spine/body-outline.js';
 import { segmentsFromDiscChain } from '../../src/bmd/spine/segments.js';
 import type { StraightSpine } from '../../src/bmd/spine/straighten.js';
 import {
+  boundariesPartedByProcesses,
   checkDiscsAgainstProcesses,
   oneLevelGaps,
   pairedProcessLevelsMm,
@@ -116,5 +117,19 @@ describe('transverse processes along the straightened spine', () => {
       [55, 91],
       [91, 110],
     ]);
+  });
+
+  it('parts two pieces by their processes only where each holds its own pair, mid-piece, a level from the next', () => {
+    const pieces = [
+      { sFrom: 0, sTo: 30 },
+      { sFrom: 30, sTo: 61 },
+      { sFrom: 61, sTo: 91 },
+      { sFrom: 91, sTo: 150 },
+    ];
+    expect(boundariesPartedByProcesses(pieces, [15, 45.5, 76, 106, 136], [true, true, true, true])).toEqual([true, true, false, false]);
+    // The gap between the two levels is not one level: no parting there.
+    expect(boundariesPartedByProcesses(pieces, [15, 45.5, 76], [true, false])).toEqual([true, false, false, false]);
+    // A process level at the end of its piece (within a quarter of the piece from its disc) parts nothing.
+    expect(boundariesPartedByProcesses(pieces, [15, 34, 76], [true, true])).toEqual([false, false, false, false]);
   });
 });

@@ -1,5 +1,6 @@
 import type { VertebraLevel } from '../report.js';
 import { VERTEBRA_LEVELS } from '../report.js';
+import { boundaryConfirmed } from './confirmed-boundaries.js';
 
 /**
  * Naming the levels by counting from the anatomical anchors that are in view, as a reader does:
@@ -36,6 +37,11 @@ export interface LevelEvidence {
   unassignedRib?: boolean;
   /** A whole level's length over the column's trend (1: as its neighbours); NaN for a piece cut by the scan. */
   lengthOverTrend?: number;
+  /**
+   * This level and the next one up each hold their own transverse process pair, a level apart
+   * (transverse-processes.ts): the boundary between them parts two vertebrae, whether its disc shows or not.
+   */
+  cranialPartedByProcesses?: boolean;
   /** Disc at both ends (a whole level); for an open end piece, whether it holds most of a body. */
   whole: boolean;
   /** A boundary of this level was inferred across a run with no visible disc. */
@@ -362,35 +368,11 @@ function levelConfidence(ev: LevelEvidence[], k: number, conf: number, anchorsAt
   for (const a of anchorsAt) {
     let inferred = 0;
     for (let j = Math.min(k, a); j < Math.max(k, a); j++) {
-      if ((ev[j].cranialInferred || ev[j + 1].caudalInferred) && !ribsConfirmBoundary(ev, j)) inferred++;
+      if ((ev[j].cranialInferred || ev[j + 1].caudalInferred) && !boundaryConfirmed(ev, j)) inferred++;
     }
     best = Math.max(best, conf * PER_LEVEL ** Math.abs(k - a) * PER_INFERRED_BOUNDARY ** inferred);
   }
   return best;
-}
-
-/** The longest level, over its column's trend, whose ribs can confirm the boundaries beside it (below). */
-const LONGEST_RIB_CONFIRMED = 1.15;
-
-/**
- * Whether the ribs show that an inferred boundary, between levels j and j+1, parts two vertebrae: each bears
- * its own rib on the same side (one rib per level and side, ribs.ts), in a run with ribs on that side on the
- * levels either side of the pair too, no traced rib within the two left over, and neither of them long. A
- * body split in two would leave one of its halves without a rib there; so the count across it needs no
- * discount (AMOS 0336: T6 is short and its discs too thin to see at 4 mm, and T1-T5, named right, stayed at
- * 0.33 below the last rib's count). A missed disc is not ruled out this way: the DP (ribs.ts) moves the hidden
- * level's ribs to a neighbour or leaves them over (AMOS 0336 cropped to a 200 mm field: T7-T8 read as one
- * 35 mm level, and every name above it went one level low at 0.92-0.95 when this check was missing).
- */
-function ribsConfirmBoundary(ev: LevelEvidence[], j: number): boolean {
-  // A long level may hold two bodies behind a missed disc: its second rib pair then goes to a neighbour or
-  // is left over, and the ribs around it no longer show one level each.
-  const pair = [j, j + 1].map((k) => ev[k]);
-  if (pair.some((e) => e.unassignedRib || !((e.lengthOverTrend ?? NaN) <= LONGEST_RIB_CONFIRMED))) return false;
-  const run = [j - 1, j, j + 1, j + 2].filter((k) => k >= 0 && k < ev.length && !ev[k].stub);
-  const side = (has: (e: LevelEvidence) => boolean, band: (e: LevelEvidence) => boolean): boolean =>
-    has(ev[j]) && has(ev[j + 1]) && run.every((k) => has(ev[k]) || !band(ev[k]));
-  return side((e) => e.ribLeft, (e) => e.bandLeft) || side((e) => e.ribRight, (e) => e.bandRight);
 }
 
 export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelOutcome {

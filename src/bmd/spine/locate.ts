@@ -11,7 +11,7 @@ import { assignRibsToSegments, RIB_BAND_CENTRE_MM, RIB_CROSSING_DEPTH_MM, ribBan
 import { lateralBoneSpanMm, SACRAL_WIDTH_MIN_MM } from './sacrum.js';
 import { lengthOverTrend, nearestScoreMax, segmentsFromDiscChain, type SpineSegment } from './segments.js';
 import { straightenSpine, type StraightSpine } from './straighten.js';
-import { checkDiscsAgainstProcesses, pairedProcessLevelsMm, processCentresMm, processProfiles } from './transverse-processes.js';
+import { boundariesPartedByProcesses, checkDiscsAgainstProcesses, pairedProcessLevelsMm, processCentresMm, processProfiles } from './transverse-processes.js';
 import { buildWorkingGrid, type WorkingGrid } from './working-grid.js';
 
 /** One found vertebral body with its geometry: what the ROI, the model and the report need. */
@@ -66,7 +66,7 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
   const cl = centerlineFromTrack(grid, track);
   const st = straightenSpine(loaded.volume, cl, U_RANGE_MM, V_RANGE_MM);
   const size = bodySizeAlongSpine(st);
-  const { segments, expected } = separateLevels(st, size);
+  const { segments, expected, processes } = separateLevels(st, size);
   timingsMs.spine = now() - t0;
   t0 = now();
   if (segments.length === 0) {
@@ -75,7 +75,8 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
     return { grid, track, centerline: cl, vertebrae: [], anchors: none, pieces: [], warnings };
   }
   const ribDepthCut = (sFromMm: number, sToMm: number, side: 1 | -1): boolean => ribDepthCutByFov(loaded.volume, cl, sFromMm, sToMm, side);
-  const { evidence, ribMarginMm, irregular, sacrumRuledOut } = levelEvidence(st, segments, size, expected, ribDepthCut);
+  const partedByProcesses = boundariesPartedByProcesses(segments, processes.levelsMm, processes.oneLevelGap);
+  const { evidence, ribMarginMm, irregular, sacrumRuledOut } = levelEvidence(st, segments, size, expected, ribDepthCut, partedByProcesses);
   const labels = labelLevels(evidence, ribMarginMm);
   if (sacrumRuledOut) warnings.push('Bone as wide as the sacral alae lies below levels that bear ribs on both sides, so it is not taken for the sacrum.');
   warnings.push(...labels.warnings);
@@ -111,7 +112,10 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
  * ~4 levels, too long at the top of a chest CT where C7-T2 are 16-18 mm apart; the first chain's own gaps
  * give the spacing for the second), each disc moved to its complex's centre, and the pieces between them.
  */
-function separateLevels(st: StraightSpine, size: BodySizeAlongSpine): { segments: SpineSegment[]; expected: (sMm: number) => number } {
+function separateLevels(
+  st: StraightSpine,
+  size: BodySizeAlongSpine,
+): { segments: SpineSegment[]; expected: (sMm: number) => number; processes: { levelsMm: number[]; oneLevelGap: boolean[] } } {
   const profile = smoothProfile(
     ellipseProfile(st, size.depthMm.map((d) => 0.4 * (Number.isFinite(d) ? d : 28)), size.widthMm.map((w) => 0.4 * (Number.isFinite(w) ? w : 36)), size.uCenterMm, size.vCenterMm),
     1 / st.stepMm,
@@ -133,8 +137,12 @@ function separateLevels(st: StraightSpine, size: BodySizeAlongSpine): { segments
   // rest on the disc profile (hard phantom 21036: a false disc inside L3 and every name below it one level off).
   const [left, right] = processProfiles(st, size).map((p) => processCentresMm(p, st.stepMm, expected));
   const levels = pairedProcessLevelsMm(left, right, expected);
-  const { discs, inferred, oneLevel } = checkDiscsAgainstProcesses(seen, levels, expected, (t, r) => nearestScoreMax(score, t, r, st.stepMm));
-  return { segments: segmentsFromDiscChain(discs, colFrom * st.stepMm, colTo * st.stepMm, expected, score, st.stepMm, { inferred, oneLevel }), expected };
+  const { discs, inferred, oneLevel, oneLevelGap } = checkDiscsAgainstProcesses(seen, levels, expected, (t, r) => nearestScoreMax(score, t, r, st.stepMm));
+  return {
+    segments: segmentsFromDiscChain(discs, colFrom * st.stepMm, colTo * st.stepMm, expected, score, st.stepMm, { inferred, oneLevel }),
+    expected,
+    processes: { levelsMm: levels, oneLevelGap },
+  };
 }
 
 /**
@@ -152,6 +160,7 @@ function levelEvidence(
   size: BodySizeAlongSpine,
   expected: (sMm: number) => number,
   ribDepthCut: (sFromMm: number, sToMm: number, side: 1 | -1) => boolean,
+  partedByProcesses: boolean[],
 ): { evidence: LevelEvidence[]; ribMarginMm: number; irregular: boolean[]; sacrumRuledOut: boolean } {
   const mips = ribMips(st);
   const ribs = traceRibs(st, mips);
@@ -188,6 +197,7 @@ function levelEvidence(
       ribDescentInView: descentInView,
       unassignedRib: unassignedIn(sg),
       lengthOverTrend: lengthRatio[k],
+      cranialPartedByProcesses: partedByProcesses[k],
       whole,
       caudalInferred: sg.caudalInferred || irregular[k],
       cranialInferred: sg.cranialInferred || irregular[k],

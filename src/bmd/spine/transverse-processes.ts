@@ -120,11 +120,26 @@ export function oneLevelGaps(levelsMm: number[], expectedMm: (sMm: number) => nu
   });
 }
 
+/**
+ * Per piece (caudal first), whether its boundary with the next piece parts two vertebrae by their processes: each
+ * of the two holds its own process level in its middle half, and the gap between those two levels is one level.
+ */
+export function boundariesPartedByProcesses(pieces: readonly { sFrom: number; sTo: number }[], levelsMm: readonly number[], oneLevelGap: readonly boolean[]): boolean[] {
+  const own = pieces.map((pc) => {
+    const mid = (pc.sFrom + pc.sTo) / 2;
+    const inside = levelsMm.flatMap((p, i) => (p > pc.sFrom && p < pc.sTo ? [i] : []));
+    return inside.length === 1 && Math.abs(levelsMm[inside[0]] - mid) <= DISC_OFF_MIDDLE * (pc.sTo - pc.sFrom) ? inside[0] : -1;
+  });
+  return pieces.map((_, k) => k + 1 < pieces.length && own[k] >= 0 && own[k + 1] === own[k] + 1 && oneLevelGap[own[k]]);
+}
+
 export interface ProcessCheckedDiscs {
   /** Discs, mm along the column, ascending. */
   discs: number[];
   /** Discs placed from the processes rather than seen (mm, as in `discs`). */
   inferred: Set<number>;
+  /** Per gap between consecutive process levels, whether it is one level (oneLevelGaps). */
+  oneLevelGap: boolean[];
   /**
    * Whether the disc gap [fromMm, toMm] is one level: one process level inside, one-level gaps to the process
    * levels either side, and each end in the middle half of its gap.
@@ -161,5 +176,5 @@ export function checkDiscsAgainstProcesses(discsMm: number[], levelsMm: number[]
     const [before, at, after] = [levelsMm[i - 1], levelsMm[i], levelsMm[i + 1]];
     return fromMm >= before + DISC_OFF_MIDDLE * (at - before) && toMm <= after - DISC_OFF_MIDDLE * (after - at);
   };
-  return { discs, inferred, oneLevel };
+  return { discs, inferred, oneLevelGap: ok, oneLevel };
 }
