@@ -221,3 +221,19 @@ function interpolateSamples(at: number[], values: number[], n: number, fallback 
   }
   return out;
 }
+
+/** Depth of a level's own outline against the column's running median there (body depth changes a few % a level). */
+const OUTLINE_DEPTH_RATIO: [number, number] = [0.7, 1.4];
+
+/**
+ * A level's own outline, or the column's running median size and centre at its middle where the outline is far
+ * deeper or shallower than the column there: it has taken in something else (the contrast-filled great vessels
+ * or the oesophagus in front of an upper thoracic body: hard phantoms 20019 and 20046 read a T2 34-43 mm deep
+ * where the column is 14-20 mm, and put its centre 7-10 mm off the body).
+ */
+export function outlineOrColumn(o: BodyOutline, size: BodySizeAlongSpine, ms: number): BodyOutline {
+  const column = size.depthMm[ms];
+  const off = Number.isFinite(o.depthMm) && Number.isFinite(column) && !(o.depthMm >= OUTLINE_DEPTH_RATIO[0] * column && o.depthMm <= OUTLINE_DEPTH_RATIO[1] * column);
+  if (!off) return o;
+  return { ...o, uCenterMm: size.uCenterMm[ms], vCenterMm: size.vCenterMm[ms], depthMm: column, widthMm: size.widthMm[ms] };
+}

@@ -1,6 +1,6 @@
 import { patientMmToVoxel, type LoadedVolume, type Vec3, type Volume } from '../../imaging/volume.js';
 import type { VertebraLevel } from '../report.js';
-import { bodySizeAlongSpine, measureBodyOutline, type BodySizeAlongSpine } from './body-outline.js';
+import { bodySizeAlongSpine, measureBodyOutline, outlineOrColumn, type BodySizeAlongSpine } from './body-outline.js';
 import { centerlineFromTrack, curveToPatientMm, type Centerline } from './centerline.js';
 import { chooseDiscChain, localSpacingMm, theilSen } from './disc-chain.js';
 import { discComplexScore, ellipseProfile, refineDiscCentre, smoothProfile, whiteTopHat } from './disc-profile.js';
@@ -270,7 +270,8 @@ function locatedVertebra(
 ): LocatedVertebra {
   const mid = (sg.sFrom + sg.sTo) / 2;
   const ms = Math.max(0, Math.min(st.ns - 1, Math.round(mid / st.stepMm)));
-  const o = measureBodyOutline(st, sg.sFrom / st.stepMm, sg.sTo / st.stepMm, size.uCenterMm[ms], size.vCenterMm[ms]);
+  const measured = measureBodyOutline(st, sg.sFrom / st.stepMm, sg.sTo / st.stepMm, size.uCenterMm[ms], size.vCenterMm[ms]);
+  const o = outlineOrColumn(measured, size, ms);
   const depthMm = Number.isFinite(o.depthMm) ? o.depthMm : size.depthMm[ms];
   const widthMm = Number.isFinite(o.widthMm) ? o.widthMm : size.widthMm[ms];
   const heightsMm = measureHeightsMm(st, sg.sFrom / st.stepMm, sg.sTo / st.stepMm, o.uCenterMm, o.vCenterMm, depthMm);
