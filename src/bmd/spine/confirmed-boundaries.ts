@@ -10,19 +10,20 @@ const LONGEST_RIB_CONFIRMED = 1.15;
 
 /**
  * Whether the bones beside an inferred boundary, between levels j and j+1, show that it parts two vertebrae: the
- * ribs (ribsConfirmBoundary) or the transverse processes, one pair each, a level apart. As for the ribs, neither
- * level may be long: a long one may hold a second body whose processes were not seen.
+ * ribs (ribsConfirmBoundary) or the transverse processes, one pair each, a level apart. Neither level may be
+ * long, nor hold a traced rib left over: a long level may hold two bodies behind a missed disc, and the second
+ * body's ribs then go to a neighbour or are left over, its processes unseen.
  */
 export function boundaryConfirmed(ev: LevelEvidence[], j: number): boolean {
-  if (ribsConfirmBoundary(ev, j)) return true;
   const pair = [ev[j], ev[j + 1]];
-  return ev[j].cranialPartedByProcesses === true && pair.every((e) => !e.unassignedRib && (e.lengthOverTrend ?? NaN) <= LONGEST_RIB_CONFIRMED);
+  if (pair.some((e) => e.unassignedRib || !((e.lengthOverTrend ?? NaN) <= LONGEST_RIB_CONFIRMED))) return false;
+  return ribsConfirmBoundary(ev, j) || ev[j].cranialPartedByProcesses === true;
 }
 
 /**
- * Whether the ribs show that an inferred boundary, between levels j and j+1, parts two vertebrae: each bears
- * its own rib on the same side (one rib per level and side, ribs.ts), in a run with ribs on that side on the
- * levels either side of the pair too, no traced rib within the two left over, and neither of them long. A
+ * Whether the ribs show that an inferred boundary, between two regular levels j and j+1 (boundaryConfirmed),
+ * parts two vertebrae: each bears its own rib on the same side (one rib per level and side, ribs.ts), in a run
+ * with ribs on that side on the levels either side of the pair too. A
  * body split in two would leave one of its halves without a rib there; so the count across it needs no
  * discount (AMOS 0336: T6 is short and its discs too thin to see at 4 mm, and T1-T5, named right, stayed at
  * 0.33 below the last rib's count). A missed disc is not ruled out this way: the DP (ribs.ts) moves the hidden
@@ -30,10 +31,6 @@ export function boundaryConfirmed(ev: LevelEvidence[], j: number): boolean {
  * 35 mm level, and every name above it went one level low at 0.92-0.95 when this check was missing).
  */
 function ribsConfirmBoundary(ev: LevelEvidence[], j: number): boolean {
-  // A long level may hold two bodies behind a missed disc: its second rib pair then goes to a neighbour or
-  // is left over, and the ribs around it no longer show one level each.
-  const pair = [j, j + 1].map((k) => ev[k]);
-  if (pair.some((e) => e.unassignedRib || !((e.lengthOverTrend ?? NaN) <= LONGEST_RIB_CONFIRMED))) return false;
   const run = [j - 1, j, j + 1, j + 2].filter((k) => k >= 0 && k < ev.length && !ev[k].stub);
   const side = (has: (e: LevelEvidence) => boolean, band: (e: LevelEvidence) => boolean): boolean =>
     has(ev[j]) && has(ev[j + 1]) && run.every((k) => has(ev[k]) || !band(ev[k]));

@@ -43,8 +43,12 @@ const NEIGHBOUR_RATIO: [number, number] = [0.8, 1.25];
  * where the disc profile's own period reads short (20054: 25 mm against process gaps of 37 mm).
  */
 const GAP_OF_EXPECTED: [number, number] = [0.75, GAP_SPLIT_RATIO];
-/** The one disc between two process levels lies in the middle half of the gap (the processes are level with their bodies). */
-const DISC_OFF_MIDDLE = 0.25;
+/**
+ * The one disc between two process levels lies in the middle half of their gap, and a level's processes in the
+ * middle half of its piece: the processes are level with their bodies.
+ */
+const OFF_MIDDLE = 0.25;
+const inMiddleHalf = (xMm: number, fromMm: number, toMm: number): boolean => Math.abs(xMm - (fromMm + toMm) / 2) <= OFF_MIDDLE * (toMm - fromMm);
 
 /**
  * Per sample along the column and per side (0: left, v > 0; 1: right), the share of the band's columns with
@@ -130,9 +134,8 @@ export function oneLevelGaps(levelsMm: number[], expectedMm: (sMm: number) => nu
  */
 export function boundariesPartedByProcesses(pieces: readonly { sFrom: number; sTo: number }[], levelsMm: readonly number[], oneLevelGap: readonly boolean[]): boolean[] {
   const own = pieces.map((pc) => {
-    const mid = (pc.sFrom + pc.sTo) / 2;
     const inside = levelsMm.flatMap((p, i) => (p > pc.sFrom && p < pc.sTo ? [i] : []));
-    return inside.length === 1 && Math.abs(levelsMm[inside[0]] - mid) <= DISC_OFF_MIDDLE * (pc.sTo - pc.sFrom) ? inside[0] : -1;
+    return inside.length === 1 && inMiddleHalf(levelsMm[inside[0]], pc.sFrom, pc.sTo) ? inside[0] : -1;
   });
   return pieces.map((_, k) => k + 1 < pieces.length && own[k] >= 0 && own[k + 1] === own[k] + 1 && oneLevelGap[own[k]]);
 }
@@ -166,19 +169,19 @@ export function checkDiscsAgainstProcesses(discsMm: number[], levelsMm: number[]
   ok.forEach((isLevel, i) => {
     const [p, q] = [levelsMm[i], levelsMm[i + 1]];
     const inside = discs.filter((d) => d > p && d < q);
-    if (!isLevel || (inside.length === 1 && Math.abs(inside[0] - (p + q) / 2) <= DISC_OFF_MIDDLE * (q - p))) return;
+    if (!isLevel || (inside.length === 1 && inMiddleHalf(inside[0], p, q))) return;
     const at = snapMm((p + q) / 2, 0.2 * (q - p));
     const seen = inside.find((d) => Math.abs(d - at) <= 2);
     discs = [...discs.filter((d) => !inside.includes(d)), seen ?? at];
     if (seen === undefined) inferred.add(at);
   });
   discs.sort((a, b) => a - b);
-  // Both ends in the middle halves of the gaps either side of the one process level inside.
+  // Neither end past the middle half of its gap towards the levels either side of the one process level inside.
   const oneLevel = (fromMm: number, toMm: number): boolean => {
     const i = levelsMm.findIndex((p) => p > fromMm && p < toMm);
     if (i < 1 || i + 1 >= levelsMm.length || !ok[i - 1] || !ok[i]) return false;
     const [before, at, after] = [levelsMm[i - 1], levelsMm[i], levelsMm[i + 1]];
-    return fromMm >= before + DISC_OFF_MIDDLE * (at - before) && toMm <= after - DISC_OFF_MIDDLE * (after - at);
+    return fromMm >= before + OFF_MIDDLE * (at - before) && toMm <= after - OFF_MIDDLE * (after - at);
   };
   return { discs, inferred, oneLevelGap: ok, oneLevel };
 }
