@@ -117,6 +117,28 @@ describe('naming levels from the anchors in view', () => {
     expect(Math.min(...r.confidence)).toBeGreaterThanOrEqual(0.85);
   });
 
+  it('weakens a rib count that leaves two or more of the levels it names T2-T10 without ribs in view (hard phantom 22007)', () => {
+    // Caudal first: four rib-less whole levels under two rib pairs under a rib-less piece, as on an abdomen CT
+    // whose track left the spine at the top. Counted from the top pair they would be T2-T5 without ribs: that
+    // count is weak, and the last-rib count it disagrees with names them.
+    const wrong = labelLevels(evidence(['', '', '', '', 'LR', 'LR', '']));
+    expect(wrong.warnings.join(' ')).toMatch(/4 levels that the T1 count names T2-T10 show no rib/);
+    expect(wrong.names).toEqual(['L4', 'L3', 'L2', 'L1', 'T12', 'T11', 'T10']);
+    expect(Math.max(...wrong.confidence)).toBeLessThan(0.8);
+    // One missed rib (the scapula over T3) leaves the first-rib count as it was.
+    const oneMissed = labelLevels(evidence(['LR', 'LR', 'LR', '', 'LR', 'LR', '']));
+    expect(oneMissed.names).toEqual(['T6', 'T5', 'T4', 'T3', 'T2', 'T1', 'C7']);
+    expect(Math.min(...oneMissed.confidence)).toBeGreaterThanOrEqual(0.85);
+    // Two missed (T4 and T2): the same names, no longer sure.
+    const twoMissed = evidence(['LR', '', 'LR', '', 'LR', 'LR', '']);
+    const weak = labelLevels(twoMissed);
+    expect(weak.names).toEqual(['T6', 'T5', 'T4', 'T3', 'T2', 'T1', 'C7']);
+    expect(Math.max(...weak.confidence)).toBeLessThan(0.8);
+    // Unless their rib band is out of view on a side: then they do not count as rib-less.
+    const hidden = twoMissed.map((e, k) => (k === 1 || k === 3 ? { ...e, bandLeft: false } : e));
+    expect(Math.min(...labelLevels(hidden).confidence)).toBeGreaterThanOrEqual(0.85);
+  });
+
   it('keeps a count from the last rib alone under 0.8: 11 or 13 rib pairs move it', () => {
     const r = labelLevels(evidence(['', '', '', 'LR', 'LR', 'LR']));
     expect(r.names).toEqual(['L3', 'L2', 'L1', 'T12', 'T11', 'T10']);

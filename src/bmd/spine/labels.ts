@@ -279,6 +279,30 @@ function firstRibAnchor(ev: LevelEvidence[], ribbedIn: boolean[], ribless: boole
   return { name: 't1', base: T1 + t1, at: t1, conf, doubt };
 }
 
+/**
+ * More than this many levels that a rib count names T2-T10 without a rib on either side (whole, rib band in
+ * view on both) make the count weak. T2-T10 bear ribs in everyone (rib-count variants sit at its ends: a
+ * cervical rib, 11 or 13 pairs), so the ribs were missed or the count put the thorax in the wrong place (hard
+ * phantom 22007, an abdomen CT: the track left the spine above T11, T11's ribs read as the first pair, four
+ * rib-less lumbar levels named T3-T6, "T1" at 0.9). One is allowed: the scapulae or a small field hide a rib.
+ */
+const MID_THORAX_RIBLESS_MAX = 1;
+
+function weakenForMidThoraxWithoutRibs(ev: LevelEvidence[], ribbed: boolean[], count: AnchorCount, warnings: string[]): void {
+  const T2 = T1 + 1;
+  const T10 = T12 - 2;
+  const missing = ev.filter((e, k) => {
+    const idx = count.base - k;
+    return idx >= T2 && idx <= T10 && !ribbed[k] && e.whole && !e.stub && !e.sacral && e.bandLeft && e.bandRight;
+  }).length;
+  if (missing <= MID_THORAX_RIBLESS_MAX) return;
+  count.conf = Math.min(count.conf, WEAK_RIB_COUNT);
+  count.doubt = true;
+  warnings.push(
+    `${missing} levels that the ${count.name.toUpperCase()} count names T2-T10 show no rib although their rib band is in view: ribs were missed or the count is off, so it is uncertain.`,
+  );
+}
+
 /** L5: the level right above the (most cranial) sacral piece. */
 function sacralAnchor(ev: LevelEvidence[]): AnchorCount | null {
   let sac = -1;
@@ -381,6 +405,7 @@ export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelO
   const ribless = ev.map((e, k) => !ribbed[k] && (e.bandLeft || e.bandRight) && e.whole && !e.sacral);
   const t12 = lastRibAnchor(ev, ribbed, ribless, warnings);
   const t1 = firstRibAnchor(ev, ribbed, ribless, warnings);
+  for (const a of [t1, t12]) if (a) weakenForMidThoraxWithoutRibs(ev, ribbed, a, warnings);
   if (ribMarginMm < RIB_MARGIN_MIN_MM && (t1 || t12)) {
     for (const a of [t1, t12]) {
       if (!a) continue;
