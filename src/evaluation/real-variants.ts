@@ -135,6 +135,18 @@ function meanSpine(spineMm: Vec3[]): [number, number] {
 }
 
 /**
+ * A field of view on the heart, as a cardiac reconstruction has it: sizeMm square, 30 mm left of the spine, its
+ * posterior edge `behindMm` behind the deepest vertebral body centre. Every body stays whole, but the kyphosis
+ * puts the mid-thoracic canal and posterior ribs beyond that edge while the upper levels' stay in view.
+ */
+function onHeart(sizeMm: number, behindMm: number): (v: Volume, spineMm: Vec3[]) => [number, number] {
+  return (_v, spineMm) => {
+    const back = Math.max(...spineMm.map((p) => p[1])) + behindMm;
+    return [meanSpine(spineMm)[0] + 30, back - sizeMm / 2];
+  };
+}
+
+/**
  * A field of view centred anterior-left of the spine, as one centred on the heart or the abdomen's organs: its
  * posterior edge 75 mm behind the body centres (the arches stay in view) and its right edge 60 mm right of them
  * (the transverse processes and rib heads stay in view).
@@ -214,6 +226,10 @@ export function variantsOf(caseName: CaseName): RealVariant[] {
       v('slices-3mm', '3 mm slices averaged from 2 mm', [thickStep(3)]),
       v('slices-5mm', '5 mm slices averaged from 2 mm', [thickStep(5)]),
       ...common(1300),
+      v('fov-heart-30', '200 mm field of view on the heart, its posterior edge 30 mm behind the deepest body centre (mid-thoracic canal and posterior ribs cut off)', [
+        fovStep('FOV 200 mm on the heart', 200, onHeart(200, 30)),
+      ]),
+      v('fov-heart-20', '200 mm field of view on the heart, its posterior edge 20 mm behind the deepest body centre', [fovStep('FOV 200 mm on the heart', 200, onHeart(200, 20))]),
       v('slices-5mm+noise-25', '5 mm slices with added noise SD 25 HU', [thickStep(5), noiseStep(25, 1399)]),
     ];
   }

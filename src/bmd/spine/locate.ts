@@ -7,7 +7,7 @@ import { discComplexScore, ellipseProfile, refineDiscCentre, smoothProfile, whit
 import { findSpineTrack, type SpineTrack } from './find-spine.js';
 import { measureHeightsMm, type BodyHeightsMm } from './heights.js';
 import { labelLevels, type LevelEvidence } from './labels.js';
-import { assignRibsToSegments, RIB_BAND_CENTRE_MM, RIB_CROSSING_DEPTH_MM, ribBandInView, ribMips, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
+import { assignRibsToSegments, RIB_BAND_CENTRE_MM, SLAB_U_MM, ribBandInView, ribMips, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
 import { lateralBoneSpanMm, SACRAL_WIDTH_MIN_MM } from './sacrum.js';
 import { lengthOverTrend, nearestScoreMax, segmentsFromDiscChain, type SpineSegment } from './segments.js';
 import { straightenSpine, type StraightSpine } from './straighten.js';
@@ -210,10 +210,13 @@ function levelEvidence(
 }
 
 /**
- * Whether the field of view cuts off, in-plane, the depth at which ribs cross the band beside [sFrom, sTo]
- * (mm along the column; 40% of its samples or more): ribs cross it 30-50 mm behind the body centre, and a
- * field of view centred on the heart can end 25-35 mm behind the body there, showing the band's front but
- * none of its ribs (hard phantom 20035: T8-T11 read as rib-less, and the last-rib count fell on T7). Samples
+ * Whether the field of view cuts off, in-plane, the back of the slab the rib tracer reads (SLAB_U_MM: to 55 mm
+ * behind the body centre) at the band beside [sFrom, sTo] (mm along the column; 40% of its samples or more). A
+ * field of view centred on the heart can end 25-35 mm behind the body, showing the band's front but none of its
+ * ribs (hard phantom 20035: T8-T11 read as rib-less, and the last-rib count fell on T7). Asking only for the
+ * depth where most ribs cross (40 mm) was not enough: on the Philips chest CT cropped to a 200 mm field on the
+ * heart (its edge 44-64 mm behind T1-T3), the ribs of T1-T3 ran out of view, T4 was taken for T1 and every
+ * level was named three levels off at 0.86-0.90 (real variant philips/fov-heart-30). Samples
  * beyond the scan's first or last slice do not count: the ends of the scan are judged by the level's own
  * coverage (a stub or partial level), and at the top of a chest CT the column's curve tips that depth above
  * the last slice beside a C7 that is in view.
@@ -223,7 +226,7 @@ function ribDepthCutByFov(vol: Volume, cl: Centerline, sFromMm: number, sToMm: n
   let cut = 0;
   let total = 0;
   for (let s = sFromMm; s <= sToMm; s += 2) {
-    const [i, j, k] = patientMmToVoxel(vol, curveToPatientMm(cl, s, RIB_CROSSING_DEPTH_MM, side * RIB_BAND_CENTRE_MM));
+    const [i, j, k] = patientMmToVoxel(vol, curveToPatientMm(cl, s, SLAB_U_MM[1], side * RIB_BAND_CENTRE_MM));
     if (k < -0.5 || k > nz - 0.5) continue;
     total++;
     if (i < -0.5 || i > nx - 0.5 || j < -0.5 || j > ny - 0.5) cut++;

@@ -24,15 +24,15 @@ export interface RibTrace {
 
 /** Lateral band where ribs cross and lumbar transverse processes do not reach (mm from the centre line). */
 const BAND_MM: [number, number] = [58, 72];
-/** The band's middle (mm from the centre line), and the depth behind the body centre (mm) where ribs cross it (SLAB_U_MM). */
+/** The band's middle (mm from the centre line). */
 export const RIB_BAND_CENTRE_MM = (BAND_MM[0] + BAND_MM[1]) / 2;
-export const RIB_CROSSING_DEPTH_MM = 40;
 /**
  * Slab (mm along the AP axis, posterior positive) holding rib heads, necks and angles: where they cross the
- * band the ribs lie 30-50 mm behind the body centre (the chest wall's posterior curve); the scapula lies
- * further out, and its medial border is a long run along s, not a peak, so it is not taken for a rib.
+ * band the ribs lie 30-50 mm behind the body centre (the chest wall's posterior curve; the upper ribs of the
+ * Philips chest CT deeper still); the scapula lies further out, and its medial border is a long run along s,
+ * not a peak, so it is not taken for a rib. A level's band counts as in view only where this whole slab is.
  */
-const SLAB_U_MM: [number, number] = [-10, 55];
+export const SLAB_U_MM: [number, number] = [-10, 55];
 /**
  * The trace stops at the costotransverse joint, ~40 mm from the midline, where ribs 1-10 meet their own
  * vertebra's transverse process (at its pedicles, in the cranial half of the body): a surer marker of the
