@@ -101,7 +101,7 @@ const MAJORITY_OVER_DISSENT = 0.75;
 const PER_LEVEL = 0.995;
 const PER_INFERRED_BOUNDARY = 0.6;
 /** Without any anchor the name is a placeholder, reported as unknown. */
-const NO_ANCHOR = 0.2;
+export const NO_ANCHOR = 0.2;
 
 /**
  * How well the ribs fit the levels they were given, against the same ribs one level up or down (mm of

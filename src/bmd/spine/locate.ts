@@ -6,13 +6,14 @@ import { chooseDiscChain, localSpacingMm, theilSen } from './disc-chain.js';
 import { discComplexScore, ellipseProfile, refineDiscCentre, smoothProfile, whiteTopHat } from './disc-profile.js';
 import { findSpineTrack, type SpineTrack } from './find-spine.js';
 import { measureHeightsMm, type BodyHeightsMm } from './heights.js';
-import { labelLevels, type LevelEvidence } from './labels.js';
+import { labelLevels, NO_ANCHOR, type LevelEvidence } from './labels.js';
 import { assignRibsToSegments, RIB_BAND_CENTRE_MM, SLAB_U_MM, ribBandInView, ribMips, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
 import { lateralBoneSpanMm, SACRAL_WIDTH_MIN_MM } from './sacrum.js';
 import { lengthOverTrend, nearestScoreMax, segmentsFromDiscChain, type SpineSegment } from './segments.js';
 import { straightenSpine, type StraightSpine } from './straighten.js';
 import { boundariesPartedByProcesses, checkDiscsAgainstProcesses, pairedProcessLevelsMm, processCentresMm, processProfiles } from './transverse-processes.js';
 import { buildWorkingGrid, type WorkingGrid } from './working-grid.js';
+import { shallowerCaudally } from './column-depth-trend.js';
 
 /** One found vertebral body with its geometry: what the ROI, the model and the report need. */
 export interface LocatedVertebra {
@@ -85,6 +86,13 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
     const name = labels.names[k];
     if (name !== null) vertebrae.push(locatedVertebra(st, cl, size, sg, name, labels.confidence[k], evidence[k].ribLeft || evidence[k].ribRight));
   });
+  // Bodies that grow shallower caudally are not a spine's (column-depth-trend.ts): the names say nothing then.
+  if (shallowerCaudally(vertebrae.map((v) => ({ sMm: (v.sFromMm + v.sToMm) / 2, depthMm: v.depthMm })))) {
+    for (const v of vertebrae) v.labelConfidence = Math.min(v.labelConfidence, NO_ANCHOR);
+    warnings.push(
+      'The bodies found grow shallower towards the feet, which vertebral bodies do not: the column followed may not be the spine (a field of view that cuts the spinal canal away?), so no level is named. Check the images.',
+    );
+  }
   if (irregular.some((f, k) => f && !segments[k].caudalInferred && !segments[k].cranialInferred)) {
     warnings.push('A level is much longer or shorter than its neighbours (a missed disc, a split body or a fracture): counting across it is less certain.');
   }
