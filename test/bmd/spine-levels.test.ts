@@ -223,6 +223,10 @@ describe('naming levels from the anchors in view', () => {
     const far = evidence(['LR', 'LR', 'LR', 'LR', 'LR', '', '']);
     far[6] = { ...far[6], shortRibLeft: true, shortRibRight: true };
     expect(labelLevels(far).anchors.t1).toBe(4);
+    // Short ribs on two levels in a row (one lateral band cut by the field, T2's rib missing the other): both
+    // bear ribs, and the count starts at the upper one (the Philips chest CT in a field right of the spine).
+    const two = evidence(['LR', 'LR', 'LR', 'LR', '', '', '']).map((e, k) => (k === 4 || k === 5 ? { ...e, shortRibLeft: true, shortRibRight: true } : e));
+    expect(labelLevels(two).names).toEqual(['T6', 'T5', 'T4', 'T3', 'T2', 'T1', 'C7']);
   });
 
   it('keeps the last-rib count weak when the level below it ends where a twelfth rib would cross out of view', () => {

@@ -181,19 +181,20 @@ function ribBearingLevels(ev: LevelEvidence[], warnings: string[]): boolean[] {
 }
 
 /**
- * The level right above the most cranial rib-bearing one bears a rib when a short rib crosses the inner band
- * there: on both sides, or on the one side whose lateral band is in view. A first rib that curves forward
- * before the lateral band would otherwise leave T1 looking rib-less, and the first-rib count would name T2
- * "T1" (AMOS 0336: the count fell one level low and disagreed with the last rib and the sacrum).
+ * The level above the most cranial rib-bearing one bears a rib when a short rib crosses the inner band there (both
+ * sides, or the side whose lateral band is in view), and so on upwards. A first rib curving forward before the
+ * lateral band left T1 rib-less and T2 named "T1" (AMOS 0336); with one band cut by the field, T2's rib can miss
+ * the other too (Philips chest CT, 200 mm field 40 mm right of the spine: every name one level off at 0.9).
  */
 function withShortFirstRib(ev: LevelEvidence[], ribbed: boolean[]): boolean[] {
-  const top = ribbed.lastIndexOf(true);
-  const above = ev[top + 1];
-  if (top < 0 || !above || above.stub) return ribbed;
-  const left = above.shortRibLeft === true;
-  const right = above.shortRibRight === true;
-  const seen = above.bandLeft && above.bandRight ? left && right : (above.bandLeft && left) || (above.bandRight && right);
-  if (seen) ribbed[top + 1] = true;
+  for (let top = ribbed.lastIndexOf(true); top >= 0 && top + 1 < ev.length; top++) {
+    const above = ev[top + 1];
+    if (above.stub) break;
+    const left = above.shortRibLeft === true;
+    const right = above.shortRibRight === true;
+    if (!(above.bandLeft && above.bandRight ? left && right : (above.bandLeft && left) || (above.bandRight && right))) break;
+    ribbed[top + 1] = true;
+  }
   return ribbed;
 }
 
