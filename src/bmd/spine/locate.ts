@@ -77,7 +77,7 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
   }
   const ribDepthCut = (sFromMm: number, sToMm: number, side: 1 | -1): boolean => ribDepthCutByFov(loaded.volume, cl, sFromMm, sToMm, side);
   const partedByProcesses = boundariesPartedByProcesses(segments, processes.levelsMm, processes.oneLevelGap);
-  const { evidence, ribMarginMm, irregular, sacrumRuledOut } = levelEvidence(st, segments, size, expected, ribDepthCut, partedByProcesses);
+  const { evidence, ribMarginMm, irregular, sacrumRuledOut } = levelEvidence(st, segments, size, expected, ribDepthCut, partedByProcesses, scanGoesOnAbove(loaded.volume, cl));
   const labels = labelLevels(evidence, ribMarginMm);
   if (sacrumRuledOut) warnings.push('Bone as wide as the sacral alae lies below levels that bear ribs on both sides, so it is not taken for the sacrum.');
   warnings.push(...labels.warnings);
@@ -169,6 +169,7 @@ function levelEvidence(
   expected: (sMm: number) => number,
   ribDepthCut: (sFromMm: number, sToMm: number, side: 1 | -1) => boolean,
   partedByProcesses: boolean[],
+  columnLostAbove: boolean,
 ): { evidence: LevelEvidence[]; ribMarginMm: number; irregular: boolean[]; sacrumRuledOut: boolean } {
   const mips = ribMips(st);
   const ribs = traceRibs(st, mips);
@@ -211,7 +212,9 @@ function levelEvidence(
       cranialInferred: sg.cranialInferred || irregular[k],
       sacral: k <= sacrumTop,
       stub: !whole && sg.sTo - sg.sFrom < 0.5 * expected((sg.sFrom + sg.sTo) / 2),
-      partial: !whole && sg.sTo - sg.sFrom < expected((sg.sFrom + sg.sTo) / 2),
+      // An open top piece where the column was lost inside the scan is cut as much as one the scan's edge cuts:
+      // the straightened spine, and the rib band read from it, end there.
+      partial: !whole && (sg.sTo - sg.sFrom < expected((sg.sFrom + sg.sTo) / 2) || (columnLostAbove && k === segments.length - 1)),
     };
   });
   return { evidence, ribMarginMm: ribFit.marginMm, irregular, sacrumRuledOut };
@@ -240,6 +243,19 @@ function ribDepthCutByFov(vol: Volume, cl: Centerline, sFromMm: number, sToMm: n
     if (i < -0.5 || i > nx - 0.5 || j < -0.5 || j > ny - 0.5) cut++;
   }
   return total > 0 && cut >= 0.4 * total;
+}
+
+/**
+ * Whether the scan goes on more than half a level (15 mm) above the column's cranial end: the track lost the
+ * spine inside the scan. Then the top piece may be any level, and its rib may lie just beyond the straightened
+ * spine (the Philips chest CT in a 260 mm field 80 mm right of the spine: the track ended inside T6, whose
+ * piece read as a rib-less "C7" above T7, and every level was named six levels off at 0.89-0.90).
+ */
+export function scanGoesOnAbove(vol: Volume, cl: Centerline): boolean {
+  const n = cl.n - 1;
+  const [i, j, k] = patientMmToVoxel(vol, [cl.pointMm[3 * n], cl.pointMm[3 * n + 1], cl.pointMm[3 * n + 2] + 15]);
+  const inside = (x: number, size: number): boolean => x >= -0.5 && x <= size - 0.5;
+  return inside(i, vol.dims[0]) && inside(j, vol.dims[1]) && inside(k, vol.dims[2]);
 }
 
 /** How far below its own level a rib can cross the lateral band (mm): the twelfth, 10-13 mm on AMOS 0336. */
