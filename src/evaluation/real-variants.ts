@@ -134,6 +134,14 @@ function meanSpine(spineMm: Vec3[]): [number, number] {
   return [spineMm.reduce((a, p) => a + p[0], 0) / spineMm.length, spineMm.reduce((a, p) => a + p[1], 0) / spineMm.length];
 }
 
+/** A field of view centred dxMm to the patient's left (negative: right) and dyMm behind (negative: in front of) the spine. */
+function besideSpine(dxMm: number, dyMm: number): (v: Volume, spineMm: Vec3[]) => [number, number] {
+  return (_v, spineMm) => {
+    const [x, y] = meanSpine(spineMm);
+    return [x + dxMm, y + dyMm];
+  };
+}
+
 /**
  * A field of view on the heart, as a cardiac reconstruction has it: sizeMm square, 30 mm left of the spine, its
  * posterior edge `behindMm` behind the deepest vertebral body centre. Every body stays whole, but the kyphosis
@@ -230,6 +238,9 @@ export function variantsOf(caseName: CaseName): RealVariant[] {
         fovStep('FOV 200 mm on the heart', 200, onHeart(200, 30)),
       ]),
       v('fov-heart-20', '200 mm field of view on the heart, its posterior edge 20 mm behind the deepest body centre', [fovStep('FOV 200 mm on the heart', 200, onHeart(200, 20))]),
+      v('fov-200-right', '200 mm field of view 40 mm right of and 30 mm in front of the spine (the left rib band cut)', [
+        fovStep('FOV 200 mm, right', 200, besideSpine(-40, -30)),
+      ]),
       v('slices-5mm+noise-25', '5 mm slices with added noise SD 25 HU', [thickStep(5), noiseStep(25, 1399)]),
     ];
   }
