@@ -70,6 +70,8 @@ export interface LabelOutcome {
 
 const T1 = VERTEBRA_LEVELS.indexOf('T1');
 const T12 = VERTEBRA_LEVELS.indexOf('T12');
+const T2 = T1 + 1;
+const T10 = T12 - 2;
 const L5 = VERTEBRA_LEVELS.indexOf('L5');
 
 /**
@@ -290,8 +292,6 @@ function firstRibAnchor(ev: LevelEvidence[], ribbedIn: boolean[], ribless: boole
 const MID_THORAX_RIBLESS_MAX = 1;
 
 function weakenForMidThoraxWithoutRibs(ev: LevelEvidence[], ribbed: boolean[], count: AnchorCount, warnings: string[]): void {
-  const T2 = T1 + 1;
-  const T10 = T12 - 2;
   const missing = ev.filter((e, k) => {
     const idx = count.base - k;
     return idx >= T2 && idx <= T10 && !ribbed[k] && e.whole && !e.stub && !e.sacral && e.bandLeft && e.bandRight;

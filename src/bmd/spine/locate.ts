@@ -238,9 +238,9 @@ function ribDepthCutByFov(vol: Volume, cl: Centerline, sFromMm: number, sToMm: n
   let total = 0;
   for (let s = sFromMm; s <= sToMm; s += 2) {
     const [i, j, k] = patientMmToVoxel(vol, curveToPatientMm(cl, s, SLAB_U_MM[1], side * RIB_BAND_CENTRE_MM));
-    if (k < -0.5 || k > nz - 0.5) continue;
+    if (!onGrid(k, nz)) continue;
     total++;
-    if (i < -0.5 || i > nx - 0.5 || j < -0.5 || j > ny - 0.5) cut++;
+    if (!onGrid(i, nx) || !onGrid(j, ny)) cut++;
   }
   return total > 0 && cut >= 0.4 * total;
 }
@@ -254,8 +254,12 @@ function ribDepthCutByFov(vol: Volume, cl: Centerline, sFromMm: number, sToMm: n
 export function scanGoesOnAbove(vol: Volume, cl: Centerline): boolean {
   const n = cl.n - 1;
   const [i, j, k] = patientMmToVoxel(vol, [cl.pointMm[3 * n], cl.pointMm[3 * n + 1], cl.pointMm[3 * n + 2] + 15]);
-  const inside = (x: number, size: number): boolean => x >= -0.5 && x <= size - 0.5;
-  return inside(i, vol.dims[0]) && inside(j, vol.dims[1]) && inside(k, vol.dims[2]);
+  return onGrid(i, vol.dims[0]) && onGrid(j, vol.dims[1]) && onGrid(k, vol.dims[2]);
+}
+
+/** A fractional voxel index within the scan on an axis of n voxels (half a voxel of slack at the faces). */
+function onGrid(x: number, n: number): boolean {
+  return x >= -0.5 && x <= n - 0.5;
 }
 
 /** How far below its own level a rib can cross the lateral band (mm): the twelfth, 10-13 mm on AMOS 0336. */
