@@ -1,4 +1,4 @@
-import type { LevelEvidence } from './labels.js';
+import type { LevelEvidence } from './level-evidence.js';
 
 /**
  * Inferred boundaries (no disc seen) that other bones show to part two vertebrae, so that a count carried across

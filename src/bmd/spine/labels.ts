@@ -1,6 +1,11 @@
 import type { VertebraLevel } from '../report.js';
 import { VERTEBRA_LEVELS } from '../report.js';
+import { CUT_TOP_RIB_COUNT, L5, ONE_ANCHOR, T12, WEAK_RIB_COUNT, type AnchorCount } from './anchor-count.js';
 import { boundaryConfirmed } from './confirmed-boundaries.js';
+import type { LevelEvidence } from './level-evidence.js';
+import { firstRibAnchor, lastRibAnchor, ribBearingLevels, weakenForMidThoraxWithoutRibs } from './rib-anchors.js';
+
+export type { LevelEvidence } from './level-evidence.js';
 
 /**
  * Naming the levels by counting from the anatomical anchors that are in view, as a reader does:
@@ -11,54 +16,6 @@ import { boundaryConfirmed } from './confirmed-boundaries.js';
  * has 11 or 13 rib pairs or a lumbosacral transitional vertebra (together ~10-20% of people: Nakajima et
  * al., Spine 2014; Carrino et al., Radiology 2011), which a count cannot settle: the labels are then uncertain.
  */
-export interface LevelEvidence {
-  /** Rib heads traced to this level, per side. */
-  ribLeft: boolean;
-  ribRight: boolean;
-  /** The lateral rib band beside this level lies inside the scan, per side ("no rib" then means no rib). */
-  bandLeft: boolean;
-  bandRight: boolean;
-  /**
-   * A short rib crosses the inner band (near the spine only) within this level, apart from the lateral
-   * band's ribs: what a first rib that curves forward early looks like. Used only just above those ribs.
-   */
-  shortRibLeft?: boolean;
-  shortRibRight?: boolean;
-  /**
-   * The band below this level, where its rib would cross if it descends steeply as a twelfth rib does, is in
-   * view too (false at the bottom edge of a scan): without it a rib-less look may be a twelfth rib cut off.
-   */
-  ribDescentInView?: boolean;
-  /**
-   * A rib traced to within this level was given to no level: one rib per level and side leaves it over, as
-   * when a disc is missed and two levels read as one (hard phantom 20013: T7 and T8 shared two pieces with
-   * T6, and T7's ribs were left over).
-   */
-  unassignedRib?: boolean;
-  /** A whole level's length over the column's trend (1: as its neighbours); NaN for a piece cut by the scan. */
-  lengthOverTrend?: number;
-  /**
-   * This level and the next one up each hold their own transverse process pair, a level apart
-   * (transverse-processes.ts): the boundary between them parts two vertebrae, whether its disc shows or not.
-   */
-  cranialPartedByProcesses?: boolean;
-  /** Disc at both ends (a whole level); for an open end piece, whether it holds most of a body. */
-  whole: boolean;
-  /** A boundary of this level was inferred across a run with no visible disc. */
-  caudalInferred: boolean;
-  cranialInferred: boolean;
-  /** This piece is the sacrum (below the last lumbar disc, with alae). */
-  sacral: boolean;
-  /** Too little of a body to name (an endplate and disc at the scan edge). */
-  stub: boolean;
-  /**
-   * Cut by the scan edge with less than a whole level in view: too little to show that it bears no rib. A rib
-   * crosses the band at the top of its own level or above it, so most of a level can be in view without its
-   * rib (the first rib leaves the top of T1; AMOS 0336 cropped through T9: the cut T9 read as a rib-less "C7",
-   * and a firm first-rib count put "T1" on T10).
-   */
-  partial?: boolean;
-}
 
 export interface LabelOutcome {
   /** Per level (caudal first, as given): its name, or null when not a named vertebra (sacrum, stub, beyond C1-L5). */
@@ -68,19 +25,6 @@ export interface LabelOutcome {
   warnings: string[];
 }
 
-const T1 = VERTEBRA_LEVELS.indexOf('T1');
-const T12 = VERTEBRA_LEVELS.indexOf('T12');
-const T2 = T1 + 1;
-const T10 = T12 - 2;
-const L5 = VERTEBRA_LEVELS.indexOf('L5');
-
-/**
- * Confidence of a count from one anchor alone at its own level (before the distance and gap discounts).
- * Below 0.8 where variant anatomy alone makes the count wrong often enough: 11 or 13 rib pairs move the
- * last rib (several % of people; Merks et al., 2005), a transitional lumbosacral vertebra the sacrum
- * (4-30%; Konin & Walz, AJNR 2010). The first rib is moved only by a cervical rib (< 1%).
- */
-const ONE_ANCHOR = { t1: 0.9, t12: 0.75, l5: 0.72 } as const;
 /** Two or three anchors agreeing: the count is confirmed independently. */
 const AGREEING_ANCHORS = 0.97;
 /**
@@ -110,199 +54,7 @@ export const NO_ANCHOR = 0.2;
  * traced-end distance to the levels' windows, ribs.ts). Under this, a rib count is not trusted on its own.
  */
 export const RIB_MARGIN_MIN_MM = 10;
-const WEAK_RIB_COUNT = 0.7;
-/**
- * A first-rib count below a piece that the scan's top edge cuts: it is right only when the scan starts inside
- * T1, and a scan that starts lower in the chest gives the same picture (the Philips chest CT cropped to start
- * inside any of T2-T7: every name wrong by the levels cut away). Alone it names levels as a guess, under 0.5
- * so that no value rests on it; with another anchor that agrees it is still a confirmation.
- */
-const CUT_TOP_RIB_COUNT = 0.45;
 
-type AnchorName = 't1' | 't12' | 'l5';
-/** One anchor's count: the VERTEBRA_LEVELS index of level 0 (the caudal-most piece), index(k) = base - k. */
-interface AnchorCount {
-  name: AnchorName;
-  base: number;
-  at: number;
-  conf: number;
-  /**
-   * Weakened for a reason other than the scan's edge (an irregular or one-sided rib pattern, ribs that fit a
-   * level up or down almost as well): such a count can be off in either direction.
-   */
-  doubt: boolean;
-}
-
-const RIB_LIKE_SET_ASIDE = 'Rib-like bone below a rib-less level under the thorax was not counted as a rib (an iliac crest, a kidney or a transverse process).';
-
-/**
- * Whether each level bears ribs. Ribs run without a break from T1 to T12 (a lumbar rib occurs on L1 only):
- * the longest run of rib-bearing levels (a single missed level allowed inside it, not at its caudal end) is
- * the thorax, and rib-like bone in a run below it, past two or more rib-less levels, is an iliac crest, a
- * kidney or a transverse process, and is set aside. Runs above it are kept: there a missed rib or two is the
- * likelier story (the scapulae and arms crowd the upper ribs), and the first-rib anchor asks for ribs below it
- * anyway.
- */
-function ribBearingLevels(ev: LevelEvidence[], warnings: string[]): boolean[] {
-  const ribbed = ev.map((e) => e.ribLeft || e.ribRight);
-  const runs: { from: number; to: number; count: number }[] = [];
-  for (let k = 0; k < ev.length; k++) {
-    if (!ribbed[k]) continue;
-    const last = runs[runs.length - 1];
-    if (last && k - last.to <= 2) {
-      last.to = k;
-      last.count++;
-    } else runs.push({ from: k, to: k, count: 1 });
-  }
-  // A one-sided "rib" at the caudal end of a run, past a rib-less level, is a kidney (renal cortex under
-  // contrast lies just where the ribs cross the band), an iliac crest or a transverse process: the twelfth
-  // rib does not skip the eleventh. It is set aside before the runs are compared.
-  let dropped = false;
-  for (const r of runs) {
-    const k = r.from;
-    if (r.count >= 2 && !ribbed[k + 1] && !(ev[k].ribLeft && ev[k].ribRight) && ev[k + 1].whole && (ev[k + 1].bandLeft || ev[k + 1].bandRight)) {
-      ribbed[k] = false;
-      r.from = k + 2;
-      r.count--;
-      dropped = true;
-    }
-  }
-  if (runs.length < 2) {
-    if (dropped) warnings.push(RIB_LIKE_SET_ASIDE);
-    return withShortFirstRib(ev, ribbed);
-  }
-  // On a tie the most cranial run: ribs are cranial, an iliac crest or kidney caudal.
-  const main = runs.reduce((a, r) => (r.count >= a.count ? r : a));
-  for (const r of runs) {
-    if (r.to >= main.from) continue;
-    for (let k = r.from; k <= r.to; k++) ribbed[k] = false;
-    dropped = true;
-  }
-  if (dropped) warnings.push(RIB_LIKE_SET_ASIDE);
-  return withShortFirstRib(ev, ribbed);
-}
-
-/**
- * The level above the most cranial rib-bearing one bears a rib when a short rib crosses the inner band there (both
- * sides, or the side whose lateral band is in view), and so on upwards. A first rib curving forward before the
- * lateral band left T1 rib-less and T2 named "T1" (AMOS 0336); with one band cut by the field, T2's rib can miss
- * the other too (Philips chest CT, 200 mm field 40 mm right of the spine: every name one level off at 0.9).
- */
-function withShortFirstRib(ev: LevelEvidence[], ribbed: boolean[]): boolean[] {
-  for (let top = ribbed.lastIndexOf(true); top >= 0 && top + 1 < ev.length; top++) {
-    const above = ev[top + 1];
-    if (above.stub) break;
-    const left = above.shortRibLeft === true;
-    const right = above.shortRibRight === true;
-    if (!(above.bandLeft && above.bandRight ? left && right : (above.bandLeft && left) || (above.bandRight && right))) break;
-    ribbed[top + 1] = true;
-  }
-  return ribbed;
-}
-
-/**
- * Whether the levels next to an anchor level, on the side where the ribs continue (dir +1: cranial, for
- * T12; -1: caudal, for T1), bear ribs as they must: one of the next two levels in view (whole or cut by the
- * scan edge, not a stub), unless the column ends there or their rib band is out of view.
- */
-function ribsAlongside(ev: LevelEvidence[], ribbed: boolean[], at: number, dir: 1 | -1): boolean {
-  const next = [at + dir, at + 2 * dir].filter((k) => k >= 0 && k < ev.length && !ev[k].stub && !ev[k].sacral && (ev[k].bandLeft || ev[k].bandRight));
-  return next.length === 0 || next.some((k) => ribbed[k]);
-}
-
-/** T12: the most caudal rib-bearing level, with a rib-less whole level right below it. */
-function lastRibAnchor(ev: LevelEvidence[], ribbed: boolean[], ribless: boolean[], warnings: string[]): AnchorCount | null {
-  const n = ev.length;
-  const t12 = ribbed.indexOf(true);
-  if (!(t12 > 0 && ribless[t12 - 1])) return null;
-  // T11 and T10 bear ribs too: a lone "rib" with rib-less levels above it (an iliac crest) is no anchor.
-  if (!ribsAlongside(ev, ribbed, t12, 1)) return null;
-  let conf: number = ONE_ANCHOR.t12;
-  const both = (k: number): boolean => ev[k].ribLeft && ev[k].ribRight;
-  const onlyLeft = (k: number): boolean => ev[k].ribLeft && !ev[k].ribRight;
-  const onlyRight = (k: number): boolean => ev[k].ribRight && !ev[k].ribLeft;
-  // The lowest pair split over two levels (one side's rib here, the other side's only on the level above):
-  // either a steep 12th rib traced low on one side, or the 11th and 12th each seen on one side only.
-  if (t12 + 1 < n && ((onlyLeft(t12) && onlyRight(t12 + 1)) || (onlyRight(t12) && onlyLeft(t12 + 1)))) {
-    conf = 0.6;
-    warnings.push('The lowest ribs are seen on one side each on two neighbouring levels: the last-rib count is uncertain.');
-  }
-  // A rib on one side only at the bottom, below a level with ribs on both: a kidney, a transverse process
-  // or a short 12th rib traced on one side; less sure.
-  if (!both(t12) && t12 + 1 < n && both(t12 + 1)) conf = Math.min(conf, 0.6);
-  // One-sided evidence on both levels (a small field of view, a missed rib): less sure.
-  if (!both(t12) && !(ev[t12 - 1].bandLeft && ev[t12 - 1].bandRight)) conf = Math.min(conf, 0.7);
-  // A rib-less level between rib-bearing ones just above: a faint rib missed, or this "rib" is not one.
-  if (t12 + 2 < n && !ribbed[t12 + 1] && ribless[t12 + 1] && ribbed[t12 + 2]) {
-    conf = 0.6;
-    warnings.push('The rib pattern at the thoracolumbar junction is irregular (a rib-bearing level below a rib-less one): the last-rib count is uncertain.');
-  }
-  const doubt = conf < ONE_ANCHOR.t12;
-  // The "L1" below ends at the bottom edge of the scan, above where a twelfth rib would cross the band: it
-  // may be T12 with its ribs out of view (hard phantom 20051), so the count is weak, as for the first rib.
-  if (ev[t12 - 1].ribDescentInView === false) {
-    conf = Math.min(conf, WEAK_RIB_COUNT);
-    warnings.push('The level below the last rib-bearing one ends at the bottom edge of the scan, where a twelfth rib would cross the rib band out of view: the last-rib count is uncertain.');
-  }
-  return { name: 't12', base: T12 + t12, at: t12, conf, doubt };
-}
-
-/**
- * T1: the most cranial rib-bearing level, with a rib-less level right above it (C7). When that level is cut
- * short by the scan's edge (a stub or less than a whole level), the count is weak: it may be T1 itself.
- */
-function firstRibAnchor(ev: LevelEvidence[], ribbedIn: boolean[], ribless: boolean[], warnings: string[]): AnchorCount | null {
-  // A stub at the top edge is too little of a level to show a first rib of its own: a rib given to it is the
-  // first rib of the level below traced high, or a clavicle (hard phantom 21010: T1's ribs on a 6 mm C7 stub
-  // hid the count). For the last-rib count a stub keeps its rib: a T12 that the scan's top edge cuts may show
-  // one (the TotalSegmentator example, tilted).
-  const ribbed = ribbedIn.map((r, k) => r && !ev[k].stub);
-  const t1 = ribbed.lastIndexOf(true);
-  const above = ev[t1 + 1];
-  const cut = above !== undefined && (above.partial === true || above.stub);
-  // A whole level above with its rib band out of view may be T1 itself; a cut one is a weak count either way.
-  if (t1 < 0 || !above || ribbed[t1 + 1] || !(cut || above.bandLeft || above.bandRight)) return null;
-  // T2 and T3 bear ribs too: a lone "rib" with rib-less levels below it (a clavicle, an iliac crest) is no anchor.
-  if (!ribsAlongside(ev, ribbed, t1, -1)) return null;
-  // Nor is a "rib" on the column's lowest level, with nothing below to show the thorax goes on (hard phantom
-  // 21020, an abdomen CT: bone beside the sacrum read as a rib named the sacrum "T1" at 0.9, and L5-T12 C7-C2).
-  if (!ev.slice(0, t1).some((e) => !e.stub && !e.sacral)) return null;
-  let conf: number = ONE_ANCHOR.t1;
-  if (t1 - 2 >= 0 && !ribbed[t1 - 1] && ribless[t1 - 1] && ribbed[t1 - 2]) {
-    conf = 0.6;
-    warnings.push('The rib pattern at the top of the thorax is irregular (a rib-less level between rib-bearing ones): the first-rib count is uncertain.');
-  }
-  const doubt = conf < ONE_ANCHOR.t1;
-  // The "C7" above is a piece cut by the scan's top edge: it may be T1 with its first rib out of view, so the
-  // count is weak (hard phantom 20036: the first-rib count fell one level low where the scan cut T1).
-  if (cut) {
-    conf = Math.min(conf, CUT_TOP_RIB_COUNT);
-    warnings.push('The level above the first rib-bearing one is cut by the edge of the scan, so it may bear a rib out of view: the first-rib count is uncertain.');
-  }
-  return { name: 't1', base: T1 + t1, at: t1, conf, doubt };
-}
-
-/**
- * More than this many levels that a rib count names T2-T10 without a rib on either side (whole, rib band in
- * view on both) make the count weak. T2-T10 bear ribs in everyone (rib-count variants sit at its ends: a
- * cervical rib, 11 or 13 pairs), so the ribs were missed or the count put the thorax in the wrong place (hard
- * phantom 22007, an abdomen CT: the track left the spine above T11, T11's ribs read as the first pair, four
- * rib-less lumbar levels named T3-T6, "T1" at 0.9). One is allowed: the scapulae or a small field hide a rib.
- */
-const MID_THORAX_RIBLESS_MAX = 1;
-
-function weakenForMidThoraxWithoutRibs(ev: LevelEvidence[], ribbed: boolean[], count: AnchorCount, warnings: string[]): void {
-  const missing = ev.filter((e, k) => {
-    const idx = count.base - k;
-    return idx >= T2 && idx <= T10 && !ribbed[k] && e.whole && !e.stub && !e.sacral && e.bandLeft && e.bandRight;
-  }).length;
-  if (missing <= MID_THORAX_RIBLESS_MAX) return;
-  count.conf = Math.min(count.conf, WEAK_RIB_COUNT);
-  count.doubt = true;
-  warnings.push(
-    `${missing} levels that the ${count.name.toUpperCase()} count names T2-T10 show no rib although their rib band is in view: ribs were missed or the count is off, so it is uncertain.`,
-  );
-}
 
 /** L5: the level right above the (most cranial) sacral piece. */
 function sacralAnchor(ev: LevelEvidence[]): AnchorCount | null {
