@@ -241,6 +241,9 @@ export function variantsOf(caseName: CaseName): RealVariant[] {
       v('fov-200-right', '200 mm field of view 40 mm right of and 30 mm in front of the spine (the left rib band cut)', [
         fovStep('FOV 200 mm, right', 200, besideSpine(-40, -30)),
       ]),
+      v('fov-200-edge', '200 mm field of view 70 mm right of and 30 mm in front of the spine (the spine by its left edge, the scapula mid-field)', [
+        fovStep('FOV 200 mm, spine at the edge', 200, besideSpine(-70, -30)),
+      ]),
       v('slices-5mm+noise-25', '5 mm slices with added noise SD 25 HU', [thickStep(5), noiseStep(25, 1399)]),
     ];
   }

@@ -229,6 +229,23 @@ describe('naming levels from the anchors in view', () => {
     expect(labelLevels(two).names).toEqual(['T6', 'T5', 'T4', 'T3', 'T2', 'T1', 'C7']);
   });
 
+  it('keeps the first-rib count weak where only one side of the level above it is in the field of view', () => {
+    // Caudal first: T6 ... T1 with ribs on the side in view, C7 above. The field cuts the left band all the way up,
+    // so each first rib had one side to be seen on: a missed one names T2 "T1" (AMOS 0336 in a 200 mm field 80 mm
+    // left of the spine, every name one level off at 0.86-0.90).
+    const oneSided = (ribs: ('' | 'R')[]): LevelEvidence[] => evidence(ribs).map((e) => ({ ...e, bandLeft: false }));
+    const r = labelLevels(oneSided(['R', 'R', 'R', 'R', 'R', 'R', '']));
+    expect(r.names).toEqual(['T6', 'T5', 'T4', 'T3', 'T2', 'T1', 'C7']);
+    expect(Math.max(...r.confidence)).toBeLessThan(0.8);
+    expect(r.warnings.join(' ')).toMatch(/Only one side of the level above the first rib-bearing one/);
+    // Both sides in view, as the same ribs with both bands: the count stands.
+    expect(Math.min(...labelLevels(evidence(['R', 'R', 'R', 'R', 'R', 'R', ''])).confidence)).toBeGreaterThanOrEqual(0.85);
+    // One band short at the "C7" alone (the scan's top edge, not the field's side): the count stands too.
+    const topOnly = evidence(['LR', 'LR', 'LR', 'LR', 'LR', 'LR', '']);
+    topOnly[6] = { ...topOnly[6], bandRight: false };
+    expect(Math.min(...labelLevels(topOnly).confidence)).toBeGreaterThanOrEqual(0.85);
+  });
+
   it('keeps the last-rib count weak when the level below it ends where a twelfth rib would cross out of view', () => {
     // Caudal first: a rib-less level at the scan's bottom edge, then rib-bearing levels up to T1, and C7 cut
     // by the top edge (a weak first-rib count): the last-rib count (the bottom level as L1) disagrees with

@@ -51,6 +51,8 @@ interface SliceOutline {
   yAnterior: number;
   yPosterior: number;
   ok: boolean;
+  /** The trunk runs off the left or right edge of the field in this slice, so xCenter is not its midline. */
+  cutSideways: boolean;
 }
 
 export function sliceOutline(g: WorkingGrid, z: number): SliceOutline {
@@ -60,6 +62,8 @@ export function sliceOutline(g: WorkingGrid, z: number): SliceOutline {
   let n = 0;
   let yA = -1;
   let yP = -1;
+  let edgeRows = 0;
+  let bodyRows = 0;
   for (let y = 0; y < ny; y++) {
     let rowCount = 0;
     for (let x = 0; x < nx; x++) {
@@ -73,9 +77,12 @@ export function sliceOutline(g: WorkingGrid, z: number): SliceOutline {
     if (rowCount * g.spacingMm[0] > 60) {
       if (yA < 0) yA = y;
       yP = y;
+      bodyRows++;
+      if (g.hu[base + nx * y] > -400 || g.hu[base + nx * y + nx - 1] > -400) edgeRows++;
     }
   }
-  return { xCenter: n > 0 ? sx / n : nx / 2, yAnterior: yA, yPosterior: yP, ok: n > 0 && yA >= 0 && yP > yA };
+  const cutSideways = bodyRows > 0 && edgeRows >= 0.3 * bodyRows;
+  return { xCenter: n > 0 ? sx / n : nx / 2, yAnterior: yA, yPosterior: yP, ok: n > 0 && yA >= 0 && yP > yA, cutSideways };
 }
 
 /** Midline profile along y at slice z: mean HU over x in [x0-hw, x0+hw] and z-1..z+1. Written into out. */
@@ -230,9 +237,9 @@ function bodyRowExtent(g: WorkingGrid, z: number, x0: number, y0: number): { cen
 
 /**
  * Canal candidates of every slice, from midline profiles through and up to 15 mm either side of the bone
- * column's estimated x (the estimate can sit on a pedicle).
+ * column's estimated x (the estimate can sit on a pedicle); with `acrossWidth`, across the whole width.
  */
-function canalCandidatesPerSlice(g: WorkingGrid, outlines: SliceOutline[], colXs: Float32Array): CanalCandidate[][] {
+function canalCandidatesPerSlice(g: WorkingGrid, outlines: SliceOutline[], colXs: Float32Array, acrossWidth: boolean): CanalCandidate[][] {
   const [nx, ny, nz] = g.dims;
   const prof = new Float32Array(ny);
   const cands: CanalCandidate[][] = [];
@@ -254,8 +261,9 @@ function canalCandidatesPerSlice(g: WorkingGrid, outlines: SliceOutline[], colXs
     // found), so the canal there was never looked for. The canal path (canal-path.ts) keeps whichever continues
     // the column.
     const centres = Math.abs(colXs[z] - usualX) * g.spacingMm[0] > 15 ? [colXs[z], usualX] : [colXs[z]];
-    for (const centre of centres) {
-      for (let dx = -reach; dx <= reach; dx += step) {
+    for (const centre of acrossWidth ? [nx / 2] : centres) {
+      const r = acrossWidth ? Math.ceil(nx / 2) : reach;
+      for (let dx = -r; dx <= r; dx += step) {
         const x = Math.round(centre) + dx;
         if (x < hw || x >= nx - hw) continue;
         midlineProfile(g, z, x, hw, prof);
@@ -265,6 +273,12 @@ function canalCandidatesPerSlice(g: WorkingGrid, outlines: SliceOutline[], colXs
     cands.push(list);
   }
   return cands;
+}
+
+/** The canal path through the candidates and its longest continuous run [a, b] (slices; a < 0 if none). */
+function longestCanal(g: WorkingGrid, cands: CanalCandidate[][]): { cands: CanalCandidate[][]; choice: Int32Array; a: number; b: number } {
+  const choice = chooseCanalPath(cands, g.spacingMm[1], g.spacingMm[2]);
+  return { cands, choice, ...continuousRun(choice, cands, g) };
 }
 
 export function findSpineTrack(g: WorkingGrid): SpineTrack {
@@ -284,9 +298,18 @@ export function findSpineTrack(g: WorkingGrid): SpineTrack {
     if (o.ok) colX[z] = spineColumnX(g, z, o);
   }
   const colXs = runningMedian(colX, Math.max(1, Math.round(10 / g.spacingMm[2])));
-  const cands = canalCandidatesPerSlice(g, outlines, colXs);
-  const choice = chooseCanalPath(cands, g.spacingMm[1], g.spacingMm[2]);
-  const { a: bestA, b: bestB } = continuousRun(choice, cands, g);
+  let canal = longestCanal(g, canalCandidatesPerSlice(g, outlines, colXs, false));
+  // Where the trunk runs off the side of the field, the outline's centre is not the midline and the bone-column
+  // estimate can settle on a scapula while the spine lies by the field's edge (the Philips chest CT in a 200 mm
+  // field 70-80 mm to one side: "levels" on the scapula, seven named at 0.9; in a 260 mm field, the track lost
+  // above T4 where the shoulders widen the trunk). The canal is then also looked for across the whole width of
+  // every slice, and the longer continuous canal is kept: the whole width alone let a canal-like gap elsewhere
+  // break the track of a small heart field (hard phantom 20003, T9-T11 lost).
+  if (outlines.some((o) => o.ok && o.cutSideways)) {
+    const across = longestCanal(g, canalCandidatesPerSlice(g, outlines, colXs, true));
+    if (across.b - across.a > canal.b - canal.a) canal = across;
+  }
+  const { cands, choice, a: bestA, b: bestB } = canal;
   if (bestA < 0 || (bestB - bestA + 1) * g.spacingMm[2] < 40) {
     return { found, bodyX, bodyY, bodyDepthMm: depth, bodyWidthMm: width, canalY, touchesEdge: edge, zFirst: -1, zLast: -1 };
   }

@@ -145,6 +145,16 @@ export function firstRibAnchor(ev: LevelEvidence[], ribbedIn: boolean[], ribless
     conf = 0.6;
     warnings.push('The rib pattern at the top of the thorax is irregular (a rib-less level between rib-bearing ones): the first-rib count is uncertain.');
   }
+  // A field that cuts one side's rib band along the column (at the "T1" and the "C7" above it) leaves the first
+  // rib one side to be seen on, not two, and the first rib is the hardest to trace (short, steep, under the
+  // clavicle): one miss moves the count a level (AMOS 0336 in a 200 mm field 80 mm to one side of the spine:
+  // every name one level off at 0.86-0.90). One band short at the open top piece alone is the scan's top edge,
+  // not the field's side (the Philips chest CT at 5 mm slices, named right).
+  const oneSided = (e: LevelEvidence): boolean => e.bandLeft !== e.bandRight;
+  if (!cut && oneSided(above) && oneSided(ev[t1])) {
+    conf = Math.min(conf, WEAK_RIB_COUNT);
+    warnings.push('Only one side of the level above the first rib-bearing one is in the field of view, so a first rib there may have been missed: the first-rib count is uncertain.');
+  }
   const doubt = conf < ONE_ANCHOR.t1;
   // The "C7" above is a piece cut by the scan's top edge: it may be T1 with its first rib out of view, so the
   // count is weak (hard phantom 20036: the first-rib count fell one level low where the scan cut T1).
