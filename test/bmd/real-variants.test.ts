@@ -25,10 +25,7 @@ const CASES: [CaseName, string[]][] = [
  * and are asserted. Listed so the gap stays visible: the test fails when a listed variant starts to pass, so
  * the entry is removed then.
  */
-const KNOWN_NAMING_GAPS: Record<string, string> = {
-  'philips/fov-heart-30':
-    'the field ends 44-64 mm behind the upper bodies, which cuts the slab the rib tracer reads: no rib count is trusted and every level gets a placeholder name at 0.2 (before, T4 was taken for T1 and all were named three levels off at 0.86-0.90)',
-};
+const KNOWN_NAMING_GAPS: Record<string, string> = {};
 const SAFETY = /^(named wrongly|fully covered bodies not reported|bodies reported more than once|no naming anchor in view)/;
 
 const results: VariantResult[] = [];

@@ -1,3 +1,4 @@
+import { followBodies } from './body-follow.js';
 import { chooseCanalPath, continuousRun, type CanalCandidate } from './canal-path.js';
 import type { WorkingGrid } from './working-grid.js';
 import { median } from '../median.js';
@@ -354,7 +355,11 @@ export function findSpineTrack(g: WorkingGrid): SpineTrack {
     width[z] = bw[z];
   }
   void nx;
-  return { found, bodyX, bodyY, bodyDepthMm: depth, bodyWidthMm: width, canalY, touchesEdge: edge, zFirst: bestA, zLast: bestB };
+  // Past an end where the field cuts the canal away, on along the bodies (body-follow.ts).
+  const bodies = { found, bodyX, bodyY, bodyDepthMm: depth, bodyWidthMm: width };
+  const zLast = followBodies(g, bodies, bestB, 1);
+  const zFirst = followBodies(g, bodies, bestA, -1);
+  return { found, bodyX, bodyY, bodyDepthMm: depth, bodyWidthMm: width, canalY, touchesEdge: edge, zFirst, zLast };
 }
 
 /**

@@ -150,13 +150,14 @@ function bandPeaks(st: StraightSpine, mip: SideMip, bandMm: [number, number]): {
   const finite = Array.from(band).filter(Number.isFinite).sort((a, b) => a - b);
   if (finite.length === 0) return [];
   // Baseline: the band's lower third (muscle and fat between the ribs).
-  const baseline = finite[Math.floor(finite.length / 3)];
+  const baselineAt = localBaseline(band, Math.round(BASELINE_REACH_MM / st.stepMm), finite[Math.floor(finite.length / 3)]);
   const sm = new Float32Array(st.ns).fill(NaN);
   for (let s = 1; s + 1 < st.ns; s++) sm[s] = (band[s - 1] + band[s] + band[s + 1]) / 3;
   const reach = Math.round(12 / st.stepMm);
   const peaks: { s: number; contrastHu: number }[] = [];
   for (let s = 2; s + 2 < st.ns; s++) {
     const v = sm[s];
+    const baseline = baselineAt[s];
     if (!(v - baseline >= MIN_CONTRAST_HU) || !(v >= sm[s - 1]) || !(v > sm[s + 1])) continue;
     // A rib is a local peak: darker on both sides within 12 mm (an intercostal space, ~10-20 mm).
     let loBelow = Infinity;
@@ -168,6 +169,30 @@ function bandPeaks(st: StraightSpine, mip: SideMip, bandMm: [number, number]): {
     if (v - loBelow >= 0.5 * (v - baseline) && v - loAbove >= 0.5 * (v - baseline)) peaks.push({ s, contrastHu: Math.round(v - baseline) });
   }
   return peaks;
+}
+
+/**
+ * The band's baseline near each s: the lower third of its values within BASELINE_REACH_MM (about four levels).
+ * One baseline for the whole column mixed stretches the band sees differently: the Philips chest CT in a
+ * heart-centred field, once the track went on down the bodies (body-follow.ts), lost T2-T4's ribs to a baseline
+ * set by the lower column, and with them its first-rib count.
+ */
+const BASELINE_REACH_MM = 80;
+
+function localBaseline(band: Float32Array, reach: number, fallback: number): Float32Array {
+  const out = new Float32Array(band.length);
+  const win: number[] = [];
+  for (let s = 0; s < band.length; s++) {
+    win.length = 0;
+    for (let t = Math.max(0, s - reach); t <= Math.min(band.length - 1, s + reach); t++) if (Number.isFinite(band[t])) win.push(band[t]);
+    if (win.length < reach) {
+      out[s] = fallback;
+      continue;
+    }
+    win.sort((a, b) => a - b);
+    out[s] = win[Math.floor(win.length / 3)];
+  }
+  return out;
 }
 
 /**
