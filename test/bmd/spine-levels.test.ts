@@ -246,6 +246,19 @@ describe('naming levels from the anchors in view', () => {
     expect(Math.min(...labelLevels(topOnly).confidence)).toBeGreaterThanOrEqual(0.85);
   });
 
+  it('sets aside a count that would leave whole bodies below L5 unreported, and names every body', () => {
+    // Caudal first: nine rib-less whole levels under three rib-bearing ones. Read as the last rib pair, the lowest
+    // "T12" puts L5 on the fifth level and four whole bodies below it, which no spine has.
+    const r = labelLevels(evidence(['', '', '', '', '', '', '', '', '', 'LR', 'LR', 'LR']));
+    expect(r.warnings.join(' ')).toMatch(/T12 count would put 4 whole bodies outside C1-L5/);
+    expect(r.names.every((n) => n !== null)).toBe(true);
+    expect(Math.max(...r.confidence)).toBeLessThan(0.8);
+    // Two whole pieces below L5 (a sixth lumbar and a split body) still fit: the count stands.
+    const six = labelLevels(evidence(['', '', '', '', '', '', '', 'LR', 'LR']));
+    expect(six.anchors.t12).toBe(7);
+    expect(six.names[7]).toBe('T12');
+  });
+
   it('keeps the last-rib count weak when the level below it ends where a twelfth rib would cross out of view', () => {
     // Caudal first: a rib-less level at the scan's bottom edge, then rib-bearing levels up to T1, and C7 cut
     // by the top edge (a weak first-rib count): the last-rib count (the bottom level as L1) disagrees with

@@ -168,7 +168,8 @@ export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelO
     warnings.push('The ribs fit their levels only a little better than one level up or down: the rib count alone is uncertain.');
   }
   const l5 = sacralAnchor(ev);
-  const { base, conf, anchorsAt } = chooseCount([t1, t12, l5].filter((c): c is AnchorCount => c !== null), warnings);
+  const counts = [t1, t12, l5].filter((c): c is AnchorCount => c !== null && fitsColumn(ev, c, warnings));
+  const { base, conf, anchorsAt } = chooseCount(counts, warnings);
   const placeholder = base === null ? placeholderBase(ev, ribbed) : base;
   const names: (VertebraLevel | null)[] = [];
   const confidence: number[] = [];
@@ -179,6 +180,22 @@ export function labelLevels(ev: LevelEvidence[], ribMarginMm = Infinity): LabelO
     confidence.push(Math.round(c * 100) / 100);
   });
   return { names, confidence, anchors: { t1: t1?.at ?? null, t12: t12?.at ?? null, l5: l5?.at ?? null }, warnings };
+}
+
+/**
+ * Whether a count leaves the column's pieces inside C1-L5, give or take two (a sixth lumbar or transitional
+ * vertebra, a body split in two: hard phantom 20054, whose right last-rib count puts two pieces below L5). A count
+ * that puts more whole pieces below L5 or above C1 misreads its anchor: the bodies would go unreported as "beyond
+ * C1-L5" (AMOS 0336 in a heart-centred field: a rib pair on T4 read as the twelfth put "L5" on T8, and the eleven
+ * bodies below it were dropped). It is set aside, with a warning.
+ */
+const OUTSIDE_C1_L5_MAX = 2;
+
+function fitsColumn(ev: LevelEvidence[], count: AnchorCount, warnings: string[]): boolean {
+  const outside = ev.filter((e, k) => e.whole && !e.stub && !e.sacral && (count.base - k > L5 || count.base - k < 0)).length;
+  if (outside <= OUTSIDE_C1_L5_MAX) return true;
+  warnings.push(`The ${count.name.toUpperCase()} count would put ${outside} whole bodies outside C1-L5, so its anchor is misread: it is set aside.`);
+  return false;
 }
 
 /**
