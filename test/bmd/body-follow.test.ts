@@ -47,6 +47,15 @@ describe('following the vertebral bodies past the end of the canal track', () =>
     expect(Math.max(...Array.from(t.bodyY.subarray(21)).map((y) => Math.abs(y - 21)))).toBeLessThanOrEqual(1);
   });
 
+  it('goes on where the field cuts the posterior cortex off but not the part the ROI measures', () => {
+    // The back wall (5.5 voxels behind the centre) lies past the field's last row; 0.3 of the depth (3.3 voxels) does not.
+    const g = column({ nx: 40, ny: 26, nz: 60, bodyY: 21, levelSlices: 8 });
+    expect(followBodies(g, trackUpTo(g, 20, 21), 20, 1)).toBe(59);
+    // One row fewer and the measured part itself is cut: the follow stops at once.
+    const cut = column({ nx: 40, ny: 25, nz: 60, bodyY: 21, levelSlices: 8 });
+    expect(followBodies(cut, trackUpTo(cut, 20, 21), 20, 1)).toBe(20);
+  });
+
   it('leaves a track alone where the field holds the canal behind the body (it ended for another reason)', () => {
     const g = column({ nx: 40, ny: 40, nz: 60, bodyY: 12, levelSlices: 8 });
     const t = trackUpTo(g, 20, 12);

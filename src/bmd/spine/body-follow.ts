@@ -10,7 +10,7 @@ import type { WorkingGrid } from './working-grid.js';
  * track that ends for another reason (the sacral canal flattening, the scan's own top or bottom) is left as it
  * is. The bodies are followed slice by slice as the bone under a window centred on the last body centre, its
  * centre moving at most one working voxel per slice, and the follow stops where that window is no longer mostly
- * bone over more than a disc's height, or where the body leaves the field.
+ * bone over more than a disc's height, or where the body's measurable part leaves the field.
  */
 
 /**
@@ -27,6 +27,9 @@ const BODY_FILL = 0.5;
 const MAX_MISS_MM = 12;
 /** Window half-size as a share of the body's width and depth: inside the cortex, clear of a beside aorta. */
 const WINDOW_SHARE = 0.35;
+
+/** Share of the body's depth behind its centre that must lie in the field for the body to be measured. */
+const MEASURABLE_DEPTH_SHARE = 0.3;
 
 export interface BodyTrackArrays {
   found: Uint8Array;
@@ -93,8 +96,10 @@ export function followBodies(g: WorkingGrid, t: BodyTrackArrays, from: number, d
     // beside the body cannot pull the window off it at once.
     x += Math.max(-1, Math.min(1, w.cx - x));
     y += Math.max(-1, Math.min(1, w.cy - y));
-    // The body itself leaving the field: nothing whole to measure beyond.
-    if (x - rx < 0 || x + rx > nx - 1 || y + (depthMm / 2) / sy > ny - 1) break;
+    // The body's measurable part leaving the field: the trabecular ROI reaches 0.2 of the depth behind the centre
+    // (src/bmd/roi/trabecular-roi.ts), so the follow goes on while 0.3 of it is in view, a posterior cortex cut
+    // off or not (AMOS 0336 with the edge 20 mm behind the deepest body: T1-T12 found only so).
+    if (x - rx < 0 || x + rx > nx - 1 || y + (MEASURABLE_DEPTH_SHARE * depthMm) / sy > ny - 1) break;
     for (let k = last + dir; k !== z + dir; k += dir) {
       t.found[k] = 1;
       const f = (k - last) / (z - last);
