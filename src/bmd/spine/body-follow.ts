@@ -20,7 +20,7 @@ import type { WorkingGrid } from './working-grid.js';
  */
 const CANAL_OUT_OF_VIEW_MM = 30;
 /** Cancellous bone of the body at ~3 mm voxels; discs, soft tissue and fat read below it. */
-const BODY_BONE_HU = 100;
+const CANCELLOUS_BONE_HU = 100;
 /** Share of the window over bone for a slice to count as body (a disc, partial-volumed, reads under it). */
 const BODY_FILL = 0.5;
 /** Slices under that share bridged in a row: a disc and its endplates, not a lost body. */
@@ -45,7 +45,7 @@ export function canalOutOfView(g: WorkingGrid, t: BodyTrackArrays, z: number): b
   return (g.dims[1] - 1 - posteriorWall) * g.spacingMm[1] < CANAL_OUT_OF_VIEW_MM;
 }
 
-/** Share of the elliptic window around (x0, y0) at slice z over BODY_BONE_HU, and the bone's centroid. */
+/** Share of the elliptic window around (x0, y0) at slice z over CANCELLOUS_BONE_HU, and the bone's centroid. */
 function boneInWindow(g: WorkingGrid, z: number, x0: number, y0: number, rx: number, ry: number): { fill: number; cx: number; cy: number } {
   const [nx, ny] = g.dims;
   const base = z * nx * ny;
@@ -58,7 +58,7 @@ function boneInWindow(g: WorkingGrid, z: number, x0: number, y0: number, rx: num
       if (((x - x0) / rx) ** 2 + ((y - y0) / ry) ** 2 > 1) continue;
       n++;
       if (x < 0 || y < 0 || x >= nx || y >= ny) continue;
-      if (g.hu[base + x + nx * y] >= BODY_BONE_HU) {
+      if (g.hu[base + x + nx * y] >= CANCELLOUS_BONE_HU) {
         bone++;
         sx += x;
         sy += y;

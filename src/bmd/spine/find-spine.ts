@@ -247,7 +247,7 @@ function canalCandidatesPerSlice(g: WorkingGrid, outlines: SliceOutline[], colXs
   const usualX = median(Array.from(colXs).filter(Number.isFinite));
   const hw = Math.max(1, Math.round(4 / g.spacingMm[0]));
   const step = Math.max(1, Math.round(3 / g.spacingMm[0]));
-  const reach = Math.round(15 / g.spacingMm[0]);
+  const reach = acrossWidth ? Math.ceil(nx / 2) : Math.round(15 / g.spacingMm[0]);
   for (let z = 0; z < nz; z++) {
     const o = outlines[z];
     if (!o.ok || !Number.isFinite(colXs[z])) {
@@ -261,10 +261,9 @@ function canalCandidatesPerSlice(g: WorkingGrid, outlines: SliceOutline[], colXs
     // profile, and the estimate jumped 36-41 mm onto them for 30 slices (hard phantoms 20017, 20112: T1-T4 never
     // found), so the canal there was never looked for. The canal path (canal-path.ts) keeps whichever continues
     // the column.
-    const centres = Math.abs(colXs[z] - usualX) * g.spacingMm[0] > 15 ? [colXs[z], usualX] : [colXs[z]];
-    for (const centre of acrossWidth ? [nx / 2] : centres) {
-      const r = acrossWidth ? Math.ceil(nx / 2) : reach;
-      for (let dx = -r; dx <= r; dx += step) {
+    const centres = acrossWidth ? [nx / 2] : Math.abs(colXs[z] - usualX) * g.spacingMm[0] > 15 ? [colXs[z], usualX] : [colXs[z]];
+    for (const centre of centres) {
+      for (let dx = -reach; dx <= reach; dx += step) {
         const x = Math.round(centre) + dx;
         if (x < hw || x >= nx - hw) continue;
         midlineProfile(g, z, x, hw, prof);
