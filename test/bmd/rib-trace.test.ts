@@ -49,6 +49,27 @@ describe('rib tracing on the straightened spine', () => {
   });
 });
 
+describe('ribs that run out of the scan', () => {
+  /** The plain chest with the scan ending at s = 165, through the neck of the top rib pair (leaving the spine at 165). */
+  function cutAbove(): StraightSpine {
+    const st = chest(false);
+    st.hu.fill(NaN, 165 * st.nu * st.nv);
+    return st;
+  }
+
+  it('marks the ribs whose climb to the spine meets the scan\'s top, and only those', () => {
+    const ribs = traceRibs(cutAbove());
+    const top = ribs.filter((r) => r.crossingS > 150);
+    expect(top.map((r) => r.side).sort()).toEqual(['left', 'right']);
+    expect(top.every((r) => r.runsOutOfScan)).toBe(true);
+    expect(ribs.filter((r) => r.crossingS < 150 && r.runsOutOfScan)).toEqual([]);
+  });
+
+  it('marks none on a chest the scan covers', () => {
+    expect(traceRibs(chest(false)).some((r) => r.runsOutOfScan)).toBe(false);
+  });
+});
+
 describe('short first ribs', () => {
   /** The plain chest with one more rib pair above, at s = 190, that turns forward 60 mm out (out of the slab). */
   function withShortFirstRib(): StraightSpine {

@@ -3,7 +3,8 @@ import { chooseDiscChain, localSpacingMm } from '../../src/bmd/spine/disc-chain.
 import { discComplexScore, refineDiscCentre, whiteTopHat } from '../../src/bmd/spine/disc-profile.js';
 import { rejectDepthOutliers } from '../../src/bmd/spine/find-spine.js';
 import { labelLevels, type LevelEvidence } from '../../src/bmd/spine/labels.js';
-import { assignRibsToSegments, type RibTrace } from '../../src/bmd/spine/ribs.js';
+import { assignRibsToSegments } from '../../src/bmd/spine/rib-assignment.js';
+import type { RibTrace } from '../../src/bmd/spine/ribs.js';
 import { segmentsFromDiscChain } from '../../src/bmd/spine/segments.js';
 
 /**
@@ -363,7 +364,7 @@ describe('naming levels from the anchors in view', () => {
 
 describe('rib assignment', () => {
   const segs = [0, 1, 2, 3, 4, 5].map((k) => ({ sFrom: 25 * k, sTo: 25 * (k + 1) }));
-  const rib = (side: 'left' | 'right', crossingS: number, headS: number): RibTrace => ({ side, crossingS, headS, contrastHu: 500 });
+  const rib = (side: 'left' | 'right', crossingS: number, headS: number): RibTrace => ({ side, crossingS, headS, contrastHu: 500, runsOutOfScan: false });
 
   it('puts a left and a right rib crossing together on one level, even when one traced end sits on the disc below', () => {
     // Level 2 is [50, 75]; its window runs from 62.5 to 78.75. The left end reads low (55), the right fits.

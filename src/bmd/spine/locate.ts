@@ -8,7 +8,8 @@ import { findSpineTrack, type SpineTrack } from './find-spine.js';
 import { measureHeightsMm, type BodyHeightsMm } from './heights.js';
 import { labelLevels, NO_ANCHOR } from './labels.js';
 import type { LevelEvidence } from './level-evidence.js';
-import { assignRibsToSegments, RIB_BAND_CENTRE_MM, SLAB_U_MM, ribBandInView, ribMips, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
+import { assignRibsToSegments } from './rib-assignment.js';
+import { RIB_BAND_CENTRE_MM, SLAB_U_MM, ribBandInView, ribMips, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
 import { lateralBoneSpanMm, SACRAL_WIDTH_MIN_MM } from './sacrum.js';
 import { lengthOverTrend, nearestScoreMax, segmentsFromDiscChain, type SpineSegment } from './segments.js';
 import { straightenSpine, type StraightSpine } from './straighten.js';
@@ -173,7 +174,9 @@ function levelEvidence(
   columnLostAbove: boolean,
 ): { evidence: LevelEvidence[]; ribMarginMm: number; irregular: boolean[]; sacrumRuledOut: boolean } {
   const mips = ribMips(st);
-  const ribs = traceRibs(st, mips);
+  const traced = traceRibs(st, mips);
+  const ribs = traced.filter((r) => !r.runsOutOfScan);
+  const runsOut = traced.filter((r) => r.runsOutOfScan);
   const ribOf = segments.map(() => ({ left: false, right: false }));
   const ribFit = assignRibsToSegments(ribs, segments);
   ribFit.segmentOf.forEach((k, i) => {
@@ -192,7 +195,10 @@ function levelEvidence(
     // they leave the spine), so the level's own span must be in view for "no rib" to mean anything.
     const bandFrom = sg.sFrom / st.stepMm;
     const bandTo = sg.sTo / st.stepMm;
-    const inView = (side: 1 | -1): boolean => ribBandInView(st, bandFrom, bandTo, side) && !ribDepthCut(sg.sFrom, sg.sTo, side);
+    // A rib that runs out of the top of the scan belongs to a level between its crossing and the scan's end,
+    // and so does its partner on the other side, traced or not: there, "no rib" says nothing.
+    const ribOutOfScan = runsOut.some((r) => sg.sTo > r.crossingS);
+    const inView = (side: 1 | -1): boolean => ribBandInView(st, bandFrom, bandTo, side) && !ribDepthCut(sg.sFrom, sg.sTo, side) && !ribOutOfScan;
     // And the RIB_DESCENT_MM below it, where a twelfth rib crosses (hard phantom 20051: the scan ended just
     // below T12, whose ribs cross the band 10-13 mm under the body as on AMOS 0336; T12 read as rib-less).
     const descentFrom = (sg.sFrom - RIB_DESCENT_MM) / st.stepMm;

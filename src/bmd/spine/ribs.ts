@@ -20,6 +20,11 @@ export interface RibTrace {
   headS: number;
   /** MIP brightness of the crossing above the band's soft-tissue baseline, HU. */
   contrastHu: number;
+  /**
+   * The traced ridge ran against the scan's cranial end, or its head lies beyond it: the rib goes on out of
+   * view, so where it meets the spine, and which level it belongs to, cannot be seen.
+   */
+  runsOutOfScan: boolean;
 }
 
 /** Lateral band where ribs cross and lumbar transverse processes do not reach (mm from the centre line). */
@@ -91,14 +96,17 @@ export function traceRibs(st: StraightSpine, mips: RibMips = ribMips(st)): RibTr
   for (const side of [1, -1] as const) {
     const mip = side > 0 ? mips.left : mips.right;
     for (const { s, contrastHu } of bandPeaks(st, mip, BAND_MM)) {
-      const s55 = followRidge(mip.at, s, Math.round((BAND_MM[0] + BAND_MM[1]) / 2 / st.stepMm), Math.round(55 / st.stepMm), st.stepMm);
-      const s40 = s55 === null ? null : followRidge(mip.at, s55, Math.round(55 / st.stepMm), Math.round(HEAD_V_MM / st.stepMm), st.stepMm);
-      if (s55 === null || s40 === null) continue;
+      const outer = followRidge(mip.at, s, Math.round((BAND_MM[0] + BAND_MM[1]) / 2 / st.stepMm), Math.round(55 / st.stepMm), st.stepMm);
+      const inner = outer === null ? null : followRidge(mip.at, outer.s, Math.round(55 / st.stepMm), Math.round(HEAD_V_MM / st.stepMm), st.stepMm);
+      if (outer === null || inner === null) continue;
+      const s40 = inner.s;
       // The lower ribs (11, 12) have no costotransverse joint and still climb steeply towards their heads
       // on the body: carry the last 15 mm of the trace on to the body's side (~25 mm from the midline).
       // Ribs climb or run level towards the spine; never extrapolated downward, at most 20 mm up.
-      const headS = s40 + Math.max(0, Math.min(20 / st.stepMm, s40 - s55));
-      out.push({ side: side > 0 ? 'left' : 'right', crossingS: s * st.stepMm, headS: headS * st.stepMm, contrastHu });
+      const headS = s40 + Math.max(0, Math.min(20 / st.stepMm, s40 - outer.s));
+      const headOutOfScan = Number.isNaN(mip.at(Math.round(headS), Math.round(HEAD_V_MM / st.stepMm)));
+      const runsOutOfScan = outer.atScanEnd || inner.atScanEnd || headOutOfScan;
+      out.push({ side: side > 0 ? 'left' : 'right', crossingS: s * st.stepMm, headS: headS * st.stepMm, contrastHu, runsOutOfScan });
     }
   }
   return dedupe(out);
@@ -118,7 +126,7 @@ export function traceShortRibs(st: StraightSpine, mips: RibMips = ribMips(st)): 
     const mip = side > 0 ? mips.left : mips.right;
     for (const { s } of bandPeaks(st, mip, INNER_BAND_MM)) {
       const from = Math.round((INNER_BAND_MM[0] + INNER_BAND_MM[1]) / 2 / st.stepMm);
-      if (followRidge(mip.at, s, from, Math.round(HEAD_V_MM / st.stepMm), st.stepMm) !== null) out.push({ side: side > 0 ? 'left' : 'right', crossingS: s * st.stepMm });
+      if (followRidge(mip.at, s, from, Math.round(HEAD_V_MM / st.stepMm), st.stepMm)?.atScanEnd === false) out.push({ side: side > 0 ? 'left' : 'right', crossingS: s * st.stepMm });
     }
   }
   return out;
@@ -212,14 +220,28 @@ function dedupe(ribs: RibTrace[]): RibTrace[] {
 }
 
 /**
+ * Within this distance below the scan's cranial end (mm along s) a ridge may go on out of view: a rib climbing
+ * to its head 10-30 mm above its crossing is pressed against the edge and followed along it. Not more: 6 mm
+ * also dropped the rib of a twelfth vertebra that the scan's top cuts (the TotalSegmentator example, tilted),
+ * whose head is still in view, and with it the last-rib count.
+ * AMOS 0336 cut just through L1: the twelfth ribs, crossing the band beside L1, ran along the top slice and were
+ * given to the cut L1, and the last-rib count named every level two levels off (L2 as T12).
+ */
+const SCAN_END_REACH_MM = 3;
+
+/**
  * Follows the brightest ridge from (s, kFrom) medially to kTo, one mm at a time; a rib climbs cranially as
  * it nears the spine, so each step may move up to 3 samples up or 2 down. Null when the ridge is lost for
- * more than 6 mm (not a rib reaching the spine, e.g. the scapula's edge or a costal cartilage end).
+ * more than 6 mm (not a rib reaching the spine, e.g. the scapula's edge or a costal cartilage end), unless it
+ * was lost at the scan's end. atScanEnd: the ridge came within SCAN_END_REACH_MM of the scan's cranial end on
+ * its way (ribs climb as they near the spine, so only that end hides where they go).
  */
-function followRidge(at: (s: number, k: number) => number, s0: number, kFrom: number, kTo: number, stepMm: number): number | null {
+function followRidge(at: (s: number, k: number) => number, s0: number, kFrom: number, kTo: number, stepMm: number): { s: number; atScanEnd: boolean } | null {
   let s = s0;
   let lost = 0;
+  let atScanEnd = false;
   const maxLost = Math.round(6 / stepMm);
+  const endReach = Math.max(1, Math.round(SCAN_END_REACH_MM / stepMm)) + 1;
   for (let k = kFrom; k >= kTo; k--) {
     let best = -Infinity;
     let arg = s;
@@ -231,186 +253,17 @@ function followRidge(at: (s: number, k: number) => number, s0: number, kFrom: nu
         arg = s + d;
       }
     }
+    if (Number.isNaN(at(s + endReach, k))) atScanEnd = true;
     if (!(best >= RIDGE_HU)) {
       lost++;
-      if (lost > maxLost) return null;
+      // Lost where the scan ends: the rib may go on out of view, which is not the same as no rib.
+      if (lost > maxLost) return atScanEnd ? { s, atScanEnd } : null;
       continue;
     }
     lost = 0;
     s = arg;
   }
-  return s;
-}
-
-/**
- * Where a rib meets the spine relative to its own vertebra (Gray's Anatomy): the head of rib n sits on the
- * disc above Tn (ribs 2-9) or on Tn's cranial half (ribs 1, 10-12), the tubercle on Tn's transverse process
- * at its pedicles. So the traced end lies between the middle of its own level and a little above its cranial
- * disc: this window (fractions of the level's length from its caudal end).
- */
-const OWN_WINDOW: [number, number] = [0.5, 1.15];
-/** Cost (mm) of a traced rib that belongs to no level (a clavicle, scapula edge or calcified cartilage). */
-const UNASSIGNED_COST_MM = 12;
-/** Cost (mm) per level by which consecutive ribs' levels differ from what their spacing says. */
-const STEP_MISMATCH_COST_MM = 15;
-/** A left and a right rib crossing the band within this distance are one pair, on one level. */
-const PAIR_MM = 8;
-
-export interface RibAssignment {
-  /** Per rib (in the order given): its segment index, or -1. */
-  segmentOf: number[];
-  /**
-   * How much worse (mm of window distance) the same ribs fit one level up or down as a whole: the evidence
-   * that the count is not off by one. Infinity with no ribs assigned.
-   */
-  marginMm: number;
-}
-
-/** Ribs grouped into events: a left and a right rib crossing the band together, or one rib; by position. */
-function ribEvents(ribs: RibTrace[]): number[][] {
-  const used = new Set<number>();
-  const events: number[][] = [];
-  const order = ribs.map((_, i) => i).sort((x, y) => ribs[x].crossingS - ribs[y].crossingS);
-  for (const i of order) {
-    if (used.has(i)) continue;
-    used.add(i);
-    const mate = order.find((j) => !used.has(j) && ribs[j].side !== ribs[i].side && Math.abs(ribs[j].crossingS - ribs[i].crossingS) <= PAIR_MM);
-    if (mate !== undefined) used.add(mate);
-    events.push(mate === undefined ? [i] : [i, mate]);
-  }
-  const meanHead = (e: number[]): number => mean(e.map((i) => ribs[i].headS));
-  return events.sort((a, b) => meanHead(a) - meanHead(b));
-}
-
-/**
- * Which level each rib belongs to. One rib per level and side, in order, and a left and a right rib that
- * cross the band together belong to one level: so the ribs are aligned to the levels together (a monotone
- * alignment, dynamic programming over rib pairs and unpaired ribs), each rib paying the distance from its
- * traced end to its level's window, and consecutive ribs paying when their levels are further apart than
- * their own spacing says. One rib whose traced end sits on a disc cannot then be pushed onto the
- * neighbouring level alone: the whole sequence decides, as a reader counting ribs does.
- * Segments are caudal first.
- */
-export function assignRibsToSegments(ribs: RibTrace[], segments: { sFrom: number; sTo: number }[]): RibAssignment {
-  const segmentOf = ribs.map(() => -1);
-  const n = segments.length;
-  const events = ribEvents(ribs);
-  const m = events.length;
-  if (m === 0 || n === 0) return { segmentOf, marginMm: Infinity };
-  const windowCost = (e: number, k: number): number => {
-    // Off the column's ends (only when the whole alignment is moved a level): as if unassigned.
-    if (k < 0 || k >= n) return UNASSIGNED_COST_MM * events[e].length;
-    const sg = segments[k];
-    const len = sg.sTo - sg.sFrom;
-    const lo = sg.sFrom + OWN_WINDOW[0] * len;
-    const hi = sg.sFrom + OWN_WINDOW[1] * len;
-    let c = 0;
-    for (const i of events[e]) {
-      const h = ribs[i].headS;
-      c += h < lo ? lo - h : h > hi ? h - hi : 0;
-    }
-    return c;
-  };
-  const headOf = (e: number): number => mean(events[e].map((i) => ribs[i].headS));
-  const chosen = alignEvents({
-    events: m,
-    levels: n,
-    own: windowCost,
-    unassigned: (e) => UNASSIGNED_COST_MM * events[e].length,
-    // Traced ends sit at level-dependent heights in their levels (the lower ribs climb steeply), so their
-    // spacing says how many levels apart they are only to within half a level.
-    step: (e, q, k, j) => STEP_MISMATCH_COST_MM * Math.max(0, Math.abs(k - j - (headOf(e) - headOf(q)) / (segments[k].sTo - segments[k].sFrom)) - 0.5),
-    sharesSide: (a, b) => events[a].some((i) => events[b].some((j) => ribs[j].side === ribs[i].side)),
-  });
-  chosen.forEach((k, e) => {
-    for (const i of events[e]) segmentOf[i] = k;
-  });
-  // The same alignment moved one level up or down, as a whole: how much worse does it fit?
-  const fit = (shift: number): number => {
-    let c = 0;
-    for (let e = 0; e < m; e++) if (chosen[e] >= 0) c += windowCost(e, chosen[e] + shift);
-    return c;
-  };
-  const assigned = chosen.some((c) => c >= 0);
-  const marginMm = assigned ? Math.min(fit(1), fit(-1)) - fit(0) : Infinity;
-  return { segmentOf, marginMm };
-}
-
-/** The costs of aligning rib events (in order) to levels, for alignEvents. */
-interface AlignmentCosts {
-  events: number;
-  levels: number;
-  /** Event e on level k. */
-  own: (e: number, k: number) => number;
-  /** Event e left unassigned (a clavicle, a scapula edge). */
-  unassigned: (e: number) => number;
-  /** Event e on level k after event q, the last assigned before it, on level j. */
-  step: (e: number, q: number, k: number, j: number) => number;
-  /** Whether events a and b hold a rib of the same side. */
-  sharesSide: (a: number, b: number) => boolean;
-}
-
-/**
- * The cheapest monotone alignment of events to levels (dynamic programming), with one rib per level and side;
- * per event its level, or -1. State best[e][k]: events 0..e aligned with the last assigned one on level k
- * (k = levels: none yet); took[e][k]: whether event e itself is that one; from[e][k]: the state before. The
- * state is the last assigned level, not event e's own, so that an unassigned rib between two others does not
- * let them break order or share a level's side.
- */
-function alignEvents(c: AlignmentCosts): Int32Array {
-  const { events: m, levels: n } = c;
-  const best: Float64Array[] = [];
-  const took: Uint8Array[] = [];
-  const from: Int32Array[] = [];
-  /** The last event up to q that the path ending in state (q, k) assigned (to k); -1 if none. */
-  const lastTaken = (q: number, k: number): number => {
-    while (q >= 0 && !took[q][k]) q--;
-    return q;
-  };
-  /** Whether a side of event e is taken on level k by the path ending in state (e - 1, k). */
-  const sideTaken = (e: number, k: number): boolean => {
-    for (let q = lastTaken(e - 1, k); q >= 0; q = from[q][k] === k ? lastTaken(q - 1, k) : -1) if (c.sharesSide(e, q)) return true;
-    return false;
-  };
-  for (let e = 0; e < m; e++) {
-    const b = new Float64Array(n + 1).fill(Infinity);
-    const t = new Uint8Array(n + 1);
-    const f = new Int32Array(n + 1).fill(-1);
-    const offer = (k: number, v: number, assigned: boolean, j: number): void => {
-      if (v < b[k]) {
-        b[k] = v;
-        t[k] = assigned ? 1 : 0;
-        f[k] = j;
-      }
-    };
-    for (let j = e === 0 ? n : 0; j <= n; j++) {
-      const prev = e === 0 ? 0 : best[e - 1][j];
-      if (prev === Infinity) continue;
-      // Left unassigned: the state stays.
-      offer(j, prev + c.unassigned(e), false, j);
-      const q = j < n ? lastTaken(e - 1, j) : -1;
-      for (let k = j < n ? j : 0; k < n; k++) {
-        // A level may take a left rib and a right rib that did not pair up, not two of one side.
-        if (k === j && sideTaken(e, k)) continue;
-        offer(k, prev + c.own(e, k) + (q >= 0 ? c.step(e, q, k, j) : 0), true, j);
-      }
-    }
-    best.push(b);
-    took.push(t);
-    from.push(f);
-  }
-  let k = 0;
-  for (let x = 1; x <= n; x++) if (best[m - 1][x] < best[m - 1][k]) k = x;
-  const chosen = new Int32Array(m);
-  for (let e = m - 1; e >= 0; e--) {
-    chosen[e] = took[e][k] ? k : -1;
-    k = from[e][k];
-  }
-  return chosen;
-}
-
-function mean(v: number[]): number {
-  return v.reduce((a, b) => a + b, 0) / v.length;
+  return { s, atScanEnd };
 }
 
 /**
