@@ -78,15 +78,15 @@ export interface VariantView {
  * with the reference's slack: a slice is kept when it reaches into that range, so those bodies are wholly inside
  * and their outer neighbours show at most their slack margin.
  */
-export function zCropStep(from: VertebraLevel | null, to: VertebraLevel | null): VariantStep {
+export function zCropStep(from: VertebraLevel | null, to: VertebraLevel | null, aboveFromMm = 0): VariantStep {
   return {
-    label: `z ${from ?? 'top'}-${to ?? 'bottom'}`,
+    label: `z ${aboveFromMm > 0 ? `${aboveFromMm} mm above ` : ''}${from ?? 'top'}-${to ?? 'bottom'}`,
     apply(v, { reference: ref }) {
       const zAxis = voxelAxes(v).findIndex((a) => a.axis === 2);
       if (zAxis < 0) throw new VbmdError('unsupported', 'A z crop needs a voxel axis along the patient\'s long axis.');
       // Half a slice less a hair: the kept slices' outer edges reach the range, and no slice merely touches it.
       const reach = v.spacingMm[zAxis] / 2 - 0.01;
-      const top = from === null ? undefined : zRange(levelOf(ref, from))[1] + reach;
+      const top = from === null ? undefined : zRange(levelOf(ref, from))[1] + reach + aboveFromMm;
       const bottom = to === null ? undefined : zRange(levelOf(ref, to))[0] - reach;
       return cropMm(v, { minMm: [undefined, undefined, bottom], maxMm: [undefined, undefined, top] });
     },
@@ -230,6 +230,7 @@ export function variantsOf(caseName: CaseName): RealVariant[] {
       v('z-C7-T6', 'chest top only: scan top to the bottom of T6', [zCropStep(null, 'T6')]),
       v('z-T4-T11', 'mid and lower chest: top of T4 to the bottom of T11 (no first rib, no last rib)', [zCropStep('T4', 'T11')]),
       v('z-T8-T12', 'lower chest: top of T8 to the scan bottom (the 12th rib is below the scan)', [zCropStep('T8', null)]),
+      v('z-T2-T7', 'a scan that starts 5 mm above T2, in T1\'s lower endplate, and ends below T7: T2\'s ribs were missed there, but it has lung beside it, so it must not read as a C7 above a first rib', [zCropStep('T2', 'T7', 5)]),
       v('z-through-T5', 'a scan that starts inside T5 (the cut T5 looks rib-less, like a C7 above a first rib)', [zCropThroughStep('T5')]),
       v('slices-3mm', '3 mm slices averaged from 2 mm', [thickStep(3)]),
       v('slices-5mm', '5 mm slices averaged from 2 mm', [thickStep(5)]),

@@ -140,6 +140,17 @@ describe('naming levels from the anchors in view', () => {
     expect(Math.min(...labelLevels(hidden).confidence)).toBeGreaterThanOrEqual(0.85);
   });
 
+  it('does not take a rib-less level with lung beside it for C7 (the ribs at the top of a mid-chest crop missed)', () => {
+    // The same chest CT, but the top piece has lung beside it: a thoracic level whose ribs were not traced.
+    const ev = evidence(['LR', 'LR', 'R', 'LR', 'L', 'LR', '']).map((e, k) => ({ ...e, lungBeside: k < 6 }));
+    expect(labelLevels(ev).anchors.t1).toBe(5);
+    const lung = ev.map((e) => ({ ...e, lungBeside: true }));
+    const r = labelLevels(lung);
+    expect(r.anchors.t1).toBeNull();
+    expect(r.warnings.join(' ')).toMatch(/lung beside it, so it is not C7/);
+    expect(Math.max(...r.confidence)).toBeLessThan(0.5);
+  });
+
   it('keeps a count from the last rib alone under 0.8: 11 or 13 rib pairs move it', () => {
     const r = labelLevels(evidence(['', '', '', 'LR', 'LR', 'LR']));
     expect(r.names).toEqual(['L3', 'L2', 'L1', 'T12', 'T11', 'T10']);

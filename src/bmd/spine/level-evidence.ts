@@ -30,6 +30,11 @@ export interface LevelEvidence {
    * (transverse-processes.ts): the boundary between them parts two vertebrae, whether its disc shows or not.
    */
   cranialPartedByProcesses?: boolean;
+  /**
+   * Lung lies beside the body (air over half of the paravertebral region: lung-beside.ts): a thoracic level below
+   * the lung apices, so not C7, whose sides hold the neck's muscles. Undefined where too little is in view.
+   */
+  lungBeside?: boolean;
   /** Disc at both ends (a whole level); for an open end piece, whether it holds most of a body. */
   whole: boolean;
   /** A boundary of this level was inferred across a run with no visible disc. */

@@ -8,6 +8,7 @@ import { findSpineTrack, type SpineTrack } from './find-spine.js';
 import { measureHeightsMm, type BodyHeightsMm } from './heights.js';
 import { labelLevels, NO_ANCHOR } from './labels.js';
 import type { LevelEvidence } from './level-evidence.js';
+import { lungBeside } from './lung-beside.js';
 import { assignRibsToSegments } from './rib-assignment.js';
 import { RIB_BAND_CENTRE_MM, SLAB_U_MM, ribBandInView, ribMips, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
 import { lateralBoneSpanMm, SACRAL_WIDTH_MIN_MM } from './sacrum.js';
@@ -214,6 +215,7 @@ function levelEvidence(
       unassignedRib: unassignedIn(sg),
       lengthOverTrend: lengthRatio[k],
       cranialPartedByProcesses: partedByProcesses[k],
+      lungBeside: lungBeside(st, sg.sFrom, sg.sTo),
       whole,
       caudalInferred: sg.caudalInferred || irregular[k],
       cranialInferred: sg.cranialInferred || irregular[k],

@@ -140,6 +140,15 @@ export function firstRibAnchor(ev: LevelEvidence[], ribbedIn: boolean[], ribless
   // Nor is a "rib" on the column's lowest level, with nothing below to show the thorax goes on (hard phantom
   // 21020, an abdomen CT: bone beside the sacrum read as a rib named the sacrum "T1" at 0.9, and L5-T12 C7-C2).
   if (!ev.slice(0, t1).some((e) => !e.stub && !e.sacral)) return null;
+  // Nor is a whole rib-less level with lung beside it a C7: the ribs above were missed or run out of the scan
+  // (the Philips chest CT cut 6 mm above T2: T2's ribs were not traced, it read as "C7", and every level was
+  // named one off at 0.89-0.90; its true C7 has no lung beside it, its T2-T10 all have). A level the scan cuts
+  // is left to the weak count below: the middle third of what is left of it may not be its own middle (hard
+  // phantom 20059, whose lungs reach higher than a patient's, read lung beside its cut C7).
+  if (!cut && above.lungBeside === true) {
+    warnings.push('The rib-less level above the first rib-bearing one has lung beside it, so it is not C7: ribs above were missed or are out of view, and the first-rib count is not used.');
+    return null;
+  }
   let conf: number = ONE_ANCHOR.t1;
   if (t1 - 2 >= 0 && !ribbed[t1 - 1] && ribless[t1 - 1] && ribbed[t1 - 2]) {
     conf = 0.6;
