@@ -11,7 +11,7 @@ import type { LevelEvidence } from './level-evidence.js';
 import { lungBeside } from './lung-beside.js';
 import { assignRibsToSegments } from './rib-assignment.js';
 import { RIB_BAND_CENTRE_MM, SLAB_U_MM, ribBandInView, ribMips, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
-import { lateralBoneSpanMm, SACRAL_WIDTH_MIN_MM } from './sacrum.js';
+import { sacralPieces } from './sacrum.js';
 import { lengthOverTrend, nearestScoreMax, segmentsFromDiscChain, type SpineSegment } from './segments.js';
 import { straightenSpine, type StraightSpine } from './straighten.js';
 import { boundariesPartedByProcesses, checkDiscsAgainstProcesses, pairedProcessLevelsMm, processCentresMm, processProfiles } from './transverse-processes.js';
@@ -351,23 +351,4 @@ function spacingFromChain(chain: number[], prior: Float32Array, stepMm: number):
     const f = fit.intercept + fit.slope * s;
     return Number.isFinite(p) ? Math.max(0.75 * p, Math.min(1.25 * p, f)) : f;
   });
-}
-
-/**
- * The sacrum: the most cranial of the four caudal-most pieces whose cranial part spreads into alae (S1
- * under the lumbosacral disc; the sacrum's fused segments can leave faint disc remnants that split it into
- * pieces). Index of that piece, or -1; every piece below it is sacral too.
- */
-function sacralPieces(st: StraightSpine, segments: SpineSegment[], uCenterMm: Float32Array): number {
-  let top = -1;
-  for (let k = 0; k < Math.min(4, segments.length - 1); k++) {
-    const sg = segments[k];
-    if (sg.sTo - sg.sFrom < 12) continue;
-    // The piece between its end plates (the S1 segment reaches ~30-40 mm below the lumbosacral disc).
-    const a = Math.max(sg.sFrom + 3, sg.sTo - 35) / st.stepMm;
-    const b = (sg.sTo - 3) / st.stepMm;
-    const u = uCenterMm[Math.max(0, Math.min(st.ns - 1, Math.round((a + b) / 2)))];
-    if (lateralBoneSpanMm(st, a, b, u) >= SACRAL_WIDTH_MIN_MM) top = k;
-  }
-  return top;
 }

@@ -1,3 +1,4 @@
+import type { SpineSegment } from './segments.js';
 import type { StraightSpine } from './straighten.js';
 
 /**
@@ -62,4 +63,30 @@ export function lateralBoneSpanMm(st: StraightSpine, sFrom: number, sTo: number,
   // The alae need not span the whole window (they flare over the S1 body's upper part): the 70th percentile.
   spans.sort((a, b) => a - b);
   return spans.length ? spans[Math.floor(0.7 * (spans.length - 1))] : NaN;
+}
+
+/**
+ * How many of the caudal-most pieces may be sacral or coccygeal: S1-S5 and two coccygeal pieces. Four was too
+ * few: AMOS 0336 cropped from L3 down through the pelvis split its sacrum and coccyx into four pieces below S1,
+ * and S1, unread, was named L5 (every lumbar level one off, at 0.72).
+ */
+const SACRAL_PIECES_MAX = 7;
+
+/**
+ * The sacrum: the most cranial of the caudal-most pieces whose cranial part spreads into alae (S1 under the
+ * lumbosacral disc; the sacrum's fused segments can leave faint disc remnants that split it into pieces).
+ * Index of that piece, or -1; every piece below it is sacral too.
+ */
+export function sacralPieces(st: StraightSpine, segments: SpineSegment[], uCenterMm: Float32Array): number {
+  let top = -1;
+  for (let k = 0; k < Math.min(SACRAL_PIECES_MAX, segments.length - 1); k++) {
+    const sg = segments[k];
+    if (sg.sTo - sg.sFrom < 12) continue;
+    // The piece between its end plates (the S1 segment reaches ~30-40 mm below the lumbosacral disc).
+    const a = Math.max(sg.sFrom + 3, sg.sTo - 35) / st.stepMm;
+    const b = (sg.sTo - 3) / st.stepMm;
+    const u = uCenterMm[Math.max(0, Math.min(st.ns - 1, Math.round((a + b) / 2)))];
+    if (lateralBoneSpanMm(st, a, b, u) >= SACRAL_WIDTH_MIN_MM) top = k;
+  }
+  return top;
 }

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { sacralPieces } from '../../src/bmd/spine/sacrum.js';
+import type { SpineSegment } from '../../src/bmd/spine/segments.js';
+import type { StraightSpine } from '../../src/bmd/spine/straighten.js';
+
+/**
+ * A straightened column at 1 mm (u -40..60, v -80..80 mm) of 25 mm pieces, caudal first, in soft tissue (40 HU):
+ * a 40 mm wide body (250 HU) all along, and for the `sacral` lowest pieces bone on through alae at the body's
+ * depth to 55 mm either side (the sacrum's base is 100-110 mm wide).
+ */
+function column(pieces: number, sacral: number): { st: StraightSpine; segments: SpineSegment[] } {
+  const ns = pieces * 25;
+  const nu = 101;
+  const nv = 161;
+  const hu = new Float32Array(ns * nu * nv).fill(40);
+  for (let s = 0; s < ns; s++) {
+    const alae = s < sacral * 25;
+    for (let u = 0; u < nu; u++) {
+      for (let v = 0; v < nv; v++) {
+        const uMm = u - 40;
+        const vMm = v - 80;
+        const body = Math.abs(uMm) <= 15 && Math.abs(vMm) <= 20;
+        const ala = alae && uMm >= -8 && uMm <= 12 && Math.abs(vMm) <= 55;
+        if (body || ala) hu[v + nv * (u + nu * s)] = 250;
+      }
+    }
+  }
+  const segments = Array.from({ length: pieces }, (_, k) => ({ sFrom: 25 * k, sTo: 25 * k + 25, caudalDisc: k > 0, cranialDisc: k < pieces - 1, caudalInferred: false, cranialInferred: false }));
+  return { st: { hu, ns, nu, nv, uMinMm: -40, vMinMm: -80, stepMm: 1 }, segments };
+}
+
+describe('the sacrum among the lowest pieces', () => {
+  it('finds S1 above a sacrum and coccyx split into several pieces (a pelvis CT)', () => {
+    const { st, segments } = column(9, 5);
+    expect(sacralPieces(st, segments, new Float32Array(st.ns))).toBe(4);
+  });
+
+  it('finds none under a lumbar column without alae', () => {
+    const { st, segments } = column(6, 0);
+    expect(sacralPieces(st, segments, new Float32Array(st.ns))).toBe(-1);
+  });
+});
