@@ -32,11 +32,20 @@ function column(pieces: number, sacral: number): { st: StraightSpine; segments: 
 describe('the sacrum among the lowest pieces', () => {
   it('finds S1 above a sacrum and coccyx split into several pieces (a pelvis CT)', () => {
     const { st, segments } = column(9, 5);
-    expect(sacralPieces(st, segments, new Float32Array(st.ns))).toBe(4);
+    expect(sacralPieces(st, segments, new Float32Array(st.ns), segments.map(() => false))).toBe(4);
+  });
+
+  it('does not take a piece past the fourth for S1 when it or a level within four above bears a rib pair', () => {
+    const { st, segments } = column(9, 6);
+    // Rib heads beside the fifth and sixth pieces (a T12 and T11 that span as wide as alae).
+    expect(sacralPieces(st, segments, new Float32Array(st.ns), segments.map((_, k) => k === 5 || k === 6))).toBe(3);
+    // A rib pair traced on S1 itself (an iliac wing), among the four lowest: still the sacrum.
+    const low = column(6, 2);
+    expect(sacralPieces(low.st, low.segments, new Float32Array(low.st.ns), low.segments.map((_, k) => k === 1))).toBe(1);
   });
 
   it('finds none under a lumbar column without alae', () => {
     const { st, segments } = column(6, 0);
-    expect(sacralPieces(st, segments, new Float32Array(st.ns))).toBe(-1);
+    expect(sacralPieces(st, segments, new Float32Array(st.ns), segments.map(() => false))).toBe(-1);
   });
 });

@@ -185,7 +185,7 @@ function levelEvidence(
   });
   const unassignedIn = (sg: SpineSegment): boolean => ribFit.segmentOf.some((k, i) => k < 0 && ribs[i].headS >= sg.sFrom && ribs[i].headS < sg.sTo);
   const shortRibOf = shortRibsOfLevels(traceShortRibs(st, mips), ribs, segments);
-  const sacralTop = sacralPieces(st, segments, size.uCenterMm);
+  const sacralTop = sacralPieces(st, segments, size.uCenterMm, ribOf.map((r) => r.left && r.right));
   const sacrumRuledOut = sacralTop >= 0 && ribsAboveSacrum(sacralTop, ribOf);
   const sacrumTop = sacrumRuledOut ? -1 : sacralTop;
   const lengthRatio = lengthOverTrend(segments);

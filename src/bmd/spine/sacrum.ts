@@ -71,15 +71,22 @@ export function lateralBoneSpanMm(st: StraightSpine, sFrom: number, sTo: number,
  * and S1, unread, was named L5 (every lumbar level one off, at 0.72).
  */
 const SACRAL_PIECES_MAX = 7;
+/** The sacrum and coccyx of most scans end within the four lowest pieces. */
+const SACRAL_PIECES_USUAL = 4;
 
 /**
  * The sacrum: the most cranial of the caudal-most pieces whose cranial part spreads into alae (S1 under the
  * lumbosacral disc; the sacrum's fused segments can leave faint disc remnants that split it into pieces).
- * Index of that piece, or -1; every piece below it is sacral too.
+ * Index of that piece, or -1; every piece below it is sacral too. ribPair: per piece, a rib traced on each side.
  */
-export function sacralPieces(st: StraightSpine, segments: SpineSegment[], uCenterMm: Float32Array): number {
+export function sacralPieces(st: StraightSpine, segments: SpineSegment[], uCenterMm: Float32Array, ribPair: boolean[]): number {
   let top = -1;
   for (let k = 0; k < Math.min(SACRAL_PIECES_MAX, segments.length - 1); k++) {
+    // Past the four lowest pieces, a sacrum split that far has its lumbar column above it: a rib pair on the
+    // piece or on any of the four above says it is thoracic, whose rib heads span as wide at the body's depth as
+    // alae (hard phantom 22031: T12 read as S1 once seven pieces were searched, and T12-L4 went unnamed). Not
+    // below that: an iliac wing beside S1 can trace as a rib pair (default phantom 1019).
+    if (k >= SACRAL_PIECES_USUAL && ribPair.slice(k, k + 5).some(Boolean)) continue;
     const sg = segments[k];
     if (sg.sTo - sg.sFrom < 12) continue;
     // The piece between its end plates (the S1 segment reaches ~30-40 mm below the lumbosacral disc).
