@@ -126,6 +126,7 @@ export function traceShortRibs(st: StraightSpine, mips: RibMips = ribMips(st)): 
     const mip = side > 0 ? mips.left : mips.right;
     for (const { s } of bandPeaks(st, mip, INNER_BAND_MM)) {
       const from = Math.round((INNER_BAND_MM[0] + INNER_BAND_MM[1]) / 2 / st.stepMm);
+      // One that runs into the scan's top edge may be any level's rib, seen only as far as the edge.
       if (followRidge(mip.at, s, from, Math.round(HEAD_V_MM / st.stepMm), st.stepMm)?.atScanEnd === false) out.push({ side: side > 0 ? 'left' : 'right', crossingS: s * st.stepMm });
     }
   }
@@ -221,11 +222,11 @@ function dedupe(ribs: RibTrace[]): RibTrace[] {
 
 /**
  * Within this distance below the scan's cranial end (mm along s) a ridge may go on out of view: a rib climbing
- * to its head 10-30 mm above its crossing is pressed against the edge and followed along it. Not more: 6 mm
- * also dropped the rib of a twelfth vertebra that the scan's top cuts (the TotalSegmentator example, tilted),
- * whose head is still in view, and with it the last-rib count.
- * AMOS 0336 cut just through L1: the twelfth ribs, crossing the band beside L1, ran along the top slice and were
- * given to the cut L1, and the last-rib count named every level two levels off (L2 as T12).
+ * to its head 10-30 mm above its crossing is pressed against the edge and followed along it. AMOS 0336 cut just
+ * through L1: the twelfth ribs, crossing the band beside L1, ran along the top slice and were given to the cut
+ * L1, and the last-rib count named every level two levels off (L2 as T12). Not more than 3 mm: 6 mm also dropped
+ * the rib of a twelfth vertebra that the scan's top cuts (the TotalSegmentator example, tilted), whose head is
+ * still in view, and with it the last-rib count.
  */
 const SCAN_END_REACH_MM = 3;
 
