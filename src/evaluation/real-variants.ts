@@ -76,7 +76,8 @@ export interface VariantView {
 /**
  * Keep the slices from the top of `from` to the bottom of `to` (null: to the scan's end), each body's extent taken
  * with the reference's slack: a slice is kept when it reaches into that range, so those bodies are wholly inside
- * and their outer neighbours show at most their slack margin.
+ * and their outer neighbours show at most their slack margin. `aboveFromMm` moves the top edge up that far, into
+ * the level above `from` (a scan that starts in its lower endplate).
  */
 export function zCropStep(from: VertebraLevel | null, to: VertebraLevel | null, aboveFromMm = 0): VariantStep {
   return {

@@ -20,6 +20,7 @@ const AIR_HU = -500;
 const LUNG_SHARE = 0.5;
 /** Too little of the region in view to say (a field cut at the side, a piece at the scan's edge). */
 const MIN_IN_VIEW_SHARE = 0.5;
+const SIDES = [1, -1] as const;
 
 /** Lung beside the level between sFromMm and sToMm (mm along s); undefined when too little is in view. */
 export function lungBeside(st: StraightSpine, sFromMm: number, sToMm: number): boolean | undefined {
@@ -33,7 +34,7 @@ export function lungBeside(st: StraightSpine, sFromMm: number, sToMm: number): b
   let total = 0;
   for (let s = s0; s <= s1; s++) {
     for (let u = u0; u <= u1; u++) {
-      for (const side of [1, -1]) {
+      for (const side of SIDES) {
         for (let mm = LATERAL_MM[0]; mm <= LATERAL_MM[1]; mm += st.stepMm) {
           const v = Math.round((side * mm - st.vMinMm) / st.stepMm);
           total++;
