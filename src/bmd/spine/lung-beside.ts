@@ -1,4 +1,4 @@
-import type { StraightSpine } from './straighten.js';
+import { straightAt, type StraightSpine } from './straighten.js';
 
 /**
  * Whether lung lies beside a level of the straightened spine: what tells a thoracic level from C7 when the
@@ -25,21 +25,17 @@ const SIDES = [1, -1] as const;
 /** Lung beside the level between sFromMm and sToMm (mm along s); undefined when too little is in view. */
 export function lungBeside(st: StraightSpine, sFromMm: number, sToMm: number): boolean | undefined {
   const third = (sToMm - sFromMm) * MIDDLE_SHARE;
-  const s0 = Math.max(0, Math.round((sFromMm + third) / st.stepMm));
-  const s1 = Math.min(st.ns - 1, Math.round((sToMm - third) / st.stepMm));
-  const u0 = Math.max(0, Math.round((AP_MM[0] - st.uMinMm) / st.stepMm));
-  const u1 = Math.min(st.nu - 1, Math.round((AP_MM[1] - st.uMinMm) / st.stepMm));
+  const s0 = Math.round((sFromMm + third) / st.stepMm);
+  const s1 = Math.round((sToMm - third) / st.stepMm);
   let air = 0;
   let inView = 0;
   let total = 0;
   for (let s = s0; s <= s1; s++) {
-    for (let u = u0; u <= u1; u++) {
-      for (const side of SIDES) {
-        for (let mm = LATERAL_MM[0]; mm <= LATERAL_MM[1]; mm += st.stepMm) {
-          const v = Math.round((side * mm - st.vMinMm) / st.stepMm);
+    for (let uMm = AP_MM[0]; uMm <= AP_MM[1]; uMm += st.stepMm) {
+      for (let mm = LATERAL_MM[0]; mm <= LATERAL_MM[1]; mm += st.stepMm) {
+        for (const side of SIDES) {
           total++;
-          if (v < 0 || v >= st.nv) continue;
-          const h = st.hu[v + st.nv * (u + st.nu * s)];
+          const h = straightAt(st, s, uMm, side * mm);
           if (Number.isNaN(h)) continue;
           inView++;
           if (h < AIR_HU) air++;
