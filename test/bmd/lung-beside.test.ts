@@ -1,27 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { lungBeside } from '../../src/bmd/spine/lung-beside.js';
 import type { StraightSpine } from '../../src/bmd/spine/straighten.js';
+import { straightBlock } from '../support/straight-block.js';
 
 /**
  * A straightened spine at 1 mm (u -40..60, v -80..80 mm): soft tissue (40 HU) with a 30 mm body at the centre
  * line; `lungFromS` on, the paravertebral region 20-80 mm to both sides is lung (-850 HU), as below the apices.
  */
 function column(lungFromS: number): StraightSpine {
-  const ns = 120;
-  const nu = 101;
-  const nv = 161;
-  const hu = new Float32Array(ns * nu * nv).fill(40);
-  for (let s = 0; s < ns; s++) {
-    for (let u = 0; u < nu; u++) {
-      for (let v = 0; v < nv; v++) {
-        const uMm = u - 40;
-        const vMm = v - 80;
-        if (Math.hypot(uMm, vMm) <= 15) hu[v + nv * (u + nu * s)] = 200;
-        else if (s >= lungFromS && Math.abs(vMm) >= 20 && uMm >= -35 && uMm <= 20) hu[v + nv * (u + nu * s)] = -850;
-      }
-    }
-  }
-  return { hu, ns, nu, nv, uMinMm: -40, vMinMm: -80, stepMm: 1 };
+  return straightBlock(120, (s, uMm, vMm) => {
+    if (Math.hypot(uMm, vMm) <= 15) return 200;
+    if (s >= lungFromS && Math.abs(vMm) >= 20 && uMm >= -35 && uMm <= 20) return -850;
+    return undefined;
+  });
 }
 
 describe('lung beside a level', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { sacralPieces } from '../../src/bmd/spine/sacrum.js';
 import type { SpineSegment } from '../../src/bmd/spine/segments.js';
 import type { StraightSpine } from '../../src/bmd/spine/straighten.js';
+import { straightBlock } from '../support/straight-block.js';
 
 /**
  * A straightened column at 1 mm (u -40..60, v -80..80 mm) of 25 mm pieces, caudal first, in soft tissue (40 HU):
@@ -9,24 +10,13 @@ import type { StraightSpine } from '../../src/bmd/spine/straighten.js';
  * depth to 55 mm either side (the sacrum's base is 100-110 mm wide).
  */
 function column(pieces: number, sacral: number): { st: StraightSpine; segments: SpineSegment[] } {
-  const ns = pieces * 25;
-  const nu = 101;
-  const nv = 161;
-  const hu = new Float32Array(ns * nu * nv).fill(40);
-  for (let s = 0; s < ns; s++) {
-    const alae = s < sacral * 25;
-    for (let u = 0; u < nu; u++) {
-      for (let v = 0; v < nv; v++) {
-        const uMm = u - 40;
-        const vMm = v - 80;
-        const body = Math.abs(uMm) <= 15 && Math.abs(vMm) <= 20;
-        const ala = alae && uMm >= -8 && uMm <= 12 && Math.abs(vMm) <= 55;
-        if (body || ala) hu[v + nv * (u + nu * s)] = 250;
-      }
-    }
-  }
+  const st = straightBlock(pieces * 25, (s, uMm, vMm) => {
+    const body = Math.abs(uMm) <= 15 && Math.abs(vMm) <= 20;
+    const ala = s < sacral * 25 && uMm >= -8 && uMm <= 12 && Math.abs(vMm) <= 55;
+    return body || ala ? 250 : undefined;
+  });
   const segments = Array.from({ length: pieces }, (_, k) => ({ sFrom: 25 * k, sTo: 25 * k + 25, caudalDisc: k > 0, cranialDisc: k < pieces - 1, caudalInferred: false, cranialInferred: false }));
-  return { st: { hu, ns, nu, nv, uMinMm: -40, vMinMm: -80, stepMm: 1 }, segments };
+  return { st, segments };
 }
 
 describe('the sacrum among the lowest pieces', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { BodySizeAlongSpine } from '../../src/bmd/spine/body-outline.js';
 import { segmentsFromDiscChain } from '../../src/bmd/spine/segments.js';
 import type { StraightSpine } from '../../src/bmd/spine/straighten.js';
+import { straightBlock } from '../support/straight-block.js';
 import {
   boundariesPartedByProcesses,
   checkDiscsAgainstProcesses,
@@ -21,22 +22,12 @@ const noPeak = (t: number): number => t;
  * from the column, 16-26 mm behind the body centre).
  */
 function blockWithProcesses(ns: number, processesMm: number[], { leftOnly = false } = {}): { st: StraightSpine; size: BodySizeAlongSpine } {
-  const nu = 101;
-  const nv = 161;
-  const hu = new Float32Array(ns * nu * nv).fill(40);
-  for (let s = 0; s < ns; s++) {
-    for (let u = 0; u < nu; u++) {
-      for (let v = 0; v < nv; v++) {
-        const uMm = u - 40;
-        const vMm = v - 80;
-        const o = v + nv * (u + nu * s);
-        if (Math.abs(uMm) <= 14 && Math.abs(vMm) <= 18) hu[o] = 200;
-        const onBar = processesMm.some((p) => Math.abs(s - p) <= 4) && uMm >= 16 && uMm <= 26 && Math.abs(vMm) >= 10 && Math.abs(vMm) <= 40;
-        if (onBar && (!leftOnly || vMm > 0)) hu[o] = 600;
-      }
-    }
-  }
-  const st: StraightSpine = { hu, ns, nu, nv, uMinMm: -40, vMinMm: -80, stepMm: 1 };
+  const st = straightBlock(ns, (s, uMm, vMm) => {
+    const onBar = processesMm.some((p) => Math.abs(s - p) <= 4) && uMm >= 16 && uMm <= 26 && Math.abs(vMm) >= 10 && Math.abs(vMm) <= 40;
+    if (onBar && (!leftOnly || vMm > 0)) return 600;
+    if (Math.abs(uMm) <= 14 && Math.abs(vMm) <= 18) return 200;
+    return undefined;
+  });
   const fill = (x: number): Float32Array => new Float32Array(ns).fill(x);
   return { st, size: { depthMm: fill(28), widthMm: fill(36), uCenterMm: fill(0), vCenterMm: fill(0) } };
 }
