@@ -3,6 +3,7 @@ import { canalOutOfView, followBodies, type BodyTrackArrays } from '../../src/bm
 import { findSpineTrack } from '../../src/bmd/spine/find-spine.js';
 import { buildWorkingGrid, workingToPatientMm, type WorkingGrid } from '../../src/bmd/spine/working-grid.js';
 import { generatePhantom } from '../../src/phantom/index.js';
+import { levelsOffTrack } from '../support/track-coverage.js';
 
 /** A working grid (3 mm voxels) of soft tissue with a column of bone-like bodies, discs every `levelSlices`. */
 function column(o: { nx: number; ny: number; nz: number; bodyY: number; levelSlices: number }): WorkingGrid {
@@ -76,9 +77,8 @@ describe('following the vertebral bodies past the end of the canal track', () =>
     const p = generatePhantom({ seed: 22020, preset: 'hard' });
     const g = buildWorkingGrid(p.loaded.volume);
     const track = findSpineTrack(g);
-    const [bottomMm, topMm] = [track.zFirst, track.zLast].map((z) => workingToPatientMm(g, [0, 0, z])[2]);
     const covered = p.truth.levels.filter((l) => l.fullyCovered !== false);
-    expect(covered.filter((l) => l.centerMm[2] > topMm || l.centerMm[2] < bottomMm).map((l) => l.level)).toEqual([]);
+    expect(levelsOffTrack(g, track, covered)).toEqual([]);
     // Each body's centre in the plane lies on the track at its own height.
     const zOf = (zMm: number): number => {
       let best = track.zFirst;

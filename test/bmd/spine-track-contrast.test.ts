@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { findSpineTrack } from '../../src/bmd/spine/find-spine.js';
-import { buildWorkingGrid, workingToPatientMm } from '../../src/bmd/spine/working-grid.js';
+import { buildWorkingGrid } from '../../src/bmd/spine/working-grid.js';
 import { generatePhantom } from '../../src/phantom/index.js';
+import { levelsOffTrack } from '../support/track-coverage.js';
 
 describe('the spine track beside a contrast-filled aorta and heart', () => {
   it('follows the column through the upper thoracic levels where the bone-column estimate jumps onto the enhanced vessels', () => {
@@ -11,10 +12,8 @@ describe('the spine track beside a contrast-filled aorta and heart', () => {
     const p = generatePhantom({ seed: 20112, preset: 'hard' });
     const g = buildWorkingGrid(p.loaded.volume);
     const track = findSpineTrack(g);
-    const [bottomMm, topMm] = [track.zFirst, track.zLast].map((z) => workingToPatientMm(g, [0, 0, z])[2]);
     const covered = p.truth.levels.filter((l) => l.fullyCovered !== false);
     expect(covered.map((l) => l.level)).toEqual(expect.arrayContaining(['T1', 'T2', 'T3', 'T4']));
-    const outside = covered.filter((l) => l.centerMm[2] > topMm || l.centerMm[2] < bottomMm).map((l) => l.level);
-    expect(outside).toEqual([]);
+    expect(levelsOffTrack(g, track, covered)).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@ import { findSpineTrack } from '../../src/bmd/spine/find-spine.js';
 import { buildWorkingGrid, workingToPatientMm } from '../../src/bmd/spine/working-grid.js';
 import { cropMm } from '../../src/evaluation/volume-edits.js';
 import { generatePhantom } from '../../src/phantom/index.js';
+import { levelsOffTrack } from '../support/track-coverage.js';
 
 describe('the spine track in a field of view that cuts the trunk at the side', () => {
   it('follows the spine lying 30 mm from the field edge over every covered level', () => {
@@ -17,8 +18,7 @@ describe('the spine track in a field of view that cuts the trunk at the side', (
     const [cx, cy] = [spineX - 70, spineY - 30];
     const g = buildWorkingGrid(cropMm(p.loaded.volume, { minMm: [cx - 100, cy - 100, undefined], maxMm: [cx + 100, cy + 100, undefined] }));
     const track = findSpineTrack(g);
-    const [bottomMm, topMm] = [track.zFirst, track.zLast].map((z) => workingToPatientMm(g, [0, 0, z])[2]);
-    expect(covered.filter((l) => l.centerMm[2] > topMm || l.centerMm[2] < bottomMm).map((l) => l.level)).toEqual([]);
+    expect(levelsOffTrack(g, track, covered)).toEqual([]);
     for (let z = track.zFirst; z <= track.zLast; z += 4) {
       expect(Math.abs(workingToPatientMm(g, [track.bodyX[z], track.bodyY[z], z])[0] - spineX)).toBeLessThan(15);
     }
