@@ -257,6 +257,9 @@ export function variantsOf(caseName: CaseName): RealVariant[] {
     },
     v('z-T12-L3', 'upper abdomen: scan top to the bottom of L3', [zCropStep(null, 'L3')]),
     v('z-L2-S1', 'lower abdomen and pelvis: top of L2 to the scan bottom', [zCropStep('L2', null)]),
+    v('z-L5-S1', 'a pelvic scan from 5 mm above L5 to the scan bottom: the hips, wider than the field, hold canal-like joint spaces either side, over more slices than the spine above them', [
+      zCropStep('L5', null, 5),
+    ]),
     v('slices-5mm', '5 mm slices averaged from 3 mm', [thickStep(5)]),
     ...common(2300),
     v('slices-5mm+noise-25', '5 mm slices with added noise SD 25 HU', [thickStep(5), noiseStep(25, 2399)]),

@@ -275,6 +275,33 @@ function canalCandidatesPerSlice(g: WorkingGrid, outlines: SliceOutline[], colXs
   return cands;
 }
 
+/**
+ * The spine is unpaired and lies on the trunk's midline; a canal-like gap far to one side with its mirror image
+ * across the midline (same depth, within 9 mm) in most slices is a paired structure: a hip joint between the
+ * femoral head and the acetabulum, where the hips are wider than the field (the TotalSegmentator example cropped
+ * from L4 down through the pelvis: the track ran 60 mm along the right hip, and S2-S3 beside it were named L4-L5).
+ * Only candidates over 25 mm off the outline's centre are tested, so a canal on the midline is never "mirrored".
+ */
+const MIRRORED_SHARE_MAX = 0.5;
+const MIRROR_TEST_OFF_MIDLINE_MM = 25;
+const MIRROR_MATCH_MM = 9;
+
+/** Share of a run's off-midline slices whose chosen candidate has a mirror-image candidate (above). */
+function mirroredShare(g: WorkingGrid, run: { cands: CanalCandidate[][]; choice: Int32Array; a: number; b: number }, outlines: SliceOutline[]): number {
+  const [sx, sy] = g.spacingMm;
+  let tested = 0;
+  let mirrored = 0;
+  for (let z = run.a; z <= run.b; z++) {
+    const c = run.choice[z] >= 0 ? run.cands[z][run.choice[z]] : undefined;
+    const xc = outlines[z].xCenter;
+    if (!c || Math.abs(c.x - xc) * sx <= MIRROR_TEST_OFF_MIDLINE_MM) continue;
+    tested++;
+    const mx = 2 * xc - c.x;
+    if (run.cands[z].some((m) => Math.hypot((m.x - mx) * sx, (m.y - c.y) * sy) <= MIRROR_MATCH_MM)) mirrored++;
+  }
+  return tested > 0 ? mirrored / tested : 0;
+}
+
 /** The canal path through the candidates and its longest continuous run [a, b] (slices; a < 0 if none). */
 function longestCanal(g: WorkingGrid, cands: CanalCandidate[][]): { cands: CanalCandidate[][]; choice: Int32Array; a: number; b: number } {
   const choice = chooseCanalPath(cands, g.spacingMm[1], g.spacingMm[2]);
@@ -307,7 +334,7 @@ export function findSpineTrack(g: WorkingGrid): SpineTrack {
   // break the track of a small heart field (hard phantom 20003, T9-T11 lost).
   if (outlines.some((o) => o.ok && o.cutSideways)) {
     const across = longestCanal(g, canalCandidatesPerSlice(g, outlines, colXs, true));
-    if (across.b - across.a > canal.b - canal.a) canal = across;
+    if (across.b - across.a > canal.b - canal.a && mirroredShare(g, across, outlines) < MIRRORED_SHARE_MAX) canal = across;
   }
   const { cands, choice, a: bestA, b: bestB } = canal;
   if (bestA < 0 || (bestB - bestA + 1) * g.spacingMm[2] < 40) {
