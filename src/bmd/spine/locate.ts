@@ -12,7 +12,7 @@ import { lungBeside } from './lung-beside.js';
 import { assignRibsToSegments } from './rib-assignment.js';
 import { RIB_BAND_CENTRE_MM, SLAB_U_MM, ribBandInView, ribMips, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
 import { sacralPieces } from './sacrum.js';
-import { lengthOverTrend, nearestScoreMax, segmentsFromDiscChain, type SpineSegment } from './segments.js';
+import { irregularLevels, lengthOverTrend, nearestScoreMax, segmentsFromDiscChain, type SpineSegment } from './segments.js';
 import { straightenSpine, type StraightSpine } from './straighten.js';
 import { boundariesPartedByProcesses, checkDiscsAgainstProcesses, pairedProcessLevelsMm, processCentresMm, processProfiles } from './transverse-processes.js';
 import { buildWorkingGrid, type WorkingGrid } from './working-grid.js';
@@ -156,14 +156,6 @@ function separateLevels(
   };
 }
 
-/**
- * A whole level whose length is off the column's own trend by more than this: vertebral spacing changes by a
- * few % per level (Panjabi et al.), so such a level is two bodies behind one missed disc plus a false one, a
- * split body, or a fracture. Its name may be right, but a count carried across it may be off by one: the
- * labelling treats both its boundaries as uncertain.
- */
-const IRREGULAR_LENGTH = 0.25;
-
 /** What each piece's name will rest on: its ribs, whether its rib band is in view, sacrum, stub, doubts. */
 function levelEvidence(
   st: StraightSpine,
@@ -189,7 +181,7 @@ function levelEvidence(
   const sacrumRuledOut = sacralTop >= 0 && ribsAboveSacrum(sacralTop, ribOf);
   const sacrumTop = sacrumRuledOut ? -1 : sacralTop;
   const lengthRatio = lengthOverTrend(segments);
-  const irregular = lengthRatio.map((r) => Number.isFinite(r) && Math.abs(r - 1) > IRREGULAR_LENGTH);
+  const irregular = irregularLevels(lengthRatio);
   const evidence = segments.map((sg, k): LevelEvidence => {
     const whole = sg.caudalDisc && sg.cranialDisc;
     // The rib band beside this level: a rib of this level would cross it here or lower (ribs descend as

@@ -140,3 +140,61 @@ export function lengthOverTrend(segments: SpineSegment[]): number[] {
   }
   return out;
 }
+
+/**
+ * A whole level whose length is off the column's own trend by more than this: vertebral spacing changes by a
+ * few % per level (Panjabi et al.), so such a level is two bodies behind one missed disc plus a false one, a
+ * split body, or a fracture. Its name may be right, but a count carried across it may be off by one: the
+ * labelling treats both its boundaries as uncertain.
+ */
+const IRREGULAR_LENGTH = 0.25;
+/** How near two whole levels of the trend a long and a short neighbour must come together (below). */
+const PAIR_SUM_TOLERANCE = 0.15;
+
+/**
+ * Which levels are irregular (IRREGULAR_LENGTH off the trend), given lengthOverTrend's ratios. Not a level off
+ * the trend paired with a neighbour off the other way, the two together spanning two levels of the trend: that
+ * is one disc placed a few mm from its place between two bodies, which moves no count. A missed disc leaves one
+ * level near twice the trend, a false one two short pieces that together make one level, a fracture one short
+ * level beside whole ones; none of them sums to two. The Philips chest CT rotated 5 deg about its long axis had
+ * the T4-T5 disc found 7 mm up (T5 1.32, T4 0.76 of the trend), and the count across it dropped T6-T11, named
+ * right, from 0.88 to 0.31; leaning 3 deg to one side, it had two such pairs in a row (T8-T7, T6-T5).
+ * So each run of irregular levels, with one regular neighbour either side, is cleared only when every irregular
+ * level in it falls into such a pair of neighbours, no level in two pairs: three in a row (long, short, long)
+ * cannot, and stay.
+ */
+export function irregularLevels(lengthRatio: number[]): boolean[] {
+  const off = lengthRatio.map((r) => Number.isFinite(r) && Math.abs(r - 1) > IRREGULAR_LENGTH);
+  const pairs = (k: number): boolean => {
+    const [a, b] = [lengthRatio[k], lengthRatio[k + 1]];
+    return (a - 1) * (b - 1) < 0 && Math.abs(a + b - 2) <= PAIR_SUM_TOLERANCE;
+  };
+  // Whether levels from..to can be split into such pairs and regular levels left alone.
+  const tiles = (from: number, to: number): boolean => {
+    const ok = new Array<boolean>(to - from + 2).fill(false);
+    ok[0] = true;
+    for (let i = from; i <= to; i++) {
+      const t = i - from;
+      if (!ok[t]) continue;
+      if (!off[i]) ok[t + 1] = true;
+      if (i + 1 <= to && pairs(i)) ok[t + 2] = true;
+    }
+    return ok[to - from + 1];
+  };
+  const out = [...off];
+  // A regular level paired into one run's tiling is not paired again into the next one's.
+  let consumed = -1;
+  for (let k = 0; k < off.length; k++) {
+    if (!off[k] || (k > 0 && off[k - 1])) continue;
+    let end = k;
+    while (end + 1 < off.length && off[end + 1]) end++;
+    const from = k > 0 && consumed !== k - 1 ? k - 1 : k;
+    let tiled = tiles(from, end);
+    if (!tiled && end + 1 < off.length && tiles(from, end + 1)) {
+      tiled = true;
+      consumed = end + 1;
+    }
+    if (tiled) for (let i = k; i <= end; i++) out[i] = false;
+  }
+  return out;
+}
