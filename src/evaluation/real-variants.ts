@@ -254,6 +254,13 @@ export function variantsOf(caseName: CaseName): RealVariant[] {
         ]),
         strict: { minConfidence: CONFIDENT, summaryBasis: 'thoracic-extrapolated' },
       },
+      // Held to it as well: T11's left rib crosses the rib band in the scan's last 8 mm, cut off by its edge.
+      {
+        ...v('tilted-3', 'patient tilted 3 deg about the left-right axis (resampled): the lowest rib is cut off by the scan\'s bottom edge', [
+          motionStep('tilted 3 deg (L-R axis)', axisRotation(0, -3)),
+        ]),
+        strict: { minConfidence: CONFIDENT, summaryBasis: 'thoracic-extrapolated' },
+      },
     ];
   }
   return [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { traceRibs, traceShortRibs } from '../../src/bmd/spine/ribs.js';
+import { ribsAtCaudalEdge, traceRibs, traceShortRibs } from '../../src/bmd/spine/ribs.js';
 import type { StraightSpine } from '../../src/bmd/spine/straighten.js';
 
 /**
@@ -67,6 +67,31 @@ describe('ribs that run out of the scan', () => {
 
   it('marks none on a chest the scan covers', () => {
     expect(traceRibs(chest(false)).some((r) => r.runsOutOfScan)).toBe(false);
+  });
+});
+
+describe('ribs cut off by the scan\'s caudal edge', () => {
+  /** The plain chest with the scan starting at s = cutS (nothing below it). */
+  function cutBelow(cutS: number): StraightSpine {
+    const st = chest(false);
+    st.hu.fill(NaN, 0, cutS * st.nu * st.nv);
+    return st;
+  }
+
+  it('finds the lowest rib pair where the scan\'s edge cuts its crossing of the band, which the tracer cannot take', () => {
+    // The lowest pair leaves the spine at s = 40 and crosses the band (58-72 mm out) at s 30-38.
+    const st = cutBelow(32);
+    expect(traceRibs(st).some((r) => r.crossingS < 45)).toBe(false);
+    const edge = ribsAtCaudalEdge(st);
+    expect(edge.map((r) => r.side).sort()).toEqual(['left', 'right']);
+    for (const r of edge) expect(r.s).toBeGreaterThanOrEqual(32);
+    for (const r of edge) expect(r.s).toBeLessThanOrEqual(37);
+  });
+
+  it('finds none where the lowest crossing is whole in view, or the edge cuts only an intercostal space', () => {
+    expect(ribsAtCaudalEdge(chest(false))).toEqual([]);
+    expect(ribsAtCaudalEdge(cutBelow(20))).toEqual([]);
+    expect(ribsAtCaudalEdge(cutBelow(45))).toEqual([]);
   });
 });
 

@@ -10,7 +10,7 @@ import { labelLevels, NO_ANCHOR } from './labels.js';
 import type { LevelEvidence } from './level-evidence.js';
 import { lungBeside } from './lung-beside.js';
 import { assignRibsToSegments } from './rib-assignment.js';
-import { RIB_BAND_CENTRE_MM, SLAB_U_MM, ribBandInView, ribMips, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
+import { RIB_BAND_CENTRE_MM, SLAB_U_MM, ribBandInView, ribMips, ribsAtCaudalEdge, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
 import { sacralPieces } from './sacrum.js';
 import { irregularLevels, lengthOverTrend, nearestScoreMax, segmentsFromDiscChain, type SpineSegment } from './segments.js';
 import { straightenSpine, type StraightSpine } from './straighten.js';
@@ -170,6 +170,7 @@ function levelEvidence(
   const traced = traceRibs(st, mips);
   const ribs = traced.filter((r) => !r.runsOutOfScan);
   const runsOut = traced.filter((r) => r.runsOutOfScan);
+  const belowScan = ribsAtCaudalEdge(st, mips);
   const ribOf = segments.map(() => ({ left: false, right: false }));
   const ribFit = assignRibsToSegments(ribs, segments);
   ribFit.segmentOf.forEach((k, i) => {
@@ -191,7 +192,10 @@ function levelEvidence(
     // A rib that runs out of the top of the scan belongs to a level between its crossing and the scan's end,
     // and so does its partner on the other side, traced or not: there, "no rib" says nothing.
     const ribOutOfScan = runsOut.some((r) => sg.sTo > r.crossingS);
-    const inView = (side: 1 | -1): boolean => ribBandInView(st, bandFrom, bandTo, side) && !ribDepthCut(sg.sFrom, sg.sTo, side) && !ribOutOfScan;
+    // Likewise a rib cut off by the scan's caudal edge belongs to a level whose rib band reaches down to it.
+    const ribBelowScan = belowScan.some((r) => sg.sFrom - RIB_DESCENT_MM <= r.s);
+    const inView = (side: 1 | -1): boolean =>
+      ribBandInView(st, bandFrom, bandTo, side) && !ribDepthCut(sg.sFrom, sg.sTo, side) && !ribOutOfScan && !ribBelowScan;
     // And the RIB_DESCENT_MM below it, where a twelfth rib crosses (hard phantom 20051: the scan ended just
     // below T12, whose ribs cross the band 10-13 mm under the body as on AMOS 0336; T12 read as rib-less).
     const descentFrom = (sg.sFrom - RIB_DESCENT_MM) / st.stepMm;

@@ -133,15 +133,16 @@ export function traceShortRibs(st: StraightSpine, mips: RibMips = ribMips(st)): 
   return out;
 }
 
-/**
- * Where something rib-like crosses a band of columns (mm from the centre line) on one side's MIP: sample
- * indices along s of local peaks standing MIN_CONTRAST_HU above the band's baseline and darker again within
- * 12 mm on both sides (an intercostal space).
- */
-function bandPeaks(st: StraightSpine, mip: SideMip, bandMm: [number, number]): { s: number; contrastHu: number }[] {
+/** A band's brightness along s (3-sample mean of the median over its columns; NaN out of view) and its local baseline. */
+interface BandProfile {
+  sm: Float32Array;
+  baselineAt: Float32Array;
+}
+
+function bandProfile(st: StraightSpine, mip: SideMip, bandMm: [number, number]): BandProfile | null {
   const k0 = Math.round(bandMm[0] / st.stepMm);
   const k1 = Math.min(mip.nvHalf - 1, Math.round(bandMm[1] / st.stepMm));
-  if (k1 <= k0) return [];
+  if (k1 <= k0) return null;
   const band = new Float32Array(st.ns).fill(NaN);
   // The band's value at s is the median over its columns, not their mean: the scapula's medial border
   // crosses the band obliquely, bright in a few columns at each s, and a mean lifted by it between two ribs
@@ -157,11 +158,23 @@ function bandPeaks(st: StraightSpine, mip: SideMip, bandMm: [number, number]): {
     if (c >= 0.8 * (k1 - k0 + 1)) band[s] = median(cols.subarray(0, c));
   }
   const finite = Array.from(band).filter(Number.isFinite).sort((a, b) => a - b);
-  if (finite.length === 0) return [];
+  if (finite.length === 0) return null;
   // Baseline: the band's lower third (muscle and fat between the ribs).
   const baselineAt = localBaseline(band, Math.round(BASELINE_REACH_MM / st.stepMm), finite[Math.floor(finite.length / 3)]);
   const sm = new Float32Array(st.ns).fill(NaN);
   for (let s = 1; s + 1 < st.ns; s++) sm[s] = (band[s - 1] + band[s] + band[s + 1]) / 3;
+  return { sm, baselineAt };
+}
+
+/**
+ * Where something rib-like crosses a band of columns (mm from the centre line) on one side's MIP: sample
+ * indices along s of local peaks standing MIN_CONTRAST_HU above the band's baseline and darker again within
+ * 12 mm on both sides (an intercostal space).
+ */
+function bandPeaks(st: StraightSpine, mip: SideMip, bandMm: [number, number]): { s: number; contrastHu: number }[] {
+  const profile = bandProfile(st, mip, bandMm);
+  if (!profile) return [];
+  const { sm, baselineAt } = profile;
   const reach = Math.round(12 / st.stepMm);
   const peaks: { s: number; contrastHu: number }[] = [];
   for (let s = 2; s + 2 < st.ns; s++) {
@@ -218,6 +231,39 @@ function dedupe(ribs: RibTrace[]): RibTrace[] {
     kept.push(r);
   }
   return kept.sort((a, b) => a.crossingS - b.crossingS);
+}
+
+/** How far into the scan a rib cut by its caudal edge may still peak (a rib is 8-12 mm tall along s). */
+const EDGE_PEAK_MM = 4;
+
+/**
+ * Where the lateral band's caudal-most sample in view is bright as a rib and darkens above it, per side (mm
+ * along s): a rib that crosses the band at or below the scan's caudal edge, cut off with its lateral course. The
+ * tracer cannot take it (a crossing is a peak with an intercostal space on both sides), yet the level it belongs
+ * to is not rib-less (the Philips chest CT tilted 3 deg about the left-right axis: T11's left rib crossed the band
+ * in the last 8 mm of the scan, T11 read as rib-less and the last-rib count put T12 on T10).
+ */
+export function ribsAtCaudalEdge(st: StraightSpine, mips: RibMips = ribMips(st)): { side: 'left' | 'right'; s: number }[] {
+  const out: { side: 'left' | 'right'; s: number }[] = [];
+  for (const side of [1, -1] as const) {
+    const profile = bandProfile(st, side > 0 ? mips.left : mips.right, BAND_MM);
+    if (!profile) continue;
+    const { sm, baselineAt } = profile;
+    const e = sm.findIndex(Number.isFinite);
+    if (e < 0) continue;
+    // The brightest of the first EDGE_PEAK_MM in view, with no darker gap between it and the edge.
+    let m = e;
+    for (let t = e + 1; t <= Math.min(st.ns - 1, e + Math.round(EDGE_PEAK_MM / st.stepMm)); t++) if (sm[t] > sm[m]) m = t;
+    const rise = sm[m] - baselineAt[m];
+    let loBelow = Infinity;
+    for (let t = e; t < m; t++) loBelow = Math.min(loBelow, sm[t]);
+    // Darker again within 12 mm above, as past a rib (not the edge of a long bright run).
+    let loAbove = Infinity;
+    for (let d = 2; d <= Math.round(12 / st.stepMm) && m + d < st.ns; d++) if (Number.isFinite(sm[m + d])) loAbove = Math.min(loAbove, sm[m + d]);
+    const cut = !(sm[m] - loBelow >= 0.5 * rise);
+    if (rise >= MIN_CONTRAST_HU && cut && sm[m] - loAbove >= 0.5 * rise) out.push({ side: side > 0 ? 'left' : 'right', s: m * st.stepMm });
+  }
+  return out;
 }
 
 /**
