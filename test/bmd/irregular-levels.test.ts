@@ -18,7 +18,7 @@ describe('which levels are too long or short for a count across them to be sure'
   });
 
   it('still flags a long and short pair that makes more or less than two levels, or lies beside a third', () => {
-    // A fracture (0.7) beside a normal level, and a missed disc (1.9) beside a false short piece (0.4).
+    // A long level beside one so short that the two make 1.75 levels, not two (a fracture beside a long level).
     expect(irregularLevels([1, 1.3, 0.45, 1])).toEqual([false, true, true, false]);
     // Three irregular levels in a row: the pair's sum says nothing.
     expect(irregularLevels([1, 1.3, 0.7, 1.3, 1])).toEqual([false, true, true, true, false]);
