@@ -275,6 +275,14 @@ function canalCandidatesPerSlice(g: WorkingGrid, outlines: SliceOutline[], colXs
   return cands;
 }
 
+/** A canal path through the candidates, one choice per slice, and its longest continuous run [a, b] (slices; a < 0 if none). */
+interface CanalRun {
+  cands: CanalCandidate[][];
+  choice: Int32Array;
+  a: number;
+  b: number;
+}
+
 /**
  * The spine is unpaired and lies on the trunk's midline; a canal-like gap far to one side with its mirror image
  * across the midline (same depth, within 9 mm) in most slices is a paired structure: a hip joint between the
@@ -287,7 +295,7 @@ const MIRROR_TEST_OFF_MIDLINE_MM = 25;
 const MIRROR_MATCH_MM = 9;
 
 /** Share of a run's off-midline slices whose chosen candidate has a mirror-image candidate (above). */
-function mirroredShare(g: WorkingGrid, run: { cands: CanalCandidate[][]; choice: Int32Array; a: number; b: number }, outlines: SliceOutline[]): number {
+function mirroredShare(g: WorkingGrid, run: CanalRun, outlines: SliceOutline[]): number {
   const [sx, sy] = g.spacingMm;
   let tested = 0;
   let mirrored = 0;
@@ -302,8 +310,8 @@ function mirroredShare(g: WorkingGrid, run: { cands: CanalCandidate[][]; choice:
   return tested > 0 ? mirrored / tested : 0;
 }
 
-/** The canal path through the candidates and its longest continuous run [a, b] (slices; a < 0 if none). */
-function longestCanal(g: WorkingGrid, cands: CanalCandidate[][]): { cands: CanalCandidate[][]; choice: Int32Array; a: number; b: number } {
+/** The canal path through the candidates and its longest continuous run. */
+function longestCanal(g: WorkingGrid, cands: CanalCandidate[][]): CanalRun {
   const choice = chooseCanalPath(cands, g.spacingMm[1], g.spacingMm[2]);
   return { cands, choice, ...continuousRun(choice, cands, g) };
 }

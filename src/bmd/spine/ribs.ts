@@ -55,6 +55,8 @@ const RIDGE_HU = 140;
 interface SideMip {
   nvHalf: number;
   at: (s: number, k: number) => number;
+  /** Each band's profile (bandProfile), made once: the lateral band is read by the tracer and the caudal-edge test. */
+  profiles: Map<string, BandProfile | null>;
 }
 
 /** Both sides' MIPs of one straightened spine: made once (ribMips) and read by both rib tracers. */
@@ -88,7 +90,7 @@ function sideMip(st: StraightSpine, side: 1 | -1): SideMip {
       img[s * nvHalf + k] = any ? m : NaN;
     }
   }
-  return { nvHalf, at: (s, k) => (s < 0 || s >= st.ns || k < 0 || k >= nvHalf ? NaN : img[s * nvHalf + k]) };
+  return { nvHalf, at: (s, k) => (s < 0 || s >= st.ns || k < 0 || k >= nvHalf ? NaN : img[s * nvHalf + k]), profiles: new Map() };
 }
 
 export function traceRibs(st: StraightSpine, mips: RibMips = ribMips(st)): RibTrace[] {
@@ -140,6 +142,12 @@ interface BandProfile {
 }
 
 function bandProfile(st: StraightSpine, mip: SideMip, bandMm: [number, number]): BandProfile | null {
+  const key = bandMm.join(',');
+  if (!mip.profiles.has(key)) mip.profiles.set(key, computeBandProfile(st, mip, bandMm));
+  return mip.profiles.get(key) ?? null;
+}
+
+function computeBandProfile(st: StraightSpine, mip: SideMip, bandMm: [number, number]): BandProfile | null {
   const k0 = Math.round(bandMm[0] / st.stepMm);
   const k1 = Math.min(mip.nvHalf - 1, Math.round(bandMm[1] / st.stepMm));
   if (k1 <= k0) return null;
