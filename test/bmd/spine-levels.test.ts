@@ -241,6 +241,29 @@ describe('naming levels from the anchors in view', () => {
     expect(labelLevels(two).names).toEqual(['T6', 'T5', 'T4', 'T3', 'T2', 'T1', 'C7']);
   });
 
+  it('counts a level whose rib necks alone were seen as rib-bearing between rib pairs (hard phantom 22036)', () => {
+    // Caudal first: T8 ... T4 with ribs in the lateral band, T3 and T2 whose ribs the band missed (thick slices, the
+    // scapulae), T1 with its pair, C7. Without the necks, T1's pair stands apart from the thorax below it and is no
+    // anchor (a clavicle-like lone "rib"): nothing is named.
+    const ev = evidence(['LR', 'LR', 'LR', 'LR', 'LR', '', '', 'LR', '']);
+    expect(labelLevels(ev).anchors.t1).toBeNull();
+    ev[6] = { ...ev[6], shortRibLeft: true, shortRibRight: true };
+    ev[5] = { ...ev[5], shortRibRight: true };
+    const r = labelLevels(ev);
+    expect(r.anchors.t1).toBe(7);
+    expect(r.names).toEqual(['T8', 'T7', 'T6', 'T5', 'T4', 'T3', 'T2', 'T1', 'C7']);
+    // A neck on one side only, with both bands in view, does not count (a long transverse process).
+    const oneSide = evidence(['LR', 'LR', 'LR', 'LR', 'LR', '', '', 'LR', '']);
+    oneSide[6] = { ...oneSide[6], shortRibLeft: true };
+    oneSide[5] = { ...oneSide[5], shortRibRight: true };
+    expect(labelLevels(oneSide).anchors.t1).toBeNull();
+    // Nor do necks under a one-sided "rib" below (a kidney under contrast beside a lumbar transverse process):
+    // the thorax's run, and the last rib, stay where the pairs are.
+    const kidney = evidence(['', 'L', '', 'LR', 'LR', 'LR', 'LR', 'LR']);
+    kidney[2] = { ...kidney[2], shortRibLeft: true, shortRibRight: true };
+    expect(labelLevels(kidney).anchors.t12).toBe(3);
+  });
+
   it('keeps the first-rib count weak where only one side of the level above it is in the field of view', () => {
     // Caudal first: T6 ... T1 with ribs on the side in view, C7 above. The field cuts the left band all the way up,
     // so each first rib had one side to be seen on: a missed one names T2 "T1" (AMOS 0336 in a 200 mm field 80 mm

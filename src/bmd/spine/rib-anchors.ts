@@ -17,7 +17,7 @@ const RIB_LIKE_SET_ASIDE = 'Rib-like bone below a rib-less level under the thora
  * anyway.
  */
 export function ribBearingLevels(ev: LevelEvidence[], warnings: string[]): boolean[] {
-  const ribbed = ev.map((e) => e.ribLeft || e.ribRight);
+  const ribbed = withShortRibsBetweenPairs(ev, ev.map((e) => e.ribLeft || e.ribRight));
   const runs: { from: number; to: number; count: number }[] = [];
   for (let k = 0; k < ev.length; k++) {
     if (!ribbed[k]) continue;
@@ -53,6 +53,25 @@ export function ribBearingLevels(ev: LevelEvidence[], warnings: string[]): boole
   }
   if (dropped) warnings.push(RIB_LIKE_SET_ASIDE);
   return withShortFirstRib(ev, ribbed);
+}
+
+/**
+ * A whole level whose ribs the lateral band missed but whose rib necks cross the inner band (short ribs, on
+ * both sides, or on the one side in view) bears ribs when rib pairs lie within two levels above and below it:
+ * between two thoracic levels every level is thoracic, and near the top of the chest the scapulae and thick
+ * slices hide ribs where they cross the band (hard phantom 22036, a chest CT at 3-5 mm: T2 and T3 showed only
+ * their necks, T1's ribs stood apart from the thorax below and were taken for a clavicle, so no level was
+ * named). Pairs on both sides are asked for, so a kidney or an iliac crest under a lumbar level's transverse
+ * processes (which also cross the inner band) does not join the thorax.
+ */
+function withShortRibsBetweenPairs(ev: LevelEvidence[], ribbedIn: boolean[]): boolean[] {
+  const pair = (k: number): boolean => k >= 0 && k < ev.length && ev[k].ribLeft && ev[k].ribRight;
+  return ribbedIn.map((r, k) => {
+    const e = ev[k];
+    if (r || !e.whole || e.sacral || !(e.bandLeft || e.bandRight)) return r;
+    const necks = (!e.bandLeft || e.shortRibLeft === true) && (!e.bandRight || e.shortRibRight === true);
+    return necks && (pair(k - 1) || pair(k - 2)) && (pair(k + 1) || pair(k + 2));
+  });
 }
 
 /**
