@@ -10,7 +10,7 @@ import { labelLevels, NO_ANCHOR } from './labels.js';
 import type { LevelEvidence } from './level-evidence.js';
 import { lungBeside } from './lung-beside.js';
 import { assignRibsToSegments } from './rib-assignment.js';
-import { RIB_BAND_CENTRE_MM, SLAB_U_MM, ribBandInView, ribMips, ribsAtCaudalEdge, traceRibs, traceShortRibs, type RibTrace } from './ribs.js';
+import { RIB_BAND_CENTRE_MM, SLAB_U_MM, ribBandInView, ribMips, ribsAtCaudalEdge, traceRibs, traceShortRibs, type RibMips, type RibTrace } from './ribs.js';
 import { sacralPieces } from './sacrum.js';
 import { irregularLevels, lengthOverTrend, nearestScoreMax, segmentsFromDiscChain, type SpineSegment } from './segments.js';
 import { straightenSpine, type StraightSpine } from './straighten.js';
@@ -70,7 +70,9 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
   const cl = centerlineFromTrack(grid, track);
   const st = straightenSpine(loaded.volume, cl, U_RANGE_MM, V_RANGE_MM);
   const size = bodySizeAlongSpine(st);
-  const { segments, expected, processes } = separateLevels(st, size);
+  const mips = ribMips(st);
+  const traced = traceRibs(st, mips);
+  const { segments, expected, processes } = separateLevels(st, size, traced);
   timingsMs.spine = now() - t0;
   t0 = now();
   if (segments.length === 0) {
@@ -80,7 +82,7 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
   }
   const ribDepthCut = (sFromMm: number, sToMm: number, side: 1 | -1): boolean => ribDepthCutByFov(loaded.volume, cl, sFromMm, sToMm, side);
   const partedByProcesses = boundariesPartedByProcesses(segments, processes.levelsMm, processes.oneLevelGap);
-  const { evidence, ribMarginMm, irregular, sacrumRuledOut } = levelEvidence(st, segments, size, expected, ribDepthCut, partedByProcesses, scanGoesOnAbove(loaded.volume, cl));
+  const { evidence, ribMarginMm, irregular, sacrumRuledOut } = levelEvidence(st, { mips, traced }, segments, size, expected, ribDepthCut, partedByProcesses, scanGoesOnAbove(loaded.volume, cl));
   const labels = labelLevels(evidence, ribMarginMm);
   if (sacrumRuledOut) warnings.push('Bone as wide as the sacral alae lies below levels that bear ribs on both sides, so it is not taken for the sacrum.');
   warnings.push(...labels.warnings);
@@ -126,6 +128,7 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
 function separateLevels(
   st: StraightSpine,
   size: BodySizeAlongSpine,
+  ribs: readonly RibTrace[],
 ): { segments: SpineSegment[]; expected: (sMm: number) => number; processes: { levelsMm: number[]; oneLevelGap: boolean[] } } {
   const profile = smoothProfile(
     ellipseProfile(st, size.depthMm.map((d) => 0.4 * (Number.isFinite(d) ? d : 28)), size.widthMm.map((w) => 0.4 * (Number.isFinite(w) ? w : 36)), size.uCenterMm, size.vCenterMm),
@@ -148,7 +151,13 @@ function separateLevels(
   // rest on the disc profile (hard phantom 21036: a false disc inside L3 and every name below it one level off).
   const [left, right] = processProfiles(st, size).map((p) => processCentresMm(p, st.stepMm, expected));
   const levels = pairedProcessLevelsMm(left, right, expected);
-  const { discs, inferred, oneLevel, oneLevelGap } = checkDiscsAgainstProcesses(seen, levels, expected, (t, r) => nearestScoreMax(score, t, r, st.stepMm));
+  // No rib crosses or meets the spine within half a level of the gap: a lumbar gap (see RIB_FREE_GAP_OF_EXPECTED_MAX).
+  const ribFree = (fromMm: number, toMm: number): boolean => {
+    const m = 0.5 * expected((fromMm + toMm) / 2);
+    return !ribs.some((r) => [r.crossingS, r.headS].some((x) => x > fromMm - m && x < toMm + m));
+  };
+  const snap = (t: number, r: number): number => nearestScoreMax(score, t, r, st.stepMm);
+  const { discs, inferred, oneLevel, oneLevelGap } = checkDiscsAgainstProcesses(seen, levels, expected, snap, ribFree);
   return {
     segments: segmentsFromDiscChain(discs, colFrom * st.stepMm, colTo * st.stepMm, expected, score, st.stepMm, { inferred, oneLevel }),
     expected,
@@ -159,6 +168,7 @@ function separateLevels(
 /** What each piece's name will rest on: its ribs, whether its rib band is in view, sacrum, stub, doubts. */
 function levelEvidence(
   st: StraightSpine,
+  { mips, traced }: { mips: RibMips; traced: RibTrace[] },
   segments: SpineSegment[],
   size: BodySizeAlongSpine,
   expected: (sMm: number) => number,
@@ -166,8 +176,6 @@ function levelEvidence(
   partedByProcesses: boolean[],
   columnLostAbove: boolean,
 ): { evidence: LevelEvidence[]; ribMarginMm: number; irregular: boolean[]; sacrumRuledOut: boolean } {
-  const mips = ribMips(st);
-  const traced = traceRibs(st, mips);
   const ribs = traced.filter((r) => !r.runsOutOfScan);
   const runsOut = traced.filter((r) => r.runsOutOfScan);
   const belowScan = ribsAtCaudalEdge(st, mips);

@@ -44,6 +44,15 @@ const NEIGHBOUR_RATIO: [number, number] = [0.8, 1.25];
  */
 const GAP_OF_EXPECTED: [number, number] = [0.75, GAP_SPLIT_RATIO];
 /**
+ * Over a gap with no rib near it (the lumbar spine), the upper bound is this instead. Lumbar processes are long and
+ * are not missed as T12's are, so a gap that agrees with its neighbours is one level even where the disc profile's
+ * period reads short: endplates, sclerosis or a lesion give it peaks between the discs (hard phantoms 20054 and
+ * 21035: lumbar process gaps of 30-37 mm against a disc period of 21-25 mm; false discs split L1 and L4, and L4
+ * and L5 were not found). Two levels with a pair of processes unseen would still read about 2 x the period, and
+ * disagree with their neighbours.
+ */
+const RIB_FREE_GAP_OF_EXPECTED_MAX = 1.75;
+/**
  * The one disc between two process levels lies in the middle half of their gap, and a level's processes in the
  * middle half of its piece: the processes are level with their bodies.
  */
@@ -118,12 +127,13 @@ export function pairedProcessLevelsMm(leftMm: number[], rightMm: number[], expec
  * (NEIGHBOUR_RATIO), and it lies inside the range a disc spacing can take and near the disc-derived spacing
  * (GAP_OF_EXPECTED).
  */
-export function oneLevelGaps(levelsMm: number[], expectedMm: (sMm: number) => number): boolean[] {
+export function oneLevelGaps(levelsMm: number[], expectedMm: (sMm: number) => number, ribFree: (fromMm: number, toMm: number) => boolean = () => false): boolean[] {
   const gaps = levelsMm.slice(1).map((x, i) => x - levelsMm[i]);
   const agrees = (g: number, h: number | undefined): boolean => h !== undefined && g >= NEIGHBOUR_RATIO[0] * h && g <= NEIGHBOUR_RATIO[1] * h;
   return gaps.map((g, i) => {
     const e = expectedMm((levelsMm[i] + levelsMm[i + 1]) / 2);
-    const plausible = g >= MIN_DISC_SPACING_MM && g <= MAX_DISC_SPACING_MM && g >= GAP_OF_EXPECTED[0] * e && g <= GAP_OF_EXPECTED[1] * e;
+    const max = ribFree(levelsMm[i], levelsMm[i + 1]) ? RIB_FREE_GAP_OF_EXPECTED_MAX : GAP_OF_EXPECTED[1];
+    const plausible = g >= MIN_DISC_SPACING_MM && g <= MAX_DISC_SPACING_MM && g >= GAP_OF_EXPECTED[0] * e && g <= max * e;
     return plausible && (agrees(g, gaps[i - 1]) || agrees(g, gaps[i + 1]));
   });
 }
@@ -162,8 +172,14 @@ export interface ProcessCheckedDiscs {
  * of that is kept as seen, anything else is marked inferred, so counting across it is discounted like any
  * boundary not seen.
  */
-export function checkDiscsAgainstProcesses(discsMm: number[], levelsMm: number[], expectedMm: (sMm: number) => number, snapMm: (targetMm: number, reachMm: number) => number): ProcessCheckedDiscs {
-  const ok = oneLevelGaps(levelsMm, expectedMm);
+export function checkDiscsAgainstProcesses(
+  discsMm: number[],
+  levelsMm: number[],
+  expectedMm: (sMm: number) => number,
+  snapMm: (targetMm: number, reachMm: number) => number,
+  ribFree: (fromMm: number, toMm: number) => boolean = () => false,
+): ProcessCheckedDiscs {
+  const ok = oneLevelGaps(levelsMm, expectedMm, ribFree);
   let discs = [...discsMm];
   const inferred = new Set<number>();
   ok.forEach((isLevel, i) => {
