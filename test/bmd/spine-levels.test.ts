@@ -264,6 +264,21 @@ describe('naming levels from the anchors in view', () => {
     expect(labelLevels(kidney).anchors.t12).toBe(3);
   });
 
+  it('lets a field that cuts the rib band\'s back still show C7 rib-less where it shows the band as deep as beside T1\'s ribs', () => {
+    // Caudal first: T4 ... T1, C7 in a field centred on the heart that cuts the back of every level's band; T1's
+    // ribs were traced all the same, 41 mm behind the body (hard phantom 20056).
+    const cutBand = (depthMm: number[]): LevelEvidence[] =>
+      evidence(['', '', '', 'LR', '']).map((e, k) => ({ ...e, bandLeft: false, bandRight: false, bandDepthLeftMm: depthMm[k], bandDepthRightMm: depthMm[k] }));
+    const shallowAbove = labelLevels(cutBand([30, 33, 37, 41, 35]));
+    expect(shallowAbove.anchors.t1).toBeNull();
+    const r = labelLevels(cutBand([30, 33, 37, 41, 44]));
+    expect(r.anchors.t1).toBe(3);
+    expect(r.names).toEqual(['T4', 'T3', 'T2', 'T1', 'C7']);
+    // Without a traced rib at the level below, the depth says nothing.
+    const noRib = cutBand([30, 33, 37, 41, 44]).map((e) => ({ ...e, ribLeft: false, ribRight: false }));
+    expect(labelLevels(noRib).anchors.t1).toBeNull();
+  });
+
   it('keeps the first-rib count weak where only one side of the level above it is in the field of view', () => {
     // Caudal first: T6 ... T1 with ribs on the side in view, C7 above. The field cuts the left band all the way up,
     // so each first rib had one side to be seen on: a missed one names T2 "T1" (AMOS 0336 in a 200 mm field 80 mm

@@ -7,6 +7,13 @@ export interface LevelEvidence {
   bandLeft: boolean;
   bandRight: boolean;
   /**
+   * How deep behind the body centre the field of view shows the rib band beside this level, mm, per side
+   * (SLAB_U_MM's back, 55, where nothing cuts it; -1 with no slice of it in the scan). Where a small field cuts the
+   * band's back (bandLeft/Right false), a rib seen at a neighbouring level no deeper says this one's would show.
+   */
+  bandDepthLeftMm?: number;
+  bandDepthRightMm?: number;
+  /**
    * A short rib crosses the inner band (near the spine only) within this level, apart from the lateral
    * band's ribs: what a first rib that curves forward early looks like. Used only just above those ribs.
    */

@@ -1,4 +1,5 @@
 import { patientMmToVoxel, type LoadedVolume, type Vec3, type Volume } from '../../imaging/volume.js';
+import { median } from '../median.js';
 import type { VertebraLevel } from '../report.js';
 import { bodySizeAlongSpine, measureBodyOutline, outlineOrColumn, type BodySizeAlongSpine } from './body-outline.js';
 import { centerlineFromTrack, curveToPatientMm, type Centerline } from './centerline.js';
@@ -80,9 +81,12 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
     timingsMs.labels = now() - t0;
     return { grid, track, centerline: cl, vertebrae: [], anchors: none, pieces: [], warnings };
   }
-  const ribDepthCut = (sFromMm: number, sToMm: number, side: 1 | -1): boolean => ribDepthCutByFov(loaded.volume, cl, sFromMm, sToMm, side);
+  const fov: FieldOfView = {
+    ribDepthCut: (sFromMm, sToMm, side) => ribDepthCutByFov(loaded.volume, cl, sFromMm, sToMm, side),
+    bandDepthMm: (sFromMm, sToMm, side) => bandDepthInViewMm(loaded.volume, cl, sFromMm, sToMm, side),
+  };
   const partedByProcesses = boundariesPartedByProcesses(segments, processes.levelsMm, processes.oneLevelGap);
-  const { evidence, ribMarginMm, irregular, sacrumRuledOut } = levelEvidence(st, { mips, traced }, segments, size, expected, ribDepthCut, partedByProcesses, scanGoesOnAbove(loaded.volume, cl));
+  const { evidence, ribMarginMm, irregular, sacrumRuledOut } = levelEvidence(st, { mips, traced }, segments, size, expected, fov, partedByProcesses, scanGoesOnAbove(loaded.volume, cl));
   const labels = labelLevels(evidence, ribMarginMm);
   if (sacrumRuledOut) warnings.push('Bone as wide as the sacral alae lies below levels that bear ribs on both sides, so it is not taken for the sacrum.');
   warnings.push(...labels.warnings);
@@ -172,7 +176,7 @@ function levelEvidence(
   segments: SpineSegment[],
   size: BodySizeAlongSpine,
   expected: (sMm: number) => number,
-  ribDepthCut: (sFromMm: number, sToMm: number, side: 1 | -1) => boolean,
+  fov: FieldOfView,
   partedByProcesses: boolean[],
   columnLostAbove: boolean,
 ): { evidence: LevelEvidence[]; ribMarginMm: number; irregular: boolean[]; sacrumRuledOut: boolean } {
@@ -203,7 +207,7 @@ function levelEvidence(
     // Likewise a rib cut off by the scan's caudal edge belongs to a level whose rib band reaches down to it.
     const ribBelowScan = belowScan.some((r) => sg.sFrom - RIB_DESCENT_MM <= r.s);
     const inView = (side: 1 | -1): boolean =>
-      ribBandInView(st, bandFrom, bandTo, side) && !ribDepthCut(sg.sFrom, sg.sTo, side) && !ribOutOfScan && !ribBelowScan;
+      ribBandInView(st, bandFrom, bandTo, side) && !fov.ribDepthCut(sg.sFrom, sg.sTo, side) && !ribOutOfScan && !ribBelowScan;
     // And the RIB_DESCENT_MM below it, where a twelfth rib crosses (hard phantom 20051: the scan ended just
     // below T12, whose ribs cross the band 10-13 mm under the body as on AMOS 0336; T12 read as rib-less).
     const descentFrom = (sg.sFrom - RIB_DESCENT_MM) / st.stepMm;
@@ -215,6 +219,8 @@ function levelEvidence(
       shortRibRight: shortRibOf[k].right,
       bandLeft: inView(1),
       bandRight: inView(-1),
+      bandDepthLeftMm: fov.bandDepthMm(sg.sFrom, sg.sTo, 1),
+      bandDepthRightMm: fov.bandDepthMm(sg.sFrom, sg.sTo, -1),
       ribDescentInView: descentInView,
       unassignedRib: unassignedIn(sg),
       lengthOverTrend: lengthRatio[k],
@@ -231,6 +237,12 @@ function levelEvidence(
     };
   });
   return { evidence, ribMarginMm: ribFit.marginMm, irregular, sacrumRuledOut };
+}
+
+/** What the field of view leaves of the rib band beside a stretch of the column (mm along it), per side. */
+interface FieldOfView {
+  ribDepthCut: (sFromMm: number, sToMm: number, side: 1 | -1) => boolean;
+  bandDepthMm: (sFromMm: number, sToMm: number, side: 1 | -1) => number;
 }
 
 /**
@@ -256,6 +268,27 @@ function ribDepthCutByFov(vol: Volume, cl: Centerline, sFromMm: number, sToMm: n
     if (!onGrid(i, nx) || !onGrid(j, ny)) cut++;
   }
   return total > 0 && cut >= 0.4 * total;
+}
+
+/**
+ * How far behind the body centre (mm, up to the slab's back, SLAB_U_MM) the rib band beside [sFrom, sTo] lies
+ * inside the scan without a break from the centre's depth: the median over the stretch's slices in the scan.
+ * Where a field cuts the slab, this says whether one level's band is seen as deep as another's.
+ */
+function bandDepthInViewMm(vol: Volume, cl: Centerline, sFromMm: number, sToMm: number, side: 1 | -1): number {
+  const [nx, ny, nz] = vol.dims;
+  const depths: number[] = [];
+  for (let s = sFromMm; s <= sToMm; s += 2) {
+    if (!onGrid(patientMmToVoxel(vol, curveToPatientMm(cl, s, 0, side * RIB_BAND_CENTRE_MM))[2], nz)) continue;
+    let u = 0;
+    for (; u <= SLAB_U_MM[1]; u++) {
+      // Past the first or last slice counts as out of view too: a rib there would not be in the scan either.
+      const [i, j, k] = patientMmToVoxel(vol, curveToPatientMm(cl, s, u, side * RIB_BAND_CENTRE_MM));
+      if (!onGrid(i, nx) || !onGrid(j, ny) || !onGrid(k, nz)) break;
+    }
+    depths.push(u - 1);
+  }
+  return depths.length > 0 ? median(depths) : -1;
 }
 
 /**

@@ -140,6 +140,17 @@ export function lastRibAnchor(ev: LevelEvidence[], ribbed: boolean[], ribless: b
 }
 
 /**
+ * Whether a field of view that cuts the rib band's back (a small field centred on the heart) still shows the band
+ * beside `level` at least as deep as beside `ribbed`, on a side where `ribbed`'s rib was traced: a rib of `level`
+ * would then show too, so its "no rib" counts (hard phantom 20056, a 176 mm field: T1's ribs traced 41 mm behind
+ * the body, C7's band seen to 44 mm and rib-less, yet C7 was taken for a possible T1 and no level was named).
+ */
+function bandSeenAsDeep(level: LevelEvidence, ribbed: LevelEvidence): boolean {
+  const deep = (a: number | undefined, b: number | undefined): boolean => a !== undefined && b !== undefined && b >= 0 && a >= b;
+  return (ribbed.ribLeft && deep(level.bandDepthLeftMm, ribbed.bandDepthLeftMm)) || (ribbed.ribRight && deep(level.bandDepthRightMm, ribbed.bandDepthRightMm));
+}
+
+/**
  * T1: the most cranial rib-bearing level, with a rib-less level right above it (C7). When that level is cut
  * short by the scan's edge (a stub or less than a whole level), the count is weak: it may be T1 itself.
  */
@@ -153,7 +164,7 @@ export function firstRibAnchor(ev: LevelEvidence[], ribbedIn: boolean[], ribless
   const above = ev[t1 + 1];
   const cut = above !== undefined && (above.partial === true || above.stub);
   // A whole level above with its rib band out of view may be T1 itself; a cut one is a weak count either way.
-  if (t1 < 0 || !above || ribbed[t1 + 1] || !(cut || above.bandLeft || above.bandRight)) return null;
+  if (t1 < 0 || !above || ribbed[t1 + 1] || !(cut || above.bandLeft || above.bandRight || bandSeenAsDeep(above, ev[t1]))) return null;
   // T2 and T3 bear ribs too: a lone "rib" with rib-less levels below it (a clavicle, an iliac crest) is no anchor.
   if (!ribsAlongside(ev, ribbed, t1, -1)) return null;
   // Nor is a "rib" on the column's lowest level, with nothing below to show the thorax goes on (hard phantom
