@@ -277,6 +277,14 @@ export function variantsOf(caseName: CaseName): RealVariant[] {
     v('slices-5mm', '5 mm slices averaged from 3 mm', [thickStep(5)]),
     ...common(2300),
     v('slices-5mm+noise-25', '5 mm slices with added noise SD 25 HU', [thickStep(5), noiseStep(25, 2399)]),
+    // Held to the original's acceptance: both iliac wings trace as ribs beside the sacrum here, and T12's pair
+    // must still go to T12.
+    {
+      ...v('rotated-3', 'patient rotated 3 deg to the right about the long axis (resampled): the iliac wings trace as ribs beside the sacrum', [
+        motionStep('rotated 3 deg (S axis)', axisRotation(2, -3)),
+      ]),
+      strict: { minConfidence: 0.85, minDepthMm: 6, everyReportedRight: true, summaryBasis: 'lumbar' },
+    },
   ];
 }
 

@@ -10,7 +10,7 @@ import { measureHeightsMm, type BodyHeightsMm } from './heights.js';
 import { labelLevels, NO_ANCHOR } from './labels.js';
 import type { LevelEvidence } from './level-evidence.js';
 import { lungBeside } from './lung-beside.js';
-import { assignRibsToSegments } from './rib-assignment.js';
+import { assignRibsToSegments, type RibAssignment } from './rib-assignment.js';
 import { RIB_BAND_CENTRE_MM, SLAB_U_MM, ribBandInView, ribMips, ribsAtCaudalEdge, traceRibs, traceShortRibs, type RibMips, type RibTrace } from './ribs.js';
 import { sacralPieces } from './sacrum.js';
 import { irregularLevels, lengthOverTrend, nearestScoreMax, segmentsFromDiscChain, type SpineSegment } from './segments.js';
@@ -180,19 +180,20 @@ function levelEvidence(
   partedByProcesses: boolean[],
   columnLostAbove: boolean,
 ): { evidence: LevelEvidence[]; ribMarginMm: number; irregular: boolean[]; sacrumRuledOut: boolean } {
-  const ribs = traced.filter((r) => !r.runsOutOfScan);
+  const inScan = traced.filter((r) => !r.runsOutOfScan);
   const runsOut = traced.filter((r) => r.runsOutOfScan);
   const belowScan = ribsAtCaudalEdge(st, mips);
-  const ribOf = segments.map(() => ({ left: false, right: false }));
-  const ribFit = assignRibsToSegments(ribs, segments);
-  ribFit.segmentOf.forEach((k, i) => {
-    if (k >= 0) ribOf[k][ribs[i].side] = true;
-  });
-  const unassignedIn = (sg: SpineSegment): boolean => ribFit.segmentOf.some((k, i) => k < 0 && ribs[i].headS >= sg.sFrom && ribs[i].headS < sg.sTo);
-  const shortRibOf = shortRibsOfLevels(traceShortRibs(st, mips), ribs, segments);
-  const sacralTop = sacralPieces(st, segments, size.uCenterMm, ribOf.map((r) => r.left && r.right));
-  const sacrumRuledOut = sacralTop >= 0 && ribsAboveSacrum(sacralTop, ribOf);
+  const shortRibOf = shortRibsOfLevels(traceShortRibs(st, mips), inScan, segments);
+  const first = ribsOfLevels(inScan, segments);
+  const sacralTop = sacralPieces(st, segments, size.uCenterMm, first.ribOf.map((r) => r.left && r.right));
+  const sacrumRuledOut = sacralTop >= 0 && ribsAboveSacrum(sacralTop, first.ribOf);
   const sacrumTop = sacrumRuledOut ? -1 : sacralTop;
+  // No rib articulates with the sacrum: bone beside it traced as a rib is an iliac wing. Left in, it takes a place
+  // in the ribs' alignment and can push the twelfth rib off T12 (the TotalSegmentator example turned 3 degrees:
+  // both iliac wings went to the sacral pieces and T12's pair was left over, so no last-rib count).
+  const ribs = sacrumTop >= 0 ? inScan.filter((r) => r.headS >= segments[sacrumTop].sTo) : inScan;
+  const { ribOf, ribFit } = ribs.length < inScan.length ? ribsOfLevels(ribs, segments) : first;
+  const unassignedIn = (sg: SpineSegment): boolean => ribFit.segmentOf.some((k, i) => k < 0 && ribs[i].headS >= sg.sFrom && ribs[i].headS < sg.sTo);
   const lengthRatio = lengthOverTrend(segments);
   const irregular = irregularLevels(lengthRatio);
   const evidence = segments.map((sg, k): LevelEvidence => {
@@ -310,6 +311,16 @@ function onGrid(x: number, n: number): boolean {
 
 /** How far below its own level a rib can cross the lateral band (mm): the twelfth, 10-13 mm on AMOS 0336. */
 const RIB_DESCENT_MM = 12;
+
+/** The traced ribs aligned to the levels (rib-assignment.ts), and per level which sides took one. */
+function ribsOfLevels(ribs: RibTrace[], segments: SpineSegment[]): { ribOf: { left: boolean; right: boolean }[]; ribFit: RibAssignment } {
+  const ribOf = segments.map(() => ({ left: false, right: false }));
+  const ribFit = assignRibsToSegments(ribs, segments);
+  ribFit.segmentOf.forEach((k, i) => {
+    if (k >= 0) ribOf[k][ribs[i].side] = true;
+  });
+  return { ribOf, ribFit };
+}
 
 /**
  * Whether levels that would be L3 or L2 above a sacrum found at `sacralTop` bear ribs on both sides: then the
