@@ -203,8 +203,11 @@ export const contrastStep: VariantStep = {
 // The catalogue.
 
 /** Every variant of a case, the original first. */
+/** A variant of the case at hand: its name is the case's short name and `suffix`. */
+type MakeVariant = (suffix: string, description: string, steps: VariantStep[]) => RealVariant;
+
 export function variantsOf(caseName: CaseName): RealVariant[] {
-  const v = (suffix: string, description: string, steps: VariantStep[]): RealVariant => ({
+  const v: MakeVariant = (suffix, description, steps) => ({
     name: `${caseName === 'philips-chest-ct' ? 'philips' : 'totalseg'}/${suffix}`,
     caseName,
     description,
@@ -223,46 +226,53 @@ export function variantsOf(caseName: CaseName): RealVariant[] {
     v('clip-3071', 'values clipped at 3071 HU', [clipStep(3071)]),
     v('fov-180-centre+contrast', 'small 180 mm centred field of view with the aorta brightened', [contrastStep, fovStep('FOV 180 mm, image centre', 180, imageCentre)]),
   ];
-  if (caseName === 'philips-chest-ct') {
-    return [
-      // Acceptance for this scan (test/bmd/real-variants.test.ts): every covered body (C7-T11) inside its reference
-      // body, named right at >= 0.8.
-      { ...v('original', 'the scan as it is (2 mm, C7-T11 fully covered)', []), strict: { minConfidence: CONFIDENT, summaryBasis: 'thoracic-extrapolated' } },
-      v('z-C7-T6', 'chest top only: scan top to the bottom of T6', [zCropStep(null, 'T6')]),
-      v('z-T4-T11', 'mid and lower chest: top of T4 to the bottom of T11 (no first rib, no last rib)', [zCropStep('T4', 'T11')]),
-      v('z-T8-T12', 'lower chest: top of T8 to the scan bottom (the 12th rib is below the scan)', [zCropStep('T8', null)]),
-      v('z-T2-T7', 'a scan that starts 5 mm above T2, in T1\'s lower endplate, and ends below T7: T2\'s ribs were missed there, but it has lung beside it, so it must not read as a C7 above a first rib', [zCropStep('T2', 'T7', 5)]),
-      v('z-through-T5', 'a scan that starts inside T5 (the cut T5 looks rib-less, like a C7 above a first rib)', [zCropThroughStep('T5')]),
-      v('slices-3mm', '3 mm slices averaged from 2 mm', [thickStep(3)]),
-      v('slices-5mm', '5 mm slices averaged from 2 mm', [thickStep(5)]),
-      ...common(1300),
-      v('fov-heart-30', '200 mm field of view on the heart, its posterior edge 30 mm behind the deepest body centre (mid-thoracic canal and posterior ribs cut off)', [
-        fovStep('FOV 200 mm on the heart', 200, onHeart(200, 30)),
+  return caseName === 'philips-chest-ct' ? philipsVariants(v, common(1300)) : totalsegVariants(v, common(2300));
+}
+
+/** The Philips chest CT's variants: `common` (field of view, noise, tilt, contrast, clipping) among its own. */
+function philipsVariants(v: MakeVariant, common: RealVariant[]): RealVariant[] {
+  return [
+    // Acceptance for this scan (test/bmd/real-variants.test.ts): every covered body (C7-T11) inside its reference
+    // body, named right at >= 0.8.
+    { ...v('original', 'the scan as it is (2 mm, C7-T11 fully covered)', []), strict: { minConfidence: CONFIDENT, summaryBasis: 'thoracic-extrapolated' } },
+    v('z-C7-T6', 'chest top only: scan top to the bottom of T6', [zCropStep(null, 'T6')]),
+    v('z-T4-T11', 'mid and lower chest: top of T4 to the bottom of T11 (no first rib, no last rib)', [zCropStep('T4', 'T11')]),
+    v('z-T8-T12', 'lower chest: top of T8 to the scan bottom (the 12th rib is below the scan)', [zCropStep('T8', null)]),
+    v('z-T2-T7', 'a scan that starts 5 mm above T2, in T1\'s lower endplate, and ends below T7: T2\'s ribs were missed there, but it has lung beside it, so it must not read as a C7 above a first rib', [zCropStep('T2', 'T7', 5)]),
+    v('z-through-T5', 'a scan that starts inside T5 (the cut T5 looks rib-less, like a C7 above a first rib)', [zCropThroughStep('T5')]),
+    v('slices-3mm', '3 mm slices averaged from 2 mm', [thickStep(3)]),
+    v('slices-5mm', '5 mm slices averaged from 2 mm', [thickStep(5)]),
+    ...common,
+    v('fov-heart-30', '200 mm field of view on the heart, its posterior edge 30 mm behind the deepest body centre (mid-thoracic canal and posterior ribs cut off)', [
+      fovStep('FOV 200 mm on the heart', 200, onHeart(200, 30)),
+    ]),
+    v('fov-heart-20', '200 mm field of view on the heart, its posterior edge 20 mm behind the deepest body centre', [fovStep('FOV 200 mm on the heart', 200, onHeart(200, 20))]),
+    v('fov-200-right', '200 mm field of view 40 mm right of and 30 mm in front of the spine (the left rib band cut)', [
+      fovStep('FOV 200 mm, right', 200, besideSpine(-40, -30)),
+    ]),
+    v('fov-200-edge', '200 mm field of view 70 mm right of and 30 mm in front of the spine (the spine by its left edge, the scapula mid-field)', [
+      fovStep('FOV 200 mm, spine at the edge', 200, besideSpine(-70, -30)),
+    ]),
+    v('slices-5mm+noise-25', '5 mm slices with added noise SD 25 HU', [thickStep(5), noiseStep(25, 1399)]),
+    // Held to the original's acceptance: the T4-T5 disc is found 7 mm from its place here, which moves no count.
+    {
+      ...v('rotated-5', 'patient rotated 5 deg to the right about the long axis (resampled): one disc found off its place, T5 long and T4 short', [
+        motionStep('rotated 5 deg (S axis)', axisRotation(2, -5)),
       ]),
-      v('fov-heart-20', '200 mm field of view on the heart, its posterior edge 20 mm behind the deepest body centre', [fovStep('FOV 200 mm on the heart', 200, onHeart(200, 20))]),
-      v('fov-200-right', '200 mm field of view 40 mm right of and 30 mm in front of the spine (the left rib band cut)', [
-        fovStep('FOV 200 mm, right', 200, besideSpine(-40, -30)),
+      strict: { minConfidence: CONFIDENT, summaryBasis: 'thoracic-extrapolated' },
+    },
+    // Held to it as well: T11's left rib crosses the rib band in the scan's last 8 mm, cut off by its edge.
+    {
+      ...v('tilted-3', 'patient tilted 3 deg about the left-right axis (resampled): the lowest rib is cut off by the scan\'s bottom edge', [
+        motionStep('tilted 3 deg (L-R axis)', axisRotation(0, -3)),
       ]),
-      v('fov-200-edge', '200 mm field of view 70 mm right of and 30 mm in front of the spine (the spine by its left edge, the scapula mid-field)', [
-        fovStep('FOV 200 mm, spine at the edge', 200, besideSpine(-70, -30)),
-      ]),
-      v('slices-5mm+noise-25', '5 mm slices with added noise SD 25 HU', [thickStep(5), noiseStep(25, 1399)]),
-      // Held to the original's acceptance: the T4-T5 disc is found 7 mm from its place here, which moves no count.
-      {
-        ...v('rotated-5', 'patient rotated 5 deg to the right about the long axis (resampled): one disc found off its place, T5 long and T4 short', [
-          motionStep('rotated 5 deg (S axis)', axisRotation(2, -5)),
-        ]),
-        strict: { minConfidence: CONFIDENT, summaryBasis: 'thoracic-extrapolated' },
-      },
-      // Held to it as well: T11's left rib crosses the rib band in the scan's last 8 mm, cut off by its edge.
-      {
-        ...v('tilted-3', 'patient tilted 3 deg about the left-right axis (resampled): the lowest rib is cut off by the scan\'s bottom edge', [
-          motionStep('tilted 3 deg (L-R axis)', axisRotation(0, -3)),
-        ]),
-        strict: { minConfidence: CONFIDENT, summaryBasis: 'thoracic-extrapolated' },
-      },
-    ];
-  }
+      strict: { minConfidence: CONFIDENT, summaryBasis: 'thoracic-extrapolated' },
+    },
+  ];
+}
+
+/** The TotalSegmentator example's variants: `common` among its own. */
+function totalsegVariants(v: MakeVariant, common: RealVariant[]): RealVariant[] {
   return [
     // As test/bmd/real-ct.test.ts holds it: T12-L5 each >= 6 mm inside its body, named right at >= 0.85.
     {
@@ -275,7 +285,7 @@ export function variantsOf(caseName: CaseName): RealVariant[] {
       zCropStep('L5', null, 5),
     ]),
     v('slices-5mm', '5 mm slices averaged from 3 mm', [thickStep(5)]),
-    ...common(2300),
+    ...common,
     v('slices-5mm+noise-25', '5 mm slices with added noise SD 25 HU', [thickStep(5), noiseStep(25, 2399)]),
     // Held to the original's acceptance: both iliac wings trace as ribs beside the sacrum here, and T12's pair
     // must still go to T12.

@@ -39,17 +39,18 @@ const NEIGHBOUR_RATIO: [number, number] = [0.8, 1.25];
  * process; over it, where the disc chain itself would split a gap (GAP_SPLIT_RATIO), it may hold two levels
  * with one level's processes unseen. T12's are short and often missed, and the longer lumbar gap below then
  * passes for one level next to the thoracic ones (fresh hard phantoms 22013 and 22019: at 1.55-1.6 x the disc
- * spacing, the two seen discs in it were made one and T12 and L1 read as one level). This gives up the cases
- * where the disc profile's own period reads short (20054: 25 mm against process gaps of 37 mm).
+ * spacing, the two seen discs in it were made one and T12 and L1 read as one level). Where the disc profile's own
+ * period reads short, this would give up the check; over rib-free gaps the bound below takes those cases back.
  */
 const GAP_OF_EXPECTED: [number, number] = [0.75, GAP_SPLIT_RATIO];
 /**
  * Over a gap with no rib near it (the lumbar spine), the upper bound is this instead. Lumbar processes are long and
  * are not missed as T12's are, so a gap that agrees with its neighbours is one level even where the disc profile's
- * period reads short: endplates, sclerosis or a lesion give it peaks between the discs (hard phantoms 20054 and
- * 21035: lumbar process gaps of 30-37 mm against a disc period of 21-25 mm; false discs split L1 and L4, and L4
- * and L5 were not found). Two levels with a pair of processes unseen would still read about 2 x the period, and
- * disagree with their neighbours.
+ * period reads short: endplates, sclerosis or a lesion give it peaks between the discs (hard phantom 20054: lumbar
+ * process gaps of 30-37 mm against a disc period of 22-25 mm; a false disc split L1, L4 was not found and four
+ * names were a level off). Two levels with a pair of processes unseen would still read about 2 x the period, and
+ * disagree with their neighbours. (21035, with a 21 mm period, keeps its false discs: its L5 processes run into
+ * the alae and its L1 pair sits 9 mm apart, so no two neighbouring gaps agree.)
  */
 const RIB_FREE_GAP_OF_EXPECTED_MAX = 1.75;
 /**
