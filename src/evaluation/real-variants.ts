@@ -202,10 +202,10 @@ export const contrastStep: VariantStep = {
 // ---------------------------------------------------------------------------------------------------------
 // The catalogue.
 
-/** Every variant of a case, the original first. */
 /** A variant of the case at hand: its name is the case's short name and `suffix`. */
 type MakeVariant = (suffix: string, description: string, steps: VariantStep[]) => RealVariant;
 
+/** Every variant of a case, the original first. */
 export function variantsOf(caseName: CaseName): RealVariant[] {
   const v: MakeVariant = (suffix, description, steps) => ({
     name: `${caseName === 'philips-chest-ct' ? 'philips' : 'totalseg'}/${suffix}`,
