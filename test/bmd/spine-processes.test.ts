@@ -6,6 +6,7 @@ import { straightBlock } from '../support/straight-block.js';
 import {
   boundariesPartedByProcesses,
   checkDiscsAgainstProcesses,
+  discShareOfGap,
   oneLevelGaps,
   pairedProcessLevelsMm,
   processCentresMm,
@@ -101,6 +102,30 @@ describe('transverse processes along the straightened spine', () => {
     expect([...missed.inferred]).toEqual([45.5]);
     const moved = checkDiscsAgainstProcesses([15, 58, 76], [0, 30, 61, 91], spacing(30), noPeak);
     expect(moved.discs).toEqual([15, 45.5, 76]);
+  });
+
+  it('reads where the discs lie between processes from the study, as where the processes sit high (the thorax)', () => {
+    // Processes at 0.85 of 30 mm levels, as the Philips chest CT's thoracic ones (0.55-0.91): each disc lies at 0.15
+    // of the gap above a process level, outside the middle half where a mid-body process would put it.
+    const levels = [25.5, 55.5, 85.5, 115.5, 145.5];
+    expect(discShareOfGap([30, 60, 90, 120], levels, [true, true, true, true])).toBeCloseTo(0.15);
+    // Too few gaps with one disc say nothing: the anatomical prior.
+    expect(discShareOfGap([30], levels, [true, true, true, true])).toBe(0.4);
+    const kept = checkDiscsAgainstProcesses([30, 60, 90, 120], levels, spacing(30), noPeak);
+    expect(kept.discs).toEqual([30, 60, 90, 120]);
+    expect(kept.inferred.size).toBe(0);
+    // A disc read 1 mm below a process level belongs to the gap above it, not to the gap below as a second disc.
+    const below = checkDiscsAgainstProcesses([30, 60, 84.5, 120], levels, spacing(30), noPeak);
+    expect(below.discs).toEqual([30, 60, 84.5, 120]);
+    expect(below.inferred.size).toBe(0);
+    // A missed disc is put where the others lie in their gaps, not mid-way.
+    const missed = checkDiscsAgainstProcesses([30, 60, 120], levels, spacing(30), noPeak);
+    expect(missed.discs).toEqual([30, 60, 90, 120]);
+    expect([...missed.inferred]).toEqual([90]);
+    // And a piece is parted by its processes where they sit, high in it.
+    const pieces = [30, 60, 90, 120, 150].slice(0, -1).map((sFrom) => ({ sFrom, sTo: sFrom + 30 }));
+    expect(boundariesPartedByProcesses(pieces, [55.5, 85.5, 115.5, 145.5], [true, true, true], kept.discShare)).toEqual([true, true, true, false]);
+    expect(boundariesPartedByProcesses(pieces, [55.5, 85.5, 115.5, 145.5], [true, true, true], 0.5)).toEqual([false, false, false, false]);
   });
 
   it('changes nothing across a gap that holds two levels (a process missed between them)', () => {

@@ -85,7 +85,7 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
     ribDepthCut: (sFromMm, sToMm, side) => ribDepthCutByFov(loaded.volume, cl, sFromMm, sToMm, side),
     bandDepthMm: (sFromMm, sToMm, side) => bandDepthInViewMm(loaded.volume, cl, sFromMm, sToMm, side),
   };
-  const partedByProcesses = boundariesPartedByProcesses(segments, processes.levelsMm, processes.oneLevelGap);
+  const partedByProcesses = boundariesPartedByProcesses(segments, processes.levelsMm, processes.oneLevelGap, processes.discShare);
   const { evidence, ribMarginMm, irregular, sacrumRuledOut } = levelEvidence(st, { mips, traced }, segments, size, expected, fov, partedByProcesses, scanGoesOnAbove(loaded.volume, cl));
   const labels = labelLevels(evidence, ribMarginMm);
   if (sacrumRuledOut) warnings.push('Bone as wide as the sacral alae lies below levels that bear ribs on both sides, so it is not taken for the sacrum.');
@@ -133,7 +133,7 @@ function separateLevels(
   st: StraightSpine,
   size: BodySizeAlongSpine,
   ribs: readonly RibTrace[],
-): { segments: SpineSegment[]; expected: (sMm: number) => number; processes: { levelsMm: number[]; oneLevelGap: boolean[] } } {
+): { segments: SpineSegment[]; expected: (sMm: number) => number; processes: { levelsMm: number[]; oneLevelGap: boolean[]; discShare: number } } {
   const profile = smoothProfile(
     ellipseProfile(st, size.depthMm.map((d) => 0.4 * (Number.isFinite(d) ? d : 28)), size.widthMm.map((w) => 0.4 * (Number.isFinite(w) ? w : 36)), size.uCenterMm, size.vCenterMm),
     1 / st.stepMm,
@@ -161,11 +161,11 @@ function separateLevels(
     return !ribs.some((r) => [r.crossingS, r.headS].some((x) => x > fromMm - m && x < toMm + m));
   };
   const snap = (t: number, r: number): number => nearestScoreMax(score, t, r, st.stepMm);
-  const { discs, inferred, oneLevel, oneLevelGap } = checkDiscsAgainstProcesses(seen, levels, expected, snap, ribFree);
+  const { discs, inferred, oneLevel, oneLevelGap, discShare } = checkDiscsAgainstProcesses(seen, levels, expected, snap, ribFree);
   return {
     segments: segmentsFromDiscChain(discs, colFrom * st.stepMm, colTo * st.stepMm, expected, score, st.stepMm, { inferred, oneLevel }),
     expected,
-    processes: { levelsMm: levels, oneLevelGap },
+    processes: { levelsMm: levels, oneLevelGap, discShare },
   };
 }
 

@@ -54,11 +54,40 @@ const GAP_OF_EXPECTED: [number, number] = [0.75, GAP_SPLIT_RATIO];
  */
 const RIB_FREE_GAP_OF_EXPECTED_MAX = 1.75;
 /**
- * The one disc between two process levels lies in the middle half of their gap, and a level's processes in the
- * middle half of its piece: the processes are level with their bodies.
+ * Where the one disc between two process levels a level apart lies in their gap (0 at the caudal level's processes,
+ * 1 at the cranial one's), when the study itself does not say (discShareOfGap). The processes arise at the pedicles,
+ * beside the body's cranial part rather than its middle (Gray's Anatomy): on the Philips chest CT the thoracic ones
+ * the profile finds lie at 0.55-0.91 of their level from its caudal end, on the TotalSegmentator example the lumbar
+ * ones at 0.5-0.77, on AMOS 0336 (a public abdomen CT, not held here) within 4 mm of the body's centre. So the disc
+ * lies at 0.1-0.5 of the gap; where it lies in one study, its seen discs say.
  */
-const OFF_MIDDLE = 0.25;
-const inMiddleHalf = (xMm: number, fromMm: number, toMm: number): boolean => Math.abs(xMm - (fromMm + toMm) / 2) <= OFF_MIDDLE * (toMm - fromMm);
+const DISC_SHARE_PRIOR = 0.4;
+/** Seen discs at these shares of their gap inform the estimate; one elsewhere is a false disc or a missed process. */
+const DISC_SHARE_PLAUSIBLE: [number, number] = [0.05, 0.7];
+/**
+ * How far a disc may lie from that share, and a level's processes from theirs in its piece, as a share of the gap or
+ * the piece: a quarter, as when both were taken to lie mid-way.
+ */
+const OFF_SHARE = 0.25;
+const nearShare = (xMm: number, fromMm: number, toMm: number, share: number): boolean => Math.abs(xMm - (fromMm + share * (toMm - fromMm))) <= OFF_SHARE * (toMm - fromMm);
+
+/**
+ * Where this study's discs lie between the process levels either side (DISC_SHARE_PRIOR): the median share over the
+ * one-level gaps that hold exactly one seen disc at a plausible share, given two or more such gaps.
+ */
+export function discShareOfGap(discsMm: readonly number[], levelsMm: readonly number[], oneLevel: readonly boolean[]): number {
+  const shares: number[] = [];
+  oneLevel.forEach((isLevel, i) => {
+    const [p, q] = [levelsMm[i], levelsMm[i + 1]];
+    const inside = discsMm.filter((d) => d > p && d < q);
+    const share = inside.length === 1 ? (inside[0] - p) / (q - p) : NaN;
+    if (isLevel && share >= DISC_SHARE_PLAUSIBLE[0] && share <= DISC_SHARE_PLAUSIBLE[1]) shares.push(share);
+  });
+  if (shares.length < 2) return DISC_SHARE_PRIOR;
+  shares.sort((a, b) => a - b);
+  const h = shares.length >> 1;
+  return shares.length % 2 ? shares[h] : (shares[h - 1] + shares[h]) / 2;
+}
 
 /**
  * Per sample along the column and per side (0: left, v > 0; 1: right), the share of the band's columns with
@@ -141,12 +170,18 @@ export function oneLevelGaps(levelsMm: number[], expectedMm: (sMm: number) => nu
 
 /**
  * Per piece (caudal first), whether its boundary with the next piece parts two vertebrae by their processes: each
- * of the two holds its own process level in its middle half, and the gap between those two levels is one level.
+ * of the two holds its own process level where its processes lie (1 - discShare of the piece from its caudal end),
+ * and the gap between those two levels is one level.
  */
-export function boundariesPartedByProcesses(pieces: readonly { sFrom: number; sTo: number }[], levelsMm: readonly number[], oneLevelGap: readonly boolean[]): boolean[] {
+export function boundariesPartedByProcesses(
+  pieces: readonly { sFrom: number; sTo: number }[],
+  levelsMm: readonly number[],
+  oneLevelGap: readonly boolean[],
+  discShare = DISC_SHARE_PRIOR,
+): boolean[] {
   const own = pieces.map((pc) => {
     const inside = levelsMm.flatMap((p, i) => (p > pc.sFrom && p < pc.sTo ? [i] : []));
-    return inside.length === 1 && inMiddleHalf(levelsMm[inside[0]], pc.sFrom, pc.sTo) ? inside[0] : -1;
+    return inside.length === 1 && nearShare(levelsMm[inside[0]], pc.sFrom, pc.sTo, 1 - discShare) ? inside[0] : -1;
   });
   return pieces.map((_, k) => k + 1 < pieces.length && own[k] >= 0 && own[k + 1] === own[k] + 1 && oneLevelGap[own[k]]);
 }
@@ -158,18 +193,21 @@ export interface ProcessCheckedDiscs {
   inferred: Set<number>;
   /** Per gap between consecutive process levels, whether it is one level (oneLevelGaps). */
   oneLevelGap: boolean[];
+  /** Where this study's discs lie in those gaps (discShareOfGap). */
+  discShare: number;
   /**
    * Whether the disc gap [fromMm, toMm] is one level: one process level inside, one-level gaps to the process
-   * levels either side, and each end in the middle half of its gap.
+   * levels either side, and each end within OFF_SHARE of where a disc lies in its gap.
    */
   oneLevel: (fromMm: number, toMm: number) => boolean;
 }
 
 /**
- * Exactly one disc between two process levels a level apart, in the middle half of the gap: two or more there
+ * Exactly one disc between two process levels a level apart, near where this study's discs lie in such gaps
+ * (discShareOfGap): two or more there
  * (a false disc) become one, none (a missed disc) gets one, one near a process (a false disc inside a body
  * whose own disc was missed: hard phantom 20013, 3 mm from T7's processes) is moved. The disc is where `snapMm`
- * puts the mid-point between the two levels (the disc score's best peak near it); an existing disc within 2 mm
+ * puts that point between the two levels (the disc score's best peak near it); an existing disc within 2 mm
  * of that is kept as seen, anything else is marked inferred, so counting across it is discounted like any
  * boundary not seen.
  */
@@ -181,24 +219,32 @@ export function checkDiscsAgainstProcesses(
   ribFree: (fromMm: number, toMm: number) => boolean = () => false,
 ): ProcessCheckedDiscs {
   const ok = oneLevelGaps(levelsMm, expectedMm, ribFree);
+  const share = discShareOfGap(discsMm, levelsMm, ok);
   let discs = [...discsMm];
   const inferred = new Set<number>();
+  const nearGap = (d: number, j: number): boolean => j >= 0 && j < ok.length && ok[j] && nearShare(d, levelsMm[j], levelsMm[j + 1], share);
   ok.forEach((isLevel, i) => {
+    if (!isLevel) return;
     const [p, q] = [levelsMm[i], levelsMm[i + 1]];
-    const inside = discs.filter((d) => d > p && d < q);
-    if (!isLevel || (inside.length === 1 && inMiddleHalf(inside[0], p, q))) return;
-    const at = snapMm((p + q) / 2, 0.2 * (q - p));
-    const seen = inside.find((d) => Math.abs(d - at) <= 2);
-    discs = [...discs.filter((d) => !inside.includes(d)), seen ?? at];
+    // The discs near where this gap's disc lies, and the others inside it. Where the processes sit high in their
+    // levels (the thorax), a disc may be read just caudal of the caudal level's processes, outside the gap: it is
+    // this gap's disc, and not a second disc in the gap below.
+    const near = discs.filter((d) => nearGap(d, i));
+    const candidates = discs.filter((d) => near.includes(d) || (d > p && d < q && !nearGap(d, i - 1) && !nearGap(d, i + 1)));
+    if (near.length === 1 && candidates.length === 1) return;
+    const at = snapMm(p + share * (q - p), 0.2 * (q - p));
+    const seen = candidates.find((d) => Math.abs(d - at) <= 2);
+    discs = [...discs.filter((d) => !candidates.includes(d)), seen ?? at];
     if (seen === undefined) inferred.add(at);
   });
   discs.sort((a, b) => a - b);
-  // Neither end past the middle half of its gap towards the levels either side of the one process level inside.
+  // Neither end further than OFF_SHARE past where a disc lies in its gap, towards the levels either side of the one
+  // process level inside.
   const oneLevel = (fromMm: number, toMm: number): boolean => {
     const i = levelsMm.findIndex((p) => p > fromMm && p < toMm);
     if (i < 1 || i + 1 >= levelsMm.length || !ok[i - 1] || !ok[i]) return false;
     const [before, at, after] = [levelsMm[i - 1], levelsMm[i], levelsMm[i + 1]];
-    return fromMm >= before + OFF_MIDDLE * (at - before) && toMm <= after - OFF_MIDDLE * (after - at);
+    return fromMm >= before + (share - OFF_SHARE) * (at - before) && toMm <= at + (share + OFF_SHARE) * (after - at);
   };
-  return { discs, inferred, oneLevelGap: ok, oneLevel };
+  return { discs, inferred, oneLevelGap: ok, discShare: share, oneLevel };
 }
