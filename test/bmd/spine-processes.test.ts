@@ -118,6 +118,12 @@ describe('transverse processes along the straightened spine', () => {
     const below = checkDiscsAgainstProcesses([30, 60, 84.5, 120], levels, spacing(30), noPeak);
     expect(below.discs).toEqual([30, 60, 84.5, 120]);
     expect(below.inferred.size).toBe(0);
+    // A disc read just outside where the check looks (the gap below holds two levels, so no check claims it) is
+    // not joined by a placed one 8 mm away: that would cut a sliver counted as a level.
+    const sliver = checkDiscsAgainstProcesses([30, 60, 82, 120, 150], [25.5, 85.5, 115.5, 145.5, 175.5], spacing(30), noPeak);
+    expect(sliver.discShare).toBeCloseTo(0.15);
+    expect(sliver.discs).toEqual([30, 60, 82, 120, 150]);
+    expect(sliver.inferred.size).toBe(0);
     // A missed disc is put where the others lie in their gaps, not mid-way.
     const missed = checkDiscsAgainstProcesses([30, 60, 120], levels, spacing(30), noPeak);
     expect(missed.discs).toEqual([30, 60, 90, 120]);
