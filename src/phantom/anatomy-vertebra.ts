@@ -64,7 +64,7 @@ export function buildVertebra(rng: Rng, req: PersonRequest, stack: SpineStack, r
   const heightPost = stack.heights[i];
   const fr = req.fractures.find((f) => f.level === level);
   const heightAnt = drawHeightAnt(rng, level, heightPost, fr);
-  const post = posteriorElements(level, halfWidth, halfDepth, heightPost);
+  const post = posteriorElements(level, halfWidth, halfDepth, heightPost, req.pediclesAtCranialBody === true ? pedicleRaise(level) : 0);
   const vbmd = drawVbmd(rng, req, stack.base, i);
   const tn = thoracicNumber(level);
   const hasRibs = (tn >= 1 && tn <= Math.min(12, ribPairs)) || (ribPairs === 13 && level === 'L1');
@@ -121,7 +121,7 @@ function drawVbmd(rng: Rng, req: PersonRequest, base: number, i: number): number
 type PosteriorElements = Pick<Vertebra, 'canal' | 'arch' | 'processes'>;
 
 /** Canal, neural arch and the posterior elements as capsules in the body's local (u,v,w) coordinates. */
-function posteriorElements(level: VertebraLevel, halfWidth: number, halfDepth: number, heightPost: number): PosteriorElements {
+function posteriorElements(level: VertebraLevel, halfWidth: number, halfDepth: number, heightPost: number, raise: number): PosteriorElements {
   const isSacrum = level === 'S1';
   const lumbar = isLumbar(level);
   const canalHalfWidth = lumbar ? (level === 'L1' ? 10.5 : 11.5) : level === 'T12' ? 9 : level === 'C7' ? 12 : isSacrum ? 12 : 8;
@@ -133,12 +133,33 @@ function posteriorElements(level: VertebraLevel, halfWidth: number, halfDepth: n
   const canal = { halfWidth: canalHalfWidth, halfDepth: canalHalfDepth, v: canalV };
   const arch = { thick: archThick, height: archHeight, w: archW };
   const backV = canalV + canalHalfDepth + archThick - 2;
-  const processes = isSacrum ? sacralProcesses(halfWidth, backV) : vertebralProcesses(level, canal, arch, halfDepth, backV);
+  const processes = isSacrum ? sacralProcesses(halfWidth, backV) : vertebralProcesses(level, canal, arch, halfDepth, backV, raise * heightPost);
   return { canal, arch, processes };
 }
 
+/**
+ * How far above the body's middle the pedicles and transverse processes lie, as a fraction of the body's height, in
+ * the hard preset (PersonRequest.pediclesAtCranialBody; the default preset keeps them at the middle, unchanged).
+ * The pedicles leave the body's cranial part (the inferior vertebral notch is the deep one), and the transverse
+ * processes arise where they meet the laminae; in the thorax they carry the rib tubercle (Gray's Anatomy, vertebral
+ * column). Measured in the engine's own frame (the straightened spine): on the Philips chest CT the thoracic
+ * processes lie at 0.55-0.91 of their level from its caudal end (median 0.79) and the ribs of T1-T11 reach 40 mm
+ * from the midline at 0.64-1.18 (median 0.87); on the TotalSegmentator example the lumbar processes lie at 0.5-0.77
+ * and the twelfth ribs end at 0.69-0.77 of T12. With everything at the middle, as here before, the phantoms put
+ * the processes at 0.5-0.55 and the rib ends at 0.55: easier than patients, for a disc then lay mid-way between two
+ * process levels, as the engine assumed. With these values (hard seeds 20000-20007, quartiles): processes at
+ * 0.74-0.84 (median 0.81) in the thorax and 0.67-0.76 (median 0.69) in the lumbar spine.
+ * The floating ribs 11-12 have no costotransverse joint, so T11-T12 rise less. T1 stays: its first rib, short and
+ * steep, already ends higher here (about 1.0 of T1) than on the Philips scan (0.67), and raised it ended in C7.
+ */
+function pedicleRaise(level: VertebraLevel): number {
+  const tn = thoracicNumber(level);
+  if (tn >= 2) return tn <= 10 ? 0.25 : 0.12;
+  return isLumbar(level) ? 0.15 : 0;
+}
+
 /** Spinous, transverse and articular processes and the pedicles of a mobile vertebra (C7-L5). */
-function vertebralProcesses(level: VertebraLevel, canal: Vertebra['canal'], arch: Vertebra['arch'], halfDepth: number, backV: number): Capsule[] {
+function vertebralProcesses(level: VertebraLevel, canal: Vertebra['canal'], arch: Vertebra['arch'], halfDepth: number, backV: number, raiseW: number): Capsule[] {
   const { halfWidth: canalHalfWidth, v: canalV } = canal;
   const { thick: archThick, height: archHeight, w: archW } = arch;
   const thoracic = isThoracic(level);
@@ -157,9 +178,9 @@ function vertebralProcesses(level: VertebraLevel, canal: Vertebra['canal'], arch
   const tpR = level === 'L5' ? 5 : thoracic ? 4 : 3.5;
   for (const s of [-1, 1]) {
     // Pedicle: from the arch's side to the body's posterolateral corner.
-    processes.push({ a: [s * (canalHalfWidth + archThick / 2), canalV, archW + 1], b: [s * (canalHalfWidth + archThick / 2) * 0.95, halfDepth * 0.85, archW + 1], r: archThick / 2 + 0.5 });
-    const root: Vec3 = [s * (canalHalfWidth + archThick - 1), canalV - 1, archW + 2];
-    const tip: Vec3 = thoracic ? [s * (canalHalfWidth + tpLen), canalV + 10, archW + 2] : [s * (canalHalfWidth + tpLen), canalV - 3, archW + 1];
+    processes.push({ a: [s * (canalHalfWidth + archThick / 2), canalV, archW + 1 + raiseW], b: [s * (canalHalfWidth + archThick / 2) * 0.95, halfDepth * 0.85, archW + 1 + raiseW], r: archThick / 2 + 0.5 });
+    const root: Vec3 = [s * (canalHalfWidth + archThick - 1), canalV - 1, archW + 2 + raiseW];
+    const tip: Vec3 = thoracic ? [s * (canalHalfWidth + tpLen), canalV + 10, archW + 2 + raiseW] : [s * (canalHalfWidth + tpLen), canalV - 3, archW + 1 + raiseW];
     processes.push({ a: root, b: tip, r: tpR });
     // Articular processes (facets): vertical pillars that meet the neighbours' arches.
     processes.push({ a: [s * (canalHalfWidth + archThick - 2), canalV + 3, archW - archHeight / 2 - 3], b: [s * (canalHalfWidth + archThick - 2), canalV + 3, archW + archHeight / 2 + 3], r: 3.5 });

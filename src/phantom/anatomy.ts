@@ -103,6 +103,8 @@ export interface PersonRequest {
   lesions: { level: VertebraLevel; kind: LesionKind }[];
   fractures: { level: VertebraLevel; heightLossFraction: number }[];
   ribAnomalies: boolean;
+  /** Pedicles and transverse processes beside the body's cranial part, as in patients (the hard preset; see pedicleRaise). */
+  pediclesAtCranialBody?: boolean;
 }
 
 function lerp(a: number, b: number, t: number): number {

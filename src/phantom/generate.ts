@@ -144,6 +144,7 @@ export function generatePhantom(options: PhantomOptions = {}): Phantom {
     lesions: o.lesions,
     fractures: o.fractures,
     ribAnomalies: o.ribAnomalies,
+    pediclesAtCranialBody: preset === 'hard',
   });
   const scannerRng = new Rng(subSeed(o.seed, 'scanner'));
   const waterEquivalentDiameterMm = waterEquivalentDiameterAtL1(person);

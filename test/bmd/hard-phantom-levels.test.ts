@@ -55,11 +55,13 @@ describe('levels on hard phantoms', () => {
   it('does not read T12 as rib-less when the scan ends above where its twelfth ribs cross the band', () => {
     // 20051 (C7-T12, contrast, 3 mm): the scan ends just below the T12 body; the twelfth ribs, which cross the
     // lateral band 10-13 mm below their body, are out of view. T12 read as rib-less, the last-rib count fell
-    // on T11 and outweighed the first rib: every name one level off. Now that count is weak, and the names
-    // follow the first rib, uncertain as the disagreement makes them.
+    // on T11 and outweighed the first rib: every name one level off. That count was then made weak (the rule is
+    // unit-tested in spine-levels.test.ts). Since the phantom's pedicles sit where patients have them (pedicleRaise in
+    // src/phantom/anatomy-vertebra.ts), T12's left rib ends higher and is traced in view: no level below T12 is seen
+    // rib-less, so no last-rib count is made at all. Either way the names follow the first rib, uncertain.
     const { loc, pieceAt } = located(20051);
     expect(pieceAt('T12')!.ribDescentInView).toBe(false);
-    expect(loc.warnings.join(' ')).toMatch(/twelfth rib would cross the rib band out of view/);
+    expect(loc.anchors.t12 === null || /twelfth rib would cross the rib band out of view/.test(loc.warnings.join(' '))).toBe(true);
     for (const level of ['T1', 'T6', 'T11', 'T12']) expect(pieceAt(level)!.name, level).toBe(level);
     expect(maxConfidence(loc)).toBeLessThan(0.8);
   });
