@@ -229,12 +229,16 @@ export function variantsOf(caseName: CaseName): RealVariant[] {
   return caseName === 'philips-chest-ct' ? philipsVariants(v, common(1300)) : totalsegVariants(v, common(2300));
 }
 
+/** The Philips chest CT's acceptance: every covered body (C7-T11) inside its reference body, named right at >= 0.8. */
+const PHILIPS_ACCEPTANCE: StrictExpectation = { minConfidence: CONFIDENT, summaryBasis: 'thoracic-extrapolated' };
+/** The TotalSegmentator example's, as test/bmd/real-ct.test.ts holds it: each body >= 6 mm inside its own, named right at >= 0.85. */
+const TOTALSEG_ACCEPTANCE: StrictExpectation = { minConfidence: 0.85, minDepthMm: 6, everyReportedRight: true, summaryBasis: 'lumbar' };
+
 /** The Philips chest CT's variants: `common` (field of view, noise, tilt, contrast, clipping) among its own. */
 function philipsVariants(v: MakeVariant, common: RealVariant[]): RealVariant[] {
   return [
-    // Acceptance for this scan (test/bmd/real-variants.test.ts): every covered body (C7-T11) inside its reference
-    // body, named right at >= 0.8.
-    { ...v('original', 'the scan as it is (2 mm, C7-T11 fully covered)', []), strict: { minConfidence: CONFIDENT, summaryBasis: 'thoracic-extrapolated' } },
+    // Held to PHILIPS_ACCEPTANCE in test/bmd/real-variants.test.ts.
+    { ...v('original', 'the scan as it is (2 mm, C7-T11 fully covered)', []), strict: PHILIPS_ACCEPTANCE },
     v('z-C7-T6', 'chest top only: scan top to the bottom of T6', [zCropStep(null, 'T6')]),
     v('z-T4-T11', 'mid and lower chest: top of T4 to the bottom of T11 (no first rib, no last rib)', [zCropStep('T4', 'T11')]),
     v('z-T8-T12', 'lower chest: top of T8 to the scan bottom (the 12th rib is below the scan)', [zCropStep('T8', null)]),
@@ -259,14 +263,14 @@ function philipsVariants(v: MakeVariant, common: RealVariant[]): RealVariant[] {
       ...v('rotated-5', 'patient rotated 5 deg to the right about the long axis (resampled): one disc found off its place, T5 long and T4 short', [
         motionStep('rotated 5 deg (S axis)', axisRotation(2, -5)),
       ]),
-      strict: { minConfidence: CONFIDENT, summaryBasis: 'thoracic-extrapolated' },
+      strict: PHILIPS_ACCEPTANCE,
     },
     // Held to it as well: T11's left rib crosses the rib band in the scan's last 8 mm, cut off by its edge.
     {
       ...v('tilted-3', 'patient tilted 3 deg about the left-right axis (resampled): the lowest rib is cut off by the scan\'s bottom edge', [
         motionStep('tilted 3 deg (L-R axis)', axisRotation(0, -3)),
       ]),
-      strict: { minConfidence: CONFIDENT, summaryBasis: 'thoracic-extrapolated' },
+      strict: PHILIPS_ACCEPTANCE,
     },
   ];
 }
@@ -274,10 +278,10 @@ function philipsVariants(v: MakeVariant, common: RealVariant[]): RealVariant[] {
 /** The TotalSegmentator example's variants: `common` among its own. */
 function totalsegVariants(v: MakeVariant, common: RealVariant[]): RealVariant[] {
   return [
-    // As test/bmd/real-ct.test.ts holds it: T12-L5 each >= 6 mm inside its body, named right at >= 0.85.
+    // Held to TOTALSEG_ACCEPTANCE (T12-L5), in test/bmd/real-variants.test.ts.
     {
       ...v('original', 'the scan as it is (3 mm, T11 partial to S1)', []),
-      strict: { minConfidence: 0.85, minDepthMm: 6, everyReportedRight: true, summaryBasis: 'lumbar' },
+      strict: TOTALSEG_ACCEPTANCE,
     },
     v('z-T12-L3', 'upper abdomen: scan top to the bottom of L3', [zCropStep(null, 'L3')]),
     v('z-L2-S1', 'lower abdomen and pelvis: top of L2 to the scan bottom', [zCropStep('L2', null)]),
@@ -293,7 +297,7 @@ function totalsegVariants(v: MakeVariant, common: RealVariant[]): RealVariant[] 
       ...v('rotated-3', 'patient rotated 3 deg to the right about the long axis (resampled): the iliac wings trace as ribs beside the sacrum', [
         motionStep('rotated 3 deg (S axis)', axisRotation(2, -3)),
       ]),
-      strict: { minConfidence: 0.85, minDepthMm: 6, everyReportedRight: true, summaryBasis: 'lumbar' },
+      strict: TOTALSEG_ACCEPTANCE,
     },
   ];
 }

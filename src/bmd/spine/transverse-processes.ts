@@ -1,3 +1,4 @@
+import { median } from '../median.js';
 import type { BodySizeAlongSpine } from './body-outline.js';
 import { MAX_DISC_SPACING_MM, MIN_DISC_SPACING_MM } from './disc-chain.js';
 import { GAP_SPLIT_RATIO } from './segments.js';
@@ -83,10 +84,7 @@ export function discShareOfGap(discsMm: readonly number[], levelsMm: readonly nu
     const share = inside.length === 1 ? (inside[0] - p) / (q - p) : NaN;
     if (isLevel && share >= DISC_SHARE_PLAUSIBLE[0] && share <= DISC_SHARE_PLAUSIBLE[1]) shares.push(share);
   });
-  if (shares.length < 2) return DISC_SHARE_PRIOR;
-  shares.sort((a, b) => a - b);
-  const h = shares.length >> 1;
-  return shares.length % 2 ? shares[h] : (shares[h - 1] + shares[h]) / 2;
+  return shares.length < 2 ? DISC_SHARE_PRIOR : median(shares);
 }
 
 /**
