@@ -117,3 +117,28 @@ describe('short first ribs', () => {
     expect(traceShortRibs(chest(false)).some((r) => r.crossingS > 180)).toBe(false);
   });
 });
+
+describe('bright bone-like things that stop short of the spine', () => {
+  /**
+   * The plain chest with, below its lowest ribs, a renal pelvis full of excreted contrast on each side: an ellipse
+   * of 700 HU seen from behind, 46-68 mm out and 18 mm tall along s, 0-15 mm behind the body centre, with soft
+   * tissue between it and the spine.
+   */
+  function withRenalPelves(): StraightSpine {
+    const st = chest(false);
+    for (let s = 6; s <= 24; s++) {
+      for (let a = 46; a <= 68; a++) {
+        if (((s - 15) / 9) ** 2 + ((a - 57) / 11) ** 2 > 1) continue;
+        for (let u = 0; u <= 15; u++) for (const side of [1, -1]) st.hu[side * a + 80 + st.nv * (u + 40 + st.nu * s)] = 700;
+      }
+    }
+    return st;
+  }
+
+  it('takes no rib where the bright thing in the band ends 6 mm before the costotransverse joint', () => {
+    const ribs = traceRibs(withRenalPelves());
+    expect(ribs.some((r) => r.crossingS < 30)).toBe(false);
+    // The ribs themselves are all still found.
+    expect(ribs).toHaveLength(12);
+  });
+});
