@@ -15,6 +15,7 @@ import { RIB_BAND_CENTRE_MM, SLAB_U_MM, ribBandInView, ribMips, ribsAtCaudalEdge
 import { sacralPieces } from './sacrum.js';
 import { irregularLevels, lengthOverTrend, nearestScoreMax, segmentsFromDiscChain, type SpineSegment } from './segments.js';
 import { straightenSpine, type StraightSpine } from './straighten.js';
+import { evenOutUnevenPairs } from './uneven-pairs.js';
 import { boundariesPartedByProcesses, checkDiscsAgainstProcesses, pairedProcessLevelsMm, processCentresMm, processProfiles } from './transverse-processes.js';
 import { buildWorkingGrid, type WorkingGrid } from './working-grid.js';
 import { shallowerCaudally } from './column-depth-trend.js';
@@ -163,7 +164,7 @@ function separateLevels(
   const snap = (t: number, r: number): number => nearestScoreMax(score, t, r, st.stepMm);
   const { discs, inferred, oneLevel, oneLevelGap, discShare } = checkDiscsAgainstProcesses(seen, levels, expected, snap, ribFree);
   return {
-    segments: segmentsFromDiscChain(discs, colFrom * st.stepMm, colTo * st.stepMm, expected, score, st.stepMm, { inferred, oneLevel }),
+    segments: evenOutUnevenPairs(segmentsFromDiscChain(discs, colFrom * st.stepMm, colTo * st.stepMm, expected, score, st.stepMm, { inferred, oneLevel }), score, st.stepMm),
     expected,
     processes: { levelsMm: levels, oneLevelGap, discShare },
   };
