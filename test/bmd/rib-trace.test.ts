@@ -142,3 +142,20 @@ describe('bright bone-like things that stop short of the spine', () => {
     expect(ribs).toHaveLength(12);
   });
 });
+
+describe('crossings that join another rib', () => {
+  it('takes a crossing whose trace climbs onto the rib above as that rib, not as a rib ending a level higher', () => {
+    const st = chest(false);
+    // Bone crossing the band level at s = 121 (13 mm under the crossing of the rib that leaves the spine at
+    // s = 140), then climbing medially from 58 to 49 mm out onto that rib (at s 136.4 there), as a trace from a
+    // lower crossing does when it jumps to the rib above.
+    for (let a = 49; a <= 75; a++) {
+      const sc = a >= 58 ? 121 : Math.round(121 + ((58 - a) / 9) * 15.4);
+      for (let ds = -3; ds <= 3; ds++) for (let u = 10; u <= 30; u++) st.hu[a + 80 + st.nv * (u + 40 + st.nu * (sc + ds))] = 400;
+    }
+    const left = traceRibs(st).filter((r) => r.side === 'left');
+    // Still one rib per level on that side, and none carried above the rib it joined.
+    expect(left).toHaveLength(6);
+    expect(left.filter((r) => r.headS > 145 && r.headS < 160)).toEqual([]);
+  });
+});

@@ -100,7 +100,7 @@ function sideMip(st: StraightSpine, side: 1 | -1): SideMip {
 }
 
 export function traceRibs(st: StraightSpine, mips: RibMips = ribMips(st)): RibTrace[] {
-  const out: RibTrace[] = [];
+  const out: TracedRib[] = [];
   for (const side of [1, -1] as const) {
     const mip = side > 0 ? mips.left : mips.right;
     for (const { s, contrastHu } of bandPeaks(st, mip, BAND_MM)) {
@@ -119,11 +119,14 @@ export function traceRibs(st: StraightSpine, mips: RibMips = ribMips(st)): RibTr
       const headS = s40 + Math.max(0, Math.min(20 / st.stepMm, s40 - outer.s));
       const headOutOfScan = Number.isNaN(mip.at(Math.round(headS), Math.round(HEAD_V_MM / st.stepMm)));
       const runsOutOfScan = outer.atScanEnd || inner.atScanEnd || headOutOfScan;
-      out.push({ side: side > 0 ? 'left' : 'right', crossingS: s * st.stepMm, headS: headS * st.stepMm, contrastHu, runsOutOfScan });
+      out.push({ side: side > 0 ? 'left' : 'right', crossingS: s * st.stepMm, headS: headS * st.stepMm, contrastHu, runsOutOfScan, endS: s40 * st.stepMm });
     }
   }
-  return dedupe(out);
+  return dedupe(out).map(({ endS: _, ...rib }) => rib);
 }
+
+/** A traced rib with where its trace ended, HEAD_V_MM from the centre line (mm along s). */
+type TracedRib = RibTrace & { endS: number };
 
 /**
  * Where a short first rib crosses the inner band (48-56 mm from the centre line) and runs on to the
@@ -241,10 +244,19 @@ function localBaseline(band: Float32Array, reach: number, fallback: number): Flo
  * strongly curved first rib, a bifid rib): traces of one side whose crossings lie within 10 mm and whose ends
  * within 8 mm are one rib, the stronger kept (ribs of neighbouring levels cross 15-25 mm apart). Left
  * unmerged, the copy would be pushed onto the next level and invent a rib there.
+ *
+ * Two traces of one side that ended on the same ridge (SAME_END_MM) wherever they crossed are one rib too:
+ * one climbed onto the other's rib, and its end, carried on up from its lower crossing, lands a level too high
+ * (hard phantoms 22026 and 20023: a crossing under T1's first rib ran onto it and was carried into C7, which
+ * then bore a "rib"). The one that climbed less to get there is that rib's own crossing, and is kept.
  */
-function dedupe(ribs: RibTrace[]): RibTrace[] {
-  const sorted = [...ribs].sort((a, b) => b.contrastHu - a.contrastHu);
-  const kept: RibTrace[] = [];
+const SAME_END_MM = 3;
+
+function dedupe(ribs: TracedRib[]): TracedRib[] {
+  const climb = (r: TracedRib): number => r.endS - r.crossingS;
+  const ownEnd = ribs.filter((r) => !ribs.some((o) => o !== r && o.side === r.side && Math.abs(o.endS - r.endS) <= SAME_END_MM && climb(o) < climb(r)));
+  const sorted = ownEnd.sort((a, b) => b.contrastHu - a.contrastHu);
+  const kept: TracedRib[] = [];
   for (const r of sorted) {
     if (kept.some((k) => k.side === r.side && Math.abs(k.crossingS - r.crossingS) <= 10 && Math.abs(k.headS - r.headS) <= 8)) continue;
     kept.push(r);
