@@ -19,4 +19,14 @@ describe("a level's body outline against the column", () => {
     const none = { ...near, depthMm: NaN };
     expect(outlineOrColumn(none, column, 0)).toBe(none);
   });
+
+  it('takes the column for an outline far deeper than its own width, even where the column agrees with it', () => {
+    // T1 read 32 mm deep and 26 wide at the column's top, where the column's running median is as deep: no body is.
+    const top: BodySizeAlongSpine = { depthMm: Float32Array.of(30), widthMm: Float32Array.of(27), uCenterMm: Float32Array.of(1), vCenterMm: Float32Array.of(0) };
+    const tooDeep = { uCenterMm: 4.5, vCenterMm: 0.2, depthMm: 32, widthMm: 26, outsideFraction: 0 };
+    expect(outlineOrColumn(tooDeep, top, 0).uCenterMm).toBe(1);
+    // A mid-thoracic body about as deep as wide stays.
+    const heart = { uCenterMm: 2, vCenterMm: 0, depthMm: 28, widthMm: 27, outsideFraction: 0 };
+    expect(outlineOrColumn(heart, top, 0)).toBe(heart);
+  });
 });

@@ -224,16 +224,24 @@ function interpolateSamples(at: number[], values: number[], n: number, fallback 
 
 /** Depth of a level's own outline against the column's running median there (body depth changes a few % a level). */
 const OUTLINE_DEPTH_RATIO: [number, number] = [0.7, 1.4];
+/**
+ * No vertebral body is much deeper than it is wide: depth over width runs ~0.6 at C7-T1, up to ~1.0 mid-thorax and
+ * ~0.7 in the lumbar spine (Panjabi et al., Spine 1991 and 1992, endplate dimensions). An outline deeper than this
+ * share of its own width has taken in something else too, where the column's running median near the column's end
+ * is no check (hard phantoms 20050 and 22034: T1 read 32 mm deep and 26 wide, where the body is 16 deep, and its
+ * centre fell 7 mm behind the body).
+ */
+const DEPTH_OVER_WIDTH_MAX = 1.15;
 
 /**
  * A level's own outline, or the column's running median size and centre at its middle where the outline is far
  * deeper or shallower than the column there: it has taken in something else (the contrast-filled great vessels
  * or the oesophagus in front of an upper thoracic body: hard phantoms 20019 and 20046 read a T2 34-43 mm deep
- * where the column is 14-20 mm, and put its centre 7-10 mm off the body).
+ * where the column is 14-20 mm, and put its centre 7-10 mm off the body), or far deeper than its own width.
  */
 export function outlineOrColumn(o: BodyOutline, size: BodySizeAlongSpine, ms: number): BodyOutline {
   const column = size.depthMm[ms];
   const off = Number.isFinite(o.depthMm) && Number.isFinite(column) && !(o.depthMm >= OUTLINE_DEPTH_RATIO[0] * column && o.depthMm <= OUTLINE_DEPTH_RATIO[1] * column);
-  if (!off) return o;
+  if (!off && !(o.depthMm > DEPTH_OVER_WIDTH_MAX * o.widthMm)) return o;
   return { ...o, uCenterMm: size.uCenterMm[ms], vCenterMm: size.vCenterMm[ms], depthMm: column, widthMm: size.widthMm[ms] };
 }

@@ -108,9 +108,9 @@ export function traceRibs(st: StraightSpine, mips: RibMips = ribMips(st)): RibTr
       const inner = outer === null ? null : followRidge(mip.at, outer.s, Math.round(55 / st.stepMm), Math.round(HEAD_V_MM / st.stepMm), st.stepMm);
       if (outer === null || inner === null) continue;
       // A rib is bone all the way to its costotransverse joint or its head: a trace that ends in soft tissue
-      // stopped short of the spine. It is contrast in a renal pelvis at the excretory phase, an iliac crest or
-      // a costal cartilage's end, bridged to the band by the 6 mm a ridge may be lost for on its way (hard
-      // phantom 20004: both renal pelves, ending 4-6 mm short of 40 mm, were traced as ribs of L2 and L3).
+      // stopped short of the spine: contrast in a renal pelvis at the excretory phase, an iliac crest or bone
+      // beside the sacrum, bridged to the band by the 6 mm a ridge may be lost for on its way (hard phantom
+      // 20004: both renal pelves, ending 4-6 mm short of 40 mm, were traced as ribs of L2 and L3).
       if (!inner.atScanEnd && inner.lostAtEndMm > END_LOST_MAX_MM) continue;
       const s40 = inner.s;
       // The lower ribs (11, 12) have no costotransverse joint and still climb steeply towards their heads
