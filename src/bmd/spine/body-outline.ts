@@ -242,6 +242,7 @@ const DEPTH_OVER_WIDTH_MAX = 1.15;
 export function outlineOrColumn(o: BodyOutline, size: BodySizeAlongSpine, ms: number): BodyOutline {
   const column = size.depthMm[ms];
   const off = Number.isFinite(o.depthMm) && Number.isFinite(column) && !(o.depthMm >= OUTLINE_DEPTH_RATIO[0] * column && o.depthMm <= OUTLINE_DEPTH_RATIO[1] * column);
-  if (!off && !(o.depthMm > DEPTH_OVER_WIDTH_MAX * o.widthMm)) return o;
+  const deeperThanWide = o.depthMm > DEPTH_OVER_WIDTH_MAX * o.widthMm;
+  if (!off && !deeperThanWide) return o;
   return { ...o, uCenterMm: size.uCenterMm[ms], vCenterMm: size.vCenterMm[ms], depthMm: column, widthMm: size.widthMm[ms] };
 }

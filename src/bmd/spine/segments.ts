@@ -124,7 +124,7 @@ export function nearestScoreMax(score: Float32Array, target: number, reachMm: nu
  * Each whole level's length over the column's own trend of length against position (a Theil-Sen line over
  * the whole levels); NaN for a level cut by the scan's edge, or where fewer than 4 levels are whole.
  */
-export function lengthOverTrend(segments: SpineSegment[]): number[] {
+export function lengthOverTrend(segments: readonly SpineSegment[]): number[] {
   const whole = segments.map((sg, k) => ({ k, x: (sg.sFrom + sg.sTo) / 2, len: sg.sTo - sg.sFrom, ok: sg.caudalDisc && sg.cranialDisc }));
   const pts = whole.filter((w) => w.ok);
   const out = segments.map(() => NaN);
@@ -147,7 +147,7 @@ export function lengthOverTrend(segments: SpineSegment[]): number[] {
  * split body, or a fracture. Its name may be right, but a count carried across it may be off by one: the
  * labelling treats both its boundaries as uncertain.
  */
-const IRREGULAR_LENGTH = 0.25;
+export const IRREGULAR_LENGTH = 0.25;
 /** How near two whole levels of the trend a long and a short neighbour must come together (below). */
 const PAIR_SUM_TOLERANCE = 0.15;
 

@@ -1,4 +1,4 @@
-import { lengthOverTrend, nearestScoreMax, type SpineSegment } from './segments.js';
+import { IRREGULAR_LENGTH, lengthOverTrend, nearestScoreMax, type SpineSegment } from './segments.js';
 
 /**
  * Two whole neighbouring levels, one far shorter than the column's own trend of level length and one far
@@ -14,18 +14,21 @@ import { lengthOverTrend, nearestScoreMax, type SpineSegment } from './segments.
 
 /** The short one of the two is at most this share of the trend (a disc read 40% of a level from its place). */
 const SHORT_OF_TREND = 0.6;
-/** And the long one at least this (off the trend as irregularLevels counts it). */
-const LONG_OF_TREND = 1.25;
-/** Together they span two levels of the trend, give or take this. */
-const PAIR_SUM_TOLERANCE = 0.3;
+/** And the long one off the trend as irregularLevels counts it. */
+const LONG_OF_TREND = 1 + IRREGULAR_LENGTH;
+/**
+ * Together they span two levels of the trend, give or take this: wider than the pairs irregularLevels clears
+ * (0.15), for a disc read this far off moves the pair's sum too (hard phantom 20037: 0.51 and 1.29).
+ */
+const UNEVEN_PAIR_SUM_TOLERANCE = 0.3;
 
 export function evenOutUnevenPairs(segments: readonly SpineSegment[], score: Float32Array, stepMm: number): SpineSegment[] {
-  const ratio = lengthOverTrend([...segments]);
+  const ratio = lengthOverTrend(segments);
   const out = segments.map((sg) => ({ ...sg }));
   for (let k = 0; k + 1 < out.length; k++) {
     const [a, b] = [ratio[k], ratio[k + 1]];
     if (!(Number.isFinite(a) && Number.isFinite(b))) continue;
-    if (Math.min(a, b) > SHORT_OF_TREND || Math.max(a, b) < LONG_OF_TREND || Math.abs(a + b - 2) > PAIR_SUM_TOLERANCE) continue;
+    if (Math.min(a, b) > SHORT_OF_TREND || Math.max(a, b) < LONG_OF_TREND || Math.abs(a + b - 2) > UNEVEN_PAIR_SUM_TOLERANCE) continue;
     const [lo, hi] = [out[k], out[k + 1]];
     const half = (hi.sTo - lo.sFrom) / 2;
     const at = nearestScoreMax(score, lo.sFrom + half, 0.25 * half, stepMm);
