@@ -11,6 +11,7 @@ import {
   pairedProcessLevelsMm,
   processCentresMm,
   processProfiles,
+  spacingWithProcessGaps,
 } from '../../src/bmd/spine/transverse-processes.js';
 
 const spacing = (mm: number) => (): number => mm;
@@ -79,6 +80,22 @@ describe('transverse processes along the straightened spine', () => {
     const discs = [18, 50, 62, 91, 128];
     expect(checkDiscsAgainstProcesses(discs, levels, spacing(22), noPeak).discs).toEqual(discs);
     expect(checkDiscsAgainstProcesses(discs, levels, spacing(22), noPeak, () => true).discs).toEqual([18, 54.5, 91, 128]);
+  });
+
+  it('puts agreeing lumbar process gaps in for a disc period that reads short, and leaves the thorax to the profile', () => {
+    // 1 mm samples; processes 36-38 mm apart over s 40-190 (the lumbar spine), a disc period read at 24 mm.
+    const period = new Float32Array(300).fill(24);
+    const levels = [40, 77, 114, 151, 188];
+    const lumbar = spacingWithProcessGaps(period, levels, 1, () => true);
+    expect(lumbar[95]).toBe(37);
+    expect(lumbar[20]).toBe(24); // more than half a gap below the lowest level: untouched
+    expect(lumbar[200]).toBe(37); // half a gap above the highest: the last gap's length
+    expect(lumbar[230]).toBe(24);
+    // The same gaps beside ribs may each hold two thoracic levels with a pair unseen: the profile's period stands.
+    expect(spacingWithProcessGaps(period, levels, 1, () => false)).toBe(period);
+    // Gaps near the period already, or that disagree with each other (a process missed), change nothing.
+    expect(spacingWithProcessGaps(period, [40, 65, 90, 115], 1, () => true)).toBe(period);
+    expect(spacingWithProcessGaps(period, [40, 77, 150, 187 + 60], 1, () => true)).toBe(period);
   });
 
   it('leaves a chain with one disc in the middle of every gap as it is', () => {

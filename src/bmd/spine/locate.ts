@@ -16,7 +16,14 @@ import { sacralPieces } from './sacrum.js';
 import { irregularLevels, lengthOverTrend, nearestScoreMax, segmentsFromDiscChain, type SpineSegment } from './segments.js';
 import { straightenSpine, type StraightSpine } from './straighten.js';
 import { evenOutUnevenPairs } from './uneven-pairs.js';
-import { boundariesPartedByProcesses, checkDiscsAgainstProcesses, pairedProcessLevelsMm, processCentresMm, processProfiles } from './transverse-processes.js';
+import {
+  boundariesPartedByProcesses,
+  checkDiscsAgainstProcesses,
+  pairedProcessLevelsMm,
+  processCentresMm,
+  processProfiles,
+  spacingWithProcessGaps,
+} from './transverse-processes.js';
 import { buildWorkingGrid, type WorkingGrid } from './working-grid.js';
 import { shallowerCaudally } from './column-depth-trend.js';
 
@@ -145,22 +152,25 @@ function separateLevels(
   const score = smoothProfile(discComplexScore(topHat, spacing.map((v) => (0.25 * v) / st.stepMm)), 1 / st.stepMm);
   const first = chooseDiscChain(score, { spacingMm: spacing, stepMm: st.stepMm });
   const spacing2 = spacingFromChain(first, spacing, st.stepMm);
-  const chain = chooseDiscChain(score, { spacingMm: spacing2, stepMm: st.stepMm });
-  const seen = [...new Set(chain.map((c) => refineDiscCentre(profile, topHat, c, (0.3 * spacing2[c]) / st.stepMm) * st.stepMm))].sort((a, b) => a - b);
   let colFrom = 0;
   while (colFrom < st.ns && Number.isNaN(profile[colFrom])) colFrom++;
   let colTo = st.ns - 1;
   while (colTo > colFrom && Number.isNaN(profile[colTo])) colTo--;
-  const expected = (sMm: number): number => spacing2[Math.max(0, Math.min(st.ns - 1, Math.round(sMm / st.stepMm)))];
+  const expectedBy = (sp: Float32Array) => (sMm: number): number => sp[Math.max(0, Math.min(st.ns - 1, Math.round(sMm / st.stepMm)))];
   // One disc between the transverse processes of two neighbouring levels: a check on the chain that does not
   // rest on the disc profile (hard phantom 21036: a false disc inside L3 and every name below it one level off).
-  const [left, right] = processProfiles(st, size).map((p) => processCentresMm(p, st.stepMm, expected));
-  const levels = pairedProcessLevelsMm(left, right, expected);
+  const [left, right] = processProfiles(st, size).map((p) => processCentresMm(p, st.stepMm, expectedBy(spacing2)));
+  const levels = pairedProcessLevelsMm(left, right, expectedBy(spacing2));
   // No rib crosses or meets the spine within half a level of the gap: a lumbar gap (see RIB_FREE_GAP_OF_EXPECTED_MAX).
   const ribFree = (fromMm: number, toMm: number): boolean => {
-    const m = 0.5 * expected((fromMm + toMm) / 2);
+    const m = 0.5 * expectedBy(spacing2)((fromMm + toMm) / 2);
     return !ribs.some((r) => [r.crossingS, r.headS].some((x) => x > fromMm - m && x < toMm + m));
   };
+  // Lumbar processes a level apart outweigh a disc period that reads short (spacingWithProcessGaps).
+  const spacing3 = spacingWithProcessGaps(spacing2, levels, st.stepMm, ribFree);
+  const expected = expectedBy(spacing3);
+  const chain = chooseDiscChain(score, { spacingMm: spacing3, stepMm: st.stepMm });
+  const seen = [...new Set(chain.map((c) => refineDiscCentre(profile, topHat, c, (0.3 * spacing3[c]) / st.stepMm) * st.stepMm))].sort((a, b) => a - b);
   const snap = (t: number, r: number): number => nearestScoreMax(score, t, r, st.stepMm);
   const { discs, inferred, oneLevel, oneLevelGap, discShare } = checkDiscsAgainstProcesses(seen, levels, expected, snap, ribFree);
   return {

@@ -250,3 +250,40 @@ export function checkDiscsAgainstProcesses(
   };
   return { discs, inferred, oneLevelGap: ok, discShare: share, oneLevel };
 }
+
+/**
+ * Lumbar process gaps that read this much longer than the disc profile's period override it. Neighbouring levels
+ * differ by a few % (Panjabi et al.), so a one-level gap 20% over the period says the period is wrong, not the gap.
+ */
+const PROCESS_GAP_OVER_PERIOD = 1.2;
+
+/**
+ * The disc spacing with the lumbar process gaps put in where the disc profile's period reads short. Endplates,
+ * sclerosis or a lesion give the profile peaks between the discs, and its period then halves or reads 2/3 of a level:
+ * the disc chain, held to that period, walks through weak peaks in the bodies and skips the strong discs between
+ * them (hard phantom 20054: process gaps of 29-38 mm over L5-L1 against a period of 23-25 mm; two false discs at
+ * mid-body of L3 and L2, and every lumbar name a level off). Only rib-free gaps that are one level by oneLevelGaps
+ * count: lumbar processes are long and seldom missed, whereas a thoracic gap can hold two levels with one short pair
+ * unseen. Each gap's length applies over the gap and half a gap either side, as the chain's gaps straddle process
+ * levels. Returns `spacingMm` itself when no gap qualifies.
+ */
+export function spacingWithProcessGaps(
+  spacingMm: Float32Array,
+  levelsMm: readonly number[],
+  stepMm: number,
+  ribFree: (fromMm: number, toMm: number) => boolean,
+): Float32Array {
+  const expected = (sMm: number): number => spacingMm[Math.max(0, Math.min(spacingMm.length - 1, Math.round(sMm / stepMm)))];
+  const ok = oneLevelGaps([...levelsMm], expected, ribFree);
+  let out = spacingMm;
+  ok.forEach((isLevel, i) => {
+    const [p, q] = [levelsMm[i], levelsMm[i + 1]];
+    const gapMm = q - p;
+    if (!isLevel || !ribFree(p, q) || gapMm < PROCESS_GAP_OVER_PERIOD * expected((p + q) / 2)) return;
+    if (out === spacingMm) out = Float32Array.from(spacingMm);
+    const from = Math.max(0, Math.round((p - gapMm / 2) / stepMm));
+    const to = Math.min(out.length - 1, Math.round((q + gapMm / 2) / stepMm));
+    for (let s = from; s <= to; s++) out[s] = Math.max(out[s], gapMm);
+  });
+  return out;
+}
