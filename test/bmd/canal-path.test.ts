@@ -46,21 +46,23 @@ describe('the canal run across slices without a candidate', () => {
     const run = continuousRun(choice, cands, grid);
     expect(run.b - run.a).toBe(19);
   });
+
   it('drops a stretch of slices in front of the canal and carries the canal across it (a steeply tilted level)', () => {
     // Hard phantom 22001 (L1 tilted 33 degrees): six slices read a canal 39 mm in front of it, where the canal itself,
     // cut obliquely with no body right in front, gave no candidate; the canal before and after is in line, 27 mm apart.
-    const lesion = (z: number): boolean => z >= 21 && z <= 26;
-    const { cands, choice } = track(50, (z) => (z === 20 || z === 27 ? null : lesion(z) ? [50, 47] : [50, 60 + (z > 27 ? 1 : 0)]));
+    const aside = (z: number): boolean => z >= 21 && z <= 26;
+    const { cands, choice } = track(50, (z) => (z === 20 || z === 27 ? null : aside(z) ? [50, 47] : [50, 60 + (z > 27 ? 1 : 0)]));
     expect(continuousRun(choice, cands, grid)).toEqual({ a: 0, b: 49 });
     for (let z = 21; z <= 26; z++) expect(choice[z]).toBe(-1);
     // Without the stretch in between, the same 27 mm without a candidate is not crossed.
     const bare = track(50, (z) => (z >= 20 && z <= 27 ? null : [50, 60 + (z > 27 ? 1 : 0)]));
-    expect(continuousRun(bare.choice, bare.cands, grid).b - continuousRun(bare.choice, bare.cands, grid).a).toBe(21);
+    const bareRun = continuousRun(bare.choice, bare.cands, grid);
+    expect(bareRun.b - bareRun.a).toBe(21);
     // Nor is it where the canal after the stretch lies 24 mm from the canal before it: that is the path moving.
-    const moved = track(50, (z) => (z === 20 || z === 27 ? null : lesion(z) ? [50, 47] : z < 20 ? [50, 60] : [50, 68]));
+    const moved = track(50, (z) => (z === 20 || z === 27 ? null : aside(z) ? [50, 47] : z < 20 ? [50, 60] : [50, 68]));
     expect(continuousRun(moved.choice, moved.cands, grid)).toEqual({ a: 28, b: 49 });
     // A stretch beside the line, in line with it front to back, is the canal read across its width: it stays.
-    const beside = track(50, (z) => (z === 20 || z === 27 ? null : lesion(z) ? [45, 60] : [50, 60 + (z > 27 ? 1 : 0)]));
+    const beside = track(50, (z) => (z === 20 || z === 27 ? null : aside(z) ? [45, 60] : [50, 60 + (z > 27 ? 1 : 0)]));
     continuousRun(beside.choice, beside.cands, grid);
     expect(beside.choice[23]).toBe(0);
   });

@@ -65,6 +65,7 @@ describe('levels on hard phantoms', () => {
     for (const level of ['T1', 'T6', 'T11', 'T12']) expect(pieceAt(level)!.name, level).toBe(level);
     expect(maxConfidence(loc)).toBeLessThan(0.8);
   });
+
   it('finds the lumbar discs where the disc profile reads two periods to every three levels', () => {
     // 20054 (T9-L5, degeneration, small field of view): the profile's period read 23-25 mm over L5-L1, where the
     // levels are 30-37 mm apart. The disc chain, held to it, went through weak peaks at mid-body of L3 and L2 and

@@ -101,7 +101,7 @@ const LONG_GAP_STEP_MM_PER_MM = 0.5;
  */
 const MAX_EXCURSION_GAP_MM = 30;
 /** How far in front of or behind the canal's line a stretch must lie to be an excursion: twice a step's allowance. */
-const EXCURSION_OFF_MM = 2 * 6;
+const EXCURSION_OFF_MM = 2 * MAX_STEP_FIXED_MM;
 
 /**
  * Clears the choice over a stretch of slices that continues neither the chosen slices before it nor those after
@@ -136,7 +136,8 @@ function dropExcursions(
       const joined = fits(at(after), at(before), after - before);
       // A single slice between two that continue each other is a miss, wherever it lies; a longer stretch only where
       // each of its slices lies in front of or behind the canal: beside it, it is the canal read across its width.
-      const offLine = (z: number): boolean => Math.abs(at(z).y - (at(before).y + ((z - before) / (after - before)) * (at(after).y - at(before).y))) * syMm >= EXCURSION_OFF_MM;
+      const lineY = (z: number): number => at(before).y + ((z - before) / (after - before)) * (at(after).y - at(before).y);
+      const offLine = (z: number): boolean => Math.abs(at(z).y - lineY(z)) * syMm >= EXCURSION_OFF_MM;
       const stretch = Array.from({ length: to - from + 1 }, (_, k) => from + k).filter((z) => choice[z] >= 0);
       const excursion = (from === to && joined) || ((joined || inLine(at(after), at(before), after - before)) && stretch.every(offLine));
       if (!excursion) continue;
