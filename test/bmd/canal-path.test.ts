@@ -66,4 +66,18 @@ describe('the canal run across slices without a candidate', () => {
     continuousRun(beside.choice, beside.cands, grid);
     expect(beside.choice[23]).toBe(0);
   });
+  it('ends a run where the canal\'s front (the bodies\' posterior wall) steps in its last slices, and nowhere else', () => {
+    // Hard phantom 20053: at the scan's bottom edge three slices took a gap whose front lay 15 mm behind the canal's
+    // and whose centre 9 mm behind it; the track's end, and T11's centre, followed it. The canal itself was there too.
+    const canal = { ...at(50, 60), front: 58 };
+    const off = { ...at(50, 63), front: 63 };
+    const cands = Array.from({ length: 40 }, (_, z): CanalCandidate[] => (z < 3 ? [off, canal] : [canal]));
+    const choice = Int32Array.from(cands, () => 0);
+    expect(continuousRun(choice, cands, grid)).toEqual({ a: 0, b: 39 });
+    expect([choice[0], choice[1], choice[2]]).toEqual([1, 1, 1]);
+    // The same step 60 mm into the run is the wall stepping back (the sacral promontory): the run goes on through it.
+    const inner = Array.from({ length: 40 }, (_, z): CanalCandidate[] => [z < 20 ? off : canal]);
+    const innerChoice = Int32Array.from(inner, () => 0);
+    expect(continuousRun(innerChoice, inner, grid)).toEqual({ a: 0, b: 39 });
+  });
 });

@@ -100,6 +100,8 @@ const LONG_GAP_STEP_MM_PER_MM = 0.5;
  * no body right in front of its canal, while something in front of it with bone before and behind reads like one.
  */
 const MAX_EXCURSION_GAP_MM = 30;
+/** The last slices of a run, at either end, over which a step of the canal's front ends the run (continuousRun). */
+const FRONT_STEP_TAIL_MM = 10;
 /** How far in front of or behind the canal's line a stretch must lie to be an excursion: twice a step's allowance. */
 const EXCURSION_OFF_MM = 2 * MAX_STEP_FIXED_MM;
 
@@ -186,6 +188,21 @@ export function continuousRun(choice: Int32Array, cands: CanalCandidate[][], g: 
     }
   }
   if (bestA < 0) return { a: -1, b: -2 };
+  // The canal's front is the bodies' posterior wall. Where it steps further than the canal may move within the last
+  // slices of a run, those slices read another gap at the run's end (hard phantom 20053: at the scan's bottom edge,
+  // three slices of a gap whose front lay 15 mm behind the canal's took T11's centre 9 mm off its body). Only at an
+  // end: further in, the wall does step back, at the sacral promontory (the TotalSegmentator example from L5 down).
+  const frontSteps = (c: CanalCandidate, p: CanalCandidate, dz: number): boolean =>
+    Math.abs(c.front - p.front) * sy > MAX_STEP_FIXED_MM + MAX_STEP_MM_PER_MM * dz * sz;
+  const tail = Math.max(1, Math.round(FRONT_STEP_TAIL_MM / sz));
+  const chosenIn = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, k) => a + k).filter((z) => choice[z] >= 0);
+  const inRun = chosenIn(bestA, bestB);
+  for (let k = 0; k + 1 < inRun.length && inRun[k] - bestA < tail; k++) {
+    if (frontSteps(cands[inRun[k + 1]][choice[inRun[k + 1]]], cands[inRun[k]][choice[inRun[k]]], inRun[k + 1] - inRun[k])) bestA = inRun[k + 1];
+  }
+  for (let k = inRun.length - 1; k > 0 && bestB - inRun[k] < tail; k--) {
+    if (frontSteps(cands[inRun[k - 1]][choice[inRun[k - 1]]], cands[inRun[k]][choice[inRun[k]]], inRun[k] - inRun[k - 1])) bestB = inRun[k - 1];
+  }
   for (let z = 0; z < nz; z++) if (z < bestA || z > bestB) choice[z] = -1;
   // Carry the run on in both directions through candidates that continue it.
   const carry = (from: number, dir: 1 | -1): number => {
@@ -196,7 +213,7 @@ export function continuousRun(choice: Int32Array, cands: CanalCandidate[][], g: 
       let bestD = Infinity;
       cands[z].forEach((c, i) => {
         const d = Math.hypot((c.x - prev.x) * sx, (c.y - prev.y) * sy);
-        if (fits(c, prev, Math.abs(z - end)) && d < bestD) {
+        if (fits(c, prev, Math.abs(z - end)) && !frontSteps(c, prev, Math.abs(z - end)) && d < bestD) {
           bestD = d;
           pick = i;
         }
