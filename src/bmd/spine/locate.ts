@@ -159,11 +159,12 @@ function separateLevels(
   const expectedBy = (sp: Float32Array) => (sMm: number): number => sp[Math.max(0, Math.min(st.ns - 1, Math.round(sMm / st.stepMm)))];
   // One disc between the transverse processes of two neighbouring levels: a check on the chain that does not
   // rest on the disc profile (hard phantom 21036: a false disc inside L3 and every name below it one level off).
-  const [left, right] = processProfiles(st, size).map((p) => processCentresMm(p, st.stepMm, expectedBy(spacing2)));
-  const levels = pairedProcessLevelsMm(left, right, expectedBy(spacing2));
+  const chainExpected = expectedBy(spacing2);
+  const [left, right] = processProfiles(st, size).map((p) => processCentresMm(p, st.stepMm, chainExpected));
+  const levels = pairedProcessLevelsMm(left, right, chainExpected);
   // No rib crosses or meets the spine within half a level of the gap: a lumbar gap (see RIB_FREE_GAP_OF_EXPECTED_MAX).
   const ribFree = (fromMm: number, toMm: number): boolean => {
-    const m = 0.5 * expectedBy(spacing2)((fromMm + toMm) / 2);
+    const m = 0.5 * chainExpected((fromMm + toMm) / 2);
     return !ribs.some((r) => [r.crossingS, r.headS].some((x) => x > fromMm - m && x < toMm + m));
   };
   // Lumbar processes a level apart outweigh a disc period that reads short (spacingWithProcessGaps).
