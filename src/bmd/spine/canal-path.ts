@@ -105,6 +105,11 @@ const FRONT_STEP_TAIL_MM = 10;
 /** How far in front of or behind the canal's line a stretch must lie to be an excursion: twice a step's allowance. */
 const EXCURSION_OFF_MM = 2 * MAX_STEP_FIXED_MM;
 
+/** Slices a..b (inclusive) that have a chosen candidate. */
+function chosenSlices(choice: Int32Array, a: number, b: number): number[] {
+  return Array.from({ length: b - a + 1 }, (_, k) => a + k).filter((z) => choice[z] >= 0);
+}
+
 /**
  * Clears the choice over a stretch of slices that continues neither the chosen slices before it nor those after
  * it, where those two continue each other in line across it: an excursion (something canal-like beside, behind or
@@ -140,8 +145,7 @@ function dropExcursions(
       // each of its slices lies in front of or behind the canal: beside it, it is the canal read across its width.
       const lineY = (z: number): number => at(before).y + ((z - before) / (after - before)) * (at(after).y - at(before).y);
       const offLine = (z: number): boolean => Math.abs(at(z).y - lineY(z)) * syMm >= EXCURSION_OFF_MM;
-      const stretch = Array.from({ length: to - from + 1 }, (_, k) => from + k).filter((z) => choice[z] >= 0);
-      const excursion = (from === to && joined) || ((joined || inLine(at(after), at(before), after - before)) && stretch.every(offLine));
+      const excursion = (from === to && joined) || ((joined || inLine(at(after), at(before), after - before)) && chosenSlices(choice, from, to).every(offLine));
       if (!excursion) continue;
       for (let z = from; z <= to; z++) choice[z] = -1;
       bridged.add(after);
@@ -165,13 +169,15 @@ export function continuousRun(choice: Int32Array, cands: CanalCandidate[][], g: 
   const sz = g.spacingMm[2];
   const maxGap = Math.max(1, Math.round(MAX_GAP_MM / sz));
   const longGap = Math.max(maxGap, Math.round(MAX_LONG_GAP_MM / sz));
-  const fits = (c: CanalCandidate, p: CanalCandidate, dz: number): boolean => {
-    const stepMm = Math.hypot((c.x - p.x) * sx, (c.y - p.y) * sy);
-    if (dz <= maxGap + 1) return stepMm <= MAX_STEP_FIXED_MM + MAX_STEP_MM_PER_MM * dz * sz;
-    return dz <= longGap + 1 && stepMm <= MAX_STEP_FIXED_MM + LONG_GAP_STEP_MM_PER_MM * dz * sz;
-  };
-  const inLine = (c: CanalCandidate, p: CanalCandidate, dz: number): boolean =>
-    dz * sz <= MAX_EXCURSION_GAP_MM + sz && Math.hypot((c.x - p.x) * sx, (c.y - p.y) * sy) <= MAX_STEP_FIXED_MM + LONG_GAP_STEP_MM_PER_MM * dz * sz;
+  /** In-plane distance between two candidates, mm. */
+  const stepMm = (c: CanalCandidate, p: CanalCandidate): number => Math.hypot((c.x - p.x) * sx, (c.y - p.y) * sy);
+  /** How far the canal may move over dz slices: freely over a short gap, nearly in line over a long one. */
+  const allowedMm = (dz: number): number => MAX_STEP_FIXED_MM + MAX_STEP_MM_PER_MM * dz * sz;
+  const inLineMm = (dz: number): number => MAX_STEP_FIXED_MM + LONG_GAP_STEP_MM_PER_MM * dz * sz;
+  const fits = (c: CanalCandidate, p: CanalCandidate, dz: number): boolean =>
+    dz <= maxGap + 1 ? stepMm(c, p) <= allowedMm(dz) : dz <= longGap + 1 && stepMm(c, p) <= inLineMm(dz);
+  const inLine = (c: CanalCandidate, p: CanalCandidate, dz: number): boolean => dz * sz <= MAX_EXCURSION_GAP_MM + sz && stepMm(c, p) <= inLineMm(dz);
+  const at = (z: number): CanalCandidate => cands[z][choice[z]];
   const bridged = dropExcursions(choice, cands, sy, fits, inLine);
   let bestA = -1;
   let bestB = -2;
@@ -179,7 +185,7 @@ export function continuousRun(choice: Int32Array, cands: CanalCandidate[][], g: 
   let last = -100;
   for (let z = 0; z < nz; z++) {
     if (choice[z] < 0) continue;
-    const broken = last < 0 || (!bridged.has(z) && !fits(cands[z][choice[z]], cands[last][choice[last]], z - last));
+    const broken = last < 0 || (!bridged.has(z) && !fits(at(z), at(last), z - last));
     if (broken) runA = z;
     last = z;
     if (z - runA > bestB - bestA) {
@@ -192,27 +198,27 @@ export function continuousRun(choice: Int32Array, cands: CanalCandidate[][], g: 
   // slices of a run, those slices read another gap at the run's end (hard phantom 20053: at the scan's bottom edge,
   // three slices of a gap whose front lay 15 mm behind the canal's took T11's centre 9 mm off its body). Only at an
   // end: further in, the wall does step back, at the sacral promontory (the TotalSegmentator example from L5 down).
-  const frontSteps = (c: CanalCandidate, p: CanalCandidate, dz: number): boolean =>
-    Math.abs(c.front - p.front) * sy > MAX_STEP_FIXED_MM + MAX_STEP_MM_PER_MM * dz * sz;
+  const frontSteps = (c: CanalCandidate, p: CanalCandidate, dz: number): boolean => Math.abs(c.front - p.front) * sy > allowedMm(dz);
   const tail = Math.max(1, Math.round(FRONT_STEP_TAIL_MM / sz));
-  const chosenIn = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, k) => a + k).filter((z) => choice[z] >= 0);
-  const inRun = chosenIn(bestA, bestB);
+  const inRun = chosenSlices(choice, bestA, bestB);
   for (let k = 0; k + 1 < inRun.length && inRun[k] - bestA < tail; k++) {
-    if (frontSteps(cands[inRun[k + 1]][choice[inRun[k + 1]]], cands[inRun[k]][choice[inRun[k]]], inRun[k + 1] - inRun[k])) bestA = inRun[k + 1];
+    const [z, next] = [inRun[k], inRun[k + 1]];
+    if (frontSteps(at(next), at(z), next - z)) bestA = next;
   }
   for (let k = inRun.length - 1; k > 0 && bestB - inRun[k] < tail; k--) {
-    if (frontSteps(cands[inRun[k - 1]][choice[inRun[k - 1]]], cands[inRun[k]][choice[inRun[k]]], inRun[k] - inRun[k - 1])) bestB = inRun[k - 1];
+    const [z, prev] = [inRun[k], inRun[k - 1]];
+    if (frontSteps(at(prev), at(z), z - prev)) bestB = prev;
   }
   for (let z = 0; z < nz; z++) if (z < bestA || z > bestB) choice[z] = -1;
   // Carry the run on in both directions through candidates that continue it.
   const carry = (from: number, dir: 1 | -1): number => {
     let end = from;
     for (let z = from + dir; z >= 0 && z < nz && Math.abs(z - end) <= maxGap + 1; z += dir) {
-      const prev = cands[end][choice[end]];
+      const prev = at(end);
       let pick = -1;
       let bestD = Infinity;
       cands[z].forEach((c, i) => {
-        const d = Math.hypot((c.x - prev.x) * sx, (c.y - prev.y) * sy);
+        const d = stepMm(c, prev);
         if (fits(c, prev, Math.abs(z - end)) && !frontSteps(c, prev, Math.abs(z - end)) && d < bestD) {
           bestD = d;
           pick = i;

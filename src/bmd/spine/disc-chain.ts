@@ -106,6 +106,11 @@ export function localSpacingMm(profile: Float32Array, stepMm: number, depthMm?: 
   return out;
 }
 
+/** The spacing (mm) at a position along the column (mm), from a per-sample spacing; ends held. */
+export function spacingAtMm(spacingMm: Float32Array, stepMm: number): (sMm: number) => number {
+  return (sMm) => spacingMm[Math.max(0, Math.min(spacingMm.length - 1, Math.round(sMm / stepMm)))];
+}
+
 /** Spacing runs ~0.8-1.3x the body's AP depth from T1 to L5 (Panjabi et al.). */
 const MAX_SPACING_PER_DEPTH = 1.3;
 

@@ -3,7 +3,7 @@ import { median } from '../median.js';
 import type { VertebraLevel } from '../report.js';
 import { bodySizeAlongSpine, measureBodyOutline, outlineOrColumn, type BodySizeAlongSpine } from './body-outline.js';
 import { centerlineFromTrack, curveToPatientMm, type Centerline } from './centerline.js';
-import { chooseDiscChain, localSpacingMm, theilSen } from './disc-chain.js';
+import { chooseDiscChain, localSpacingMm, spacingAtMm, theilSen } from './disc-chain.js';
 import { discComplexScore, ellipseProfile, refineDiscCentre, smoothProfile, whiteTopHat } from './disc-profile.js';
 import { findSpineTrack, type SpineTrack } from './find-spine.js';
 import { measureHeightsMm, type BodyHeightsMm } from './heights.js';
@@ -156,10 +156,9 @@ function separateLevels(
   while (colFrom < st.ns && Number.isNaN(profile[colFrom])) colFrom++;
   let colTo = st.ns - 1;
   while (colTo > colFrom && Number.isNaN(profile[colTo])) colTo--;
-  const expectedBy = (sp: Float32Array) => (sMm: number): number => sp[Math.max(0, Math.min(st.ns - 1, Math.round(sMm / st.stepMm)))];
   // One disc between the transverse processes of two neighbouring levels: a check on the chain that does not
   // rest on the disc profile (hard phantom 21036: a false disc inside L3 and every name below it one level off).
-  const chainExpected = expectedBy(spacing2);
+  const chainExpected = spacingAtMm(spacing2, st.stepMm);
   const [left, right] = processProfiles(st, size).map((p) => processCentresMm(p, st.stepMm, chainExpected));
   const levels = pairedProcessLevelsMm(left, right, chainExpected);
   // No rib crosses or meets the spine within half a level of the gap: a lumbar gap (see RIB_FREE_GAP_OF_EXPECTED_MAX).
@@ -169,7 +168,7 @@ function separateLevels(
   };
   // Lumbar processes a level apart outweigh a disc period that reads short (spacingWithProcessGaps).
   const spacing3 = spacingWithProcessGaps(spacing2, levels, st.stepMm, ribFree);
-  const expected = expectedBy(spacing3);
+  const expected = spacingAtMm(spacing3, st.stepMm);
   const chain = chooseDiscChain(score, { spacingMm: spacing3, stepMm: st.stepMm });
   const seen = [...new Set(chain.map((c) => refineDiscCentre(profile, topHat, c, (0.3 * spacing3[c]) / st.stepMm) * st.stepMm))].sort((a, b) => a - b);
   const snap = (t: number, r: number): number => nearestScoreMax(score, t, r, st.stepMm);

@@ -1,6 +1,6 @@
 import { median } from '../median.js';
 import type { BodySizeAlongSpine } from './body-outline.js';
-import { MAX_DISC_SPACING_MM, MIN_DISC_SPACING_MM } from './disc-chain.js';
+import { MAX_DISC_SPACING_MM, MIN_DISC_SPACING_MM, spacingAtMm } from './disc-chain.js';
 import { GAP_SPLIT_RATIO } from './segments.js';
 import type { StraightSpine } from './straighten.js';
 
@@ -155,7 +155,7 @@ export function pairedProcessLevelsMm(leftMm: number[], rightMm: number[], expec
  * (NEIGHBOUR_RATIO), and it lies inside the range a disc spacing can take and near the disc-derived spacing
  * (GAP_OF_EXPECTED).
  */
-export function oneLevelGaps(levelsMm: number[], expectedMm: (sMm: number) => number, ribFree: (fromMm: number, toMm: number) => boolean = () => false): boolean[] {
+export function oneLevelGaps(levelsMm: readonly number[], expectedMm: (sMm: number) => number, ribFree: (fromMm: number, toMm: number) => boolean = () => false): boolean[] {
   const gaps = levelsMm.slice(1).map((x, i) => x - levelsMm[i]);
   const agrees = (g: number, h: number | undefined): boolean => h !== undefined && g >= NEIGHBOUR_RATIO[0] * h && g <= NEIGHBOUR_RATIO[1] * h;
   return gaps.map((g, i) => {
@@ -273,8 +273,8 @@ export function spacingWithProcessGaps(
   stepMm: number,
   ribFree: (fromMm: number, toMm: number) => boolean,
 ): Float32Array {
-  const expected = (sMm: number): number => spacingMm[Math.max(0, Math.min(spacingMm.length - 1, Math.round(sMm / stepMm)))];
-  const ok = oneLevelGaps([...levelsMm], expected, ribFree);
+  const expected = spacingAtMm(spacingMm, stepMm);
+  const ok = oneLevelGaps(levelsMm, expected, ribFree);
   let out = spacingMm;
   ok.forEach((isLevel, i) => {
     const [p, q] = [levelsMm[i], levelsMm[i + 1]];
