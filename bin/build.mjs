@@ -80,6 +80,7 @@ export async function buildCli({ outDir = DIST, quiet = false } = {}) {
       cli: join(ROOT, 'src', 'cli.ts'),
       'onnx-worker': join(ROOT, 'src', 'model', 'onnx-worker.ts'),
       'decode-worker': join(ROOT, 'src', 'dicom', 'codecs', 'decode-worker.ts'),
+      'helper-worker': join(ROOT, 'src', 'bmd', 'parallel', 'helper-worker.ts'),
     },
     absWorkingDir: ROOT,
     bundle: true,

@@ -10,6 +10,8 @@ import { config } from '../config.js';
 import type { ModelInference } from '../model/model-runner.js';
 import { enrichReportWithModel } from '../model/enrich-report.js';
 import { sharedModelRunner } from '../model/shared-runner.js';
+import { ONE_THREAD, type ChunkRunner } from '../bmd/parallel/chunk-runner.js';
+import { sharedHelperThread } from '../bmd/parallel/helper-thread.js';
 
 /** `series`: the study's series as a search already found them (the job's study record), so none is asked again. */
 export type AnalysisInput = { path: string } | { source: DicomSource; ref: StudyRef; series?: SeriesCandidate[] } | { loaded: LoadedVolume };
@@ -32,6 +34,12 @@ export interface RunAnalysisOptions {
    * is not set (a one-shot command passes oneShotModelThreads(); the service keeps a core for its event loop).
    */
   modelThreads?: number;
+  /**
+   * Where the engine's whole-volume loops run: undefined for the process-wide helper thread when the series is
+   * read here (a path or a DICOM source: the loader puts it in shared memory), this thread alone for a volume
+   * passed in (`{ loaded }`: phantoms and evaluations, which keep every core busy themselves).
+   */
+  runner?: ChunkRunner;
   /** Called with the loaded volume (the job keeps it for the DICOM results instead of retrieving the series again). */
   onLoaded?: (loaded: LoadedVolume) => void;
 }
@@ -54,6 +62,8 @@ export async function runAnalysis(input: AnalysisInput, options: RunAnalysisOpti
       ? Promise.resolve(options.model)
       : sharedModelRunner({ ...cfg, VBMD_MODEL_THREADS: cfg.VBMD_MODEL_THREADS ?? options.modelThreads });
   modelReady.catch(() => undefined); // a load error below must not leave this rejection unhandled
+  // The helper thread boots while the series loads.
+  const runner = options.runner ?? ('loaded' in input ? ONE_THREAD : sharedHelperThread());
   const site = options.site ?? (options.calibrationFile ? await readSiteCalibration(options.calibrationFile) : undefined);
   let loaded: LoadedVolume;
   if ('loaded' in input) loaded = input.loaded;
@@ -70,6 +80,7 @@ export async function runAnalysis(input: AnalysisInput, options: RunAnalysisOpti
     calibrate: options.calibrate ?? calibrate,
     timingsMs,
     software: options.software ?? SOFTWARE,
+    runner,
   };
   let report = analyzeVolume(loaded, analyzeOptions);
   const model = await modelReady;

@@ -10,6 +10,7 @@ import { lesionFlags, levelExclusion, MAX_FRACTURE_SLICE_MM } from './qc/level-q
 import { ENHANCED_BLOOD_HU, prevertebralVesselHu } from './qc/contrast.js';
 import { summarize } from './summary.js';
 import { median } from './median.js';
+import type { ChunkRunner } from './parallel/chunk-runner.js';
 
 export interface AnalyzeOptions {
   /** Parsed site calibration file (`--calibration FILE`). */
@@ -19,6 +20,8 @@ export interface AnalyzeOptions {
   /** Stage timings are added here (ms). */
   timingsMs?: Record<string, number>;
   software?: { name: string; version: string };
+  /** Where the whole-volume loops run (default: this thread; src/bmd/parallel/helper-thread.ts adds a second). */
+  runner?: ChunkRunner;
 }
 
 export { locateVertebrae, type LocatedVertebra, type SpineLocation } from './spine/locate.js';
@@ -29,7 +32,7 @@ const now = (): number => performance.now();
 export function analyzeVolume(loaded: LoadedVolume, options: AnalyzeOptions = {}): VbmdReport {
   const timingsMs = options.timingsMs ?? {};
   const { volume, meta } = loaded;
-  const loc = locateVertebrae(loaded, timingsMs);
+  const loc = locateVertebrae(loaded, timingsMs, options.runner);
   const warnings = [...(meta.warnings ?? []), ...loc.warnings];
 
   let t0 = now();
@@ -41,7 +44,7 @@ export function analyzeVolume(loaded: LoadedVolume, options: AnalyzeOptions = {}
 
   t0 = now();
   const calibration: CalibrationResult = calibrateWithFallback(
-    { loaded, vertebralBodyCentersMm: loc.vertebrae.map((v) => v.centerMm), site: options.site },
+    { loaded, vertebralBodyCentersMm: loc.vertebrae.map((v) => v.centerMm), site: options.site, runner: options.runner },
     options.calibrate,
     warnings,
   );

@@ -2,6 +2,7 @@ import { VbmdError } from '../util/errors.js';
 import { sliceKey, type DicomSlice } from './slice.js';
 import type { HuArray, LoadedVolume } from '../imaging/volume.js';
 import { HuVolumeBuilder, hasIntegerHu } from './stored-to-hu.js';
+import { sharedFloat32 } from '../imaging/shared-memory.js';
 import { planVolume, type AssembleOptions, type VolumePlan } from './volume-plan.js';
 
 export { HuVolumeBuilder, hasIntegerHu, storedToHu } from './stored-to-hu.js';
@@ -45,7 +46,7 @@ export function placeSlice(plan: VolumePlan, slice: DicomSlice, k: number, hu: H
 export function finishVolume(plan: VolumePlan, volumeHu: HuArray): LoadedVolume {
   let hu = volumeHu;
   if (plan.gaps.length > 0 && hu instanceof Int16Array) {
-    const f = new Float32Array(hu.length);
+    const f = sharedFloat32(hu.length);
     f.set(hu); // native int16 -> float32 conversion, exact
     hu = f;
   }

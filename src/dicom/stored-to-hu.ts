@@ -2,6 +2,7 @@ import type { DicomSlice } from './slice.js';
 import type { DicomSliceHeader } from './parse.js';
 import { isIntegerRescale, storedToFloatSimd, storedToInt16Simd } from '../imaging/hu-simd.js';
 import { PADDING_HU, type HuArray } from '../imaging/volume.js';
+import { sharedFloat32, sharedInt16 } from '../imaging/shared-memory.js';
 
 /**
  * Stored pixel values -> HU: the per-slice conversion (SIMD where available, a JS loop otherwise) and the
@@ -17,13 +18,14 @@ export function hasIntegerHu(s: Pick<DicomSliceHeader, 'rescaleSlope' | 'rescale
  * The HU array of a volume being filled slice by slice. Int16 while every slice gives integer HU that fit
  * int16 (half the memory and memory traffic of float32; HU of CT are integers in [-32768, 32767] in
  * practice); promoted once to Float32 (values copied exactly) as soon as a slice does not, e.g. a
- * non-integer RescaleSlope or an out-of-range value. Readers index either type alike.
+ * non-integer RescaleSlope or an out-of-range value. Readers index either type alike. The array is in shared
+ * memory, so the engine's helper thread reads it without a copy (src/bmd/parallel/helper-thread.ts).
  */
 export class HuVolumeBuilder {
   hu: HuArray;
 
   constructor(length: number, int16: boolean) {
-    this.hu = int16 ? new Int16Array(length) : new Float32Array(length);
+    this.hu = int16 ? sharedInt16(length) : sharedFloat32(length);
   }
 
   /** Converts `count` stored values of `s` into hu[offset, offset+count), promoting to Float32 if needed. */
@@ -36,14 +38,14 @@ export class HuVolumeBuilder {
   /** Grows (same element type, contents kept) to at least `length` elements. */
   ensure(length: number): void {
     if (length <= this.hu.length) return;
-    const bigger = this.hu instanceof Int16Array ? new Int16Array(length) : new Float32Array(length);
+    const bigger = this.hu instanceof Int16Array ? sharedInt16(length) : sharedFloat32(length);
     bigger.set(this.hu);
     this.hu = bigger;
   }
 
   promote(): void {
     if (this.hu instanceof Float32Array) return;
-    const f = new Float32Array(this.hu.length);
+    const f = sharedFloat32(this.hu.length);
     f.set(this.hu);
     this.hu = f;
   }

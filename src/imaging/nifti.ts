@@ -3,6 +3,7 @@ import { gunzipSync } from 'node:zlib';
 import * as nifti from 'nifti-reader-js';
 import { VbmdError } from '../util/errors.js';
 import type { LoadedVolume, Vec3, Volume } from './volume.js';
+import { sharedFloat32 } from './shared-memory.js';
 
 /**
  * NIfTI-1/2 (.nii, .nii.gz) to a Volume in LPS. NIfTI world coordinates are RAS+, DICOM's are LPS+, so the
@@ -44,7 +45,8 @@ export function parseNifti(bytes: Uint8Array, source: string): LoadedVolume {
   const typed = typedVoxels(header.datatypeCode, image, source);
   const slope = header.scl_slope && Number.isFinite(header.scl_slope) ? header.scl_slope : 1;
   const inter = Number.isFinite(header.scl_inter) ? header.scl_inter : 0;
-  const hu = new Float32Array(count);
+  // In shared memory, as a DICOM series is: the engine's helper thread reads it without a copy.
+  const hu = sharedFloat32(count);
   for (let n = 0; n < count; n++) hu[n] = typed[n] * slope + inter;
 
   const warnings: string[] = [];

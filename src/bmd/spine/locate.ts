@@ -24,7 +24,8 @@ import {
   processProfiles,
   spacingWithProcessGaps,
 } from './transverse-processes.js';
-import { buildWorkingGrid, type WorkingGrid } from './working-grid.js';
+import { buildWorkingGrid, WORKING_SPACING_MM, type WorkingGrid } from './working-grid.js';
+import { ONE_THREAD, type ChunkRunner } from '../parallel/chunk-runner.js';
 import { shallowerCaudally } from './column-depth-trend.js';
 
 /** One found vertebral body with its geometry: what the ROI, the model and the report need. */
@@ -65,9 +66,9 @@ const fallbackSpacingMm = (depthMm: number): number => (Number.isFinite(depthMm)
 const now = (): number => performance.now();
 
 /** Spine finding, level separation and naming, caudal level first. Pure apart from timing. */
-export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, number> = {}): SpineLocation {
+export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, number> = {}, runner: ChunkRunner = ONE_THREAD): SpineLocation {
   let t0 = now();
-  const grid = buildWorkingGrid(loaded.volume);
+  const grid = buildWorkingGrid(loaded.volume, WORKING_SPACING_MM, runner);
   const track = findSpineTrack(grid);
   const warnings: string[] = [];
   const none = { t1: null, t12: null, l5: null };
@@ -77,7 +78,7 @@ export function locateVertebrae(loaded: LoadedVolume, timingsMs: Record<string, 
     return { grid, track, centerline: null, vertebrae: [], anchors: none, pieces: [], warnings };
   }
   const cl = centerlineFromTrack(grid, track);
-  const st = straightenSpine(loaded.volume, cl, U_RANGE_MM, V_RANGE_MM);
+  const st = straightenSpine(loaded.volume, cl, U_RANGE_MM, V_RANGE_MM, runner);
   const size = bodySizeAlongSpine(st);
   const mips = ribMips(st);
   const traced = traceRibs(st, mips);

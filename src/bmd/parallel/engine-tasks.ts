@@ -1,0 +1,15 @@
+import { poolGridChunk } from '../spine/working-grid.js';
+import { straightenChunk } from '../spine/straighten.js';
+import { sampleTissueSlice } from '../calibration/tissue-sampling.js';
+
+/**
+ * The chunked loops a helper thread may run, by name (a thread is sent the name and the arguments; functions
+ * do not cross threads). Each writes only its own chunk's part of a shared output, or returns a small result.
+ */
+export const ENGINE_TASKS = {
+  poolGrid: poolGridChunk,
+  straighten: straightenChunk,
+  sampleTissueSlice,
+};
+
+export type EngineTasks = typeof ENGINE_TASKS;
