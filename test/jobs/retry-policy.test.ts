@@ -5,12 +5,13 @@ import { describe, expect, it } from 'vitest';
 import { bullMqRetryOptions } from '../../src/jobs/bullmq-queue.js';
 import { jobRetryPolicy } from '../../src/jobs/queue.js';
 import { SqliteJobQueue } from '../../src/jobs/sqlite-queue.js';
+import { WORKER_RESTART } from '../../src/jobs/worker-process.js';
 import { VbmdError } from '../../src/util/errors.js';
 import { backoffDelayMs } from '../../src/util/retry-policy.js';
 
 /**
- * The one retry policy and its one backoff, as the request layer and both job queues use them: the waits,
- * the mapping to BullMQ's options, and the embedded queue's stored run count.
+ * The one retry policy and its one backoff, as the request layer, both job queues and the worker supervisor
+ * use them: the waits, the mapping to BullMQ's options, and the embedded queue's stored run count.
  */
 const mid = (): number => 0.5; // jitter factor exactly 1
 const low = (): number => 0; // factor 0.8
@@ -35,6 +36,13 @@ describe('backoffDelayMs', () => {
     expect(backoffDelayMs(10, { baseDelayMs: 100, maxDelayMs: 5000 }, low)).toBe(4000);
     expect(backoffDelayMs(20, { baseDelayMs: 1 }, mid)).toBe(2 ** 20);
     expect(backoffDelayMs(3, { baseDelayMs: 0 }, high)).toBe(0);
+  });
+
+  it('gives the worker supervisor its former restart waits (0.5 s doubling to 30 s) at the jitter midpoint', () => {
+    for (let restarts = 0; restarts < 12; restarts++) {
+      expect(backoffDelayMs(restarts, WORKER_RESTART, mid)).toBe(Math.min(30_000, 500 * 2 ** Math.min(restarts, 6)));
+    }
+    expect(backoffDelayMs(5000, WORKER_RESTART, high)).toBe(30_000);
   });
 });
 
