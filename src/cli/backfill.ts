@@ -11,6 +11,7 @@ import type { Algorithm } from '../backfill/study-check.js';
 import { dicomWebSourceFromConfig } from '../dicom/dicomweb/from-config.js';
 import { fhirClientFromConfig } from '../fhir/client-config.js';
 import { openStores } from '../jobs/stores.js';
+import { jobRetryPolicy } from '../jobs/queue.js';
 import { DEFAULT_MODEL_FILE, verifyModelFile } from '../model/model-file.js';
 import { VbmdError } from '../util/errors.js';
 import { COMMAND_SUMMARIES } from './summaries.js';
@@ -85,7 +86,7 @@ async function runCommand(f: BackfillFlags): Promise<void> {
   if (serviceMode(cfg) !== 'production' || !cfg.DICOMWEB_URL) {
     throw new VbmdError('config', 'vbmd backfill reads the PACS and the EHR: set DICOMWEB_URL and FHIR_BASE_URL (and the rest of the production settings) as for vbmd start.');
   }
-  const stores = openStores({ dataDir: cfg.VBMD_DATA_DIR, ...(cfg.REDIS_URL ? { redisUrl: cfg.REDIS_URL } : {}), retry: { attempts: cfg.JOB_ATTEMPTS, backoffMs: cfg.JOB_BACKOFF_MS }, requireRedisPersistence: cfg.REDIS_REQUIRE_PERSISTENCE });
+  const stores = openStores({ dataDir: cfg.VBMD_DATA_DIR, ...(cfg.REDIS_URL ? { redisUrl: cfg.REDIS_URL } : {}), retry: jobRetryPolicy(cfg), requireRedisPersistence: cfg.REDIS_REQUIRE_PERSISTENCE });
   const source = dicomWebSourceFromConfig(cfg)!;
   const abort = new AbortController();
   const onSigint = (): void => abort.abort();

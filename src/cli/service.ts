@@ -28,6 +28,7 @@ import { engineAnalyzeStudy } from '../jobs/engine.js';
 import { anyAuthorizer, staticTokenAuthorizer } from '../jobs/http-api.js';
 import type { ApiAuthorizer } from '../jobs/http-api.js';
 import type { JobWorker } from '../jobs/queue.js';
+import { jobRetryPolicy } from '../jobs/queue.js';
 import { openStores } from '../jobs/stores.js';
 import type { ServiceStores } from '../jobs/stores.js';
 import { startStudyPoller } from '../jobs/study-poller.js';
@@ -168,7 +169,7 @@ function openServiceStores(cfg: EnvConfig, options: StartOptions, dataDir: strin
   return openStores({
     dataDir,
     ...(cfg.REDIS_URL ? { redisUrl: cfg.REDIS_URL } : {}),
-    retry: { attempts: cfg.JOB_ATTEMPTS, backoffMs: cfg.JOB_BACKOFF_MS },
+    retry: jobRetryPolicy(cfg),
     leaseMs: options.leaseMs ?? cfg.JOB_LEASE_S * 1000,
     ...(options.storePrefix ? { prefix: options.storePrefix } : {}),
     requireRedisPersistence: cfg.REDIS_REQUIRE_PERSISTENCE,

@@ -2,7 +2,7 @@ import type { EnvConfig } from '../config.js';
 import type { VbmdReport } from '../bmd/report.js';
 import { DicomWebClient } from '../dicom/dicomweb/client.js';
 import { dicomWebOptionsFromConfig } from '../dicom/dicomweb/from-config.js';
-import type { RequestRetryPolicy } from '../net/retry.js';
+import type { RetryPolicy } from '../util/retry-policy.js';
 import type { DicomSource } from '../dicom/source.js';
 import type { LoadedVolume } from '../imaging/volume.js';
 import { isVbmdError, userMessage } from '../util/errors.js';
@@ -36,13 +36,13 @@ export interface PacsJobResult {
 export type PacsStep = (report: VbmdReport, dicom: DicomSource, signal: AbortSignal, analysed?: LoadedVolume) => Promise<PacsJobResult>;
 
 /** Retries of one DICOMweb request in the PACS step: 1 + 5 attempts, 1 s doubling to 30 s (about a minute). */
-export const STOW_RETRY: Partial<RequestRetryPolicy> = { retries: 5, baseDelayMs: 1000, maxDelayMs: 30_000 };
+export const STOW_RETRY: Partial<RetryPolicy> = { retries: 5, baseDelayMs: 1000, maxDelayMs: 30_000 };
 
 /**
  * The STOW-RS client the configuration describes: STOW_URL, else DICOMWEB_URL; none when neither is set or
  * STOW_URL is "none". The DICOMweb credentials go only to the DICOMweb server's own origin.
  */
-export function stowClientFromConfig(cfg: EnvConfig, retry: Partial<RequestRetryPolicy> = STOW_RETRY): DicomWebClient | undefined {
+export function stowClientFromConfig(cfg: EnvConfig, retry: Partial<RetryPolicy> = STOW_RETRY): DicomWebClient | undefined {
   if (cfg.STOW_URL === 'none') return undefined;
   const baseUrl = cfg.STOW_URL ?? cfg.DICOMWEB_URL;
   if (!baseUrl) return undefined;

@@ -4,7 +4,7 @@ import { importJWK, importPKCS8, SignJWT } from 'jose';
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import { OutboundClient, OutboundError } from '../net/outbound.js';
-import type { RequestRetryPolicy } from '../net/retry.js';
+import type { RetryPolicy } from '../util/retry-policy.js';
 import type { TokenProvider } from '../net/token-provider.js';
 import { VbmdError } from '../util/errors.js';
 import { FhirError, hintForStatus } from './fhir-error.js';
@@ -29,7 +29,7 @@ export interface BackendServicesOptions {
   /** undici's MockAgent in unit tests. */
   dispatcher?: Dispatcher;
   timeoutMs?: number;
-  retry?: Partial<RequestRetryPolicy>;
+  retry?: Partial<RetryPolicy>;
   now?: () => number;
 }
 

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Bundle, FhirResource, Resource } from 'fhir/r4.js';
 import type { Dispatcher } from 'undici';
 import { OutboundClient, OutboundError } from '../net/outbound.js';
-import type { RequestRetryPolicy } from '../net/retry.js';
+import type { RetryPolicy } from '../util/retry-policy.js';
 import { RETRYABLE_STATUSES } from '../net/retry.js';
 import type { TokenProvider } from '../net/token-provider.js';
 import { FhirError, hintForStatus, outcomeText } from './fhir-error.js';
@@ -18,7 +18,7 @@ export interface FhirClientOptions {
   dispatcher?: Dispatcher;
   /** To the response headers, per attempt; default 30 s. */
   timeoutMs?: number;
-  retry?: Partial<RequestRetryPolicy>;
+  retry?: Partial<RetryPolicy>;
   /**
    * How writeAnalysis writes: one transaction Bundle (default; atomic), or `sequential` conditional creates
    * in dependency order for EHR servers without transaction support (still idempotent: a re-run completes

@@ -3,8 +3,9 @@ import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { VbmdError } from '../util/errors.js';
 import { log } from '../util/log.js';
+import type { RetryPolicy } from '../util/retry-policy.js';
 import { JOB_STATES, failureReason, isPermanentFailure, needsReview } from './queue.js';
-import type { AddOptions, FinishedJobState, JobCheckpoint, JobHandler, JobInfo, JobQueue, JobState, JobWorker, JobRetryPolicy, WorkerOptions } from './queue.js';
+import type { AddOptions, FinishedJobState, JobCheckpoint, JobHandler, JobInfo, JobQueue, JobState, JobWorker, WorkerOptions } from './queue.js';
 
 /**
  * BullMQ on Redis (REDIS_URL): the same JobQueue contract, for workers on several machines. BullMQ's lock +
@@ -15,7 +16,8 @@ import type { AddOptions, FinishedJobState, JobCheckpoint, JobHandler, JobInfo, 
 export interface BullMqQueueOptions {
   redisUrl: string;
   name?: string;
-  retry: JobRetryPolicy;
+  /** Whole-job retries (jobRetryPolicy in queue.ts), run by BullMQ (bullMqRetryOptions). */
+  retry: RetryPolicy;
   /** Lock time of a running job; a dead worker's job is taken again after about this long (default 30 s). */
   lockDurationMs?: number;
   /** Key prefix (tests use a unique one per run). */
@@ -93,6 +95,18 @@ export function throttledRedisWarning(source: string, everyMs = 30_000): (e: Err
   };
 }
 
+/**
+ * The one RetryPolicy in BullMQ's terms: BullMQ counts runs in all (`attempts` = retries + 1) and waits
+ * delay * 2^(n-1) before run n + 1, which is backoffDelayMs's nominal wait (without its jitter). BullMQ's
+ * exponential backoff has no cap, so a policy with a maxDelayMs is refused rather than run uncapped.
+ */
+export function bullMqRetryOptions(policy: RetryPolicy): { attempts: number; backoff: { type: 'exponential'; delay: number } } {
+  if (policy.maxDelayMs !== undefined && Number.isFinite(policy.maxDelayMs)) {
+    throw new VbmdError('config', `The job queue on Redis cannot cap its retry wait (maxDelayMs ${policy.maxDelayMs}): BullMQ's exponential backoff has no cap.`);
+  }
+  return { attempts: policy.retries + 1, backoff: { type: 'exponential', delay: policy.baseDelayMs } };
+}
+
 export class BullMqJobQueue<T> implements JobQueue<T> {
   readonly kind = 'bullmq' as const;
   private readonly queue: Queue;
@@ -101,6 +115,7 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
   private readonly workers = new Set<JobWorker>();
 
   constructor(private readonly options: BullMqQueueOptions) {
+    bullMqRetryOptions(options.retry); // a policy BullMQ cannot run fails here, not at the first add
     this.name = options.name ?? 'vbmd-analysis';
     this.connection = options.boundedWaits === false ? redisConnection(options.redisUrl) : boundedRedisConnection(options.redisUrl);
     this.connection.on('error', throttledRedisWarning('queue connection'));
@@ -155,8 +170,7 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
       // BullMQ takes jobs without a priority (its wait list) before any prioritized one: interactive jobs
       // get none, backfill jobs one, so an order never waits behind the archive.
       ...(options.priority === 'backfill' ? { priority: BACKFILL_PRIORITY } : {}),
-      attempts: this.options.retry.attempts,
-      backoff: { type: 'exponential', delay: this.options.retry.backoffMs },
+      ...bullMqRetryOptions(this.options.retry),
       removeOnComplete: { age: 7 * 24 * 3600 },
       removeOnFail: false,
     });
@@ -270,7 +284,7 @@ export class BullMqJobQueue<T> implements JobQueue<T> {
         stalledInterval: Math.max(1000, Math.floor((this.options.lockDurationMs ?? 30_000) / 2)),
         // A job whose worker died is taken again until it has had JOB_ATTEMPTS runs, as on the embedded queue
         // (a fixed 2 failed a job for good after three worker deaths whatever JOB_ATTEMPTS said).
-        maxStalledCount: Math.max(0, this.options.retry.attempts - 1),
+        maxStalledCount: Math.max(0, this.options.retry.retries),
         ...(this.options.prefix ? { prefix: this.options.prefix } : {}),
       },
     );

@@ -1,4 +1,6 @@
+import type { EnvConfig } from '../config.js';
 import { isVbmdError } from '../util/errors.js';
+import type { RetryPolicy } from '../util/retry-policy.js';
 
 /**
  * The job queue behind the pipeline: one interface, two adapters (DESIGN.md "The house"): embedded durable
@@ -74,17 +76,15 @@ export interface JobWorker {
 }
 
 /**
- * How often a whole job (an analysis: retrieval, measurement, FHIR write) is run again after it failed
- * (JOB_ATTEMPTS, JOB_BACKOFF_MS). Not the outbound layer's RequestRetryPolicy (src/net/retry.ts), which
- * repeats one HTTP request within an attempt (sub-second to seconds, capped, Retry-After honoured): this one
- * counts attempts in total, is stored with each job (so it survives restarts) and on Redis is run by BullMQ's
- * own exponential backoff, with waits of minutes. A job retry comes after a request's retries gave up.
+ * How a whole failed job (an analysis: retrieval, measurement, FHIR write) is run again: the one RetryPolicy
+ * (src/util/retry-policy.ts), from JOB_ATTEMPTS (runs in all, the first included, so retries = JOB_ATTEMPTS - 1)
+ * and JOB_BACKOFF_MS (the first retry's wait, doubling each time). No maxDelayMs: BullMQ's exponential backoff,
+ * which runs the retries on Redis, has no cap, and the embedded queue waits as it does. The run count is
+ * stored with each job (embedded: its max_attempts column; BullMQ: the job's own options), so a job keeps
+ * the count it was added with across restarts and setting changes.
  */
-export interface JobRetryPolicy {
-  /** Runs in total, the first one included. */
-  attempts: number;
-  /** First retry after this long, doubling each time (with +-20% jitter on the embedded queue). */
-  backoffMs: number;
+export function jobRetryPolicy(cfg: Pick<EnvConfig, 'JOB_ATTEMPTS' | 'JOB_BACKOFF_MS'>): RetryPolicy {
+  return { retries: cfg.JOB_ATTEMPTS - 1, baseDelayMs: cfg.JOB_BACKOFF_MS };
 }
 
 export interface JobQueue<T> {

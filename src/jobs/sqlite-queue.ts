@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
 import { log } from '../util/log.js';
+import { backoffDelayMs } from '../util/retry-policy.js';
+import type { RetryPolicy } from '../util/retry-policy.js';
 import { JOB_STATES, failureReason, isPermanentFailure, needsReview } from './queue.js';
-import type { AddOptions, FinishedJobState, JobCheckpoint, JobHandler, JobInfo, JobPriority, JobQueue, JobState, JobWorker, JobRetryPolicy, WorkerOptions } from './queue.js';
+import type { AddOptions, FinishedJobState, JobCheckpoint, JobHandler, JobInfo, JobPriority, JobQueue, JobState, JobWorker, WorkerOptions } from './queue.js';
 import { migrateEmbeddedStore } from './sqlite-schema.js';
 
 /**
@@ -16,7 +18,8 @@ export interface SqliteQueueOptions {
   /** Database file (created with its folder's permissions), or an open better-sqlite3 Database. */
   db: string | Db;
   name?: string;
-  retry: JobRetryPolicy;
+  /** Whole-job retries (jobRetryPolicy in queue.ts); a job keeps retries + 1 as its max_attempts. */
+  retry: RetryPolicy;
   /** How long a taken job stays taken without a renewal (default 30 s; renewed every third of it). */
   leaseMs?: number;
   /** How often an idle worker looks for jobs added by other processes (default 250 ms). */
@@ -80,7 +83,7 @@ export class SqliteJobQueue<T> implements JobQueue<T> {
         `INSERT OR IGNORE INTO jobs (id, queue, data, state, attempts, max_attempts, run_at, created_at, priority)
          VALUES (?, ?, ?, 'waiting', 0, ?, ?, ?, ?)`,
       )
-      .run(id, this.name, JSON.stringify(data), this.options.retry.attempts, now, now, priority).changes === 1;
+      .run(id, this.name, JSON.stringify(data), this.options.retry.retries + 1, now, now, priority).changes === 1;
     if (!created) {
       // A failed or held job added again (e.g. after the PACS or the order was fixed) gets a fresh set of attempts.
       this.db
@@ -202,8 +205,8 @@ export class SqliteJobQueue<T> implements JobQueue<T> {
         .run(needsReview(e) ? 'needs-review' : 'failed', reason, now, this.name, row.id, owner);
       return;
     }
-    const jitter = 0.8 + Math.random() * 0.4;
-    const delay = Math.round(this.options.retry.backoffMs * 2 ** (row.attempts - 1) * jitter);
+    // row.attempts counts the run that just failed (1 after the first), so the first retry waits the base delay.
+    const delay = backoffDelayMs(row.attempts - 1, this.options.retry);
     this.db
       .prepare(`UPDATE jobs SET state = 'delayed', failed_reason = ?, run_at = ?, lease_owner = NULL, lease_until = NULL WHERE queue = ? AND id = ? AND lease_owner = ?`)
       .run(reason, now + delay, this.name, row.id, owner);

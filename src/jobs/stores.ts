@@ -6,7 +6,8 @@ import { BullMqJobQueue, boundedRedisConnection, redisConnection, redisReady, th
 import { RedisDataGuard } from './redis-persistence.js';
 import { SqliteJobQueue, openSqlite } from './sqlite-queue.js';
 import type { AnalysisJobData } from './analysis-job.js';
-import type { JobQueue, JobRetryPolicy } from './queue.js';
+import type { JobQueue } from './queue.js';
+import type { RetryPolicy } from '../util/retry-policy.js';
 import { RedisLeaseStore, RedisOpsSettings, SqliteLeaseStore, SqliteOpsSettings } from './ops-settings.js';
 import type { LeaseStore, OpsSettings } from './ops-settings.js';
 import { RedisWatchStore, SqliteWatchStore } from './watches.js';
@@ -37,7 +38,7 @@ export interface ServiceStores {
 export interface OpenStoresOptions {
   dataDir: string;
   redisUrl?: string;
-  retry: JobRetryPolicy;
+  retry: RetryPolicy;
   /** Embedded lease / BullMQ lock: how soon a dead worker's job is taken again (default 30 s). */
   leaseMs?: number;
   /** Key prefix / queue name suffix (tests). */

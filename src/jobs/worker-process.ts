@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import type { EnvConfig } from '../config.js';
 import { log } from '../util/log.js';
 import { BUILT_DIR } from '../util/built.js';
+import { backoffDelayMs } from '../util/retry-policy.js';
+import type { RetryPolicy } from '../util/retry-policy.js';
 import type { MetricsJson } from '../metrics/metrics.js';
 
 /**
@@ -43,6 +45,9 @@ export function configToEnv(cfg: EnvConfig): Record<string, string> {
   return env;
 }
 
+/** Restarts of a worker process that died: for as long as the service runs, 0.5 s doubling to 30 s. */
+export const WORKER_RESTART: RetryPolicy = { retries: Number.POSITIVE_INFINITY, baseDelayMs: 500, maxDelayMs: 30_000 };
+
 export function superviseWorkerProcess(cfg: EnvConfig, overrides: Record<string, string> = {}): SupervisedWorker {
   let child: ChildProcess | undefined;
   let stopping = false;
@@ -59,7 +64,7 @@ export function superviseWorkerProcess(cfg: EnvConfig, overrides: Record<string,
       if (stopping) return;
       // A worker that ran a while before dying starts again at once; one that keeps dying backs off.
       restarts = Date.now() - startedAt > 60_000 ? 0 : restarts + 1;
-      const delay = Math.min(30_000, 500 * 2 ** Math.min(restarts, 6));
+      const delay = backoffDelayMs(restarts, WORKER_RESTART);
       log.error({ code, signal, restartInMs: delay }, 'analysis worker process exited; restarting');
       restartTimer = setTimeout(start, delay);
     });

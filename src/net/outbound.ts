@@ -5,8 +5,9 @@ import { log } from '../util/log.js';
 import { VbmdError } from '../util/errors.js';
 import { AddressRefusedError, checkLiteralHost, checkedLookup, isLoopbackHostname } from './address-policy.js';
 import { rawGet } from './raw-http.js';
-import type { RequestRetryPolicy } from './retry.js';
-import { backoffDelayMs, DEFAULT_RETRY, RETRYABLE_STATUSES, retryAfterMs, retryPolicy, sleep } from './retry.js';
+import type { RetryPolicy } from '../util/retry-policy.js';
+import { backoffDelayMs } from '../util/retry-policy.js';
+import { DEFAULT_RETRY, RETRYABLE_STATUSES, retryAfterMs, retryPolicy, sleep } from './retry.js';
 import type { TokenProvider } from './token-provider.js';
 
 /**
@@ -20,7 +21,7 @@ import type { TokenProvider } from './token-provider.js';
  * - redirects: none followed unless `maxRedirects` > 0 (then GET/HEAD only, and credentials and custom
  *   headers only to the original origin);
  * - time: `timeoutMs` to the response headers, `idleTimeoutMs` of silence while a body streams in;
- * - retries: one RequestRetryPolicy (retry.ts) for network errors, retryable statuses (Retry-After honoured) and
+ * - retries: the one RetryPolicy (src/util/retry-policy.ts, defaults and Retry-After in retry.ts) for network errors, retryable statuses (Retry-After honoured) and
  *   body errors the caller marks retriable, for requests that are safe to repeat; a 401 with a token
  *   provider is retried once with a fresh token;
  * - size: `readAll` stops reading past `maxBytes`;
@@ -62,7 +63,7 @@ export interface OutboundPolicy {
   connections?: number;
   /** Redirect hops followed (GET/HEAD only); default 0: a 3xx is returned to the caller. */
   maxRedirects?: number;
-  retry?: Partial<RequestRetryPolicy>;
+  retry?: Partial<RetryPolicy>;
   /** To the response headers, per attempt (default 30 s). */
   timeoutMs?: number;
   /** Longest silence while a body streams in (default 60 s). */
@@ -87,7 +88,7 @@ export interface OutboundRequest {
   signal?: AbortSignal;
   /** Safe to repeat. Default: every method but POST and PATCH. */
   retryable?: boolean;
-  retry?: Partial<RequestRetryPolicy>;
+  retry?: Partial<RetryPolicy>;
   /** Statuses retried (default RETRYABLE_STATUSES). */
   retryStatuses?: ReadonlySet<number>;
   /** An error thrown by `consume` that a fresh attempt may cure (a body cut short). */
@@ -178,7 +179,7 @@ export class OutboundClient {
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
   private readonly allowNonPublic: boolean;
-  private readonly retry: RequestRetryPolicy;
+  private readonly retry: Required<RetryPolicy>;
 
   constructor(private readonly policy: OutboundPolicy = {}) {
     this.allowNonPublic = policy.allowNonPublic ?? true;

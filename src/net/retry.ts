@@ -1,33 +1,20 @@
+import type { RetryPolicy } from '../util/retry-policy.js';
+
 /**
- * The one retry policy of every outbound call (FHIR, token endpoints, DICOMweb, cohort sources): exponential
- * backoff with full jitter (AWS architecture blog "Exponential Backoff And Jitter", 2015): the wait before
- * attempt n+1 is uniform in [0, min(cap, base * 2^n)], so many workers retrying after one outage do not hit
- * the server in lockstep. A server's Retry-After wins when present, up to `maxRetryAfterMs`. The job queue's
- * JobRetryPolicy (src/jobs/queue.ts) is the other level: it runs a whole failed job again, minutes later.
+ * The outbound layer's retries (FHIR, token endpoints, DICOMweb, cohort sources) under the one RetryPolicy
+ * (src/util/retry-policy.ts, with its one backoffDelayMs): the defaults, Retry-After, and which statuses
+ * are worth a repeat. A server's Retry-After wins over the backoff when present, up to `maxRetryAfterMs`.
  */
-export interface RequestRetryPolicy {
-  /** Retries after the first attempt (0 = no retry). */
-  retries: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-  /** Longest Retry-After honoured; a longer one ends the retries (the caller's job queue retries later). */
-  maxRetryAfterMs: number;
-}
+export const DEFAULT_RETRY: Required<RetryPolicy> = { retries: 4, baseDelayMs: 300, maxDelayMs: 8_000, maxRetryAfterMs: 30_000 };
 
-export const DEFAULT_RETRY: RequestRetryPolicy = { retries: 4, baseDelayMs: 300, maxDelayMs: 8_000, maxRetryAfterMs: 30_000 };
-
-export function retryPolicy(overrides: Partial<RequestRetryPolicy> = {}, base: RequestRetryPolicy = DEFAULT_RETRY): RequestRetryPolicy {
+/** `base` with the fields `overrides` gives (an undefined one keeps the base's). */
+export function retryPolicy(overrides: Partial<RetryPolicy> = {}, base: Required<RetryPolicy> = DEFAULT_RETRY): Required<RetryPolicy> {
   const out = { ...base };
-  for (const k of Object.keys(out) as (keyof RequestRetryPolicy)[]) {
+  for (const k of Object.keys(out) as (keyof RetryPolicy)[]) {
     const v = overrides[k];
     if (v !== undefined) out[k] = v;
   }
   return out;
-}
-
-export function backoffDelayMs(attempt: number, policy: RequestRetryPolicy, random: () => number = Math.random): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
-  return Math.floor(random() * ceiling);
 }
 
 /** Retry-After as delta-seconds or an HTTP date (RFC 9110 10.2.3); undefined when absent or unreadable. */

@@ -74,7 +74,7 @@ beforeAll(async () => {
   await writeStudy('stranger', { patientId: 'LOCAL-7', patientName: 'STRANGER^SAM', patientBirthDate: '19800101', accessionNumber: 'ACC-S' });
 
   const db = new Database(':memory:');
-  queue = new SqliteJobQueue<AnalysisJobData>({ db, retry: { attempts: 2, backoffMs: 20 }, pollMs: 20 });
+  queue = new SqliteJobQueue<AnalysisJobData>({ db, retry: { retries: 1, baseDelayMs: 20 }, pollMs: 20 });
   watches = new SqliteWatchStore(db);
   const base = lumbarOsteoporosisReport();
   worker = queue.process(
@@ -199,7 +199,7 @@ describe('a failed FHIR write is retried from the stored analysis', () => {
   it('the next attempt writes the saved report: the study is downloaded and analysed once', async () => {
     const proxy = await startFaultyProxy(fhirServer.baseUrl);
     const db = new Database(':memory:');
-    const q = new SqliteJobQueue<AnalysisJobData>({ db, retry: { attempts: 3, backoffMs: 20 }, pollMs: 20 });
+    const q = new SqliteJobQueue<AnalysisJobData>({ db, retry: { retries: 2, baseDelayMs: 20 }, pollMs: 20 });
     const base = lumbarOsteoporosisReport();
     const runs: string[] = [];
     const w = q.process(

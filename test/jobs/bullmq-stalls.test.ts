@@ -45,7 +45,7 @@ async function waitFor(what: string, fn: () => boolean | Promise<boolean>, timeo
 describe('BullMQ worker deaths', () => {
   it(`three worker deaths do not fail a job allowed ${ATTEMPTS} attempts; each run has its attempt number; stalls are logged`, async () => {
     const prefix = `t-stall-${randomUUID().slice(0, 8)}`;
-    const queue = new BullMqJobQueue<{ n: number }>({ redisUrl: redis.url, retry: { attempts: ATTEMPTS, backoffMs: 50 }, lockDurationMs: 1500, prefix });
+    const queue = new BullMqJobQueue<{ n: number }>({ redisUrl: redis.url, retry: { retries: ATTEMPTS - 1, baseDelayMs: 50 }, lockDurationMs: 1500, prefix });
     const stderr: string[] = [];
     try {
       await queue.add({ n: 3 }, { jobId: 'stall-1' });
@@ -76,7 +76,7 @@ describe('BullMQ worker deaths', () => {
 
   it('a job whose workers keep dying fails after its attempts, with the reason visible', async () => {
     const prefix = `t-stall-${randomUUID().slice(0, 8)}`;
-    const queue = new BullMqJobQueue<{ n: number }>({ redisUrl: redis.url, retry: { attempts: 2, backoffMs: 50 }, lockDurationMs: 1500, prefix });
+    const queue = new BullMqJobQueue<{ n: number }>({ redisUrl: redis.url, retry: { retries: 1, baseDelayMs: 50 }, lockDurationMs: 1500, prefix });
     try {
       await queue.add({ n: 1 }, { jobId: 'stall-2' });
       for (let death = 1; death <= 2; death++) {

@@ -34,7 +34,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const retry = { attempts: 3, backoffMs: 50 };
+const retry = { retries: 2, baseDelayMs: 50 };
 
 type Make = (name: string) => { queue: JobQueue<Payload>; crashArgs: string[] };
 const adapters: [string, Make][] = [

@@ -43,7 +43,7 @@ describe('embedded store schema', () => {
     raw.close();
 
     const db = openSqlite(path);
-    const queue = new SqliteJobQueue<{ n: number }>({ db, retry: { attempts: 3, backoffMs: 10 } });
+    const queue = new SqliteJobQueue<{ n: number }>({ db, retry: { retries: 2, baseDelayMs: 10 } });
     expect(await queue.get('study-1.2.3')).toMatchObject({ state: 'waiting', data: { n: 1 } });
     await queue.add({ n: 2 }, { jobId: 'backfill-1', priority: 'backfill' });
     expect((db.prepare("SELECT priority FROM jobs WHERE id = 'backfill-1'").get() as { priority: number }).priority).toBeGreaterThan(0);

@@ -25,7 +25,7 @@ let redis: RedisHandle;
 
 beforeAll(async () => {
   redis = await startRedis();
-  queue = new SqliteJobQueue<AnalysisJobData>({ db: new Database(':memory:'), retry: { attempts: 2, backoffMs: 10 } });
+  queue = new SqliteJobQueue<AnalysisJobData>({ db: new Database(':memory:'), retry: { retries: 1, baseDelayMs: 10 } });
   const app = express();
   app.use(createStudyApiRouter({ queue, authorize: staticTokenAuthorizer(['s3cret']) }));
   await new Promise<void>((r) => (server = app.listen(0, '127.0.0.1', () => r())));
@@ -142,7 +142,7 @@ describe.each([
 describe('QIDO poller', () => {
   it('queues a watched study only once its instance count stopped changing, and treats not-found as not yet', async () => {
     const watches = new SqliteWatchStore(new Database(':memory:'));
-    const q = new SqliteJobQueue<AnalysisJobData>({ db: new Database(':memory:'), retry: { attempts: 1, backoffMs: 1 } });
+    const q = new SqliteJobQueue<AnalysisJobData>({ db: new Database(':memory:'), retry: { retries: 0, baseDelayMs: 1 } });
     const w = await watches.upsert({ patientId: 'p1', serviceRequestId: 'sr1', accessionNumber: 'ACC9', hook: 'order-sign', ttlMs: 60_000 });
     let instances = 0;
     const source: DicomSource = {
@@ -175,7 +175,7 @@ describe('QIDO poller', () => {
   });
   it('looks at a first-seen study again after the settle time, not a whole interval later', async () => {
     const watches = new SqliteWatchStore(new Database(':memory:'));
-    const q = new SqliteJobQueue<AnalysisJobData>({ db: new Database(':memory:'), retry: { attempts: 1, backoffMs: 1 } });
+    const q = new SqliteJobQueue<AnalysisJobData>({ db: new Database(':memory:'), retry: { retries: 0, baseDelayMs: 1 } });
     await watches.upsert({ patientId: 'p2', serviceRequestId: 'sr2', accessionNumber: 'ACC10', hook: 'order-sign', ttlMs: 60_000 });
     let searches = 0;
     const source: DicomSource = {
@@ -198,7 +198,7 @@ describe('QIDO poller', () => {
   });
   it('never looks at a watch twice at once: rounds skip a watch whose re-check is pending or searching', async () => {
     const watches = new SqliteWatchStore(new Database(':memory:'));
-    const q = new SqliteJobQueue<AnalysisJobData>({ db: new Database(':memory:'), retry: { attempts: 1, backoffMs: 1 } });
+    const q = new SqliteJobQueue<AnalysisJobData>({ db: new Database(':memory:'), retry: { retries: 0, baseDelayMs: 1 } });
     await watches.upsert({ patientId: 'p3', serviceRequestId: 'sr3', accessionNumber: 'ACC11', hook: 'order-sign', ttlMs: 60_000 });
     let searches = 0;
     let searching = 0;

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OutboundClient, OutboundError } from '../../src/net/outbound.js';
 import type { OutboundResponse } from '../../src/net/outbound.js';
-import { backoffDelayMs, DEFAULT_RETRY, retryAfterMs, retryPolicy } from '../../src/net/retry.js';
+import { DEFAULT_RETRY, retryAfterMs, retryPolicy } from '../../src/net/retry.js';
+import { backoffDelayMs } from '../../src/util/retry-policy.js';
 import type { TokenProvider } from '../../src/net/token-provider.js';
 import { selfSignedCert, startTlsProxy } from '../support/tls.js';
 import type { TestCert, TlsProxy } from '../support/tls.js';
@@ -17,9 +18,10 @@ const fast = { baseDelayMs: 1, maxDelayMs: 2 };
 const text = (net: OutboundClient) => async (res: OutboundResponse) => ({ status: res.status, body: (await net.readAll(res, 1 << 20)).toString() });
 
 describe('retry policy', () => {
-  it('full jitter stays under the exponential ceiling; overrides only what is given', () => {
-    expect(backoffDelayMs(0, DEFAULT_RETRY, () => 0.999)).toBeLessThan(DEFAULT_RETRY.baseDelayMs);
-    expect(backoffDelayMs(30, DEFAULT_RETRY, () => 0.999)).toBeLessThan(DEFAULT_RETRY.maxDelayMs);
+  it('the jitter stays within 20% of the exponential wait and never passes the cap; overrides only what is given', () => {
+    expect(backoffDelayMs(0, DEFAULT_RETRY, () => 0.999)).toBeLessThanOrEqual(DEFAULT_RETRY.baseDelayMs * 1.2);
+    expect(backoffDelayMs(0, DEFAULT_RETRY, () => 0)).toBe(DEFAULT_RETRY.baseDelayMs * 0.8);
+    expect(backoffDelayMs(30, DEFAULT_RETRY, () => 0.999)).toBe(DEFAULT_RETRY.maxDelayMs);
     expect(retryPolicy({ retries: 0, baseDelayMs: undefined })).toEqual({ ...DEFAULT_RETRY, retries: 0 });
   });
   it('reads Retry-After seconds and dates, first of several', () => {

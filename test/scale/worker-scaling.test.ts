@@ -61,7 +61,7 @@ async function round(workers: number): Promise<void> {
   await flush.quit();
   const fhir: StartedFhirServer = await startFhirServer();
   const procs: VbmdProcess[] = [];
-  const queue = new BullMqJobQueue<AnalysisJobData>({ redisUrl: redis.url, retry: { attempts: 3, backoffMs: 200 } });
+  const queue = new BullMqJobQueue<AnalysisJobData>({ redisUrl: redis.url, retry: { retries: 2, baseDelayMs: 200 } });
   try {
     for (const [i, s] of studies.entries()) {
       const r = await fetch(`${fhir.baseUrl}/Patient/sc-${i}`, { method: 'PUT', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: 'Patient', id: `sc-${i}`, identifier: [{ system: MRN, value: s.patientId }] }) });

@@ -31,7 +31,7 @@ beforeAll(async () => {
   // Nothing listens there: the FHIR readiness check fails with a message naming the server's URL.
   deadFhir = `http://127.0.0.1:${await freeLoopbackPort()}/fhir`;
   const fhir = new FhirClient({ baseUrl: deadFhir, retry: { retries: 0 } });
-  queue = new SqliteJobQueue<AnalysisJobData>({ db: new Database(':memory:'), retry: { attempts: 1, backoffMs: 10 } });
+  queue = new SqliteJobQueue<AnalysisJobData>({ db: new Database(':memory:'), retry: { retries: 0, baseDelayMs: 10 } });
   const app = createServiceApp({
     cds: testCdsDeps({ clients: [key], publicBaseUrl: base }).deps,
     queue,

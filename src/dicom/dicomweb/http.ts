@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { errnoOf, isTransientNetworkError, OutboundClient, OutboundError } from '../../net/outbound.js';
 import type { OutboundResponse, ResponseBody } from '../../net/outbound.js';
-import type { RequestRetryPolicy } from '../../net/retry.js';
+import type { RetryPolicy } from '../../util/retry-policy.js';
 import { retryPolicy } from '../../net/retry.js';
 import type { TokenProvider } from '../../net/token-provider.js';
 import { log } from '../../util/log.js';
@@ -34,8 +34,8 @@ export interface DicomWebClientOptions {
   timeoutMs?: number;
   /** Longest silence while a body streams in (default 60 s). */
   idleTimeoutMs?: number;
-  /** Over DICOMWEB_RETRY: 3 retries, 500 ms doubling to 10 s, full jitter, a Retry-After up to 60 s. */
-  retry?: Partial<RequestRetryPolicy>;
+  /** Over DICOMWEB_RETRY: 3 retries, 500 ms doubling to 10 s (+-20% jitter), a Retry-After up to 60 s. */
+  retry?: Partial<RetryPolicy>;
   /** Parallel connections to the server (default 4). */
   maxSockets?: number;
   /** Paces and counts WADO-RS retrievals (caps on concurrent retrievals and bytes/s, retrieval metrics). */
@@ -100,7 +100,7 @@ export class StopRequest extends Error {
 }
 
 /** The DICOMweb retry policy: fewer, longer waits than FHIR's default (a PACS under load recovers slowly). */
-export const DICOMWEB_RETRY: RequestRetryPolicy = { retries: 3, baseDelayMs: 500, maxDelayMs: 10_000, maxRetryAfterMs: 60_000 };
+export const DICOMWEB_RETRY: Required<RetryPolicy> = { retries: 3, baseDelayMs: 500, maxDelayMs: 10_000, maxRetryAfterMs: 60_000 };
 
 function cancelledError(server: string, spec: Pick<RequestSpec, 'operation' | 'studyInstanceUid' | 'seriesInstanceUid'>, cause?: unknown): DicomWebError {
   return new DicomWebError('cancelled', `The ${spec.operation} on DICOMweb server ${server} was cancelled.`, {
@@ -116,7 +116,7 @@ export class DicomWebHttp {
   readonly server: string;
   private readonly base: URL;
   private readonly net: OutboundClient;
-  private readonly retry: RequestRetryPolicy;
+  private readonly retry: Required<RetryPolicy>;
   private readonly timeoutMs: number;
   private readonly basic?: string;
   private readonly bearer?: TokenProvider;

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { VBMD_SUMMARY_CODE_TOKEN } from '../../fhir/codes.js';
 import { retryAfterMs } from '../../net/retry.js';
+import { backoffDelayMs } from '../../util/retry-policy.js';
 import type { TokenProvider } from '../../net/token-provider.js';
 import { log } from '../../util/log.js';
 import { VbmdError } from '../../util/errors.js';
@@ -77,7 +78,7 @@ export class BulkExportSource implements ResourceSource {
     const minPoll = this.options.minPollMs ?? 1000;
     const maxPoll = this.options.maxPollMs ?? 120_000;
     const deadline = Date.now() + (this.options.timeoutMs ?? 6 * 3600_000);
-    let backoff = minPoll;
+    let polls = 0;
     for (;;) {
       read.signal?.throwIfAborted();
       const res = await fhirFetch(statusUrl, { accept: 'application/json', auth: this.options.auth, signal: read.signal, retry429: false }, 'the Bulk Data export status', [200, 202, 429]);
@@ -97,8 +98,9 @@ export class BulkExportSource implements ResourceSource {
       res.discard();
       if (progress) read.onProgress?.(`export ${progress.slice(0, 60)}`);
       if (Date.now() > deadline) throw new VbmdError('remote', `The Bulk Data export at ${origin(statusUrl)} was not complete in time; try again later or export fewer types.`);
-      const wait = retryAfter ?? backoff;
-      backoff = Math.min(maxPoll, backoff * 2);
+      // No Retry-After: the one backoff, minPoll doubling to maxPoll.
+      const wait = retryAfter ?? backoffDelayMs(polls, { baseDelayMs: minPoll, maxDelayMs: maxPoll });
+      polls += 1;
       await sleep(Math.min(maxPoll, Math.max(minPoll, wait)), undefined, { signal: read.signal });
     }
   }
