@@ -1,7 +1,10 @@
 import { lookup as dnsLookup } from 'node:dns';
 import type { LookupAddress, LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
-import ipaddr from 'ipaddr.js';
+import type ipaddrModule from 'ipaddr.js';
+import { lazyModule } from '../util/lazy-module.js';
+
+const ipaddrLib = lazyModule<typeof ipaddrModule>(import.meta.url, 'ipaddr.js');
 
 /**
  * Which network addresses an outbound call may reach, decided on parsed addresses, never on the text of a
@@ -17,10 +20,11 @@ export type AddressClass = 'loopback' | 'private' | 'link-local' | 'public' | 's
  * left, i.e. globally routable. An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is judged as its IPv4 address.
  */
 export function classifyAddress(ip: string): AddressClass {
+  const ipaddr = ipaddrLib();
   const bare = ip.replace(/^\[|\]$/g, '');
   if (!ipaddr.isValid(bare)) throw new TypeError(`not an IP address: ${ip}`);
   let addr = ipaddr.parse(bare);
-  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
+  if (addr.kind() === 'ipv6' && (addr as ipaddrModule.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddrModule.IPv6).toIPv4Address();
   const range = addr.range();
   if (range === 'loopback') return 'loopback';
   if (range === 'private' || range === 'uniqueLocal' || range === 'carrierGradeNat') return 'private';
