@@ -6,12 +6,12 @@ import { allOk } from '@medplum/core';
 import type { LevelResult, VbmdReport, VertebraLevel } from '../../bmd/report.js';
 import { categoryForVbmd, vbmdReport } from '../../bmd/report.js';
 import { VbmdError } from '../../util/errors.js';
-import { buildAnalysisBundle } from '../bundle.js';
-import { FhirClient } from '../client.js';
-import { DEMO_DATA_TAG } from '../codes.js';
-import { outcomeText } from '../fhir-error.js';
-import { loadModelCard } from '../model-card.js';
-import { isOperationOutcome, resolveConditionalCreates } from '../server/conditional-creates.js';
+import { buildAnalysisBundle } from '../../fhir/bundle.js';
+import { FhirClient } from '../../fhir/client.js';
+import { DEMO_DATA_TAG } from '../../fhir/codes.js';
+import { outcomeText } from '../../fhir/fhir-error.js';
+import { loadModelCard } from '../../fhir/model-card.js';
+import { isOperationOutcome, resolveConditionalCreates } from '../fhir-server/conditional-creates.js';
 
 /**
  * Synthetic demo patients for the sandbox, the SMART app and the CDS patient-view hook. No real people: the
@@ -212,7 +212,7 @@ function poster(target: DemoTarget): (b: Bundle) => Promise<void> {
   }
   const router = new FhirRouter();
   return async (b) => {
-    // As the HTTP server does (server/app.ts): conditional creates resolved inside the repository's lock.
+    // As the HTTP server does (../fhir-server/app.ts): conditional creates resolved inside the repository's lock.
     const outcome = await target.withTransaction(async () => {
       const resolved = await resolveConditionalCreates(b as unknown as MedplumBundle, target);
       if (isOperationOutcome(resolved)) return resolved;

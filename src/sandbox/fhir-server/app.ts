@@ -13,7 +13,7 @@ import {
 } from '@medplum/core';
 import type { FhirRepository, FhirRequest, FhirResponse, HttpMethod } from '@medplum/fhir-router';
 import { FhirRouter } from '@medplum/fhir-router';
-import { ensureFhirDefinitions } from '../definitions.js';
+import { ensureFhirDefinitions } from '../../fhir/definitions.js';
 import { bulkExportHandler } from './bulk-export.js';
 import { capabilityStatement } from './capability.js';
 import { isOperationOutcome, mergeTransactionResponse, resolveConditionalCreates } from './conditional-creates.js';

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generatePhantom, writePhantom } from '../phantom/index.js';
-import { DEMO_PATIENT_IDS } from '../fhir/sandbox/demo-data.js';
-import { log } from '../util/log.js';
+import { generatePhantom, writePhantom } from '../../phantom/index.js';
+import { DEMO_PATIENT_IDS } from './patients.js';
+import { log } from '../../util/log.js';
 
 /**
  * The sandbox's demo CT: one synthetic chest/abdomen study (the phantom generator, src/phantom/) with
