@@ -16,7 +16,7 @@ import { VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
 import { fhirValidationIssues } from '../../src/fhir/definitions.js';
 import { startFhirServer } from '../../src/sandbox/fhir-server/index.js';
 import type { StartedFhirServer } from '../../src/sandbox/fhir-server/index.js';
-import { generatePhantom, writePhantom } from '../../src/phantom/index.js';
+import { generatePhantom, writePhantom } from '../../src/research/phantom/index.js';
 import { signOrder } from '../support/order-sign.js';
 import { freeLoopbackPort, startOrthanc } from '../support/orthanc.js';
 import type { OrthancHandle } from '../support/orthanc.js';

@@ -7,7 +7,7 @@ import type { CdsClientKey } from '../../cds-hooks/client-jwt.js';
 import { VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
 import { startFhirServer } from '../../src/sandbox/fhir-server/index.js';
 import type { StartedFhirServer } from '../../src/sandbox/fhir-server/index.js';
-import { generatePhantom, writePhantom } from '../../src/phantom/index.js';
+import { generatePhantom, writePhantom } from '../../src/research/phantom/index.js';
 import { startProxy } from '../dicomweb/proxy.js';
 import type { TestProxy } from '../dicomweb/proxy.js';
 import { freeLoopbackPort, startOrthanc } from '../support/orthanc.js';

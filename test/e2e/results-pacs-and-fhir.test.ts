@@ -15,7 +15,7 @@ import { fhirValidationIssues } from '../../src/fhir/definitions.js';
 import { startFhirServer } from '../../src/sandbox/fhir-server/index.js';
 import type { StartedFhirServer } from '../../src/sandbox/fhir-server/index.js';
 import { DEFAULT_MODEL_FILE } from '../../src/model/model-file.js';
-import { generatePhantom, writePhantom } from '../../src/phantom/index.js';
+import { generatePhantom, writePhantom } from '../../src/research/phantom/index.js';
 import { naturalize, seq, srGroups } from '../dicom-output/read-back.js';
 import type { Natural } from '../dicom-output/read-back.js';
 import { dciodvfy, dsrdump } from '../support/dicom-validators.js';

@@ -8,7 +8,7 @@ import { fhirValidationIssues } from '../../src/fhir/definitions.js';
 import { startFhirServer } from '../../src/sandbox/fhir-server/start.js';
 import type { StartedFhirServer } from '../../src/sandbox/fhir-server/start.js';
 import { writeAnalysis } from '../../src/fhir/write-analysis.js';
-import { generatePhantom } from '../../src/phantom/generate.js';
+import { generatePhantom } from '../../src/research/phantom/generate.js';
 
 /**
  * The acceptance round trip with the real engine: analyze a synthetic CT (small phantom with known

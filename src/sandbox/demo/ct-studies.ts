@@ -1,11 +1,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generatePhantom, writePhantom } from '../../phantom/index.js';
+import { generatePhantom, writePhantom } from '../../research/phantom/index.js';
 import { DEMO_PATIENT_IDS } from './patients.js';
 import { log } from '../../util/log.js';
 
 /**
- * The sandbox's demo CT: one synthetic chest/abdomen study (the phantom generator, src/phantom/) with
+ * The sandbox's demo CT: one synthetic chest/abdomen study (the phantom generator, src/research/phantom/) with
  * osteoporotic lumbar vBMD, written once into the sandbox DICOM folder. Its accession number is what
  * `vbmd hook order-sign --accession` uses to show the whole flow: order -> watch -> study found -> analysis
  * -> FHIR -> patient-view card.
