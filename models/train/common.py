@@ -1,5 +1,5 @@
 """Shared pieces of the vBMD network's training (issue 7): the patch data written by `vbmd export-patches`
-(src/model/export-patches.ts; Python never re-implements the preprocessing) and the 3D ResUNet.
+(src/research/training-data/export-patches.ts; Python never re-implements the preprocessing) and the 3D ResUNet.
 
 The contract (src/model/contract.ts) is read from each data folder's meta.json, never restated here: patch
 size, clip and scale all come from the files the TypeScript exporter wrote.

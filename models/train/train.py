@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-# src/model/cases.ts HELDOUT_SEED_BASE: seeds from here on are the held-out set.
+# src/research/training-data/cases.ts HELDOUT_SEED_BASE: seeds from here on are the held-out set.
 HELDOUT_SEED_BASE = 900000
 
 from common import PatchSet, ResUNet3d, count_params, dice, load_checkpoint, mask_readout, predict  # noqa: E402
@@ -55,7 +55,7 @@ def load_data(folders):
     data = PatchSet(present(folders))
     held = sorted({r["seed"] for r in data.index if r["seed"] is not None and r["seed"] >= HELDOUT_SEED_BASE})
     if held:
-        raise SystemExit(f"--data holds held-out phantom seeds ({held[0]}...; seeds >= {HELDOUT_SEED_BASE}, src/model/cases.ts): never train on the held-out set.")
+        raise SystemExit(f"--data holds held-out phantom seeds ({held[0]}...; seeds >= {HELDOUT_SEED_BASE}, src/research/training-data/cases.ts): never train on the held-out set.")
     return data
 
 

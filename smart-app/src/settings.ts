@@ -1,4 +1,4 @@
-/** The app's SMART registration. The scopes must match src/sandbox/smart-auth.ts (SMART_APP_SCOPES) and the
+/** The app's SMART registration. The scopes must match src/sandbox/smart-auth/smart-auth.ts (SMART_APP_SCOPES) and the
  * registration at a real EHR; kept as literals so the browser bundle does not pull the server code. The
  * client id comes from the service (settings.json: SMART_CLIENT_ID); CLIENT_ID is its default. */
 export const CLIENT_ID = 'vbmd-smart-app';

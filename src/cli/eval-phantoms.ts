@@ -1,11 +1,11 @@
 import { cpus } from 'node:os';
 import type { Command } from 'commander';
-import { CONFIDENT_LABEL, evaluatePhantoms, type EvalSummary, type LabelStats } from '../evaluation/eval-phantoms.js';
-import { evaluatePhantomsInWorkers } from '../evaluation/eval-phantoms-pool.js';
+import { CONFIDENT_LABEL, evaluatePhantoms, type EvalSummary, type LabelStats } from '../research/evaluation/eval-phantoms.js';
+import { evaluatePhantomsInWorkers } from '../research/evaluation/eval-phantoms-pool.js';
 import { defaultCalibrate } from '../analysis/run-analysis.js';
 import { config } from '../config.js';
 import { closeSharedModelRunner, sharedModelRunner } from '../model/shared-runner.js';
-import { PHANTOM_PRESETS, type PhantomPreset } from '../phantom/types.js';
+import { PHANTOM_PRESETS, type PhantomPreset } from '../research/phantom/types.js';
 import { VbmdError } from '../util/errors.js';
 import { COMMAND_SUMMARIES } from './summaries.js';
 

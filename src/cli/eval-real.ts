@@ -10,7 +10,7 @@ import {
   realCaseAvailable,
   selectVariants,
   type VariantResult,
-} from '../evaluation/real-eval.js';
+} from '../research/evaluation/real-eval.js';
 import { closeSharedModelRunner, sharedModelRunner } from '../model/shared-runner.js';
 import { VbmdError } from '../util/errors.js';
 import { COMMAND_SUMMARIES } from './summaries.js';

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { readSiteCalibrationFile } from '../bmd/calibration/site-file.js';
 import { config } from '../config.js';
-import { HELDOUT_SEED_BASE, TRAIN_SEED_BASE } from '../model/cases.js';
+import { HELDOUT_SEED_BASE, TRAIN_SEED_BASE } from '../research/training-data/cases.js';
 import { DEFAULT_MODEL_FILE } from '../model/model-file.js';
 import { ModelRunner } from '../model/model-runner.js';
-import { collectManifestRows, collectPhantomRows, type CalibrationMode, type EvalRow } from '../evaluation/collect.js';
-import { acceptanceChecks, evaluateRows, evaluationMarkdown, writeEvaluation, type EvaluationResult } from '../evaluation/evaluate.js';
+import { collectManifestRows, collectPhantomRows, type CalibrationMode, type EvalRow } from '../research/evaluation/collect.js';
+import { acceptanceChecks, evaluateRows, evaluationMarkdown, writeEvaluation, type EvaluationResult } from '../research/evaluation/evaluate.js';
 import { VbmdError } from '../util/errors.js';
 import { execFileSync } from 'node:child_process';
 import { COMMAND_SUMMARIES } from './summaries.js';
@@ -43,7 +43,7 @@ export function registerEvaluate(program: Command): void {
   program
     .command('evaluate')
     .description(COMMAND_SUMMARIES.evaluate)
-    .option('--phantoms <n>', 'number of held-out phantom studies (src/model/cases.ts; ~9 vertebrae each)')
+    .option('--phantoms <n>', 'number of held-out phantom studies (src/research/training-data/cases.ts; ~9 vertebrae each)')
     .option('--seed <n>', `first phantom seed (held-out ${HELDOUT_SEED_BASE}+; training uses ${TRAIN_SEED_BASE}+)`, String(HELDOUT_SEED_BASE))
     .option('--manifest <csv>', 'site manifest: input (DICOM folder or NIfTI), level, qct_vbmd (reference vBMD, mg/cm3)')
     .option('--calibration <mode>', 'phantoms: site (true scanner line, like a calibrated site), phantomless, or both', 'both')
@@ -78,7 +78,7 @@ export function registerEvaluate(program: Command): void {
           modes = c === 'both' ? ['site', 'phantomless'] : [c];
           const got = await collectPhantomRows({ count, seed, runner, calibrations: modes, onCase, cacheDir: flags.cache, engine: engineCommit() });
           rows = got.rows;
-          set = `held-out phantoms, seeds ${seed}-${seed + count - 1} (src/model/cases.ts modelCaseOptions), calibration ${modes.join(' and ')}; engine (spine, centres, calibration, geometric ROI): ${[...got.engines].join('; ')}`;
+          set = `held-out phantoms, seeds ${seed}-${seed + count - 1} (src/research/training-data/cases.ts modelCaseOptions), calibration ${modes.join(' and ')}; engine (spine, centres, calibration, geometric ROI): ${[...got.engines].join('; ')}`;
         } else {
           const site = flags.siteCalibration ? await readSiteCalibrationFile(flags.siteCalibration) : undefined;
           modes = [site ? 'site' : 'phantomless'];

@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { calibrate } from '../bmd/calibration/index.js';
 import { readSiteCalibrationFile } from '../bmd/calibration/site-file.js';
 import { loadInputPath } from '../analysis/load-input.js';
-import { HELDOUT_SEED_BASE, TRAIN_SEED_BASE } from '../model/cases.js';
-import { openPatchWriter, phantomStudySamples, readManifest, siteStudySamples, type ManifestRow } from '../model/export-patches.js';
+import { HELDOUT_SEED_BASE, TRAIN_SEED_BASE } from '../research/training-data/cases.js';
+import { openPatchWriter, phantomStudySamples, readManifest, siteStudySamples, type ManifestRow } from '../research/training-data/export-patches.js';
 import { VbmdError, userMessage } from '../util/errors.js';
 import { COMMAND_SUMMARIES } from './summaries.js';
 
@@ -19,7 +19,7 @@ interface Flags {
 
 /**
  * `vbmd export-patches --out DIR --phantoms N [--seed S | --held-out]` writes model training patches from
- * generated phantoms (src/model/export-patches.ts); `--manifest FILE.csv` (input,level,qct_vbmd) does the same for
+ * generated phantoms (src/research/training-data/export-patches.ts); `--manifest FILE.csv` (input,level,qct_vbmd) does the same for
  * a site's own QCT-labelled scans. Resumes an interrupted export in the same DIR.
  */
 export function registerExportPatches(program: Command): void {

@@ -8,7 +8,7 @@ import { config } from '../config.js';
 import { ACCESSION_IDENTIFIER_TYPE } from '../fhir/codes.js';
 import { OutboundClient } from '../net/outbound.js';
 import { VbmdError } from '../util/errors.js';
-import { loadOrCreateSandboxTokens, sandboxPaths } from './sandbox-files.js';
+import { loadOrCreateSandboxTokens, sandboxPaths } from '../sandbox/local-files.js';
 import { COMMAND_SUMMARIES } from './summaries.js';
 
 /**

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import type { VertebraLevel } from '../bmd/report.js';
-import { generatePhantom, writePhantom, type FractureRequest, type LesionKind, type LesionRequest, type PhantomOptions } from '../phantom/index.js';
-import { HARD_FEATURES, type HardFeature, type HardRequest } from '../phantom/hard/spec.js';
-import { PHANTOM_PRESETS, type PhantomPreset } from '../phantom/types.js';
+import { generatePhantom, writePhantom, type FractureRequest, type LesionKind, type LesionRequest, type PhantomOptions } from '../research/phantom/index.js';
+import { HARD_FEATURES, type HardFeature, type HardRequest } from '../research/phantom/hard/spec.js';
+import { PHANTOM_PRESETS, type PhantomPreset } from '../research/phantom/types.js';
 import { VbmdError } from '../util/errors.js';
 import { COMMAND_SUMMARIES } from './summaries.js';
 

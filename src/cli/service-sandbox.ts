@@ -3,15 +3,15 @@ import { loadOrCreateClientKeyFile } from '../../cds-hooks/client-jwt.js';
 import type { CdsClientKey } from '../../cds-hooks/client-jwt.js';
 import type { EnvConfig } from '../config.js';
 import { FhirClient } from '../fhir/client.js';
-import { createFhirApp, TransactionalMemoryRepository } from '../fhir/server/index.js';
-import { DEMO_PATIENT_IDS, seedDemoData } from '../fhir/sandbox/demo-data.js';
+import { createFhirApp, TransactionalMemoryRepository } from '../sandbox/fhir-server/index.js';
+import { DEMO_PATIENT_IDS, seedDemoData } from '../sandbox/demo/patients.js';
 import { staticTokenAuthorizer } from '../jobs/http-api.js';
 import type { ServiceStores } from '../jobs/stores.js';
 import { StaticTokenProvider } from '../net/token-provider.js';
 import type { ServiceAppParts } from '../server.js';
-import { ensureDemoStudies } from './demo-studies.js';
-import type { DemoStudy } from './demo-studies.js';
-import { loadOrCreateSandboxTokens, sandboxPaths } from './sandbox-files.js';
+import { ensureDemoStudies } from '../sandbox/demo/ct-studies.js';
+import type { DemoStudy } from '../sandbox/demo/ct-studies.js';
+import { loadOrCreateSandboxTokens, sandboxPaths } from '../sandbox/local-files.js';
 
 /**
  * The sandbox builder of `vbmd start` (src/cli/service.ts): what nothing configured means. An in-process FHIR
@@ -77,7 +77,7 @@ async function mountSandboxEhr(cfg: EnvConfig, ehr: SandboxEhrParts, publicBaseU
   const repository = new TransactionalMemoryRepository();
   await seedDemoData(repository);
   // Loaded only here: production never starts the sandbox authorization server.
-  const { createSandboxSmart } = await import('../sandbox/index.js');
+  const { createSandboxSmart } = await import('../sandbox/smart-auth/index.js');
   const smart = await createSandboxSmart({
     issuerUrl: `${publicBaseUrl}/auth`,
     fhirBaseUrl,

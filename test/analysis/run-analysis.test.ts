@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAnalysis } from '../../src/analysis/run-analysis.js';
 import { vbmdReport } from '../../src/bmd/report.js';
-import { generatePhantom, writePhantom } from '../../src/phantom/index.js';
+import { generatePhantom, writePhantom } from '../../src/research/phantom/index.js';
 import { isVbmdError } from '../../src/util/errors.js';
 
 const root = resolve(import.meta.dirname, '..', '..');

@@ -7,8 +7,8 @@ import { resultWriteEvent, studyRetrievalEvent } from '../../src/audit/audit-eve
 import { createAuditTrail, readLocalAudit } from '../../src/audit/audit-trail.js';
 import { FhirClient } from '../../src/fhir/client.js';
 import { fhirValidationIssues } from '../../src/fhir/definitions.js';
-import { startFhirServer } from '../../src/fhir/server/index.js';
-import type { StartedFhirServer } from '../../src/fhir/server/index.js';
+import { startFhirServer } from '../../src/sandbox/fhir-server/index.js';
+import type { StartedFhirServer } from '../../src/sandbox/fhir-server/index.js';
 
 /**
  * Where AuditEvents go, against FHIR servers over HTTP: one that takes them stores them; one that refuses

@@ -3,7 +3,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildCli, isBuildFresh } from '../../bin/build.mjs';
-import { generatePhantom, writePhantom } from '../../src/phantom/index.js';
+import { generatePhantom, writePhantom } from '../../src/research/phantom/index.js';
 import { runAnalysis } from '../../src/analysis/run-analysis.js';
 import { closeSharedModelRunner } from '../../src/model/shared-runner.js';
 

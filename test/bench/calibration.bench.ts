@@ -1,5 +1,5 @@
 import { calibrate, hounsfieldToVbmd } from '../../src/bmd/calibration/index.js';
-import { generatePhantom } from '../../src/phantom/index.js';
+import { generatePhantom } from '../../src/research/phantom/index.js';
 import { median, sampleCylinder } from '../phantom/roi.js';
 
 /**

@@ -1,7 +1,7 @@
 import { FhirClient } from '../../src/fhir/client.js';
 import { VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
-import { demoReport } from '../../src/fhir/sandbox/demo-data.js';
-import { startFhirServer } from '../../src/fhir/server/start.js';
+import { demoReport } from '../../src/sandbox/demo/patients.js';
+import { startFhirServer } from '../../src/sandbox/fhir-server/start.js';
 import { writeAnalysis } from '../../src/fhir/write-analysis.js';
 
 /**

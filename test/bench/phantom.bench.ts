@@ -1,4 +1,4 @@
-import { generatePhantom } from '../../src/phantom/index.js';
+import { generatePhantom } from '../../src/research/phantom/index.js';
 
 /**
  * Phantom generation speed (the engine's bench and model training need many): a 512x512x~300 1 mm chest-

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeVolume } from '../../src/bmd/analyze.js';
 import { vbmdReport } from '../../src/bmd/report.js';
-import { generatePhantom } from '../../src/phantom/generate.js';
+import { generatePhantom } from '../../src/research/phantom/generate.js';
 import type { LoadedVolume } from '../../src/imaging/volume.js';
 import { summarize } from '../../src/bmd/summary.js';
 import { heightLoss, levelExclusion, lesionFlags } from '../../src/bmd/qc/level-qc.js';

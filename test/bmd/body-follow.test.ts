@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { canalOutOfView, followBodies, type BodyTrackArrays } from '../../src/bmd/spine/body-follow.js';
 import { findSpineTrack } from '../../src/bmd/spine/find-spine.js';
 import { buildWorkingGrid, workingToPatientMm, type WorkingGrid } from '../../src/bmd/spine/working-grid.js';
-import { generatePhantom } from '../../src/phantom/index.js';
+import { generatePhantom } from '../../src/research/phantom/index.js';
 import { levelsOffTrack } from '../support/track-coverage.js';
 
 /** A working grid (3 mm voxels) of soft tissue with a column of bone-like bodies, discs every `levelSlices`. */

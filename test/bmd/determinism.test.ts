@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeVolume } from '../../src/bmd/analyze.js';
-import { generatePhantom } from '../../src/phantom/generate.js';
+import { generatePhantom } from '../../src/research/phantom/generate.js';
 
 // Seeds 1..99 are test seeds; eval-phantoms uses 1000+.
 describe('determinism', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeVolume } from '../../src/bmd/analyze.js';
-import { generatePhantom } from '../../src/phantom/generate.js';
+import { generatePhantom } from '../../src/research/phantom/generate.js';
 
 /**
  * The Genant screen on phantoms with a known wedge: the fractured level and only it is called, an intact

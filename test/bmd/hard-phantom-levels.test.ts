@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { locateVertebrae, type SpineLocation } from '../../src/bmd/spine/locate.js';
-import { generatePhantom, type Phantom } from '../../src/phantom/index.js';
+import { generatePhantom, type Phantom } from '../../src/research/phantom/index.js';
 
 /**
  * Hard phantoms on which the levels went wrong in ways a reader would not err, each kept as it was found in
@@ -57,7 +57,7 @@ describe('levels on hard phantoms', () => {
     // lateral band 10-13 mm below their body, are out of view. T12 read as rib-less, the last-rib count fell
     // on T11 and outweighed the first rib: every name one level off. That count was then made weak (the rule is
     // unit-tested in spine-levels.test.ts). Since the phantom's pedicles sit where patients have them (pedicleRaise in
-    // src/phantom/anatomy-vertebra.ts), T12's left rib ends higher and is traced in view: no level below T12 is seen
+    // src/research/phantom/anatomy-vertebra.ts), T12's left rib ends higher and is traced in view: no level below T12 is seen
     // rib-less, so no last-rib count is made at all. Either way the names follow the first rib, uncertain.
     const { loc, pieceAt } = located(20051);
     expect(pieceAt('T12')!.ribDescentInView).toBe(false);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluateVariant, formatFailures, formatResults, loadRealCase, type RealCase, type VariantResult } from '../../src/evaluation/real-eval.js';
-import { variantsOf, type CaseName } from '../../src/evaluation/real-variants.js';
+import { evaluateVariant, formatFailures, formatResults, loadRealCase, type RealCase, type VariantResult } from '../../src/research/evaluation/real-eval.js';
+import { variantsOf, type CaseName } from '../../src/research/evaluation/real-variants.js';
 import { REAL_DATA_DIR, realCaseAvailable } from '../support/shared-data.js';
 
 /**
@@ -10,7 +10,7 @@ import { REAL_DATA_DIR, realCaseAvailable } from '../support/shared-data.js';
  * (geometric ROI, no model: finding and naming do not depend on it). Per variant: no label wrong at confidence >=
  * 0.8, no fully covered body skipped or split, every covered body named right where a naming anchor is in view, and
  * no confident label where none is; the two originals also meet their own acceptance
- * (src/evaluation/real-variants.ts `strict`).
+ * (src/research/evaluation/real-variants.ts `strict`).
  *
  * One variant: `npx vitest run test/bmd/real-variants.test.ts -t philips/tilted`, or `vbmd eval-real --only philips/tilted`.
  */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { findSpineTrack } from '../../src/bmd/spine/find-spine.js';
 import { buildWorkingGrid } from '../../src/bmd/spine/working-grid.js';
-import { generatePhantom } from '../../src/phantom/index.js';
+import { generatePhantom } from '../../src/research/phantom/index.js';
 import { levelsOffTrack } from '../support/track-coverage.js';
 
 describe('the spine track beside a contrast-filled aorta and heart', () => {

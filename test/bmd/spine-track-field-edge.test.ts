@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { findSpineTrack } from '../../src/bmd/spine/find-spine.js';
 import { buildWorkingGrid, workingToPatientMm } from '../../src/bmd/spine/working-grid.js';
-import { cropMm } from '../../src/evaluation/volume-edits.js';
-import { generatePhantom } from '../../src/phantom/index.js';
+import { cropMm } from '../../src/research/evaluation/volume-edits.js';
+import { generatePhantom } from '../../src/research/phantom/index.js';
 import { levelsOffTrack } from '../support/track-coverage.js';
 
 describe('the spine track in a field of view that cuts the trunk at the side', () => {

@@ -8,7 +8,7 @@ import { runAnalysis } from '../../src/analysis/run-analysis.js';
 import { vbmdReport } from '../../src/bmd/report.js';
 import { COMMAND_SUMMARIES } from '../../src/cli/summaries.js';
 import { closeSharedModelRunner } from '../../src/model/shared-runner.js';
-import { generatePhantom, writePhantom } from '../../src/phantom/index.js';
+import { generatePhantom, writePhantom } from '../../src/research/phantom/index.js';
 
 /**
  * The built `vbmd` (bin/build.mjs: esbuild bundle of src/cli.ts plus the worker entries) does what the sources

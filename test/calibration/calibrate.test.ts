@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { calibrate, hounsfieldToVbmd, internalCalibration, referenceForKvp } from '../../src/bmd/calibration/index.js';
 import type { LoadedVolume } from '../../src/imaging/volume.js';
-import { generatePhantom } from '../../src/phantom/index.js';
+import { generatePhantom } from '../../src/research/phantom/index.js';
 import { median, sampleCylinder } from '../phantom/roi.js';
 
 // Phantoms at 2.5 mm in-plane keep the test fast; the tissue layers are still several voxels thick.

@@ -7,7 +7,7 @@ import { sendHook } from '../../src/cli/hook.js';
 import { startService } from '../../src/cli/service.js';
 import type { RunningService } from '../../src/cli/service.js';
 import { loadEnvConfig, serviceMode } from '../../src/config.js';
-import { DEMO_PATIENT_IDS } from '../../src/fhir/sandbox/demo-data.js';
+import { DEMO_PATIENT_IDS } from '../../src/sandbox/demo/patients.js';
 
 /**
  * The sandbox trusts an outside CDS client registered through CDS_CLIENTS (as the reference CDS Hooks sandbox

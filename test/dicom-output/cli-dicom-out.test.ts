@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stowClientFromConfig } from '../../src/dicom-output/pacs-step.js';
 import { loadEnvConfig } from '../../src/config.js';
-import { generatePhantom, writePhantom } from '../../src/phantom/index.js';
+import { generatePhantom, writePhantom } from '../../src/research/phantom/index.js';
 import { tempDir } from '../dicom/synthetic-series.js';
 import { dciodvfy } from '../support/dicom-validators.js';
 

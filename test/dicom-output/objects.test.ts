@@ -11,7 +11,7 @@ import { VERTEBRA_SNOMED } from '../../src/fhir/codes.js';
 import { DEFAULT_MODEL_FILE } from '../../src/model/model-file.js';
 import { ModelRunner } from '../../src/model/model-runner.js';
 import { decodeRoiMask, encodeRoiMask } from '../../src/model/roi-mask-codec.js';
-import { generatePhantom, writePhantom } from '../../src/phantom/index.js';
+import { generatePhantom, writePhantom } from '../../src/research/phantom/index.js';
 import { tempDir } from '../dicom/synthetic-series.js';
 import { dciodvfy, dsrdump } from '../support/dicom-validators.js';
 import { naturalize, segFrames, seq, srGroups } from './read-back.js';

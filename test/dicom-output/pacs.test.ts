@@ -10,7 +10,7 @@ import { writeCtSeries } from '../../src/dicom/write-series.js';
 import { createPacsStep, type PacsJobResult } from '../../src/dicom-output/pacs-step.js';
 import { scanPacsResults } from '../../src/dicom-output/pacs-results.js';
 import { FhirClient } from '../../src/fhir/client.js';
-import { startFhirServer, type StartedFhirServer } from '../../src/fhir/server/start.js';
+import { startFhirServer, type StartedFhirServer } from '../../src/sandbox/fhir-server/start.js';
 import { readNiftiFile } from '../../src/imaging/nifti.js';
 import type { AnalysisJobResult } from '../../src/jobs/analysis-job.js';
 import { createAnalysisHandler } from '../../src/jobs/analysis-worker.js';

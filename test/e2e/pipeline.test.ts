@@ -10,9 +10,9 @@ import { OBSERVATIONS_PREFETCH, RISK_PREFETCH } from '../../cds-hooks/discovery.
 import { fillTemplate } from '../../cds-hooks/prefetch.js';
 import { loadEnvConfig } from '../../src/config.js';
 import { VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
-import { startFhirServer } from '../../src/fhir/server/index.js';
-import type { StartedFhirServer } from '../../src/fhir/server/index.js';
-import { generatePhantom, writePhantom } from '../../src/phantom/index.js';
+import { startFhirServer } from '../../src/sandbox/fhir-server/index.js';
+import type { StartedFhirServer } from '../../src/sandbox/fhir-server/index.js';
+import { generatePhantom, writePhantom } from '../../src/research/phantom/index.js';
 import { startService } from '../../src/cli/service.js';
 import type { RunningService } from '../../src/cli/service.js';
 import { freeLoopbackPort, startOrthanc } from '../support/orthanc.js';

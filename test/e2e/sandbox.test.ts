@@ -6,7 +6,7 @@ import { loadEnvConfig } from '../../src/config.js';
 import { startService } from '../../src/cli/service.js';
 import type { RunningService } from '../../src/cli/service.js';
 import { sendHook } from '../../src/cli/hook.js';
-import { DEMO_PATIENT_IDS } from '../../src/fhir/sandbox/demo-data.js';
+import { DEMO_PATIENT_IDS } from '../../src/sandbox/demo/patients.js';
 
 /**
  * `npm start` with nothing configured, in process: the sandbox answers health checks, `vbmd hook` (the EHR

@@ -2,9 +2,9 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { EvalRow } from '../../src/evaluation/collect.js';
-import { acceptanceChecks, evaluateRows, evaluationMarkdown, writeEvaluation } from '../../src/evaluation/evaluate.js';
-import { methodStats } from '../../src/evaluation/method-stats.js';
+import type { EvalRow } from '../../src/research/evaluation/collect.js';
+import { acceptanceChecks, evaluateRows, evaluationMarkdown, writeEvaluation } from '../../src/research/evaluation/evaluate.js';
+import { methodStats } from '../../src/research/evaluation/method-stats.js';
 
 function row(i: number, reference: number, model: number, geometric: number, extra: Partial<EvalRow> = {}): EvalRow {
   return {

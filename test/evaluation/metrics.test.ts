@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   averageRanks, blandAltman, bootstrapCi, confusionMatrix, meanAbsoluteError, pearson, rocAuc, rocCurve, spearman,
-} from '../../src/evaluation/metrics.js';
+} from '../../src/research/evaluation/metrics.js';
 
 describe('rank statistics', () => {
   it('gives tied values their average rank', () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { REPORT_SCHEMA, type VbmdReport, type VertebraLevel } from '../../src/bmd/report.js';
 import type { LoadedVolume, Vec3, Volume } from '../../src/imaging/volume.js';
-import { maskReference, readerReference } from '../../src/evaluation/real-reference.js';
-import { acceptanceFailures, scoreReport } from '../../src/evaluation/real-score.js';
-import { applyVariant, zCropStep, type RealVariant } from '../../src/evaluation/real-variants.js';
+import { maskReference, readerReference } from '../../src/research/evaluation/real-reference.js';
+import { acceptanceFailures, scoreReport } from '../../src/research/evaluation/real-score.js';
+import { applyVariant, zCropStep, type RealVariant } from '../../src/research/evaluation/real-variants.js';
 
 // A reader reference like philips-chest-ct's: bodies 20 mm apart, 14 mm tall, on a straight column at (0, 100).
 const LEVELS: VertebraLevel[] = ['C7', 'T1', 'T2', 'T3', 'T4'];

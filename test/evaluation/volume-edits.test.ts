@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PADDING_HU, patientMmToVoxel, voxelToPatientMm, type Vec3, type Volume } from '../../src/imaging/volume.js';
-import { brightenAorta } from '../../src/evaluation/aorta-contrast.js';
+import { brightenAorta } from '../../src/research/evaluation/aorta-contrast.js';
 import {
   addGaussianNoise,
   axisRotation,
@@ -12,7 +12,7 @@ import {
   multiply,
   thickenSlices,
   type PatientMotion,
-} from '../../src/evaluation/volume-edits.js';
+} from '../../src/research/evaluation/volume-edits.js';
 
 /** A volume whose every voxel holds f(its LPS position). */
 function volumeOf(dims: Vec3, spacingMm: Vec3, originMm: Vec3, direction: Volume['direction'], f: (p: Vec3) => number, int16 = false): Volume {

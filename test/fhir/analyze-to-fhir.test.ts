@@ -5,10 +5,10 @@ import { vbmdReport } from '../../src/bmd/report.js';
 import { FhirClient } from '../../src/fhir/client.js';
 import { UCUM_MG_PER_CM3, VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
 import { fhirValidationIssues } from '../../src/fhir/definitions.js';
-import { startFhirServer } from '../../src/fhir/server/start.js';
-import type { StartedFhirServer } from '../../src/fhir/server/start.js';
+import { startFhirServer } from '../../src/sandbox/fhir-server/start.js';
+import type { StartedFhirServer } from '../../src/sandbox/fhir-server/start.js';
 import { writeAnalysis } from '../../src/fhir/write-analysis.js';
-import { generatePhantom } from '../../src/phantom/generate.js';
+import { generatePhantom } from '../../src/research/phantom/generate.js';
 
 /**
  * The acceptance round trip with the real engine: analyze a synthetic CT (small phantom with known

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendServicesAuth } from '../../src/fhir/auth.js';
 import { FhirClient } from '../../src/fhir/client.js';
 import { FhirError } from '../../src/fhir/fhir-error.js';
-import { createFhirApp } from '../../src/fhir/server/app.js';
+import { createFhirApp } from '../../src/sandbox/fhir-server/app.js';
 import { writeAnalysis } from '../../src/fhir/write-analysis.js';
 import { forStudy, lumbarOsteoporosisReport } from './reports.js';
 

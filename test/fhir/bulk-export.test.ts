@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FhirClient } from '../../src/fhir/client.js';
 import { VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
-import { DEMO_PATIENT_IDS, seedDemoData } from '../../src/fhir/sandbox/demo-data.js';
-import { startFhirServer } from '../../src/fhir/server/start.js';
-import type { StartedFhirServer } from '../../src/fhir/server/start.js';
+import { DEMO_PATIENT_IDS, seedDemoData } from '../../src/sandbox/demo/patients.js';
+import { startFhirServer } from '../../src/sandbox/fhir-server/start.js';
+import type { StartedFhirServer } from '../../src/sandbox/fhir-server/start.js';
 
 /** Bulk Data Access 2.0 system export from the in-process server, followed by the book over HTTP. */
 let server: StartedFhirServer;

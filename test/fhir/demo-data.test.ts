@@ -3,9 +3,9 @@ import type { Observation, Patient, RiskAssessment } from 'fhir/r4.js';
 import { FhirClient } from '../../src/fhir/client.js';
 import { DEMO_DATA_TAG, VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
 import { fhirValidationIssues } from '../../src/fhir/definitions.js';
-import { DEMO_PATIENT_IDS, demoPatientList, seedDemoData } from '../../src/fhir/sandbox/demo-data.js';
-import { startFhirServer } from '../../src/fhir/server/start.js';
-import type { StartedFhirServer } from '../../src/fhir/server/start.js';
+import { DEMO_PATIENT_IDS, demoPatientList, seedDemoData } from '../../src/sandbox/demo/patients.js';
+import { startFhirServer } from '../../src/sandbox/fhir-server/start.js';
+import type { StartedFhirServer } from '../../src/sandbox/fhir-server/start.js';
 
 let server: StartedFhirServer;
 let client: FhirClient;

@@ -5,7 +5,7 @@ import { MemoryRepository } from '@medplum/fhir-router';
 import { buildAnalysisBundle } from '../../src/fhir/bundle.js';
 import { DEMO_DATA_TAG, VBMD_SUMMARY_CODE } from '../../src/fhir/codes.js';
 import { ensureFhirDefinitions } from '../../src/fhir/definitions.js';
-import { TransactionalMemoryRepository } from '../../src/fhir/server/memory-repository.js';
+import { TransactionalMemoryRepository } from '../../src/sandbox/fhir-server/memory-repository.js';
 import { forStudy, indeterminateReport, lumbarOsteoporosisReport, thoracicContrastReport } from './reports.js';
 
 /**

@@ -6,8 +6,8 @@ import type { Bundle, DiagnosticReport, Observation } from 'fhir/r4.js';
 import { FhirClient } from '../../src/fhir/client.js';
 import { VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
 import { writeFhirOutputs } from '../../src/fhir/report-output.js';
-import { startFhirServer } from '../../src/fhir/server/start.js';
-import type { StartedFhirServer } from '../../src/fhir/server/start.js';
+import { startFhirServer } from '../../src/sandbox/fhir-server/start.js';
+import type { StartedFhirServer } from '../../src/sandbox/fhir-server/start.js';
 import { forStudy, lumbarOsteoporosisReport } from './reports.js';
 
 let server: StartedFhirServer;

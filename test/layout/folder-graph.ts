@@ -29,20 +29,33 @@ function roomOf(root: string, file: string): string {
   return parts[0] === 'src' ? `src/${parts[1]}` : parts[0];
 }
 
+/** One relative import: the importing file and the imported path, both relative to the root (`/`-separated). */
+export interface FileImport {
+  file: string;
+  target: string;
+  specifier: string;
+}
+
+/** Every relative import of the files under `dirs` (relative to `root`); imports leaving `root` are ignored. */
+export function fileImports(root: string, dirs: readonly string[]): FileImport[] {
+  const posix = (p: string): string => p.split(sep).join('/');
+  return dirs.flatMap((d) => sourceFiles(join(root, d))).flatMap((file) =>
+    ts
+      .preProcessFile(readFileSync(file, 'utf8'), true, true)
+      .importedFiles.filter((ref) => ref.fileName.startsWith('.'))
+      .map((ref) => ({ file: posix(relative(root, file)), target: posix(relative(root, resolve(dirname(file), ref.fileName))), specifier: ref.fileName }))
+      .filter((i) => !i.target.startsWith('..')),
+  );
+}
+
 /** Edges between rooms of the folders `dirs` (relative to `root`); imports leaving `root` are ignored. */
 export function folderEdges(root: string, dirs: readonly string[]): FolderEdge[] {
   const edges = new Map<string, FolderEdge>();
-  for (const file of dirs.flatMap((d) => sourceFiles(join(root, d)))) {
-    const info = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
-    for (const ref of info.importedFiles) {
-      if (!ref.fileName.startsWith('.')) continue;
-      const target = resolve(dirname(file), ref.fileName);
-      if (relative(root, target).startsWith('..')) continue;
-      const from = roomOf(root, file);
-      const to = roomOf(root, target);
-      const key = `${from}->${to}`;
-      if (from !== to && !edges.has(key)) edges.set(key, { from, to, example: `${relative(root, file)} imports ${ref.fileName}` });
-    }
+  for (const i of fileImports(root, dirs)) {
+    const from = roomOf(root, join(root, i.file));
+    const to = roomOf(root, join(root, i.target));
+    const key = `${from}->${to}`;
+    if (from !== to && !edges.has(key)) edges.set(key, { from, to, example: `${i.file} imports ${i.specifier}` });
   }
   return [...edges.values()];
 }

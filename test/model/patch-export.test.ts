@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PATCH_VOXELS } from '../../src/model/contract.js';
-import { openPatchWriter, parseCsv, readManifest, type ExportedSample } from '../../src/model/export-patches.js';
+import { openPatchWriter, parseCsv, readManifest, type ExportedSample } from '../../src/research/training-data/export-patches.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vbmd-patches-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { generatePhantom } from '../../src/phantom/generate.js';
-import { HELDOUT_SEED_BASE, TRAIN_SEED_BASE, modelCaseOptions } from '../../src/model/cases.js';
+import { generatePhantom } from '../../src/research/phantom/generate.js';
+import { HELDOUT_SEED_BASE, TRAIN_SEED_BASE, modelCaseOptions } from '../../src/research/training-data/cases.js';
 import { PATCH_VOXELS } from '../../src/model/contract.js';
 import { extractDensityPatch, maskedMeanDensity, patchVoxelCentreMm } from '../../src/model/patch.js';
-import { classIndexForVbmd, trabecularTruthMask } from '../../src/model/truth-mask.js';
+import { classIndexForVbmd, trabecularTruthMask } from '../../src/research/training-data/truth-mask.js';
 
 const N = PATCH_VOXELS;
 const centre = (N - 1) / 2;

@@ -3,7 +3,7 @@ import { runAnalysis } from '../../src/analysis/run-analysis.js';
 import { vbmdReport } from '../../src/bmd/report.js';
 import { buildDevice } from '../../src/fhir/device.js';
 import { MODEL_SHA256_CODE } from '../../src/fhir/codes.js';
-import { generatePhantom } from '../../src/phantom/generate.js';
+import { generatePhantom } from '../../src/research/phantom/generate.js';
 import { closeSharedModelRunner } from '../../src/model/shared-runner.js';
 import { DEFAULT_MODEL_FILE, verifyModelFile } from '../../src/model/model-file.js';
 import { VbmdError } from '../../src/util/errors.js';

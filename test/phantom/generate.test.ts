@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { generatePhantom, parseLevelRange, phantomTruth } from '../../src/phantom/index.js';
+import { generatePhantom, parseLevelRange, phantomTruth } from '../../src/research/phantom/index.js';
 import { isVbmdError } from '../../src/util/errors.js';
-import { buildPerson } from '../../src/phantom/anatomy.js';
-import { Rng, subSeed } from '../../src/phantom/random.js';
+import { buildPerson } from '../../src/research/phantom/anatomy.js';
+import { Rng, subSeed } from '../../src/research/phantom/random.js';
 import { median, nearestHu, sampleCylinder } from './roi.js';
 
 const SMALL = { size: 128, pixelSpacingMm: 2.5, sliceThicknessMm: 3 } as const;

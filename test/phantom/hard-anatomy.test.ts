@@ -1,11 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Vec3, Volume } from '../../src/imaging/volume.js';
 import { patientMmToVoxel } from '../../src/imaging/volume.js';
-import { bodyContainsPoint, insideBody } from '../../src/phantom/body-mask.js';
-import { generatePhantom } from '../../src/phantom/index.js';
-import type { Capsule } from '../../src/phantom/anatomy.js';
-import { worldOf } from '../../src/phantom/truth.js';
-import type { Phantom } from '../../src/phantom/types.js';
+import { bodyContainsPoint, insideBody } from '../../src/research/phantom/body-mask.js';
+import { generatePhantom } from '../../src/research/phantom/index.js';
+import type { Capsule } from '../../src/research/phantom/anatomy.js';
+import { worldOf } from '../../src/research/phantom/truth.js';
+import type { Phantom } from '../../src/research/phantom/types.js';
 import { median, sampleCylinder } from './roi.js';
 
 /** Largest HU within `r` mm (in-plane and along z) of an LPS point. */

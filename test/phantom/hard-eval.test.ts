@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateCase, labelStats, summarize, type CaseRecord, type LevelRecord } from '../../src/evaluation/eval-phantoms.js';
+import { evaluateCase, labelStats, summarize, type CaseRecord, type LevelRecord } from '../../src/research/evaluation/eval-phantoms.js';
 
 function level(reported: string, truth: string | null, confidence: number, vbmd = 100, truthVbmd = 102): LevelRecord {
   return { reported: reported as LevelRecord['reported'], truth: truth as LevelRecord['truth'], confidence, included: true, vbmd, geometric: vbmd + 1, defaultCalVbmd: vbmd, truthVbmd: truth ? truthVbmd : null };

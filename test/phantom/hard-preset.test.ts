@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { generatePhantom, phantomTruth } from '../../src/phantom/index.js';
-import { drawAcquisition } from '../../src/phantom/hard/acquisition.js';
-import { drawHardSpec } from '../../src/phantom/hard/draw.js';
-import { HARD_FEATURES } from '../../src/phantom/hard/spec.js';
-import type { PhantomOptions } from '../../src/phantom/types.js';
+import { generatePhantom, phantomTruth } from '../../src/research/phantom/index.js';
+import { drawAcquisition } from '../../src/research/phantom/hard/acquisition.js';
+import { drawHardSpec } from '../../src/research/phantom/hard/draw.js';
+import { HARD_FEATURES } from '../../src/research/phantom/hard/spec.js';
+import type { PhantomOptions } from '../../src/research/phantom/types.js';
 import { isVbmdError } from '../../src/util/errors.js';
 
 function sha(p: ReturnType<typeof generatePhantom>): { hu: string; truth: string } {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { truthLevelNear } from '../../src/phantom/match-truth.js';
-import type { PhantomTruth } from '../../src/phantom/types.js';
+import { truthLevelNear } from '../../src/research/phantom/match-truth.js';
+import type { PhantomTruth } from '../../src/research/phantom/types.js';
 
 const truth = { levels: [{ level: 'L1', centerMm: [0, 0, 100] }, { level: 'L2', centerMm: [0, 0, 70] }] } as unknown as PhantomTruth;
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadInputPath } from '../../src/analysis/load-input.js';
-import { generatePhantom, phantomTruth, writePhantom } from '../../src/phantom/index.js';
+import { generatePhantom, phantomTruth, writePhantom } from '../../src/research/phantom/index.js';
 
 describe('writePhantom', () => {
   let dir: string;

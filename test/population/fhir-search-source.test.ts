@@ -1,8 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bundle } from 'fhir/r4.js';
-import { startFhirServer } from '../../src/fhir/server/start.js';
-import type { StartedFhirServer } from '../../src/fhir/server/start.js';
+import { startFhirServer } from '../../src/sandbox/fhir-server/start.js';
+import type { StartedFhirServer } from '../../src/sandbox/fhir-server/start.js';
 import { runCohort } from '../../src/population/query.js';
 import { FhirSearchSource } from '../../src/population/sources/fhir-search.js';
 import { NdjsonDirectorySource } from '../../src/population/sources/ndjson-dir.js';

@@ -11,9 +11,9 @@ import { buildSmartApp } from '../../smart-app/build.js';
 import { startService } from '../../src/cli/service.js';
 import type { RunningService } from '../../src/cli/service.js';
 import { loadEnvConfig } from '../../src/config.js';
-import { DEMO_PATIENT_IDS } from '../../src/fhir/sandbox/demo-data.js';
-import { createSandboxSmart } from '../../src/sandbox/index.js';
-import type { SandboxSmart } from '../../src/sandbox/index.js';
+import { DEMO_PATIENT_IDS } from '../../src/sandbox/demo/patients.js';
+import { createSandboxSmart } from '../../src/sandbox/smart-auth/index.js';
+import type { SandboxSmart } from '../../src/sandbox/smart-auth/index.js';
 import { launchChromium } from '../support/chromium.js';
 import { axeSerious, openPage, waitState } from './harness.js';
 
@@ -21,7 +21,7 @@ import { axeSerious, openPage, waitState } from './harness.js';
  * The app launched by an EHR on another origin, as the reference SMART launcher does it: the vbmd service
  * runs in sandbox mode (`vbmd start` with SMART_CONNECT_ORIGINS, SMART_FRAME_ANCESTORS, SMART_CLIENT_ID and
  * SANDBOX_ANONYMOUS_READ), and a second loopback server plays the EHR: its own SMART authorization server
- * (oidc-provider via src/sandbox, registering the app under the configured client id, advertising SMART v1
+ * (oidc-provider via src/sandbox/smart-auth, registering the app under the configured client id, advertising SMART v1
  * permissions only) and a FHIR proxy that checks its own tokens and reads the vbmd sandbox's synthetic data
  * anonymously. The EHR frames the app; the app must load and show the trend. A third origin that is not in
  * SMART_CONNECT_ORIGINS gets the error view that names the blocked origin and the setting.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildAnalysisBundle } from '../../src/fhir/bundle.js';
-import { SMART_APP_CLIENT_ID, SMART_EHR_LAUNCH_SCOPE, SMART_STANDALONE_LAUNCH_SCOPE } from '../../src/sandbox/index.js';
+import { SMART_APP_CLIENT_ID, SMART_EHR_LAUNCH_SCOPE, SMART_STANDALONE_LAUNCH_SCOPE } from '../../src/sandbox/smart-auth/index.js';
 import { latestRisk, parsePatient, parseVbmdObservation, parseVbmdObservations, shortenSha } from '../../smart-app/src/fhir-parse.js';
 import { CLIENT_ID, EHR_SCOPE, STANDALONE_SCOPE } from '../../smart-app/src/settings.js';
 import { makeReport } from './fixtures.js';

@@ -13,14 +13,14 @@ import { createSmartAppRouter } from '../../smart-app/server.js';
 import type { AppLaunchSettings } from '../../smart-app/server.js';
 import { buildAnalysisBundle } from '../../src/fhir/bundle.js';
 import { VBMD_SUMMARY_CODE_TOKEN } from '../../src/fhir/codes.js';
-import { createFhirApp, TransactionalMemoryRepository } from '../../src/fhir/server/index.js';
-import { createSandboxSmart } from '../../src/sandbox/index.js';
-import type { SandboxSmart } from '../../src/sandbox/index.js';
+import { createFhirApp, TransactionalMemoryRepository } from '../../src/sandbox/fhir-server/index.js';
+import { createSandboxSmart } from '../../src/sandbox/smart-auth/index.js';
+import type { SandboxSmart } from '../../src/sandbox/smart-auth/index.js';
 import type { makeReport } from './fixtures.js';
 
 /**
- * The SMART app's real stack on one loopback origin, for the browser tests: the FHIR server (src/fhir/server)
- * guarded by the sandbox SMART authorization server (src/sandbox), the built app under /smart. Launches go
+ * The SMART app's real stack on one loopback origin, for the browser tests: the FHIR server (src/sandbox/fhir-server)
+ * guarded by the sandbox SMART authorization server (src/sandbox/smart-auth), the built app under /smart. Launches go
  * through the real authorization flow (authorize, PKCE S256, token, refresh). Token and session lifetimes
  * and a fault in front of the FHIR server can be changed while it runs.
  */

@@ -3,8 +3,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandboxSmart, SMART_APP_CLIENT_ID, SMART_EHR_LAUNCH_SCOPE, SMART_STANDALONE_LAUNCH_SCOPE } from '../../src/sandbox/index.js';
-import type { SandboxSmart } from '../../src/sandbox/index.js';
+import { createSandboxSmart, SMART_APP_CLIENT_ID, SMART_EHR_LAUNCH_SCOPE, SMART_STANDALONE_LAUNCH_SCOPE } from '../../src/sandbox/smart-auth/index.js';
+import type { SandboxSmart } from '../../src/sandbox/smart-auth/index.js';
 
 /** The sandbox SMART authorization server over real HTTP, driven like a browser would (redirects followed by
  * hand, cookies kept), with a stand-in resource server that only asks verifyAccess. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decideAccess, inPatientCompartment, parseResourceScope, parseScopes } from '../../src/sandbox/scopes.js';
-import type { FhirRequestShape } from '../../src/sandbox/scopes.js';
+import { decideAccess, inPatientCompartment, parseResourceScope, parseScopes } from '../../src/sandbox/smart-auth/scopes.js';
+import type { FhirRequestShape } from '../../src/sandbox/smart-auth/scopes.js';
 
 const req = (method: string, url: string, body?: unknown): FhirRequestShape => {
   const u = new URL(url, 'http://x');

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generatePhantom, writePhantom } from '../../src/phantom/index.js';
+import { generatePhantom, writePhantom } from '../../src/research/phantom/index.js';
 import type { OrthancHandle } from './orthanc.js';
 
 /**
