@@ -4,7 +4,7 @@ import { buildWorkingGrid, WORKING_SPACING_MM } from '../../src/bmd/spine/workin
 import { HelperThread } from '../../src/bmd/parallel/helper-thread.js';
 import { sharedFloat32 } from '../../src/imaging/shared-memory.js';
 import type { LoadedVolume } from '../../src/imaging/volume.js';
-import { generatePhantom } from '../../src/phantom/generate.js';
+import { generatePhantom } from '../../src/research/phantom/generate.js';
 
 // The engine with a helper thread must give the report it gives on one thread, voxel for voxel.
 describe('helper thread', () => {
