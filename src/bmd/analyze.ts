@@ -44,7 +44,7 @@ export function analyzeVolume(loaded: LoadedVolume, options: AnalyzeOptions = {}
 
   t0 = now();
   const calibration: CalibrationResult = calibrateWithFallback(
-    { loaded, vertebralBodyCentersMm: loc.vertebrae.map((v) => v.centerMm), site: options.site, runner: options.runner },
+    { loaded, vertebralBodyCentersMm: loc.vertebrae.map((v) => v.centerMm), site: options.site },
     options.calibrate,
     warnings,
   );

@@ -80,7 +80,7 @@ export function calibrate(input: CalibrationInput): CalibrationResult {
   if (input.vertebralBodyCentersMm.length === 0) {
     return nominal(ref, kvpAssumed, [...(siteNote ? [siteNote] : []), 'no vertebral bodies to sample reference tissues near']);
   }
-  const samples = sampleReferenceTissues(input.loaded.volume, input.vertebralBodyCentersMm, input.runner);
+  const samples = sampleReferenceTissues(input.loaded.volume, input.vertebralBodyCentersMm);
   return internalCalibration(samples, ref, kvpAssumed, Boolean(meta.contrastAgent), siteNote);
 }
 

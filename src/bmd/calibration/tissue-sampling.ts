@@ -1,7 +1,6 @@
 import type { Vec3, Volume } from '../../imaging/volume.js';
 import { PADDING_HU, patientMmToVoxel } from '../../imaging/volume.js';
 import { distanceToOtherSide, outsideMask, sliceView, type SliceView } from './slice-image.js';
-import { ONE_THREAD, type ChunkRunner } from '../parallel/chunk-runner.js';
 
 /**
  * Robust HU of the scan's own reference tissues near the vertebral bodies, for internal calibration:
@@ -78,7 +77,7 @@ function inWin(x: number, w: readonly [number, number]): boolean {
   return x >= w[0] && x <= w[1];
 }
 
-export interface PerSlice {
+interface PerSlice {
   air: number[];
   fat: number[];
   muscle: number[];
@@ -199,13 +198,6 @@ function sampleSlice(v: Volume, center: Vec3, acc: PerSlice): void {
   }
 }
 
-/** The tissues of the slice through centre `chunk` (at most one value per tissue). */
-export function sampleTissueSlice(p: { volume: Volume; centersMm: Vec3[] }, chunk: number): PerSlice {
-  const acc: PerSlice = { air: [], fat: [], muscle: [], blood: [], enhanced: [] };
-  sampleSlice(p.volume, p.centersMm[chunk], acc);
-  return acc;
-}
-
 /** Where the aorta is looked for: voxels i0..i1, j0..j1, and which of them lie in the region left-anterior of the spine. */
 interface SearchBox {
   i0: number;
@@ -314,13 +306,10 @@ function aortaCandidate(s: SliceView, members: number[], w: number, i0: number, 
  * Samples the reference tissues in the axial slices through (up to 6 of) the given vertebral body centres.
  * A tissue is reported when found in at least one slice; its value is the median over slices.
  */
-export function sampleReferenceTissues(v: Volume, centersMm: Vec3[], runner: ChunkRunner = ONE_THREAD): TissueSamples {
+export function sampleReferenceTissues(v: Volume, centersMm: Vec3[]): TissueSamples {
   const acc: PerSlice = { air: [], fat: [], muscle: [], blood: [], enhanced: [] };
   const used = spread(centersMm, 6);
-  // One slice per chunk; the per-slice values are gathered in slice order, as one loop would push them.
-  for (const one of runner.run('sampleTissueSlice', { volume: v, centersMm: used }, used.length, sampleTissueSlice)) {
-    for (const k of Object.keys(acc) as (keyof PerSlice)[]) acc[k].push(...one[k]);
-  }
+  for (const c of used) sampleSlice(v, c, acc);
   const out: TissueSamples = { notes: [] };
   const summarize = (xs: number[]): TissueSample | undefined => (xs.length ? { medianHu: round1(median(xs)), slices: xs.length } : undefined);
   out.air = summarize(acc.air);

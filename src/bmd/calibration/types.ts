@@ -1,6 +1,5 @@
 import type { CalibrationResult } from '../report.js';
 import type { LoadedVolume, Vec3 } from '../../imaging/volume.js';
-import type { ChunkRunner } from '../parallel/chunk-runner.js';
 
 /**
  * What calibration needs from the rest of the engine. Calibration maps trabecular HU to vBMD (mg/cm3
@@ -12,8 +11,6 @@ export interface CalibrationInput {
   vertebralBodyCentersMm: Vec3[];
   /** Parsed site calibration file (`--calibration FILE`), if any. */
   site?: SiteCalibrationFile;
-  /** Where the sampled slices are worked on (default: this thread). */
-  runner?: ChunkRunner;
 }
 
 export interface SiteCalibrationEntry {

@@ -1,10 +1,10 @@
 import type { EngineTasks } from './engine-tasks.js';
 
 /**
- * How the engine runs its few whole-volume loops (the working grid's pooling, the straightened spine, the
- * calibration's slices): as numbered chunks, each a pure function of its arguments and its index that writes
- * only its own part of the output. A runner may give some chunks to a helper thread (helper-thread.ts); the
- * results are the same as on one thread, chunk for chunk, because no chunk depends on another.
+ * How the engine runs its two largest whole-volume loops (the working grid's pooling and the straightened spine):
+ * as numbered chunks, each a pure function of its arguments and its index that writes only its own part of the
+ * output. A runner may give some chunks to a helper thread (helper-thread.ts); the results are the same as on
+ * one thread, chunk for chunk, because no chunk depends on another.
  */
 export interface ChunkRunner {
   /**

@@ -1,6 +1,5 @@
 import { poolGridChunk } from '../spine/working-grid.js';
 import { straightenChunk } from '../spine/straighten.js';
-import { sampleTissueSlice } from '../calibration/tissue-sampling.js';
 
 /**
  * The chunked loops a helper thread may run, by name (a thread is sent the name and the arguments; functions
@@ -9,7 +8,6 @@ import { sampleTissueSlice } from '../calibration/tissue-sampling.js';
 export const ENGINE_TASKS = {
   poolGrid: poolGridChunk,
   straighten: straightenChunk,
-  sampleTissueSlice,
 };
 
 export type EngineTasks = typeof ENGINE_TASKS;
