@@ -38,7 +38,11 @@ const level =
     (l[name] as (...a: Parameters<LogFn>) => void).apply(l, args);
   };
 
-export const log: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'> = {
+export const log: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'> & { readonly level: string } = {
+  /** The level in force (LOG_LEVEL), without loading pino for the asking. */
+  get level(): string {
+    return logger?.level ?? logLevelSetting();
+  },
   debug: level('debug'),
   info: level('info'),
   warn: level('warn'),
