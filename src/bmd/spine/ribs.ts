@@ -82,18 +82,16 @@ function sideMip(st: StraightSpine, side: 1 | -1): SideMip {
   const img = new Float32Array(st.ns * nvHalf).fill(NaN);
   const u0 = Math.max(0, Math.round((SLAB_U_MM[0] - st.uMinMm) / st.stepMm));
   const u1 = Math.min(st.nu - 1, Math.round((SLAB_U_MM[1] - st.uMinMm) / st.stepMm));
+  // Row by row of the block (u outer, v inner), so the reads run along memory; NaN stays where no sample is inside.
   for (let s = 0; s < st.ns; s++) {
-    for (let k = 0; k < nvHalf; k++) {
-      const v = v0 + side * k;
-      let m = -Infinity;
-      let any = false;
-      for (let u = u0; u <= u1; u++) {
-        const h = st.hu[v + st.nv * (u + st.nu * s)];
-        if (Number.isNaN(h)) continue;
-        any = true;
-        if (h > m) m = h;
+    const row = s * nvHalf;
+    for (let u = u0; u <= u1; u++) {
+      const base = v0 + st.nv * (u + st.nu * s);
+      for (let k = 0; k < nvHalf; k++) {
+        const h = st.hu[base + side * k];
+        // NaN fails both tests; a first sample replaces the NaN the row starts with.
+        if (h > img[row + k] || (h === h && img[row + k] !== img[row + k])) img[row + k] = h;
       }
-      img[s * nvHalf + k] = any ? m : NaN;
     }
   }
   return { nvHalf, at: (s, k) => (s < 0 || s >= st.ns || k < 0 || k >= nvHalf ? NaN : img[s * nvHalf + k]), profiles: new Map() };
