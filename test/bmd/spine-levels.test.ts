@@ -264,6 +264,26 @@ describe('naming levels from the anchors in view', () => {
     expect(labelLevels(kidney).anchors.t12).toBe(3);
   });
 
+  it('counts short twelfth ribs, seen near the spine only, right under the lowest rib pair (hard phantom 22000)', () => {
+    // Caudal first: L5 ... L1, T12 whose short ribs end before the lateral band, T11 ... T9 with their pairs.
+    const ev = evidence(['', '', '', '', '', '', 'LR', 'LR', 'LR']);
+    // Without the short ribs T11 is taken for T12, and every name is a level off.
+    expect(labelLevels(ev).anchors.t12).toBe(6);
+    ev[5] = { ...ev[5], shortRibLeft: true, shortRibRight: true };
+    const r = labelLevels(ev);
+    expect(r.anchors.t12).toBe(5);
+    expect(r.names).toEqual(['L5', 'L4', 'L3', 'L2', 'L1', 'T12', 'T11', 'T10', 'T9']);
+    expect(r.warnings.join(' ')).toMatch(/lowest ribs are short/);
+    // A neck on one side only, with both bands in view, is not a rib (a long transverse process).
+    const oneSide = evidence(['', '', '', '', '', '', 'LR', 'LR', 'LR']);
+    oneSide[5] = { ...oneSide[5], shortRibLeft: true };
+    expect(labelLevels(oneSide).anchors.t12).toBe(6);
+    // Nor under a one-sided rib only (the lowest pair split over two levels is a rule of its own).
+    const splitPair = evidence(['', '', '', '', '', '', 'L', 'LR', 'LR']);
+    splitPair[5] = { ...splitPair[5], shortRibLeft: true, shortRibRight: true };
+    expect(labelLevels(splitPair).anchors.t12).toBe(6);
+  });
+
   it('lets a field that cuts the rib band\'s back still show C7 rib-less where it shows the band as deep as beside T1\'s ribs', () => {
     // Caudal first: T4 ... T1, C7 in a field centred on the heart that cuts the back of every level's band; T1's
     // ribs were traced all the same, 41 mm behind the body (hard phantom 20056).

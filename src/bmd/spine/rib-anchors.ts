@@ -42,7 +42,7 @@ export function ribBearingLevels(ev: LevelEvidence[], warnings: string[]): boole
   }
   if (runs.length < 2) {
     if (dropped) warnings.push(RIB_LIKE_SET_ASIDE);
-    return withShortFirstRib(ev, ribbed);
+    return withShortLastRib(ev, withShortFirstRib(ev, ribbed), warnings);
   }
   // On a tie the most cranial run: ribs are cranial, an iliac crest or kidney caudal.
   const main = runs.reduce((a, r) => (r.count >= a.count ? r : a));
@@ -52,7 +52,7 @@ export function ribBearingLevels(ev: LevelEvidence[], warnings: string[]): boole
     dropped = true;
   }
   if (dropped) warnings.push(RIB_LIKE_SET_ASIDE);
-  return withShortFirstRib(ev, ribbed);
+  return withShortLastRib(ev, withShortFirstRib(ev, ribbed), warnings);
 }
 
 /**
@@ -90,6 +90,27 @@ function withShortFirstRib(ev: LevelEvidence[], ribbed: boolean[]): boolean[] {
     ribbed[top + 1] = true;
   }
   return ribbed;
+}
+
+/**
+ * The level right below the lowest rib pair bears ribs when short ribs cross the inner band there on both sides (or
+ * on the side whose band is in view) and the lateral band shows none: a twelfth rib short enough to end before the
+ * lateral band, as it often is (hard phantoms 22000 and 22013: T12's ribs ended short of the band, T11 was taken
+ * for T12 and every name was a level off). Only one level, right under a pair on both sides, and only with nothing
+ * rib-like further down: where a kidney under contrast or an iliac crest crosses the band below, the "necks" can be
+ * a transverse process beside it (the between-pairs rule's kidney case in test/bmd/spine-levels.test.ts).
+ */
+function withShortLastRib(ev: LevelEvidence[], ribbed: boolean[], warnings: string[]): boolean[] {
+  const last = ribbed.indexOf(true);
+  if (last < 1 || !(ev[last].ribLeft && ev[last].ribRight)) return ribbed;
+  if (ev.slice(0, last - 1).some((e) => e.ribLeft || e.ribRight)) return ribbed;
+  const below = ev[last - 1];
+  if (!below.whole || below.sacral || below.ribLeft || below.ribRight || !(below.bandLeft || below.bandRight)) return ribbed;
+  const left = below.shortRibLeft === true;
+  const right = below.shortRibRight === true;
+  if (!(below.bandLeft && below.bandRight ? left && right : (below.bandLeft && left) || (below.bandRight && right))) return ribbed;
+  warnings.push('The lowest ribs are short (they end before the rib band): the last-rib count rests on them.');
+  return ribbed.map((r, k) => r || k === last - 1);
 }
 
 /**
