@@ -121,14 +121,8 @@ function holdsUnsharedArray(args: unknown, depth = 0): boolean {
 
 let shared: HelperThread | undefined;
 
-/** The process's one helper thread, started on first use (a one-shot command or the service's worker). */
+/** The process's one helper thread, started on first use (a one-shot command or the service's worker); unref'd, it never keeps the process alive. */
 export function sharedHelperThread(): HelperThread {
   shared ??= new HelperThread();
   return shared;
-}
-
-export async function closeSharedHelperThread(): Promise<void> {
-  const h = shared;
-  shared = undefined;
-  await h?.close();
 }
