@@ -1,9 +1,7 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { folderCycles, folderEdges, type FolderEdge } from './folder-graph.js';
+import { folderCycles, folderEdges, type FolderEdge, scratchTree } from './folder-graph.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -32,12 +30,8 @@ describe('dependencies between folders point one way', () => {
 });
 
 describe('the cycle finder', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vbmd-folder-graph-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const file = (path: string, text: string): void => {
-    mkdirSync(dirname(join(dir, path)), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  };
+  const { dir, file, remove } = scratchTree('vbmd-folder-graph-');
+  afterAll(remove);
 
   it('finds a cycle made of a type-only import and a dynamic import, and names the files', () => {
     file('src/a/one.ts', "import type { B } from '../b/two.js';\nexport type A = B;\n");

@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import ts from 'typescript';
 
@@ -93,4 +94,20 @@ export function folderCycles(edges: readonly FolderEdge[]): string[][] {
   };
   for (const v of new Set(edges.flatMap((e) => [e.from, e.to]))) if (!index.has(v)) visit(v);
   return out;
+}
+
+/**
+ * A throw-away source tree for checking the checks: `file(path, text)` writes a file under `dir`, and
+ * `remove()` deletes the tree (call it from afterAll).
+ */
+export function scratchTree(prefix: string): { dir: string; file: (path: string, text: string) => void; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return {
+    dir,
+    file: (path, text) => {
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      writeFileSync(join(dir, path), text);
+    },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }

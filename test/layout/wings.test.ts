@@ -1,9 +1,7 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fileImports, type FileImport } from './folder-graph.js';
+import { fileImports, type FileImport, scratchTree } from './folder-graph.js';
 
 /**
  * The wings: what is not the product's path lives in two folders, and the product never imports them.
@@ -53,12 +51,8 @@ describe('the wings: the product never imports src/sandbox or src/research', () 
 });
 
 describe('the wing check', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vbmd-wings-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const file = (path: string, text: string): void => {
-    mkdirSync(dirname(join(dir, path)), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  };
+  const { dir, file, remove } = scratchTree('vbmd-wings-');
+  afterAll(remove);
 
   it('names a product file that imports a wing, type-only or dynamic, and lets wings and doors through', () => {
     file('src/sandbox/demo/data.ts', "import { x } from '../../research/gen.js';\nexport const d = x;\n");

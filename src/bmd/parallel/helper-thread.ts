@@ -1,6 +1,6 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { workerEntry } from '../../util/built.js';
-import type { ChunkRunner } from './chunk-runner.js';
+import { ONE_THREAD, type ChunkRunner } from './chunk-runner.js';
 import { isShared, sharedFloat32 } from '../../imaging/shared-memory.js';
 import type { EngineTasks } from './engine-tasks.js';
 import { DECLINED, DONE, IDLE, NEXT, STATE, WORKING, type HelperReply, type HelperRequest } from './helper-protocol.js';
@@ -49,10 +49,7 @@ export class HelperThread implements ChunkRunner {
     const results = new Array<R>(chunks);
     const done = new Uint8Array(chunks);
     const worker = this.worker;
-    if (!worker || chunks < 2 || holdsUnsharedArray(args)) {
-      for (let i = 0; i < chunks; i++) results[i] = runLocal(args, i);
-      return results;
-    }
+    if (!worker || chunks < 2 || holdsUnsharedArray(args)) return ONE_THREAD.run(task, args, chunks, local);
     const control = new Int32Array(new SharedArrayBuffer(8));
     const { port1, port2 } = new MessageChannel();
     const request: HelperRequest = { task, args, chunks, control, reply: port2 };

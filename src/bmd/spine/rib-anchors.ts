@@ -68,10 +68,14 @@ function withShortRibsBetweenPairs(ev: LevelEvidence[], ribbedIn: boolean[]): bo
   const pair = (k: number): boolean => k >= 0 && k < ev.length && ev[k].ribLeft && ev[k].ribRight;
   return ribbedIn.map((r, k) => {
     const e = ev[k];
-    if (r || !e.whole || e.sacral || !(e.bandLeft || e.bandRight)) return r;
-    const necks = (!e.bandLeft || e.shortRibLeft === true) && (!e.bandRight || e.shortRibRight === true);
-    return necks && (pair(k - 1) || pair(k - 2)) && (pair(k + 1) || pair(k + 2));
+    if (r || !e.whole || e.sacral) return r;
+    return shortRibsInView(e) && (pair(k - 1) || pair(k - 2)) && (pair(k + 1) || pair(k + 2));
   });
+}
+
+/** Rib necks cross the inner band on every side whose lateral band is in view (one side at least). */
+function shortRibsInView(e: LevelEvidence): boolean {
+  return (e.bandLeft || e.bandRight) && (!e.bandLeft || e.shortRibLeft === true) && (!e.bandRight || e.shortRibRight === true);
 }
 
 /**
@@ -84,9 +88,7 @@ function withShortFirstRib(ev: LevelEvidence[], ribbed: boolean[]): boolean[] {
   for (let top = ribbed.lastIndexOf(true); top >= 0 && top + 1 < ev.length; top++) {
     const above = ev[top + 1];
     if (above.stub) break;
-    const left = above.shortRibLeft === true;
-    const right = above.shortRibRight === true;
-    if (!(above.bandLeft && above.bandRight ? left && right : (above.bandLeft && left) || (above.bandRight && right))) break;
+    if (!shortRibsInView(above)) break;
     ribbed[top + 1] = true;
   }
   return ribbed;
@@ -105,10 +107,8 @@ function withShortLastRib(ev: LevelEvidence[], ribbed: boolean[], warnings: stri
   if (last < 1 || !(ev[last].ribLeft && ev[last].ribRight)) return ribbed;
   if (ev.slice(0, last - 1).some((e) => e.ribLeft || e.ribRight)) return ribbed;
   const below = ev[last - 1];
-  if (!below.whole || below.sacral || below.ribLeft || below.ribRight || !(below.bandLeft || below.bandRight)) return ribbed;
-  const left = below.shortRibLeft === true;
-  const right = below.shortRibRight === true;
-  if (!(below.bandLeft && below.bandRight ? left && right : (below.bandLeft && left) || (below.bandRight && right))) return ribbed;
+  if (!below.whole || below.sacral || below.ribLeft || below.ribRight) return ribbed;
+  if (!shortRibsInView(below)) return ribbed;
   warnings.push('The lowest ribs are short (they end before the rib band): the last-rib count rests on them.');
   return ribbed.map((r, k) => r || k === last - 1);
 }
